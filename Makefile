@@ -1,0 +1,137 @@
+# igdd — build, test, demo. See README.md.
+#
+#   make deps    install what is missing (Debian packages) and build pupnp 1.14.20 into .deps/
+#   make         build igdd/igdd, igdd/igdctl, pcpd/pcpd (and the per-folder static libraries)
+#   make test    deps + build + unit tests (ASan+UBSan) + fuzz smoke + lab integration tests
+#   make demo    deps + build + a lab with a real pinhole opening
+#   make bench   the benchmarks in tests/bench/ (figures, not pass/fail)
+#   make fuzz    every libFuzzer target for longer (FUZZ_SECONDS, default 300)
+#
+# Objects go beside their sources for the normal build (B=.), and under .build/<variant>/ for
+# the sanitizer (B=.build/san SAN=1) and fuzzing builds.
+
+B        ?= .
+SAN      ?=
+CC       ?= cc
+export PKG_CONFIG_PATH := $(CURDIR)/.deps/pupnp/lib/pkgconfig
+
+PKGS     := libupnp libxml-2.0 libnftnl libmnl jansson libmicrohttpd
+pc        = $(shell pkg-config $(1) $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
+            -Wno-format-nonliteral
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+ifeq ($(SAN),1)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HARDEN   := -fstack-protector-strong -fPIE
+LDSAN    := -fsanitize=address,undefined
+else
+OPT      := -O2 -g
+endif
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -I. $(call pc,--cflags) -MMD -MP
+LDFLAGS  += $(LDSAN) -pie -Wl,-z,relro,-z,now
+LDLIBS   += $(call pc,--libs) -lcap -lpthread
+
+FIREWALL_SRC := $(wildcard firewall/*.c)
+PCP_SRC      := $(filter-out pcpd/main.c,$(wildcard pcpd/*.c))
+WEB_SRC      := $(wildcard web/*.c)
+IGDD_SRC     := $(filter-out igdd/main.c igdd/igdctl.c,$(wildcard igdd/*.c))
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+LIB_FIREWALL := $(B)/firewall/libfirewall.a
+LIB_PCP      := $(B)/pcpd/libpcp.a
+LIB_WEB      := $(B)/web/libweb.a
+LIB_IGDD     := $(B)/igdd/libigdd.a
+LIBS         := $(LIB_IGDD) $(LIB_WEB) $(LIB_PCP) $(LIB_FIREWALL)
+
+BINS  := $(B)/igdd/igdd $(B)/igdd/igdctl $(B)/pcpd/pcpd
+UNITS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/check_*.c))
+
+.PHONY: all deps test unit fuzz fuzz-smoke integration demo bench clean distclean
+all: $(BINS)
+
+deps:
+	@sh tests/tools/deps.sh
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_FIREWALL): $(call obj,$(FIREWALL_SRC))
+$(LIB_PCP): $(call obj,$(PCP_SRC))
+$(LIB_WEB): $(call obj,$(WEB_SRC))
+$(LIB_IGDD): $(call obj,$(IGDD_SRC))
+$(LIBS):
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^ $(if $^,,$(B)/.empty.o)
+
+$(B)/.empty.o:
+	@mkdir -p $(B)
+	echo 'typedef int igdd_empty_unit;' | $(CC) $(CFLAGS) -x c -c -o $@ -
+
+$(B)/igdd/igdd: $(B)/igdd/main.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/igdd/igdctl: $(B)/igdd/igdctl.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/pcpd/pcpd: $(B)/pcpd/main.o $(LIB_WEB) $(LIB_PCP) $(LIB_FIREWALL)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/unit/%: tests/unit/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell pkg-config --libs check)
+
+# Unit tests (Check, fork per test). CK_RUN_SUITE=name picks one suite.
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+# ---- fuzzing: clang + libFuzzer + ASan/UBSan, each target linked with the sources it exercises ----
+FUZZ_B     := .build/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I. \
+              $(call pc,--cflags) -Wall -Wextra -Werror
+FUZZ_LIBSRC := $(FIREWALL_SRC) $(PCP_SRC) $(WEB_SRC) $(IGDD_SRC)
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 30
+
+$(FUZZ_B)/lib.a: $(FUZZ_LIBSRC)
+	@mkdir -p $(FUZZ_B)/o
+	rm -f $@
+	set -e; for s in $^; do clang $(subst -fsanitize=fuzzer,-fsanitize=fuzzer-no-link,$(FUZZ_FLAGS)) \
+	  -c -o $(FUZZ_B)/o/$$(echo $$s | tr / _).o $$s; done
+	ar rcs $@ $(FUZZ_B)/o/*.o
+$(FUZZ_B)/%: tests/fuzz/%.c $(FUZZ_B)/lib.a
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_B)/lib.a $(call pc,--libs) -lcap -lpthread
+
+fuzz-smoke: $(FUZZERS)
+	@sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
+fuzz: $(FUZZERS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# ---- the two commands ----
+test: deps
+	$(MAKE) all
+	$(MAKE) B=.build/san SAN=1 all unit
+	$(MAKE) fuzz-smoke
+	IGDD_BUILD=$(CURDIR)/.build/san sh tests/integration/run.sh
+
+integration: all
+	sh tests/integration/run.sh
+
+demo: deps
+	$(MAKE) all
+	sh tests/lab/demo.sh
+
+bench: deps
+	$(MAKE) all
+	sh tests/bench/run.sh
+
+clean:
+	rm -rf .build tests/out
+	find . -path ./.deps -prune -o \( -name '*.o' -o -name '*.a' -o -name '*.d' \) -print | xargs rm -f
+	rm -f $(BINS) $(patsubst tests/unit/%.c,tests/unit/%,$(wildcard tests/unit/check_*.c))
+distclean: clean
+	rm -rf .deps tests/browser/node_modules
+
+-include $(shell find . -path ./.deps -prune -o -name '*.d' -print 2>/dev/null)

@@ -1,0 +1,1038 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The core: rule table, element index, durability, and the single lock.
+ *
+ * Rules map to kernel elements (0..2 per rule: the exact address and/or the device's stable one).
+ * Several rules may need the same element (two apps on one host opening the same port), so the
+ * element index counts which rules hold each element; the element's kernel timeout is the latest
+ * expiry among them. Every change is: decide (policy) -> journal (store, durable) -> one firewall
+ * transaction -> answer. If the firewall refuses, the journal entry is reverted and nothing changed. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "addr.h"
+#include "core.h"
+#include "hmap.h"
+#include "log.h"
+
+/* The canonical key of a kernel element; laid out without padding so it can be hashed as bytes. */
+struct elem_key {
+	uint8_t v4;
+	uint8_t remote_len;
+	uint16_t proto;
+	uint16_t port;         /* pinhole: destination port; portmap: external port */
+	uint16_t remote_port;
+	uint8_t addr[16];      /* pinhole: destination; portmap: external address (first 4 bytes) */
+	uint8_t remote[16];
+};
+
+struct elem_slot {
+	struct elem_key key;
+	struct fw_elem elem;   /* as last sent to the kernel (counters as last read) */
+	uint32_t *rule_ids;
+	size_t n_rules, cap_rules;
+};
+
+struct txn {
+	struct fw_elem *del, *add;
+	size_t ndel, nadd, cap_del, cap_add;
+	bool oom;
+};
+
+struct core {
+	pthread_mutex_t lock;
+	struct core_params p;
+	struct hmap *rules;        /* uint32 id -> struct rule * */
+	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
+	struct hmap *owners;       /* struct in6_addr -> (uintptr_t) number of rules owned */
+	uint32_t next_id;
+	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
+	uint64_t reconciles;
+};
+
+#define EXPIRY_NONE INT64_MAX
+#define ID_SMALL_MAX 65535u    /* UPnP UniqueID is a ui2: try to stay below it */
+
+static int64_t core_now(struct core *c)
+{
+	return c->p.clock ? c->p.clock(c->p.clock_arg) : (int64_t)time(NULL);
+}
+
+/* ---------- element keys ---------- */
+
+static struct elem_key key_of(const struct fw_elem *e)
+{
+	struct elem_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.v4 = e->v4;
+	k.proto = e->proto;
+	k.remote_len = e->remote_len;
+	k.remote_port = e->remote_port;
+	if (e->remote_len) {
+		struct in6_addr r = e->remote;
+
+		addr_mask(&r, e->remote_len);
+		memcpy(k.remote, &r, 16);
+	}
+	if (e->v4) {
+		k.port = e->ext_port;
+		memcpy(k.addr, &e->ext_addr, 4);
+	} else {
+		k.port = e->port;
+		memcpy(k.addr, &e->addr, 16);
+	}
+	return k;
+}
+
+/* The kernel elements a rule needs now (timeouts and counters filled in later). */
+static size_t rule_elems(const struct rule *r, struct fw_elem out[2])
+{
+	struct in6_addr addrs[2];
+	size_t n = rule_addresses(r, addrs);
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].v4 = r->kind == RULE_PORTMAP;
+		out[i].proto = r->proto;
+		out[i].addr = addrs[i];
+		out[i].port = r->int_port;
+		out[i].ext_port = r->ext_port;
+		out[i].ext_addr = r->ext_addr;
+		out[i].remote = r->remote;
+		out[i].remote_len = r->remote_len;
+		out[i].remote_port = r->remote_port;
+		if (r->remote_len)
+			addr_mask(&out[i].remote, r->remote_len);
+	}
+	return n;
+}
+
+/* ---------- transactions being assembled ---------- */
+
+static void txn_push(struct txn *t, bool add, const struct fw_elem *e)
+{
+	struct fw_elem **arr = add ? &t->add : &t->del;
+	size_t *n = add ? &t->nadd : &t->ndel, *cap = add ? &t->cap_add : &t->cap_del;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct fw_elem *p = realloc(*arr, ncap * sizeof(**arr));
+
+		if (p == NULL) {
+			t->oom = true;
+			return;
+		}
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = *e;
+}
+
+static void txn_free(struct txn *t)
+{
+	free(t->del);
+	free(t->add);
+	memset(t, 0, sizeof(*t));
+}
+
+static int txn_commit(struct core *c, struct txn *t)
+{
+	int rc;
+
+	if (t->oom) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (t->ndel == 0 && t->nadd == 0)
+		return 0;
+	rc = c->p.fw->ops->commit(c->p.fw, t->del, t->ndel, t->add, t->nadd);
+	if (rc < 0)
+		log_warnx("firewall: %s", c->p.fw->err[0] ? c->p.fw->err : "commit failed");
+	return rc;
+}
+
+/* ---------- the element index ---------- */
+
+static struct rule *rule_by_id(const struct core *c, uint32_t id)
+{
+	return hmap_get(c->rules, &id);
+}
+
+/* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
+static uint64_t slot_timeout_ms(struct core *c, const struct elem_slot *s, int64_t now)
+{
+	int64_t latest = 0;
+
+	for (size_t i = 0; i < s->n_rules; i++) {
+		const struct rule *r = rule_by_id(c, s->rule_ids[i]);
+
+		if (r == NULL || r->expires == 0)
+			return 0;
+		if (r->expires > latest)
+			latest = r->expires;
+	}
+	/* Never hand the kernel a timeout of 0 (= no timeout) for a rule that is about to expire. */
+	return latest > now ? (uint64_t)(latest - now) * 1000 : 1000;
+}
+
+static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now)
+{
+	s->elem.timeout_ms = slot_timeout_ms(c, s, now);
+	txn_push(t, true, &s->elem);
+}
+
+static bool slot_add_rule(struct elem_slot *s, uint32_t id)
+{
+	if (s->n_rules == s->cap_rules) {
+		size_t ncap = s->cap_rules ? s->cap_rules * 2 : 2;
+		uint32_t *p = realloc(s->rule_ids, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		s->rule_ids = p;
+		s->cap_rules = ncap;
+	}
+	s->rule_ids[s->n_rules++] = id;
+	return true;
+}
+
+static void slot_remove_rule(struct elem_slot *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n_rules; i++)
+		if (s->rule_ids[i] == id) {
+			s->rule_ids[i] = s->rule_ids[--s->n_rules];
+			return;
+		}
+}
+
+/* Puts a rule's elements into the index, queueing kernel adds (new elements and new timeouts). */
+static int attach_rule(struct core *c, struct txn *t, struct rule *r, int64_t now)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	r->state = n ? RULE_INSTALLED : RULE_PENDING;
+	for (size_t i = 0; i < n; i++) {
+		struct elem_key k = key_of(&e[i]);
+		struct elem_slot *s = hmap_get(c->elems, &k);
+
+		if (s == NULL) {
+			s = calloc(1, sizeof(*s));
+			if (s == NULL || hmap_put(c->elems, &k, s) < 0) {
+				free(s);
+				return -1;
+			}
+			s->key = k;
+			s->elem = e[i];
+		}
+		if (!slot_add_rule(s, r->id))
+			return -1;
+		if (t)
+			slot_send(c, t, s, now);
+	}
+	return 0;
+}
+
+/* Takes a rule's elements out of the index, queueing kernel deletes (or a new timeout if shared). */
+static void detach_rule(struct core *c, struct txn *t, const struct rule *r, int64_t now)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	for (size_t i = 0; i < n; i++) {
+		struct elem_key k = key_of(&e[i]);
+		struct elem_slot *s = hmap_get(c->elems, &k);
+
+		if (s == NULL)
+			continue;
+		slot_remove_rule(s, r->id);
+		if (s->n_rules > 0) {
+			if (t)
+				slot_send(c, t, s, now);
+			continue;
+		}
+		if (t)
+			txn_push(t, false, &s->elem);
+		hmap_del(c->elems, &k);
+		free(s->rule_ids);
+		free(s);
+	}
+}
+
+/* ---------- owners (quota) ---------- */
+
+static uint32_t owner_count(const struct core *c, const struct in6_addr *owner)
+{
+	return (uint32_t)(uintptr_t)hmap_get(c->owners, owner);
+}
+
+static void owner_adjust(struct core *c, const struct in6_addr *owner, int delta)
+{
+	uint32_t n = owner_count(c, owner);
+
+	n = delta > 0 ? n + 1 : (n ? n - 1 : 0);
+	if (n == 0)
+		hmap_del(c->owners, owner);
+	else if (hmap_put(c->owners, owner, (void *)(uintptr_t)n) < 0)
+		log_warnx("core: out of memory counting rules per client");
+}
+
+/* ---------- table ---------- */
+
+static void note_expiry(struct core *c, const struct rule *r)
+{
+	if (r->expires != 0 && r->expires < c->next_expiry)
+		c->next_expiry = r->expires;
+}
+
+static int table_insert(struct core *c, struct rule *r)
+{
+	if (hmap_put(c->rules, &r->id, r) < 0)
+		return -1;
+	owner_adjust(c, &r->owner, +1);
+	note_expiry(c, r);
+	return 0;
+}
+
+static void table_remove(struct core *c, struct rule *r)
+{
+	hmap_del(c->rules, &r->id);
+	owner_adjust(c, &r->owner, -1);
+}
+
+static uint32_t alloc_id(struct core *c)
+{
+	bool small = hmap_count(c->rules) < ID_SMALL_MAX;
+	uint32_t lo = small ? 1 : ID_SMALL_MAX + 1, hi = small ? ID_SMALL_MAX : RULE_ID_MAX;
+
+	/* Bounded: there are at most count rules, so at most count + 1 probes find a free id. */
+	for (size_t n = 0; n <= hmap_count(c->rules) + 1; n++) {
+		uint32_t id = c->next_id;
+
+		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
+		if (id < lo || id > hi)
+			continue;
+		if (rule_by_id(c, id) == NULL)
+			return id;
+	}
+	return 0;
+}
+
+static void maybe_snapshot(struct core *c);
+static int snapshot_locked(struct core *c);
+
+/* ---------- public: life cycle ---------- */
+
+struct core *core_new(const struct core_params *p)
+{
+	struct core *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->p = *p;
+	if (c->p.snapshot_every == 0)
+		c->p.snapshot_every = 1000;
+	if (c->p.ext_port_min == 0 && c->p.ext_port_max == 0) {
+		c->p.ext_port_min = 1024;
+		c->p.ext_port_max = 65535;
+	}
+	c->rules = hmap_new(sizeof(uint32_t));
+	c->elems = hmap_new(sizeof(struct elem_key));
+	c->owners = hmap_new(sizeof(struct in6_addr));
+	c->next_id = 1;
+	c->next_expiry = EXPIRY_NONE;
+	pthread_mutex_init(&c->lock, NULL);
+	if (c->rules == NULL || c->elems == NULL || c->owners == NULL) {
+		core_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void core_free(struct core *c)
+{
+	size_t pos = 0;
+	void *v;
+
+	if (c == NULL)
+		return;
+	if (c->rules)
+		while ((v = hmap_next(c->rules, &pos)) != NULL)
+			free(v);
+	pos = 0;
+	if (c->elems)
+		while ((v = hmap_next(c->elems, &pos)) != NULL) {
+			free(((struct elem_slot *)v)->rule_ids);
+			free(v);
+		}
+	hmap_free(c->rules);
+	hmap_free(c->elems);
+	hmap_free(c->owners);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+struct load_ctx {
+	struct core *c;
+	int64_t now;
+	size_t loaded, expired;
+};
+
+static int load_one(void *arg, const struct rule *in)
+{
+	struct load_ctx *lc = arg;
+	struct rule *r;
+
+	if (in->expires != 0 && in->expires <= lc->now) {
+		lc->expired++;
+		return 0;
+	}
+	if (rule_by_id(lc->c, in->id) != NULL || in->id == 0)
+		return 0;  /* the store hands out each id once; be defensive all the same */
+	r = malloc(sizeof(*r));
+	if (r == NULL)
+		return -1;
+	*r = *in;
+	/* A clock that went backwards (a router without RTC before NTP) must not stretch a lease. */
+	if (r->expires != 0 && r->lease != 0 && r->expires - lc->now > (int64_t)r->lease)
+		r->expires = lc->now + r->lease;
+	if (table_insert(lc->c, r) < 0 || attach_rule(lc->c, NULL, r, lc->now) < 0) {
+		free(r);
+		return -1;
+	}
+	if (r->id >= lc->c->next_id)
+		lc->c->next_id = r->id + 1;
+	lc->loaded++;
+	return 0;
+}
+
+/* All current elements with fresh timeouts, for a resync. */
+static struct fw_elem *all_elems(struct core *c, int64_t now, size_t *n)
+{
+	struct fw_elem *arr = malloc((hmap_count(c->elems) + 1) * sizeof(*arr));
+	struct elem_slot *s;
+	size_t pos = 0;
+
+	*n = 0;
+	if (arr == NULL)
+		return NULL;
+	while ((s = hmap_next(c->elems, &pos)) != NULL) {
+		s->elem.timeout_ms = slot_timeout_ms(c, s, now);
+		arr[(*n)++] = s->elem;
+	}
+	return arr;
+}
+
+static int resync_locked(struct core *c)
+{
+	size_t n;
+	struct fw_elem *all = all_elems(c, core_now(c), &n);
+	int rc;
+
+	if (all == NULL)
+		return -1;
+	rc = c->p.fw->ops->resync(c->p.fw, all, n);
+	free(all);
+	if (rc < 0)
+		log_warnx("firewall: resync failed: %s", c->p.fw->err);
+	return rc;
+}
+
+int core_start(struct core *c, char *err, size_t errlen)
+{
+	struct load_ctx lc = { .c = c };
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	lc.now = core_now(c);
+	if (c->p.store && store_load(c->p.store, load_one, &lc, err, errlen) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (lc.loaded || lc.expired)
+		log_info("store: %zu rules restored, %zu expired while we were away", lc.loaded, lc.expired);
+	if (c->p.store && (lc.loaded || lc.expired))
+		snapshot_locked(c);  /* compacts the journal and forgets the expired rules on disk too */
+	if (resync_locked(c) < 0) {
+		snprintf(err, errlen, "firewall: %s", c->p.fw->err);
+		rc = -1;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---------- durability ---------- */
+
+static int snapshot_locked(struct core *c)
+{
+	size_t n = hmap_count(c->rules), pos = 0, i = 0;
+	const struct rule **arr = malloc((n + 1) * sizeof(*arr));
+	struct rule *r;
+	int rc;
+
+	if (arr == NULL)
+		return -1;
+	while ((r = hmap_next(c->rules, &pos)) != NULL)
+		arr[i++] = r;
+	rc = store_snapshot(c->p.store, arr, i);
+	free(arr);
+	if (rc < 0)
+		log_warn("store: snapshot failed");
+	return rc;
+}
+
+static void maybe_snapshot(struct core *c)
+{
+	if (c->p.store == NULL)
+		return;
+	if (store_journal_lines(c->p.store) >= c->p.snapshot_every)
+		snapshot_locked(c);
+}
+
+int core_snapshot(struct core *c)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->p.store)
+		rc = snapshot_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static int persist_put(struct core *c, const struct rule *r)
+{
+	if (c->p.store == NULL)
+		return 0;
+	if (store_put(c->p.store, r) < 0) {
+		log_warn("store: cannot journal rule %u", r->id);
+		return -1;
+	}
+	return 0;
+}
+
+static int persist_del(struct core *c, uint32_t id)
+{
+	if (c->p.store == NULL)
+		return 0;
+	if (store_del(c->p.store, id) < 0) {
+		log_warn("store: cannot journal deletion of rule %u", id);
+		return -1;
+	}
+	return 0;
+}
+
+static void notify(struct core *c, const struct rule *r, enum core_event ev)
+{
+	if (c->p.on_change)
+		c->p.on_change(c->p.change_arg, r, ev);
+}
+
+/* ---------- requests ---------- */
+
+static bool same_device(struct core *c, const struct in6_addr *a, const struct in6_addr *b)
+{
+	if (addr_equal(a, b))
+		return true;
+	return c->p.same_device ? c->p.same_device(c->p.device_arg, a, b) : false;
+}
+
+static bool requester_owns_target(struct core *c, const struct rule *r, const struct in6_addr *requester)
+{
+	struct in6_addr addrs[2];
+	size_t n = rule_addresses(r, addrs);
+
+	for (size_t i = 0; i < n; i++)
+		if (same_device(c, requester, &addrs[i]))
+			return true;
+	return false;
+}
+
+/* Same request = same thing opened for the same target (lease, description and owner aside). */
+static bool same_request(const struct rule *a, const struct rule *b)
+{
+	const struct rule_target *x = &a->target, *y = &b->target;
+
+	return a->kind == b->kind && a->proto == b->proto && a->int_port == b->int_port &&
+	       a->ext_port == b->ext_port && a->ext_addr.s_addr == b->ext_addr.s_addr &&
+	       a->remote_len == b->remote_len && a->remote_port == b->remote_port &&
+	       addr_equal(&a->remote, &b->remote) && x->use_exact == y->use_exact &&
+	       (!x->use_exact || addr_equal(&x->exact, &y->exact)) && x->use_stable == y->use_stable &&
+	       (!x->use_stable || (x->subnet_len == y->subnet_len && addr_equal(&x->subnet, &y->subnet) &&
+				   memcmp(x->mac, y->mac, 6) == 0));
+}
+
+/* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */
+static struct elem_slot *first_slot_of(struct core *c, const struct rule *r)
+{
+	struct fw_elem e[2];
+	struct elem_key k;
+
+	if (rule_elems(r, e) == 0)
+		return NULL;
+	k = key_of(&e[0]);
+	return hmap_get(c->elems, &k);
+}
+
+static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact, int64_t now)
+{
+	r->lease = exact ? asked : policy_clamp_lease(&c->p.policy, asked);
+	r->expires = r->lease ? now + r->lease : 0;
+}
+
+/* Replaces *old (already in the table) by *upd in one journal entry and one transaction. */
+static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev)
+{
+	int64_t now = core_now(c);
+	struct rule saved = *old;
+	struct txn t = { 0 };
+	bool moved = !same_request(old, upd) || memcmp(&old->target, &upd->target, sizeof(old->target)) != 0;
+
+	if (persist_put(c, upd) < 0)
+		return V_NO_RESOURCES;
+	if (moved)
+		detach_rule(c, &t, old, now);
+	owner_adjust(c, &old->owner, -1);
+	*old = *upd;
+	owner_adjust(c, &old->owner, +1);
+	if (moved) {
+		if (attach_rule(c, &t, old, now) < 0)
+			t.oom = true;
+	} else {
+		struct fw_elem e[2];
+		size_t n = rule_elems(old, e);
+
+		for (size_t i = 0; i < n; i++) {
+			struct elem_key k = key_of(&e[i]);
+			struct elem_slot *s = hmap_get(c->elems, &k);
+
+			if (s)
+				slot_send(c, &t, s, now);
+		}
+	}
+	if (txn_commit(c, &t) < 0) {
+		/* undo: back to the saved rule in memory, in the index and in the journal */
+		if (moved)
+			detach_rule(c, NULL, old, now);
+		owner_adjust(c, &old->owner, -1);
+		*old = saved;
+		owner_adjust(c, &old->owner, +1);
+		if (moved)
+			attach_rule(c, NULL, old, now);
+		persist_put(c, old);
+		txn_free(&t);
+		return V_NO_RESOURCES;
+	}
+	txn_free(&t);
+	note_expiry(c, old);
+	maybe_snapshot(c);
+	notify(c, old, ev);
+	return V_OK;
+}
+
+/* Port mappings: find a free external port near the one asked for (AddAnyPortMapping, PCP). */
+static bool pick_free_ext_port(struct core *c, struct rule *r)
+{
+	uint32_t lo = c->p.ext_port_min, hi = c->p.ext_port_max, span = hi - lo + 1;
+	uint32_t start = r->ext_port >= lo && r->ext_port <= hi ? r->ext_port : lo;
+
+	for (uint32_t i = 0; i < span; i++) {
+		r->ext_port = (uint16_t)(lo + (start - lo + i) % span);
+		if (first_slot_of(c, r) == NULL)
+			return true;
+	}
+	return false;
+}
+
+static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
+{
+	int64_t now = core_now(c);
+	struct rule *nr;
+	struct txn t = { 0 };
+
+	r->id = alloc_id(c);
+	if (r->id == 0)
+		return V_QUOTA;
+	nr = malloc(sizeof(*nr));
+	if (nr == NULL)
+		return V_NO_RESOURCES;
+	*nr = *r;
+	if (table_insert(c, nr) < 0) {
+		free(nr);
+		return V_NO_RESOURCES;
+	}
+	if (attach_rule(c, &t, nr, now) < 0)
+		t.oom = true;
+	if (t.oom || persist_put(c, nr) < 0) {
+		detach_rule(c, NULL, nr, now);
+		table_remove(c, nr);
+		free(nr);
+		txn_free(&t);
+		return V_NO_RESOURCES;
+	}
+	if (txn_commit(c, &t) < 0) {
+		detach_rule(c, NULL, nr, now);
+		table_remove(c, nr);
+		persist_del(c, nr->id);
+		free(nr);
+		txn_free(&t);
+		return V_NO_RESOURCES;
+	}
+	txn_free(&t);
+	maybe_snapshot(c);
+	notify(c, nr, CORE_EV_ADDED);
+	*out = *nr;
+	return V_OK;
+}
+
+static enum verdict add_locked(struct core *c, const struct core_add_req *req, struct rule *out)
+{
+	struct rule r = req->rule;
+	int64_t now = core_now(c);
+	struct policy_request pr = { 0 };
+	struct elem_slot *s;
+	enum verdict v;
+
+	r.desc[RULE_DESC_MAX] = '\0';
+	if (r.remote_len)
+		addr_mask(&r.remote, r.remote_len);
+	else
+		memset(&r.remote, 0, sizeof(r.remote));
+	r.packets = r.bytes = 0;
+	if (rule_validate(&r) != NULL)
+		return V_INVALID;
+	set_lease(c, &r, req->rule.lease, req->exact_lease, now);
+
+	/* An identical rule this requester may manage: refresh it (same id), never a duplicate. */
+	s = first_slot_of(c, &r);
+	for (size_t i = 0; s && i < s->n_rules; i++) {
+		struct rule *old = rule_by_id(c, s->rule_ids[i]);
+		bool mine = old && policy_check_owner(&c->p.policy, old, &req->rule.owner, req->privileged,
+						       requester_owns_target(c, old, &req->rule.owner)) == V_OK;
+
+		if (old == NULL)
+			continue;
+		if (r.kind == RULE_PORTMAP) {
+			/* The external port is taken. The same client may overwrite its own mapping (IGD). */
+			if (mine && addr_equal(&old->target.exact, &r.target.exact)) {
+				r.id = old->id;
+				r.origin = old->origin;
+				return (v = replace_rule(c, old, &r, CORE_EV_CHANGED)) == V_OK ? (*out = *old, V_OK) : v;
+			}
+			if (!req->any_ext_port)
+				return V_CONFLICT;
+			if (!pick_free_ext_port(c, &r))
+				return V_CONFLICT;
+			break;
+		}
+		if (mine && same_request(old, &r)) {
+			r.id = old->id;
+			r.origin = old->origin;
+			return (v = replace_rule(c, old, &r, CORE_EV_CHANGED)) == V_OK ? (*out = *old, V_OK) : v;
+		}
+	}
+
+	pr.rule = &r;
+	pr.requester = req->rule.owner;
+	pr.privileged = req->privileged;
+	pr.third_party = req->third_party;
+	pr.same_device = requester_owns_target(c, &r, &req->rule.owner);
+	pr.owner_rule_count = owner_count(c, &r.owner);
+	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
+	v = policy_check_add(&c->p.policy, &pr);
+	if (v != V_OK)
+		return v;
+	return insert_new(c, &r, out);
+}
+
+enum verdict core_add(struct core *c, const struct core_add_req *req, struct rule *out)
+{
+	enum verdict v;
+
+	pthread_mutex_lock(&c->lock);
+	v = add_locked(c, req, out);
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
+			  bool privileged, struct rule *out)
+{
+	struct rule *old, upd;
+	enum verdict v;
+
+	pthread_mutex_lock(&c->lock);
+	old = rule_by_id(c, id);
+	if (old == NULL) {
+		v = V_NOT_FOUND;
+		goto out;
+	}
+	v = policy_check_owner(&c->p.policy, old, requester, privileged, requester_owns_target(c, old, requester));
+	if (v != V_OK)
+		goto out;
+	upd = *old;
+	set_lease(c, &upd, lease, privileged, core_now(c));
+	v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
+	if (v == V_OK && out)
+		*out = *old;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* Removes rules from the table in one journal pass and one transaction. */
+static int remove_rules(struct core *c, struct rule **rs, size_t n, enum core_event ev, bool must_persist)
+{
+	int64_t now = core_now(c);
+	struct txn t = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		if (persist_del(c, rs[i]->id) < 0 && must_persist) {
+			txn_free(&t);
+			return -1;
+		}
+		detach_rule(c, &t, rs[i], now);
+	}
+	if (txn_commit(c, &t) < 0 && must_persist) {
+		/* Put everything back: the client gets an error and the rule stays as it was. */
+		for (size_t i = 0; i < n; i++) {
+			attach_rule(c, NULL, rs[i], now);
+			persist_put(c, rs[i]);
+		}
+		txn_free(&t);
+		return -1;
+	}
+	txn_free(&t);
+	for (size_t i = 0; i < n; i++) {
+		rs[i]->state = RULE_GONE;
+		notify(c, rs[i], ev);
+		table_remove(c, rs[i]);
+		free(rs[i]);
+	}
+	maybe_snapshot(c);
+	return 0;
+}
+
+enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *requester, bool privileged)
+{
+	struct rule *r;
+	enum verdict v;
+
+	pthread_mutex_lock(&c->lock);
+	r = rule_by_id(c, id);
+	if (r == NULL) {
+		v = V_NOT_FOUND;
+		goto out;
+	}
+	v = policy_check_owner(&c->p.policy, r, requester, privileged,
+			       requester ? requester_owns_target(c, r, requester) : false);
+	if (v == V_OK && remove_rules(c, &r, 1, CORE_EV_DELETED, true) < 0)
+		v = V_NO_RESOURCES;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* Counters of a rule: the sum over its elements as last read from the kernel. */
+static void fill_counters(struct core *c, struct rule *r)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	r->packets = r->bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct elem_key k = key_of(&e[i]);
+		struct elem_slot *s = hmap_get(c->elems, &k);
+
+		if (s) {
+			r->packets += s->elem.packets;
+			r->bytes += s->elem.bytes;
+		}
+	}
+}
+
+enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
+{
+	struct rule *r;
+
+	pthread_mutex_lock(&c->lock);
+	r = rule_by_id(c, id);
+	if (r) {
+		fill_counters(c, r);
+		*out = *r;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r ? V_OK : V_NOT_FOUND;
+}
+
+enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
+			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out)
+{
+	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .ext_addr = ext_addr,
+			     .remote_len = remote_len };
+	struct elem_key k;
+	struct elem_slot *s;
+	enum verdict v = V_NOT_FOUND;
+
+	if (remote_len && remote)
+		e.remote = *remote;
+	k = key_of(&e);
+	pthread_mutex_lock(&c->lock);
+	s = hmap_get(c->elems, &k);
+	if (s && s->n_rules > 0) {
+		struct rule *r = rule_by_id(c, s->rule_ids[0]);
+
+		if (r) {
+			fill_counters(c, r);
+			*out = *r;
+			v = V_OK;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+size_t core_list(struct core *c, struct rule **out)
+{
+	size_t n, pos = 0, i = 0;
+	struct rule *r;
+
+	pthread_mutex_lock(&c->lock);
+	n = hmap_count(c->rules);
+	*out = n ? malloc(n * sizeof(**out)) : NULL;
+	if (*out == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	while ((r = hmap_next(c->rules, &pos)) != NULL) {
+		fill_counters(c, r);
+		(*out)[i++] = *r;
+	}
+	pthread_mutex_unlock(&c->lock);
+	qsort(*out, i, sizeof(**out), by_id);
+	return i;
+}
+
+int64_t core_expire(struct core *c)
+{
+	int64_t now, next = EXPIRY_NONE, wait;
+	struct rule **gone = NULL, *r;
+	size_t n = 0, cap = 0, pos = 0;
+
+	pthread_mutex_lock(&c->lock);
+	now = core_now(c);
+	if (c->next_expiry > now)
+		goto done;
+	/* Only when something is due: one pass collects what expired and the next deadline. */
+	while ((r = hmap_next(c->rules, &pos)) != NULL) {
+		if (r->expires == 0)
+			continue;
+		if (r->expires > now) {
+			if (r->expires < next)
+				next = r->expires;
+			continue;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct rule **p = realloc(gone, ncap * sizeof(*p));
+
+			if (p == NULL)
+				break;
+			gone = p;
+			cap = ncap;
+		}
+		gone[n++] = r;
+	}
+	c->next_expiry = next;
+	for (size_t i = 0; i < n; i++) {
+		char a[ADDR_STRLEN];
+		struct in6_addr addrs[2];
+
+		if (rule_addresses(gone[i], addrs))
+			log_info("expire %s %s id=%u", rule_kind_name(gone[i]->kind), addr_str(&addrs[0], a), gone[i]->id);
+	}
+	/* The kernel has (or soon will have) timed these elements out itself; a failure here is not fatal. */
+	if (n)
+		remove_rules(c, gone, n, CORE_EV_EXPIRED, false);
+	free(gone);
+done:
+	wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
+	pthread_mutex_unlock(&c->lock);
+	return wait;
+}
+
+int core_reconcile(struct core *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = resync_locked(c);
+	c->reconciles++;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+struct counter_ctx {
+	struct core *c;
+};
+
+static void take_counter(void *arg, const struct fw_elem *e)
+{
+	struct counter_ctx *cc = arg;
+	struct elem_key k = key_of(e);
+	struct elem_slot *s = hmap_get(cc->c->elems, &k);
+
+	if (s) {
+		s->elem.packets = e->packets;
+		s->elem.bytes = e->bytes;
+	}
+}
+
+int core_read_counters(struct core *c)
+{
+	struct counter_ctx cc = { c };
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void core_status(struct core *c, struct core_status *st)
+{
+	struct rule *r;
+	size_t pos = 0;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&c->lock);
+	while ((r = hmap_next(c->rules, &pos)) != NULL) {
+		if (r->kind == RULE_PINHOLE)
+			st->pinholes++;
+		else
+			st->portmaps++;
+		if (r->state == RULE_PENDING)
+			st->pending++;
+	}
+	st->fw_transactions = c->p.fw->ops->transactions(c->p.fw);
+	st->reconciles = c->reconciles;
+	st->backend = c->p.fw->ops->name;
+	pthread_mutex_unlock(&c->lock);
+}
+
+const struct policy_config *core_policy(struct core *c)
+{
+	return &c->p.policy;
+}

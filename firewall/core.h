@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The core: the one owner of the rule table. Every front end (UPnP, PCP, web, igdctl) ends in one
+ * of these entry points. Each takes the core's single lock, decides through policy, makes the change
+ * durable in the store, then commits it to the firewall backend in one transaction, and only then
+ * returns. Nothing here does network I/O to a client. */
+#ifndef IGDD_CORE_H
+#define IGDD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fw.h"
+#include "policy.h"
+#include "rule.h"
+#include "store.h"
+
+struct core;
+
+enum core_event {
+	CORE_EV_ADDED = 1,
+	CORE_EV_CHANGED,   /* refreshed, re-anchored, counters aside */
+	CORE_EV_DELETED,
+	CORE_EV_EXPIRED,
+};
+
+struct core_params {
+	struct policy_config policy;
+	struct fw *fw;                 /* required; owned by the caller */
+	struct store *store;           /* NULL = volatile (unit tests only); owned by the caller */
+	/* wall clock in unix seconds; NULL = time(NULL). Tests drive time through it. */
+	int64_t (*clock)(void *arg);
+	void *clock_arg;
+	/* Are a and b addresses of the same LAN device? NULL = only if equal. Called under the core lock. */
+	bool (*same_device)(void *arg, const struct in6_addr *a, const struct in6_addr *b);
+	void *device_arg;
+	/* Told after every change, under the core lock: must not call back into the core. */
+	void (*on_change)(void *arg, const struct rule *r, enum core_event ev);
+	void *change_arg;
+	size_t snapshot_every;         /* journal lines between snapshots; 0 = 1000 */
+	uint32_t ext_port_min, ext_port_max; /* range for picking a free external port; 0/0 = 1024..65535 */
+};
+
+struct core *core_new(const struct core_params *p);
+void core_free(struct core *c);
+
+/* Loads the store, drops expired rules, and makes the kernel match the table (one transaction). */
+int core_start(struct core *c, char *err, size_t errlen);
+
+struct core_add_req {
+	struct rule rule;        /* kind, proto, target, ports, remote, lease (asked), origin, owner, nonce, desc */
+	bool privileged;         /* operator / household UI: secure mode and port limits do not apply */
+	bool third_party;        /* PCP THIRD_PARTY accepted by the front end */
+	bool any_ext_port;       /* the external port is a suggestion: pick a free one if it is taken */
+	bool exact_lease;        /* the lease asked is kept as is (operator); otherwise clamped by policy */
+};
+
+/* Adds a rule, or refreshes the identical rule the same owner already holds (same id returned).
+ * On V_OK *out holds the rule as installed (id, lease, external port chosen). */
+enum verdict core_add(struct core *c, const struct core_add_req *req, struct rule *out);
+/* New lease for an existing rule (0 asked = policy maximum unless exact). */
+enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
+			  bool privileged, struct rule *out);
+enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *requester, bool privileged);
+enum verdict core_get(struct core *c, uint32_t id, struct rule *out);
+/* The port mapping holding (ext_addr, proto, ext_port, remote); remote_len 0 = the wildcard one. */
+enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
+			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out);
+/* Copies all rules, sorted by id, into a malloc'd array; returns the count (*out NULL when 0). */
+size_t core_list(struct core *c, struct rule **out);
+
+/* Drops expired rules. Returns ms until the next expiry (-1: none). The loop calls it from a timer. */
+int64_t core_expire(struct core *c);
+/* The firewall monitor saw a foreign change: rebuild the kernel side from the table (one transaction). */
+int core_reconcile(struct core *c);
+/* Reads the kernel's per-element counters into the rules. */
+int core_read_counters(struct core *c);
+/* Makes the store snapshot now (also done automatically every snapshot_every journal lines). */
+int core_snapshot(struct core *c);
+
+struct core_status {
+	uint32_t pinholes, portmaps, pending;
+	uint64_t fw_transactions;
+	uint64_t reconciles;
+	const char *backend;
+};
+void core_status(struct core *c, struct core_status *st);
+const struct policy_config *core_policy(struct core *c);
+
+#endif

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The firewall backend interface. The core computes kernel *elements* from rules and hands them
+ * over in batches; a backend turns one batch into one transaction. Two backends: nft.c (libnftnl +
+ * libmnl, the real kernel) and mem_fw.c (in memory, for unit tests). Nothing else touches the kernel. */
+#ifndef IGDD_FW_H
+#define IGDD_FW_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FW_NAME_MAX 64
+#define FW_MAX_IFNAMES 8
+
+enum fw_mode {
+	FW_STANDALONE = 1, /* our table carries the RFC 6092 inbound policy and hooks itself */
+	FW_INTEGRATED,     /* our chains and sets live in an existing table (e.g. inet fw4); the operator jumps to them */
+};
+
+struct fw_config {
+	char family[8];                 /* nft family of the table: "inet" */
+	char table[FW_NAME_MAX];        /* default "igdd"; in integrated mode the host table, e.g. "fw4" */
+	enum fw_mode mode;
+	char wan_ifname[FW_MAX_IFNAMES][16]; /* interfaces whose inbound traffic the policy governs */
+	size_t n_wan;
+	char lan_ifname[FW_MAX_IFNAMES][16];
+	size_t n_lan;
+	char chain_prefix[24];          /* integrated mode: our chain/set names start with this (default "igdd_") */
+};
+
+/* One kernel element. Which set/map it lands in follows from its fields:
+ *  pinhole (v6): remote_len == 0 -> keyed daddr . l4proto . dport, or daddr . l4proto (dport 0 / no ports),
+ *                or daddr (proto RULE_PROTO_ANY); remote_len > 0 -> the filtered set (saddr prefix, sport).
+ *  portmap (v4): DNAT map keyed [daddr .] l4proto . ext_port -> addr . port, plus the forward accept. */
+struct fw_elem {
+	bool v4;                   /* true: IPv4 port mapping; false: IPv6 pinhole */
+	uint16_t proto;            /* IANA number or 65535 (any; pinholes only) */
+	struct in6_addr addr;      /* pinhole: destination; portmap: internal host (v4-mapped) */
+	uint16_t port;             /* pinhole: destination port (0 = any); portmap: internal port */
+	uint16_t ext_port;         /* portmap only */
+	struct in_addr ext_addr;   /* portmap only; 0 = any address arriving on the WAN interface */
+	struct in6_addr remote;    /* remote host filter; v4-mapped for portmaps */
+	uint8_t remote_len;        /* 0 = any */
+	uint16_t remote_port;      /* 0 = any */
+	uint64_t timeout_ms;       /* kernel timeout; 0 = none (never expires in the kernel) */
+	/* counters: read back by fw_ops.read_counters; given on add to carry a counter across a re-add */
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+/* Two elements are the same kernel element when their keys are equal (timeout and counters aside). */
+bool fw_elem_same_key(const struct fw_elem *a, const struct fw_elem *b);
+/* Text for logs and golden files, e.g. "pinhole [2001:db8::5]:51413/udp" or "portmap 8080/tcp -> 192.0.2.10:80". */
+const char *fw_elem_str(const struct fw_elem *e, char *buf, size_t len);
+
+struct fw;
+
+struct fw_ops {
+	const char *name;
+	/* Create (or take over) our table, chains and sets in one transaction. Existing elements are dropped. */
+	int (*init)(struct fw *fw);
+	/* One transaction: delete del[], then add add[]. An add of an existing key replaces it (new timeout).
+	 * All or nothing: on error nothing changed. */
+	int (*commit)(struct fw *fw, const struct fw_elem *del, size_t ndel, const struct fw_elem *add, size_t nadd);
+	/* One transaction: make the kernel hold exactly these elements (recreate chains/sets if missing). */
+	int (*resync)(struct fw *fw, const struct fw_elem *all, size_t n);
+	/* Reads every element's counter; cb is called per element found in the kernel. */
+	int (*read_counters)(struct fw *fw, void (*cb)(void *arg, const struct fw_elem *e), void *arg);
+	/* A file descriptor that becomes readable when someone changes nftables (-1 if none). */
+	int (*monitor_fd)(struct fw *fw);
+	/* Drains the monitor. Returns 1 if a foreign change touched our table (or events were lost), 0 if not, -1 on error. */
+	int (*monitor_read)(struct fw *fw);
+	/* Number of transactions committed so far (tests count them). */
+	uint64_t (*transactions)(struct fw *fw);
+	/* Removes our table (standalone) or our chains/sets (integrated). */
+	int (*remove)(struct fw *fw);
+	void (*destroy)(struct fw *fw);
+};
+
+struct fw {
+	const struct fw_ops *ops;
+	struct fw_config cfg;
+	char err[256];   /* last error, human readable */
+	void *priv;
+};
+
+struct fw *fw_nft_new(const struct fw_config *cfg);  /* nft.c; NULL + errno on failure */
+struct fw *fw_mem_new(const struct fw_config *cfg);  /* mem_fw.c */
+/* mem backend introspection for unit tests */
+size_t fw_mem_count(struct fw *fw);
+bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out);
+void fw_mem_fail_next(struct fw *fw, int err);       /* make the next commit/resync fail with -err */
+void fw_mem_foreign_change(struct fw *fw);           /* simulate someone flushing our sets */
+
+/* Renders our whole ruleset (table, chains, sets, elements) as nft text, for golden tests and `igdctl`
+ * debugging. Deterministic: elements sorted. Returns a malloc'd string. (nft_render.c) */
+char *fw_render(const struct fw_config *cfg, const struct fw_elem *elems, size_t n);
+
+#endif

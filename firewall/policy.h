@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Policy: pure decisions about requests. No I/O, no clock (the caller passes "now").
+ * A verdict is protocol-neutral; each front end renders it (UPnP error code, PCP result code,
+ * HTTP status). */
+#ifndef IGDD_POLICY_H
+#define IGDD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rule.h"
+
+enum verdict {
+	V_OK = 0,
+	V_INVALID,            /* malformed or inconsistent request (bad port, bad address, bad protocol) */
+	V_NOT_AUTHORIZED,     /* requester may not act for this target / rule (secure mode, permission line) */
+	V_BAD_TARGET,         /* target address not allowed (link-local, multicast, loopback, outside the LAN) */
+	V_LOW_PORT,           /* internal/external port < 1024 and not allowed by configuration */
+	V_CONFLICT,           /* external port / pinhole key held by another owner */
+	V_QUOTA,              /* per-client or global quota reached */
+	V_NOT_FOUND,          /* no such rule */
+	V_UNSUPPORTED_PROTO,  /* protocol the backend cannot express here */
+	V_NO_RESOURCES,       /* store or firewall failed: nothing changed, try later */
+	V_DISABLED,           /* the feature is switched off */
+};
+const char *verdict_str(enum verdict v);
+
+enum pinhole_target_policy {
+	PINHOLE_TARGET_REQUESTED = 1,  /* only the address the app named */
+	PINHOLE_TARGET_STABLE,         /* only the device's stable address */
+	PINHOLE_TARGET_BOTH,           /* both (default) */
+};
+
+/* miniupnpd-style permission line, extended to IPv6: allow|deny EXTPORTS ADDR/LEN INTPORTS ["regex"] */
+struct perm_rule {
+	bool allow;
+	uint16_t eport_min, eport_max;
+	struct in6_addr addr;      /* v4-mapped for IPv4 */
+	uint8_t addr_len;
+	uint16_t iport_min, iport_max;
+	char desc_regex[128];      /* empty = any description */
+};
+
+#define POLICY_MAX_PERMS 64
+#define POLICY_MAX_SUBNETS 16
+
+struct policy_config {
+	bool secure_mode;                  /* default yes: a client acts only for its own device */
+	bool allow_low_ports;              /* default no: ports < 1024 refused for app requests */
+	bool allow_temporary;              /* default yes: pinholes may target temporary addresses */
+	enum pinhole_target_policy pinhole_target; /* default both */
+	uint32_t min_lifetime;             /* default 120 s */
+	uint32_t max_lifetime;             /* default 86400 s: leases are clamped to this (0 asked = max) */
+	uint32_t max_rules;                /* default 65535: whole table */
+	uint32_t max_rules_per_client;     /* default 256: per owner address/device */
+	struct perm_rule perms[POLICY_MAX_PERMS];
+	size_t n_perms;
+	/* LAN subnets targets must fall in (v4-mapped for IPv4); none configured = any non-special address */
+	struct in6_addr lan_subnet[POLICY_MAX_SUBNETS];
+	uint8_t lan_subnet_len[POLICY_MAX_SUBNETS];
+	size_t n_lan_subnets;
+};
+
+void policy_defaults(struct policy_config *pc);
+
+/* Facts about the request the front end and the core gathered (so policy needs no I/O). */
+struct policy_request {
+	const struct rule *rule;       /* the rule as it would be installed */
+	struct in6_addr requester;     /* source address of the request (v4-mapped) */
+	bool privileged;               /* operator or household UI: secure mode and port limits do not apply */
+	bool same_device;              /* requester and target are addresses of the same device (neighbour table) */
+	bool third_party;              /* PCP THIRD_PARTY from an authorised requester */
+	uint32_t owner_rule_count;     /* rules the requester already holds */
+	uint32_t table_rule_count;     /* rules in the table */
+};
+
+/* Decides whether a new rule may be added. */
+enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req);
+/* Decides whether requester may change/delete an existing rule. */
+enum verdict policy_check_owner(const struct policy_config *pc, const struct rule *existing,
+				const struct in6_addr *requester, bool privileged, bool same_device);
+/* Lease clamp: 0 asked = max_lifetime (IGD:2 / PCP semantics); otherwise into [min, max]. */
+uint32_t policy_clamp_lease(const struct policy_config *pc, uint32_t asked);
+/* Parses a permission line (without the leading keyword handling done by conf). false + msg on error. */
+bool policy_parse_perm(const char *line, struct perm_rule *out, char *err, size_t errlen);
+
+#endif

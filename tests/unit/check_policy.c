@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* policy_, rule_ and addr_: pure decisions and helpers. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/policy.h"
+#include "firewall/rule.h"
+
+static struct in6_addr A(const char *s)
+{
+	struct in6_addr a;
+
+	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
+	return a;
+}
+
+static struct rule pinhole(const char *addr, uint16_t proto, uint16_t port)
+{
+	struct rule r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = RULE_PINHOLE;
+	r.proto = proto;
+	r.int_port = port;
+	r.target.use_exact = true;
+	r.target.exact = A(addr);
+	return r;
+}
+
+static struct rule portmap(uint16_t ext, const char *addr, uint16_t port)
+{
+	struct rule r = pinhole(addr, IPPROTO_TCP, port);
+
+	r.kind = RULE_PORTMAP;
+	r.ext_port = ext;
+	return r;
+}
+
+static enum verdict check(const struct policy_config *pc, const struct rule *r, const char *requester)
+{
+	struct policy_request req = { .rule = r, .requester = A(requester) };
+
+	return policy_check_add(pc, &req);
+}
+
+START_TEST(addr_parsing)
+{
+	struct in6_addr a, p;
+	uint8_t len;
+	char buf[ADDR_STRLEN];
+
+	ck_assert(addr_parse("192.0.2.5", &a));
+	ck_assert(addr_is_v4(&a));
+	ck_assert_str_eq(addr_str(&a, buf), "192.0.2.5");
+	ck_assert(addr_parse("2001:db8::1", &a));
+	ck_assert(!addr_is_v4(&a));
+	ck_assert_str_eq(addr_str(&a, buf), "2001:db8::1");
+	ck_assert(!addr_parse("", &a));
+	ck_assert(!addr_parse("2001:db8::1%eth0", &a));
+	ck_assert(!addr_parse("example.org", &a));
+	ck_assert(!addr_parse("(null)", &a));
+	ck_assert(addr_parse_prefix("2001:db8:1::77/48", &p, &len));
+	ck_assert_uint_eq(len, 48);
+	ck_assert_str_eq(addr_str(&p, buf), "2001:db8:1::");
+	ck_assert(addr_parse_prefix("198.51.100.7/24", &p, &len));
+	ck_assert_uint_eq(len, 120);
+	ck_assert_str_eq(addr_str(&p, buf), "198.51.100.0");
+	ck_assert(addr_in_prefix(&a, &a, 128));
+	ck_assert(!addr_parse_prefix("2001:db8::/129", &p, &len));
+	ck_assert(!addr_parse_prefix("192.0.2.0/33", &p, &len));
+	ck_assert(!addr_parse_prefix("192.0.2.0/", &p, &len));
+	ck_assert(!addr_parse_prefix("192.0.2.0/8x", &p, &len));
+	ck_assert(!addr_parse_prefix("/8", &p, &len));
+	a = A("fe80::1");
+	ck_assert(addr_is_link_local(&a));
+	a = A("fd00::1");
+	ck_assert(addr_is_ula(&a));
+	a = A("ff02::c");
+	ck_assert(addr_is_multicast(&a));
+	a = A("::1");
+	ck_assert(addr_is_loopback(&a));
+	a = A("::");
+	ck_assert(addr_is_unspecified(&a));
+}
+END_TEST
+
+START_TEST(protocols)
+{
+	uint16_t p;
+	char buf[8];
+
+	ck_assert(proto_parse("tcp", &p) && p == 6);
+	ck_assert(proto_parse("UDP", &p) && p == 17);
+	ck_assert(proto_parse("any", &p) && p == RULE_PROTO_ANY);
+	ck_assert(proto_parse("50", &p) && p == 50);
+	ck_assert(proto_parse("65535", &p) && p == RULE_PROTO_ANY);
+	ck_assert(!proto_parse("256", &p));
+	ck_assert(!proto_parse("-1", &p));
+	ck_assert(!proto_parse("6x", &p));
+	ck_assert(!proto_parse("", &p));
+	ck_assert(!proto_parse(NULL, &p));
+	ck_assert_str_eq(proto_name(6, buf), "tcp");
+	ck_assert_str_eq(proto_name(50, buf), "50");
+	ck_assert(proto_has_ports(132));
+	ck_assert(!proto_has_ports(50));
+}
+END_TEST
+
+START_TEST(rule_validation)
+{
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+
+	ck_assert_ptr_null(rule_validate(&r));
+	r.target.exact = A("192.0.2.5");
+	ck_assert_ptr_nonnull(rule_validate(&r));        /* pinhole to IPv4 */
+	r = pinhole("2001:db8:1:1::5", 50, 10);
+	ck_assert_ptr_nonnull(rule_validate(&r));        /* ESP has no ports */
+	r.int_port = 0;
+	ck_assert_ptr_null(rule_validate(&r));
+	r = portmap(8080, "192.0.2.10", 80);
+	ck_assert_ptr_null(rule_validate(&r));
+	r.ext_port = 0;
+	ck_assert_ptr_nonnull(rule_validate(&r));
+	r = portmap(8080, "2001:db8::1", 80);
+	ck_assert_ptr_nonnull(rule_validate(&r));        /* port mapping to IPv6 */
+	r = portmap(8080, "192.0.2.10", 80);
+	r.proto = 50;
+	ck_assert_ptr_nonnull(rule_validate(&r));
+	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 1);
+	r.target.use_exact = false;
+	ck_assert_ptr_nonnull(rule_validate(&r));        /* no target */
+	r = pinhole("2001:db8:1:1::5", 300, 0);
+	ck_assert_ptr_nonnull(rule_validate(&r));
+}
+END_TEST
+
+START_TEST(rule_addresses_dedup)
+{
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+	struct in6_addr out[2];
+
+	ck_assert_uint_eq(rule_addresses(&r, out), 1);
+	r.target.use_stable = true;
+	ck_assert_uint_eq(rule_addresses(&r, out), 1);   /* stable not resolved yet */
+	r.target.stable_resolved = true;
+	r.target.stable = r.target.exact;
+	ck_assert_uint_eq(rule_addresses(&r, out), 1);   /* same address once */
+	r.target.stable = A("2001:db8:1:1:5054:ff:fe12:3401");
+	ck_assert_uint_eq(rule_addresses(&r, out), 2);
+	r.target.use_exact = false;
+	ck_assert_uint_eq(rule_addresses(&r, out), 1);
+	ck_assert(addr_equal(&out[0], &r.target.stable));
+}
+END_TEST
+
+START_TEST(secure_mode_and_targets)
+{
+	struct policy_config pc;
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+	struct policy_request req = { .rule = &r, .requester = A("2001:db8:1:1::9") };
+
+	policy_defaults(&pc);
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1::5"), V_OK);
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1::9"), V_NOT_AUTHORIZED);
+	req.same_device = true;                          /* the same MAC in the neighbour table */
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_OK);
+	req.same_device = false;
+	req.privileged = true;
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_OK);
+	pc.secure_mode = false;
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1::9"), V_OK);
+	pc.secure_mode = true;
+
+	r = pinhole("fe80::5", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "fe80::5"), V_BAD_TARGET);
+	r = pinhole("ff02::1", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "ff02::1"), V_BAD_TARGET);
+	r = pinhole("::1", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "::1"), V_BAD_TARGET);
+	r = pinhole("fd00::5", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "fd00::5"), V_BAD_TARGET);
+	r = portmap(8080, "127.0.0.1", 80);
+	ck_assert_int_eq(check(&pc, &r, "127.0.0.1"), V_BAD_TARGET);
+
+	/* LAN subnets, when known, bound the targets */
+	ck_assert(addr_parse_prefix("2001:db8:1:1::/64", &pc.lan_subnet[0], &pc.lan_subnet_len[0]));
+	pc.n_lan_subnets = 1;
+	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1::5"), V_OK);
+	r = pinhole("2001:db8:2:1::5", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:2:1::5"), V_BAD_TARGET);
+}
+END_TEST
+
+START_TEST(ports_quota_temporary)
+{
+	struct policy_config pc;
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 80);
+	struct policy_request req = { .rule = &r, .requester = A("2001:db8:1:1::5") };
+
+	policy_defaults(&pc);
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_LOW_PORT);
+	r.int_port = 0;                                  /* every port includes the low ones */
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_LOW_PORT);
+	r.proto = 50;                                    /* ESP: no ports at all */
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_OK);
+	pc.allow_low_ports = true;
+	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 80);
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_OK);
+
+	req.owner_rule_count = pc.max_rules_per_client;
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_QUOTA);
+	req.owner_rule_count = 0;
+	req.table_rule_count = pc.max_rules;
+	req.privileged = true;                           /* the global cap binds the operator too */
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_QUOTA);
+	req.table_rule_count = 0;
+	req.privileged = false;
+
+	r.target.exact_kind = ADDR_KIND_TEMPORARY;
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_OK);
+	pc.allow_temporary = false;
+	ck_assert_int_eq(policy_check_add(&pc, &req), V_BAD_TARGET);
+}
+END_TEST
+
+START_TEST(leases)
+{
+	struct policy_config pc;
+
+	policy_defaults(&pc);
+	ck_assert_uint_eq(policy_clamp_lease(&pc, 0), 86400);   /* IGD:2 / PCP: 0 asks for the maximum */
+	ck_assert_uint_eq(policy_clamp_lease(&pc, 5), 120);
+	ck_assert_uint_eq(policy_clamp_lease(&pc, 3600), 3600);
+	ck_assert_uint_eq(policy_clamp_lease(&pc, 10000000), 86400);
+}
+END_TEST
+
+START_TEST(owner_checks)
+{
+	struct policy_config pc;
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+	struct in6_addr other = A("2001:db8:1:1::9");
+
+	policy_defaults(&pc);
+	r.owner = A("2001:db8:1:1::7");
+	ck_assert_int_eq(policy_check_owner(&pc, &r, &r.owner, false, false), V_OK);
+	ck_assert_int_eq(policy_check_owner(&pc, &r, &r.target.exact, false, false), V_OK);
+	ck_assert_int_eq(policy_check_owner(&pc, &r, &other, false, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(policy_check_owner(&pc, &r, &other, false, true), V_OK);
+	ck_assert_int_eq(policy_check_owner(&pc, &r, &other, true, false), V_OK);
+}
+END_TEST
+
+START_TEST(permission_lines)
+{
+	struct policy_config pc;
+	struct rule r = portmap(8080, "192.0.2.10", 8080);
+	char err[128];
+
+	policy_defaults(&pc);
+	ck_assert(policy_parse_perm("allow 1024-65535 192.0.2.0/25 1024-65535", &pc.perms[0], err, sizeof(err)));
+	ck_assert(policy_parse_perm("deny 0-65535 0.0.0.0/0 0-65535", &pc.perms[1], err, sizeof(err)));
+	pc.n_perms = 2;
+	ck_assert_int_eq(check(&pc, &r, "192.0.2.10"), V_OK);
+	r = portmap(8080, "192.0.2.200", 8080);
+	ck_assert_int_eq(check(&pc, &r, "192.0.2.200"), V_NOT_AUTHORIZED);
+
+	ck_assert(policy_parse_perm("allow 2000 2001:db8:1:1::/64 2000 \"^game\"", &pc.perms[0], err, sizeof(err)));
+	pc.n_perms = 1;
+	ck_assert_str_eq(pc.perms[0].desc_regex, "^game");
+	ck_assert_uint_eq(pc.perms[0].addr_len, 64);
+
+	ck_assert(!policy_parse_perm("permit 1 192.0.2.0/24 1", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 70000 192.0.2.0/24 1", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 20-10 192.0.2.0/24 1", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 1 192.0.2.0/40 1", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 1 192.0.2.0/24", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 1 192.0.2.0/24 1 \"(\"", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 1 192.0.2.0/24 1 \"x", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("allow 1 192.0.2.0/24 1 \"x\" extra", &pc.perms[0], err, sizeof(err)));
+	ck_assert(!policy_parse_perm("", &pc.perms[0], err, sizeof(err)));
+}
+END_TEST
+
+static Suite *policy_suite(void)
+{
+	Suite *s = suite_create("policy");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, addr_parsing);
+	tcase_add_test(tc, protocols);
+	tcase_add_test(tc, rule_validation);
+	tcase_add_test(tc, rule_addresses_dedup);
+	tcase_add_test(tc, secure_mode_and_targets);
+	tcase_add_test(tc, ports_quota_temporary);
+	tcase_add_test(tc, leases);
+	tcase_add_test(tc, owner_checks);
+	tcase_add_test(tc, permission_lines);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(policy_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
