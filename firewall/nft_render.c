@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw_render: our whole ruleset as nft text, for golden tests and debugging. It describes the same
+ * table, chains, sets and rules that nft.c builds with libnftnl (see the comment at the top of
+ * nft.c for why the rules are ordered as they are); `nft -c -f` accepts the output.
+ * Deterministic: elements are sorted by kernel key and printed in one fixed format. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/fw.h"
+#include "firewall/nft_priv.h"
+
+struct render_elem {
+	struct fw_key key;
+	struct fw_elem elem;   /* normalised: rebuilt from the key, so equal keys print equally */
+	size_t seq;
+};
+
+static int render_cmp(const void *pa, const void *pb)
+{
+	const struct render_elem *a = pa, *b = pb;
+	int c = fw_key_cmp(&a->key, &b->key);
+
+	if (c)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static const char *proto_text(uint16_t proto, char buf[8])
+{
+	if (proto == IPPROTO_TCP)
+		return "tcp";
+	if (proto == IPPROTO_UDP)
+		return "udp";
+	snprintf(buf, 8, "%u", proto);
+	return buf;
+}
+
+static void put_v6(FILE *f, const struct in6_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	fputs(inet_ntop(AF_INET6, a, buf, sizeof(buf)), f);
+}
+
+static void put_v4_mapped(FILE *f, const struct in6_addr *a)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	fputs(inet_ntop(AF_INET, &a->s6_addr[12], buf, sizeof(buf)), f);
+}
+
+/* A port field of the interval set: one port, or every port. */
+static void put_port_range(FILE *f, uint16_t port)
+{
+	if (port)
+		fprintf(f, "%u", port);
+	else
+		fputs("0-65535", f);
+}
+
+static void put_remote_key(FILE *f, const struct fw_elem *e)
+{
+	char p[8];
+
+	put_v6(f, &e->remote);
+	if (e->remote_len < 128)
+		fprintf(f, "/%u", e->remote_len);
+	fputs(" . ", f);
+	put_v6(f, &e->addr);
+	if (e->proto == 65535)
+		fputs(" . 0-255 . ", f);
+	else
+		fprintf(f, " . %s . ", proto_text(e->proto, p));
+	put_port_range(f, e->remote_port);
+	fputs(" . ", f);
+	put_port_range(f, e->port);
+}
+
+static void put_key(FILE *f, enum fw_set set, const struct fw_elem *e)
+{
+	char p[8], a[INET_ADDRSTRLEN];
+
+	switch (set) {
+	case FW_SET_PH_PORT:
+		put_v6(f, &e->addr);
+		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->port);
+		break;
+	case FW_SET_PH_PROTO:
+		put_v6(f, &e->addr);
+		fprintf(f, " . %s", proto_text(e->proto, p));
+		break;
+	case FW_SET_PH_ADDR:
+		put_v6(f, &e->addr);
+		break;
+	case FW_SET_PH_REMOTE:
+		put_remote_key(f, e);
+		break;
+	case FW_SET_PM4:
+		fprintf(f, "%s . %u", proto_text(e->proto, p), e->ext_port);
+		break;
+	case FW_SET_PM4_ADDR:
+		fprintf(f, "%s . %s . %u", inet_ntop(AF_INET, &e->ext_addr, a, sizeof(a)),
+			proto_text(e->proto, p), e->ext_port);
+		break;
+	case FW_SET_PM4_REMOTE:
+		put_v4_mapped(f, &e->remote);
+		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->ext_port);
+		break;
+	default:
+		break;
+	}
+}
+
+static void put_timeout(FILE *f, uint64_t ms)
+{
+	if (ms == 0)
+		return;
+	if (ms % 1000 == 0)
+		fprintf(f, " timeout %llus", (unsigned long long)(ms / 1000));
+	else
+		fprintf(f, " timeout %llums", (unsigned long long)ms);
+}
+
+/* One element: key, its counter, its timeout, and for maps ": addr . port". */
+static void put_elem(FILE *f, const struct render_elem *r, const struct fw_elem *orig)
+{
+	put_key(f, r->key.set, &r->elem);
+	fprintf(f, " counter packets %llu bytes %llu", (unsigned long long)orig->packets,
+		(unsigned long long)orig->bytes);
+	put_timeout(f, orig->timeout_ms);
+	if (fw_set_defs[r->key.set].map) {
+		fputs(" : ", f);
+		put_v4_mapped(f, &r->elem.addr);
+		fprintf(f, " . %u", r->elem.port);
+	}
+}
+
+static void put_set(FILE *f, const struct fw_config *cfg, enum fw_set set,
+		    const struct render_elem *v, size_t n, const struct fw_elem *orig)
+{
+	const struct fw_set_def *d = &fw_set_defs[set];
+	char name[FW_NAME_MAX];
+	bool first = true;
+
+	fw_obj_name(cfg, d->name, name, sizeof(name));
+	fprintf(f, "\t%s %s {\n\t\ttype %s\n\t\tflags %stimeout\n\t\tcounter\n",
+		d->map ? "map" : "set", name, d->nft_type, d->interval ? "interval," : "");
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].key.set != set)
+			continue;
+		fputs(first ? "\t\telements = { " : ",\n\t\t\t     ", f);
+		put_elem(f, &v[i], &orig[v[i].seq]);
+		first = false;
+	}
+	if (!first)
+		fputs(" }\n", f);
+	fputs("\t}\n\n", f);
+}
+
+static void put_wan_set(FILE *f, const struct fw_config *cfg)
+{
+	char name[FW_NAME_MAX];
+
+	if (cfg->n_wan == 0)
+		return;
+	fw_obj_name(cfg, "wan_if", name, sizeof(name));
+	fprintf(f, "\tset %s {\n\t\ttype ifname\n\t\telements = { ", name);
+	for (size_t i = 0; i < cfg->n_wan && i < FW_MAX_IFNAMES; i++)
+		fprintf(f, "%s\"%.*s\"", i ? ", " : "", 15, cfg->wan_ifname[i]);
+	fputs(" }\n\t}\n\n", f);
+}
+
+static void put_wan_filter(FILE *f, const struct fw_config *cfg)
+{
+	char name[FW_NAME_MAX];
+
+	if (cfg->n_wan == 0)
+		return;
+	fw_obj_name(cfg, "wan_if", name, sizeof(name));
+	fprintf(f, "\t\tiifname != @%s return\n", name);
+}
+
+static void put_forward(FILE *f, const struct fw_config *cfg)
+{
+	bool standalone = cfg->mode == FW_STANDALONE;
+	char name[FW_NAME_MAX];
+
+	fw_obj_name(cfg, "forward", name, sizeof(name));
+	fprintf(f, "\tchain %s {\n", name);
+	if (standalone)
+		fputs("\t\ttype filter hook forward priority filter; policy accept;\n", f);
+	put_wan_filter(f, cfg);
+	if (standalone)
+		fputs("\t\tct state established,related accept\n"
+		      "\t\tct state invalid drop\n"
+		      "\t\tmeta nfproto ipv6 icmpv6 type { destination-unreachable, packet-too-big, "
+		      "time-exceeded, parameter-problem, echo-request } accept\n"
+		      "\t\tmeta nfproto ipv6 meta l4proto { esp, ah } accept\n"
+		      "\t\tmeta nfproto ipv6 udp dport { 500, 4500 } accept\n", f);
+	for (int s = FW_SET_PH_PORT; s <= FW_SET_PH_REMOTE; s++) {
+		fw_obj_name(cfg, fw_set_defs[s].name, name, sizeof(name));
+		fprintf(f, "\t\tmeta nfproto ipv6 %s @%s accept\n", fw_set_defs[s].lookup, name);
+	}
+	fputs("\t\tmeta nfproto ipv4 ct status dnat accept\n", f);
+	if (standalone)
+		fputs("\t\tmeta nfproto ipv6 drop\n", f);
+	fputs("\t}\n\n", f);
+}
+
+static void put_prerouting(FILE *f, const struct fw_config *cfg)
+{
+	/* most specific first: a remote-filtered mapping beats an address one beats the catch-all */
+	static const enum fw_set order[] = { FW_SET_PM4_REMOTE, FW_SET_PM4_ADDR, FW_SET_PM4 };
+	char name[FW_NAME_MAX];
+
+	fw_obj_name(cfg, "prerouting", name, sizeof(name));
+	fprintf(f, "\tchain %s {\n", name);
+	if (cfg->mode == FW_STANDALONE)
+		fputs("\t\ttype nat hook prerouting priority dstnat; policy accept;\n", f);
+	put_wan_filter(f, cfg);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		fw_obj_name(cfg, fw_set_defs[order[i]].name, name, sizeof(name));
+		fprintf(f, "\t\tmeta nfproto ipv4 dnat ip to %s map @%s\n", fw_set_defs[order[i]].lookup, name);
+	}
+	fputs("\t}\n", f);
+}
+
+/* Valid elements, keyed and sorted; for equal keys the last one given wins (as in commit). */
+static struct render_elem *prepare(FILE *f, const struct fw_elem *elems, size_t n, size_t *out_n)
+{
+	struct render_elem *v = calloc(n + 1, sizeof(*v));
+	size_t m = 0, k = 0;
+	const char *err;
+	char s[160];
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if ((err = fw_key_build(&elems[i], &v[m].key)) != NULL) {
+			fprintf(f, "# skipped %s: %s\n", fw_elem_str(&elems[i], s, sizeof(s)), err);
+			continue;
+		}
+		fw_key_parse(&v[m].key, NULL, 0, &v[m].elem);
+		if (elems[i].v4)
+			v[m].elem = elems[i];   /* portmaps: the data is not in the key */
+		v[m].seq = i;
+		m++;
+	}
+	qsort(v, m, sizeof(*v), render_cmp);
+	for (size_t i = 0; i < m; i++) {
+		if (k > 0 && fw_key_cmp(&v[k - 1].key, &v[i].key) == 0)
+			v[k - 1] = v[i];
+		else
+			v[k++] = v[i];
+	}
+	*out_n = k;
+	return v;
+}
+
+char *fw_render(const struct fw_config *cfg, const struct fw_elem *elems, size_t n)
+{
+	struct render_elem *v;
+	char *text = NULL;
+	size_t len = 0, nv = 0;
+	FILE *f;
+
+	if (!cfg || (n && !elems))
+		return NULL;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	v = prepare(f, elems, n, &nv);
+	if (v) {
+		fprintf(f, "table %.*s %.*s {\n", (int)sizeof(cfg->family), cfg->family,
+			(int)sizeof(cfg->table), cfg->table);
+		put_wan_set(f, cfg);
+		for (int s = 0; s < FW_SET_COUNT; s++)
+			put_set(f, cfg, (enum fw_set)s, v, nv, elems);
+		put_forward(f, cfg);
+		put_prerouting(f, cfg);
+		fputs("}\n", f);
+	}
+	free(v);
+	if (fclose(f) != 0 || !v) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fw suite: element keys and text, the in-memory backend, and fw_render against golden files.
+ * Golden files: tests/golden/<name>.nft (run from the repository root, or set IGDD_SRCDIR).
+ * IGDD_UPDATE_GOLDEN=1 rewrites them instead of comparing. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/fw.h"
+#include "firewall/nft_priv.h"
+
+static struct fw_config standalone_cfg(void)
+{
+	struct fw_config c = { .family = "inet", .table = "igdd", .mode = FW_STANDALONE, .n_wan = 2,
+			       .chain_prefix = "igdd_" };
+
+	strcpy(c.wan_ifname[0], "wan0");
+	strcpy(c.wan_ifname[1], "wwan0");
+	return c;
+}
+
+static struct fw_config integrated_cfg(void)
+{
+	struct fw_config c = { .family = "inet", .table = "fw4", .mode = FW_INTEGRATED, .n_wan = 1,
+			       .chain_prefix = "igdd_" };
+
+	strcpy(c.wan_ifname[0], "wan0");
+	return c;
+}
+
+static struct fw_elem pinhole(const char *addr, uint16_t proto, uint16_t port, uint64_t timeout_ms)
+{
+	struct fw_elem e = { .proto = proto, .port = port, .timeout_ms = timeout_ms };
+
+	ck_assert_int_eq(inet_pton(AF_INET6, addr, &e.addr), 1);
+	return e;
+}
+
+static struct fw_elem portmap(uint16_t proto, uint16_t ext_port, const char *to, uint16_t port)
+{
+	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .port = port };
+	char mapped[64];
+
+	snprintf(mapped, sizeof(mapped), "::ffff:%s", to);
+	ck_assert_int_eq(inet_pton(AF_INET6, mapped, &e.addr), 1);
+	return e;
+}
+
+/* One element of every kind (and one the backends must refuse at the end). */
+static size_t sample(struct fw_elem *v)
+{
+	size_t n = 0;
+
+	v[n++] = pinhole("2001:db8:1::5", IPPROTO_TCP, 8080, 3600000);
+	v[n++] = pinhole("2001:db8:1::5", IPPROTO_UDP, 51413, 0);
+	v[n] = pinhole("2001:db8:1::6", IPPROTO_ESP, 0, 120000);
+	v[n].packets = 7;
+	v[n++].bytes = 700;
+	v[n++] = pinhole("2001:db8:1::7", 65535, 0, 1500);
+	v[n] = pinhole("2001:db8:1::8", IPPROTO_TCP, 22, 60000);
+	inet_pton(AF_INET6, "2001:db8:9::", &v[n].remote);
+	v[n++].remote_len = 48;
+	v[n] = pinhole("fd00:1::8", IPPROTO_UDP, 0, 0);
+	inet_pton(AF_INET6, "2001:db8:a::1", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n++].remote_port = 4000;
+	v[n] = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80);
+	v[n++].timeout_ms = 7200000;
+	v[n] = portmap(IPPROTO_UDP, 5000, "192.0.2.11", 5001);
+	inet_pton(AF_INET, "198.51.100.1", &v[n++].ext_addr);
+	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n++].remote_len = 128;
+	return n;
+}
+
+/* ---- keys and text ---- */
+
+START_TEST(same_key_ignores_timeout_and_counters)
+{
+	struct fw_elem a = pinhole("2001:db8::1", IPPROTO_TCP, 80, 1000), b = a;
+
+	b.timeout_ms = 99;
+	b.packets = 5;
+	ck_assert(fw_elem_same_key(&a, &b));
+	b.port = 81;
+	ck_assert(!fw_elem_same_key(&a, &b));
+}
+END_TEST
+
+START_TEST(same_key_normalises_wildcards)
+{
+	struct fw_elem a = pinhole("2001:db8::1", 65535, 80, 0), b = pinhole("2001:db8::1", 65535, 0, 0);
+	struct fw_elem esp1 = pinhole("2001:db8::1", IPPROTO_ESP, 5, 0), esp2 = pinhole("2001:db8::1", IPPROTO_ESP, 0, 0);
+
+	ck_assert(fw_elem_same_key(&a, &b));       /* "any protocol" has no port */
+	ck_assert(fw_elem_same_key(&esp1, &esp2)); /* ESP has no ports */
+	ck_assert(!fw_elem_same_key(&a, &esp1));
+}
+END_TEST
+
+START_TEST(same_key_portmap_target_is_data)
+{
+	struct fw_elem a = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = portmap(IPPROTO_TCP, 8080, "192.0.2.99", 81);
+	struct fw_elem c = portmap(IPPROTO_UDP, 8080, "192.0.2.10", 80);
+
+	ck_assert(fw_elem_same_key(&a, &b));
+	ck_assert(!fw_elem_same_key(&a, &c));
+}
+END_TEST
+
+START_TEST(bad_elements_are_refused)
+{
+	struct fw_elem bad[6];
+	struct fw_key k;
+
+	bad[0] = pinhole("2001:db8::1", 300, 80, 0);                  /* protocol > 255 */
+	bad[1] = pinhole("::ffff:192.0.2.1", IPPROTO_TCP, 80, 0);     /* IPv4 pinhole */
+	bad[2] = portmap(IPPROTO_ICMP, 1, "192.0.2.1", 1);            /* no ports */
+	bad[3] = portmap(IPPROTO_TCP, 0, "192.0.2.1", 80);            /* no external port */
+	bad[4] = portmap(IPPROTO_TCP, 80, "192.0.2.1", 80);
+	inet_pton(AF_INET6, "::ffff:203.0.113.0", &bad[4].remote);
+	bad[4].remote_len = 120;                                      /* remote prefix on a portmap */
+	bad[5] = pinhole("2001:db8::1", IPPROTO_TCP, 80, 0);
+	bad[5].remote_len = 200;
+	for (size_t i = 0; i < 6; i++) {
+		ck_assert_ptr_nonnull(fw_key_build(&bad[i], &k));
+		ck_assert(!fw_elem_same_key(&bad[i], &bad[i]));
+	}
+}
+END_TEST
+
+START_TEST(key_round_trip)
+{
+	struct fw_elem v[16], back;
+	size_t n = sample(v);
+	uint8_t data[FW_DATA_LEN];
+	struct fw_key k;
+
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_ptr_null(fw_key_build(&v[i], &k));
+		fw_elem_map_data(&v[i], data);
+		ck_assert(fw_key_parse(&k, data, sizeof(data), &back));
+		ck_assert_msg(fw_elem_same_key(&v[i], &back), "element %zu", i);
+		if (v[i].v4) {
+			ck_assert_int_eq(back.port, v[i].port);
+			ck_assert(memcmp(&back.addr, &v[i].addr, 16) == 0);
+		}
+	}
+	/* garbage key bytes: a range that is not a prefix */
+	memset(&k, 0, sizeof(k));
+	k.set = FW_SET_PH_REMOTE;
+	k.len = 44;
+	k.key_end[0] = 0x5a;
+	ck_assert(!fw_key_parse(&k, NULL, 0, &back));
+	k.len = 3;
+	ck_assert(!fw_key_parse(&k, NULL, 0, &back));
+}
+END_TEST
+
+START_TEST(elem_str_forms)
+{
+	struct fw_elem v[16];
+	char buf[160], tiny[8];
+
+	sample(v);
+	ck_assert_str_eq(fw_elem_str(&v[0], buf, sizeof(buf)), "pinhole [2001:db8:1::5]:8080/tcp");
+	ck_assert_str_eq(fw_elem_str(&v[6], buf, sizeof(buf)), "portmap 8080/tcp -> 192.0.2.10:80");
+	ck_assert_str_eq(fw_elem_str(&v[7], buf, sizeof(buf)), "portmap 198.51.100.1:5000/udp -> 192.0.2.11:5001");
+	ck_assert_str_eq(fw_elem_str(&v[4], buf, sizeof(buf)), "pinhole [2001:db8:1::8]:22/tcp from [2001:db8:9::]/48:0");
+	fw_elem_str(&v[0], tiny, sizeof(tiny));   /* truncates, never overflows */
+	ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
+	ck_assert_str_eq(fw_elem_str(&v[0], NULL, 0), "");
+}
+END_TEST
+
+/* ---- the in-memory backend ---- */
+
+static struct fw *mem_new(void)
+{
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = fw_mem_new(&c);
+
+	ck_assert_ptr_nonnull(fw);
+	ck_assert_int_eq(fw->ops->init(fw), 0);
+	return fw;
+}
+
+START_TEST(mem_commit_add_delete)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem v[16], out;
+	size_t n = sample(v);
+	uint64_t tx = fw->ops->transactions(fw);
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n);
+	ck_assert_uint_eq(fw->ops->transactions(fw), tx + 1);
+	ck_assert(fw_mem_has(fw, &v[2], &out));
+	ck_assert_uint_eq(out.packets, 7);
+	ck_assert_int_eq(fw->ops->commit(fw, v, 2, NULL, 0), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n - 2);
+	ck_assert(!fw_mem_has(fw, &v[0], NULL));
+	/* deleting what is gone (expired) is not an error */
+	ck_assert_int_eq(fw->ops->commit(fw, v, 2, NULL, 0), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n - 2);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(mem_readd_updates_timeout_keeps_counter)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem e = pinhole("2001:db8::1", IPPROTO_TCP, 80, 3600000), out;
+
+	e.packets = 4;
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &e, 1), 0);
+	e.timeout_ms = 10000;
+	e.packets = 0;
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &e, 1), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	ck_assert(fw_mem_has(fw, &e, &out));
+	ck_assert_uint_eq(out.timeout_ms, 10000);
+	ck_assert_uint_eq(out.packets, 4);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(mem_portmap_replace_changes_target)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem a = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = portmap(IPPROTO_TCP, 8080, "192.0.2.20", 8000), out;
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &a, 1), 0);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &b, 1), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	ck_assert(fw_mem_has(fw, &a, &out));
+	ck_assert_uint_eq(out.port, 8000);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(mem_all_or_nothing)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem v[16], bad = pinhole("2001:db8::1", 999, 1, 0);
+	size_t n = sample(v);
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, 2), 0);
+	v[n] = bad;
+	ck_assert_int_eq(fw->ops->commit(fw, v, 1, v, n + 1), -EINVAL);
+	ck_assert_uint_eq(fw_mem_count(fw), 2);
+	ck_assert(strstr(fw->err, "protocol") != NULL);
+	fw_mem_fail_next(fw, EIO);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), -EIO);
+	ck_assert_uint_eq(fw_mem_count(fw), 2);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);   /* only the next one failed */
+	ck_assert_uint_eq(fw_mem_count(fw), n);
+	fw_mem_fail_next(fw, -ENOMEM);
+	ck_assert_int_eq(fw->ops->resync(fw, NULL, 0), -ENOMEM);
+	ck_assert_uint_eq(fw_mem_count(fw), n);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(mem_resync_and_monitor)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem v[16];
+	size_t n = sample(v);
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	fw_mem_foreign_change(fw);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	ck_assert_int_ge(fw->ops->monitor_fd(fw), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_int_eq(fw->ops->resync(fw, v, n), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n);
+	ck_assert_int_eq(fw->ops->resync(fw, v, 3), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	ck_assert_int_eq(fw->ops->remove(fw), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+static void count_cb(void *arg, const struct fw_elem *e)
+{
+	(void)e;
+	(*(size_t *)arg)++;
+}
+
+START_TEST(mem_read_counters_and_bad_args)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem v[16];
+	size_t n = sample(v), seen = 0;
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	ck_assert_int_eq(fw->ops->read_counters(fw, count_cb, &seen), 0);
+	ck_assert_uint_eq(seen, n);
+	ck_assert_ptr_null(fw_mem_new(NULL));
+	ck_assert_uint_eq(fw_mem_count(NULL), 0);
+	ck_assert(!fw_mem_has(NULL, &v[0], NULL));
+	fw_mem_fail_next(NULL, 1);
+	fw_mem_foreign_change(NULL);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(mem_many_elements)
+{
+	struct fw *fw = mem_new();
+	size_t n = 10000;
+	struct fw_elem *v = calloc(n, sizeof(*v));
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = pinhole("2001:db8:1::", IPPROTO_TCP, (uint16_t)(1 + i % 60000), 60000);
+		v[i].addr.s6_addr[15] = (uint8_t)(i / 60000 + 1);
+	}
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n);
+	ck_assert_int_eq(fw->ops->commit(fw, v, n / 2, NULL, 0), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), n - n / 2);
+	free(v);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* ---- render vs golden ---- */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long len;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)len + 1);
+	if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static void check_golden(const char *name, const char *text)
+{
+	const char *dir = getenv("IGDD_SRCDIR");
+	char path[512];
+	char *want;
+
+	snprintf(path, sizeof(path), "%s%stests/golden/%s", dir ? dir : "", dir ? "/" : "", name);
+	if (getenv("IGDD_UPDATE_GOLDEN")) {
+		FILE *f = fopen(path, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fputs(text, f);
+		fclose(f);
+		return;
+	}
+	want = read_file(path);
+	ck_assert_msg(want != NULL, "cannot read %s (run from the repository root or set IGDD_SRCDIR)", path);
+	ck_assert_msg(strcmp(want, text) == 0, "%s differs from the rendered ruleset:\n%s", path, text);
+	free(want);
+}
+
+START_TEST(render_standalone_golden)
+{
+	struct fw_config c = standalone_cfg();
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	char *text = fw_render(&c, v, n);
+
+	ck_assert_ptr_nonnull(text);
+	check_golden("standalone.nft", text);
+	free(text);
+}
+END_TEST
+
+START_TEST(render_integrated_golden)
+{
+	struct fw_config c = integrated_cfg();
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	char *text = fw_render(&c, v, n);
+
+	ck_assert_ptr_nonnull(text);
+	check_golden("integrated.nft", text);
+	free(text);
+}
+END_TEST
+
+START_TEST(render_empty_golden)
+{
+	struct fw_config c = standalone_cfg();
+	char *text = fw_render(&c, NULL, 0);
+
+	ck_assert_ptr_nonnull(text);
+	check_golden("empty.nft", text);
+	free(text);
+}
+END_TEST
+
+START_TEST(render_is_order_independent_and_skips_bad)
+{
+	struct fw_config c = standalone_cfg();
+	struct fw_elem v[16], r[16];
+	size_t n = sample(v);
+	char *a, *b;
+
+	for (size_t i = 0; i < n; i++)
+		r[i] = v[n - 1 - i];
+	a = fw_render(&c, v, n);
+	b = fw_render(&c, r, n);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_str_eq(a, b);
+	free(b);
+	r[n] = pinhole("2001:db8::1", 4242, 1, 0);
+	b = fw_render(&c, r, n + 1);
+	ck_assert_ptr_nonnull(strstr(b, "# skipped"));
+	ck_assert_ptr_nonnull(strstr(b, strchr(a, '\n') ? "table inet igdd" : "x"));
+	free(a);
+	free(b);
+	ck_assert_ptr_null(fw_render(NULL, v, n));
+	ck_assert_ptr_null(fw_render(&c, NULL, 3));
+}
+END_TEST
+
+static Suite *fw_suite(void)
+{
+	Suite *s = suite_create("fw");
+	TCase *keys = tcase_create("keys"), *mem = tcase_create("mem"), *render = tcase_create("render");
+
+	tcase_add_test(keys, same_key_ignores_timeout_and_counters);
+	tcase_add_test(keys, same_key_normalises_wildcards);
+	tcase_add_test(keys, same_key_portmap_target_is_data);
+	tcase_add_test(keys, bad_elements_are_refused);
+	tcase_add_test(keys, key_round_trip);
+	tcase_add_test(keys, elem_str_forms);
+	tcase_add_test(mem, mem_commit_add_delete);
+	tcase_add_test(mem, mem_readd_updates_timeout_keeps_counter);
+	tcase_add_test(mem, mem_portmap_replace_changes_target);
+	tcase_add_test(mem, mem_all_or_nothing);
+	tcase_add_test(mem, mem_resync_and_monitor);
+	tcase_add_test(mem, mem_read_counters_and_bad_args);
+	tcase_add_test(mem, mem_many_elements);
+	tcase_set_timeout(mem, 30);
+	tcase_add_test(render, render_standalone_golden);
+	tcase_add_test(render, render_integrated_golden);
+	tcase_add_test(render, render_empty_golden);
+	tcase_add_test(render, render_is_order_independent_and_skips_bad);
+	suite_add_tcase(s, keys);
+	suite_add_tcase(s, mem);
+	suite_add_tcase(s, render);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fw_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

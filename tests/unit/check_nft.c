@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nft suite: the real-kernel backend. Needs root. Every test runs in its own forked child
+ * (CK_FORK) that first calls unshare(CLONE_NEWNET): a fresh, empty network namespace with its own
+ * nftables, gone when the child exits, so nothing needs cleaning up and nothing touches the host.
+ * Without root (or without unshare) the tests are skipped with a message, not failed. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "firewall/fw.h"
+
+static bool can_unshare(void)
+{
+	return geteuid() == 0;
+}
+
+static void enter_netns(void)
+{
+	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
+}
+
+static struct fw_config standalone_cfg(void)
+{
+	struct fw_config c = { .family = "inet", .table = "igdd", .mode = FW_STANDALONE, .n_wan = 1,
+			       .chain_prefix = "igdd_" };
+
+	strcpy(c.wan_ifname[0], "wan0");
+	return c;
+}
+
+static struct fw *new_fw(const struct fw_config *c)
+{
+	struct fw *fw = fw_nft_new(c);
+
+	ck_assert_msg(fw != NULL, "fw_nft_new: %s", strerror(errno));
+	ck_assert_msg(fw->ops->init(fw) == 0, "init: %s", fw->err);
+	return fw;
+}
+
+/* Output of a shell command (bounded to 64 MB). */
+static char *run(const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		size_t n;
+
+		if (cap - len < 4096) {
+			ck_assert_uint_lt(cap, 64u << 20);
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = fread(buf + len, 1, cap - len - 1, p);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	pclose(p);
+	return buf;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static struct fw_elem pinhole(const char *addr, uint16_t proto, uint16_t port, uint64_t timeout_ms)
+{
+	struct fw_elem e = { .proto = proto, .port = port, .timeout_ms = timeout_ms };
+
+	ck_assert_int_eq(inet_pton(AF_INET6, addr, &e.addr), 1);
+	return e;
+}
+
+static struct fw_elem portmap(uint16_t proto, uint16_t ext_port, const char *to, uint16_t port)
+{
+	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .port = port };
+	char mapped[64];
+
+	snprintf(mapped, sizeof(mapped), "::ffff:%s", to);
+	ck_assert_int_eq(inet_pton(AF_INET6, mapped, &e.addr), 1);
+	return e;
+}
+
+static size_t sample(struct fw_elem *v)
+{
+	size_t n = 0;
+
+	v[n++] = pinhole("2001:db8:1::5", IPPROTO_TCP, 8080, 3600000);
+	v[n] = pinhole("2001:db8:1::6", IPPROTO_ESP, 0, 120000);
+	v[n].packets = 7;
+	v[n++].bytes = 700;
+	v[n++] = pinhole("2001:db8:1::7", 65535, 0, 0);
+	v[n] = pinhole("2001:db8:1::8", IPPROTO_TCP, 22, 60000);
+	inet_pton(AF_INET6, "2001:db8:9::", &v[n].remote);
+	v[n++].remote_len = 48;
+	v[n] = pinhole("fd00:1::8", IPPROTO_UDP, 0, 0);
+	inet_pton(AF_INET6, "2001:db8:a::1", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n++].remote_port = 4000;
+	v[n++] = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80);
+	v[n] = portmap(IPPROTO_UDP, 5000, "192.0.2.11", 5001);
+	inet_pton(AF_INET, "198.51.100.1", &v[n++].ext_addr);
+	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n++].remote_len = 128;
+	return n;
+}
+
+/* 2001:db8:<i/60000>::<i>, tcp, port 1 + i % 60000 */
+static struct fw_elem *many(size_t n, uint64_t timeout_ms)
+{
+	struct fw_elem *v = calloc(n, sizeof(*v));
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = pinhole("2001:db8:1::", IPPROTO_TCP, (uint16_t)(1 + i % 60000), timeout_ms);
+		v[i].addr.s6_addr[14] = (uint8_t)(i >> 8);
+		v[i].addr.s6_addr[15] = (uint8_t)i;
+	}
+	return v;
+}
+
+struct collected {
+	struct fw_elem v[64];
+	size_t n;
+	size_t total;
+};
+
+static void collect_cb(void *arg, const struct fw_elem *e)
+{
+	struct collected *c = arg;
+
+	if (c->n < 64)
+		c->v[c->n++] = *e;
+	c->total++;
+}
+
+static const struct fw_elem *find(const struct collected *c, const struct fw_elem *key)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (fw_elem_same_key(&c->v[i], key))
+			return &c->v[i];
+	return NULL;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+#define NEED_ROOT() do { if (!can_unshare()) { fprintf(stderr, "skipped: needs root\n"); return; } enter_netns(); } while (0)
+
+START_TEST(init_creates_table)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	char *t = run("nft list table inet igdd 2>&1");
+
+	ck_assert_ptr_nonnull(strstr(t, "chain forward"));
+	ck_assert_ptr_nonnull(strstr(t, "type filter hook forward priority filter; policy accept;"));
+	ck_assert_ptr_nonnull(strstr(t, "type nat hook prerouting priority dstnat; policy accept;"));
+	ck_assert_ptr_nonnull(strstr(t, "ct state established,related accept"));
+	ck_assert_ptr_nonnull(strstr(t, "ip6 daddr . meta l4proto . th dport @ph_port accept"));
+	ck_assert_ptr_nonnull(strstr(t, "ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @ph_remote accept"));
+	ck_assert_ptr_nonnull(strstr(t, "dnat ip to meta l4proto . th dport map @pm4"));
+	ck_assert_ptr_nonnull(strstr(t, "meta nfproto ipv6 drop"));
+	ck_assert_uint_eq(fw->ops->transactions(fw), 1);
+	free(t);
+	/* init again: takes the table over, still one table */
+	ck_assert_int_eq(fw->ops->init(fw), 0);
+	t = run("nft list tables");
+	ck_assert_uint_eq(count_of(t, "table inet igdd"), 1);
+	free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(bad_config_refused)
+{
+	struct fw_config c = standalone_cfg();
+
+	c.n_wan = 0;   /* standalone would drop IPv6 on every interface */
+	ck_assert_ptr_null(fw_nft_new(&c));
+	ck_assert_int_eq(errno, EINVAL);
+	c = standalone_cfg();
+	strcpy(c.family, "ip");
+	ck_assert_ptr_null(fw_nft_new(&c));
+	ck_assert_ptr_null(fw_nft_new(NULL));
+}
+END_TEST
+
+START_TEST(sample_round_trip)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	struct collected got = { .n = 0 };
+	const struct fw_elem *g;
+
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "commit: %s", fw->err);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg((g = find(&got, &v[i])) != NULL, "element %zu not read back", i);
+		ck_assert_uint_eq(g->timeout_ms, v[i].timeout_ms);
+		ck_assert_uint_eq(g->packets, v[i].packets);
+		if (v[i].v4)
+			ck_assert_uint_eq(g->port, v[i].port);
+	}
+	/* bad element: nothing changes */
+	v[n] = pinhole("2001:db8::1", 300, 1, 0);
+	ck_assert_int_eq(fw->ops->commit(fw, v, 1, v, n + 1), -EINVAL);
+	got.n = got.total = 0;
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(add_10000_in_one_transaction)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	size_t n = 10000;
+	struct fw_elem *v = many(n, 3600000);
+	uint64_t tx = fw->ops->transactions(fw);
+	char *before = run("nft list chain inet igdd forward"), *after, *set;
+	struct collected got = { .n = 0 };
+	double t0 = now_ms(), t1;
+
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "commit: %s", fw->err);
+	t1 = now_ms();
+	fprintf(stderr, "nft: commit of %zu pinholes in one transaction: %.1f ms\n", n, t1 - t0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), tx + 1);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	set = run("nft list set inet igdd ph_port");
+	ck_assert_ptr_nonnull(strstr(set, "2001:db8:1::1 . tcp . 2 "));
+	ck_assert_ptr_nonnull(strstr(set, "2001:db8:1::270f . tcp . 10000 "));
+	after = run("nft list chain inet igdd forward");
+	ck_assert_uint_eq(count_of(after, "\n"), count_of(before, "\n"));   /* elements, not rules */
+	/* resync of the same 10,000 */
+	t0 = now_ms();
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync: %s", fw->err);
+	fprintf(stderr, "nft: resync of %zu pinholes in one transaction: %.1f ms\n", n, now_ms() - t0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), tx + 2);
+	/* and delete them all */
+	t0 = now_ms();
+	ck_assert_msg(fw->ops->commit(fw, v, n, NULL, 0) == 0, "delete: %s", fw->err);
+	fprintf(stderr, "nft: delete of %zu pinholes in one transaction: %.1f ms\n", n, now_ms() - t0);
+	got.n = got.total = 0;
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, 0);
+	free(before);
+	free(after);
+	free(set);
+	free(v);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(readd_updates_timeout)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	struct collected got = { .n = 0 };
+	const struct fw_elem *g;
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	for (size_t i = 0; i < n; i++)
+		v[i].timeout_ms = 10000 + i * 1000;
+	v[5].port = 8081;   /* a portmap re-added with a new target */
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "re-add: %s", fw->err);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert((g = find(&got, &v[i])) != NULL);
+		ck_assert_msg(g->timeout_ms == v[i].timeout_ms, "element %zu: timeout %llu", i,
+			      (unsigned long long)g->timeout_ms);
+	}
+	ck_assert_uint_eq(find(&got, &v[5])->port, 8081);
+	ck_assert_uint_eq(find(&got, &v[1])->packets, 7);   /* counter kept across the re-add */
+	/* back to "no timeout" */
+	v[0].timeout_ms = 0;
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, 1), 0);
+	got.n = got.total = 0;
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(find(&got, &v[0])->timeout_ms, 0);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(delete_of_expired_element)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	struct fw_elem e[2] = { pinhole("2001:db8::1", IPPROTO_TCP, 80, 300), pinhole("2001:db8::2", IPPROTO_UDP, 53, 0) };
+	struct fw_elem pm = portmap(IPPROTO_TCP, 80, "192.0.2.1", 80);
+	struct collected got = { .n = 0 };
+
+	pm.timeout_ms = 300;
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, e, 1), 0);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &pm, 1), 0);
+	usleep(800 * 1000);   /* both expire in the kernel */
+	ck_assert_msg(fw->ops->commit(fw, e, 1, e + 1, 1) == 0, "delete of expired: %s", fw->err);
+	ck_assert_msg(fw->ops->commit(fw, &pm, 1, NULL, 0) == 0, "delete of expired map elem: %s", fw->err);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, 1);
+	ck_assert_ptr_nonnull(find(&got, &e[1]));
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(monitor_and_resync_after_foreign_changes)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	struct collected got = { .n = 0 };
+	char *t;
+
+	ck_assert_int_ge(fw->ops->monitor_fd(fw), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* our own init */
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* our own commit */
+	/* someone else's table is not our business */
+	ck_assert_int_eq(system("nft add table inet other && nft add chain inet other c"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+
+	ck_assert_int_eq(system("nft flush table inet igdd"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync after flush: %s", fw->err);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	ck_assert_uint_eq(find(&got, &v[1])->packets, 7);
+	t = run("nft list chain inet igdd forward");
+	ck_assert_ptr_nonnull(strstr(t, "@ph_port accept"));
+	free(t);
+
+	ck_assert_int_eq(system("nft delete table inet igdd"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync after delete: %s", fw->err);
+	got.n = got.total = 0;
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+
+	ck_assert_int_eq(system("nft add element inet igdd ph_port '{ 2001:db8::99 . tcp . 1 }'"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_int_eq(fw->ops->remove(fw), 0);
+	t = run("nft list tables");
+	ck_assert_ptr_null(strstr(t, "igdd"));
+	free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(integrated_mode)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw;
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	struct collected got = { .n = 0 };
+	char *t;
+
+	ck_assert_int_eq(system("nft add table inet fw4 && "
+				"nft add chain inet fw4 forward '{ type filter hook forward priority filter; policy drop; }' && "
+				"nft add chain inet fw4 forward_wan && "
+				"nft add rule inet fw4 forward iifname wan0 jump forward_wan"), 0);
+	strcpy(c.table, "fw4");
+	c.mode = FW_INTEGRATED;
+	fw = new_fw(&c);
+	ck_assert_int_eq(system("nft add rule inet fw4 forward_wan jump igdd_forward"), 0);
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "commit: %s", fw->err);
+	t = run("nft list table inet fw4");
+	ck_assert_ptr_nonnull(strstr(t, "chain igdd_forward {"));
+	ck_assert_ptr_nonnull(strstr(t, "@igdd_ph_port accept"));
+	ck_assert_ptr_nonnull(strstr(t, "jump igdd_forward"));
+	ck_assert_ptr_nonnull(strstr(t, "policy drop"));          /* the host's policy is untouched */
+	ck_assert_ptr_null(strstr(t, "hook prerouting"));         /* no hooks of ours */
+	free(t);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	/* a host firewall reload empties our chain: resync repairs it, the jump stays valid */
+	ck_assert_int_eq(system("nft flush chain inet fw4 igdd_forward"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync: %s", fw->err);
+	t = run("nft list chain inet fw4 igdd_forward");
+	ck_assert_ptr_nonnull(strstr(t, "@igdd_ph_addr accept"));
+	free(t);
+	/* remove: our sets go, the host table and its chains stay */
+	ck_assert_msg(fw->ops->remove(fw) == 0, "remove: %s", fw->err);
+	t = run("nft list table inet fw4");
+	ck_assert_ptr_nonnull(strstr(t, "chain forward_wan"));
+	ck_assert_ptr_null(strstr(t, "igdd_ph_port"));
+	free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(render_accepted_by_nft)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw_elem v[16];
+	size_t n = sample(v);
+	char *text = fw_render(&c, v, n), path[] = "/tmp/igdd-render-XXXXXX";
+	int fd = mkstemp(path);
+	char cmd[128];
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "nft -c -f %s", path);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "nft -f %s", path);
+	ck_assert_int_eq(system(cmd), 0);
+	free(text);
+	/* integrated text loads into an existing table */
+	c.mode = FW_INTEGRATED;
+	strcpy(c.table, "fw4");
+	text = fw_render(&c, v, n);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "nft add table inet fw4 && nft -f %s", path);
+	ck_assert_int_eq(system(cmd), 0);
+	unlink(path);
+	free(text);
+}
+END_TEST
+
+static Suite *nft_suite(void)
+{
+	Suite *s = suite_create("nft");
+	TCase *tc = tcase_create("kernel");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, init_creates_table);
+	tcase_add_test(tc, bad_config_refused);
+	tcase_add_test(tc, sample_round_trip);
+	tcase_add_test(tc, add_10000_in_one_transaction);
+	tcase_add_test(tc, readd_updates_timeout);
+	tcase_add_test(tc, delete_of_expired_element);
+	tcase_add_test(tc, monitor_and_resync_after_foreign_changes);
+	tcase_add_test(tc, integrated_mode);
+	tcase_add_test(tc, render_accepted_by_nft);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(nft_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
