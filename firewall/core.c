@@ -730,7 +730,10 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 				return V_CONFLICT;
 			break;
 		}
-		if (mine && same_request(old, &r)) {
+		/* A pinhole is refreshed only for its own holder; another holder gets a rule of its own
+		 * sharing the element, so neither can cut the other's lease short. */
+		if (same_request(old, &r) && (addr_equal(&old->owner, &r.owner) ||
+					      same_device(c, &old->owner, &r.owner))) {
 			r.id = old->id;
 			r.origin = old->origin;
 			return (v = replace_rule(c, old, &r, CORE_EV_CHANGED)) == V_OK ? (*out = *old, V_OK) : v;
