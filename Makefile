@@ -16,7 +16,8 @@ CC       ?= cc
 export PKG_CONFIG_PATH := $(CURDIR)/.deps/pupnp/lib/pkgconfig
 
 PKGS     := libupnp libxml-2.0 libnftnl libmnl jansson libmicrohttpd
-pc        = $(shell pkg-config $(1) $(PKGS) 2>/dev/null)
+# $(shell) does not see exported variables in GNU Make 4.3: pass the path explicitly.
+pc        = $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config $(1) $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
             -Wno-format-nonliteral
@@ -80,7 +81,7 @@ $(B)/pcpd/pcpd: $(B)/pcpd/main.o $(LIB_WEB) $(LIB_PCP) $(LIB_FIREWALL)
 
 $(B)/tests/unit/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell pkg-config --libs check)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --libs check)
 
 # Unit tests (Check, fork per test). CK_RUN_SUITE=name picks one suite.
 unit: $(UNITS)

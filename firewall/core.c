@@ -589,10 +589,14 @@ static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact
 static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev)
 {
 	int64_t now = core_now(c);
-	struct rule saved = *old;
+	struct rule saved = *old, next = *upd;
+	struct in6_addr addrs[2];
 	struct txn t = { 0 };
 	bool moved = !same_request(old, upd) || memcmp(&old->target, &upd->target, sizeof(old->target)) != 0;
 
+	/* Front ends do not set the state: it follows from whether the rule has an address now. */
+	next.state = rule_addresses(&next, addrs) ? RULE_INSTALLED : RULE_PENDING;
+	upd = &next;
 	if (persist_put(c, upd) < 0)
 		return V_NO_RESOURCES;
 	if (moved)
@@ -959,13 +963,6 @@ int64_t core_expire(struct core *c)
 		gone[n++] = r;
 	}
 	c->next_expiry = next;
-	for (size_t i = 0; i < n; i++) {
-		char a[ADDR_STRLEN];
-		struct in6_addr addrs[2];
-
-		if (rule_addresses(gone[i], addrs))
-			log_info("expire %s %s id=%u", rule_kind_name(gone[i]->kind), addr_str(&addrs[0], a), gone[i]->id);
-	}
 	/* The kernel has (or soon will have) timed these elements out itself; a failure here is not fatal. */
 	if (n)
 		remove_rules(c, gone, n, CORE_EV_EXPIRED, false);
@@ -1038,4 +1035,11 @@ void core_status(struct core *c, struct core_status *st)
 const struct policy_config *core_policy(struct core *c)
 {
 	return &c->p.policy;
+}
+
+void core_set_policy(struct core *c, const struct policy_config *pc)
+{
+	pthread_mutex_lock(&c->lock);
+	c->p.policy = *pc;
+	pthread_mutex_unlock(&c->lock);
 }

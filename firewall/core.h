@@ -86,5 +86,7 @@ struct core_status {
 };
 void core_status(struct core *c, struct core_status *st);
 const struct policy_config *core_policy(struct core *c);
+/* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
+void core_set_policy(struct core *c, const struct policy_config *pc);
 
 #endif

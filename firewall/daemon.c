@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared daemon life cycle (see daemon.h). Order matters and is the point of this file:
+ * config -> detach (the parent waits for the child's verdict, so the exit code still tells an init
+ * script whether start-up worked) -> store -> firewall -> core (restores and resyncs) -> control
+ * socket -> privilege drop -> loop. Shutdown keeps the kernel rules: a restart loses nothing. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+
+#define EXPIRE_EVERY_MS    1000
+#define SNAPSHOT_EVERY_MS  60000
+#define COUNTERS_EVERY_MS  15000
+#define CTL_CLIENT_MS      5000
+
+struct options {
+	const char *conf_file;
+	bool foreground, check_only, reference;
+	int verbose;
+};
+
+static void usage(const char *name)
+{
+	fprintf(stderr, "usage: %s -f FILE [-d] [-n] [-v]\n"
+			"  -f FILE  configuration file\n"
+			"  -d       stay in the foreground, log to stderr\n"
+			"  -n       check the configuration, print the effective one, exit\n"
+			"  -v       more verbose logging (debug)\n"
+			"  -k       print the configuration key reference (Markdown) and exit\n", name);
+}
+
+static int parse_options(const char *name, int argc, char **argv, struct options *o)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	while ((ch = getopt(argc, argv, "f:dnvkh")) != -1) {
+		switch (ch) {
+		case 'f': o->conf_file = optarg; break;
+		case 'd': o->foreground = true; break;
+		case 'n': o->check_only = true; break;
+		case 'v': o->verbose++; break;
+		case 'k': o->reference = true; break;
+		default:
+			usage(name);
+			return -1;
+		}
+	}
+	if (optind != argc || (!o->conf_file && !o->reference)) {
+		usage(name);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------- rule events: one fixed, protocol-neutral line each ---------- */
+
+static const char *event_verb(enum core_event ev)
+{
+	switch (ev) {
+	case CORE_EV_ADDED:   return "add";
+	case CORE_EV_CHANGED: return "refresh";
+	case CORE_EV_DELETED: return "delete";
+	case CORE_EV_EXPIRED: return "expire";
+	}
+	return "change";
+}
+
+static void on_change(void *arg, const struct rule *r, enum core_event ev)
+{
+	struct daemon *d = arg;
+	struct in6_addr addrs[2];
+	char a[ADDR_STRLEN], p[8], what[128];
+	size_t n = rule_addresses(r, addrs);
+
+	if (r->kind == RULE_PORTMAP)
+		snprintf(what, sizeof(what), "portmap %u/%s -> %s:%u", r->ext_port, proto_name(r->proto, p),
+			 n ? addr_str(&addrs[0], a) : "(pending)", r->int_port);
+	else
+		snprintf(what, sizeof(what), "pinhole [%s]:%u/%s", n ? addr_str(&addrs[0], a) : "(pending)",
+			 r->int_port, proto_name(r->proto, p));
+	/* the core logs its own expire line; do not write the event twice */
+	if (ev == CORE_EV_EXPIRED)
+		log_debug("%s %s lease=%u via=%s id=%u", event_verb(ev), what, r->lease, rule_origin_name(r->origin),
+			  r->id);
+	else
+		log_info("%s %s lease=%u via=%s id=%u", event_verb(ev), what, r->lease, rule_origin_name(r->origin),
+			 r->id);
+	/* The next expiry may have moved: wake the loop to look again. An eventfd, because front ends
+	 * running on other threads (libupnp) call the core, and the loop is not thread-safe. */
+	if (d->wake_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_debug("wake: %s", strerror(errno));
+	}
+}
+
+/* ---------- timers, monitor, signals ---------- */
+
+static void expire_tick(void *arg)
+{
+	struct daemon *d = arg;
+	int64_t ms = core_expire(d->core);
+	uint64_t next = EXPIRE_EVERY_MS;
+
+	/* never sleep longer than a second: cheap, and bounds any clock surprise */
+	if (ms >= 0 && ms < EXPIRE_EVERY_MS)
+		next = ms < 50 ? 50 : (uint64_t)ms;
+	loop_timer(d->loop, next, expire_tick, d);
+}
+
+static void on_wake(void *arg, int fd, uint32_t events)
+{
+	struct daemon *d = arg;
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("wake: %s", strerror(errno));
+	loop_timer(d->loop, 0, expire_tick, d);
+}
+
+static void snapshot_tick(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (core_snapshot(d->core) < 0)
+		log_warnx("store: periodic snapshot failed");
+	loop_timer(d->loop, SNAPSHOT_EVERY_MS, snapshot_tick, d);
+}
+
+static void counters_tick(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (core_read_counters(d->core) < 0)
+		log_debug("firewall: reading counters failed: %s", d->fw->err);
+	loop_timer(d->loop, COUNTERS_EVERY_MS, counters_tick, d);
+}
+
+static void monitor_event(void *arg, int fd, uint32_t events)
+{
+	struct daemon *d = arg;
+	int rc = d->fw->ops->monitor_read(d->fw);
+
+	(void)fd;
+	(void)events;
+	if (rc < 0) {
+		log_warnx("firewall monitor: %s", d->fw->err);
+		return;
+	}
+	if (rc == 1) {
+		log_info("firewall: someone else changed our table, restoring it");
+		if (core_reconcile(d->core) < 0)
+			log_warnx("firewall: restoring the table failed: %s", d->fw->err);
+	}
+}
+
+static void on_terminate(void *arg, int signo)
+{
+	struct daemon *d = arg;
+
+	log_info("%s: shutting down (signal %d), firewall rules stay in place", d->info->name, signo);
+	loop_stop(d->loop);
+}
+
+/* Settings that need a restart: everything that was opened at start-up. */
+static void note_restart_keys(const struct conf *old, const struct conf *nc)
+{
+	if (strcmp(old->ext_ifname, nc->ext_ifname) || old->fw.n_lan != nc->fw.n_lan ||
+	    memcmp(old->fw.lan_ifname, nc->fw.lan_ifname, sizeof(old->fw.lan_ifname)) ||
+	    strcmp(old->nft_table, nc->nft_table) || old->fw.mode != nc->fw.mode ||
+	    strcmp(old->fw.chain_prefix, nc->fw.chain_prefix) || strcmp(old->state_dir, nc->state_dir) ||
+	    strcmp(old->control_socket, nc->control_socket) || strcmp(old->user, nc->user))
+		log_warnx("reload: interfaces, nft table, state_dir, control_socket or user changed: "
+			  "they take effect at restart");
+}
+
+/* SIGHUP: a new file applies whole or not at all. */
+static void on_reload(void *arg, int signo)
+{
+	struct daemon *d = arg;
+	struct conf *nc = malloc(sizeof(*nc));
+	char err[512];
+
+	(void)signo;
+	if (!nc) {
+		log_warnx("reload: out of memory, keeping the running configuration");
+		return;
+	}
+	log_info("reload: re-reading %s", d->conf_file);
+	if (conf_load_file(d->conf_file, nc, err, sizeof(err)) < 0) {
+		log_warnx("reload: %s; keeping the running configuration", err);
+		free(nc);
+		return;
+	}
+	note_restart_keys(&d->conf, nc);
+	if (memcmp(&nc->policy, core_policy(d->core), sizeof(nc->policy)) != 0) {
+		core_set_policy(d->core, &nc->policy);
+		d->conf.policy = nc->policy;
+		log_info("reload: policy settings applied to new requests");
+	}
+	if (nc->log_level != d->conf.log_level)
+		log_setverbose(nc->log_level == CONF_LOG_DEBUG ? 1 : log_getverbose());
+	free(nc);
+}
+
+/* ---------- detaching ---------- */
+
+/* Forks; the parent waits for the child's start-up verdict (one byte) and exits with it. */
+static int detach(int *ready_fd)
+{
+	int p[2], null;
+	pid_t pid;
+	unsigned char code = DAEMON_EXIT_START;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &code, 1);
+		while (n < 0 && errno == EINTR);
+		/* no byte: the child died before it could say */
+		_exit(n == 1 ? code : DAEMON_EXIT_START);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void report_start(struct daemon *d, int code)
+{
+	unsigned char c = (unsigned char)code;
+
+	if (d->ready_fd < 0)
+		return;
+	if (write(d->ready_fd, &c, 1) != 1)
+		log_warn("telling the parent process");
+	close(d->ready_fd);
+	d->ready_fd = -1;
+}
+
+/* ---------- privileges ---------- */
+
+/* Keeps CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (those we hold) and drops every other capability. */
+static int keep_net_caps(void)
+{
+	cap_value_t want[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE }, keep[2];
+	cap_t cur = cap_get_proc(), caps = cap_init();
+	int n = 0, rc = -1;
+
+	if (!cur || !caps)
+		goto out;
+	for (size_t i = 0; i < 2; i++) {
+		cap_flag_value_t v = CAP_CLEAR;
+
+		if (cap_get_flag(cur, want[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+			keep[n++] = want[i];
+	}
+	if (n && (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+		  cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
+		goto out;
+	rc = cap_set_proc(caps);
+out:
+	if (cur)
+		cap_free(cur);
+	if (caps)
+		cap_free(caps);
+	return rc;
+}
+
+static void log_cap_eff(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "Uid:", 4) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			log_debug("privileges: %s", line);
+		}
+	fclose(f);
+}
+
+/* The daemon's files must stay usable by the user it becomes: the directory and what is in it. */
+static int chown_state_dir(const char *dir, uid_t uid, gid_t gid)
+{
+	DIR *dp;
+	struct dirent *de;
+	int dfd, rc = 0;
+
+	if (chown(dir, uid, gid) < 0)
+		return -1;
+	dp = opendir(dir);
+	if (!dp)
+		return -1;
+	dfd = dirfd(dp);
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -1;
+	}
+	closedir(dp);
+	return rc;
+}
+
+static int become_user(struct daemon *d, const struct passwd *pw)
+{
+	if (chown_state_dir(d->conf.state_dir, pw->pw_uid, pw->pw_gid) < 0) {
+		log_warn("chown %s to %s", d->conf.state_dir, pw->pw_name);
+		return -1;
+	}
+	if (ctl_chown(d->ctl, pw->pw_uid, pw->pw_gid) < 0) {
+		log_warn("chown %s to %s", d->conf.control_socket, pw->pw_name);
+		return -1;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0 || setgroups(1, &pw->pw_gid) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		log_warn("switching to user %s", pw->pw_name);
+		return -1;
+	}
+	prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
+	return 0;
+}
+
+static int drop_privileges(struct daemon *d)
+{
+	const char *user = d->conf.user;
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		/* started unprivileged with ambient capabilities (systemd): nothing to switch */
+		log_debug("privileges: already running as uid %u, user=%s not applied", (unsigned)geteuid(), user);
+	} else if (strcmp(user, "root") != 0) {
+		pw = getpwnam(user);
+		if (!pw) {
+			log_warnx("user=%s: no such user", user);
+			return -1;
+		}
+		if (become_user(d, pw) < 0)
+			return -1;
+	}
+	if (keep_net_caps() < 0) {
+		log_warn("dropping capabilities");
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L);
+	log_cap_eff();
+	return 0;
+}
+
+/* ---------- start and stop ---------- */
+
+static char *ctl_answer(void *arg, const char *req, size_t len)
+{
+	struct daemon *d = arg;
+
+	return d->info->ctl_answer(d->core, &d->conf.fw, req, len);
+}
+
+static int open_core(struct daemon *d)
+{
+	struct core_params p;
+	char err[512];
+
+	d->store = store_open(d->conf.state_dir, err, sizeof(err));
+	if (!d->store) {
+		log_warnx("cannot open the store: %s", err);
+		return -1;
+	}
+	d->fw = fw_nft_new(&d->conf.fw);
+	if (!d->fw) {
+		log_warn("cannot open the nftables backend (table %s)", d->conf.nft_table);
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	p.policy = d->conf.policy;
+	p.fw = d->fw;
+	p.store = d->store;
+	p.on_change = on_change;
+	p.change_arg = d;
+	p.ext_port_min = d->conf.ext_port_min;
+	p.ext_port_max = d->conf.ext_port_max;
+	d->core = core_new(&p);
+	if (!d->core) {
+		log_warnx("cannot create the core: out of memory");
+		return -1;
+	}
+	if (core_start(d->core, err, sizeof(err)) < 0) {
+		log_warnx("cannot start: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int register_loop(struct daemon *d)
+{
+	int mfd = d->fw->ops->monitor_fd ? d->fw->ops->monitor_fd(d->fw) : -1;
+
+	if (mfd >= 0 && loop_add_fd(d->loop, mfd, EPOLLIN, monitor_event, d) < 0)
+		return -1;
+	if (loop_add_fd(d->loop, d->wake_fd, EPOLLIN, on_wake, d) < 0)
+		return -1;
+	if (mfd < 0)
+		log_warnx("firewall: no change monitor; foreign edits of our table go unnoticed");
+	if (loop_signal(d->loop, SIGTERM, on_terminate, d) < 0 || loop_signal(d->loop, SIGINT, on_terminate, d) < 0 ||
+	    loop_signal(d->loop, SIGHUP, on_reload, d) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	loop_timer(d->loop, 0, expire_tick, d);
+	loop_timer(d->loop, SNAPSHOT_EVERY_MS, snapshot_tick, d);
+	loop_timer(d->loop, COUNTERS_EVERY_MS, counters_tick, d);
+	return 0;
+}
+
+static int start(struct daemon *d)
+{
+	char err[512];
+
+	d->loop = loop_new();
+	d->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!d->loop || d->wake_fd < 0) {
+		log_warn("event loop");
+		return -1;
+	}
+	if (open_core(d) < 0)
+		return -1;
+	d->ctl = ctl_open(d->loop, d->conf.control_socket, ctl_answer, d, err, sizeof(err));
+	if (!d->ctl) {
+		log_warnx("control socket: %s", err);
+		return -1;
+	}
+	if (register_loop(d) < 0) {
+		log_warn("event loop");
+		return -1;
+	}
+	if (d->info->start && d->info->start(d) < 0)
+		return -1;
+	return drop_privileges(d);
+}
+
+static void stop(struct daemon *d)
+{
+	if (d->core && core_snapshot(d->core) < 0)
+		log_warnx("store: final snapshot failed");
+	ctl_close(d->ctl);
+	core_free(d->core);
+	/* destroy only frees our side; the kernel keeps the rules for the next start */
+	if (d->fw)
+		d->fw->ops->destroy(d->fw);
+	if (d->store)
+		store_close(d->store);
+	loop_free(d->loop);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
+}
+
+static int load_config(struct daemon *d, const struct options *o)
+{
+	char err[512];
+
+	if (conf_load_file(o->conf_file, &d->conf, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_main(const struct daemon_info *info, int argc, char **argv)
+{
+	struct options o;
+	struct daemon *d;
+	int rc = DAEMON_EXIT_OK;
+
+	log_init(info->name, 1, 0);
+	if (parse_options(info->name, argc, argv, &o) < 0)
+		return DAEMON_EXIT_CONFIG;
+	if (o.reference) {
+		conf_print_reference(stdout);
+		return DAEMON_EXIT_OK;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return DAEMON_EXIT_START;
+	d->info = info;
+	d->conf_file = o.conf_file;
+	d->ready_fd = -1;
+	d->wake_fd = -1;
+	if (load_config(d, &o) < 0) {
+		free(d);
+		return DAEMON_EXIT_CONFIG;
+	}
+	if (o.check_only) {
+		conf_print(&d->conf, stdout);
+		free(d);
+		return DAEMON_EXIT_OK;
+	}
+	if (!o.foreground && detach(&d->ready_fd) < 0) {
+		log_warn("detaching");
+		free(d);
+		return DAEMON_EXIT_START;
+	}
+	log_init(info->name, o.foreground, o.verbose || d->conf.log_level == CONF_LOG_DEBUG);
+	log_info("%s %s starting: ext %s, %zu LAN interface(s), table %s (%s), socket %s", info->name, "0.1.0",
+		 d->conf.ext_ifname, d->conf.fw.n_lan, d->conf.nft_table,
+		 d->conf.fw.mode == FW_INTEGRATED ? "integrated" : "standalone", d->conf.control_socket);
+	if (info->note_features)
+		info->note_features(&d->conf);
+	if (start(d) < 0) {
+		rc = DAEMON_EXIT_START;
+		report_start(d, rc);
+	} else {
+		report_start(d, DAEMON_EXIT_OK);
+		log_info("%s: ready", info->name);
+		if (loop_run(d->loop) < 0) {
+			log_warn("event loop");
+			rc = DAEMON_EXIT_START;
+		}
+	}
+	stop(d);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Start-up, run and shutdown shared by igdd and pcpd, so neither main writes it twice:
+ * command line (-f FILE -d -n -v), config, detaching, store, nft backend, core, control socket,
+ * privilege drop, and the loop with its timers (expiry, snapshot, counters), the firewall monitor
+ * and signals. A main fills struct daemon_info and calls daemon_main(). */
+#ifndef IGDD_DAEMON_H
+#define IGDD_DAEMON_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "core.h"
+#include "ctl.h"
+#include "loop.h"
+
+/* Exit codes */
+#define DAEMON_EXIT_OK      0
+#define DAEMON_EXIT_CONFIG  1   /* bad command line or config */
+#define DAEMON_EXIT_START   2   /* cannot start: store, firewall, socket */
+
+struct daemon;
+
+struct daemon_info {
+	const char *name;   /* "igdd", "pcpd": syslog ident and messages */
+	/* answers one control socket request (web/api.c api_ctl_answer); firewall/ cannot include web/ */
+	char *(*ctl_answer)(struct core *core, const struct fw_config *fw, const char *req, size_t len);
+	/* called once the core runs, before the loop starts (front ends register here); may be NULL */
+	int (*start)(struct daemon *d);
+	/* logs what of the config this build does not do yet; may be NULL */
+	void (*note_features)(const struct conf *c);
+};
+
+struct daemon {
+	const struct daemon_info *info;
+	const char *conf_file;
+	struct conf conf;
+	struct loop *loop;
+	struct store *store;
+	struct fw *fw;
+	struct core *core;
+	struct ctl *ctl;
+	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
+	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
+};
+
+/* The whole life of a daemon; returns the process exit code. */
+int daemon_main(const struct daemon_info *info, int argc, char **argv);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* igdd: the CPE daemon. The shared life cycle (config, store, nft backend, core, control socket,
+ * privilege drop, loop) is firewall/daemon.c; this file names what igdd adds on top. */
+#include "firewall/daemon.h"
+#include "firewall/log.h"
+#include "web/api.h"
+
+/* Keys this build accepts but cannot act on yet: say so instead of pretending. */
+static void igdd_note_features(const struct conf *c)
+{
+	if (c->enable_upnp)
+		log_info("enable_upnp=yes: the UPnP IGD:2 front end is not yet part of this build");
+	if (c->enable_pcp)
+		log_info("enable_pcp=yes: the PCP server is not yet part of this build");
+	if (c->web_listen[0])
+		log_info("web_listen=%s: the web UI is not yet part of this build", c->web_listen);
+	if (c->has_upstream_pcp)
+		log_info("upstream_pcp_server=%s: PCP interworking is not yet part of this build",
+			 c->upstream_pcp_server);
+}
+
+static const struct daemon_info igdd_info = {
+	.name = "igdd",
+	.ctl_answer = api_ctl_answer,
+	.start = NULL,
+	.note_features = igdd_note_features,
+};
+
+int main(int argc, char **argv)
+{
+	return daemon_main(&igdd_info, argc, argv);
+}

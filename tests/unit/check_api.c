@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* api: every endpoint against a core on the in-memory backend (no store), the status mapping,
+ * and hostile input: bad JSON, wrong types, missing fields, unknown paths and methods. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/core.h"
+#include "firewall/fw.h"
+#include "web/api.h"
+
+#define NOW 1700000000
+
+static struct fw *fw;
+static struct core *core;
+static struct fw_config fwc;
+
+static int64_t fixed_clock(void *arg)
+{
+	(void)arg;
+	return NOW;
+}
+
+static void setup(void)
+{
+	struct core_params p;
+	char err[256];
+
+	memset(&fwc, 0, sizeof(fwc));
+	strcpy(fwc.family, "inet");
+	strcpy(fwc.table, "igdd");
+	fwc.mode = FW_STANDALONE;
+	strcpy(fwc.wan_ifname[0], "wan0");
+	fwc.n_wan = 1;
+	strcpy(fwc.lan_ifname[0], "lan0");
+	fwc.n_lan = 1;
+	strcpy(fwc.chain_prefix, "igdd_");
+	fw = fw_mem_new(&fwc);
+	ck_assert_ptr_nonnull(fw);
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.fw = fw;
+	p.clock = fixed_clock;
+	core = core_new(&p);
+	ck_assert_ptr_nonnull(core);
+	ck_assert_int_eq(core_start(core, err, sizeof(err)), 0);
+}
+
+static void teardown(void)
+{
+	core_free(core);
+	fw->ops->destroy(fw);
+}
+
+/* One request as the operator (or as a LAN host when peer is given); returns the status and
+ * the parsed body in *out (caller decrefs). */
+static int call_as(const char *peer, enum rule_origin origin, const char *method, const char *path,
+		   const char *body, json_t **out)
+{
+	struct api_request req = { .method = method, .path = path, .body = body,
+				   .body_len = body ? strlen(body) : 0, .privileged = peer == NULL,
+				   .origin = origin, .fw = &fwc, .now = NOW };
+	struct api_response resp = { 0 };
+	json_error_t jerr;
+
+	ck_assert(addr_parse(peer ? peer : "::1", &req.peer));
+	ck_assert_int_eq(api_handle(core, &req, &resp), 0);
+	ck_assert_ptr_nonnull(resp.body);
+	*out = json_loads(resp.body, 0, &jerr);
+	ck_assert_msg(*out != NULL, "answer is not JSON: %s", resp.body);
+	api_response_free(&resp);
+	return resp.status;
+}
+
+static int call(const char *method, const char *path, const char *body, json_t **out)
+{
+	return call_as(NULL, ORIGIN_CTL, method, path, body, out);
+}
+
+/* Status and error code of a request expected to fail. */
+static void expect_error(const char *method, const char *path, const char *body, int status, const char *code)
+{
+	json_t *j;
+	int st = call(method, path, body, &j);
+	const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+
+	ck_assert_msg(st == status, "%s %s %s: status %d, expected %d", method, path, body ? body : "", st, status);
+	ck_assert_msg(c && strcmp(c, code) == 0, "%s %s %s: code %s, expected %s", method, path, body ? body : "",
+		      c ? c : "(none)", code);
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(json_object_get(j, "error"), "message")));
+	json_decref(j);
+}
+
+static json_int_t add_ok(const char *body)
+{
+	json_t *j;
+	int st = call("POST", "/api/v1/rules", body, &j);
+	json_int_t id;
+
+	ck_assert_msg(st == 201, "add %s: status %d", body, st);
+	id = json_integer_value(json_object_get(json_object_get(j, "rule"), "id"));
+	ck_assert_int_gt(id, 0);
+	json_decref(j);
+	return id;
+}
+
+#define PINHOLE "{\"kind\":\"pinhole\",\"address\":\"2001:db8:1:1::5\",\"proto\":\"tcp\",\"port\":8080,\"lease\":3600,"\
+		"\"remote\":\"2001:db8:9::/48\",\"remote_port\":0,\"description\":\"x\"}"
+#define PORTMAP "{\"kind\":\"portmap\",\"ext_port\":8080,\"address\":\"192.0.2.10\",\"port\":80,\"proto\":\"tcp\"}"
+
+START_TEST(test_status)
+{
+	json_t *j, *fwj;
+
+	ck_assert_int_eq(call("GET", "/api/v1/status", NULL, &j), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "version")), IGDD_VERSION);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rules"), "pinholes")), 0);
+	ck_assert(json_is_integer(json_object_get(json_object_get(j, "rules"), "portmaps")));
+	ck_assert(json_is_integer(json_object_get(json_object_get(j, "rules"), "pending")));
+	fwj = json_object_get(j, "firewall");
+	ck_assert(json_is_string(json_object_get(fwj, "backend")));
+	ck_assert_str_eq(json_string_value(json_object_get(fwj, "table")), "inet igdd");
+	ck_assert_str_eq(json_string_value(json_object_get(fwj, "mode")), "standalone");
+	ck_assert(json_is_integer(json_object_get(fwj, "transactions")));
+	ck_assert(json_is_integer(json_object_get(fwj, "reconciles")));
+	json_decref(j);
+	/* a query string is ignored */
+	ck_assert_int_eq(call("GET", "/api/v1/status?x=1", NULL, &j), 200);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_pinhole_lifecycle)
+{
+	json_t *j, *r, *t;
+	json_int_t id = add_ok(PINHOLE);
+	char path[64];
+
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld", (long long)id);
+	ck_assert_int_eq(call("GET", path, NULL, &j), 200);
+	r = json_object_get(j, "rule");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), id);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "kind")), "pinhole");
+	ck_assert(json_is_string(json_object_get(r, "state")));
+	ck_assert_str_eq(json_string_value(json_object_get(r, "proto")), "tcp");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "address")), "2001:db8:1:1::5");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "port")), 8080);
+	ck_assert(json_is_null(json_object_get(r, "ext_port")));
+	ck_assert(json_is_null(json_object_get(r, "ext_addr")));
+	ck_assert_str_eq(json_string_value(json_object_get(r, "remote")), "2001:db8:9::/48");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "remote_port")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "lease")), 3600);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "expires")), NOW + 3600);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "expires_in")), 3600);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "origin")), "ctl");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "owner")), "::1");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "description")), "x");
+	ck_assert(json_is_integer(json_object_get(r, "packets")));
+	ck_assert(json_is_integer(json_object_get(r, "bytes")));
+	t = json_object_get(r, "target");
+	ck_assert(json_is_object(t));
+	ck_assert_str_eq(json_string_value(json_object_get(t, "exact")), "2001:db8:1:1::5");
+	ck_assert(json_is_string(json_object_get(t, "exact_kind")));
+	ck_assert(json_object_get(t, "mac") && json_object_get(t, "stable") && json_object_get(t, "subnet"));
+	json_decref(j);
+
+	ck_assert_int_eq(call("GET", "/api/v1/rules", NULL, &j), 200);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "rules")), 1);
+	json_decref(j);
+
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld/refresh", (long long)id);
+	ck_assert_int_eq(call("POST", path, "{\"lease\":7200}", &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rule"), "lease")), 7200);
+	json_decref(j);
+	expect_error("POST", path, "{}", 400, "bad_request");
+	expect_error("POST", path, "{\"lease\":\"60\"}", 400, "bad_request");
+	expect_error("POST", path, "{\"lease\":-1}", 422, "invalid");
+	expect_error("POST", path, "{\"lease\":60,\"x\":1}", 400, "bad_request");
+	expect_error("POST", path, "", 400, "bad_json");
+	expect_error("POST", "/api/v1/rules/999/refresh", "{\"lease\":60}", 404, "not_found");
+
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld", (long long)id);
+	ck_assert_int_eq(call("DELETE", path, NULL, &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "deleted")), id);
+	json_decref(j);
+	expect_error("GET", path, NULL, 404, "not_found");
+	expect_error("DELETE", path, NULL, 404, "not_found");
+}
+END_TEST
+
+START_TEST(test_portmap_and_conflict)
+{
+	json_t *j, *r;
+	json_int_t id = add_ok(PORTMAP);
+	char path[64];
+
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld", (long long)id);
+	ck_assert_int_eq(call("GET", path, NULL, &j), 200);
+	r = json_object_get(j, "rule");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "kind")), "portmap");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "ext_port")), 8080);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "address")), "192.0.2.10");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "port")), 80);
+	/* the operator's lease 0 = no expiry */
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "expires")), 0);
+	ck_assert(json_is_null(json_object_get(r, "expires_in")));
+	ck_assert(json_is_null(json_object_get(r, "remote")));
+	json_decref(j);
+	/* the same external port for another host: taken */
+	expect_error("POST", "/api/v1/rules",
+		     "{\"kind\":\"portmap\",\"ext_port\":8080,\"address\":\"192.0.2.11\",\"port\":80,\"proto\":\"tcp\"}",
+		     409, "conflict");
+	/* the same again from the same owner: refreshed, same id */
+	ck_assert_int_eq(add_ok(PORTMAP), id);
+	ck_assert_int_eq(call("GET", "/api/v1/status", NULL, &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rules"), "portmaps")), 1);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_unprivileged)
+{
+	json_t *j;
+	int st;
+
+	/* a LAN host asking for another host's address in secure mode */
+	st = call_as("2001:db8:1:1::9", ORIGIN_WEB, "POST", "/api/v1/rules",
+		     "{\"kind\":\"pinhole\",\"address\":\"2001:db8:1:1::5\",\"proto\":\"udp\",\"port\":5000}", &j);
+	ck_assert_int_eq(st, 403);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "not_authorized");
+	json_decref(j);
+	/* its own address, a low port */
+	st = call_as("2001:db8:1:1::9", ORIGIN_WEB, "POST", "/api/v1/rules",
+		     "{\"kind\":\"pinhole\",\"address\":\"2001:db8:1:1::9\",\"proto\":\"udp\",\"port\":80}", &j);
+	ck_assert_int_eq(st, 403);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "low_port");
+	json_decref(j);
+	/* its own address, a high port: fine, lease clamped by policy */
+	st = call_as("2001:db8:1:1::9", ORIGIN_WEB, "POST", "/api/v1/rules",
+		     "{\"kind\":\"pinhole\",\"address\":\"2001:db8:1:1::9\",\"proto\":\"udp\",\"port\":5000}", &j);
+	ck_assert_int_eq(st, 201);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "rule"), "origin")), "web");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rule"), "lease")), 86400);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_bad_target)
+{
+	expect_error("POST", "/api/v1/rules",
+		     "{\"kind\":\"pinhole\",\"address\":\"fe80::1\",\"proto\":\"tcp\",\"port\":8080}", 403, "bad_target");
+}
+END_TEST
+
+static const struct {
+	const char *body;
+	int status;
+	const char *code;
+} bad_bodies[] = {
+	{ "{", 400, "bad_json" },
+	{ "", 400, "bad_json" },
+	{ "nonsense", 400, "bad_json" },
+	{ "{\"kind\":\"pinhole\",\"kind\":\"portmap\"}", 400, "bad_json" },
+	{ "[]", 400, "bad_request" },
+	{ "42", 400, "bad_request" },
+	{ "{}", 400, "bad_request" },
+	{ "{\"kind\":5,\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":\"80\"}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80.0}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":true,\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":[],\"proto\":\"tcp\",\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"proto\":\"tcp\",\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\"}", 400, "bad_request" },
+	{ "{\"kind\":\"portmap\",\"address\":\"192.0.2.10\",\"proto\":\"tcp\",\"port\":80}", 400, "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"evil\":1}", 400,
+	  "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"lease\":\"1\"}", 400,
+	  "bad_request" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"description\":1}", 400,
+	  "bad_request" },
+	{ "{\"kind\":\"tunnel\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcpx\",\"port\":80}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":300,\"port\":80}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":65536}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":-1}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::zz\",\"proto\":\"tcp\",\"port\":80}", 422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"192.0.2.10\",\"proto\":\"tcp\",\"port\":80}", 422, "invalid" },
+	{ "{\"kind\":\"portmap\",\"ext_port\":80,\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"portmap\",\"ext_port\":0,\"address\":\"192.0.2.10\",\"proto\":\"tcp\",\"port\":80}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"portmap\",\"ext_port\":99999,\"address\":\"192.0.2.10\",\"proto\":\"tcp\",\"port\":80}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"pinhole\",\"ext_port\":80,\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"remote\":\"x/99\"}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"remote\":\"192.0.2.1\"}",
+	  422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"remote_port\":70000}",
+	  422, "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"lease\":4294967296}", 422,
+	  "invalid" },
+	{ "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\\u0000\",\"proto\":\"tcp\",\"port\":80}", 400, "bad_json" },
+};
+
+START_TEST(test_bad_bodies)
+{
+	expect_error("POST", "/api/v1/rules", bad_bodies[_i].body, bad_bodies[_i].status, bad_bodies[_i].code);
+}
+END_TEST
+
+START_TEST(test_long_description)
+{
+	char body[600];
+	char desc[300];
+
+	memset(desc, 'd', sizeof(desc) - 1);
+	desc[sizeof(desc) - 1] = '\0';
+	snprintf(body, sizeof(body),
+		 "{\"kind\":\"pinhole\",\"address\":\"2001:db8::5\",\"proto\":\"tcp\",\"port\":80,\"description\":\"%s\"}",
+		 desc);
+	expect_error("POST", "/api/v1/rules", body, 422, "invalid");
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+	size_t n = API_BODY_MAX + 10;
+	char *body = malloc(n + 1);
+
+	memset(body, ' ', n);
+	body[0] = '{';
+	body[n - 1] = '}';
+	body[n] = '\0';
+	expect_error("POST", "/api/v1/rules", body, 413, "bad_request");
+	free(body);
+}
+END_TEST
+
+static const struct {
+	const char *method, *path;
+	int status;
+} bad_routes[] = {
+	{ "GET", "/", 404 },
+	{ "GET", "/api/v1", 404 },
+	{ "GET", "/api/v1/", 404 },
+	{ "GET", "/api/v1/rules/", 404 },
+	{ "GET", "/api/v1/rulesx", 404 },
+	{ "GET", "/api/v1/rules/abc", 404 },
+	{ "GET", "/api/v1/rules/0", 404 },
+	{ "GET", "/api/v1/rules/007", 404 },
+	{ "GET", "/api/v1/rules/-1", 404 },
+	{ "GET", "/api/v1/rules/99999999999", 404 },
+	{ "GET", "/api/v1/rules/1/refreshx", 404 },
+	{ "GET", "/api/v1/rules/1/x", 404 },
+	{ "GET", "/api/v2/status", 404 },
+	{ "GET", "/api/v1/rules/12", 404 },
+	{ "PUT", "/api/v1/rules", 405 },
+	{ "DELETE", "/api/v1/rules", 405 },
+	{ "POST", "/api/v1/status", 405 },
+	{ "DELETE", "/api/v1/status", 405 },
+	{ "PATCH", "/api/v1/rules/1", 405 },
+	{ "GET", "/api/v1/rules/1/refresh", 405 },
+	{ "", "/api/v1/status", 405 },
+};
+
+START_TEST(test_bad_routes)
+{
+	json_t *j;
+	int st = call(bad_routes[_i].method, bad_routes[_i].path, NULL, &j);
+
+	ck_assert_msg(st == bad_routes[_i].status, "%s %s: %d", bad_routes[_i].method, bad_routes[_i].path, st);
+	ck_assert_ptr_nonnull(json_object_get(j, "error"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_verdict_mapping)
+{
+	ck_assert_int_eq(api_verdict_status(V_INVALID), 422);
+	ck_assert_int_eq(api_verdict_status(V_NOT_AUTHORIZED), 403);
+	ck_assert_int_eq(api_verdict_status(V_BAD_TARGET), 403);
+	ck_assert_int_eq(api_verdict_status(V_LOW_PORT), 403);
+	ck_assert_int_eq(api_verdict_status(V_CONFLICT), 409);
+	ck_assert_int_eq(api_verdict_status(V_QUOTA), 429);
+	ck_assert_int_eq(api_verdict_status(V_NOT_FOUND), 404);
+	ck_assert_int_eq(api_verdict_status(V_UNSUPPORTED_PROTO), 422);
+	ck_assert_int_eq(api_verdict_status(V_NO_RESOURCES), 503);
+	ck_assert_int_eq(api_verdict_status(V_DISABLED), 503);
+	ck_assert_str_eq(api_verdict_code(V_UNSUPPORTED_PROTO), "unsupported_proto");
+	ck_assert_str_eq(api_verdict_code(V_NO_RESOURCES), "no_resources");
+	ck_assert_str_eq(api_verdict_code(V_QUOTA), "quota");
+}
+END_TEST
+
+START_TEST(test_no_resources)
+{
+	fw_mem_fail_next(fw, 5);
+	expect_error("POST", "/api/v1/rules", PINHOLE, 503, "no_resources");
+}
+END_TEST
+
+static int envelope_status(const char *req, json_t **body)
+{
+	char *ans = api_ctl_answer(core, &fwc, req, strlen(req));
+	json_t *j;
+	int st;
+
+	ck_assert_ptr_nonnull(ans);
+	j = json_loads(ans, 0, NULL);
+	free(ans);
+	ck_assert_ptr_nonnull(j);
+	st = (int)json_integer_value(json_object_get(j, "status"));
+	*body = json_incref(json_object_get(j, "body"));
+	ck_assert_ptr_nonnull(*body);
+	json_decref(j);
+	return st;
+}
+
+START_TEST(test_ctl_envelope)
+{
+	json_t *b;
+
+	ck_assert_int_eq(envelope_status("{\"method\":\"GET\",\"path\":\"/api/v1/status\"}\n", &b), 200);
+	ck_assert_ptr_nonnull(json_object_get(b, "version"));
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":\"POST\",\"path\":\"/api/v1/rules\",\"body\":" PINHOLE "}", &b),
+			 201);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "rule"), "origin")), "ctl");
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":\"POST\",\"path\":\"/api/v1/rules\",\"body\":null}", &b), 400);
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":\"GET\"", &b), 400);
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":1,\"path\":\"/\"}", &b), 400);
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":\"GET\",\"path\":\"/api/v1/status\",\"extra\":1}", &b), 400);
+	json_decref(b);
+	ck_assert_int_eq(envelope_status("{\"method\":\"GET\",\"path\":\"/nope\"}", &b), 404);
+	json_decref(b);
+}
+END_TEST
+
+START_TEST(test_rule_to_json_v4_remote)
+{
+	struct rule r;
+	json_t *j;
+
+	memset(&r, 0, sizeof(r));
+	r.id = 3;
+	r.kind = RULE_PORTMAP;
+	r.state = RULE_INSTALLED;
+	r.proto = 17;
+	r.origin = ORIGIN_PCP;
+	ck_assert(addr_parse("192.0.2.10", &r.target.exact));
+	r.target.use_exact = true;
+	r.int_port = 53;
+	r.ext_port = 5353;
+	r.ext_addr.s_addr = htonl(0xcb007101); /* 203.0.113.1 */
+	ck_assert(addr_parse_prefix("198.51.100.0/24", &r.remote, &r.remote_len));
+	r.expires = NOW + 10;
+	j = api_rule_to_json(&r, NOW + 20);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "remote")), "198.51.100.0/24");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "ext_addr")), "203.0.113.1");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "proto")), "udp");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "expires_in")), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "origin")), "pcp");
+	json_decref(j);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_pinhole_lifecycle);
+	tcase_add_test(tc, test_portmap_and_conflict);
+	tcase_add_test(tc, test_unprivileged);
+	tcase_add_test(tc, test_bad_target);
+	tcase_add_loop_test(tc, test_bad_bodies, 0, (int)(sizeof(bad_bodies) / sizeof(bad_bodies[0])));
+	tcase_add_test(tc, test_long_description);
+	tcase_add_test(tc, test_too_large);
+	tcase_add_loop_test(tc, test_bad_routes, 0, (int)(sizeof(bad_routes) / sizeof(bad_routes[0])));
+	tcase_add_test(tc, test_verdict_mapping);
+	tcase_add_test(tc, test_no_resources);
+	tcase_add_test(tc, test_ctl_envelope);
+	tcase_add_test(tc, test_rule_to_json_v4_remote);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(api_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
