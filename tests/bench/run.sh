@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# make bench: figures, not pass/fail. Runs igdd in the lab (tests/lab/lab.sh) and measures
+#   - installing 1,000 and 10,000 pinholes through igdd's control socket (one request per rule),
+#     and for reference 10,000 elements in one `nft -f` transaction (the nft CLI, no igdd),
+#   - wan -> lan1 forwarding of 64-byte UDP datagrams to a pinholed port (sendmmsg flood, counted by an
+#     nft counter in lan1), and new TCP connections per second through a pinhole,
+#     each with 1 and with 10,000 pinholes installed.
+#   IGDD_BUILD=DIR selects the build; BENCH_SECONDS (3) the length of each traffic run.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -eu
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$(cd "$(dirname "$0")/../lab" && pwd)/lab.sh"
+
+SECS=${BENCH_SECONDS:-3}
+UDP_PORT=5001
+TCP_PORT=5002
+MAX_CONNS=100000
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: needs root (network namespaces, nftables)" >&2
+	exit 1
+fi
+lab_trap
+lab_up
+FLOOD=$LAB_DIR/udpflood
+cc -O2 -Wall -Wextra -o "$FLOOD" "$LAB_TOOLS/../bench/udpflood.c"
+
+msecs() { awk -v d="$1" 'BEGIN { printf "%.0f", d / 1e6 }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+results=()
+row() { results+=("$(printf '%-58s %14s %s' "$1" "$2" "$3")"); }
+
+# counting sink in lan1: counts and drops the flood before any socket (what the cpe forwarded)
+lab_exec lan1 nft -f - <<EOF
+table inet bench {
+	counter rx {}
+	chain input {
+		type filter hook input priority -10; policy accept;
+		udp dport $UDP_PORT counter name rx drop
+	}
+}
+EOF
+
+rx_count() {
+	lab_exec lan1 nft list counter inet bench rx | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
+}
+
+# traffic LABEL: the UDP flood and the TCP connection rate through the pinholes on UDP_PORT/TCP_PORT
+traffic() {
+	local label=$1 sent got conns secs
+	lab_exec lan1 nft reset counter inet bench rx >/dev/null
+	sent=$(lab_exec wan "$FLOOD" send "$LAN1_EUI64" "$UDP_PORT" "$SECS" 64 | awk '{ print $2 }')
+	sleep 0.2
+	got=$(rx_count)
+	row "UDP 64 B wan->lan1, $label: sent / forwarded" "$(rate "$sent" "$SECS")/s" "$(rate "$got" "$SECS") pkt/s forwarded ($got of $sent)"
+	lab_exec lan1 "$FLOOD" tcpsink "$TCP_PORT" $((SECS + 2)) >/dev/null &
+	local sink=$!
+	echo "$sink" >>"$LAB_DIR/pids"
+	sleep 0.3
+	read -r _ conns _ secs _ _ < <(lab_exec wan "$FLOOD" tcpconn "$LAN1_EUI64" "$TCP_PORT" "$MAX_CONNS" "$SECS")
+	row "new TCP connections wan->lan1, $label" "$(rate "$conns" "$secs")/s" "($conns in ${secs} s)"
+	wait "$sink" 2>/dev/null || true
+}
+
+# install N: N pinholes (ports 20000..) through the control socket; prints ms and rate
+install() {
+	local n=$1 t0 t1 res
+	t0=$(date +%s%N)
+	res=$(lab_ctlbulk add-pinholes "$LAN1_EUI64" tcp 20000 "$n") || { echo "bench: install failed: $res" >&2; exit 1; }
+	t1=$(date +%s%N)
+	row "install $n pinholes via igdd control socket" "$(msecs $((t1 - t0))) ms" "$(rate "$n" "$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')")/s"
+}
+
+remove_all() {
+	local t0 t1 res n
+	t0=$(date +%s%N)
+	res=$(lab_ctlbulk delete-all) || { echo "bench: delete-all failed: $res" >&2; exit 1; }
+	t1=$(date +%s%N)
+	n=$(echo "$res" | awk '{ print $2 }')
+	row "delete $n pinholes via igdd control socket" "$(msecs $((t1 - t0))) ms" "$(rate "$n" "$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')")/s"
+}
+
+echo "bench: lab $LAB, igdd from ${IGDD_BUILD:-$TOP}, ${SECS} s per traffic run" >&2
+lab_igdd_start
+
+echo "bench: nft CLI reference (10,000 elements, one transaction)" >&2
+{
+	echo "table inet benchref {"
+	echo "  set s { type ipv6_addr . inet_proto . inet_service; flags timeout; counter; }"
+	echo "}"
+	echo -n "add element inet benchref s { "
+	for ((p = 20000; p < 30000; p++)); do echo -n "$LAN1_EUI64 . tcp . $p timeout 1h, "; done
+	echo "}"
+} >"$LAB_DIR/ref.nft"
+t0=$(date +%s%N)
+lab_exec cpe nft -f "$LAB_DIR/ref.nft"
+t1=$(date +%s%N)
+lab_exec cpe nft delete table inet benchref
+row "reference: nft -f, 10000 elements in one transaction" "$(msecs $((t1 - t0))) ms" "(nft CLI, not igdd)"
+for tool in "${IGDD_BUILD:-$TOP}/tests/bench/nft_bench" "${IGDD_BUILD:-$TOP}/tests/unit/nft_bench"; do
+	if [ -x "$tool" ]; then
+		echo "bench: $tool" >&2
+		lab_exec cpe "$tool" | while read -r line; do row "backend: $line" "" ""; done
+	fi
+done
+
+targets() {
+	lab_ctlbulk add-pinholes "$LAN1_EUI64" udp "$UDP_PORT" 1 >/dev/null
+	lab_ctlbulk add-pinholes "$LAN1_EUI64" tcp "$TCP_PORT" 1 >/dev/null
+}
+
+echo "bench: traffic with 1 pinhole per protocol" >&2
+targets
+traffic "1 pinhole"
+
+echo "bench: installs" >&2
+install 1000
+remove_all
+targets
+install 10000
+
+echo "bench: traffic with 10,000 pinholes" >&2
+n=$(lab_nft_count elems list set inet igdd ph_port)
+traffic "$n pinholes"
+
+echo
+printf '%-58s %14s %s\n' "igdd bench ($(uname -r), $(nproc) CPUs)" "figure" "detail"
+printf '%s\n' "${results[@]}"
+echo "(UDP: one sender core over veth pairs; forwarded = counted in lan1 after crossing the cpe)"

@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Assertions for the integration tests (sourced). A test is a bash script that calls it_setup, then
+# makes assertions; the first failed assertion ends it with status 1 (the lab is removed by its trap).
+
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lab" && pwd)/lab.sh"
+
+IT_NAME=$(basename "$0" .sh)
+IT_T0=$(date +%s.%N)
+IT_OK=0
+
+_it_ts() { awk -v a="$IT_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%6.2f", b - a }'; }
+
+step() { echo "[$(_it_ts)] -- $*"; }
+ok() {
+	IT_OK=$((IT_OK + 1))
+	echo "[$(_it_ts)] ok: $*"
+}
+fail() {
+	echo "[$(_it_ts)] FAIL: $*"
+	if [ -n "${LAB_DIR:-}" ] && [ -f "$LAB_DIR/igdd.log" ]; then
+		echo "--- igdd.log (tail)"
+		tail -n 15 "$LAB_DIR/igdd.log"
+	fi
+	exit 1
+}
+
+# it_setup: builds a fresh lab that goes away when the test ends
+it_setup() {
+	lab_trap
+	lab_up || fail "lab_up"
+	step "lab $LAB up (lan1 $LAN1_EUI64 tmp $LAN1_TMP, lan2 $LAN2_EUI64)"
+}
+
+# it_done: the last line of a passing test
+it_done() { echo "[$(_it_ts)] $IT_NAME: all $IT_OK checks passed"; }
+
+# expect_connect FROM tcp|udp ADDR PORT MESSAGE [TIMEOUT_S=1]
+expect_connect() {
+	if lab_can_connect "$1" "$2" "$3" "$4" "${6:-1}"; then
+		ok "$5 ($1 -> $3 $4/$2 connects)"
+	else
+		fail "$5 ($1 -> $3 $4/$2 does not connect)"
+	fi
+}
+
+# expect_no_connect FROM tcp|udp ADDR PORT MESSAGE [TIMEOUT_S=0.5]
+expect_no_connect() {
+	if lab_can_connect "$1" "$2" "$3" "$4" "${6:-0.5}"; then
+		fail "$5 ($1 -> $3 $4/$2 connects)"
+	else
+		ok "$5 ($1 -> $3 $4/$2 blocked)"
+	fi
+}
+
+# expect_eq GOT WANT MESSAGE
+expect_eq() {
+	if [ "$1" = "$2" ]; then ok "$3 ($1)"; else fail "$3 (got '$1', want '$2')"; fi
+}
+
+# shellcheck disable=SC2034 # WAITED is read by the tests
+# wait_until SECONDS CMD...: polls CMD every 50 ms; 0 once it succeeds, 1 at the deadline.
+# Sets WAITED to the seconds it took.
+wait_until() {
+	local limit_ms t0 now
+	limit_ms=$(awk -v l="$1" 'BEGIN { printf "%d", l * 1000 }')
+	shift
+	t0=$(date +%s%N)
+	while :; do
+		if "$@"; then
+			now=$(date +%s%N)
+			WAITED=$(awk -v d=$(((now - t0) / 1000000)) 'BEGIN { printf "%.2f", d / 1000 }')
+			return 0
+		fi
+		now=$(date +%s%N)
+		if [ $(((now - t0) / 1000000)) -ge "$limit_ms" ]; then
+			WAITED=$(awk -v d="$limit_ms" 'BEGIN { printf "%.2f", d / 1000 }')
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# igdctl_add ARGS...: igdctl add ARGS, prints the new id; fails the test if igdctl fails
+igdctl_add() {
+	local id
+	id=$(igdctl_lab add "$@") || fail "igdctl add $* (exit $?)"
+	[ -n "$id" ] || fail "igdctl add $* printed no id"
+	echo "$id"
+}
+
+# set_count SET: elements in set SET of table inet igdd (-1 if it does not exist)
+set_count() { lab_nft_count elems list set inet igdd "$1" || true; }

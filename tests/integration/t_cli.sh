@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# igdctl's error paths and igdd's config check mode.
+set -eu
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+it_setup
+lab_igdd_start || fail "igdd did not start"
+
+# expect_refused MESSAGE ARGS...: igdctl ARGS exits non-zero and says why on stderr
+expect_refused() {
+	local msg=$1 rc=0 err
+	shift
+	err=$(igdctl_lab "$@" 2>&1 >/dev/null) || rc=$?
+	[ $rc != 0 ] || fail "$msg: igdctl $* succeeded"
+	[ -n "$err" ] || fail "$msg: igdctl $* exited $rc without a message"
+	ok "$msg: exit $rc, '$(echo "$err" | head -n 1)'"
+	igdctl_lab status >/dev/null || fail "daemon stopped answering after igdctl $*"
+}
+
+expect_refused "bad address" add pinhole 2001:db8:1:1::zz tcp 8080
+expect_refused "IPv4 address for a pinhole" add pinhole "$LAN1_V4" tcp 8080
+expect_refused "bad proto" add pinhole "$LAN1_EUI64" tcpp 8080
+expect_refused "port 70000" add pinhole "$LAN1_EUI64" tcp 70000
+expect_refused "bad lease" add pinhole "$LAN1_EUI64" tcp 8080 lease=soon
+expect_refused "bad portmap address" add portmap 18080 300.1.2.3 8080 tcp
+expect_refused "portmap ext port 70000" add portmap 70000 "$LAN1_V4" 8080 tcp
+expect_refused "delete of an unknown id" delete 987654
+expect_refused "refresh of an unknown id" refresh 987654 60
+expect_refused "unknown command" frobnicate
+expect_refused "missing arguments" add pinhole
+
+rc=0
+igdctl_lab delete 987654 2>/dev/null || rc=$?
+expect_eq "$rc" 1 "refused request exits 1"
+rc=0
+igdctl_lab add pinhole "$LAN1_EUI64" 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "usage error exits 2"
+rc=0
+ip netns exec "${LAB}cpe" "$IGDCTL_BIN" -s "$LAB_DIR/nothing.sock" status >/dev/null 2>&1 || rc=$?
+expect_eq "$rc" 3 "unreachable daemon exits 3"
+
+id=$(igdctl_add pinhole "$LAN1_EUI64" tcp 8080 desc=cli-test)
+igdctl_lab list | grep -q "$LAN1_EUI64" || fail "igdctl list does not show the pinhole"
+ok "igdctl list shows pinhole $id"
+igdctl_lab --json list | "$LAB_PY" -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if len(r["rules"])==1 else 1)' ||
+	fail "igdctl --json list is not {\"rules\":[one rule]}"
+ok "igdctl --json list parses"
+igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if r["rules"]["pinholes"]==1 else 1)' ||
+	fail "igdctl --json status does not count 1 pinhole"
+ok "igdctl --json status counts 1 pinhole"
+igdctl_lab refresh "$id" 120 >/dev/null || fail "refresh $id"
+ok "refresh $id"
+igdctl_lab delete "$id" || fail "delete $id"
+ok "delete $id"
+rc=0
+igdctl_lab delete "$id" 2>/dev/null || rc=$?
+expect_eq "$rc" 1 "second delete of $id is refused"
+
+step "igdd -n"
+conf=$LAB_DIR/igdd.conf
+out=$(lab_exec cpe "$IGDD_BIN" -n -f "$conf" 2>&1) || fail "igdd -n -f $conf failed: $out"
+echo "$out" | grep -q 'ext_ifname.*wan0' || fail "igdd -n does not print ext_ifname=wan0: $out"
+echo "$out" | grep -q 'lan_ifname.*lan0' || fail "igdd -n does not print lan_ifname=lan0: $out"
+ok "igdd -n -f prints the effective config ($(echo "$out" | wc -l) lines)"
+
+bad=$LAB_DIR/bad.conf
+cp "$conf" "$bad"
+echo "no_such_key=1" >>"$bad"
+line=$(wc -l <"$bad")
+rc=0
+out=$(lab_exec cpe "$IGDD_BIN" -n -f "$bad" 2>&1) || rc=$?
+[ $rc != 0 ] || fail "igdd -n accepted an unknown key"
+echo "$out" | grep -q "$bad:$line" || fail "igdd -n does not name $bad:$line: $out"
+ok "unknown key: exit $rc, '$(echo "$out" | grep "$bad:$line" | head -n 1)'"
+
+printf 'ext_ifname=wan0\nlan_ifname\n' >"$bad"
+rc=0
+out=$(lab_exec cpe "$IGDD_BIN" -n -f "$bad" 2>&1) || rc=$?
+if [ $rc = 0 ] || ! echo "$out" | grep -q "$bad:2"; then
+	fail "line without '=' not refused with $bad:2: $out"
+fi
+ok "line without '=': exit $rc"
+igdctl_lab status >/dev/null || fail "daemon stopped answering"
+ok "daemon still answers"
+it_done
