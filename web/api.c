@@ -451,7 +451,11 @@ static int get_status(struct core *core, const struct api_request *req, struct a
 static int get_rules(struct core *core, const struct api_request *req, struct api_response *resp)
 {
 	struct rule *rules = NULL;
-	size_t n = core_list(core, &rules);
+	size_t n;
+
+	/* Fresh packet counters from the kernel (one dump of our sets) before listing. */
+	core_read_counters(core);
+	n = core_list(core, &rules);
 	json_t *arr = json_array();
 	int64_t now = request_now(req);
 
@@ -467,7 +471,10 @@ static int get_rules(struct core *core, const struct api_request *req, struct ap
 static int get_rule(struct core *core, const struct api_request *req, uint32_t id, struct api_response *resp)
 {
 	struct rule r;
-	enum verdict v = core_get(core, id, &r);
+	enum verdict v;
+
+	core_read_counters(core);
+	v = core_get(core, id, &r);
 
 	if (v != V_OK)
 		return respond_verdict(resp, v);
