@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The device table (see device.h). Two indexes: devices by MAC, and the device holding each address. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "device.h"
+#include "hmap.h"
+
+struct device_table {
+	struct hmap *by_mac;    /* 6-byte MAC -> struct device * (owned) */
+	struct hmap *by_addr;   /* in6_addr -> struct device * holding it */
+	int64_t stable_after;
+	int64_t forget_after;
+};
+
+struct device_table *device_table_new(int64_t stable_after, int64_t forget_after)
+{
+	struct device_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->by_mac = hmap_new(6);
+	t->by_addr = hmap_new(sizeof(struct in6_addr));
+	if (!t->by_mac || !t->by_addr) {
+		device_table_free(t);
+		return NULL;
+	}
+	t->stable_after = stable_after > 0 ? stable_after : DEVICE_STABLE_AFTER_DEFAULT;
+	t->forget_after = forget_after > 0 ? forget_after : DEVICE_FORGET_AFTER_DEFAULT;
+	return t;
+}
+
+void device_table_free(struct device_table *t)
+{
+	struct device *d;
+	size_t pos = 0;
+
+	if (!t)
+		return;
+	if (t->by_mac) {
+		while ((d = hmap_next(t->by_mac, &pos)))
+			free(d);
+		hmap_free(t->by_mac);
+	}
+	hmap_free(t->by_addr);
+	free(t);
+}
+
+/* ---------------------------------------------------------------- pure helpers */
+
+void addr_eui64_iid(const uint8_t mac[6], uint8_t iid[8])
+{
+	iid[0] = mac[0] ^ 0x02;   /* RFC 4291 App. A: "u" bit inverted, so universal MACs give 1 */
+	iid[1] = mac[1];
+	iid[2] = mac[2];
+	iid[3] = 0xff;
+	iid[4] = 0xfe;
+	iid[5] = mac[3];
+	iid[6] = mac[4];
+	iid[7] = mac[5];
+}
+
+bool addr_iid_is_eui64(const struct in6_addr *a, uint8_t mac_out[6])
+{
+	const uint8_t *b = a->s6_addr;
+
+	if (b[11] != 0xff || b[12] != 0xfe)
+		return false;
+	if (mac_out) {
+		mac_out[0] = b[8] ^ 0x02;
+		mac_out[1] = b[9];
+		mac_out[2] = b[10];
+		mac_out[3] = b[13];
+		mac_out[4] = b[14];
+		mac_out[5] = b[15];
+	}
+	return true;
+}
+
+const char *mac_str(const uint8_t mac[6], char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	return buf;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool mac_parse(const char *s, uint8_t mac[6])
+{
+	/* exactly "xx:xx:xx:xx:xx:xx": 17 characters */
+	if (!s || strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++) {
+		int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
+			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static void say(char *ev, size_t evlen, const char *fmt, const char *arg)
+{
+	if (ev && evlen)
+		snprintf(ev, evlen, fmt, arg ? arg : "");
+}
+
+static bool iid_matches_mac(const struct in6_addr *a, const uint8_t mac[6])
+{
+	uint8_t iid[8];
+
+	addr_eui64_iid(mac, iid);
+	return memcmp(a->s6_addr + 8, iid, 8) == 0;
+}
+
+/* Opaque IID (not derived from this MAC): only kernel flags or lifetimes can say more on their own. */
+static enum addr_kind classify_opaque(const struct addr_facts *f, char *ev, size_t evlen, const char *pre)
+{
+	if (f && f->flag_temporary) {
+		say(ev, evlen, "%skernel flag temporary (RFC 8981)", pre);
+		return ADDR_KIND_TEMPORARY;
+	}
+	if (f && f->flag_stable_privacy) {
+		say(ev, evlen, "%skernel flag stable-privacy (RFC 7217)", pre);
+		return ADDR_KIND_STABLE;
+	}
+	if (f && f->flag_permanent) {
+		say(ev, evlen, "%sconfigured by hand (permanent)", pre);
+		return ADDR_KIND_STABLE;
+	}
+	if (f && f->lifetimes_known && f->preferred != ADDR_LIFETIME_INFINITE &&
+	    f->preferred <= ADDR_TEMP_PREFERRED_MAX && f->valid <= ADDR_TEMP_VALID_MAX) {
+		say(ev, evlen, "%spreferred lifetime finite and short (<= 1 day, valid <= 2 days)", pre);
+		return ADDR_KIND_TEMPORARY;
+	}
+	say(ev, evlen, "%sopaque IID, not yet seen to persist", pre);
+	return ADDR_KIND_UNKNOWN;
+}
+
+enum addr_kind addr_classify(const struct in6_addr *a, const uint8_t mac[6], const struct addr_facts *facts,
+			     char *evidence, size_t evlen)
+{
+	uint8_t from[6];
+
+	if (!a) {
+		say(evidence, evlen, "no address%s", NULL);
+		return ADDR_KIND_UNKNOWN;
+	}
+	if (addr_is_unspecified(a) || addr_is_multicast(a) || addr_is_loopback(a)) {
+		say(evidence, evlen, "not a host address (unspecified, multicast or loopback)%s", NULL);
+		return ADDR_KIND_UNKNOWN;
+	}
+	if (addr_is_v4(a)) {
+		say(evidence, evlen, "IPv4%s", NULL);
+		return ADDR_KIND_IPV4;
+	}
+	if (addr_is_link_local(a)) {
+		say(evidence, evlen, "in fe80::/10%s", NULL);
+		return ADDR_KIND_LINK_LOCAL;
+	}
+	if (addr_is_ula(a)) {
+		say(evidence, evlen, "in fc00::/7%s", NULL);
+		return ADDR_KIND_ULA;
+	}
+	if (mac && iid_matches_mac(a, mac)) {
+		say(evidence, evlen, "IID matches MAC (EUI-64, U/L bit flipped)%s", NULL);
+		return ADDR_KIND_EUI64;
+	}
+	/* ff:fe alone is not proof: without the MAC behind it the address is as opaque as any other
+	 * (a bridged host, or a random IID that happens to hold ff:fe). */
+	if (addr_iid_is_eui64(a, from))
+		return classify_opaque(facts, evidence, evlen, mac ? "EUI-64 form but another MAC; " :
+				       "EUI-64 form, MAC unknown; ");
+	return classify_opaque(facts, evidence, evlen, "");
+}
+
+/* ---------------------------------------------------------------- table internals */
+
+static bool same_64(const struct in6_addr *a, const struct in6_addr *b)
+{
+	return memcmp(a->s6_addr, b->s6_addr, 8) == 0;
+}
+
+static bool same_iid(const struct in6_addr *a, const struct in6_addr *b)
+{
+	return memcmp(a->s6_addr + 8, b->s6_addr + 8, 8) == 0;
+}
+
+static bool addr_present(const struct device_addr *da)
+{
+	return da->neigh != NEIGH_FAILED && da->neigh != NEIGH_ABSENT;
+}
+
+/* The table's judgement of one address: the address alone first, then behaviour:
+ *  - the same opaque IID in two /64s cannot be RFC 7217 or 8981 (both depend on the prefix): a fixed token, stable;
+ *  - alive longer than a temporary address may be preferred (1 day): stable;
+ *  - another address of the device is the stable one of this /64: the newcomer is the temporary one.
+ * Persistence wins over the sibling rule, so a host with two long-lived opaque addresses keeps both. */
+static void judge(const struct device_table *t, struct device *d, struct device_addr *da, int64_t now)
+{
+	char ev[DEVICE_EVIDENCE_MAX];
+	enum addr_kind k = addr_classify(&da->addr, d->mac, &da->facts, ev, sizeof(ev));
+	int64_t alive;
+
+	if (k == ADDR_KIND_UNKNOWN && !da->facts.lifetimes_known) {
+		for (size_t i = 0; i < d->naddrs; i++) {
+			const struct device_addr *o = &d->addrs[i];
+
+			if (o != da && !same_64(&o->addr, &da->addr) && same_iid(&o->addr, &da->addr) &&
+			    !addr_is_v4(&o->addr) && !addr_is_link_local(&o->addr)) {
+				k = ADDR_KIND_STABLE;
+				snprintf(ev, sizeof(ev), "seen in two prefixes with the same IID");
+				break;
+			}
+		}
+	}
+	/* an address that left stopped persisting when it left */
+	alive = (da->gone_since ? da->gone_since : now) - da->first_seen;
+	if (k == ADDR_KIND_UNKNOWN && alive >= t->stable_after) {
+		k = ADDR_KIND_STABLE;
+		snprintf(ev, sizeof(ev), "persisted %lld s, longer than a temporary address is preferred",
+			 (long long)alive);
+	}
+	if (k == ADDR_KIND_UNKNOWN) {
+		for (size_t i = 0; i < d->naddrs; i++) {
+			const struct device_addr *o = &d->addrs[i];
+
+			if (o != da && same_64(&o->addr, &da->addr) && addr_present(o) &&
+			    (o->kind == ADDR_KIND_EUI64 || o->kind == ADDR_KIND_STABLE)) {
+				k = ADDR_KIND_TEMPORARY;
+				snprintf(ev, sizeof(ev), "opaque sibling of the /64's stable address");
+				break;
+			}
+		}
+	}
+	da->kind = k;
+	memcpy(da->evidence, ev, sizeof(ev));
+}
+
+/* Judges stable ones first, so the sibling rule sees the final stable set. Returns how many changed. */
+static size_t judge_device(const struct device_table *t, struct device *d, int64_t now)
+{
+	enum addr_kind before[DEVICE_MAX_ADDRS];
+	size_t changed = 0;
+
+	for (size_t i = 0; i < d->naddrs; i++) {
+		before[i] = d->addrs[i].kind;
+		d->addrs[i].kind = ADDR_KIND_UNKNOWN;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < d->naddrs; i++)
+			judge(t, d, &d->addrs[i], now);
+	for (size_t i = 0; i < d->naddrs; i++)
+		changed += before[i] != d->addrs[i].kind;
+	return changed;
+}
+
+static struct device_addr *find_addr(struct device *d, const struct in6_addr *a)
+{
+	for (size_t i = 0; i < d->naddrs; i++)
+		if (addr_equal(&d->addrs[i].addr, a))
+			return &d->addrs[i];
+	return NULL;
+}
+
+static void drop_addr(struct device_table *t, struct device *d, struct device_addr *da)
+{
+	size_t i = (size_t)(da - d->addrs);
+
+	hmap_del(t->by_addr, &da->addr);
+	d->addrs[i] = d->addrs[--d->naddrs];
+}
+
+static void drop_device(struct device_table *t, struct device *d)
+{
+	while (d->naddrs)
+		drop_addr(t, d, &d->addrs[0]);
+	hmap_del(t->by_mac, d->mac);
+	free(d);
+}
+
+static bool mac_usable(const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+
+	/* group bit set = multicast/broadcast: never a device */
+	return mac && memcmp(mac, zero, 6) != 0 && !(mac[0] & 0x01);
+}
+
+static struct device *get_device(struct device_table *t, const uint8_t mac[6], int64_t now)
+{
+	struct device *d = hmap_get(t->by_mac, mac);
+
+	if (d)
+		return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	memcpy(d->mac, mac, 6);
+	d->first_seen = now;
+	if (hmap_put(t->by_mac, d->mac, d) < 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* ---------------------------------------------------------------- feeding */
+
+int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		     const struct addr_facts *facts, int64_t now)
+{
+	struct device *d, *holder;
+	struct device_addr *da;
+	int isnew = 0;
+
+	if (!t || !a || !mac_usable(mac) || addr_is_unspecified(a) || addr_is_multicast(a) || addr_is_loopback(a))
+		return -1;
+	d = get_device(t, mac, now);
+	if (!d)
+		return -1;
+	holder = hmap_get(t->by_addr, a);
+	if (holder && holder != d) {
+		/* the address moved to another MAC (a new NIC, or a MAC rotation): the old claim is void */
+		drop_addr(t, holder, find_addr(holder, a));
+		judge_device(t, holder, now);
+	}
+	da = find_addr(d, a);
+	if (!da) {
+		if (d->naddrs >= DEVICE_MAX_ADDRS || hmap_put(t->by_addr, a, d) < 0) {
+			if (!d->naddrs)
+				drop_device(t, d);
+			return -1;
+		}
+		da = &d->addrs[d->naddrs++];
+		memset(da, 0, sizeof(*da));
+		da->addr = *a;
+		da->first_seen = now;
+		isnew = 1;
+	}
+	if (facts)
+		da->facts = *facts;
+	da->ifindex = ifindex;
+	da->last_seen = now;
+	da->gone_since = 0;
+	if (da->neigh != NEIGH_REACHABLE)
+		da->neigh = NEIGH_STALE;   /* seen with a MAC: present, whatever the caller says next */
+	d->ifindex = ifindex;
+	d->last_seen = now;
+	judge_device(t, d, now);
+	return isnew;
+}
+
+int device_addr_gone(struct device_table *t, const struct in6_addr *a, int64_t now)
+{
+	struct device *d;
+
+	if (!t || !a || !(d = hmap_get(t->by_addr, a)))
+		return 0;
+	drop_addr(t, d, find_addr(d, a));
+	judge_device(t, d, now);
+	return 1;
+}
+
+int device_neigh_state(struct device_table *t, const struct in6_addr *a, enum neigh_state st, int64_t now)
+{
+	struct device *d;
+	struct device_addr *da;
+
+	if (!t || !a || !(d = hmap_get(t->by_addr, a)) || !(da = find_addr(d, a)))
+		return 0;
+	if ((st == NEIGH_FAILED || st == NEIGH_ABSENT) && !da->gone_since)
+		da->gone_since = now;
+	if (st == NEIGH_REACHABLE || st == NEIGH_STALE) {
+		da->gone_since = 0;
+		da->last_seen = now;
+		d->last_seen = now;
+	}
+	da->neigh = st;
+	judge_device(t, d, now);
+	return 1;
+}
+
+int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr_kind kind, const char *evidence)
+{
+	struct device *d;
+	struct device_addr *da;
+
+	/* only the two kinds behaviour decides can be told; the others follow from the address itself */
+	if (!t || !a || (kind != ADDR_KIND_STABLE && kind != ADDR_KIND_TEMPORARY))
+		return 0;
+	if (!(d = hmap_get(t->by_addr, a)) || !(da = find_addr(d, a)))
+		return 0;
+	/* kept as facts, so that re-judging does not undo it */
+	da->facts.flag_temporary = kind == ADDR_KIND_TEMPORARY;
+	da->facts.flag_stable_privacy = kind == ADDR_KIND_STABLE;
+	judge_device(t, d, da->last_seen);
+	if (da->kind == kind)   /* an EUI-64 address stays EUI-64 */
+		snprintf(da->evidence, sizeof(da->evidence), "%s", evidence ? evidence : "hint");
+	return 1;
+}
+
+int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name)
+{
+	struct device *d;
+	size_t len;
+
+	if (!t || !mac || !name || !(d = hmap_get(t->by_mac, mac)))
+		return -1;
+	len = strlen(name);
+	if (len > DEVICE_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
+			return -1;
+	memcpy(d->name, name, len + 1);
+	return 0;
+}
+
+size_t device_table_age(struct device_table *t, int64_t now)
+{
+	struct device *dead[64];
+	size_t changed = 0, ndead, pos;
+	struct device *d;
+
+	if (!t)
+		return 0;
+	pos = 0;
+	while ((d = hmap_next(t->by_mac, &pos))) {
+		for (size_t i = 0; i < d->naddrs;) {
+			struct device_addr *da = &d->addrs[i];
+
+			if (da->gone_since && now - da->gone_since >= t->forget_after) {
+				hmap_del(t->by_addr, &da->addr);   /* not by_mac: we are iterating it */
+				d->addrs[i] = d->addrs[--d->naddrs];
+				changed++;
+				continue;
+			}
+			i++;
+		}
+		changed += judge_device(t, d, now);
+	}
+	/* devices with no address left are dropped, unless the user named them; in rounds, as no
+	 * change is allowed while iterating */
+	do {
+		ndead = 0;
+		pos = 0;
+		while (ndead < 64 && (d = hmap_next(t->by_mac, &pos)))
+			if (!d->naddrs && !d->name[0])
+				dead[ndead++] = d;
+		for (size_t i = 0; i < ndead; i++)
+			drop_device(t, dead[i]);
+	} while (ndead == 64);
+	return changed;
+}
+
+/* ---------------------------------------------------------------- questions */
+
+size_t device_count(const struct device_table *t)
+{
+	return t ? hmap_count(t->by_mac) : 0;
+}
+
+const struct device *device_find(const struct device_table *t, const uint8_t mac[6])
+{
+	return t && mac ? hmap_get(t->by_mac, mac) : NULL;
+}
+
+const struct device *device_by_addr(const struct device_table *t, const struct in6_addr *a,
+				    const struct device_addr **da)
+{
+	struct device *d;
+
+	if (!t || !a || !(d = hmap_get(t->by_addr, a)))
+		return NULL;
+	if (da)
+		*da = find_addr(d, a);
+	return d;
+}
+
+const struct device *device_next(const struct device_table *t, size_t *pos)
+{
+	return t ? hmap_next(t->by_mac, pos) : NULL;
+}
+
+bool device_same(const struct device_table *t, const struct in6_addr *a, const struct in6_addr *b)
+{
+	const struct device *da, *db;
+
+	if (!a || !b)
+		return false;
+	if (addr_equal(a, b))
+		return true;
+	da = device_by_addr(t, a, NULL);
+	db = device_by_addr(t, b, NULL);
+	return da && da == db;
+}
+
+bool device_same_cb(void *arg, const struct in6_addr *a, const struct in6_addr *b)
+{
+	return device_same(arg, a, b);
+}
+
+bool device_stable_address(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *subnet,
+			   uint8_t len, struct in6_addr *out)
+{
+	const struct device *d = device_find(t, mac);
+	const struct device_addr *best = NULL;
+
+	if (!d || !subnet || len > 128)
+		return false;
+	for (size_t i = 0; i < d->naddrs; i++) {
+		const struct device_addr *da = &d->addrs[i];
+
+		if (!addr_present(da) || !addr_in_prefix(&da->addr, subnet, len))
+			continue;
+		if (da->kind == ADDR_KIND_EUI64) {
+			best = da;
+			break;
+		}
+		if (da->kind == ADDR_KIND_STABLE && (!best || da->first_seen < best->first_seen))
+			best = da;
+	}
+	if (!best)
+		return false;
+	if (out)
+		*out = best->addr;
+	return true;
+}
+
+bool device_holds(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *a)
+{
+	const struct device_addr *da;
+	const struct device *d = device_by_addr(t, a, &da);
+
+	return d && mac && memcmp(d->mac, mac, 6) == 0 && da && addr_present(da);
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The device table: a device is a MAC seen on a LAN interface, with every address it was seen using.
+ * Each address carries a kind (link-local, ULA, EUI-64, stable opaque, temporary, IPv4) and the
+ * evidence behind the guess, because a router can only tell stable from temporary by behaviour
+ * (see reference/ipv6-cpe.md, section 3). rtnl.c feeds it; the core asks it questions.
+ * No I/O here: time comes in as `now` (wall clock, unix seconds) so tests drive it. */
+#ifndef IGDD_DEVICE_H
+#define IGDD_DEVICE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rule.h"
+
+#define ADDR_LIFETIME_INFINITE 0xffffffffu
+#define DEVICE_NAME_MAX        63
+#define DEVICE_EVIDENCE_MAX    112
+#define DEVICE_MAX_ADDRS       32   /* per device; ≥ 3 global + link-local + ULA is normal, 32 is generous */
+/* RFC 8981 TEMP_PREFERRED_LIFETIME is 1 day: an opaque address alive longer than that (plus slack for
+ * REGEN_ADVANCE and DESYNC_FACTOR) is not a temporary one. */
+#define DEVICE_STABLE_AFTER_DEFAULT (86400 + 3600)
+/* RFC 8981 TEMP_VALID_LIFETIME (2 days): lifetimes no longer than these look temporary. */
+#define ADDR_TEMP_PREFERRED_MAX 86400u
+#define ADDR_TEMP_VALID_MAX     172800u
+/* An address whose neighbour entry is gone or failed is forgotten after this long. */
+#define DEVICE_FORGET_AFTER_DEFAULT (2 * 86400)
+
+/* What is known about an address besides its value; all zero = nothing (the usual case for a neighbour). */
+struct addr_facts {
+	bool lifetimes_known;
+	uint32_t preferred, valid;   /* seconds; ADDR_LIFETIME_INFINITE = forever */
+	bool flag_temporary;         /* IFA_F_TEMPORARY: the kernel made it per RFC 8981 (own addresses only) */
+	bool flag_stable_privacy;    /* IFA_F_STABLE_PRIVACY: RFC 7217 (own addresses only) */
+	bool flag_permanent;         /* IFA_F_PERMANENT: configured by hand */
+};
+
+enum neigh_state {
+	NEIGH_UNKNOWN = 0,
+	NEIGH_REACHABLE,   /* REACHABLE, DELAY, PROBE, PERMANENT, NOARP */
+	NEIGH_STALE,       /* not confirmed lately, but nothing said it is gone */
+	NEIGH_FAILED,      /* did not answer neighbour solicitation */
+	NEIGH_ABSENT,      /* the kernel dropped the entry */
+};
+
+struct device_addr {
+	struct in6_addr addr;
+	enum addr_kind kind;
+	char evidence[DEVICE_EVIDENCE_MAX];
+	int ifindex;
+	struct addr_facts facts;
+	enum neigh_state neigh;
+	int64_t first_seen, last_seen;
+	int64_t gone_since;          /* when the neighbour entry failed or left; 0 = present */
+};
+
+struct device {
+	uint8_t mac[6];
+	char name[DEVICE_NAME_MAX + 1];   /* user-given, "" = none */
+	int ifindex;                      /* LAN interface it was last seen on */
+	int64_t first_seen, last_seen;
+	size_t naddrs;
+	struct device_addr addrs[DEVICE_MAX_ADDRS];
+};
+
+struct device_table;
+
+/* stable_after: seconds an opaque address must persist to count as stable (0 = the default);
+ * forget_after: seconds an absent/failed address is kept (0 = the default). NULL on ENOMEM. */
+struct device_table *device_table_new(int64_t stable_after, int64_t forget_after);
+void device_table_free(struct device_table *t);
+
+/* --- pure helpers --- */
+/* The modified EUI-64 IID of a MAC (RFC 4291 App. A): ff:fe in the middle, U/L bit (0x02) inverted. */
+void addr_eui64_iid(const uint8_t mac[6], uint8_t iid[8]);
+/* Does the IID have the EUI-64 form (ff:fe at bytes 11-12)? If so and mac_out, the MAC it came from. */
+bool addr_iid_is_eui64(const struct in6_addr *a, uint8_t mac_out[6]);
+/* Classifies one address on its own. mac and facts may be NULL. An opaque IID with no facts is
+ * ADDR_KIND_UNKNOWN: only behaviour over time (the table) can tell stable from temporary.
+ * Multicast, loopback and unspecified are not host addresses: ADDR_KIND_UNKNOWN with that evidence.
+ * evidence (may be NULL) gets a short human reason, truncated to evlen. */
+enum addr_kind addr_classify(const struct in6_addr *a, const uint8_t mac[6], const struct addr_facts *facts,
+			     char *evidence, size_t evlen);
+/* "52:54:00:12:34:01" <-> bytes. */
+const char *mac_str(const uint8_t mac[6], char buf[18]);
+bool mac_parse(const char *s, uint8_t mac[6]);
+
+/* --- feeding the table --- */
+/* An address was seen with a MAC on a LAN interface (neighbour entry, or DAD/NA snooping).
+ * An address seen with another MAC moves to that device. Returns 1 new address, 0 updated,
+ * -1 bad input (zero/multicast MAC, multicast/unspecified/loopback address) or device full / ENOMEM. */
+int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		     const struct addr_facts *facts, int64_t now);
+/* The address was removed for sure (e.g. the host said so). Returns 1 if it was known, else 0. */
+int device_addr_gone(struct device_table *t, const struct in6_addr *a, int64_t now);
+/* A neighbour state change without a MAC (failed, or the entry left). 1 if known, else 0. */
+int device_neigh_state(struct device_table *t, const struct in6_addr *a, enum neigh_state st, int64_t now);
+/* Stable or temporary, learned from elsewhere (a DHCPv6 lease, the operator). 1 if taken, 0 if the
+ * address is unknown or kind is not one of those two. */
+int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr_kind kind, const char *evidence);
+/* User-given name: printable ASCII, at most DEVICE_NAME_MAX bytes; "" clears. 0, or -1 (unknown MAC, bad name). */
+int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name);
+/* Re-judges every address at time now (persistence promotes opaque addresses to stable) and forgets
+ * addresses absent for longer than forget_after, and devices left with none.
+ * Returns how many addresses changed kind or were forgotten: non-zero means pending rules may resolve. */
+size_t device_table_age(struct device_table *t, int64_t now);
+
+/* --- questions --- */
+size_t device_count(const struct device_table *t);
+const struct device *device_find(const struct device_table *t, const uint8_t mac[6]);
+/* The device holding a, and (if da) which of its addresses it is. NULL if nobody holds it. */
+const struct device *device_by_addr(const struct device_table *t, const struct in6_addr *a,
+				    const struct device_addr **da);
+/* Iteration: *pos starts at 0; NULL at the end. No changes while iterating. */
+const struct device *device_next(const struct device_table *t, size_t *pos);
+/* Are a and b addresses of the same device (by MAC)? Equal addresses are. Unknown addresses are not. */
+bool device_same(const struct device_table *t, const struct in6_addr *a, const struct in6_addr *b);
+/* The same, shaped for core_params.same_device (arg is the table). */
+bool device_same_cb(void *arg, const struct in6_addr *a, const struct in6_addr *b);
+/* The device's stable address in subnet/len: its EUI-64 one first, then the oldest stable opaque one.
+ * Failed or absent addresses are skipped. false if none. */
+bool device_stable_address(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *subnet,
+			   uint8_t len, struct in6_addr *out);
+/* Does the device with this MAC hold a (seen, not failed/absent)? */
+bool device_holds(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *a);
+
+#endif

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rtnetlink listener (see rtnl.h). Turns messages into device table calls and prefix callbacks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "rtnl.h"
+
+struct rtnl {
+	struct rtnl_params p;
+	struct mnl_socket *nl;   /* subscribed, non-blocking */
+	int handled;
+};
+
+static int64_t now_of(const struct rtnl *r)
+{
+	return r->p.clock ? r->p.clock(r->p.clock_arg) : (int64_t)time(NULL);
+}
+
+static bool watched(const struct rtnl *r, int ifindex)
+{
+	if (r->p.n_lan == 0)
+		return true;
+	for (size_t i = 0; i < r->p.n_lan; i++)
+		if (r->p.lan_ifindex[i] == ifindex)
+			return true;
+	return false;
+}
+
+/* An attribute's payload as an address, its length checked against the family. */
+static bool attr_addr(const struct nlattr *a, int family, struct in6_addr *out)
+{
+	uint16_t len;
+
+	if (!a)
+		return false;
+	len = mnl_attr_get_payload_len(a);
+	if (family == AF_INET6 && len == 16) {
+		memcpy(out, mnl_attr_get_payload(a), 16);
+		return true;
+	}
+	if (family == AF_INET && len == 4) {
+		struct in_addr v4;
+
+		memcpy(&v4, mnl_attr_get_payload(a), 4);
+		addr_from_v4(out, v4);
+		return true;
+	}
+	return false;
+}
+
+struct attrs {
+	const struct nlattr *tb[32];
+};
+
+static int collect(const struct nlattr *a, void *data)
+{
+	struct attrs *at = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type < 32)
+		at->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static enum neigh_state neigh_of(uint16_t nud)
+{
+	if (nud & (NUD_FAILED | NUD_INCOMPLETE))
+		return NEIGH_FAILED;
+	if (nud & NUD_STALE)
+		return NEIGH_STALE;
+	return NEIGH_REACHABLE;
+}
+
+static void on_neigh(struct rtnl *r, const struct nlmsghdr *nlh)
+{
+	const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	struct in6_addr dst;
+	const struct nlattr *ll;
+	int64_t now = now_of(r);
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*nd) || !watched(r, nd->ndm_ifindex))
+		return;
+	if ((nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6) || (nd->ndm_flags & NTF_PROXY))
+		return;
+	if (mnl_attr_parse(nlh, sizeof(*nd), collect, &at) != MNL_CB_OK)
+		return;
+	if (!attr_addr(at.tb[NDA_DST], nd->ndm_family, &dst))
+		return;
+	if (nlh->nlmsg_type == RTM_DELNEIGH) {
+		device_neigh_state(r->p.devices, &dst, NEIGH_ABSENT, now);
+		return;
+	}
+	ll = at.tb[NDA_LLADDR];
+	if (ll && mnl_attr_get_payload_len(ll) == 6 && !(nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE)))
+		device_addr_seen(r->p.devices, mnl_attr_get_payload(ll), nd->ndm_ifindex, &dst, NULL, now);
+	device_neigh_state(r->p.devices, &dst, neigh_of(nd->ndm_state), now);
+}
+
+static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	struct addr_facts f = { 0 };
+	struct in6_addr a, prefix;
+	uint32_t flags;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) || ifa->ifa_family != AF_INET6 ||
+	    !watched(r, (int)ifa->ifa_index) || ifa->ifa_prefixlen > 128 || !r->p.on_prefix)
+		return;
+	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &at) != MNL_CB_OK)
+		return;
+	if (!attr_addr(at.tb[IFA_ADDRESS], AF_INET6, &a) || addr_is_link_local(&a) || addr_is_multicast(&a))
+		return;
+	flags = ifa->ifa_flags;
+	if (at.tb[IFA_FLAGS] && mnl_attr_get_payload_len(at.tb[IFA_FLAGS]) == 4)
+		flags = mnl_attr_get_u32(at.tb[IFA_FLAGS]);   /* the full 32 bits; ifa_flags has only 8 */
+	f.flag_temporary = flags & IFA_F_TEMPORARY;
+	f.flag_stable_privacy = flags & IFA_F_STABLE_PRIVACY;
+	f.flag_permanent = flags & IFA_F_PERMANENT;
+	if (at.tb[IFA_CACHEINFO] && mnl_attr_get_payload_len(at.tb[IFA_CACHEINFO]) >= sizeof(struct ifa_cacheinfo)) {
+		const struct ifa_cacheinfo *ci = mnl_attr_get_payload(at.tb[IFA_CACHEINFO]);
+
+		f.lifetimes_known = true;
+		f.preferred = ci->ifa_prefered;
+		f.valid = ci->ifa_valid;
+	}
+	prefix = a;
+	addr_mask(&prefix, ifa->ifa_prefixlen);
+	r->p.on_prefix(r->p.arg, (int)ifa->ifa_index, &a, &prefix, ifa->ifa_prefixlen,
+		       nlh->nlmsg_type == RTM_NEWADDR, &f);
+}
+
+static int on_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct rtnl *r = data;
+
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWNEIGH:
+	case RTM_DELNEIGH:
+		on_neigh(r, nlh);
+		break;
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		on_addr(r, nlh);
+		break;
+	default:
+		return MNL_CB_OK;
+	}
+	r->handled++;
+	return MNL_CB_OK;
+}
+
+struct rtnl *rtnl_open(const struct rtnl_params *p)
+{
+	struct rtnl *r;
+
+	if (!p || !p->devices || p->n_lan > RTNL_MAX_IFS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!(r = calloc(1, sizeof(*r))))
+		return NULL;
+	r->p = *p;
+	r->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (!r->nl || mnl_socket_bind(r->nl, RTMGRP_NEIGH | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+
+		rtnl_close(r);
+		errno = e;
+		return NULL;
+	}
+	return r;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+	if (!r)
+		return;
+	if (r->nl)
+		mnl_socket_close(r->nl);
+	free(r);
+}
+
+int rtnl_fd(const struct rtnl *r)
+{
+	return r ? mnl_socket_get_fd(r->nl) : -1;
+}
+
+/* One dump on its own blocking socket, so its replies never mix with the subscribed events. */
+static int dump_one(struct rtnl *r, uint16_t type, uint8_t family)
+{
+	char buf[32768];   /* libmnl 1.0.4 has no MNL_SOCKET_DUMP_SIZE; the kernel sends at most 32 KiB per read */
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	struct nlmsghdr *nlh;
+	struct rtgenmsg *g;
+	uint32_t seq = (uint32_t)time(NULL), portid;
+	int ret = -1, e = 0;
+	ssize_t n;
+
+	if (!nl)
+		return -1;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	/* struct ndmsg / ifaddrmsg both start with the family; a full-size header keeps strict kernels happy */
+	g = mnl_nlmsg_put_extra_header(nlh, type == RTM_GETNEIGH ? sizeof(struct ndmsg) : sizeof(struct ifaddrmsg));
+	g->rtgen_family = family;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		goto out;
+	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, on_msg, r);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	if (n < 0)
+		ret = -1;
+	ret = ret < 0 ? -1 : 0;
+out:
+	e = errno;
+	mnl_socket_close(nl);
+	errno = e;
+	return ret;
+}
+
+int rtnl_dump(struct rtnl *r)
+{
+	if (!r) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* addresses first: the prefixes are known before the neighbours in them */
+	if (dump_one(r, RTM_GETADDR, AF_INET6) < 0 || dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
+		return -1;
+	return 0;
+}
+
+int rtnl_read(struct rtnl *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	ssize_t n;
+
+	if (!r) {
+		errno = EINVAL;
+		return -1;
+	}
+	r->handled = 0;
+	while ((n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf))) > 0)
+		if (mnl_cb_run(buf, (size_t)n, 0, 0, on_msg, r) < 0)
+			return -1;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return -1;
+	return r->handled;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rtnetlink listener (libmnl): neighbour entries (IPv6 and IPv4, with MACs) on the LAN interfaces go into
+ * the device table; address events on the LAN interfaces (our own addresses) are handed to a prefix
+ * callback. It reports; it does not decide (what counts as a prefix change is prefix.c's / the core's job). */
+#ifndef IGDD_RTNL_H
+#define IGDD_RTNL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+
+#define RTNL_MAX_IFS 8
+
+struct rtnl_params {
+	int lan_ifindex[RTNL_MAX_IFS];   /* interfaces to watch */
+	size_t n_lan;                    /* 0 = every interface (tests) */
+	struct device_table *devices;    /* required */
+	/* One of our global or ULA IPv6 addresses on a LAN interface appeared/changed (added true) or left.
+	 * prefix is the address masked to its prefix length; facts carry lifetimes and flags. May be NULL. */
+	void (*on_prefix)(void *arg, int ifindex, const struct in6_addr *addr, const struct in6_addr *prefix,
+			  uint8_t len, bool added, const struct addr_facts *facts);
+	void *arg;
+	int64_t (*clock)(void *arg);     /* wall clock, unix seconds; NULL = time(NULL) */
+	void *clock_arg;
+};
+
+struct rtnl;
+
+/* Opens and subscribes (neighbours, IPv4 and IPv6 addresses). NULL + errno on failure. */
+struct rtnl *rtnl_open(const struct rtnl_params *p);
+void rtnl_close(struct rtnl *r);
+/* Non-blocking fd for the event loop. */
+int rtnl_fd(const struct rtnl *r);
+/* Initial dump of addresses, then neighbours, fed like events. 0, or -1 with errno. */
+int rtnl_dump(struct rtnl *r);
+/* Drains what is readable. Returns messages handled (>= 0), or -1 with errno (ENOBUFS: events were
+ * lost, the caller should rtnl_dump again). */
+int rtnl_read(struct rtnl *r);
+
+#endif
