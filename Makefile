@@ -83,6 +83,10 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --libs check)
 
+$(B)/tests/bench/nft_bench: tests/bench/nft_bench.c $(LIB_FIREWALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_FIREWALL) $(LDLIBS)
+
 # Unit tests (Check, fork per test). CK_RUN_SUITE=name picks one suite.
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
@@ -125,7 +129,7 @@ demo: deps
 	sh tests/lab/demo.sh
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all tests/bench/nft_bench
 	sh tests/bench/run.sh
 
 clean:

@@ -28,6 +28,7 @@ enum conf_type {
 	CT_HOSTPORT,    /* web_listen: [ADDR]:PORT or empty */
 	CT_ADDR_OPT,    /* an address literal or empty */
 	CT_PORTRANGE,   /* MIN-MAX ports */
+	CT_PREFIX_LIST, /* repeatable ADDR[/LEN] (pcp_allow_thirdparty) */
 };
 
 struct conf_choice {
@@ -82,6 +83,14 @@ static const struct conf_key conf_keys[] = {
 	  OFF(enable_upnp), 0, 0, 0, NULL },
 	{ "enable_pcp", CT_BOOL, "yes", "answer PCP and NAT-PMP requests",
 	  OFF(enable_pcp), 0, 0, 0, NULL },
+	{ "enable_natpmp", CT_BOOL, "yes", "answer NAT-PMP (RFC 6886) requests on the PCP port",
+	  OFF(enable_natpmp), 0, 0, 0, NULL },
+	{ "pcp_allow_thirdparty", CT_PREFIX_LIST, NULL,
+	  "ADDR[/LEN] allowed to use PCP THIRD_PARTY, repeatable (none by default)", 0, 0, 0, 0, NULL },
+	{ "pcp_rate_limit", CT_U32, "32", "PCP/NAT-PMP requests per second per client (0 = no limit)",
+	  OFF(pcp_rate_limit), 0, 0, 1000000u, NULL },
+	{ "pcp_rate_burst", CT_U32, "64", "requests a client may send at once above the rate",
+	  OFF(pcp_rate_burst), 0, 1, 1000000u, NULL },
 	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on the LAN addresses; empty = off",
 	  OFF(web_listen), SZ(web_listen), 0, 0, NULL },
 	{ "upstream_pcp_server", CT_ADDR_OPT, "", "upstream PCP server; empty = the default gateway (RFC 7488)",
@@ -223,6 +232,24 @@ static bool parse_listen_ip(struct conf *c, const char *v, char *err, size_t err
 		return false;
 	}
 	strcpy(c->listening_ip[c->n_listening_ip++], v);
+	return true;
+}
+
+static bool parse_prefix_list(struct conf *c, const char *v, char *err, size_t errlen)
+{
+	size_t i = c->n_pcp_thirdparty;
+
+	if (i >= CONF_MAX_LISTEN) {
+		snprintf(err, errlen, "at most %d pcp_allow_thirdparty lines", CONF_MAX_LISTEN);
+		return false;
+	}
+	if (strlen(v) >= sizeof(c->pcp_thirdparty_text[0]) ||
+	    !addr_parse_prefix(v, &c->pcp_thirdparty[i], &c->pcp_thirdparty_len[i])) {
+		snprintf(err, errlen, "expected ADDR[/LEN], not '%s'", v);
+		return false;
+	}
+	strcpy(c->pcp_thirdparty_text[i], v);
+	c->n_pcp_thirdparty++;
 	return true;
 }
 
@@ -408,6 +435,7 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 	case CT_HOSTPORT:   return parse_hostport(c, k, v, err, errlen);
 	case CT_ADDR_OPT:   return parse_addr_opt(c, k, v, err, errlen);
 	case CT_PORTRANGE:  return parse_portrange(c, v, err, errlen);
+	case CT_PREFIX_LIST: return parse_prefix_list(c, v, err, errlen);
 	}
 	snprintf(err, errlen, "internal: key type %d", (int)k->type);
 	return false;
@@ -415,7 +443,7 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 
 static bool key_repeatable(const struct conf_key *k)
 {
-	return k->type == CT_IFLIST || k->type == CT_LISTEN_IP;
+	return k->type == CT_IFLIST || k->type == CT_LISTEN_IP || k->type == CT_PREFIX_LIST;
 }
 
 void conf_defaults(struct conf *c)
@@ -634,6 +662,10 @@ static void print_key(const struct conf *c, const struct conf_key *k, FILE *f)
 	case CT_LISTEN_IP:
 		for (size_t j = 0; j < c->n_listening_ip; j++)
 			fprintf(f, "%s=%s\n", k->name, c->listening_ip[j]);
+		return;
+	case CT_PREFIX_LIST:
+		for (size_t j = 0; j < c->n_pcp_thirdparty; j++)
+			fprintf(f, "%s=%s\n", k->name, c->pcp_thirdparty_text[j]);
 		return;
 	case CT_BOOL:
 		fprintf(f, "%s=%s\n", k->name, *(const bool *)cfield(c, k) ? "yes" : "no");

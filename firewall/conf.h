@@ -41,6 +41,13 @@ struct conf {
 	bool web_has_addr;                       /* false: ":PORT" = the LAN addresses */
 	struct in6_addr web_addr;
 	uint16_t web_port;
+	bool enable_natpmp;                      /* NAT-PMP (RFC 6886) on the PCP port */
+	uint32_t pcp_rate_limit;                 /* PCP requests per second per client; 0 = no limit */
+	uint32_t pcp_rate_burst;
+	char pcp_thirdparty_text[CONF_MAX_LISTEN][64]; /* pcp_allow_thirdparty lines as written */
+	struct in6_addr pcp_thirdparty[CONF_MAX_LISTEN];
+	uint8_t pcp_thirdparty_len[CONF_MAX_LISTEN];
+	size_t n_pcp_thirdparty;
 	char upstream_pcp_server[64];            /* as written; empty = RFC 7488 default gateway probe */
 	bool has_upstream_pcp;
 	struct in6_addr upstream_pcp_addr;

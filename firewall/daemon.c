@@ -479,6 +479,8 @@ static int start(struct daemon *d)
 
 static void stop(struct daemon *d)
 {
+	if (d->info->stop)
+		d->info->stop(d);
 	if (d->core && core_snapshot(d->core) < 0)
 		log_warnx("store: final snapshot failed");
 	ctl_close(d->ctl);

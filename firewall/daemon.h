@@ -26,6 +26,8 @@ struct daemon_info {
 	char *(*ctl_answer)(struct core *core, const struct fw_config *fw, const char *req, size_t len);
 	/* called once the core runs, before the loop starts (front ends register here); may be NULL */
 	int (*start)(struct daemon *d);
+	/* called at shutdown before the core is freed (front ends unregister here); may be NULL */
+	void (*stop)(struct daemon *d);
 	/* logs what of the config this build does not do yet; may be NULL */
 	void (*note_features)(const struct conf *c);
 };
@@ -41,6 +43,7 @@ struct daemon {
 	struct ctl *ctl;
 	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
 	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
+	void *front;        /* the main's front ends (UPnP, PCP, web), owned by its start/stop hooks */
 };
 
 /* The whole life of a daemon; returns the process exit code. */

@@ -1,17 +1,45 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* igdd: the CPE daemon. The shared life cycle (config, store, nft backend, core, control socket,
- * privilege drop, loop) is firewall/daemon.c; this file names what igdd adds on top. */
+ * privilege drop, loop) is firewall/daemon.c; this file starts igdd's front ends on top of it. */
+#include <stdlib.h>
+
 #include "firewall/daemon.h"
 #include "firewall/log.h"
+#include "pcpd/pcp_io.h"
 #include "web/api.h"
+
+struct igdd_fronts {
+	struct pcp_service *pcp;
+};
+
+static int igdd_start(struct daemon *d)
+{
+	struct igdd_fronts *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	d->front = f;
+	if (d->conf.enable_pcp && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
+		return -1;
+	return 0;
+}
+
+static void igdd_stop(struct daemon *d)
+{
+	struct igdd_fronts *f = d->front;
+
+	if (f == NULL)
+		return;
+	pcp_service_stop(f->pcp);
+	free(f);
+	d->front = NULL;
+}
 
 /* Keys this build accepts but cannot act on yet: say so instead of pretending. */
 static void igdd_note_features(const struct conf *c)
 {
 	if (c->enable_upnp)
 		log_info("enable_upnp=yes: the UPnP IGD:2 front end is not yet part of this build");
-	if (c->enable_pcp)
-		log_info("enable_pcp=yes: the PCP server is not yet part of this build");
 	if (c->web_listen[0])
 		log_info("web_listen=%s: the web UI is not yet part of this build", c->web_listen);
 	if (c->has_upstream_pcp)
@@ -22,7 +50,8 @@ static void igdd_note_features(const struct conf *c)
 static const struct daemon_info igdd_info = {
 	.name = "igdd",
 	.ctl_answer = api_ctl_answer,
-	.start = NULL,
+	.start = igdd_start,
+	.stop = igdd_stop,
 	.note_features = igdd_note_features,
 };
 

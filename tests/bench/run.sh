@@ -101,7 +101,9 @@ row "reference: nft -f, 10000 elements in one transaction" "$(msecs $((t1 - t0))
 for tool in "${IGDD_BUILD:-$TOP}/tests/bench/nft_bench" "${IGDD_BUILD:-$TOP}/tests/unit/nft_bench"; do
 	if [ -x "$tool" ]; then
 		echo "bench: $tool" >&2
-		lab_exec cpe "$tool" | while read -r line; do row "backend: $line" "" ""; done
+		while IFS=: read -r label figure; do
+			row "nft backend: $label" "$figure" "(libnftnl, no journal)"
+		done < <(lab_exec cpe "$tool")
 	fi
 done
 

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* PCP / NAT-PMP sockets: receive, hand to pcp_server, answer from the right address; multicast the
+ * unsolicited ANNOUNCE. Everything runs on the loop thread; sockets are non-blocking. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "firewall/addr.h"
+#include "firewall/conf.h"
+#include "firewall/log.h"
+#include "pcpd/pcp_io.h"
+#include "pcpd/pcp_wire.h"
+
+#define PCP_IO_BATCH 64          /* datagrams read per wake-up before yielding to the loop */
+#define PCP_IO_GC_MS 60000       /* mapping index sweep */
+#define PCP_IO_WAN_CACHE_MS 1000 /* how long a looked-up WAN address is trusted */
+
+struct pcp_service {
+	struct pcp_service_params p;
+	struct pcp_server *srv;
+	int fd4, fd6;
+	unsigned lan_index[FW_MAX_IFNAMES];
+	uint64_t lan_resolved_ms;
+	/* WAN address cache (wan_ifname mode) and change detection (both modes) */
+	struct in_addr wan;
+	bool wan_known;
+	uint64_t wan_checked_ms;
+	/* ANNOUNCE burst */
+	unsigned announce_left;
+	uint64_t announce_next_ms;
+};
+
+/* ---------- interfaces and the WAN address ---------- */
+
+static void lan_resolve(struct pcp_service *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->p.n_lan; i++)
+		s->lan_index[i] = if_nametoindex(s->p.lan_ifname[i]);
+	s->lan_resolved_ms = now;
+}
+
+/* Only the inside may ask (RFC 6887 8.1): the interface index tells, whatever the address. An
+ * interface created after start is picked up by resolving the names again, at most once a second. */
+static bool from_lan(struct pcp_service *s, unsigned ifindex)
+{
+	uint64_t now;
+
+	for (size_t i = 0; i < s->p.n_lan; i++)
+		if (ifindex != 0 && s->lan_index[i] == ifindex)
+			return true;
+	now = loop_now_ms();
+	if (now - s->lan_resolved_ms < 1000)
+		return false;
+	lan_resolve(s, now);
+	for (size_t i = 0; i < s->p.n_lan; i++)
+		if (ifindex != 0 && s->lan_index[i] == ifindex)
+			return true;
+	return false;
+}
+
+static bool ifname_v4(const char *ifname, struct in_addr *out)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (ifname[0] == '\0' || getifaddrs(&ifa) < 0)
+		return false;
+	for (i = ifa; i && !found; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && strcmp(i->ifa_name, ifname) == 0) {
+			*out = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+			found = true;
+		}
+	freeifaddrs(ifa);
+	return found;
+}
+
+static void announce_schedule(struct pcp_service *s, unsigned count);
+
+/* The server's view of the WAN address. A change restarts the epoch and announces it (RFC 6887 8.5). */
+static bool service_wan(void *arg, struct in_addr *out)
+{
+	struct pcp_service *s = arg;
+	uint64_t now = loop_now_ms();
+	struct in_addr a = { 0 };
+	bool have;
+
+	if (s->wan_checked_ms && now - s->wan_checked_ms < PCP_IO_WAN_CACHE_MS) {
+		*out = s->wan;
+		return s->wan_known;
+	}
+	if (s->p.ext_addr)
+		have = s->p.ext_addr(s->p.ext_arg, &a);
+	else
+		have = ifname_v4(s->p.wan_ifname, &a);
+	have = have && a.s_addr != 0;
+	if (s->wan_checked_ms && (have != s->wan_known || (have && a.s_addr != s->wan.s_addr))) {
+		char buf[ADDR_STRLEN];
+		struct in6_addr m;
+
+		addr_from_v4(&m, a);
+		log_info("pcp: external address now %s: epoch restarts", have ? addr_str(&m, buf) : "none");
+		s->wan = a;
+		s->wan_known = have;
+		if (s->srv)
+			pcp_server_reset_epoch(s->srv, now);
+		announce_schedule(s, PCP_IO_ANNOUNCE_COUNT);
+	}
+	s->wan = a;
+	s->wan_known = have;
+	s->wan_checked_ms = now;
+	*out = a;
+	return have;
+}
+
+/* ---------- sending ---------- */
+
+static void send_from(int fd, int family, const void *dst, socklen_t dstlen, const void *src_addr,
+		      unsigned ifindex, const uint8_t *buf, size_t len)
+{
+	union {
+		char b4[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		char b6[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = (void *)dst, .msg_namelen = dstlen, .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	mh.msg_control = &cbuf;
+	if (family == AF_INET) {
+		struct in_pktinfo pi;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi_ifindex = (int)ifindex;
+		if (src_addr)
+			pi.ipi_spec_dst = *(const struct in_addr *)src_addr;
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		struct in6_pktinfo pi;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi6_ifindex = ifindex;
+		if (src_addr)
+			pi.ipi6_addr = *(const struct in6_addr *)src_addr;
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+	/* UDP: a full socket buffer loses this answer; the client retransmits (RFC 6887 8.1.1). */
+	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENETUNREACH)
+		log_debug("pcp: sendmsg: %s", strerror(errno));
+}
+
+/* ---------- receiving ---------- */
+
+struct rx {
+	struct in6_addr src;      /* v4-mapped for IPv4 */
+	struct in6_addr dst;      /* the address the request was sent to */
+	unsigned ifindex;
+	bool have_pktinfo;
+};
+
+static void rx_pktinfo(struct msghdr *mh, int family, struct rx *rx)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (family == AF_INET && c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			rx->ifindex = (unsigned)pi.ipi_ifindex;
+			addr_from_v4(&rx->dst, pi.ipi_addr);
+			rx->have_pktinfo = true;
+		} else if (family == AF_INET6 && c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			rx->ifindex = pi.ipi6_ifindex;
+			rx->dst = pi.ipi6_addr;
+			rx->have_pktinfo = true;
+		}
+	}
+}
+
+/* One datagram: false when the socket is drained. */
+static bool rx_one(struct pcp_service *s, int fd, int family)
+{
+	uint8_t in[PCP_MAX_MSG + 4], out[PCP_MAX_MSG];
+	struct sockaddr_storage from;
+	union {
+		char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = in, .iov_len = sizeof(in) };
+	struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = &cbuf, .msg_controllen = sizeof(cbuf) };
+	struct rx rx;
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+	size_t m;
+
+	if (n < 0)
+		return errno == EINTR;
+	memset(&rx, 0, sizeof(rx));
+	rx_pktinfo(&mh, family, &rx);
+	if (!rx.have_pktinfo || !from_lan(s, rx.ifindex))
+		return true;  /* not from the inside: ignored, as miniupnpd does */
+	if (family == AF_INET) {
+		struct sockaddr_in *f = (struct sockaddr_in *)&from;
+
+		addr_from_v4(&rx.src, f->sin_addr);
+	} else {
+		rx.src = ((struct sockaddr_in6 *)&from)->sin6_addr;
+	}
+	/* A datagram longer than any PCP message (MSG_TRUNC) still gets MALFORMED_REQUEST: pass the
+	 * real length, the parser looks at no more than it was given. */
+	m = pcp_server_handle(s->srv, in, (mh.msg_flags & MSG_TRUNC) ? sizeof(in) : (size_t)n, &rx.src,
+			      loop_now_ms(), out, sizeof(out));
+	if (m == 0)
+		return true;
+	if (family == AF_INET) {
+		struct in_addr d = addr_to_v4(&rx.dst);
+
+		send_from(fd, AF_INET, &from, mh.msg_namelen, &d, 0, out, m);
+	} else {
+		send_from(fd, AF_INET6, &from, mh.msg_namelen, &rx.dst, rx.ifindex, out, m);
+	}
+	return true;
+}
+
+static void on_readable(void *arg, int fd, uint32_t events)
+{
+	struct pcp_service *s = arg;
+	int family = fd == s->fd4 ? AF_INET : AF_INET6;
+
+	(void)events;
+	for (int i = 0; i < PCP_IO_BATCH; i++)
+		if (!rx_one(s, fd, family))
+			break;
+}
+
+/* ---------- ANNOUNCE ---------- */
+
+static void announce_send(struct pcp_service *s)
+{
+	uint8_t buf[PCP_MAX_MSG], nb[16];
+	uint64_t now = loop_now_ms();
+	size_t n = pcp_server_announce(s->srv, now, buf, sizeof(buf));
+	size_t nn = pcp_server_natpmp_announce(s->srv, now, nb, sizeof(nb));
+	uint16_t port = s->p.announce_port ? s->p.announce_port : PCP_CLIENT_PORT;
+	struct sockaddr_in d4 = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP) };
+	struct sockaddr_in6 d6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+
+	inet_pton(AF_INET6, "ff02::1", &d6.sin6_addr);
+	for (size_t i = 0; i < s->p.n_lan; i++) {
+		unsigned idx = s->lan_index[i];
+
+		if (idx == 0)
+			continue;
+		if (s->fd4 >= 0 && n)
+			send_from(s->fd4, AF_INET, &d4, sizeof(d4), NULL, idx, buf, n);
+		if (s->fd4 >= 0 && nn && !s->p.natpmp_off)
+			send_from(s->fd4, AF_INET, &d4, sizeof(d4), NULL, idx, nb, nn);
+		if (s->fd6 >= 0 && n) {
+			d6.sin6_scope_id = idx;
+			send_from(s->fd6, AF_INET6, &d6, sizeof(d6), NULL, idx, buf, n);
+		}
+	}
+}
+
+static void on_announce(void *arg)
+{
+	struct pcp_service *s = arg;
+	uint64_t wait;
+
+	if (s->announce_left == 0)
+		return;
+	lan_resolve(s, loop_now_ms());
+	announce_send(s);
+	s->announce_left--;
+	if (s->announce_left == 0)
+		return;
+	/* 0, 250 ms, 500 ms, 1 s, ... doubling: the tenth copy leaves about 64 s after the first. */
+	wait = (uint64_t)PCP_IO_ANNOUNCE_FIRST_MS << (PCP_IO_ANNOUNCE_COUNT - 1 - s->announce_left);
+	loop_timer(s->p.loop, wait, on_announce, s);
+}
+
+static void announce_schedule(struct pcp_service *s, unsigned count)
+{
+	if (s->p.no_announce || s->p.loop == NULL)
+		return;
+	s->announce_left = count;
+	loop_timer(s->p.loop, 0, on_announce, s);
+}
+
+static void on_gc(void *arg)
+{
+	struct pcp_service *s = arg;
+	struct in_addr ignored;
+
+	pcp_server_gc(s->srv);
+	service_wan(s, &ignored);  /* notices an address change even when nobody asks */
+	loop_timer(s->p.loop, PCP_IO_GC_MS, on_gc, s);
+}
+
+/* ---------- sockets ---------- */
+
+static int open_socket(int family, uint16_t port)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (fd < 0)
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		len = sizeof(*a);
+		if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
+			goto fail;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		len = sizeof(*a);
+		/* IPv4 has its own socket, so the two never see each other's traffic. */
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
+			goto fail;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int pcp_service_start(struct pcp_service **out, const struct pcp_service_params *p)
+{
+	struct pcp_service *s;
+	struct pcp_server_params sp;
+	uint16_t port = p->port ? p->port : PCP_SERVER_PORT;
+	struct in_addr ignored;
+	int saved;
+
+	*out = NULL;
+	if (p->loop == NULL || p->core == NULL || p->n_lan == 0 || p->n_lan > FW_MAX_IFNAMES) {
+		errno = EINVAL;
+		log_warnx("pcp: needs a loop, a core and 1..%d LAN interfaces", FW_MAX_IFNAMES);
+		return -1;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	s->p = *p;
+	s->fd4 = s->fd6 = -1;
+	memset(&sp, 0, sizeof(sp));
+	sp.core = p->core;
+	sp.ext_addr = service_wan;
+	sp.ext_arg = s;
+	memcpy(sp.third_party, p->third_party, sizeof(sp.third_party));
+	memcpy(sp.third_party_len, p->third_party_len, sizeof(sp.third_party_len));
+	sp.n_third_party = p->n_third_party;
+	sp.rate_burst = p->rate_burst;
+	sp.rate_per_s = p->rate_per_s;
+	sp.rate_off = p->rate_off;
+	sp.natpmp_off = p->natpmp_off;
+	lan_resolve(s, loop_now_ms());
+	service_wan(s, &ignored);  /* first look: the baseline a later change is measured against */
+	s->srv = pcp_server_new(&sp, loop_now_ms());
+	if (s->srv == NULL)
+		goto fail;
+	s->fd4 = open_socket(AF_INET, port);
+	if (s->fd4 < 0)
+		log_warn("pcp: IPv4 socket on port %u", port);
+	s->fd6 = open_socket(AF_INET6, port);
+	if (s->fd6 < 0)
+		log_warn("pcp: IPv6 socket on port %u", port);
+	if (s->fd4 < 0 && s->fd6 < 0)
+		goto fail;
+	if ((s->fd4 >= 0 && loop_add_fd(p->loop, s->fd4, EPOLLIN, on_readable, s) < 0) ||
+	    (s->fd6 >= 0 && loop_add_fd(p->loop, s->fd6, EPOLLIN, on_readable, s) < 0))
+		goto fail;
+	loop_timer(p->loop, PCP_IO_GC_MS, on_gc, s);
+	announce_schedule(s, PCP_IO_ANNOUNCE_COUNT);
+	log_info("pcp: listening on port %u (%s%s) on %zu LAN interface(s)", port, s->fd4 >= 0 ? "IPv4" : "",
+		 s->fd6 >= 0 ? (s->fd4 >= 0 ? "+IPv6" : "IPv6") : "", p->n_lan);
+	*out = s;
+	return 0;
+fail:
+	saved = errno;
+	pcp_service_stop(s);
+	errno = saved;
+	return -1;
+}
+
+void pcp_service_stop(struct pcp_service *s)
+{
+	if (s == NULL)
+		return;
+	if (s->p.loop) {
+		loop_timer_cancel(s->p.loop, on_announce, s);
+		loop_timer_cancel(s->p.loop, on_gc, s);
+	}
+	if (s->fd4 >= 0) {
+		loop_del_fd(s->p.loop, s->fd4);
+		close(s->fd4);
+	}
+	if (s->fd6 >= 0) {
+		loop_del_fd(s->p.loop, s->fd6);
+		close(s->fd6);
+	}
+	pcp_server_free(s->srv);
+	free(s);
+}
+
+void pcp_service_state_lost(struct pcp_service *s)
+{
+	pcp_server_reset_epoch(s->srv, loop_now_ms());
+	announce_schedule(s, PCP_IO_ANNOUNCE_COUNT);
+}
+
+struct pcp_server *pcp_service_server(struct pcp_service *s)
+{
+	return s->srv;
+}
+
+int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c)
+{
+	struct pcp_service_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.loop = loop;
+	p.core = core;
+	memcpy(p.lan_ifname, c->fw.lan_ifname, sizeof(p.lan_ifname));
+	p.n_lan = c->fw.n_lan;
+	snprintf(p.wan_ifname, sizeof(p.wan_ifname), "%s", c->ext_ifname);
+	for (size_t i = 0; i < c->n_pcp_thirdparty && i < PCP_SERVER_MAX_THIRD_PARTY; i++) {
+		p.third_party[i] = c->pcp_thirdparty[i];
+		p.third_party_len[i] = c->pcp_thirdparty_len[i];
+		p.n_third_party++;
+	}
+	p.rate_off = c->pcp_rate_limit == 0;
+	p.rate_per_s = c->pcp_rate_limit;
+	p.rate_burst = c->pcp_rate_burst;
+	p.natpmp_off = !c->enable_natpmp;
+	return pcp_service_start(out, &p);
+}

@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* PCP / NAT-PMP server logic: decide, ask the core, render the answer. No sockets, no clock of its
+ * own (the caller passes now), so every path is unit-tested with the in-memory firewall. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/hmap.h"
+#include "firewall/log.h"
+#include "pcpd/natpmp_wire.h"
+#include "pcpd/pcp_server.h"
+#include "pcpd/pcp_wire.h"
+
+/* A PCP mapping is named by (internal address, protocol, internal port): RFC 6887 11.3. */
+struct map_key {
+	uint8_t addr[16];
+	uint16_t proto;   /* rule protocol: RULE_PROTO_ANY for PCP protocol 0 */
+	uint16_t port;
+};
+
+struct bucket {
+	struct in6_addr addr;   /* the key again: the sweep finds buckets by value */
+	uint64_t last_ms;
+	uint64_t mtokens; /* thousandths of a request, so refills need no floating point */
+};
+
+struct pcp_server {
+	struct pcp_server_params p;
+	uint64_t epoch_ms;            /* when the current epoch began */
+	struct hmap *maps;            /* struct map_key -> (uintptr_t) rule id */
+	struct hmap *buckets;         /* struct in6_addr -> struct bucket * */
+	struct pcp_server_stats st;
+};
+
+/* What a MAP asks for, whichever protocol carried it (PCP MAP or NAT-PMP map). */
+struct map_req {
+	struct in6_addr internal;
+	struct in6_addr owner;        /* the requester: who may refresh and delete it */
+	bool v4;
+	uint16_t proto;               /* rule protocol */
+	uint16_t int_port;
+	uint16_t sugg_port;
+	struct in6_addr sugg_addr;
+	uint32_t lifetime;
+	bool has_nonce;
+	uint8_t nonce[RULE_NONCE_LEN];
+	bool prefer_failure;
+	bool third_party;
+	const struct pcp_filter *filter;  /* NULL = any remote peer */
+	const char *desc;
+	enum rule_origin origin;
+};
+
+struct map_res {
+	uint32_t lifetime;
+	uint16_t ext_port;
+	struct in6_addr ext_addr;
+};
+
+/* ---------- small helpers ---------- */
+
+static uint32_t epoch_of(const struct pcp_server *s, uint64_t now_ms)
+{
+	return now_ms > s->epoch_ms ? (uint32_t)((now_ms - s->epoch_ms) / 1000) : 0;
+}
+
+/* "No preference" is all zeros in either family (RFC 6887 11.1: :: or ::ffff:0.0.0.0). */
+static bool addr_is_none(const struct in6_addr *a)
+{
+	return addr_is_unspecified(a) || (addr_is_v4(a) && addr_to_v4(a).s_addr == 0);
+}
+
+static bool wan_addr(const struct pcp_server *s, struct in_addr *out)
+{
+	if (s->p.ext_addr == NULL || !s->p.ext_addr(s->p.ext_arg, out))
+		return false;
+	return out->s_addr != 0;
+}
+
+static bool third_party_allowed(const struct pcp_server *s, const struct in6_addr *src)
+{
+	for (size_t i = 0; i < s->p.n_third_party && i < PCP_SERVER_MAX_THIRD_PARTY; i++)
+		if (addr_in_prefix(src, &s->p.third_party[i], s->p.third_party_len[i]))
+			return true;
+	return false;
+}
+
+static uint32_t error_lifetime(uint8_t result)
+{
+	return pcp_result_is_long(result) ? PCP_SERVER_LONG_ERROR_S : PCP_SERVER_SHORT_ERROR_S;
+}
+
+uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure)
+{
+	switch (v) {
+	case V_OK:
+	case V_NOT_FOUND:
+		return PCP_SUCCESS;
+	case V_INVALID:
+		return PCP_MALFORMED_REQUEST;
+	case V_NOT_AUTHORIZED:
+	case V_BAD_TARGET:
+	case V_LOW_PORT:
+	case V_DISABLED:
+		return PCP_NOT_AUTHORIZED;
+	case V_CONFLICT:
+		return prefer_failure ? PCP_CANNOT_PROVIDE_EXTERNAL : PCP_NO_RESOURCES;
+	case V_QUOTA:
+		return PCP_USER_EX_QUOTA;
+	case V_UNSUPPORTED_PROTO:
+		return PCP_UNSUPP_PROTOCOL;
+	case V_NO_RESOURCES:
+		return PCP_NO_RESOURCES;
+	}
+	return PCP_NO_RESOURCES;
+}
+
+/* ---------- the mapping index ---------- */
+
+static struct map_key key_of(const struct in6_addr *internal, uint16_t proto, uint16_t port)
+{
+	struct map_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, internal->s6_addr, 16);
+	k.proto = proto;
+	k.port = port;
+	return k;
+}
+
+static bool rule_is_ours(const struct rule *r)
+{
+	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP) && r->target.use_exact;
+}
+
+static void index_put(struct pcp_server *s, const struct rule *r)
+{
+	struct map_key k = key_of(&r->target.exact, r->proto, r->int_port);
+
+	if (hmap_put(s->maps, &k, (void *)(uintptr_t)r->id) < 0)
+		log_warnx("pcp: out of memory indexing rule %u", r->id);
+}
+
+/* The live rule behind a key, checked against the core: the core may have expired it, or the
+ * operator deleted it and the id went to another rule since. */
+static bool index_find(struct pcp_server *s, const struct map_key *k, struct rule *out)
+{
+	uint32_t id = (uint32_t)(uintptr_t)hmap_get(s->maps, k);
+
+	if (id == 0)
+		return false;
+	if (core_get(s->p.core, id, out) == V_OK && rule_is_ours(out) && out->proto == k->proto &&
+	    out->int_port == k->port && memcmp(out->target.exact.s6_addr, k->addr, 16) == 0)
+		return true;
+	hmap_del(s->maps, k);
+	return false;
+}
+
+static void index_build(struct pcp_server *s)
+{
+	struct rule *all = NULL;
+	size_t n = core_list(s->p.core, &all);
+
+	for (size_t i = 0; i < n; i++)
+		if (rule_is_ours(&all[i]))
+			index_put(s, &all[i]);
+	free(all);
+}
+
+size_t pcp_server_gc(struct pcp_server *s)
+{
+	size_t before = hmap_count(s->maps), after;
+	struct hmap *fresh = hmap_new(sizeof(struct map_key)), *old = s->maps;
+
+	if (fresh == NULL)
+		return 0;
+	/* Rebuilt from the core in one core_list (one lock round) instead of a core_get per entry:
+	 * whatever the core no longer holds simply is not carried over. */
+	s->maps = fresh;
+	index_build(s);
+	hmap_free(old);
+	after = hmap_count(s->maps);
+	return before > after ? before - after : 0;
+}
+
+/* ---------- per-client rate limit (token bucket) ---------- */
+
+/* Drops the buckets that have refilled: such a client is indistinguishable from a new one. */
+static void buckets_sweep(struct pcp_server *s, uint64_t now_ms, uint64_t burst, uint64_t rate)
+{
+	size_t n = hmap_count(s->buckets), pos = 0, ngone = 0;
+	struct bucket **gone = malloc((n + 1) * sizeof(*gone)), *b;
+
+	if (gone == NULL)
+		return;
+	while ((b = hmap_next(s->buckets, &pos)) != NULL)
+		if (now_ms < b->last_ms || b->mtokens + (now_ms - b->last_ms) * rate >= burst)
+			gone[ngone++] = b;
+	/* Nobody idle (a flood from many addresses): start over rather than refuse every newcomer;
+	 * a flooder gains at most one burst by it. */
+	if (ngone == 0) {
+		pos = 0;
+		while ((b = hmap_next(s->buckets, &pos)) != NULL && ngone < n)
+			gone[ngone++] = b;
+	}
+	for (size_t i = 0; i < ngone; i++) {
+		hmap_del(s->buckets, &gone[i]->addr);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
+static bool rate_ok(struct pcp_server *s, const struct in6_addr *src, uint64_t now_ms)
+{
+	uint64_t burst = (uint64_t)(s->p.rate_burst ? s->p.rate_burst : PCP_SERVER_RATE_BURST) * 1000;
+	uint64_t rate = s->p.rate_per_s ? s->p.rate_per_s : PCP_SERVER_RATE_PER_S;
+	struct bucket *b;
+
+	if (s->p.rate_off)
+		return true;
+	b = hmap_get(s->buckets, src);
+	if (b == NULL) {
+		if (hmap_count(s->buckets) >= PCP_SERVER_RATE_CLIENTS)
+			buckets_sweep(s, now_ms, burst, rate);
+		b = malloc(sizeof(*b));
+		if (b == NULL || hmap_put(s->buckets, src, b) < 0) {
+			free(b);
+			return false;
+		}
+		b->addr = *src;
+		b->last_ms = now_ms;
+		b->mtokens = burst;
+	}
+	/* rate requests a second = rate thousandths a millisecond */
+	if (now_ms > b->last_ms) {
+		uint64_t add = (now_ms - b->last_ms) * rate;
+
+		b->mtokens = add >= burst || b->mtokens + add >= burst ? burst : b->mtokens + add;
+		b->last_ms = now_ms;
+	}
+	if (b->mtokens < 1000)
+		return false;
+	b->mtokens -= 1000;
+	return true;
+}
+
+/* ---------- MAP: the part PCP and NAT-PMP share ---------- */
+
+static void res_from_rule(const struct pcp_server *s, const struct rule *r, struct map_res *res)
+{
+	struct in_addr wan = r->ext_addr;
+
+	res->lifetime = r->lease;
+	if (r->kind == RULE_PINHOLE) {
+		/* A firewall that does not translate: outside, the mapping is the internal address:port. */
+		res->ext_port = r->int_port;
+		res->ext_addr = r->target.exact;
+		return;
+	}
+	res->ext_port = r->ext_port;
+	if (wan.s_addr == 0 && !wan_addr(s, &wan))
+		wan.s_addr = 0;
+	addr_from_v4(&res->ext_addr, wan);
+}
+
+/* Refresh and delete must present the nonce the mapping was made with (RFC 6887 11.3); NAT-PMP has
+ * none, so a NAT-PMP client manages only nonce-less (NAT-PMP) mappings and vice versa. */
+static bool nonce_ok(const struct map_req *mr, const struct rule *r)
+{
+	if (mr->has_nonce != r->has_nonce)
+		return false;
+	return !mr->has_nonce || memcmp(mr->nonce, r->nonce, RULE_NONCE_LEN) == 0;
+}
+
+static bool filter_matches(const struct map_req *mr, const struct rule *r)
+{
+	const struct pcp_filter *f = mr->filter;
+	struct in6_addr a;
+
+	if (f == NULL)
+		return r->remote_len == 0;
+	if (f->prefix_len != r->remote_len || f->port != r->remote_port)
+		return false;
+	a = f->addr;
+	addr_mask(&a, f->prefix_len);
+	return addr_equal(&a, &r->remote);
+}
+
+/* A port mapping's external port: the suggestion if free, else (unless PREFER_FAILURE) the next free
+ * one. Done here rather than by core_add's any_ext_port because the core lets a client overwrite its
+ * own mapping on the same external port (IGD semantics), while PCP gives it a second mapping. */
+static uint8_t pick_ext_port(struct pcp_server *s, const struct map_req *mr, struct rule *r)
+{
+	struct in_addr any = { 0 };
+	struct rule held;
+	uint16_t start = r->ext_port;
+
+	for (uint32_t i = 0; i < 65536; i++) {
+		uint16_t port = (uint16_t)(start + i);
+
+		if (port < 1024)
+			continue;  /* picked ports stay out of the privileged range */
+		if (core_find_portmap(s->p.core, any, r->proto, port, &r->remote, r->remote_len, &held) != V_OK) {
+			r->ext_port = port;
+			return PCP_SUCCESS;
+		}
+		if (mr->prefer_failure)
+			return PCP_CANNOT_PROVIDE_EXTERNAL;
+		if (i >= 4096)
+			break;  /* bounded: a table this full answers NO_RESOURCES */
+	}
+	return PCP_NO_RESOURCES;
+}
+
+static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
+{
+	struct core_add_req q;
+	struct rule got;
+	struct in_addr wan;
+	uint8_t rc;
+	enum verdict v;
+
+	memset(&q, 0, sizeof(q));
+	q.rule.proto = mr->proto;
+	q.rule.int_port = mr->int_port;
+	q.rule.target.use_exact = true;
+	q.rule.target.exact = mr->internal;
+	q.rule.lease = mr->lifetime;
+	q.rule.origin = mr->origin;
+	q.rule.owner = mr->owner;
+	q.rule.has_nonce = mr->has_nonce;
+	memcpy(q.rule.nonce, mr->nonce, RULE_NONCE_LEN);
+	if (mr->desc)
+		snprintf(q.rule.desc, sizeof(q.rule.desc), "%s", mr->desc);
+	if (mr->filter) {
+		q.rule.remote = mr->filter->addr;
+		q.rule.remote_len = mr->filter->prefix_len;
+		q.rule.remote_port = mr->filter->port;
+	}
+	q.third_party = mr->third_party;
+	if (mr->v4) {
+		q.rule.kind = RULE_PORTMAP;
+		q.rule.target.exact_kind = ADDR_KIND_IPV4;
+		if (!wan_addr(s, &wan))
+			return PCP_NETWORK_FAILURE;
+		if (!addr_is_none(&mr->sugg_addr) &&
+		    (!addr_is_v4(&mr->sugg_addr) || addr_to_v4(&mr->sugg_addr).s_addr != wan.s_addr) &&
+		    mr->prefer_failure)
+			return PCP_CANNOT_PROVIDE_EXTERNAL;
+		if (mr->proto != IPPROTO_TCP && mr->proto != IPPROTO_UDP)
+			return PCP_UNSUPP_PROTOCOL;
+		/* An all-ports NAT mapping would hand one host every inbound port: not offered. */
+		if (mr->int_port == 0)
+			return PCP_UNSUPP_PROTOCOL;
+		q.rule.ext_port = mr->sugg_port ? mr->sugg_port : mr->int_port;
+		if (q.rule.ext_port < 1024 && !mr->prefer_failure && !core_policy(s->p.core)->allow_low_ports)
+			q.rule.ext_port = mr->int_port;
+		rc = pick_ext_port(s, mr, &q.rule);
+		if (rc != PCP_SUCCESS)
+			return rc;
+	} else {
+		q.rule.kind = RULE_PINHOLE;
+		/* No translation: only the internal address:port can be had outside. */
+		if (mr->prefer_failure &&
+		    ((mr->sugg_port && mr->sugg_port != mr->int_port) ||
+		     (!addr_is_none(&mr->sugg_addr) && !addr_equal(&mr->sugg_addr, &mr->internal))))
+			return PCP_CANNOT_PROVIDE_EXTERNAL;
+	}
+	v = core_add(s->p.core, &q, &got);
+	if (v != V_OK)
+		return pcp_server_result_of(v, mr->prefer_failure);
+	index_put(s, &got);
+	res_from_rule(s, &got, res);
+	s->st.maps_added++;
+	return PCP_SUCCESS;
+}
+
+static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
+{
+	enum verdict v = core_delete(s->p.core, r->id, &mr->owner, false);
+	struct map_key k = key_of(&r->target.exact, r->proto, r->int_port);
+
+	if (v != V_OK && v != V_NOT_FOUND)
+		return pcp_server_result_of(v, false);
+	hmap_del(s->maps, &k);
+	res_from_rule(s, r, res);
+	res->lifetime = 0;
+	s->st.maps_deleted++;
+	return PCP_SUCCESS;
+}
+
+static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
+{
+	struct rule got;
+	enum verdict v;
+
+	if (!filter_matches(mr, r)) {
+		/* The remote filter is part of the kernel key: replace the rule, keeping its port. */
+		struct map_req again = *mr;
+		uint8_t rc = map_delete(s, mr, r, res);
+
+		if (rc != PCP_SUCCESS)
+			return rc;
+		if (r->kind == RULE_PORTMAP)
+			again.sugg_port = r->ext_port;
+		return map_create(s, &again, res);
+	}
+	v = core_refresh(s->p.core, r->id, mr->lifetime, &mr->owner, false, &got);
+	if (v != V_OK)
+		return pcp_server_result_of(v, false);
+	res_from_rule(s, &got, res);
+	s->st.maps_refreshed++;
+	return PCP_SUCCESS;
+}
+
+/* NAT-PMP "internal port 0, lifetime 0": every NAT-PMP mapping of that client for the protocol. */
+static uint8_t map_delete_all(struct pcp_server *s, const struct map_req *mr)
+{
+	struct rule *all = NULL;
+	size_t n = core_list(s->p.core, &all);
+	uint8_t rc = PCP_SUCCESS;
+
+	for (size_t i = 0; i < n; i++) {
+		struct map_res ignored;
+
+		if (!rule_is_ours(&all[i]) || !addr_equal(&all[i].target.exact, &mr->internal) ||
+		    all[i].proto != mr->proto || !nonce_ok(mr, &all[i]))
+			continue;
+		if (map_delete(s, mr, &all[i], &ignored) != PCP_SUCCESS)
+			rc = PCP_NOT_AUTHORIZED;
+	}
+	free(all);
+	return rc;
+}
+
+static uint8_t map_run(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
+{
+	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port);
+	struct rule old;
+	bool have = index_find(s, &k, &old);
+
+	memset(res, 0, sizeof(*res));
+	if (have && !nonce_ok(mr, &old))
+		return PCP_NOT_AUTHORIZED;
+	if (mr->lifetime == 0) {
+		if (have)
+			return map_delete(s, mr, &old, res);
+		/* Deleting what does not exist succeeds (RFC 6887 15). */
+		res->ext_port = mr->sugg_port;
+		res->ext_addr = mr->sugg_addr;
+		return PCP_SUCCESS;
+	}
+	if (have)
+		return map_refresh(s, mr, &old, res);
+	return map_create(s, mr, res);
+}
+
+/* ---------- PCP ---------- */
+
+/* Error replies of MAP and PEER carry at least the opcode data, zero-filled where the request had
+ * none, so a dissector (and a client) can always read the nonce/port fields it expects. */
+static size_t pad_opdata(uint8_t opcode, size_t n, uint8_t *out, size_t cap)
+{
+	size_t want = PCP_HDR_LEN + (opcode == PCP_OP_MAP ? PCP_MAP_LEN : opcode == PCP_OP_PEER ? PCP_PEER_LEN : 0);
+
+	if (n == 0 || n >= want || cap < want)
+		return n;
+	memset(out + n, 0, want - n);
+	return want;
+}
+
+static size_t pcp_error(struct pcp_server *s, const struct pcp_request *req, uint8_t rc, uint64_t now_ms,
+			uint8_t *out, size_t cap)
+{
+	struct pcp_reply r = { .result = rc, .lifetime = error_lifetime(rc), .epoch = epoch_of(s, now_ms) };
+
+	s->st.errors[rc & 15]++;
+	return pad_opdata(req->opcode, pcp_wire_build_reply(req, &r, out, cap), out, cap);
+}
+
+/* RFC 6887 9: the header says our version; the request's body is copied after it as for every
+ * other error (as miniupnpd does), because a bare 24-octet MAP response reads as truncated. */
+static size_t pcp_unsupp_version(struct pcp_server *s, const struct pcp_request *req, const uint8_t *in,
+				 size_t len, uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	struct pcp_reply r = { .result = PCP_UNSUPP_VERSION, .lifetime = error_lifetime(PCP_UNSUPP_VERSION),
+			       .epoch = epoch_of(s, now_ms) };
+	size_t body;
+
+	s->st.errors[PCP_UNSUPP_VERSION]++;
+	if (pcp_wire_build_reply(req, &r, out, cap) != PCP_HDR_LEN)
+		return 0;
+	body = len > PCP_MAX_MSG ? PCP_MAX_MSG : len;
+	body = body > PCP_HDR_LEN ? (body - PCP_HDR_LEN) & ~(size_t)3 : 0;
+	if (cap < PCP_HDR_LEN + body)
+		body = 0;
+	memcpy(out + PCP_HDR_LEN, in + PCP_HDR_LEN, body);
+	return pad_opdata(req->opcode, PCP_HDR_LEN + body, out, cap);
+}
+
+static size_t pcp_success(struct pcp_server *s, struct pcp_request *req, const struct map_res *res, uint64_t now_ms,
+			  uint8_t *out, size_t cap)
+{
+	struct pcp_reply r = { .result = PCP_SUCCESS, .lifetime = res ? res->lifetime : 0,
+			       .epoch = epoch_of(s, now_ms), .echo = PCP_ECHO_ALL };
+
+	if (res) {
+		r.ext_port = res->ext_port;
+		r.ext_addr = res->ext_addr;
+	}
+	return pcp_wire_build_reply(req, &r, out, cap);
+}
+
+/* DESCRIPTION longer than a rule keeps is cut at a character boundary; the reply echoes what was kept. */
+static void desc_fit(struct pcp_options *o)
+{
+	size_t n = o->description_len;
+
+	if (n <= RULE_DESC_MAX)
+		return;
+	n = RULE_DESC_MAX;
+	while (n > 0 && ((uint8_t)o->description[n] & 0xc0) == 0x80)
+		n--;
+	o->description[n] = '\0';
+	o->description_len = (uint16_t)n;
+}
+
+/* THIRD_PARTY and FILTER turned into the internal address and the one remote filter we keep. */
+static uint8_t pcp_map_target(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src,
+			      struct map_req *mr)
+{
+	memset(mr, 0, sizeof(*mr));
+	mr->owner = *src;
+	mr->internal = *src;
+	if (req->opt.has_third_party) {
+		if (!third_party_allowed(s, src))
+			return PCP_NOT_AUTHORIZED;
+		mr->internal = req->opt.third_party;
+		mr->third_party = true;
+	}
+	mr->v4 = addr_is_v4(&mr->internal);
+	if (req->opt.n_filters > 1)
+		return PCP_EXCESSIVE_REMOTE_PEERS;  /* the firewall keeps one remote prefix per rule */
+	if (req->opt.n_filters == 1 && req->opt.filters[0].prefix_len != 0) {
+		const struct pcp_filter *f = &req->opt.filters[0];
+
+		if (addr_is_v4(&f->addr) != mr->v4 || (mr->v4 && f->prefix_len < 96))
+			return PCP_MALFORMED_OPTION;
+		/* The NAT44 map keys on one remote host and no remote port: a wider or port filter
+		 * would open more than asked, so it is refused, not approximated. */
+		if (mr->v4 && (f->prefix_len != 128 || f->port != 0))
+			return PCP_UNSUPP_OPTION;
+		mr->filter = f;
+	}
+	return PCP_SUCCESS;
+}
+
+static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
+		      uint8_t *out, size_t cap)
+{
+	struct map_req mr;
+	struct map_res res;
+	uint8_t rc = pcp_map_target(s, req, src, &mr);
+
+	if (rc != PCP_SUCCESS)
+		return pcp_error(s, req, rc, now_ms, out, cap);
+	mr.proto = req->op.protocol == 0 ? RULE_PROTO_ANY : req->op.protocol;
+	mr.int_port = req->op.internal_port;
+	mr.sugg_port = req->op.ext_port;
+	mr.sugg_addr = req->op.ext_addr;
+	mr.lifetime = req->lifetime;
+	mr.has_nonce = true;
+	memcpy(mr.nonce, req->op.nonce, RULE_NONCE_LEN);
+	mr.prefer_failure = req->opt.prefer_failure;
+	mr.origin = ORIGIN_PCP;
+	if (req->opt.has_description) {
+		desc_fit(&req->opt);
+		mr.desc = req->opt.description;
+	}
+	/* A protocol without ports has no internal port to name (RFC 6887 11.1). */
+	if (mr.proto != RULE_PROTO_ANY && !proto_has_ports(mr.proto) && mr.int_port != 0)
+		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
+	rc = map_run(s, &mr, &res);
+	if (rc != PCP_SUCCESS)
+		return pcp_error(s, req, rc, now_ms, out, cap);
+	return pcp_success(s, req, &res, now_ms, out, cap);
+}
+
+/* PEER asks about the outbound flow to one remote peer. Our NAT44 is the kernel's masquerade and our
+ * IPv6 firewall tracks flows in conntrack, neither of which we steer per flow: the answer states the
+ * external endpoint the flow has (masquerade keeps the source port unless it clashes) and grants
+ * the lifetime asked within the clamps, and nothing is installed: PEER never opens inbound access. */
+static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
+		       uint8_t *out, size_t cap)
+{
+	struct map_req mr;
+	struct map_res res;
+	struct in_addr wan;
+	uint8_t rc = pcp_map_target(s, req, src, &mr);
+
+	if (rc != PCP_SUCCESS)
+		return pcp_error(s, req, rc, now_ms, out, cap);
+	if (req->op.protocol == 0 || req->op.internal_port == 0 || addr_is_none(&req->op.peer_addr) ||
+	    addr_is_v4(&req->op.peer_addr) != mr.v4)
+		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
+	memset(&res, 0, sizeof(res));
+	res.ext_port = req->op.internal_port;
+	res.ext_addr = mr.internal;
+	if (mr.v4) {
+		if (!wan_addr(s, &wan))
+			return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
+		addr_from_v4(&res.ext_addr, wan);
+	}
+	res.lifetime = req->lifetime ? policy_clamp_lease(core_policy(s->p.core), req->lifetime) : 0;
+	/* FILTER is MAP only (the codec refuses it here); nothing else to honour. */
+	return pcp_success(s, req, &res, now_ms, out, cap);
+}
+
+static size_t handle_pcp(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			 uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	struct pcp_request req;
+	uint8_t rc;
+
+	switch (pcp_wire_parse_request(in, len, &req, &rc)) {
+	case PCP_PARSE_DROP:
+		s->st.dropped++;
+		return 0;
+	case PCP_PARSE_ERROR:
+		if (rc == PCP_UNSUPP_VERSION)
+			return pcp_unsupp_version(s, &req, in, len, now_ms, out, cap);
+		return pcp_error(s, &req, rc, now_ms, out, cap);
+	case PCP_PARSE_OK:
+		break;
+	}
+	/* A NAT between client and us would make the mapping useless (RFC 6887 8.3). */
+	if (!addr_equal(&req.client_addr, src))
+		return pcp_error(s, &req, PCP_ADDRESS_MISMATCH, now_ms, out, cap);
+	switch (req.opcode) {
+	case PCP_OP_ANNOUNCE:
+		return pcp_success(s, &req, NULL, now_ms, out, cap);
+	case PCP_OP_MAP:
+		return pcp_map(s, &req, src, now_ms, out, cap);
+	case PCP_OP_PEER:
+		return pcp_peer(s, &req, src, now_ms, out, cap);
+	}
+	return pcp_error(s, &req, PCP_UNSUPP_OPCODE, now_ms, out, cap);
+}
+
+/* ---------- NAT-PMP ---------- */
+
+static uint16_t natpmp_result_of(uint8_t pcp)
+{
+	switch (pcp) {
+	case PCP_SUCCESS:
+		return NATPMP_SUCCESS;
+	case PCP_NETWORK_FAILURE:
+		return NATPMP_NETWORK_FAILURE;
+	case PCP_NO_RESOURCES:
+	case PCP_USER_EX_QUOTA:
+		return NATPMP_NO_RESOURCES;
+	}
+	return NATPMP_NOT_AUTHORIZED;
+}
+
+static uint8_t natpmp_map(struct pcp_server *s, const struct natpmp_request *req, const struct in6_addr *src,
+			  struct natpmp_response *resp)
+{
+	struct map_req mr;
+	struct map_res res;
+	uint8_t rc;
+
+	memset(&mr, 0, sizeof(mr));
+	mr.owner = *src;
+	mr.internal = *src;
+	mr.v4 = true;
+	mr.proto = req->op == NATPMP_OP_MAP_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+	mr.int_port = req->internal_port;
+	mr.sugg_port = req->ext_port;
+	mr.lifetime = req->lifetime;
+	mr.origin = ORIGIN_NATPMP;
+	mr.desc = "nat-pmp";
+	resp->internal_port = req->internal_port;
+	if (!addr_is_v4(src))
+		return PCP_NOT_AUTHORIZED;  /* NAT-PMP is IPv4 only */
+	if (mr.lifetime == 0 && mr.int_port == 0)
+		return map_delete_all(s, &mr);
+	if (mr.int_port == 0)
+		return PCP_MALFORMED_REQUEST;
+	rc = map_run(s, &mr, &res);
+	if (rc == PCP_SUCCESS && mr.lifetime != 0) {
+		resp->ext_port = res.ext_port;
+		resp->lifetime = res.lifetime;
+	}
+	return rc;
+}
+
+static size_t handle_natpmp(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			    uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	struct natpmp_request req;
+	struct natpmp_response resp;
+	struct in_addr wan;
+	uint16_t rc;
+	uint8_t prc;
+
+	memset(&resp, 0, sizeof(resp));
+	switch (natpmp_wire_parse_request(in, len, &req, &rc)) {
+	case NATPMP_PARSE_DROP:
+		s->st.dropped++;
+		return 0;
+	case NATPMP_PARSE_ERROR:
+		resp.result = rc;
+		break;
+	case NATPMP_PARSE_OK:
+		break;
+	}
+	resp.op = req.op;
+	resp.epoch = epoch_of(s, now_ms);
+	if (resp.result == NATPMP_SUCCESS && req.op == NATPMP_OP_EXTERNAL) {
+		if (wan_addr(s, &wan))
+			memcpy(resp.ext_addr, &wan.s_addr, 4);
+		else
+			resp.result = NATPMP_NETWORK_FAILURE;
+	} else if (resp.result == NATPMP_SUCCESS) {
+		prc = natpmp_map(s, &req, src, &resp);
+		resp.result = natpmp_result_of(prc);
+		if (prc != PCP_SUCCESS)
+			s->st.errors[prc & 15]++;
+	}
+	return natpmp_wire_build_response(&resp, out, cap);
+}
+
+/* ---------- public ---------- */
+
+struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t now_ms)
+{
+	struct pcp_server *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->p = *p;
+	s->epoch_ms = now_ms;
+	s->maps = hmap_new(sizeof(struct map_key));
+	s->buckets = hmap_new(sizeof(struct in6_addr));
+	if (s->maps == NULL || s->buckets == NULL || p->core == NULL) {
+		pcp_server_free(s);
+		return NULL;
+	}
+	index_build(s);
+	return s;
+}
+
+void pcp_server_free(struct pcp_server *s)
+{
+	struct bucket *b;
+	size_t pos = 0;
+
+	if (s == NULL)
+		return;
+	if (s->buckets)
+		while ((b = hmap_next(s->buckets, &pos)) != NULL)
+			free(b);
+	hmap_free(s->buckets);
+	hmap_free(s->maps);
+	free(s);
+}
+
+size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			 uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	size_t n;
+
+	s->st.requests++;
+	if (cap < PCP_MAX_MSG || len < 1)
+		return 0;
+	if (!rate_ok(s, src, now_ms)) {
+		s->st.rate_limited++;
+		return 0;
+	}
+	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
+		n = handle_natpmp(s, in, len, src, now_ms, out, cap);
+	else
+		n = handle_pcp(s, in, len, src, now_ms, out, cap);
+	if (n)
+		s->st.replies++;
+	return n;
+}
+
+void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms)
+{
+	s->epoch_ms = now_ms;
+}
+
+uint32_t pcp_server_epoch(const struct pcp_server *s, uint64_t now_ms)
+{
+	return epoch_of(s, now_ms);
+}
+
+size_t pcp_server_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	struct pcp_response r;
+
+	memset(&r, 0, sizeof(r));
+	r.version = PCP_VERSION;
+	r.opcode = PCP_OP_ANNOUNCE;
+	r.result = PCP_SUCCESS;
+	r.epoch = epoch_of(s, now_ms);
+	return pcp_wire_build_response(&r, out, cap);
+}
+
+size_t pcp_server_natpmp_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	struct natpmp_response r;
+	struct in_addr wan;
+
+	if (!wan_addr(s, &wan))
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.op = NATPMP_OP_EXTERNAL;
+	r.epoch = epoch_of(s, now_ms);
+	memcpy(r.ext_addr, &wan.s_addr, 4);
+	return natpmp_wire_build_response(&r, out, cap);
+}
+
+void pcp_server_stats(const struct pcp_server *s, struct pcp_server_stats *out)
+{
+	*out = s->st;
+}

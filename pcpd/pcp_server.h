@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The PCP (RFC 6887, + RFC 7220 DESCRIPTION) and NAT-PMP (RFC 6886) server logic. No sockets:
+ * a datagram, the address it came from and the time go in; the bytes to answer with come out, and
+ * every change to the rule table goes through core.h. pcp_io.c moves the bytes.
+ *
+ *   MAP with an IPv6 internal address  -> an IPv6 pinhole (the firewall does not translate: the
+ *                                         assigned external address:port is the internal one)
+ *   MAP with an IPv4 internal address  -> an IPv4 port mapping on the WAN address
+ *   PEER                               -> answered, nothing installed (see pcp_server.c)
+ *   ANNOUNCE                           -> SUCCESS with the current epoch
+ *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
+ *
+ * The server keeps its own index (internal address, protocol, internal port) -> rule id, because a
+ * PCP mapping is named by that triple; the core stays the owner of the rules and the index is checked
+ * against it on every use (a rule the core expired or someone deleted is simply forgotten).
+ */
+#ifndef IGDD_PCP_SERVER_H
+#define IGDD_PCP_SERVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "firewall/core.h"
+
+#define PCP_SERVER_MAX_THIRD_PARTY 16
+/* Error lifetimes (RFC 6887 7.4): how long the client should wait before asking again. */
+#define PCP_SERVER_LONG_ERROR_S  1800
+#define PCP_SERVER_SHORT_ERROR_S 30
+/* Default per-client token bucket: a burst of 64 requests, then 32 a second. */
+#define PCP_SERVER_RATE_BURST    64
+#define PCP_SERVER_RATE_PER_S    32
+#define PCP_SERVER_RATE_CLIENTS  4096  /* buckets kept at most; idle full ones are swept first */
+
+struct pcp_server;
+
+struct pcp_server_params {
+	struct core *core;                /* required */
+	/* The WAN IPv4 address mappings are reached at; false when there is none yet (answers
+	 * NETWORK_FAILURE for IPv4). NULL = never an address (IPv6-only: only pinholes). */
+	bool (*ext_addr)(void *arg, struct in_addr *out);
+	void *ext_arg;
+	/* Requesters allowed to use THIRD_PARTY (v4-mapped for IPv4), as prefixes. None = nobody. */
+	struct in6_addr third_party[PCP_SERVER_MAX_THIRD_PARTY];
+	uint8_t third_party_len[PCP_SERVER_MAX_THIRD_PARTY];
+	size_t n_third_party;
+	/* Token bucket per client address; rate_per_s 0 = the default; rate_off = no limit (benchmarks). */
+	uint32_t rate_burst, rate_per_s;
+	bool rate_off;
+	bool natpmp_off;                  /* answer version 0 with UNSUPP_VERSION instead of serving it */
+};
+
+struct pcp_server_stats {
+	uint64_t requests, replies, dropped, rate_limited;
+	uint64_t maps_added, maps_refreshed, maps_deleted;
+	uint64_t errors[16];              /* by PCP result code (NAT-PMP results counted as PCP ones) */
+};
+
+/* now_ms is monotonic milliseconds (loop_now_ms()); the epoch starts there. Builds the mapping
+ * index from the PCP / NAT-PMP rules the core already holds (restored from the store). */
+struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t now_ms);
+void pcp_server_free(struct pcp_server *s);
+
+/*
+ * One datagram received on port 5351 from src (v4-mapped for IPv4) at now_ms. Writes the answer
+ * to out (cap >= PCP_MAX_MSG) and returns its length; 0 = send nothing (a response, a runt, a
+ * client over its rate). Never fails on bad input: bad input is a PCP result code.
+ */
+size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			 uint64_t now_ms, uint8_t *out, size_t cap);
+
+/* The server lost its state or its external address changed: the epoch starts again at 0. */
+void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms);
+uint32_t pcp_server_epoch(const struct pcp_server *s, uint64_t now_ms);
+
+/* The unsolicited ANNOUNCE response (RFC 6887 14.1.3) for the multicast groups, port 5350. */
+size_t pcp_server_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap);
+/* The NAT-PMP external address announcement (RFC 6886 3.2.1), for 224.0.0.1:5350. 0 if no address. */
+size_t pcp_server_natpmp_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap);
+
+/* Forgets index entries whose rule the core no longer holds (expired, deleted elsewhere). Returns
+ * how many were dropped. Call it now and then (pcp_io does, every minute). */
+size_t pcp_server_gc(struct pcp_server *s);
+
+void pcp_server_stats(const struct pcp_server *s, struct pcp_server_stats *out);
+
+/* The PCP result a core verdict is rendered as (prefer_failure: the exact port was asked for). */
+uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure);
+
+#endif

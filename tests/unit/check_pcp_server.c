@@ -1,0 +1,861 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* pcp_server_: PCP MAP/PEER/ANNOUNCE and NAT-PMP decisions on a core with the in-memory firewall. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/core.h"
+#include "pcpd/natpmp_wire.h"
+#include "pcpd/pcp_server.h"
+#include "pcpd/pcp_wire.h"
+
+static int64_t fake_now = 1700000000;
+static uint64_t now_ms = 5000000;
+static bool have_wan = true;
+
+static int64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static struct in6_addr A(const char *s)
+{
+	struct in6_addr a;
+
+	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
+	return a;
+}
+
+static bool wan_getter(void *arg, struct in_addr *out)
+{
+	(void)arg;
+	out->s_addr = htonl(0xcb007101); /* 203.0.113.1 */
+	return have_wan;
+}
+
+struct fixture {
+	struct fw *fw;
+	struct core *core;
+	struct pcp_server *srv;
+};
+
+static struct fixture fx;
+
+static void setup_with(const struct pcp_server_params *extra)
+{
+	struct fw_config cfg;
+	struct core_params p;
+	struct pcp_server_params sp;
+	char err[256];
+
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.family, "inet");
+	strcpy(cfg.table, "igdd");
+	cfg.mode = FW_STANDALONE;
+	fx.fw = fw_mem_new(&cfg);
+	ck_assert_ptr_nonnull(fx.fw);
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.fw = fx.fw;
+	p.store = NULL;
+	p.clock = fake_clock;
+	fx.core = core_new(&p);
+	ck_assert_ptr_nonnull(fx.core);
+	ck_assert_msg(core_start(fx.core, err, sizeof(err)) == 0, "core_start: %s", err);
+	if (extra)
+		sp = *extra;
+	else
+		memset(&sp, 0, sizeof(sp));
+	sp.core = fx.core;
+	sp.ext_addr = wan_getter;
+	if (!extra)
+		sp.rate_off = true;
+	have_wan = true;
+	fx.srv = pcp_server_new(&sp, now_ms);
+	ck_assert_ptr_nonnull(fx.srv);
+}
+
+static void setup(void)
+{
+	setup_with(NULL);
+}
+
+static void teardown(void)
+{
+	pcp_server_free(fx.srv);
+	core_free(fx.core);
+	fx.fw->ops->destroy(fx.fw);
+	memset(&fx, 0, sizeof(fx));
+}
+
+/* ---------- building requests, reading answers ---------- */
+
+static struct pcp_request map_req(const char *client, uint8_t proto, uint16_t iport, uint16_t sugg,
+				  uint32_t lifetime, uint8_t nonce_byte)
+{
+	struct pcp_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.opcode = PCP_OP_MAP;
+	q.lifetime = lifetime;
+	q.client_addr = A(client);
+	memset(q.op.nonce, nonce_byte, PCP_NONCE_LEN);
+	q.op.protocol = proto;
+	q.op.internal_port = iport;
+	q.op.ext_port = sugg;
+	if (addr_is_v4(&q.client_addr))
+		q.op.ext_addr = A("::ffff:0.0.0.0");
+	return q;
+}
+
+/* Sends q from src; returns the parsed response (result 255 when the server said nothing). */
+static struct pcp_response send_from(const struct pcp_request *q, const char *src)
+{
+	uint8_t in[PCP_MAX_MSG], out[PCP_MAX_MSG];
+	struct pcp_response r;
+	struct in6_addr s = A(src);
+	size_t n = pcp_wire_build_request(q, in, sizeof(in)), m;
+
+	ck_assert_uint_gt(n, 0);
+	m = pcp_server_handle(fx.srv, in, n, &s, now_ms, out, sizeof(out));
+	memset(&r, 0, sizeof(r));
+	if (m == 0) {
+		r.result = 255;
+		return r;
+	}
+	ck_assert_int_eq(pcp_wire_parse_response(out, m, &r), PCP_PARSE_OK);
+	return r;
+}
+
+static struct pcp_response send_pcp(const struct pcp_request *q)
+{
+	char buf[ADDR_STRLEN];
+
+	return send_from(q, addr_str(&q->client_addr, buf));
+}
+
+static size_t rules(struct rule **all)
+{
+	return core_list(fx.core, all);
+}
+
+static bool has_pinhole(const char *addr, uint16_t proto, uint16_t port)
+{
+	struct fw_elem k;
+
+	memset(&k, 0, sizeof(k));
+	k.proto = proto;
+	k.addr = A(addr);
+	k.port = port;
+	return fw_mem_has(fx.fw, &k, NULL);
+}
+
+/* Port mapping elements are keyed by protocol and external port (the internal side is the map's
+ * data, but the key builder wants it filled in). */
+static bool has_portmap(uint16_t proto, uint16_t ext_port, struct fw_elem *out)
+{
+	struct fw_elem k;
+
+	memset(&k, 0, sizeof(k));
+	k.v4 = true;
+	k.addr = A("::ffff:192.0.2.1");
+	k.port = 1;
+	k.proto = proto;
+	k.ext_port = ext_port;
+	return fw_mem_has(fx.fw, &k, out);
+}
+
+/* ---------- MAP ---------- */
+
+START_TEST(map_v6_pinhole)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 3600, 1);
+	struct pcp_response r = send_pcp(&q);
+	struct rule *all;
+
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 3600);
+	ck_assert_uint_eq(r.op.ext_port, 8080);              /* no translation: the internal endpoint */
+	ck_assert(addr_equal(&r.op.ext_addr, &q.client_addr));
+	ck_assert_mem_eq(r.op.nonce, q.op.nonce, PCP_NONCE_LEN);
+	ck_assert(has_pinhole("2001:db8:1::5", IPPROTO_TCP, 8080));
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_int_eq(all[0].origin, ORIGIN_PCP);
+	ck_assert(all[0].has_nonce);
+	free(all);
+}
+END_TEST
+
+START_TEST(map_v6_all_protocols)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", 0, 0, 0, 600, 1);
+	struct rule *all;
+
+	/* every protocol means every port, low ones included: the default policy refuses that */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	/* a protocol without ports (ESP) is fine, with internal port 0 */
+	q = map_req("2001:db8:1::5", 50, 0, 0, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].proto, 50);
+	free(all);
+	/* ... and a port with it is malformed */
+	q.op.internal_port = 500;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+}
+END_TEST
+
+START_TEST(map_v4_portmap)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_UDP, 9000, 0, 3600, 2);
+	struct pcp_response r = send_pcp(&q);
+	struct in6_addr wan = A("203.0.113.1");
+	struct fw_elem e;
+
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 9000);              /* no suggestion: the internal port */
+	ck_assert(addr_equal(&r.op.ext_addr, &wan));
+	ck_assert(has_portmap(IPPROTO_UDP, 9000, &e));
+	ck_assert(addr_equal(&e.addr, &q.client_addr));
+	ck_assert_uint_eq(e.port, 9000);
+
+	/* a suggestion is honoured when free */
+	q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 22, 2222, 3600, 2);
+	/* internal port 22 is a low port: refused by the default policy */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8022, 2222, 3600, 2);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 2222);
+	ck_assert(has_portmap(IPPROTO_TCP, 2222, NULL));
+}
+END_TEST
+
+START_TEST(map_v4_needs_wan_address)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_UDP, 9000, 0, 3600, 2);
+	struct pcp_response r;
+
+	have_wan = false;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_NETWORK_FAILURE);
+	ck_assert_uint_eq(r.lifetime, PCP_SERVER_SHORT_ERROR_S);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+START_TEST(map_v4_other_protocol)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", 47 /* GRE */, 0, 0, 3600, 2);
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_PROTOCOL);
+}
+END_TEST
+
+START_TEST(refresh_same_nonce_keeps)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 5000, 6000, 600, 7);
+	struct pcp_response r1, r2;
+	struct rule *all;
+	struct fw_elem e;
+
+	r1 = send_pcp(&q);
+	ck_assert_uint_eq(r1.result, PCP_SUCCESS);
+	fake_now += 300;
+	q.lifetime = 1200;
+	q.op.ext_port = 0;                                   /* a refresh need not repeat the suggestion */
+	r2 = send_pcp(&q);
+	ck_assert_uint_eq(r2.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r2.op.ext_port, r1.op.ext_port);
+	ck_assert_uint_eq(r2.lifetime, 1200);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_int_eq(all[0].expires, fake_now + 1200);
+	free(all);
+	ck_assert(has_portmap(IPPROTO_TCP, 6000, &e));
+	ck_assert_uint_eq(e.timeout_ms, 1200 * 1000);
+}
+END_TEST
+
+START_TEST(different_nonce_not_authorized)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 600, 7);
+	struct pcp_response r;
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	memset(q.op.nonce, 8, PCP_NONCE_LEN);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(r.lifetime, PCP_SERVER_LONG_ERROR_S);
+	ck_assert_mem_eq(r.op.nonce, q.op.nonce, PCP_NONCE_LEN);  /* errors copy the request back */
+	/* nor may the other nonce delete it */
+	q.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert(has_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000));
+}
+END_TEST
+
+START_TEST(lifetime_zero_deletes)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 5000, 0, 600, 7);
+	struct pcp_response r;
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert(has_portmap(IPPROTO_TCP, 5000, NULL));
+	q.lifetime = 0;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 0);
+	ck_assert_uint_eq(r.op.ext_port, 5000);              /* the deleted mapping's port */
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	/* deleting what is not there succeeds */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+}
+END_TEST
+
+START_TEST(lifetime_clamped)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 10, 1);
+
+	ck_assert_uint_eq(send_pcp(&q).lifetime, 120);
+	q.lifetime = 1000000;
+	ck_assert_uint_eq(send_pcp(&q).lifetime, 86400);
+}
+END_TEST
+
+START_TEST(prefer_failure_taken_port)
+{
+	struct pcp_request a = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8000, 8000, 600, 1);
+	struct pcp_request b = map_req("::ffff:192.0.2.11", IPPROTO_TCP, 8000, 8000, 600, 2);
+	struct pcp_response r;
+
+	ck_assert_uint_eq(send_pcp(&a).result, PCP_SUCCESS);
+	b.opt.prefer_failure = true;
+	r = send_pcp(&b);
+	ck_assert_uint_eq(r.result, PCP_CANNOT_PROVIDE_EXTERNAL);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	/* without PREFER_FAILURE another port is given */
+	b.opt.prefer_failure = false;
+	r = send_pcp(&b);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_ne(r.op.ext_port, 8000);
+	ck_assert_uint_ge(r.op.ext_port, 1024);
+	/* and the same client asking for a second internal port on its own external port gets a second
+	 * mapping, not its first one overwritten */
+	a = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8001, 8000, 600, 1);
+	r = send_pcp(&a);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_ne(r.op.ext_port, 8000);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 3);
+}
+END_TEST
+
+START_TEST(prefer_failure_pinhole_port)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 9090, 600, 1);
+
+	q.opt.prefer_failure = true;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_CANNOT_PROVIDE_EXTERNAL);
+	q.op.ext_port = 8080;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+}
+END_TEST
+
+START_TEST(filter_sets_remote)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+	struct pcp_response r;
+	struct rule *all;
+	struct in6_addr peer = A("2001:db8:99::1");
+
+	q.opt.n_filters = 1;
+	q.opt.filters[0].prefix_len = 128;
+	q.opt.filters[0].port = 443;
+	q.opt.filters[0].addr = peer;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.opt.n_filters, 1);               /* honoured options are echoed */
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_len, 128);
+	ck_assert_uint_eq(all[0].remote_port, 443);
+	ck_assert(addr_equal(&all[0].remote, &peer));
+	free(all);
+	/* a refresh dropping the filter (prefix length 0) replaces the rule by an unfiltered one */
+	q.opt.filters[0].prefix_len = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_len, 0);
+	free(all);
+	/* two peers: the firewall keeps one per rule */
+	q.opt.n_filters = 2;
+	q.opt.filters[0].prefix_len = 128;
+	q.opt.filters[1] = q.opt.filters[0];
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_EXCESSIVE_REMOTE_PEERS);
+	/* an IPv4 peer for an IPv6 mapping makes no sense */
+	q.opt.n_filters = 1;
+	q.opt.filters[0].addr = A("::ffff:198.51.100.7");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_OPTION);
+}
+END_TEST
+
+START_TEST(filter_v4)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8080, 0, 600, 1);
+	struct rule *all;
+
+	/* the NAT44 map filters on one remote host, without a port: anything wider is refused
+	 * rather than silently opened wider than asked */
+	q.opt.n_filters = 1;
+	q.opt.filters[0].prefix_len = 120;
+	q.opt.filters[0].addr = A("::ffff:198.51.100.7");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_OPTION);
+	q.opt.filters[0].prefix_len = 128;
+	q.opt.filters[0].port = 443;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_OPTION);
+	q.opt.filters[0].port = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_len, 128);
+	free(all);
+}
+END_TEST
+
+START_TEST(third_party_unauthorised)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+START_TEST(third_party_authorised)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
+	struct pcp_response r;
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.third_party[0] = A("2001:db8:1::1");
+	sp.third_party_len[0] = 128;
+	sp.n_third_party = 1;
+	setup_with(&sp);
+	q = map_req("2001:db8:1::1", IPPROTO_TCP, 8080, 0, 600, 1);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(r.opt.has_third_party);
+	ck_assert(addr_equal(&r.op.ext_addr, &q.opt.third_party));
+	ck_assert(has_pinhole("2001:db8:1::6", IPPROTO_TCP, 8080));
+	/* the third party itself is not the owner: the nonce holder (the IWF) refreshes */
+	q.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+START_TEST(description_stored)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+	struct pcp_response r;
+	struct rule *all;
+
+	q.opt.has_description = true;
+	strcpy(q.opt.description, "m\xc3\xa9" "dia server");
+	q.opt.description_len = (uint16_t)strlen(q.opt.description);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(r.opt.has_description);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_str_eq(all[0].desc, "m\xc3\xa9" "dia server");
+	free(all);
+}
+END_TEST
+
+START_TEST(description_too_long_cut)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+	struct pcp_response r;
+	struct rule *all;
+	size_t n = 0;
+
+	/* 200 two-octet characters: 400 octets, cut to whole characters within 255 */
+	for (int i = 0; i < 200; i++) {
+		q.opt.description[n++] = (char)0xc3;
+		q.opt.description[n++] = (char)0xa9;
+	}
+	q.opt.description[n] = '\0';
+	q.opt.has_description = true;
+	q.opt.description_len = (uint16_t)n;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.opt.description_len, 254);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(strlen(all[0].desc), 254);
+	free(all);
+}
+END_TEST
+
+START_TEST(address_mismatch)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+
+	ck_assert_uint_eq(send_from(&q, "2001:db8:1::7").result, PCP_ADDRESS_MISMATCH);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+START_TEST(bad_target_refused)
+{
+	struct pcp_request q = map_req("fe80::5", IPPROTO_TCP, 8080, 0, 600, 1);
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+}
+END_TEST
+
+START_TEST(peer_answers_nothing_installed)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 40000, 0, 600, 1);
+	struct pcp_response r;
+	struct in6_addr wan = A("203.0.113.1");
+
+	q.opcode = PCP_OP_PEER;
+	q.op.peer_port = 443;
+	q.op.peer_addr = A("::ffff:198.51.100.7");
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 40000);
+	ck_assert(addr_equal(&r.op.ext_addr, &wan));
+	ck_assert_uint_eq(r.op.peer_port, 443);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	q.op.internal_port = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+}
+END_TEST
+
+/* ---------- epoch, ANNOUNCE, versions ---------- */
+
+START_TEST(epoch_and_announce)
+{
+	struct pcp_request q;
+	struct pcp_response r;
+	uint8_t buf[PCP_MAX_MSG];
+	size_t n;
+
+	memset(&q, 0, sizeof(q));
+	q.opcode = PCP_OP_ANNOUNCE;
+	q.client_addr = A("2001:db8:1::5");
+	now_ms += 42500;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 0);
+	ck_assert_uint_eq(r.epoch, 42);
+	ck_assert_uint_eq(pcp_server_epoch(fx.srv, now_ms), 42);
+	pcp_server_reset_epoch(fx.srv, now_ms);
+	ck_assert_uint_eq(send_pcp(&q).epoch, 0);
+	now_ms += 3000;
+	n = pcp_server_announce(fx.srv, now_ms, buf, sizeof(buf));
+	ck_assert_uint_eq(n, PCP_HDR_LEN);
+	ck_assert_int_eq(pcp_wire_parse_response(buf, n, &r), PCP_PARSE_OK);
+	ck_assert_uint_eq(r.opcode, PCP_OP_ANNOUNCE);
+	ck_assert_uint_eq(r.epoch, 3);
+	n = pcp_server_natpmp_announce(fx.srv, now_ms, buf, sizeof(buf));
+	ck_assert_uint_eq(n, NATPMP_EXTERNAL_RESP_LEN);
+	ck_assert_uint_eq(buf[1], 128);
+}
+END_TEST
+
+START_TEST(unsupp_version_echoes_body)
+{
+	uint8_t in[60], out[PCP_MAX_MSG];
+	struct in6_addr src = A("2001:db8:1::5");
+	size_t n;
+
+	memset(in, 0x11, sizeof(in));
+	in[0] = 1;               /* pre-RFC version 1 */
+	in[1] = PCP_OP_MAP;
+	n = pcp_server_handle(fx.srv, in, sizeof(in), &src, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(n, 60);
+	ck_assert_uint_eq(out[0], PCP_VERSION);
+	ck_assert_uint_eq(out[1], 0x80 | PCP_OP_MAP);
+	ck_assert_uint_eq(out[3], PCP_UNSUPP_VERSION);
+	ck_assert_mem_eq(out + PCP_HDR_LEN, in + PCP_HDR_LEN, 36);
+	/* a runt of an unknown version still gets whole MAP opcode data (zeros) */
+	in[0] = 3;
+	n = pcp_server_handle(fx.srv, in, 4, &src, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(n, PCP_HDR_LEN + PCP_MAP_LEN);
+	ck_assert_uint_eq(out[3], PCP_UNSUPP_VERSION);
+}
+END_TEST
+
+START_TEST(malformed_gets_result_codes)
+{
+	uint8_t in[64], out[PCP_MAX_MSG];
+	struct in6_addr src = A("2001:db8:1::5");
+	size_t n;
+
+	memset(in, 0, sizeof(in));
+	in[0] = 2;
+	in[1] = PCP_OP_MAP;
+	memcpy(in + 8, &src, 16);
+	/* MAP without opcode data: MALFORMED_REQUEST, answered with zeroed opcode data */
+	n = pcp_server_handle(fx.srv, in, 24, &src, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(n, PCP_HDR_LEN + PCP_MAP_LEN);
+	ck_assert_uint_eq(out[3], PCP_MALFORMED_REQUEST);
+	/* unknown opcode */
+	in[1] = 5;
+	n = pcp_server_handle(fx.srv, in, 24, &src, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(n, PCP_HDR_LEN);
+	ck_assert_uint_eq(out[3], PCP_UNSUPP_OPCODE);
+	/* a response is never answered (two servers must not loop) */
+	in[1] = 0x81;
+	ck_assert_uint_eq(pcp_server_handle(fx.srv, in, 60, &src, now_ms, out, sizeof(out)), 0);
+	/* unknown mandatory option */
+	in[1] = PCP_OP_MAP;
+	in[24 + 12] = IPPROTO_TCP;
+	in[24 + 16] = 0x1f;
+	in[60] = 99;
+	n = pcp_server_handle(fx.srv, in, 64, &src, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(out[3], PCP_UNSUPP_OPTION);
+	ck_assert_uint_eq(n, 64);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+/* ---------- NAT-PMP ---------- */
+
+static size_t natpmp(const uint8_t *in, size_t len, const char *src, uint8_t *out)
+{
+	struct in6_addr s = A(src);
+
+	return pcp_server_handle(fx.srv, in, len, &s, now_ms, out, PCP_MAX_MSG);
+}
+
+START_TEST(natpmp_external_and_map)
+{
+	uint8_t out[PCP_MAX_MSG], ext_req[2] = { 0, 0 }, in[NATPMP_MAP_REQ_LEN];
+	struct natpmp_request q = { .op = NATPMP_OP_MAP_UDP, .internal_port = 5060, .ext_port = 5060,
+				    .lifetime = 3600 };
+	struct natpmp_response r;
+	struct rule *all;
+	size_t n;
+
+	n = natpmp(ext_req, 2, "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	ck_assert_uint_eq(r.ext_addr[0], 203);
+	ck_assert_uint_eq(r.ext_addr[3], 1);
+
+	n = natpmp_wire_build_request(&q, in, sizeof(in));
+	n = natpmp(in, n, "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	ck_assert_uint_eq(r.ext_port, 5060);
+	ck_assert_uint_eq(r.lifetime, 3600);
+	ck_assert(has_portmap(IPPROTO_UDP, 5060, NULL));
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_int_eq(all[0].origin, ORIGIN_NATPMP);
+	ck_assert(!all[0].has_nonce);
+	free(all);
+	/* refresh keeps it; another host asking for the same port gets another one */
+	n = natpmp(in, natpmp_wire_build_request(&q, in, sizeof(in)), "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.ext_port, 5060);
+	n = natpmp(in, natpmp_wire_build_request(&q, in, sizeof(in)), "192.0.2.11", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	ck_assert_uint_ne(r.ext_port, 5060);
+	/* delete all of 192.0.2.10's UDP mappings */
+	q.internal_port = 0;
+	q.ext_port = 0;
+	q.lifetime = 0;
+	n = natpmp(in, natpmp_wire_build_request(&q, in, sizeof(in)), "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 0);
+	ck_assert(!has_portmap(IPPROTO_UDP, 5060, NULL));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+}
+END_TEST
+
+START_TEST(natpmp_errors)
+{
+	uint8_t out[PCP_MAX_MSG], req[2] = { 0, 9 };
+	struct natpmp_response r;
+	size_t n;
+
+	n = natpmp(req, 2, "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_UNSUPP_OPCODE);
+	have_wan = false;
+	req[1] = 0;
+	n = natpmp(req, 2, "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_NETWORK_FAILURE);
+}
+END_TEST
+
+START_TEST(pcp_and_natpmp_share_table)
+{
+	uint8_t out[PCP_MAX_MSG], in[NATPMP_MAP_REQ_LEN];
+	struct natpmp_request q = { .op = NATPMP_OP_MAP_TCP, .internal_port = 7000, .ext_port = 7000,
+				    .lifetime = 3600 };
+	struct pcp_request p = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 7000, 7000, 600, 1);
+	struct natpmp_response r;
+	size_t n;
+
+	n = natpmp(in, natpmp_wire_build_request(&q, in, sizeof(in)), "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	/* the PCP client cannot prove it made that mapping */
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_NOT_AUTHORIZED);
+}
+END_TEST
+
+/* ---------- rate limit and bookkeeping ---------- */
+
+START_TEST(rate_limit)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_burst = 3;
+	sp.rate_per_s = 2;
+	setup_with(&sp);
+	memset(&q, 0, sizeof(q));
+	q.opcode = PCP_OP_ANNOUNCE;
+	q.client_addr = A("2001:db8:1::5");
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&q).result, 255);          /* dropped */
+	/* another client has its own bucket */
+	q.client_addr = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q.client_addr = A("2001:db8:1::5");
+	now_ms += 500;                                        /* one token back */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&q).result, 255);
+	{
+		struct pcp_server_stats st;
+
+		pcp_server_stats(fx.srv, &st);
+		ck_assert_uint_eq(st.rate_limited, 2);
+	}
+}
+END_TEST
+
+START_TEST(rate_limit_many_clients_bounded)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
+	char a[64];
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	setup_with(&sp);
+	memset(&q, 0, sizeof(q));
+	q.opcode = PCP_OP_ANNOUNCE;
+	for (unsigned i = 0; i < PCP_SERVER_RATE_CLIENTS + 100; i++) {
+		snprintf(a, sizeof(a), "2001:db8:1::%x:%x", i >> 16, i & 0xffff);
+		q.client_addr = A(a);
+		ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	}
+}
+END_TEST
+
+START_TEST(index_survives_restart_and_gc)
+{
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 5000, 0, 600, 7);
+	struct pcp_server_params sp;
+	struct rule *all;
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	/* a new server on the same core (restart with a restored store) knows the mapping's nonce */
+	pcp_server_free(fx.srv);
+	memset(&sp, 0, sizeof(sp));
+	sp.core = fx.core;
+	sp.ext_addr = wan_getter;
+	sp.rate_off = true;
+	fx.srv = pcp_server_new(&sp, now_ms);
+	memset(q.op.nonce, 9, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	/* the core expires it: the index forgets it, a new nonce may map again */
+	fake_now += 601;
+	core_expire(fx.core);
+	ck_assert_uint_eq(pcp_server_gc(fx.srv), 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	free(all);
+}
+END_TEST
+
+START_TEST(verdict_rendering)
+{
+	ck_assert_uint_eq(pcp_server_result_of(V_CONFLICT, true), PCP_CANNOT_PROVIDE_EXTERNAL);
+	ck_assert_uint_eq(pcp_server_result_of(V_CONFLICT, false), PCP_NO_RESOURCES);
+	ck_assert_uint_eq(pcp_server_result_of(V_QUOTA, false), PCP_USER_EX_QUOTA);
+	ck_assert_uint_eq(pcp_server_result_of(V_LOW_PORT, false), PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(pcp_server_result_of(V_UNSUPPORTED_PROTO, false), PCP_UNSUPP_PROTOCOL);
+}
+END_TEST
+
+static Suite *pcp_server_suite(void)
+{
+	Suite *s = suite_create("pcp_server");
+	TCase *tc = tcase_create("server");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, map_v6_pinhole);
+	tcase_add_test(tc, map_v6_all_protocols);
+	tcase_add_test(tc, map_v4_portmap);
+	tcase_add_test(tc, map_v4_needs_wan_address);
+	tcase_add_test(tc, map_v4_other_protocol);
+	tcase_add_test(tc, refresh_same_nonce_keeps);
+	tcase_add_test(tc, different_nonce_not_authorized);
+	tcase_add_test(tc, lifetime_zero_deletes);
+	tcase_add_test(tc, lifetime_clamped);
+	tcase_add_test(tc, prefer_failure_taken_port);
+	tcase_add_test(tc, prefer_failure_pinhole_port);
+	tcase_add_test(tc, filter_sets_remote);
+	tcase_add_test(tc, filter_v4);
+	tcase_add_test(tc, third_party_unauthorised);
+	tcase_add_test(tc, third_party_authorised);
+	tcase_add_test(tc, description_stored);
+	tcase_add_test(tc, description_too_long_cut);
+	tcase_add_test(tc, address_mismatch);
+	tcase_add_test(tc, bad_target_refused);
+	tcase_add_test(tc, peer_answers_nothing_installed);
+	tcase_add_test(tc, epoch_and_announce);
+	tcase_add_test(tc, unsupp_version_echoes_body);
+	tcase_add_test(tc, malformed_gets_result_codes);
+	tcase_add_test(tc, natpmp_external_and_map);
+	tcase_add_test(tc, natpmp_errors);
+	tcase_add_test(tc, pcp_and_natpmp_share_table);
+	tcase_add_test(tc, rate_limit);
+	tcase_add_test(tc, rate_limit_many_clients_bounded);
+	tcase_add_test(tc, index_survives_restart_and_gc);
+	tcase_add_test(tc, verdict_rendering);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(pcp_server_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
