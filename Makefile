@@ -66,11 +66,7 @@ $(LIB_IGDD): $(call obj,$(IGDD_SRC))
 $(LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@
-	$(AR) rcs $@ $^ $(if $^,,$(B)/.empty.o)
-
-$(B)/.empty.o:
-	@mkdir -p $(B)
-	echo 'typedef int igdd_empty_unit;' | $(CC) $(CFLAGS) -x c -c -o $@ -
+	$(AR) rcs $@ $^
 
 $(B)/igdd/igdd: $(B)/igdd/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

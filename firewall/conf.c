@@ -29,6 +29,10 @@ enum conf_type {
 	CT_ADDR_OPT,    /* an address literal or empty */
 	CT_PORTRANGE,   /* MIN-MAX ports */
 	CT_PREFIX_LIST, /* repeatable ADDR[/LEN] (pcp_allow_thirdparty) */
+	CT_CGN_POOL,    /* repeatable IPv4 ADDR[/LEN] (cgn_pool -> fw.nat_pool) */
+	CT_CGN_SUBS,    /* one IPv4 ADDR/LEN (cgn_subscribers -> fw.nat_src) */
+	CT_CGN_PORTS,   /* MIN-MAX (cgn_port_range) */
+	CT_CRYPT,       /* a crypt(3) hash "$id$..." or empty (web_password_hash) */
 };
 
 struct conf_choice {
@@ -93,6 +97,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(pcp_rate_burst), 0, 1, 1000000u, NULL },
 	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on the LAN addresses; empty = off",
 	  OFF(web_listen), SZ(web_listen), 0, 0, NULL },
+	{ "web_password_hash", CT_CRYPT, "", "web UI password as a crypt(3) hash (`igdctl passwd` prints the line); empty = no login",
+	  OFF(web_password_hash), SZ(web_password_hash), 0, 0, NULL },
 	{ "upstream_pcp_server", CT_ADDR_OPT, "", "upstream PCP server; empty = the default gateway (RFC 7488)",
 	  OFF(upstream_pcp_server), SZ(upstream_pcp_server), 0, 0, NULL },
 	{ "secure_mode", CT_BOOL, "yes", "a client may only open ports for its own device",
@@ -113,10 +119,25 @@ static const struct conf_key conf_keys[] = {
 	  OFF(policy.max_rules_per_client), 0, 1, 1048576u, NULL },
 	{ "ext_port_range", CT_PORTRANGE, "1024-65535", "external ports picked for port mappings, MIN-MAX",
 	  0, 0, 0, 0, NULL },
+	{ "cgn_pool", CT_CGN_POOL, NULL,
+	  "pcpd on a CGN: external IPv4 ADDR[/LEN] of the NAT44 pool, repeatable; together one contiguous range "
+	  "(none = no CGN: mappings use the WAN address)", 0, 0, 0, 0, NULL },
+	{ "cgn_subscribers", CT_CGN_SUBS, "100.64.0.0/10", "CGN: IPv4 PREFIX of the subscribers NATed to the pool",
+	  OFF(cgn_subscribers), SZ(cgn_subscribers), 0, 0, NULL },
+	{ "cgn_ports_per_subscriber", CT_U32, "1024",
+	  "CGN: external ports each subscriber owns on its pool address (its PCP mapping quota per protocol)",
+	  OFF(cgn_ports_per_subscriber), 0, 1, 65535u, NULL },
+	{ "cgn_port_range", CT_CGN_PORTS, "1024-65535", "CGN: external ports cut into subscriber blocks, MIN-MAX",
+	  0, 0, 0, 0, NULL },
 	{ "user", CT_NAME, "nobody", "user to run as after start-up (root = keep uid 0, drop capabilities)",
 	  OFF(user), SZ(user), 0, 0, NULL },
 	{ "log_level", CT_CHOICE, "info", "info | debug",
 	  OFF(log_level), 0, 0, 0, log_levels },
+	{ "stable_after", CT_U32, "90000", "seconds an opaque LAN address must persist to count as stable "
+	  "(RFC 7217), not temporary (RFC 8981, preferred for at most 1 day)",
+	  OFF(stable_after), 0, 1, 2147483647u, NULL },
+	{ "forget_after", CT_U32, "172800", "seconds a LAN address that left the neighbour table is remembered",
+	  OFF(forget_after), 0, 1, 2147483647u, NULL },
 };
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -251,6 +272,41 @@ static bool parse_prefix_list(struct conf *c, const char *v, char *err, size_t e
 	strcpy(c->pcp_thirdparty_text[i], v);
 	c->n_pcp_thirdparty++;
 	return true;
+}
+
+static bool parse_cgn_pool(struct conf *c, const char *v, char *err, size_t errlen)
+{
+	size_t i = c->fw.n_nat_pool;
+	struct in6_addr a;
+	uint8_t len;
+
+	if (i >= FW_MAX_NAT_POOL) {
+		snprintf(err, errlen, "at most %d cgn_pool lines", FW_MAX_NAT_POOL);
+		return false;
+	}
+	if (strlen(v) >= sizeof(c->cgn_pool_text[0]) || !addr_parse_prefix(v, &a, &len) || !addr_is_v4(&a)) {
+		snprintf(err, errlen, "expected an IPv4 ADDR[/LEN], not '%s'", v);
+		return false;
+	}
+	memcpy(&c->fw.nat_pool[i], &a.s6_addr[12], 4);
+	c->fw.nat_pool_len[i] = (uint8_t)(len - 96);
+	strcpy(c->cgn_pool_text[i], v);
+	c->fw.n_nat_pool++;
+	return true;
+}
+
+static bool parse_cgn_subs(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
+{
+	struct in6_addr a;
+	uint8_t len;
+
+	if (!addr_parse_prefix(v, &a, &len) || !addr_is_v4(&a)) {
+		snprintf(err, errlen, "expected an IPv4 ADDR/LEN, not '%s'", v);
+		return false;
+	}
+	memcpy(&c->fw.nat_src, &a.s6_addr[12], 4);
+	c->fw.nat_src_len = (uint8_t)(len - 96);
+	return set_string(c, k, v, err, errlen);
 }
 
 static bool parse_path(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
@@ -399,7 +455,7 @@ static bool parse_addr_opt(struct conf *c, const struct conf_key *k, const char 
 	return set_string(c, k, v, err, errlen);
 }
 
-static bool parse_portrange(struct conf *c, const char *v, char *err, size_t errlen)
+static bool parse_portrange_to(const char *v, uint16_t *out_min, uint16_t *out_max, char *err, size_t errlen)
 {
 	const char *dash = strchr(v, '-');
 	char lo[8];
@@ -415,9 +471,29 @@ static bool parse_portrange(struct conf *c, const char *v, char *err, size_t err
 		snprintf(err, errlen, "expected MIN-MAX with 1 <= MIN <= MAX <= 65535, not '%s'", v);
 		return false;
 	}
-	c->ext_port_min = (uint16_t)min;
-	c->ext_port_max = (uint16_t)max;
+	*out_min = (uint16_t)min;
+	*out_max = (uint16_t)max;
 	return true;
+}
+
+static bool parse_portrange(struct conf *c, const char *v, char *err, size_t errlen)
+{
+	return parse_portrange_to(v, &c->ext_port_min, &c->ext_port_max, err, errlen);
+}
+
+/* Empty, or "$id$..." in the crypt(3) alphabet: a typo is caught here, not at the first login. */
+static bool parse_crypt(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
+{
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("./$,=", *p)) {
+			snprintf(err, errlen, "not a crypt(3) hash (use the line igdctl passwd prints)");
+			return false;
+		}
+	if (*v && (v[0] != '$' || strlen(v) < 4)) {
+		snprintf(err, errlen, "not a crypt(3) hash (use the line igdctl passwd prints)");
+		return false;
+	}
+	return set_string(c, k, v, err, errlen);
 }
 
 static bool parse_value(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
@@ -436,6 +512,10 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 	case CT_ADDR_OPT:   return parse_addr_opt(c, k, v, err, errlen);
 	case CT_PORTRANGE:  return parse_portrange(c, v, err, errlen);
 	case CT_PREFIX_LIST: return parse_prefix_list(c, v, err, errlen);
+	case CT_CGN_POOL:   return parse_cgn_pool(c, v, err, errlen);
+	case CT_CGN_SUBS:   return parse_cgn_subs(c, k, v, err, errlen);
+	case CT_CGN_PORTS:  return parse_portrange_to(v, &c->cgn_port_min, &c->cgn_port_max, err, errlen);
+	case CT_CRYPT:      return parse_crypt(c, k, v, err, errlen);
 	}
 	snprintf(err, errlen, "internal: key type %d", (int)k->type);
 	return false;
@@ -443,7 +523,8 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 
 static bool key_repeatable(const struct conf_key *k)
 {
-	return k->type == CT_IFLIST || k->type == CT_LISTEN_IP || k->type == CT_PREFIX_LIST;
+	return k->type == CT_IFLIST || k->type == CT_LISTEN_IP || k->type == CT_PREFIX_LIST ||
+	       k->type == CT_CGN_POOL;
 }
 
 void conf_defaults(struct conf *c)
@@ -550,6 +631,21 @@ static bool conf_finish(struct conf *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s is both ext_ifname and lan_ifname", c->ext_ifname);
 			return false;
 		}
+	if (c->fw.n_nat_pool > 0) {
+		struct in_addr lo, hi;
+		uint32_t span = (uint32_t)c->cgn_port_max - c->cgn_port_min + 1u;
+
+		if (!fw_nat_pool_range(&c->fw, &lo, &hi)) {
+			snprintf(err, errlen, "cgn_pool lines must form one contiguous range without overlaps "
+				 "(the NAT44 is one snat range)");
+			return false;
+		}
+		if (c->cgn_ports_per_subscriber > span) {
+			snprintf(err, errlen, "cgn_ports_per_subscriber (%u) is above the %u ports of cgn_port_range",
+				 c->cgn_ports_per_subscriber, span);
+			return false;
+		}
+	}
 	if (c->policy.min_lifetime > c->policy.max_lifetime) {
 		snprintf(err, errlen, "min_lifetime (%u) is above max_lifetime (%u)",
 			 c->policy.min_lifetime, c->policy.max_lifetime);
@@ -667,6 +763,13 @@ static void print_key(const struct conf *c, const struct conf_key *k, FILE *f)
 		for (size_t j = 0; j < c->n_pcp_thirdparty; j++)
 			fprintf(f, "%s=%s\n", k->name, c->pcp_thirdparty_text[j]);
 		return;
+	case CT_CGN_POOL:
+		for (size_t j = 0; j < c->fw.n_nat_pool; j++)
+			fprintf(f, "%s=%s\n", k->name, c->cgn_pool_text[j]);
+		return;
+	case CT_CGN_PORTS:
+		fprintf(f, "%s=%u-%u\n", k->name, c->cgn_port_min, c->cgn_port_max);
+		return;
 	case CT_BOOL:
 		fprintf(f, "%s=%s\n", k->name, *(const bool *)cfield(c, k) ? "yes" : "no");
 		return;
@@ -687,6 +790,8 @@ static void print_key(const struct conf *c, const struct conf_key *k, FILE *f)
 	case CT_NAME:
 	case CT_HOSTPORT:
 	case CT_ADDR_OPT:
+	case CT_CRYPT:
+	case CT_CGN_SUBS:
 		fprintf(f, "%s=%s\n", k->name, (const char *)cfield(c, k));
 		return;
 	}

@@ -41,6 +41,7 @@ struct conf {
 	bool web_has_addr;                       /* false: ":PORT" = the LAN addresses */
 	struct in6_addr web_addr;
 	uint16_t web_port;
+	char web_password_hash[256];             /* crypt(3) hash; empty = no web login possible */
 	bool enable_natpmp;                      /* NAT-PMP (RFC 6886) on the PCP port */
 	uint32_t pcp_rate_limit;                 /* PCP requests per second per client; 0 = no limit */
 	uint32_t pcp_rate_burst;
@@ -52,8 +53,16 @@ struct conf {
 	bool has_upstream_pcp;
 	struct in6_addr upstream_pcp_addr;
 	uint16_t ext_port_min, ext_port_max;
+	/* CGN (pcpd): the pool lives in fw.nat_pool (the NAT44 rule needs it), the subscriber prefix in
+	 * fw.nat_src; these are the rest, read by pcpd/cgn.c */
+	char cgn_pool_text[FW_MAX_NAT_POOL][24];  /* cgn_pool lines as written, for -n */
+	char cgn_subscribers[24];
+	uint32_t cgn_ports_per_subscriber;
+	uint16_t cgn_port_min, cgn_port_max;
 	char user[32];                           /* drop privileges to; "root" = keep uid 0, drop capabilities */
 	int log_level;                           /* enum conf_log_level */
+	uint32_t stable_after;                   /* device table: opaque address persisting this long is stable */
+	uint32_t forget_after;                   /* device table: absent addresses are forgotten after this */
 	char perm_text[POLICY_MAX_PERMS][CONF_PERM_TEXT_MAX]; /* permission lines as written, for -n */
 	struct policy_config policy;             /* secure_mode, lifetimes, quotas, pinhole_target, perms */
 	struct fw_config fw;                     /* family, table, mode, wan/lan ifnames, chain prefix */

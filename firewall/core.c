@@ -17,6 +17,7 @@
 #include "core.h"
 #include "hmap.h"
 #include "log.h"
+#include "reanchor.h"
 
 /* The canonical key of a kernel element; laid out without padding so it can be hashed as bytes. */
 struct elem_key {
@@ -51,6 +52,10 @@ struct core {
 	uint32_t next_id;
 	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
 	uint64_t reconciles;
+	/* core_set_start_reanchor: applied by core_start before its resync */
+	bool start_reanchor;
+	struct in6_addr sr_old, sr_new;
+	uint8_t sr_old_len, sr_new_len;
 };
 
 #define EXPIRY_NONE INT64_MAX
@@ -324,6 +329,8 @@ static uint32_t alloc_id(struct core *c)
 
 static void maybe_snapshot(struct core *c);
 static int snapshot_locked(struct core *c);
+static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
+			   uint8_t nl, bool to_kernel, struct core_reanchor_result *res);
 
 /* ---------- public: life cycle ---------- */
 
@@ -455,6 +462,12 @@ int core_start(struct core *c, char *err, size_t errlen)
 	}
 	if (lc.loaded || lc.expired)
 		log_info("store: %zu rules restored, %zu expired while we were away", lc.loaded, lc.expired);
+	/* The prefix changed while we were away: move the restored rules in memory, so the resync below
+	 * is the one transaction that installs them, and no old-prefix address ever reaches the kernel. */
+	if (c->start_reanchor && reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len, false,
+						 NULL) == 0 && c->p.store)
+		lc.loaded++;   /* snapshot below */
+	c->start_reanchor = false;
 	if (c->p.store && (lc.loaded || lc.expired))
 		snapshot_locked(c);  /* compacts the journal and forgets the expired rules on disk too */
 	if (resync_locked(c) < 0) {
@@ -694,6 +707,42 @@ static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 	return V_OK;
 }
 
+/* Ties a pinhole to its device, when the device table knows the address asked for: the MAC and the
+ * address's kind (so a rule for a temporary address is shown as one, and allow_temporary can refuse it).
+ * For app requests (UPnP, PCP, NAT-PMP) it also applies pinhole_target: "both" adds the device's stable
+ * address in the /64 as a second selector (pending until known), "stable" uses it instead of the address
+ * asked for once it is known (until then the app keeps what it asked for, rather than nothing). The
+ * operator and the household UI get exactly what they typed. */
+static void decorate_target(struct core *c, struct rule *r)
+{
+	struct rule_target *tg = &r->target;
+	const struct device_addr *da = NULL;
+	const struct device *d;
+	enum pinhole_target_policy pt = c->p.policy.pinhole_target;
+	bool app = r->origin == ORIGIN_UPNP || r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP;
+
+	if (r->kind != RULE_PINHOLE || !tg->use_exact || tg->use_stable || c->p.devices == NULL)
+		return;
+	d = device_by_addr(c->p.devices, &tg->exact, &da);
+	if (d == NULL)
+		return;
+	memcpy(tg->mac, d->mac, 6);
+	tg->has_mac = true;
+	if (da)
+		tg->exact_kind = da->kind;
+	if (!app || pt == PINHOLE_TARGET_REQUESTED || addr_is_ula(&tg->exact) || addr_is_link_local(&tg->exact))
+		return;
+	tg->subnet = tg->exact;
+	addr_mask(&tg->subnet, 64);
+	tg->subnet_len = 64;
+	tg->use_stable = true;
+	tg->stable_resolved = device_stable_address(c->p.devices, tg->mac, &tg->subnet, 64, &tg->stable);
+	if (!tg->stable_resolved)
+		memset(&tg->stable, 0, sizeof(tg->stable));
+	if (pt == PINHOLE_TARGET_STABLE && tg->stable_resolved && !addr_equal(&tg->stable, &tg->exact))
+		tg->use_exact = false;
+}
+
 static enum verdict add_locked(struct core *c, const struct core_add_req *req, struct rule *out)
 {
 	struct rule r = req->rule;
@@ -711,6 +760,8 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	if (rule_validate(&r) != NULL)
 		return V_INVALID;
 	set_lease(c, &r, req->rule.lease, req->exact_lease, now);
+	/* before the identical-rule check, so a repeated request decorates the same way and refreshes */
+	decorate_target(c, &r);
 
 	/* An identical rule this requester may manage: refresh it (same id), never a duplicate. */
 	s = first_slot_of(c, &r);
@@ -1042,4 +1093,349 @@ void core_set_policy(struct core *c, const struct policy_config *pc)
 	pthread_mutex_lock(&c->lock);
 	c->p.policy = *pc;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---------- devices and prefixes ---------- */
+
+struct step_undo {
+	struct rule *r;       /* in the table */
+	struct rule saved;    /* as it was before the plan */
+};
+
+/* Elements touched by a plan, each once: what the kernel held for the rules before, and what they need
+ * after. Shared elements (two rules, one key) make "delete then add" per rule wrong; a set is right. */
+struct touched {
+	struct hmap *seen;        /* elem_key -> (void *)1 */
+	struct fw_elem *elems;    /* old elements (as the kernel has them) and new keys */
+	bool *is_old;
+	size_t n, cap;
+	bool oom;
+};
+
+static void touched_add(struct touched *tt, const struct fw_elem *e, bool old)
+{
+	struct elem_key k = key_of(e);
+
+	if (hmap_get(tt->seen, &k))
+		return;
+	if (tt->n == tt->cap) {
+		size_t ncap = tt->cap ? tt->cap * 2 : 64;
+		struct fw_elem *ne = realloc(tt->elems, ncap * sizeof(*ne));
+		bool *no;
+
+		if (ne == NULL) {
+			tt->oom = true;
+			return;
+		}
+		tt->elems = ne;
+		no = realloc(tt->is_old, ncap * sizeof(*no));
+		if (no == NULL) {
+			tt->oom = true;
+			return;
+		}
+		tt->is_old = no;
+		tt->cap = ncap;
+	}
+	if (hmap_put(tt->seen, &k, (void *)1) < 0) {
+		tt->oom = true;
+		return;
+	}
+	tt->elems[tt->n] = *e;
+	tt->is_old[tt->n++] = old;
+}
+
+static void touched_rule(struct core *c, struct touched *tt, const struct rule *r, bool old)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	for (size_t i = 0; i < n; i++) {
+		struct elem_key k = key_of(&e[i]);
+		struct elem_slot *s = hmap_get(c->elems, &k);
+
+		touched_add(tt, s && old ? &s->elem : &e[i], old);
+	}
+}
+
+/* Applies plan steps to the table: the rules' targets change in memory and in the element index; with
+ * to_kernel, the difference goes to the firewall in one transaction (on refusal everything is put back
+ * and -1 returned). Removed rules leave the table. Durability is the caller's (a snapshot). */
+static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_kernel, const char *what)
+{
+	int64_t now = core_now(c);
+	struct step_undo *u = calloc(pl->n ? pl->n : 1, sizeof(*u));
+	struct touched tt = { .seen = hmap_new(sizeof(struct elem_key)) };
+	struct txn t = { 0 };
+	struct hmap *sent = hmap_new(sizeof(struct elem_key));
+	int rc = -1;
+
+	if (u == NULL || tt.seen == NULL || sent == NULL)
+		goto out;
+	for (size_t i = 0; i < pl->n; i++) {
+		struct rule *r = rule_by_id(c, pl->steps[i].rule_id);
+
+		if (r == NULL)
+			continue;
+		u[i].r = r;
+		u[i].saved = *r;
+		touched_rule(c, &tt, r, true);
+		detach_rule(c, NULL, r, now);
+	}
+	for (size_t i = 0; i < pl->n; i++) {
+		struct rule *r = u[i].r;
+
+		if (r == NULL)
+			continue;
+		r->target = pl->steps[i].target;
+		if (pl->steps[i].state == RULE_GONE) {
+			r->state = RULE_GONE;
+			continue;
+		}
+		if (attach_rule(c, NULL, r, now) < 0)
+			tt.oom = true;
+		touched_rule(c, &tt, r, false);
+	}
+	if (tt.oom)
+		goto undo;
+	if (to_kernel) {
+		for (size_t i = 0; i < tt.n; i++) {
+			struct elem_key k = key_of(&tt.elems[i]);
+			struct elem_slot *s = hmap_get(c->elems, &k);
+
+			if (s == NULL) {
+				if (tt.is_old[i])
+					txn_push(&t, false, &tt.elems[i]);
+				continue;
+			}
+			if (hmap_get(sent, &k))
+				continue;
+			if (hmap_put(sent, &k, (void *)1) < 0)
+				t.oom = true;
+			slot_send(c, &t, s, now);
+		}
+		if (txn_commit(c, &t) < 0)
+			goto undo;
+	}
+	for (size_t i = 0; i < pl->n; i++) {
+		struct rule *r = u[i].r;
+		char a[ADDR_STRLEN], b[ADDR_STRLEN];
+		struct in6_addr before[2], after[2];
+		size_t nb, na;
+
+		if (r == NULL)
+			continue;
+		nb = rule_addresses(&u[i].saved, before);
+		na = r->state == RULE_GONE ? 0 : rule_addresses(r, after);
+		log_info("%s pinhole id=%u [%s] -> %s%s%s (%s)", what, r->id, nb ? addr_str(&before[0], a) : "pending",
+			 r->state == RULE_GONE ? "removed" : na ? "[" : "pending",
+			 r->state != RULE_GONE && na ? addr_str(&after[0], b) : "",
+			 r->state != RULE_GONE && na ? "]" : "", pl->steps[i].why);
+		if (r->state == RULE_GONE) {
+			notify(c, r, CORE_EV_EXPIRED);
+			table_remove(c, r);
+			free(r);
+		} else {
+			notify(c, r, CORE_EV_CHANGED);
+		}
+	}
+	rc = 0;
+	goto out;
+undo:
+	/* back to the saved rules, in the index too; the kernel was not touched */
+	for (size_t i = pl->n; i-- > 0;) {
+		struct rule *r = u[i].r;
+
+		if (r == NULL)
+			continue;
+		if (r->state != RULE_GONE)
+			detach_rule(c, NULL, r, now);
+		*r = u[i].saved;
+		attach_rule(c, NULL, r, now);
+		r->state = u[i].saved.state;
+	}
+	if (tt.oom)
+		errno = ENOMEM;
+out:
+	txn_free(&t);
+	hmap_free(sent);
+	hmap_free(tt.seen);
+	free(tt.elems);
+	free(tt.is_old);
+	free(u);
+	return rc;
+}
+
+/* The rules as an array of copies (the plan functions are pure and take arrays). Only pinholes are
+ * candidates; want filters further (NULL: all pinholes). */
+static size_t copy_pinholes(struct core *c, struct rule **out, bool (*want)(const struct rule *r))
+{
+	size_t n = 0, pos = 0;
+	struct rule *r;
+
+	*out = malloc((hmap_count(c->rules) + 1) * sizeof(**out));
+	if (*out == NULL)
+		return 0;
+	while ((r = hmap_next(c->rules, &pos)) != NULL)
+		if (r->kind == RULE_PINHOLE && (want == NULL || want(r)))
+			(*out)[n++] = *r;
+	return n;
+}
+
+static void fill_result(struct core_reanchor_result *res, const struct reanchor_plan *pl, bool committed)
+{
+	if (res == NULL)
+		return;
+	memset(res, 0, sizeof(*res));
+	res->installed = pl->installed;
+	res->pending = pl->pending;
+	res->removed = pl->removed;
+	res->committed = committed;
+}
+
+static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
+			   uint8_t nl, bool to_kernel, struct core_reanchor_result *res)
+{
+	struct device_table *empty = NULL;
+	const struct device_table *t = c->p.devices;
+	struct reanchor_plan pl;
+	struct rule *rules = NULL;
+	size_t n;
+	int rc;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (t == NULL && (t = empty = device_table_new(0, 0)) == NULL)
+		return -1;   /* no table: every opaque target is of unknown kind, EUI-64 ones wait for their device */
+	n = copy_pinholes(c, &rules, NULL);
+	if (rules == NULL) {
+		device_table_free(empty);
+		return -1;
+	}
+	rc = reanchor_plan(rules, n, op, ol, np, nl, t, &pl);
+	free(rules);
+	device_table_free(empty);
+	if (rc < 0)
+		return -1;
+	if (pl.n == 0) {
+		fill_result(res, &pl, false);
+		return 0;
+	}
+	rc = apply_plan(c, &pl, to_kernel, "re-anchor");
+	if (rc == 0) {
+		char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
+		log_info("prefix %s/%u -> %s/%u: %zu rules re-anchored (%zu installed, %zu pending, %zu removed)",
+			 addr_str(op, a), ol, addr_str(np, b), nl, pl.n, pl.installed, pl.pending, pl.removed);
+		fill_result(res, &pl, to_kernel);
+		/* One atomic file rather than n journal lines (n fsyncs). If we die before it, the store still
+		 * holds the old prefix's targets and the start-up comparison re-anchors them again: the plan is
+		 * a function of the rules, so the result is the same. */
+		if (c->p.store)
+			snapshot_locked(c);
+	}
+	reanchor_plan_free(&pl);
+	return rc;
+}
+
+int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
+		  const struct in6_addr *new_prefix, uint8_t new_len, struct core_reanchor_result *res)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static bool is_unresolved(const struct rule *r)
+{
+	return r->target.use_stable && !r->target.stable_resolved && r->target.has_mac;
+}
+
+int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
+{
+	struct reanchor_plan pl;
+	struct rule *rules = NULL;
+	size_t n, pos = 0;
+	struct rule *r;
+	bool any = false;
+	int rc = 0;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&c->lock);
+	/* device events are frequent: look before copying anything */
+	while (!any && (r = hmap_next(c->rules, &pos)) != NULL)
+		any = r->kind == RULE_PINHOLE && is_unresolved(r);
+	if (!any || c->p.devices == NULL)
+		goto out;
+	n = copy_pinholes(c, &rules, is_unresolved);
+	if (rules == NULL || reanchor_resolve(rules, n, c->p.devices, &pl) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (pl.n) {
+		rc = apply_plan(c, &pl, true, "resolve");
+		if (rc == 0) {
+			fill_result(res, &pl, true);
+			for (size_t i = 0; i < pl.n; i++) {
+				struct rule *nr = rule_by_id(c, pl.steps[i].rule_id);
+
+				if (nr)
+					persist_put(c, nr);
+			}
+			maybe_snapshot(c);
+		}
+	}
+	reanchor_plan_free(&pl);
+out:
+	free(rules);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *t), void *arg)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->p.devices)
+		rc = fn(arg, c->p.devices);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
+			     const struct in6_addr *new_prefix, uint8_t new_len)
+{
+	pthread_mutex_lock(&c->lock);
+	c->start_reanchor = true;
+	c->sr_old = *old_prefix;
+	c->sr_old_len = old_len;
+	c->sr_new = *new_prefix;
+	c->sr_new_len = new_len;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int core_meta_get(struct core *c, const char *key, char *buf, size_t len)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->p.store)
+		rc = store_meta_get(c->p.store, key, buf, len);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int core_meta_set(struct core *c, const char *key, const char *value)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->p.store)
+		rc = store_meta_set(c->p.store, key, value);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "fw.h"
 #include "policy.h"
 #include "rule.h"
@@ -39,6 +40,10 @@ struct core_params {
 	void *change_arg;
 	size_t snapshot_every;         /* journal lines between snapshots; 0 = 1000 */
 	uint32_t ext_port_min, ext_port_max; /* range for picking a free external port; 0/0 = 1024..65535 */
+	/* The LAN device table (device.h), or NULL. With it, pinhole targets are tied to devices (MAC,
+	 * address kind, pinhole_target policy) and can follow a prefix change. The core only reads it, and
+	 * only under its lock; whoever feeds it must do so through core_with_devices(). Owned by the caller. */
+	struct device_table *devices;
 };
 
 struct core *core_new(const struct core_params *p);
@@ -88,5 +93,35 @@ void core_status(struct core *c, struct core_status *st);
 const struct policy_config *core_policy(struct core *c);
 /* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
 void core_set_policy(struct core *c, const struct policy_config *pc);
+
+/* ---------- devices and prefixes (issue 5) ---------- */
+
+struct core_reanchor_result {
+	size_t installed, pending, removed;  /* rules in each state after the change (those it touched) */
+	bool committed;                      /* one firewall transaction was made (nothing to do: false) */
+};
+
+/* The delegated prefix (or one LAN subnet) changed from old to new: every pinhole with a selector in the
+ * old prefix is re-anchored per reanchor_plan() (EUI-64 moved at once, stable opaque pending until the
+ * device shows its new stable address, temporary dropped) in ONE firewall transaction; the new state
+ * is made durable (snapshot) after the kernel took it. Events: CORE_EV_CHANGED per moved rule,
+ * CORE_EV_EXPIRED per removed one. Lengths 1..64. 0 (res filled), or -1: bad prefixes, out of memory,
+ * or the firewall refused (then nothing changed). */
+int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
+		  const struct in6_addr *new_prefix, uint8_t new_len, struct core_reanchor_result *res);
+/* After the device table changed: pending stable selectors the table can now resolve are installed
+ * (one transaction for all). Cheap when nothing is pending. 0, or -1 (firewall refused; retried next time). */
+int core_resolve_pending(struct core *c, struct core_reanchor_result *res);
+/* Runs fn with the device table under the core's lock (the only safe way to feed or read it while
+ * other threads call the core). fn must not call back into the core. Returns fn's value (0 if no table). */
+int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *t), void *arg);
+/* Before core_start: the prefix changed while we were not running; core_start re-anchors the restored
+ * rules in memory before its one resync transaction. */
+void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
+			     const struct in6_addr *new_prefix, uint8_t new_len);
+/* Small named values kept in the store beside the rules (e.g. the last known LAN prefix), under the
+ * core's lock. 0, or -1 (absent / no store / I/O error). */
+int core_meta_get(struct core *c, const char *key, char *buf, size_t len);
+int core_meta_set(struct core *c, const char *key, const char *value);
 
 #endif

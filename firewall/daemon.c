@@ -396,6 +396,34 @@ static char *ctl_answer(void *arg, const char *req, size_t len)
 	return d->info->ctl_answer(d->core, &d->conf.fw, req, len);
 }
 
+static void prefix_changed(void *arg, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np, uint8_t nl,
+			   const struct core_reanchor_result *res)
+{
+	struct daemon *d = arg;
+
+	if (d->on_prefix_change)
+		d->on_prefix_change(d, op, ol, np, nl, res);
+}
+
+/* Devices and prefixes: before the core, so the rules are restored against today's LAN (a prefix that
+ * changed while we were down is re-anchored by core_start). Without it the daemon still works, with
+ * exact-address rules only, so a failure here is a warning. */
+static void open_devwatch(struct daemon *d)
+{
+	struct devwatch_params wp;
+
+	memset(&wp, 0, sizeof(wp));
+	for (size_t i = 0; i < d->conf.fw.n_lan && i < RTNL_MAX_IFS; i++)
+		snprintf(wp.lan_ifname[wp.n_lan++], sizeof(wp.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
+	wp.stable_after = d->conf.stable_after;
+	wp.forget_after = d->conf.forget_after;
+	wp.on_prefix_change = prefix_changed;
+	wp.arg = d;
+	d->devwatch = devwatch_new(&wp);
+	if (!d->devwatch)
+		log_warn("devices: cannot watch the LAN (rtnetlink); pinholes will not follow prefix changes");
+}
+
 static int open_core(struct daemon *d)
 {
 	struct core_params p;
@@ -419,11 +447,20 @@ static int open_core(struct daemon *d)
 	p.change_arg = d;
 	p.ext_port_min = d->conf.ext_port_min;
 	p.ext_port_max = d->conf.ext_port_max;
+	open_devwatch(d);
+	if (d->devwatch) {
+		p.devices = devwatch_devices(d->devwatch);
+		/* IGD:2 606 and PCP: another address of the same device (same MAC) may act for it */
+		p.same_device = device_same_cb;
+		p.device_arg = p.devices;
+	}
 	d->core = core_new(&p);
 	if (!d->core) {
 		log_warnx("cannot create the core: out of memory");
 		return -1;
 	}
+	if (d->devwatch)
+		devwatch_prepare_core(d->devwatch, d->core);
 	if (core_start(d->core, err, sizeof(err)) < 0) {
 		log_warnx("cannot start: %s", err);
 		return -1;
@@ -472,6 +509,10 @@ static int start(struct daemon *d)
 		log_warn("event loop");
 		return -1;
 	}
+	if (d->devwatch && devwatch_start(d->devwatch, d->core, d->loop) < 0) {
+		log_warn("devices: event loop");
+		return -1;
+	}
 	if (d->info->start && d->info->start(d) < 0)
 		return -1;
 	return drop_privileges(d);
@@ -484,6 +525,7 @@ static void stop(struct daemon *d)
 	if (d->core && core_snapshot(d->core) < 0)
 		log_warnx("store: final snapshot failed");
 	ctl_close(d->ctl);
+	devwatch_free(d->devwatch);   /* no more device events into a core being freed */
 	core_free(d->core);
 	/* destroy only frees our side; the kernel keeps the rules for the next start */
 	if (d->fw)

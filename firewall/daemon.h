@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "core.h"
 #include "ctl.h"
+#include "devwatch.h"
 #include "loop.h"
 
 /* Exit codes */
@@ -44,6 +45,12 @@ struct daemon {
 	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
 	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
 	void *front;        /* the main's front ends (UPnP, PCP, web), owned by its start/stop hooks */
+	struct devwatch *devwatch;  /* LAN devices and prefixes (rtnetlink); NULL if it could not start */
+	/* Set by a main's start hook to tell clients of a LAN prefix change (UPnP SystemUpdateID, PCP
+	 * ANNOUNCE); called on the loop thread after the core re-anchored its rules. May stay NULL. */
+	void (*on_prefix_change)(struct daemon *d, const struct in6_addr *old_prefix, uint8_t old_len,
+				 const struct in6_addr *new_prefix, uint8_t new_len,
+				 const struct core_reanchor_result *res);
 };
 
 /* The whole life of a daemon; returns the process exit code. */

@@ -12,6 +12,7 @@
 
 #define FW_NAME_MAX 64
 #define FW_MAX_IFNAMES 8
+#define FW_MAX_NAT_POOL 16
 
 enum fw_mode {
 	FW_STANDALONE = 1, /* our table carries the RFC 6092 inbound policy and hooks itself */
@@ -27,12 +28,30 @@ struct fw_config {
 	char lan_ifname[FW_MAX_IFNAMES][16];
 	size_t n_lan;
 	char chain_prefix[24];          /* integrated mode: our chain/set names start with this (default "igdd_") */
+	/* NAT44 for the traffic of subscribers that holds no mapping (pcpd on a CGN; n_nat_pool 0 = none):
+	 * packets from nat_src/nat_src_len leaving a WAN interface are SNATed to the pool, which must be one
+	 * contiguous range of addresses (`persistent`: a subscriber keeps one pool address). */
+	struct in_addr nat_src;
+	uint8_t nat_src_len;
+	struct in_addr nat_pool[FW_MAX_NAT_POOL];  /* the pool as given, ADDR/LEN each */
+	uint8_t nat_pool_len[FW_MAX_NAT_POOL];
+	size_t n_nat_pool;
 };
+
+/* First and last address of the NAT44 pool (network byte order), false if the pool is empty or its
+ * parts do not form one contiguous range (nft's `snat to` takes one range). (fw_elem.c) */
+bool fw_nat_pool_range(const struct fw_config *cfg, struct in_addr *lo, struct in_addr *hi);
 
 /* One kernel element. Which set/map it lands in follows from its fields:
  *  pinhole (v6): remote_len == 0 -> keyed daddr . l4proto . dport, or daddr . l4proto (dport 0 / no ports),
  *                or daddr (proto RULE_PROTO_ANY); remote_len > 0 -> the filtered set (saddr prefix, sport).
- *  portmap (v4): DNAT map keyed [daddr .] l4proto . ext_port -> addr . port, plus the forward accept. */
+ *  portmap (v4): DNAT map keyed [daddr .] l4proto . ext_port -> addr . port, plus the forward accept.
+ *                With ext_addr != 0 the backend also installs, in the same transaction, the SNAT
+ *                companion (map pm4_snat: addr . l4proto . port -> ext_addr . ext_port), so the
+ *                internal host's outbound flows from that port leave from the mapped endpoint
+ *                (endpoint-independent mapping, RFC 4787 REQ-1 / RFC 6887 11.1); the two are added,
+ *                replaced and deleted together. It is the element's second kernel element, not a
+ *                second fw_elem: read_counters reports the DNAT one only. */
 struct fw_elem {
 	bool v4;                   /* true: IPv4 port mapping; false: IPv6 pinhole */
 	uint16_t proto;            /* IANA number or 65535 (any; pinholes only) */

@@ -59,6 +59,13 @@ const struct fw_set_def fw_set_defs[FW_SET_COUNT] = {
 		.nfields = 3, .field_type = { FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE },
 		.field_len = { 4, 1, 2 }, .key_len = 12, .map = true,
 	},
+	[FW_SET_PM4_SNAT] = {
+		.name = "pm4_snat",
+		.nft_type = "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+		.lookup = "ip saddr . meta l4proto . th sport",
+		.nfields = 3, .field_type = { FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE },
+		.field_len = { 4, 1, 2 }, .key_len = 12, .map = true,
+	},
 };
 
 uint32_t fw_set_key_type(const struct fw_set_def *d)
@@ -230,6 +237,57 @@ const char *fw_key_build(const struct fw_elem *e, struct fw_key *k)
 	return err;
 }
 
+bool fw_key_companion(const struct fw_elem *e, struct fw_key *k)
+{
+	struct fw_key primary;
+
+	if (!e->v4 || e->ext_addr.s_addr == 0 || fw_key_build(e, &primary) != NULL)
+		return false;
+	memset(k, 0, sizeof(*k));
+	k->set = FW_SET_PM4_SNAT;
+	k->len = fw_set_defs[FW_SET_PM4_SNAT].key_len;
+	memcpy(k->key, &e->addr.s6_addr[12], 4);
+	k->key[4] = (uint8_t)e->proto;
+	put_port(k->key + 8, e->port);
+	return true;
+}
+
+bool fw_nat_pool_range(const struct fw_config *cfg, struct in_addr *lo, struct in_addr *hi)
+{
+	uint32_t first = 0, last = 0;
+	size_t covered = 0;
+
+	if (cfg->n_nat_pool == 0 || cfg->n_nat_pool > FW_MAX_NAT_POOL)
+		return false;
+	for (size_t i = 0; i < cfg->n_nat_pool; i++) {
+		uint8_t len = cfg->nat_pool_len[i] > 32 ? 32 : cfg->nat_pool_len[i];
+		uint32_t mask = len ? ~0u << (32 - len) : 0;
+		uint32_t a = ntohl(cfg->nat_pool[i].s_addr) & mask, b = a | ~mask;
+
+		if (i == 0 || a < first)
+			first = a;
+		if (i == 0 || b > last)
+			last = b;
+		covered += (size_t)(b - a) + 1;
+	}
+	/* contiguous and without overlaps: no two parts share an address, and they add up to the span */
+	for (size_t i = 0; i < cfg->n_nat_pool; i++)
+		for (size_t j = i + 1; j < cfg->n_nat_pool; j++) {
+			uint8_t li = cfg->nat_pool_len[i] > 32 ? 32 : cfg->nat_pool_len[i];
+			uint8_t lj = cfg->nat_pool_len[j] > 32 ? 32 : cfg->nat_pool_len[j];
+			uint8_t l = li < lj ? li : lj;
+			uint32_t mask = l ? ~0u << (32 - l) : 0;
+
+			if ((ntohl(cfg->nat_pool[i].s_addr) & mask) == (ntohl(cfg->nat_pool[j].s_addr) & mask))
+				return false;
+		}
+	if (covered != (size_t)(last - first) + 1)
+		return false;
+	lo->s_addr = htonl(first);
+	hi->s_addr = htonl(last);
+	return true;
+}
+
 int fw_key_cmp(const struct fw_key *a, const struct fw_key *b)
 {
 	int c;
@@ -247,6 +305,13 @@ void fw_elem_map_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN])
 	memset(out, 0, FW_DATA_LEN);
 	memcpy(out, &e->addr.s6_addr[12], 4);
 	put_port(out + 4, e->port);
+}
+
+void fw_elem_snat_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN])
+{
+	memset(out, 0, FW_DATA_LEN);
+	memcpy(out, &e->ext_addr, 4);
+	put_port(out + 4, e->ext_port);
 }
 
 static void set_v4_mapped(struct in6_addr *a, const uint8_t v4[4])
@@ -320,6 +385,17 @@ bool fw_key_parse(const struct fw_key *k, const uint8_t *data, size_t data_len, 
 		return true;
 	case FW_SET_PH_REMOTE:
 		return parse_remote(k, out);
+	case FW_SET_PM4_SNAT:
+		/* the companion names the same mapping: internal endpoint in the key, external in the data */
+		if (!data || data_len < 6)
+			return false;
+		out->v4 = true;
+		set_v4_mapped(&out->addr, k->key);
+		out->proto = k->key[4];
+		out->port = get_port(k->key + 8);
+		memcpy(&out->ext_addr, data, 4);
+		out->ext_port = get_port(data + 4);
+		return true;
 	default:
 		return parse_portmap(k, data, data_len, out);
 	}

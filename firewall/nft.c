@@ -16,6 +16,15 @@
  *     prerouting (nat hook prerouting priority dstnat)
  *         iifname != @wan_if return
  *         dnat via @pm4_remote, then @pm4_addr, then @pm4  (most specific first)
+ *     postrouting (nat hook postrouting priority srcnat)
+ *         oifname != @wan_if return
+ *         snat via @pm4_snat                             endpoint-independent mapping: a mapping's
+ *                                                        internal addr:port leaves as ext_addr:ext_port
+ *         [ip saddr SUBSCRIBERS snat to POOL persistent] NAT44 for everything else (pcpd on a CGN,
+ *                                                        when the config gives a pool)
+ *     pm4_snat holds one companion per portmap with an external address, made from the same fw_elem
+ *     and added/replaced/deleted in the same message stream, so a mapping and its SNAT never part.
+ *     The nat chains see only the first packet of a flow; conntrack does the rest.
  *
  *   INTEGRATED: the same sets and the same lookup rules, without hooks and without the RFC 6092
  *     policy rules (the host firewall owns established/invalid/ICMPv6/drop), as regular chains
@@ -24,6 +33,7 @@
  *     OpenWrt fw4 (/etc/nftables.d/ or a fw4 include):
  *         chain forward_wan { ... jump igdd_forward ... }
  *         chain dstnat_wan  { ... jump igdd_prerouting ... }
+ *         chain srcnat_wan  { ... jump igdd_postrouting ... }
  *     A rule that accepts in our chain then accepts in fw4's chain (same table); an accept in a
  *     separate table would not override fw4's drop, which is why this mode exists.
  *
@@ -77,6 +87,10 @@
 
 #define FW_TYPE_ICMP6_TYPE 29   /* nft datatype, for `nft list` to print type names */
 #define PRIO_DSTNAT (-100)      /* "priority dstnat" */
+#define PRIO_SRCNAT 100         /* "priority srcnat" */
+#ifndef NF_NAT_RANGE_PERSISTENT
+#define NF_NAT_RANGE_PERSISTENT (1 << 3)   /* linux/netfilter/nf_nat.h */
+#endif
 
 #define SOCK_BUF_BYTES   (64 * 1024 * 1024)  /* 10,000-element batches and their ACKs */
 #define MON_BUF_BYTES    (32 * 1024 * 1024)  /* a 10k-element transaction of someone else */
@@ -89,6 +103,7 @@ struct nft_names {
 	char table[FW_NAME_MAX];
 	char forward[FW_NAME_MAX];
 	char prerouting[FW_NAME_MAX];
+	char postrouting[FW_NAME_MAX];
 	char wan_if[FW_NAME_MAX];
 	char set[FW_SET_COUNT][FW_NAME_MAX];
 };
@@ -617,14 +632,15 @@ static uint32_t msg_const_set(struct batch *b, struct nft *p, const char *name, 
 /* ------------------------------------------------------------------------------------------ */
 /* Rules                                                                                        */
 
+/* iifname (or oifname, for postrouting) != @wan_if return */
 static void rule_wan_filter(struct batch *b, const struct nft *p, const struct fw *fw, const char *chain,
-			    uint32_t wan_set_id)
+			    uint32_t wan_set_id, uint32_t meta_key)
 {
 	struct nftnl_rule *r;
 
 	if (fw->cfg.n_wan == 0 || !(r = rule_new(b, p, chain)))
 		return;
-	add_expr(r, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+	add_expr(r, expr_meta(meta_key, NFT_REG_1));
 	add_expr(r, expr_lookup(p->n.wan_if, wan_set_id, NFT_LOOKUP_F_INV, -1));
 	add_expr(r, expr_verdict(NFT_RETURN));
 	msg_rule(b, r);
@@ -693,6 +709,7 @@ static const struct field_src field_srcs[FW_SET_COUNT][FW_FIELDS_MAX] = {
 	[FW_SET_PM4]        = { { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 	[FW_SET_PM4_ADDR]   = { { NFT_PAYLOAD_NETWORK_HEADER, 16 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 	[FW_SET_PM4_REMOTE] = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
+	[FW_SET_PM4_SNAT]   = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 0 } },
 };
 
 /* Loads the concatenated key of a set into consecutive registers starting at reg 1. */
@@ -721,9 +738,11 @@ static void rule_pinhole_lookup(struct batch *b, const struct nft *p, enum fw_se
 	msg_rule(b, r);
 }
 
-static void rule_dnat(struct batch *b, const struct nft *p, enum fw_set which, uint32_t set_id)
+/* meta nfproto ipv4 {d,s}nat ip to <key> map @which */
+static void rule_nat_map(struct batch *b, const struct nft *p, const char *chain, uint32_t nat_type,
+			 enum fw_set which, uint32_t set_id)
 {
-	struct nftnl_rule *r = rule_new(b, p, p->n.prerouting);
+	struct nftnl_rule *r = rule_new(b, p, chain);
 	struct nftnl_expr *nat;
 
 	if (!r)
@@ -732,10 +751,61 @@ static void rule_dnat(struct batch *b, const struct nft *p, enum fw_set which, u
 	add_key_loads(r, which);
 	add_expr(r, expr_lookup(p->n.set[which], set_id, 0, NFT_REG_1));
 	if ((nat = nftnl_expr_alloc("nat"))) {
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, nat_type);
 		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
 		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
 		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+	}
+	add_expr(r, nat);
+	msg_rule(b, r);
+}
+
+static struct nftnl_expr *expr_imm_data(uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	}
+	return e;
+}
+
+/* The NAT44 of unmapped subscriber traffic (pcpd on a CGN):
+ *   meta nfproto ipv4 ip saddr SRC/LEN snat ip to LO-HI persistent
+ * `persistent` makes the kernel pick the pool address from the source address alone, so one
+ * subscriber's flows share an address (paired pooling, RFC 4787 REQ-2). */
+static void rule_nat44(struct batch *b, const struct nft *p, const struct fw *fw)
+{
+	struct in_addr lo, hi;
+	struct nftnl_rule *r;
+	struct nftnl_expr *bw, *nat;
+	uint32_t mask, net, zero = 0;
+	uint8_t len = fw->cfg.nat_src_len > 32 ? 32 : fw->cfg.nat_src_len;
+
+	if (!fw_nat_pool_range(&fw->cfg, &lo, &hi) || !(r = rule_new(b, p, p->n.postrouting)))
+		return;
+	mask = htonl(len ? ~0u << (32 - len) : 0);
+	net = fw->cfg.nat_src.s_addr & mask;
+	add_nfproto(r, NFPROTO_IPV4);
+	add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1));
+	if ((bw = nftnl_expr_alloc("bitwise"))) {
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
+		nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+	}
+	add_expr(r, bw);
+	add_expr(r, expr_cmp(NFT_CMP_EQ, &net, sizeof(net)));
+	add_expr(r, expr_imm_data(NFT_REG_1, &lo.s_addr, sizeof(lo.s_addr)));
+	add_expr(r, expr_imm_data(NFT_REG_2, &hi.s_addr, sizeof(hi.s_addr)));
+	if ((nat = nftnl_expr_alloc("nat"))) {
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_2);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PERSISTENT);
 	}
 	add_expr(r, nat);
 	msg_rule(b, r);
@@ -761,7 +831,9 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 	msg_chain(b, p, p->n.forward, NFT_MSG_NEWCHAIN, standalone ? NF_INET_FORWARD : -1, 0, "filter");
 	msg_chain(b, p, p->n.prerouting, NFT_MSG_NEWCHAIN, standalone ? NF_INET_PRE_ROUTING : -1,
 		  PRIO_DSTNAT, "nat");
-	rule_wan_filter(b, p, fw, p->n.forward, wan_id);
+	msg_chain(b, p, p->n.postrouting, NFT_MSG_NEWCHAIN, standalone ? NF_INET_POST_ROUTING : -1,
+		  PRIO_SRCNAT, "nat");
+	rule_wan_filter(b, p, fw, p->n.forward, wan_id, NFT_META_IIFNAME);
 	if (standalone)
 		rules_rfc6092(b, p);
 	for (int s = FW_SET_PH_PORT; s <= FW_SET_PH_REMOTE; s++)
@@ -772,10 +844,13 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 		add_expr(r, expr_verdict(NF_DROP));
 		msg_rule(b, r);
 	}
-	rule_wan_filter(b, p, fw, p->n.prerouting, wan_id);
-	rule_dnat(b, p, FW_SET_PM4_REMOTE, ids[FW_SET_PM4_REMOTE]);
-	rule_dnat(b, p, FW_SET_PM4_ADDR, ids[FW_SET_PM4_ADDR]);
-	rule_dnat(b, p, FW_SET_PM4, ids[FW_SET_PM4]);
+	rule_wan_filter(b, p, fw, p->n.prerouting, wan_id, NFT_META_IIFNAME);
+	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4_REMOTE, ids[FW_SET_PM4_REMOTE]);
+	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4_ADDR, ids[FW_SET_PM4_ADDR]);
+	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4, ids[FW_SET_PM4]);
+	rule_wan_filter(b, p, fw, p->n.postrouting, wan_id, NFT_META_OIFNAME);
+	rule_nat_map(b, p, p->n.postrouting, NFT_NAT_SNAT, FW_SET_PM4_SNAT, ids[FW_SET_PM4_SNAT]);
+	rule_nat44(b, p, fw);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -808,7 +883,10 @@ static struct nftnl_set_elem *elem_new(const struct keyed *k, uint16_t type)
 	if (k->elem->timeout_ms)
 		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, k->elem->timeout_ms);
 	if (d->map) {
-		fw_elem_map_data(k->elem, data);
+		if (k->key.set == FW_SET_PM4_SNAT)
+			fw_elem_snat_data(k->elem, data);
+		else
+			fw_elem_map_data(k->elem, data);
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, FW_DATA_LEN);
 	}
 	/* an element-level counter with the caller's values: counters survive a re-add */
@@ -860,26 +938,31 @@ static void msg_elems(struct batch *b, const struct nft *p, const struct keyed *
 	}
 }
 
-/* Keys every element (sorted by set then key). NULL + fw->err on a bad element or no memory. */
-static struct keyed *key_all(struct fw *fw, const struct fw_elem *v, size_t n, int *err)
+/* Keys every element, plus the SNAT companion of each portmap with an external address (sorted
+ * by set then key); *nk = how many. NULL + fw->err on a bad element or no memory. */
+static struct keyed *key_all(struct fw *fw, const struct fw_elem *v, size_t n, size_t *nk, int *err)
 {
-	struct keyed *k = calloc(n + 1, sizeof(*k));
+	struct keyed *k = calloc(2 * n + 1, sizeof(*k));
 	const char *why;
+	size_t m = 0;
 	char s[160];
 
 	*err = -ENOMEM;
 	if (!k)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if ((why = fw_key_build(&v[i], &k[i].key)) != NULL) {
+		if ((why = fw_key_build(&v[i], &k[m].key)) != NULL) {
 			snprintf(fw->err, sizeof(fw->err), "%s: %s", fw_elem_str(&v[i], s, sizeof(s)), why);
 			free(k);
 			*err = -EINVAL;
 			return NULL;
 		}
-		k[i].elem = &v[i];
+		k[m++].elem = &v[i];
+		if (fw_key_companion(&v[i], &k[m].key))
+			k[m++].elem = &v[i];
 	}
-	qsort(k, n, sizeof(*k), keyed_cmp);
+	qsort(k, m, sizeof(*k), keyed_cmp);
+	*nk = m;
 	*err = 0;
 	return k;
 }
@@ -890,6 +973,9 @@ static struct keyed *key_all(struct fw *fw, const struct fw_elem *v, size_t n, i
 struct dump_ctx {
 	enum fw_set set;
 	void (*cb)(void *arg, const struct fw_elem *e);
+	/* instead of cb when set: also wants the kernel key (a companion parses to its portmap's
+	 * fields, so only the key tells the two apart) */
+	void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e);
 	void *arg;
 };
 
@@ -928,7 +1014,10 @@ static int dump_elem_cb(struct nftnl_set_elem *se, void *data)
 	if (nftnl_set_elem_is_set(se, NFTNL_SET_ELEM_TIMEOUT))
 		e.timeout_ms = nftnl_set_elem_get_u64(se, NFTNL_SET_ELEM_TIMEOUT);
 	nftnl_set_elem_expr_foreach(se, ctr_cb, &e);
-	ctx->cb(ctx->arg, &e);
+	if (ctx->kcb)
+		ctx->kcb(ctx->arg, &k, &e);
+	else
+		ctx->cb(ctx->arg, &e);
 	return 0;
 }
 
@@ -946,9 +1035,10 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
 
 /* Dumps one of our sets. Returns 0, -ENOENT if the set (or table) does not exist, or -errno. */
 static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
-		    void (*cb)(void *arg, const struct fw_elem *e), void *arg)
+		    void (*cb)(void *arg, const struct fw_elem *e),
+		    void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e), void *arg)
 {
-	struct dump_ctx ctx = { .set = which, .cb = cb, .arg = arg };
+	struct dump_ctx ctx = { .set = which, .cb = cb, .kcb = kcb, .arg = arg };
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 	uint32_t seq = p->seq++;
@@ -980,27 +1070,43 @@ static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
 
 struct counter_table {
 	struct fw_elem *v;
+	struct fw_key *k;         /* v[i]'s kernel key */
 	size_t n, cap;
 	bool exists[FW_SET_COUNT];
 	bool oom;
 };
 
-static void collect_cb(void *arg, const struct fw_elem *e)
+static void collect_cb(void *arg, const struct fw_key *k, const struct fw_elem *e)
 {
 	struct counter_table *t = arg;
 
+	if (t->oom)
+		return;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 1024;
 		struct fw_elem *v = realloc(t->v, cap * sizeof(*v));
+		struct fw_key *kk;
 
-		if (!v) {
+		if (v)
+			t->v = v;
+		kk = v ? realloc(t->k, cap * sizeof(*kk)) : NULL;
+		if (!kk) {
 			t->oom = true;
 			return;
 		}
-		t->v = v;
+		t->k = kk;
 		t->cap = cap;
 	}
+	t->k[t->n] = *k;
 	t->v[t->n++] = *e;
+}
+
+static void counter_table_free(struct counter_table *t)
+{
+	free(t->v);
+	free(t->k);
+	t->v = NULL;
+	t->k = NULL;
 }
 
 /* What the kernel holds now, and which of our sets exist. */
@@ -1008,10 +1114,10 @@ static int collect(struct fw *fw, struct nft *p, struct counter_table *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (int s = 0; s < FW_SET_COUNT; s++) {
-		int err = dump_set(fw, p, (enum fw_set)s, collect_cb, t);
+		int err = dump_set(fw, p, (enum fw_set)s, NULL, collect_cb, t);
 
 		if (err && err != -ENOENT) {
-			free(t->v);
+			counter_table_free(t);
 			return err;
 		}
 		t->exists[s] = err == 0;
@@ -1027,9 +1133,10 @@ static void carry_counters(struct keyed *k, size_t n, struct fw_elem *copy, cons
 
 	if (!have)
 		return;   /* counters restart: not worth failing the resync for */
-	for (size_t i = 0; i < t->n; i++)
-		if (!fw_key_build(&t->v[i], &have[nh].key))
-			have[nh++].elem = &t->v[i];
+	for (size_t i = 0; i < t->n; i++) {
+		have[nh].key = t->k[i];
+		have[nh++].elem = &t->v[i];
+	}
 	qsort(have, nh, sizeof(*have), keyed_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct keyed *h = bsearch(&k[i], have, nh, sizeof(*have), keyed_cmp);
@@ -1058,8 +1165,10 @@ static void build_teardown(struct batch *b, struct nft *p, const struct fw *fw, 
 	 * our sets deleted (their rules went with the flush), then everything is re-added */
 	msg_chain(b, p, p->n.forward, NFT_MSG_NEWCHAIN, -1, 0, NULL);
 	msg_chain(b, p, p->n.prerouting, NFT_MSG_NEWCHAIN, -1, 0, NULL);
+	msg_chain(b, p, p->n.postrouting, NFT_MSG_NEWCHAIN, -1, 0, NULL);
 	msg_flush_chain(b, p, p->n.forward);
 	msg_flush_chain(b, p, p->n.prerouting);
+	msg_flush_chain(b, p, p->n.postrouting);
 	if (fw->cfg.n_wan) {
 		/* create-if-missing first (its definition never changes), so the delete cannot fail */
 		msg_const_set(b, p, p->n.wan_if, false, FW_TYPE_IFNAME, 16, NULL, 0);
@@ -1077,23 +1186,24 @@ static int nft_resync(struct fw *fw, const struct fw_elem *all, size_t n)
 	struct fw_elem *copy;
 	struct batch b;
 	struct keyed *k;
+	size_t nk = 0;
 	int err;
 
-	if (!(k = key_all(fw, all, n, &err)))
+	if (!(k = key_all(fw, all, n, &nk, &err)))
 		return err;
 	if ((err = collect(fw, p, &t))) {
 		free(k);
 		return err;
 	}
-	if ((copy = calloc(n + 1, sizeof(*copy))))
-		carry_counters(k, n, copy, &t);
+	if ((copy = calloc(nk + 1, sizeof(*copy))))
+		carry_counters(k, nk, copy, &t);
 	batch_start(&b, p);
 	build_teardown(&b, p, fw, &t);
 	build_ruleset(&b, p, fw);
-	msg_elems(&b, p, k, n, NFT_MSG_NEWSETELEM, false);
+	msg_elems(&b, p, k, nk, NFT_MSG_NEWSETELEM, false);
 	err = batch_send(fw, p, &b);
 	batch_free(&b);
-	free(t.v);
+	counter_table_free(&t);
 	free(copy);
 	free(k);
 	return err;
@@ -1115,18 +1225,17 @@ static int existing_only(struct fw *fw, struct nft *p, struct keyed *v, size_t *
 	if ((err = collect(fw, p, &t)))
 		return err;
 	if (!(have = calloc(t.n + 1, sizeof(*have)))) {
-		free(t.v);
+		counter_table_free(&t);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < t.n; i++)
-		if (!fw_key_build(&t.v[i], &have[nh].key))
-			nh++;
+		have[nh++].key = t.k[i];
 	qsort(have, nh, sizeof(*have), keyed_cmp);
 	for (size_t i = 0; i < *n; i++)
 		if (bsearch(&v[i], have, nh, sizeof(*have), keyed_cmp))
 			v[out++] = v[i];
 	free(have);
-	free(t.v);
+	counter_table_free(&t);
 	*n = out;
 	return 0;
 }
@@ -1177,7 +1286,8 @@ static int nft_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 	struct keyed *kd = NULL, *ka = NULL;
 	int err;
 
-	if (!(kd = key_all(fw, del, ndel, &err)) || !(ka = key_all(fw, add, nadd, &err)))
+	/* from here on ndel and nadd count kernel elements (companions included) */
+	if (!(kd = key_all(fw, del, ndel, &ndel, &err)) || !(ka = key_all(fw, add, nadd, &nadd, &err)))
 		goto out;
 	if (!p->no_destroy) {
 		err = commit_batch(fw, p, kd, ndel, ka, nadd, ka, nadd);
@@ -1201,9 +1311,11 @@ static int nft_read_counters(struct fw *fw, void (*cb)(void *arg, const struct f
 	if (!cb)
 		return -EINVAL;
 	for (int s = 0; s < FW_SET_COUNT; s++) {
-		int err = dump_set(fw, p, (enum fw_set)s, cb, arg);
+		int err;
 
-		if (err)
+		if (s == FW_SET_PM4_SNAT)
+			continue;   /* a companion: its portmap is reported once, from the DNAT map */
+		if ((err = dump_set(fw, p, (enum fw_set)s, cb, NULL, arg)))
 			return err;
 	}
 	return 0;
@@ -1232,6 +1344,7 @@ static int nft_remove(struct fw *fw)
 		if (with_chains) {
 			msg_chain(&b, p, p->n.forward, NFT_MSG_DELCHAIN, -1, 0, NULL);
 			msg_chain(&b, p, p->n.prerouting, NFT_MSG_DELCHAIN, -1, 0, NULL);
+			msg_chain(&b, p, p->n.postrouting, NFT_MSG_DELCHAIN, -1, 0, NULL);
 		}
 		err = batch_send(fw, p, &b);
 		batch_free(&b);
@@ -1239,7 +1352,7 @@ static int nft_remove(struct fw *fw)
 		if (err != -EBUSY)
 			break;
 	}
-	free(t.v);
+	counter_table_free(&t);
 	return err;
 }
 
@@ -1386,6 +1499,7 @@ static const char *names_init(struct nft_names *n, const struct fw_config *cfg)
 	memcpy(n->table, cfg->table, strnlen(cfg->table, sizeof(cfg->table)) + 1);
 	ok = fw_obj_name(cfg, "forward", n->forward, sizeof(n->forward)) &&
 	     fw_obj_name(cfg, "prerouting", n->prerouting, sizeof(n->prerouting)) &&
+	     fw_obj_name(cfg, "postrouting", n->postrouting, sizeof(n->postrouting)) &&
 	     fw_obj_name(cfg, "wan_if", n->wan_if, sizeof(n->wan_if));
 	for (int s = 0; s < FW_SET_COUNT && ok; s++)
 		ok = fw_obj_name(cfg, fw_set_defs[s].name, n->set[s], sizeof(n->set[s]));

@@ -19,6 +19,7 @@ enum fw_set {
 	FW_SET_PM4,         /* map meta l4proto . th dport : ipv4_addr . inet_service */
 	FW_SET_PM4_ADDR,    /* map ip daddr . meta l4proto . th dport : ... */
 	FW_SET_PM4_REMOTE,  /* map ip saddr . meta l4proto . th dport : ... */
+	FW_SET_PM4_SNAT,    /* map ip saddr . meta l4proto . th sport : ipv4_addr . inet_service (EIM companion) */
 	FW_SET_COUNT
 };
 
@@ -60,13 +61,18 @@ uint32_t fw_set_key_type(const struct fw_set_def *d);
 /* Builds the kernel key of an element. Returns NULL, or a static message saying why it cannot be
  * installed (bad protocol number, portmap without ports, ...). */
 const char *fw_key_build(const struct fw_elem *e, struct fw_key *k);
+/* The SNAT companion of a portmap with an external address (see fw.h): its key in pm4_snat. False
+ * when the element has none (not a portmap, ext_addr 0, or an element fw_key_build refuses). */
+bool fw_key_companion(const struct fw_elem *e, struct fw_key *k);
 /* Total order on keys (set first, then bytes): sorting, lookup, "same element". */
 int fw_key_cmp(const struct fw_key *a, const struct fw_key *b);
 /* The inverse of fw_key_build (plus map data when the set is a map): rebuilds the element's key
  * fields from kernel bytes. Returns false if the bytes do not describe an element we would make. */
 bool fw_key_parse(const struct fw_key *k, const uint8_t *data, size_t data_len, struct fw_elem *out);
-/* Map data of a portmap: internal ipv4 address . port, padded to FW_DATA_LEN. */
+/* Map data of a portmap: internal ipv4 address . port, padded to FW_DATA_LEN; for the pm4_snat
+ * companion the other way round: external address . external port. */
 void fw_elem_map_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN]);
+void fw_elem_snat_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN]);
 /* Does the protocol carry 16-bit ports first in its header (tcp, udp, dccp, sctp, udplite)? */
 bool fw_proto_has_ports(uint16_t proto);
 /* Name of one of our chains/sets: cfg->chain_prefix + base in integrated mode, base otherwise.

@@ -108,6 +108,10 @@ static void put_key(FILE *f, enum fw_set set, const struct fw_elem *e)
 		put_v4_mapped(f, &e->remote);
 		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->ext_port);
 		break;
+	case FW_SET_PM4_SNAT:
+		put_v4_mapped(f, &e->addr);
+		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->port);
+		break;
 	default:
 		break;
 	}
@@ -130,7 +134,11 @@ static void put_elem(FILE *f, const struct render_elem *r, const struct fw_elem 
 	fprintf(f, " counter packets %llu bytes %llu", (unsigned long long)orig->packets,
 		(unsigned long long)orig->bytes);
 	put_timeout(f, orig->timeout_ms);
-	if (fw_set_defs[r->key.set].map) {
+	if (r->key.set == FW_SET_PM4_SNAT) {
+		char a[INET_ADDRSTRLEN];
+
+		fprintf(f, " : %s . %u", inet_ntop(AF_INET, &r->elem.ext_addr, a, sizeof(a)), r->elem.ext_port);
+	} else if (fw_set_defs[r->key.set].map) {
 		fputs(" : ", f);
 		put_v4_mapped(f, &r->elem.addr);
 		fprintf(f, " . %u", r->elem.port);
@@ -224,13 +232,42 @@ static void put_prerouting(FILE *f, const struct fw_config *cfg)
 		fw_obj_name(cfg, fw_set_defs[order[i]].name, name, sizeof(name));
 		fprintf(f, "\t\tmeta nfproto ipv4 dnat ip to %s map @%s\n", fw_set_defs[order[i]].lookup, name);
 	}
+	fputs("\t}\n\n", f);
+}
+
+static void put_postrouting(FILE *f, const struct fw_config *cfg)
+{
+	char name[FW_NAME_MAX], lo[INET_ADDRSTRLEN], hi[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN];
+	struct in_addr plo, phi, net;
+	uint8_t len = cfg->nat_src_len > 32 ? 32 : cfg->nat_src_len;
+
+	fw_obj_name(cfg, "postrouting", name, sizeof(name));
+	fprintf(f, "\tchain %s {\n", name);
+	if (cfg->mode == FW_STANDALONE)
+		fputs("\t\ttype nat hook postrouting priority srcnat; policy accept;\n", f);
+	if (cfg->n_wan) {
+		fw_obj_name(cfg, "wan_if", name, sizeof(name));
+		fprintf(f, "\t\toifname != @%s return\n", name);
+	}
+	fw_obj_name(cfg, fw_set_defs[FW_SET_PM4_SNAT].name, name, sizeof(name));
+	fprintf(f, "\t\tmeta nfproto ipv4 snat ip to %s map @%s\n", fw_set_defs[FW_SET_PM4_SNAT].lookup, name);
+	if (fw_nat_pool_range(cfg, &plo, &phi)) {
+		net.s_addr = cfg->nat_src.s_addr & htonl(len ? ~0u << (32 - len) : 0);
+		inet_ntop(AF_INET, &net, src, sizeof(src));
+		inet_ntop(AF_INET, &plo, lo, sizeof(lo));
+		inet_ntop(AF_INET, &phi, hi, sizeof(hi));
+		if (plo.s_addr == phi.s_addr)
+			fprintf(f, "\t\tmeta nfproto ipv4 ip saddr %s/%u snat ip to %s persistent\n", src, len, lo);
+		else
+			fprintf(f, "\t\tmeta nfproto ipv4 ip saddr %s/%u snat ip to %s-%s persistent\n", src, len, lo, hi);
+	}
 	fputs("\t}\n", f);
 }
 
 /* Valid elements, keyed and sorted; for equal keys the last one given wins (as in commit). */
 static struct render_elem *prepare(FILE *f, const struct fw_elem *elems, size_t n, size_t *out_n)
 {
-	struct render_elem *v = calloc(n + 1, sizeof(*v));
+	struct render_elem *v = calloc(2 * n + 1, sizeof(*v));
 	size_t m = 0, k = 0;
 	const char *err;
 	char s[160];
@@ -247,6 +284,11 @@ static struct render_elem *prepare(FILE *f, const struct fw_elem *elems, size_t 
 			v[m].elem = elems[i];   /* portmaps: the data is not in the key */
 		v[m].seq = i;
 		m++;
+		if (fw_key_companion(&elems[i], &v[m].key)) {
+			v[m].elem = elems[i];
+			v[m].seq = i;
+			m++;
+		}
 	}
 	qsort(v, m, sizeof(*v), render_cmp);
 	for (size_t i = 0; i < m; i++) {
@@ -280,6 +322,7 @@ char *fw_render(const struct fw_config *cfg, const struct fw_elem *elems, size_t
 			put_set(f, cfg, (enum fw_set)s, v, nv, elems);
 		put_forward(f, cfg);
 		put_prerouting(f, cfg);
+		put_postrouting(f, cfg);
 		fputs("}\n", f);
 	}
 	free(v);

@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "firewall/ctl.h"
+#include "web/session.h"
 
 #define EXIT_REFUSED     1
 #define EXIT_USAGE       2
@@ -36,6 +40,9 @@ static void usage(void)
 		" [remote=ADDR4[/LEN]] [desc=TEXT]\n"
 		"       igdctl [-s SOCKET] [--json] refresh ID LEASE\n"
 		"       igdctl [-s SOCKET] delete ID\n"
+		"       igdctl [-s SOCKET] [--json] devices\n"
+		"       igdctl [-s SOCKET] [--json] prefix-changed OLD/LEN NEW/LEN   (e.g. from a DHCPv6 client hook)\n"
+		"       igdctl passwd   (reads the web UI password twice from stdin, prints the config line)\n"
 		"PROTO: tcp, udp, any or an IANA number. PORT 0 = every port. lease=0 or none = no expiry.\n");
 }
 
@@ -157,9 +164,19 @@ static void print_rule_row(json_t *r)
 		snprintf(target, sizeof(target), "%s:%" JSON_INTEGER_FORMAT, str_or(r, "address", "-"),
 			 int_or(r, "port", 0));
 	} else {
+		json_t *tg = json_object_get(r, "target");
+		const char *kind = str_or(tg, "exact_kind", "unknown");
+		const char *stable = str_or(tg, "stable", NULL);
+
 		snprintf(ext, sizeof(ext), "-");
-		snprintf(target, sizeof(target), "[%s]:%" JSON_INTEGER_FORMAT, str_or(r, "address", "-"),
-			 int_or(r, "port", 0));
+		/* the address kind when it matters to the user: a temporary address dies within days, and a
+		 * second (stable) address the rule also opens */
+		snprintf(target, sizeof(target), "[%s]:%" JSON_INTEGER_FORMAT "%s%s%s", str_or(r, "address", "-"),
+			 int_or(r, "port", 0), strcmp(kind, "temporary") == 0 ? " temporary" : "",
+			 stable && json_is_string(json_object_get(tg, "exact")) &&
+				 strcmp(stable, str_or(tg, "exact", "")) != 0 ? " +stable " : "",
+			 stable && json_is_string(json_object_get(tg, "exact")) &&
+				 strcmp(stable, str_or(tg, "exact", "")) != 0 ? stable : "");
 	}
 	if (json_is_integer(ein))
 		snprintf(lease, sizeof(lease), "%" JSON_INTEGER_FORMAT "s", json_integer_value(ein));
@@ -180,6 +197,32 @@ static void print_list(json_t *b)
 	       "TARGET", "REMOTE", "EXPIRES", "ORIGIN", "PACKETS", "DESCRIPTION");
 	json_array_foreach(rules, i, r)
 		print_rule_row(r);
+}
+
+static void print_devices(json_t *b)
+{
+	json_t *devs = json_object_get(b, "devices"), *d, *a;
+	size_t i, k;
+
+	printf("%-17s %-16s %-40s %-10s %-9s %s\n", "MAC", "NAME", "ADDRESS", "KIND", "STATE", "EVIDENCE");
+	json_array_foreach(devs, i, d) {
+		json_t *addrs = json_object_get(d, "addresses");
+
+		if (json_array_size(addrs) == 0)
+			printf("%-17s %-16s\n", str_or(d, "mac", "?"), str_or(d, "name", ""));
+		json_array_foreach(addrs, k, a)
+			printf("%-17s %-16s %-40s %-10s %-9s %s\n", k ? "" : str_or(d, "mac", "?"),
+			       k ? "" : str_or(d, "name", ""), str_or(a, "address", "?"), str_or(a, "kind", "?"),
+			       str_or(a, "state", "?"), str_or(a, "evidence", ""));
+	}
+}
+
+static void print_prefix_changed(json_t *b)
+{
+	printf("%s -> %s: %" JSON_INTEGER_FORMAT " rules re-anchored (%" JSON_INTEGER_FORMAT " installed, %"
+	       JSON_INTEGER_FORMAT " pending, %" JSON_INTEGER_FORMAT " removed)\n", str_or(b, "old", "?"),
+	       str_or(b, "new", "?"), int_or(b, "reanchored", 0), int_or(b, "installed", 0), int_or(b, "pending", 0),
+	       int_or(b, "removed", 0));
 }
 
 static void print_json(json_t *j)
@@ -268,16 +311,94 @@ static bool valid_id(const char *s, json_int_t *id)
 	return parse_num(s, id) && *id > 0 && *id <= 0x7fffffff;
 }
 
+/* ---------- igdctl passwd ---------- */
+
+static void passwd_random(void *arg, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	(void)arg;
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			perror("igdctl: getrandom");
+			exit(EXIT_REFUSED);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One line from stdin without its newline; echo is off while a terminal types it. */
+static bool read_password(const char *prompt, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	bool ok;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	ok = fgets(buf, (int)len, stdin) != NULL;
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!ok)
+		return false;
+	if (!strchr(buf, '\n') && !feof(stdin))
+		return false; /* longer than the buffer: refused, not cut */
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return true;
+}
+
+/* Prints the web_password_hash= line for igdd.conf; the password itself is never stored. */
+static int passwd_command(void)
+{
+	char a[SESSION_PASSWORD_MAX + 2], b[SESSION_PASSWORD_MAX + 2], hash[SESSION_HASH_MAX];
+	int rc = EXIT_REFUSED;
+
+	if (!read_password("New web UI password: ", a, sizeof(a)) ||
+	    !read_password("Again: ", b, sizeof(b))) {
+		fprintf(stderr, "igdctl: no password read (or longer than %d bytes)\n", SESSION_PASSWORD_MAX);
+	} else if (strcmp(a, b) != 0) {
+		fprintf(stderr, "igdctl: the two passwords differ\n");
+	} else if (strlen(a) < 8) {
+		fprintf(stderr, "igdctl: use at least 8 characters\n");
+	} else if (session_hash_password(a, passwd_random, NULL, hash, sizeof(hash)) < 0) {
+		fprintf(stderr, "igdctl: crypt(3) could not hash the password\n");
+	} else {
+		printf("web_password_hash=%s\n", hash);
+		rc = 0;
+	}
+	explicit_bzero(a, sizeof(a));
+	explicit_bzero(b, sizeof(b));
+	return rc;
+}
+
 static int command(const struct cli *cli, int argc, char **argv)
 {
 	char path[64];
 	json_int_t id, lease;
 	json_t *body;
 
+	if (argc == 1 && strcmp(argv[0], "passwd") == 0)
+		return passwd_command();
 	if (argc == 1 && strcmp(argv[0], "status") == 0)
 		return run(cli, "GET", "/api/v1/status", NULL, print_status, NULL);
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
 		return run(cli, "GET", "/api/v1/rules", NULL, print_list, NULL);
+	if (argc == 1 && strcmp(argv[0], "devices") == 0)
+		return run(cli, "GET", "/api/v1/devices", NULL, print_devices, NULL);
+	if (argc == 3 && strcmp(argv[0], "prefix-changed") == 0)
+		return run(cli, "POST", "/api/v1/prefix-changed",
+			   json_pack("{s:s,s:s}", "old", argv[1], "new", argv[2]), print_prefix_changed, NULL);
 	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
 		body = build_add(argc - 1, argv + 1);
 		if (!body)

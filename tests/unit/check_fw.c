@@ -413,6 +413,57 @@ START_TEST(render_empty_golden)
 }
 END_TEST
 
+/* pcpd on a CGN: a pool for the NAT44, a mapping with an external address (DNAT + its SNAT
+ * companion), and one without (DNAT only). */
+START_TEST(render_cgn_golden)
+{
+	struct fw_config c = standalone_cfg();
+	struct fw_elem v[2] = { { .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 1024,
+				  .timeout_ms = 3600000 },
+				{ .v4 = true, .proto = IPPROTO_TCP, .port = 22, .ext_port = 2222 } };
+	struct fw_key k;
+	char *text;
+
+	inet_pton(AF_INET6, "::ffff:100.64.0.2", &v[0].addr);
+	inet_pton(AF_INET, "203.0.113.8", &v[0].ext_addr);
+	inet_pton(AF_INET6, "::ffff:100.64.0.3", &v[1].addr);
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 30;
+	c.n_nat_pool = 1;
+	ck_assert(fw_key_companion(&v[0], &k));
+	ck_assert(!fw_key_companion(&v[1], &k));
+	text = fw_render(&c, v, 2);
+	ck_assert_ptr_nonnull(text);
+	check_golden("cgn.nft", text);
+	free(text);
+}
+END_TEST
+
+START_TEST(nat_pool_range)
+{
+	struct fw_config c = standalone_cfg();
+	struct in_addr lo, hi;
+
+	ck_assert(!fw_nat_pool_range(&c, &lo, &hi));
+	inet_pton(AF_INET, "203.0.113.12", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 31;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[1]);
+	c.nat_pool_len[1] = 30;
+	c.n_nat_pool = 2;
+	ck_assert(fw_nat_pool_range(&c, &lo, &hi));
+	ck_assert_uint_eq(ntohl(lo.s_addr) & 0xff, 8);
+	ck_assert_uint_eq(ntohl(hi.s_addr) & 0xff, 13);
+	c.nat_pool_len[0] = 32;   /* .12 and .8/30: contiguous */
+	ck_assert(fw_nat_pool_range(&c, &lo, &hi));
+	inet_pton(AF_INET, "203.0.113.14", &c.nat_pool[0]);   /* gap at .12-.13 */
+	ck_assert(!fw_nat_pool_range(&c, &lo, &hi));
+	inet_pton(AF_INET, "203.0.113.9", &c.nat_pool[0]);    /* overlap */
+	ck_assert(!fw_nat_pool_range(&c, &lo, &hi));
+}
+END_TEST
+
 START_TEST(render_is_order_independent_and_skips_bad)
 {
 	struct fw_config c = standalone_cfg();
@@ -461,6 +512,8 @@ static Suite *fw_suite(void)
 	tcase_add_test(render, render_standalone_golden);
 	tcase_add_test(render, render_integrated_golden);
 	tcase_add_test(render, render_empty_golden);
+	tcase_add_test(render, render_cgn_golden);
+	tcase_add_test(render, nat_pool_range);
 	tcase_add_test(render, render_is_order_independent_and_skips_bad);
 	suite_add_tcase(s, keys);
 	suite_add_tcase(s, mem);

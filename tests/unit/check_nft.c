@@ -432,6 +432,46 @@ START_TEST(integrated_mode)
 }
 END_TEST
 
+/* Endpoint-independent mapping: a portmap with an external address brings its SNAT companion,
+ * in the same transaction, and takes it away again; the NAT44 pool rule loads. */
+START_TEST(snat_companion)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw_elem e = portmap(IPPROTO_UDP, 1024, "100.64.0.2", 4000);
+	struct collected got = { .n = 0 };
+	struct fw *fw;
+	char *text;
+
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 30;
+	c.n_nat_pool = 1;
+	fw = new_fw(&c);
+	inet_pton(AF_INET, "203.0.113.8", &e.ext_addr);
+	e.timeout_ms = 60000;
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, &e, 1) == 0, "commit: %s", fw->err);
+	text = run("nft list table inet igdd");
+	ck_assert_msg(strstr(text, "100.64.0.2 . udp . 4000") && strstr(text, ": 203.0.113.8 . 1024"), "%s", text);
+	ck_assert_msg(strstr(text, "snat ip to 203.0.113.8") && strstr(text, "persistent"), "%s", text);
+	free(text);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, 1);   /* the companion is not a second rule */
+	/* re-add (refresh) and resync keep exactly one companion */
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, &e, 1) == 0, "re-add: %s", fw->err);
+	ck_assert_msg(fw->ops->resync(fw, &e, 1) == 0, "resync: %s", fw->err);
+	text = run("nft list map inet igdd pm4_snat");
+	ck_assert_uint_eq(count_of(text, "100.64.0.2 . udp . 4000"), 1);
+	free(text);
+	ck_assert_msg(fw->ops->commit(fw, &e, 1, NULL, 0) == 0, "delete: %s", fw->err);
+	text = run("nft list map inet igdd pm4_snat");
+	ck_assert_msg(!strstr(text, "100.64.0.2"), "%s", text);
+	free(text);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 START_TEST(render_accepted_by_nft)
 {
 	NEED_ROOT();
@@ -480,6 +520,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, monitor_and_resync_after_foreign_changes);
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
+	tcase_add_test(tc, snat_companion);
 	suite_add_tcase(s, tc);
 	return s;
 }
