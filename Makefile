@@ -31,7 +31,7 @@ OPT      := -O2 -g
 endif
 CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -I. $(call pc,--cflags) -MMD -MP
 LDFLAGS  += $(LDSAN) -pie -Wl,-z,relro,-z,now
-LDLIBS   += $(call pc,--libs) -lcap -lpthread
+LDLIBS   += $(call pc,--libs) -lcap -lcrypt -lpthread
 
 FIREWALL_SRC := $(wildcard firewall/*.c)
 PCP_SRC      := $(filter-out pcpd/main.c,$(wildcard pcpd/*.c))
@@ -79,7 +79,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --libs check)
 
-$(B)/tests/bench/nft_bench: tests/bench/nft_bench.c $(LIB_FIREWALL)
+BENCH_TOOLS := $(B)/tests/bench/nft_bench $(B)/tests/bench/reanchor_bench
+$(BENCH_TOOLS): $(B)/tests/bench/%: tests/bench/%.c $(LIB_FIREWALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_FIREWALL) $(LDLIBS)
 
@@ -103,7 +104,7 @@ $(FUZZ_B)/lib.a: $(FUZZ_LIBSRC)
 	  -c -o $(FUZZ_B)/o/$$(echo $$s | tr / _).o $$s; done
 	ar rcs $@ $(FUZZ_B)/o/*.o
 $(FUZZ_B)/%: tests/fuzz/%.c $(FUZZ_B)/lib.a
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_B)/lib.a $(call pc,--libs) -lcap -lpthread
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_B)/lib.a $(call pc,--libs) -lcap -lcrypt -lpthread
 
 fuzz-smoke: $(FUZZERS)
 	@sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
@@ -125,7 +126,7 @@ demo: deps
 	sh tests/lab/demo.sh
 
 bench: deps
-	$(MAKE) all tests/bench/nft_bench
+	$(MAKE) all $(BENCH_TOOLS)
 	sh tests/bench/run.sh
 
 clean:

@@ -1226,7 +1226,8 @@ static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_ke
 			continue;
 		nb = rule_addresses(&u[i].saved, before);
 		na = r->state == RULE_GONE ? 0 : rule_addresses(r, after);
-		log_info("%s pinhole id=%u [%s] -> %s%s%s (%s)", what, r->id, nb ? addr_str(&before[0], a) : "pending",
+		/* one line per rule, but a renumbering of thousands must not flood syslog: the first few, then debug */
+		(i < 32 ? log_info : log_debug)("%s pinhole id=%u [%s] -> %s%s%s (%s)", what, r->id, nb ? addr_str(&before[0], a) : "pending",
 			 r->state == RULE_GONE ? "removed" : na ? "[" : "pending",
 			 r->state != RULE_GONE && na ? addr_str(&after[0], b) : "",
 			 r->state != RULE_GONE && na ? "]" : "", pl->steps[i].why);

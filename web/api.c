@@ -12,6 +12,7 @@
 #include "firewall/addr.h"
 #include "firewall/policy.h"
 #include "web/api.h"
+#include "web/api_devices.h"
 
 /* ---------- rule -> JSON ---------- */
 
@@ -552,6 +553,18 @@ enum route {
 	ROUTE_RULES,
 	ROUTE_RULE,
 	ROUTE_REFRESH,
+	ROUTE_DEVICES,
+	ROUTE_PREFIX_CHANGED,
+};
+
+/* Paths without an id. */
+static const struct {
+	const char *path;
+	enum route route;
+} fixed_routes[] = {
+	{ "/api/v1/status", ROUTE_STATUS },
+	{ "/api/v1/devices", ROUTE_DEVICES },
+	{ "/api/v1/prefix-changed", ROUTE_PREFIX_CHANGED },
 };
 
 /* Decimal id 1..RULE_ID_MAX, no sign, no leading zero; consumes up to '/' or the end. */
@@ -579,8 +592,9 @@ static enum route route_path(const char *path, size_t len, uint32_t *id)
 	const char *rest, *slash;
 	size_t restlen;
 
-	if (len == strlen("/api/v1/status") && memcmp(path, "/api/v1/status", len) == 0)
-		return ROUTE_STATUS;
+	for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
+		if (len == strlen(fixed_routes[i].path) && memcmp(path, fixed_routes[i].path, len) == 0)
+			return fixed_routes[i].route;
 	if (len < rl || memcmp(path, rules, rl) != 0)
 		return ROUTE_NONE;
 	if (len == rl)
@@ -625,6 +639,14 @@ static int dispatch(struct core *core, const struct api_request *req, enum route
 	case ROUTE_REFRESH:
 		if (post)
 			return post_refresh(core, req, id, resp);
+		break;
+	case ROUTE_DEVICES:
+		if (get)
+			return api_devices_get(core, req, resp);
+		break;
+	case ROUTE_PREFIX_CHANGED:
+		if (post)
+			return api_prefix_changed(core, req, resp);
 		break;
 	case ROUTE_NONE:
 		return respond_error(resp, 404, "not_found", "no such path");

@@ -98,7 +98,7 @@ lab_exec cpe nft -f "$LAB_DIR/ref.nft"
 t1=$(date +%s%N)
 lab_exec cpe nft delete table inet benchref
 row "reference: nft -f, 10000 elements in one transaction" "$(msecs $((t1 - t0))) ms" "(nft CLI, not igdd)"
-for tool in "${IGDD_BUILD:-$TOP}/tests/bench/nft_bench" "${IGDD_BUILD:-$TOP}/tests/unit/nft_bench"; do
+for tool in "${IGDD_BUILD:-$TOP}/tests/bench/nft_bench" "${IGDD_BUILD:-$TOP}/tests/bench/reanchor_bench"; do
 	if [ -x "$tool" ]; then
 		echo "bench: $tool" >&2
 		while IFS=: read -r label figure; do

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* devwatch (see devwatch.h). Everything here runs on the loop thread; the device table is only touched
+ * under the core's lock (core_with_devices), because front ends on other threads ask the core about it. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "addr.h"
+#include "devwatch.h"
+#include "log.h"
+#include "prefix.h"
+
+#define MAX_CHANGES 8   /* prefix decisions queued by one read; more in one burst is not a renumbering */
+
+struct devwatch {
+	struct devwatch_params p;
+	struct device_table *devices;
+	struct rtnl *rtnl;
+	struct prefix_tracker prefixes;
+	int ifindex[RTNL_MAX_IFS];
+	struct core *core;
+	struct loop *loop;
+	/* decisions made while the core's lock is held (inside rtnl_read), acted on after it */
+	enum prefix_result res[MAX_CHANGES];
+	struct prefix_change chg[MAX_CHANGES];
+	size_t nchg;
+};
+
+static void on_prefix(void *arg, int ifindex, const struct in6_addr *addr, const struct in6_addr *prefix,
+		      uint8_t len, bool added, const struct addr_facts *facts)
+{
+	struct devwatch *dw = arg;
+	struct prefix_change chg;
+	enum prefix_result r = prefix_event(&dw->prefixes, ifindex, addr, prefix, len, added, facts, &chg);
+
+	if (r == PREFIX_NONE)
+		return;
+	if (dw->nchg >= MAX_CHANGES) {
+		log_warnx("prefix: too many prefix changes at once, ignoring one");
+		return;
+	}
+	dw->res[dw->nchg] = r;
+	dw->chg[dw->nchg++] = chg;
+}
+
+static const char *ifname_of(const struct devwatch *dw, int ifindex)
+{
+	for (size_t i = 0; i < dw->p.n_lan; i++)
+		if (dw->ifindex[i] == ifindex)
+			return dw->p.lan_ifname[i];
+	return NULL;
+}
+
+/* store meta key for an interface: "lan_prefix_" + its name, other characters as '_' (meta keys are
+ * [a-z0-9_-]) */
+static void meta_key(const struct devwatch *dw, int ifindex, char key[40])
+{
+	const char *n = ifname_of(dw, ifindex);
+	size_t off = (size_t)snprintf(key, 40, "lan_prefix_");
+
+	for (; n && *n && off < 39; n++)
+		key[off++] = (*n >= 'a' && *n <= 'z') || (*n >= '0' && *n <= '9') || *n == '-' ? *n : '_';
+	key[off] = '\0';
+}
+
+static void remember(struct devwatch *dw, struct core *c, int ifindex, const struct in6_addr *p, uint8_t len)
+{
+	char key[40], val[PREFIX_STRLEN];
+
+	meta_key(dw, ifindex, key);
+	if (core_meta_set(c, key, prefix_format(p, len, val)) < 0)
+		log_warn("store: cannot remember the LAN prefix %s", val);
+}
+
+/* The prefix the store remembers for the interface differs from new: *old filled, true. */
+static bool remembered_differs(struct devwatch *dw, struct core *c, const struct prefix_change *chg,
+			       struct in6_addr *old, uint8_t *old_len)
+{
+	char key[40], val[128];
+
+	meta_key(dw, chg->ifindex, key);
+	if (core_meta_get(c, key, val, sizeof(val)) < 0)
+		return false;
+	if (!prefix_parse(val, old, old_len)) {
+		log_warnx("store: %s holds \"%s\", not a prefix; ignored", key, val);
+		return false;
+	}
+	return !(*old_len == chg->new_len && addr_equal(old, &chg->new_prefix));
+}
+
+static void reanchor(struct devwatch *dw, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
+		     uint8_t nl, int ifindex)
+{
+	struct core_reanchor_result res;
+	char a[PREFIX_STRLEN], b[PREFIX_STRLEN];
+
+	log_info("prefix: LAN prefix on %s changed from %s to %s", ifname_of(dw, ifindex) ? ifname_of(dw, ifindex) : "?",
+		 prefix_format(op, ol, a), prefix_format(np, nl, b));
+	if (core_reanchor(dw->core, op, ol, np, nl, &res) < 0) {
+		log_warnx("prefix: re-anchoring %s -> %s failed; rules stay as they were", a, b);
+		return;
+	}
+	remember(dw, dw->core, ifindex, np, nl);
+	if (dw->p.on_prefix_change)
+		dw->p.on_prefix_change(dw->p.arg, op, ol, np, nl, &res);
+}
+
+static void act_on_changes(struct devwatch *dw)
+{
+	for (size_t i = 0; i < dw->nchg; i++) {
+		const struct prefix_change *chg = &dw->chg[i];
+		struct in6_addr old;
+		uint8_t old_len;
+
+		if (dw->res[i] == PREFIX_CHANGED)
+			reanchor(dw, &chg->old_prefix, chg->old_len, &chg->new_prefix, chg->new_len, chg->ifindex);
+		else if (remembered_differs(dw, dw->core, chg, &old, &old_len))
+			/* the first prefix seen since start (e.g. DHCPv6-PD came after us) is not the one we had */
+			reanchor(dw, &old, old_len, &chg->new_prefix, chg->new_len, chg->ifindex);
+		else
+			remember(dw, dw->core, chg->ifindex, &chg->new_prefix, chg->new_len);
+	}
+	dw->nchg = 0;
+}
+
+static int read_locked(void *arg, struct device_table *t)
+{
+	struct devwatch *dw = arg;
+	int n;
+
+	(void)t;
+	n = rtnl_read(dw->rtnl);
+	if (n < 0 && errno == ENOBUFS) {
+		log_warnx("rtnetlink: events lost, dumping again");
+		n = rtnl_dump(dw->rtnl);
+	}
+	return n;
+}
+
+static void resolve(struct devwatch *dw)
+{
+	struct core_reanchor_result res;
+
+	if (core_resolve_pending(dw->core, &res) < 0)
+		log_warnx("devices: installing pending rules failed; will retry");
+}
+
+static void on_rtnl(void *arg, int fd, uint32_t events)
+{
+	struct devwatch *dw = arg;
+	int n;
+
+	(void)fd;
+	(void)events;
+	n = core_with_devices(dw->core, read_locked, dw);
+	if (n < 0)
+		log_warn("rtnetlink");
+	act_on_changes(dw);
+	if (n != 0)
+		resolve(dw);
+}
+
+static int age_locked(void *arg, struct device_table *t)
+{
+	(void)arg;
+	return (int)device_table_age(t, (int64_t)time(NULL));
+}
+
+static void age_tick(void *arg)
+{
+	struct devwatch *dw = arg;
+
+	/* persistence promotes opaque addresses to stable: pending rules may resolve */
+	if (core_with_devices(dw->core, age_locked, dw) > 0)
+		resolve(dw);
+	loop_timer(dw->loop, DEVWATCH_AGE_MS, age_tick, dw);
+}
+
+struct devwatch *devwatch_new(const struct devwatch_params *p)
+{
+	struct devwatch *dw = calloc(1, sizeof(*dw));
+	struct rtnl_params rp;
+	int e;
+
+	if (!dw)
+		return NULL;
+	dw->p = *p;
+	prefix_tracker_init(&dw->prefixes);
+	dw->devices = device_table_new(p->stable_after, p->forget_after);
+	if (!dw->devices)
+		goto fail;
+	memset(&rp, 0, sizeof(rp));
+	for (size_t i = 0; i < p->n_lan && i < RTNL_MAX_IFS; i++) {
+		dw->ifindex[i] = (int)if_nametoindex(p->lan_ifname[i]);
+		if (dw->ifindex[i] == 0) {
+			log_warnx("devices: LAN interface %s not found; its devices are not tracked", p->lan_ifname[i]);
+			continue;
+		}
+		rp.lan_ifindex[rp.n_lan++] = dw->ifindex[i];
+	}
+	if (rp.n_lan == 0) {
+		errno = ENODEV;
+		goto fail;
+	}
+	rp.devices = dw->devices;
+	rp.on_prefix = on_prefix;
+	rp.arg = dw;
+	dw->rtnl = rtnl_open(&rp);
+	if (!dw->rtnl)
+		goto fail;
+	/* nobody else runs yet: the table can be fed without the core's lock */
+	if (rtnl_dump(dw->rtnl) < 0)
+		goto fail;
+	return dw;
+fail:
+	e = errno;
+	devwatch_free(dw);
+	errno = e;
+	return NULL;
+}
+
+void devwatch_free(struct devwatch *dw)
+{
+	if (!dw)
+		return;
+	if (dw->loop && dw->rtnl) {
+		loop_del_fd(dw->loop, rtnl_fd(dw->rtnl));
+		loop_timer_cancel(dw->loop, age_tick, dw);
+	}
+	rtnl_close(dw->rtnl);
+	device_table_free(dw->devices);
+	free(dw);
+}
+
+struct device_table *devwatch_devices(struct devwatch *dw)
+{
+	return dw ? dw->devices : NULL;
+}
+
+void devwatch_prepare_core(struct devwatch *dw, struct core *c)
+{
+	bool done = false;
+
+	/* the dump's decisions: FIRST for each interface with a prefix today */
+	for (size_t i = 0; i < dw->nchg; i++) {
+		struct in6_addr old;
+		uint8_t old_len;
+		char a[PREFIX_STRLEN], b[PREFIX_STRLEN];
+
+		if (done || !remembered_differs(dw, c, &dw->chg[i], &old, &old_len))
+			continue;
+		log_info("prefix: LAN prefix on %s changed from %s to %s while we were not running",
+			 ifname_of(dw, dw->chg[i].ifindex) ? ifname_of(dw, dw->chg[i].ifindex) : "?",
+			 prefix_format(&old, old_len, a), prefix_format(&dw->chg[i].new_prefix, dw->chg[i].new_len, b));
+		core_set_start_reanchor(c, &old, old_len, &dw->chg[i].new_prefix, dw->chg[i].new_len);
+		done = true;
+	}
+}
+
+int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l)
+{
+	dw->core = c;
+	for (size_t i = 0; i < dw->nchg; i++)
+		remember(dw, c, dw->chg[i].ifindex, &dw->chg[i].new_prefix, dw->chg[i].new_len);
+	dw->nchg = 0;
+	if (loop_add_fd(l, rtnl_fd(dw->rtnl), EPOLLIN, on_rtnl, dw) < 0)
+		return -1;
+	dw->loop = l;
+	loop_timer(l, DEVWATCH_AGE_MS, age_tick, dw);
+	/* rules restored pending may resolve against the table the dump filled */
+	resolve(dw);
+	return 0;
+}

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* core_reanchor, core_resolve_pending, pinhole_target and restart re-anchoring, on the in-memory backend. */
+#include <check.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "firewall/addr.h"
+#include "firewall/core.h"
+
+static int64_t fake_now = 1700000000;
+static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
+static const uint8_t MAC2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
+#define L1_EUI  "2001:db8:1:1:5054:ff:fe12:3401"
+#define L1_EUI2 "2001:db8:2:1:5054:ff:fe12:3401"
+#define L1_TMP  "2001:db8:1:1:1234:5678:9abc:def0"
+#define L2_ST1  "2001:db8:1:1:a1b2:c3d4:e5f6:789"
+#define L2_ST2  "2001:db8:2:1:9999:8888:7777:6666"
+
+static int64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static struct in6_addr A(const char *s)
+{
+	struct in6_addr a;
+
+	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
+	return a;
+}
+
+static struct fw *mem_fw(void)
+{
+	struct fw_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.family, "inet");
+	strcpy(cfg.table, "igdd");
+	cfg.mode = FW_STANDALONE;
+	return fw_mem_new(&cfg);
+}
+
+/* lan1: EUI-64 + a temporary (sibling rule); lan2: a stable opaque (hint, as a DHCPv6 lease would say) */
+static struct device_table *lab_devices(void)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr a;
+
+	ck_assert_ptr_nonnull(t);
+	a = A(L1_EUI);
+	ck_assert_int_ge(device_addr_seen(t, MAC1, 3, &a, NULL, fake_now), 0);
+	a = A(L1_TMP);
+	ck_assert_int_ge(device_addr_seen(t, MAC1, 3, &a, NULL, fake_now), 0);
+	a = A(L2_ST1);
+	ck_assert_int_ge(device_addr_seen(t, MAC2, 3, &a, NULL, fake_now), 0);
+	ck_assert_int_eq(device_addr_hint(t, &a, ADDR_KIND_STABLE, "test"), 1);
+	return t;
+}
+
+static struct core *new_core(struct fw *fw, struct store *st, struct device_table *t, enum pinhole_target_policy pt,
+			     bool start)
+{
+	struct core_params p;
+	struct core *c;
+	char err[256];
+
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.policy.pinhole_target = pt;
+	p.fw = fw;
+	p.store = st;
+	p.clock = fake_clock;
+	p.devices = t;
+	p.same_device = device_same_cb;
+	p.device_arg = t;
+	c = core_new(&p);
+	ck_assert_ptr_nonnull(c);
+	if (start)
+		ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "core_start: %s", err);
+	return c;
+}
+
+static uint32_t add(struct core *c, const char *addr, uint16_t port, enum rule_origin o, struct rule *out)
+{
+	struct core_add_req q;
+	struct rule r;
+
+	memset(&q, 0, sizeof(q));
+	q.rule.kind = RULE_PINHOLE;
+	q.rule.proto = 6;
+	q.rule.int_port = port;
+	q.rule.target.use_exact = true;
+	q.rule.target.exact = A(addr);
+	q.rule.owner = A(addr);
+	q.rule.origin = o;
+	q.rule.lease = 3600;
+	ck_assert_int_eq(core_add(c, &q, out ? out : &r), V_OK);
+	return out ? out->id : r.id;
+}
+
+static bool kernel_has(struct fw *fw, const char *addr, uint16_t port)
+{
+	struct fw_elem k;
+
+	memset(&k, 0, sizeof(k));
+	k.proto = 6;
+	k.addr = A(addr);
+	k.port = port;
+	return fw_mem_has(fw, &k, NULL);
+}
+
+static uint64_t tx(struct fw *fw)
+{
+	return fw->ops->transactions(fw);
+}
+
+START_TEST(reanchor_one_transaction)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct in6_addr op = A("2001:db8:1::"), np = A("2001:db8:2::"), a2 = A(L2_ST2);
+	struct core_reanchor_result res;
+	struct rule r;
+	uint32_t eui, tmp, st;
+	uint64_t t0;
+
+	eui = add(c, L1_EUI, 8080, ORIGIN_CTL, NULL);
+	tmp = add(c, L1_TMP, 8081, ORIGIN_CTL, &r);
+	ck_assert_int_eq(r.target.exact_kind, ADDR_KIND_TEMPORARY);   /* marked for list and API */
+	ck_assert(r.target.has_mac && memcmp(r.target.mac, MAC1, 6) == 0);
+	st = add(c, L2_ST1, 8080, ORIGIN_CTL, NULL);
+	t0 = tx(fw);
+	ck_assert_int_eq(core_reanchor(c, &op, 56, &np, 56, &res), 0);
+	ck_assert_uint_eq(tx(fw) - t0, 1);
+	ck_assert(res.committed);
+	ck_assert_uint_eq(res.installed, 1);
+	ck_assert_uint_eq(res.pending, 1);
+	ck_assert_uint_eq(res.removed, 1);
+	ck_assert(kernel_has(fw, L1_EUI2, 8080));
+	ck_assert(!kernel_has(fw, L1_EUI, 8080));
+	ck_assert(!kernel_has(fw, L1_TMP, 8081));
+	ck_assert(!kernel_has(fw, L2_ST1, 8080));
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	ck_assert_int_eq(core_get(c, tmp, &r), V_NOT_FOUND);
+	ck_assert_int_eq(core_get(c, eui, &r), V_OK);
+	ck_assert_int_eq(r.state, RULE_INSTALLED);
+	ck_assert_int_eq(core_get(c, st, &r), V_OK);
+	ck_assert_int_eq(r.state, RULE_PENDING);
+
+	/* nothing to resolve yet: no transaction */
+	t0 = tx(fw);
+	ck_assert_int_eq(core_resolve_pending(c, &res), 0);
+	ck_assert_uint_eq(tx(fw), t0);
+	/* lan2 shows its new stable address */
+	ck_assert_int_ge(device_addr_seen(t, MAC2, 3, &a2, NULL, fake_now), 0);
+	ck_assert_int_eq(device_addr_hint(t, &a2, ADDR_KIND_STABLE, "test"), 1);
+	ck_assert_int_eq(core_resolve_pending(c, &res), 0);
+	ck_assert_uint_eq(tx(fw) - t0, 1);
+	ck_assert(kernel_has(fw, L2_ST2, 8080));
+	ck_assert_int_eq(core_get(c, st, &r), V_OK);
+	ck_assert_int_eq(r.state, RULE_INSTALLED);
+
+	/* the same change again: nothing in the old prefix, no transaction */
+	t0 = tx(fw);
+	ck_assert_int_eq(core_reanchor(c, &op, 56, &np, 56, &res), 0);
+	ck_assert(!res.committed);
+	ck_assert_uint_eq(tx(fw), t0);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(firewall_refusal_changes_nothing)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct in6_addr op = A("2001:db8:1:1::"), np = A("2001:db8:2:1::");
+	struct rule r;
+	uint32_t eui, tmp;
+
+	eui = add(c, L1_EUI, 8080, ORIGIN_CTL, NULL);
+	tmp = add(c, L1_TMP, 8081, ORIGIN_CTL, NULL);
+	fw_mem_fail_next(fw, 5);
+	ck_assert_int_eq(core_reanchor(c, &op, 64, &np, 64, NULL), -1);
+	ck_assert(kernel_has(fw, L1_EUI, 8080));
+	ck_assert(kernel_has(fw, L1_TMP, 8081));
+	ck_assert_int_eq(core_get(c, tmp, &r), V_OK);
+	ck_assert_int_eq(core_get(c, eui, &r), V_OK);
+	ck_assert_int_eq(r.state, RULE_INSTALLED);
+	/* and it works once the firewall does */
+	ck_assert_int_eq(core_reanchor(c, &op, 64, &np, 64, NULL), 0);
+	ck_assert(kernel_has(fw, L1_EUI2, 8080));
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(pinhole_target_both_for_apps)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_BOTH, true);
+	struct rule r;
+
+	/* an app asks for its temporary address: the device's EUI-64 one is opened too */
+	add(c, L1_TMP, 9000, ORIGIN_UPNP, &r);
+	ck_assert(r.target.use_exact && r.target.use_stable && r.target.stable_resolved);
+	{
+		struct in6_addr e = A(L1_EUI);
+
+		ck_assert(addr_equal(&r.target.stable, &e));
+	}
+	ck_assert_int_eq(r.target.exact_kind, ADDR_KIND_TEMPORARY);
+	ck_assert(kernel_has(fw, L1_TMP, 9000) && kernel_has(fw, L1_EUI, 9000));
+	/* the same request again refreshes (same id), no duplicate */
+	{
+		struct rule r2;
+
+		add(c, L1_TMP, 9000, ORIGIN_UPNP, &r2);
+		ck_assert_uint_eq(r2.id, r.id);
+	}
+	/* the operator gets what was typed */
+	add(c, L1_TMP, 9001, ORIGIN_CTL, &r);
+	ck_assert(!r.target.use_stable);
+	core_free(c);
+	fw->ops->destroy(fw);
+
+	fw = mem_fw();
+	c = new_core(fw, NULL, t, PINHOLE_TARGET_STABLE, true);
+	add(c, L1_TMP, 9000, ORIGIN_PCP, &r);
+	ck_assert(!r.target.use_exact && r.target.use_stable && r.target.stable_resolved);
+	ck_assert(!kernel_has(fw, L1_TMP, 9000) && kernel_has(fw, L1_EUI, 9000));
+	core_free(c);
+	fw->ops->destroy(fw);
+
+	fw = mem_fw();
+	c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	add(c, L1_TMP, 9000, ORIGIN_PCP, &r);
+	ck_assert(r.target.use_exact && !r.target.use_stable);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(same_device_authorises)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct core_add_req q;
+	struct rule r;
+
+	memset(&q, 0, sizeof(q));
+	q.rule.kind = RULE_PINHOLE;
+	q.rule.proto = 6;
+	q.rule.int_port = 7000;
+	q.rule.target.use_exact = true;
+	q.rule.target.exact = A(L1_EUI);
+	q.rule.owner = A(L1_TMP);          /* lan1 asks from its temporary address for its EUI-64 one */
+	q.rule.origin = ORIGIN_UPNP;
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	q.rule.owner = A(L2_ST1);          /* lan2 may not */
+	q.rule.int_port = 7001;
+	ck_assert_int_eq(core_add(c, &q, &r), V_NOT_AUTHORIZED);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+START_TEST(restart_after_change_while_down)
+{
+	char dir[] = "/tmp/check_core_reanchor.XXXXXX", err[256], val[64];
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct in6_addr op = A("2001:db8:1:1::"), np = A("2001:db8:2:1::");
+	struct store *st;
+	struct core *c;
+	struct rule *all = NULL;
+	size_t n;
+	uint64_t t0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	st = store_open(dir, err, sizeof(err));
+	ck_assert_ptr_nonnull(st);
+	c = new_core(fw, st, t, PINHOLE_TARGET_REQUESTED, true);
+	add(c, L1_EUI, 8080, ORIGIN_CTL, NULL);
+	add(c, L1_TMP, 8081, ORIGIN_CTL, NULL);
+	add(c, L2_ST1, 8082, ORIGIN_CTL, NULL);
+	ck_assert_int_eq(core_meta_set(c, "lan_prefix_lan0", "2001:db8:1:1::/64"), 0);
+	core_free(c);
+	store_close(st);
+
+	/* down; the prefix moves; up again with a fresh kernel table */
+	fw->ops->destroy(fw);
+	fw = mem_fw();
+	st = store_open(dir, err, sizeof(err));
+	ck_assert_ptr_nonnull(st);
+	c = new_core(fw, st, t, PINHOLE_TARGET_REQUESTED, false);
+	ck_assert_int_eq(core_meta_get(c, "lan_prefix_lan0", val, sizeof(val)), 0);
+	ck_assert_str_eq(val, "2001:db8:1:1::/64");
+	core_set_start_reanchor(c, &op, 64, &np, 64);
+	t0 = tx(fw);
+	ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_le(tx(fw) - t0, 1);    /* the resync alone */
+	ck_assert(kernel_has(fw, L1_EUI2, 8080));
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	n = core_list(c, &all);
+	ck_assert_uint_eq(n, 2);              /* the temporary one is gone, the stable one pending */
+	free(all);
+	core_free(c);
+	store_close(st);
+
+	/* and the store holds the moved targets */
+	st = store_open(dir, err, sizeof(err));
+	c = new_core(fw, st, t, PINHOLE_TARGET_REQUESTED, true);
+	n = core_list(c, &all);
+	ck_assert_uint_eq(n, 2);
+	{
+		struct in6_addr e = A(L1_EUI2);
+
+		ck_assert(addr_equal(&all[0].target.exact, &e));
+	}
+	ck_assert_int_eq(all[1].state, RULE_PENDING);
+	free(all);
+	core_free(c);
+	store_close(st);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
+static Suite *core_reanchor_suite(void)
+{
+	Suite *s = suite_create("core_reanchor");
+	TCase *tc = tcase_create("core_reanchor");
+
+	tcase_add_test(tc, reanchor_one_transaction);
+	tcase_add_test(tc, firewall_refusal_changes_nothing);
+	tcase_add_test(tc, pinhole_target_both_for_apps);
+	tcase_add_test(tc, same_device_authorises);
+	tcase_add_test(tc, restart_after_change_while_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(core_reanchor_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Devices and prefix changes in the JSON API (see api_devices.h). Input is hostile: types and values
+ * are checked before the core sees them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/device.h"
+#include "firewall/prefix.h"
+#include "web/api_devices.h"
+
+static int respond(struct api_response *resp, int status, json_t *body)
+{
+	resp->status = status;
+	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!resp->body) {
+		resp->status = 500;
+		return -1;
+	}
+	return 0;
+}
+
+static int respond_error(struct api_response *resp, int status, const char *code, const char *message)
+{
+	return respond(resp, status, api_error_json(code, message));
+}
+
+static const char *neigh_name(enum neigh_state s)
+{
+	switch (s) {
+	case NEIGH_REACHABLE: return "reachable";
+	case NEIGH_STALE:     return "stale";
+	case NEIGH_FAILED:    return "failed";
+	case NEIGH_ABSENT:    return "absent";
+	case NEIGH_UNKNOWN:   break;
+	}
+	return "unknown";
+}
+
+static json_t *device_json(const struct device *d)
+{
+	char mac[18], a[ADDR_STRLEN];
+	json_t *addrs = json_array();
+
+	for (size_t i = 0; addrs && i < d->naddrs; i++) {
+		const struct device_addr *da = &d->addrs[i];
+
+		if (json_array_append_new(addrs, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}",
+				"address", addr_str(&da->addr, a), "kind", addr_kind_name(da->kind),
+				"evidence", da->evidence, "state", neigh_name(da->neigh),
+				"first_seen", (json_int_t)da->first_seen, "last_seen", (json_int_t)da->last_seen)) < 0) {
+			json_decref(addrs);
+			return NULL;
+		}
+	}
+	if (!addrs)
+		return NULL;
+	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:o}", "mac", mac_str(d->mac, mac), "name", d->name,
+			 "ifindex", d->ifindex, "first_seen", (json_int_t)d->first_seen,
+			 "last_seen", (json_int_t)d->last_seen, "addresses", addrs);
+}
+
+/* Runs under the core's lock: builds JSON only (no I/O). */
+static int collect(void *arg, struct device_table *t)
+{
+	json_t *arr = arg;
+	const struct device *d;
+	size_t pos = 0;
+
+	while ((d = device_next(t, &pos)) != NULL)
+		if (json_array_append_new(arr, device_json(d)) < 0)
+			return -1;
+	return 0;
+}
+
+int api_devices_get(struct core *core, const struct api_request *req, struct api_response *resp)
+{
+	json_t *arr = json_array();
+
+	(void)req;
+	if (!arr || core_with_devices(core, collect, arr) < 0) {
+		json_decref(arr);
+		return respond_error(resp, 503, "no_resources", "out of memory");
+	}
+	return respond(resp, 200, json_pack("{s:o}", "devices", arr));
+}
+
+static bool get_prefix(json_t *obj, const char *name, struct in6_addr *p, uint8_t *len, int *status, char *msg,
+		       size_t msglen)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!v || !json_is_string(v)) {
+		*status = 400;
+		snprintf(msg, msglen, "\"%s\" must be a string like 2001:db8:1::/56", name);
+		return false;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v) || !prefix_parse(json_string_value(v), p, len)) {
+		*status = 422;
+		snprintf(msg, msglen, "\"%s\" is not an IPv6 prefix of length 1..64 without host bits", name);
+		return false;
+	}
+	return true;
+}
+
+int api_prefix_changed(struct core *core, const struct api_request *req, struct api_response *resp)
+{
+	struct in6_addr op, np;
+	uint8_t ol, nl;
+	struct core_reanchor_result res;
+	json_error_t jerr;
+	json_t *j;
+	const char *key;
+	json_t *v;
+	char msg[160], a[PREFIX_STRLEN], b[PREFIX_STRLEN];
+	int status = 0;
+
+	if (!req->privileged)
+		return respond_error(resp, 403, "not_authorized", "only the operator may announce a prefix change");
+	if (!req->body || req->body_len == 0)
+		return respond_error(resp, 400, "bad_json", "a JSON body is required");
+	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return respond_error(resp, 400, "bad_json", jerr.text);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return respond_error(resp, 400, "bad_request", "the body must be a JSON object");
+	}
+	json_object_foreach(j, key, v) {
+		(void)v;
+		if (strcmp(key, "old") != 0 && strcmp(key, "new") != 0) {
+			json_decref(j);
+			return respond_error(resp, 400, "bad_request", "unknown field (expected \"old\" and \"new\")");
+		}
+	}
+	if (!get_prefix(j, "old", &op, &ol, &status, msg, sizeof(msg)) ||
+	    !get_prefix(j, "new", &np, &nl, &status, msg, sizeof(msg))) {
+		json_decref(j);
+		return respond_error(resp, status, status == 400 ? "bad_request" : "invalid", msg);
+	}
+	json_decref(j);
+	if (core_reanchor(core, &op, ol, &np, nl, &res) < 0)
+		return respond_error(resp, 503, "no_resources", "re-anchoring failed; nothing changed");
+	return respond(resp, 200, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "old", prefix_format(&op, ol, a),
+					    "new", prefix_format(&np, nl, b),
+					    "reanchored", (json_int_t)(res.installed + res.pending + res.removed),
+					    "installed", (json_int_t)res.installed, "pending", (json_int_t)res.pending,
+					    "removed", (json_int_t)res.removed, "transaction", res.committed));
+}
