@@ -12,6 +12,18 @@ struct igdd_fronts {
 	struct pcp_service *pcp;
 };
 
+/* RFC 6887 (14.1.3): after a renumbering, PCP clients must re-map: restart the epoch and ANNOUNCE. */
+static void igdd_prefix_changed(struct daemon *d, const struct in6_addr *old_prefix, uint8_t old_len,
+				const struct in6_addr *new_prefix, uint8_t new_len,
+				const struct core_reanchor_result *res)
+{
+	struct igdd_fronts *f = d->front;
+
+	(void)old_prefix, (void)old_len, (void)new_prefix, (void)new_len, (void)res;
+	if (f && f->pcp)
+		pcp_service_state_lost(f->pcp);
+}
+
 static int igdd_start(struct daemon *d)
 {
 	struct igdd_fronts *f = calloc(1, sizeof(*f));
@@ -19,6 +31,7 @@ static int igdd_start(struct daemon *d)
 	if (f == NULL)
 		return -1;
 	d->front = f;
+	d->on_prefix_change = igdd_prefix_changed;
 	if (d->conf.enable_pcp && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
 		return -1;
 	return 0;
