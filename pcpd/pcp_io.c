@@ -25,6 +25,7 @@
 struct pcp_service {
 	struct pcp_service_params p;
 	struct pcp_server *srv;
+	struct cgn *own_cgn;      /* made by pcp_service_start_conf, freed by stop */
 	int fd4, fd6;
 	unsigned lan_index[FW_MAX_IFNAMES];
 	uint64_t lan_resolved_ms;
@@ -386,6 +387,7 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	sp.rate_per_s = p->rate_per_s;
 	sp.rate_off = p->rate_off;
 	sp.natpmp_off = p->natpmp_off;
+	sp.cgn = p->cgn;
 	lan_resolve(s, loop_now_ms());
 	service_wan(s, &ignored);  /* first look: the baseline a later change is measured against */
 	s->srv = pcp_server_new(&sp, loop_now_ms());
@@ -432,6 +434,7 @@ void pcp_service_stop(struct pcp_service *s)
 		close(s->fd6);
 	}
 	pcp_server_free(s->srv);
+	cgn_free(s->own_cgn);
 	free(s);
 }
 
@@ -449,6 +452,7 @@ struct pcp_server *pcp_service_server(struct pcp_service *s)
 int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c)
 {
 	struct pcp_service_params p;
+	struct cgn *cg = NULL;
 
 	memset(&p, 0, sizeof(p));
 	p.loop = loop;
@@ -465,5 +469,26 @@ int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct c
 	p.rate_per_s = c->pcp_rate_limit;
 	p.rate_burst = c->pcp_rate_burst;
 	p.natpmp_off = !c->enable_natpmp;
-	return pcp_service_start(out, &p);
+	if (cgn_configured(c)) {
+		struct cgn_config cc;
+		struct cgn_block first;
+		char err[160], b[64];
+
+		cgn_config_from_conf(c, &cc);
+		if (!(cg = cgn_new(&cc, err, sizeof(err)))) {
+			log_warnx("pcp: CGN mode: %s", err);
+			return -1;
+		}
+		p.cgn = cg;
+		if (cgn_block_of(cg, cc.subs, &first) == CGN_OK)
+			log_info("pcp: CGN mode: %s -> %zu pool addresses, %u ports per subscriber, %llu subscribers "
+				 "with a block (the first: %s)", c->cgn_subscribers, cgn_pool_size(cg), cc.ports_per_sub,
+				 (unsigned long long)cgn_capacity(cg), cgn_block_str(&first, b, sizeof(b)));
+	}
+	if (pcp_service_start(out, &p) < 0) {
+		cgn_free(cg);
+		return -1;
+	}
+	(*out)->own_cgn = cg;
+	return 0;
 }

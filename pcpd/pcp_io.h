@@ -48,6 +48,7 @@ struct pcp_service_params {
 	uint16_t port;                              /* 0 = 5351; tests may pick another */
 	uint16_t announce_port;                     /* 0 = 5350 */
 	bool no_announce;                           /* do not multicast ANNOUNCE on start */
+	const struct cgn *cgn;                      /* CGN mode (pcpd); NULL = CPE. Must outlive the service. */
 };
 
 /* Opens the sockets, registers them with the loop and schedules the start-up ANNOUNCE.
@@ -62,7 +63,7 @@ struct pcp_server *pcp_service_server(struct pcp_service *s);
 
 struct conf;
 /* Starts the service as the config file says (LAN/WAN interfaces, NAT-PMP, rate limit, THIRD_PARTY
- * requesters): the one start-up igdd and pcpd share. */
+ * requesters, and CGN mode when cgn_pool lines are given): the one start-up igdd and pcpd share. */
 int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c);
 
 #endif

@@ -78,6 +78,20 @@ static bool wan_addr(const struct pcp_server *s, struct in_addr *out)
 	return out->s_addr != 0;
 }
 
+/* The external IPv4 address a mapping of this internal host gets: its pool address on a CGN, the
+ * WAN address otherwise. */
+static bool ext_addr_for(const struct pcp_server *s, const struct in6_addr *internal, struct in_addr *out)
+{
+	struct cgn_block b;
+
+	if (s->p.cgn == NULL)
+		return wan_addr(s, out);
+	if (!addr_is_v4(internal) || cgn_block_of(s->p.cgn, addr_to_v4(internal), &b) != CGN_OK)
+		return false;
+	*out = b.addr;
+	return true;
+}
+
 static bool third_party_allowed(const struct pcp_server *s, const struct in6_addr *src)
 {
 	for (size_t i = 0; i < s->p.n_third_party && i < PCP_SERVER_MAX_THIRD_PARTY; i++)
@@ -313,6 +327,43 @@ static uint8_t pick_ext_port(struct pcp_server *s, const struct map_req *mr, str
 	return PCP_NO_RESOURCES;
 }
 
+/* CGN mode: the suggested port if free and in the subscriber's block, else the next free one of
+ * the block (RFC 6887 11.3: the server may assign another). A block with no free port is the
+ * subscriber's quota: USER_EX_QUOTA (RFC 6887 7.4). */
+static uint8_t pick_cgn_port(struct pcp_server *s, const struct map_req *mr, struct rule *r)
+{
+	struct cgn_block b;
+	struct rule held;
+	uint32_t size;
+
+	switch (cgn_block_of(s->p.cgn, addr_to_v4(&mr->internal), &b)) {
+	case CGN_OK:
+		break;
+	case CGN_NOT_SUBSCRIBER:
+		return PCP_NOT_AUTHORIZED;
+	case CGN_NO_BLOCK:
+		return PCP_NO_RESOURCES;
+	}
+	if (mr->prefer_failure &&
+	    ((!addr_is_none(&mr->sugg_addr) &&
+	      (!addr_is_v4(&mr->sugg_addr) || addr_to_v4(&mr->sugg_addr).s_addr != b.addr.s_addr)) ||
+	     (mr->sugg_port && (mr->sugg_port < b.lo || mr->sugg_port > b.hi))))
+		return PCP_CANNOT_PROVIDE_EXTERNAL;
+	r->ext_addr = b.addr;
+	size = cgn_block_size(&b);
+	for (uint32_t i = 0; i < size; i++) {
+		uint16_t port = cgn_port_try(&b, mr->sugg_port, mr->int_port, i);
+
+		if (core_find_portmap(s->p.core, b.addr, r->proto, port, &r->remote, r->remote_len, &held) != V_OK) {
+			r->ext_port = port;
+			return PCP_SUCCESS;
+		}
+		if (mr->prefer_failure)
+			return PCP_CANNOT_PROVIDE_EXTERNAL;
+	}
+	return PCP_USER_EX_QUOTA;
+}
+
 static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
 {
 	struct core_add_req q;
@@ -339,7 +390,17 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		q.rule.remote_port = mr->filter->port;
 	}
 	q.third_party = mr->third_party;
-	if (mr->v4) {
+	if (mr->v4 && s->p.cgn) {
+		q.rule.kind = RULE_PORTMAP;
+		q.rule.target.exact_kind = ADDR_KIND_IPV4;
+		if (mr->proto != IPPROTO_TCP && mr->proto != IPPROTO_UDP)
+			return PCP_UNSUPP_PROTOCOL;
+		if (mr->int_port == 0)
+			return PCP_UNSUPP_PROTOCOL;
+		rc = pick_cgn_port(s, mr, &q.rule);
+		if (rc != PCP_SUCCESS)
+			return rc;
+	} else if (mr->v4) {
 		q.rule.kind = RULE_PORTMAP;
 		q.rule.target.exact_kind = ADDR_KIND_IPV4;
 		if (!wan_addr(s, &wan))
@@ -608,7 +669,7 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	res.ext_port = req->op.internal_port;
 	res.ext_addr = mr.internal;
 	if (mr.v4) {
-		if (!wan_addr(s, &wan))
+		if (!ext_addr_for(s, &mr.internal, &wan))
 			return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
 		addr_from_v4(&res.ext_addr, wan);
 	}
@@ -719,7 +780,7 @@ static size_t handle_natpmp(struct pcp_server *s, const uint8_t *in, size_t len,
 	resp.op = req.op;
 	resp.epoch = epoch_of(s, now_ms);
 	if (resp.result == NATPMP_SUCCESS && req.op == NATPMP_OP_EXTERNAL) {
-		if (wan_addr(s, &wan))
+		if (ext_addr_for(s, src, &wan))
 			memcpy(resp.ext_addr, &wan.s_addr, 4);
 		else
 			resp.result = NATPMP_NETWORK_FAILURE;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "firewall/core.h"
+#include "pcpd/cgn.h"
 
 #define PCP_SERVER_MAX_THIRD_PARTY 16
 /* Error lifetimes (RFC 6887 7.4): how long the client should wait before asking again. */
@@ -50,6 +51,10 @@ struct pcp_server_params {
 	uint32_t rate_burst, rate_per_s;
 	bool rate_off;
 	bool natpmp_off;                  /* answer version 0 with UNSUPP_VERSION instead of serving it */
+	/* CGN mode (pcpd): IPv4 mappings get the subscriber's pool address and a port of its block
+	 * (cgn.h) instead of the WAN address; a full block is USER_EX_QUOTA, a subscriber without a
+	 * block NO_RESOURCES, a requester outside the subscriber prefix NOT_AUTHORIZED. NULL = CPE. */
+	const struct cgn *cgn;
 };
 
 struct pcp_server_stats {

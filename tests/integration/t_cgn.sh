@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# pcpd on a CGN: a subscriber's MAP gets a pool address and a port of its block; the wan host reaches
+# the subscriber there; the subscriber's outbound flow from the mapped internal port leaves from the
+# same external endpoint (endpoint-independent mapping); the block is the quota; a neighbour gets
+# another block; unmapped traffic leaves through the NAT44 pool; after kill -9 and a restart the
+# mappings are back in the kernel and still work.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=cgn_lib.sh
+. "$HERE/cgn_lib.sh"
+T0=$(date +%s)
+N_OK=0
+step() { echo "[$(($(date +%s) - T0))s] -- $*"; }
+ok() { N_OK=$((N_OK + 1)); echo "[$(($(date +%s) - T0))s] ok: $*"; }
+fail() {
+	echo "[$(($(date +%s) - T0))s] FAIL: $*"
+	[ -n "$CGN_DIR" ] && [ -f "$CGN_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 15 "$CGN_DIR/pcpd.log"; }
+	exit 1
+}
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+in_block() { # PORT SUBSCRIBER_INDEX
+	local lo=$((CGN_MIN + $2 * CGN_PPS))
+	[ "$1" -ge "$lo" ] && [ "$1" -le $((lo + CGN_PPS - 1)) ]
+}
+
+[ "$(id -u)" = 0 ] || { echo "t_cgn: skipped (needs root)"; exit 77; }
+cgn_trap
+cgn_up || fail "cgn lab up"
+step "lab $CGN_LAB up"
+cgn_pcpd_start || fail "pcpd start"
+ok "pcpd runs in CGN mode: $(grep -o 'CGN mode: .*' "$CGN_DIR/pcpd.log" | head -1)"
+
+step "MAP from sub1"
+NONCE1=0102030405060708090a0b0c
+L=$(cgn_pcpc sub1 map --proto tcp --port 8080 --lifetime 600 --nonce "$NONCE1")
+[ "$(field "$L" result)" = SUCCESS ] || fail "MAP tcp 8080 from sub1: $L"
+EXT_ADDR=$(field "$L" ext_addr)
+EXT_TCP=$(field "$L" ext_port)
+[ "$EXT_ADDR" = 203.0.113.8 ] || fail "sub1's pool address is $EXT_ADDR, want 203.0.113.8"
+in_block "$EXT_TCP" 2 || fail "sub1's port $EXT_TCP is outside its block"
+ok "sub1 tcp 8080 -> $EXT_ADDR:$EXT_TCP (block of subscriber 2)"
+cgn_echo sub1 tcp 8080 || fail "echo server in sub1"
+cgn_connect wan tcp "$EXT_ADDR" "$EXT_TCP" 2 || fail "wan -> $EXT_ADDR:$EXT_TCP does not reach sub1"
+ok "wan reaches sub1 through $EXT_ADDR:$EXT_TCP/tcp"
+
+step "endpoint-independent mapping"
+L=$(cgn_pcpc sub1 map --proto udp --port 4001 --lifetime 600 --nonce "$NONCE1")
+[ "$(field "$L" result)" = SUCCESS ] || fail "MAP udp 4001: $L"
+EXT_UDP=$(field "$L" ext_port)
+SEEN=$(cgn_peer_of sub1 4001)
+[ "$SEEN" = "$EXT_ADDR:$EXT_UDP" ] || fail "sub1's flow from udp 4001 seen at wan as '$SEEN', want $EXT_ADDR:$EXT_UDP"
+ok "sub1 udp 4001 -> wan is seen from $SEEN = the mapping"
+SEEN2=$(cgn_peer_of sub2 4555)
+case $SEEN2 in
+203.0.113.8:* | 203.0.113.9:* | 203.0.113.10:* | 203.0.113.11:*) ok "unmapped sub2 flow leaves through the pool ($SEEN2)" ;;
+*) fail "unmapped sub2 flow seen as '$SEEN2'" ;;
+esac
+
+step "quota: the block holds $CGN_PPS mappings per protocol"
+for ((i = 1; i < CGN_PPS; i++)); do
+	L=$(cgn_pcpc sub1 map --proto tcp --port $((9000 + i)) --lifetime 600 --nonce "$NONCE1")
+	[ "$(field "$L" result)" = SUCCESS ] || fail "MAP $((i + 1)) of $CGN_PPS: $L"
+done
+L=$(cgn_pcpc sub1 map --proto tcp --port 9999 --lifetime 600 --nonce "$NONCE1")
+[ "$(field "$L" result)" = USER_EX_QUOTA ] || fail "MAP $((CGN_PPS + 1)) answered: $L"
+ok "MAP $((CGN_PPS + 1)) from sub1 refused with USER_EX_QUOTA"
+
+step "sub2 gets another block"
+L=$(cgn_pcpc sub2 map --proto tcp --port 8080 --lifetime 600)
+[ "$(field "$L" result)" = SUCCESS ] || fail "MAP from sub2: $L"
+P2=$(field "$L" ext_port)
+in_block "$P2" 3 || fail "sub2's port $P2 is outside its block"
+ok "sub2 tcp 8080 -> $(field "$L" ext_addr):$P2 (block of subscriber 3)"
+
+step "kill -9 and restart"
+cgn_pcpd_kill9
+cgn_exec cgn nft flush table inet pcpd   # what a lost kernel state looks like; the store has the truth
+cgn_pcpd_start || fail "pcpd restart"
+N=$(cgn_exec cgn nft list map inet pcpd pm4_addr | grep -o 'tcp \. [0-9]*\|udp \. [0-9]*' | wc -l)
+S=$(cgn_exec cgn nft list map inet pcpd pm4_snat | grep -o ': 203\.0\.113\.[0-9]* \. [0-9]*' | wc -l)
+[ "$N" = $((CGN_PPS + 2)) ] || fail "after restart pm4_addr holds $N mappings, want $((CGN_PPS + 2))"
+[ "$S" = "$N" ] || fail "after restart pm4_snat holds $S companions for $N mappings"
+ok "after restart: $N mappings and $S SNAT companions back in the kernel"
+cgn_connect wan tcp "$EXT_ADDR" "$EXT_TCP" 2 || fail "after restart wan -> $EXT_ADDR:$EXT_TCP does not reach sub1"
+ok "wan still reaches sub1 through $EXT_ADDR:$EXT_TCP/tcp"
+L=$(cgn_pcpc sub1 map --proto tcp --port 8080 --lifetime 600 --nonce "$NONCE1")
+[ "$(field "$L" ext_port)" = "$EXT_TCP" ] || fail "refresh after restart: $L"
+ok "refresh with the same nonce keeps $EXT_ADDR:$EXT_TCP"
+SEEN=$(cgn_peer_of sub1 4001)
+[ "$SEEN" = "$EXT_ADDR:$EXT_UDP" ] || fail "after restart sub1 udp 4001 seen as '$SEEN'"
+ok "after restart the EIM still holds ($SEEN)"
+echo "t_cgn: all $N_OK checks passed in $(($(date +%s) - T0))s"

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cgn_: deterministic CGN port blocks (pcpd/cgn.c), and the PCP server in CGN mode on a core with
+ * the in-memory firewall: pool address + block port, quota, the SNAT companion element. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/conf.h"
+#include "firewall/core.h"
+#include "firewall/nft_priv.h"
+#include "pcpd/cgn.h"
+#include "pcpd/pcp_server.h"
+#include "pcpd/pcp_wire.h"
+
+static struct in_addr V4(const char *s)
+{
+	struct in_addr a;
+
+	ck_assert_int_eq(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+/* pool 203.0.113.8/30, subscribers 100.64.0.0/10, ports 1024-1039 in blocks of 4:
+ * 4 blocks per address, 16 subscribers with a block. */
+static struct cgn_config small_cfg(void)
+{
+	struct cgn_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.pool[0] = V4("203.0.113.8");
+	c.pool_len[0] = 30;
+	c.n_pool = 1;
+	c.subs = V4("100.64.0.0");
+	c.subs_len = 10;
+	c.port_min = 1024;
+	c.port_max = 1039;
+	c.ports_per_sub = 4;
+	return c;
+}
+
+START_TEST(blocks_are_deterministic_and_disjoint)
+{
+	struct cgn_config c = small_cfg();
+	char err[128], buf[64];
+	struct cgn *g = cgn_new(&c, err, sizeof(err)), *again = cgn_new(&c, err, sizeof(err));
+	struct cgn_block b, b2, seen[16];
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert_uint_eq(cgn_pool_size(g), 4);
+	ck_assert_uint_eq(cgn_capacity(g), 16);
+	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.0"), &b), CGN_OK);
+	ck_assert_str_eq(cgn_block_str(&b, buf, sizeof(buf)), "203.0.113.8:1024-1027");
+	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.5"), &b), CGN_OK);
+	ck_assert_str_eq(cgn_block_str(&b, buf, sizeof(buf)), "203.0.113.9:1028-1031");
+	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.15"), &b), CGN_OK);
+	ck_assert_str_eq(cgn_block_str(&b, buf, sizeof(buf)), "203.0.113.11:1036-1039");
+	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.16"), &b), CGN_NO_BLOCK);
+	ck_assert_int_eq(cgn_block_of(g, V4("192.0.2.1"), &b), CGN_NOT_SUBSCRIBER);
+	/* every subscriber's (address, ports) differs from every other's; a second instance agrees */
+	for (unsigned i = 0; i < 16; i++) {
+		struct in_addr a = { htonl(ntohl(V4("100.64.0.0").s_addr) + i) };
+
+		ck_assert_int_eq(cgn_block_of(g, a, &seen[i]), CGN_OK);
+		ck_assert_int_eq(cgn_block_of(again, a, &b2), CGN_OK);
+		ck_assert(memcmp(&seen[i], &b2, sizeof(b2)) == 0);
+		for (unsigned j = 0; j < i; j++)
+			ck_assert(seen[j].addr.s_addr != seen[i].addr.s_addr || seen[j].lo != seen[i].lo);
+	}
+	cgn_free(g);
+	cgn_free(again);
+}
+END_TEST
+
+START_TEST(port_try_order)
+{
+	struct cgn_block b = { .lo = 2000, .hi = 2003 };
+	bool hit[4] = { false };
+
+	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 0), 2002);    /* suggestion in the block first */
+	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 1), 2003);
+	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 2), 2000);    /* wraps */
+	ck_assert_uint_eq(cgn_port_try(&b, 9999, 5, 0), 2001);     /* outside: from the internal port */
+	for (uint32_t i = 0; i < 4; i++)
+		hit[cgn_port_try(&b, 0, 7, i) - 2000] = true;
+	ck_assert(hit[0] && hit[1] && hit[2] && hit[3]);
+}
+END_TEST
+
+START_TEST(bad_configs)
+{
+	struct cgn_config c = small_cfg();
+	char err[128];
+
+	c.ports_per_sub = 0;
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	c.ports_per_sub = 17;
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	c = small_cfg();
+	c.n_pool = 0;
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	c = small_cfg();
+	c.pool_len[0] = 8;   /* 16M addresses */
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	c = small_cfg();
+	c.port_min = 2000;
+	c.port_max = 1000;
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+}
+END_TEST
+
+START_TEST(from_conf)
+{
+	const char *text = "ext_ifname=wan0\nlan_ifname=sub0\ncgn_pool=203.0.113.8/31\ncgn_pool=203.0.113.10/31\n"
+			   "cgn_subscribers=100.64.0.0/24\ncgn_ports_per_subscriber=1000\ncgn_port_range=2000-11999\n";
+	const char *gap = "ext_ifname=wan0\nlan_ifname=sub0\ncgn_pool=203.0.113.8/31\ncgn_pool=203.0.113.12/31\n";
+	struct conf c;
+	struct cgn_config cc;
+	struct cgn_block b;
+	struct cgn *g;
+	char err[256];
+
+	conf_defaults(&c);
+	ck_assert_msg(conf_parse_buf(text, strlen(text), "t.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(cgn_configured(&c));
+	cgn_config_from_conf(&c, &cc);
+	ck_assert_ptr_nonnull(g = cgn_new(&cc, err, sizeof(err)));
+	ck_assert_uint_eq(cgn_capacity(g), 40);   /* 4 addresses x 10 blocks, /24 has 256 */
+	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.12"), &b), CGN_OK);
+	ck_assert_uint_eq(ntohl(b.addr.s_addr) & 0xff, 9);
+	ck_assert_uint_eq(b.lo, 4000);
+	cgn_free(g);
+	conf_defaults(&c);
+	ck_assert_int_eq(conf_parse_buf(gap, strlen(gap), "t.conf", &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "contiguous") != NULL, "%s", err);
+	conf_defaults(&c);
+	ck_assert(!cgn_configured(&c));
+}
+END_TEST
+
+/* ---------- the server in CGN mode ---------- */
+
+static int64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return 1700000000;
+}
+
+struct fixture {
+	struct fw *fw;
+	struct core *core;
+	struct cgn *cgn;
+	struct pcp_server *srv;
+};
+
+static struct fixture fx;
+
+static void setup(void)
+{
+	struct fw_config cfg;
+	struct core_params p;
+	struct pcp_server_params sp;
+	struct cgn_config cc = small_cfg();
+	char err[256];
+
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.family, "inet");
+	strcpy(cfg.table, "igdd");
+	cfg.mode = FW_STANDALONE;
+	fx.fw = fw_mem_new(&cfg);
+	ck_assert_ptr_nonnull(fx.fw);
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.fw = fx.fw;
+	p.clock = fake_clock;
+	fx.core = core_new(&p);
+	ck_assert_ptr_nonnull(fx.core);
+	ck_assert_msg(core_start(fx.core, err, sizeof(err)) == 0, "core_start: %s", err);
+	fx.cgn = cgn_new(&cc, err, sizeof(err));
+	ck_assert_ptr_nonnull(fx.cgn);
+	memset(&sp, 0, sizeof(sp));
+	sp.core = fx.core;
+	sp.rate_off = true;
+	sp.cgn = fx.cgn;   /* no ext_addr getter: a CGN needs no WAN address */
+	fx.srv = pcp_server_new(&sp, 1000);
+	ck_assert_ptr_nonnull(fx.srv);
+}
+
+static void teardown(void)
+{
+	pcp_server_free(fx.srv);
+	cgn_free(fx.cgn);
+	core_free(fx.core);
+	fx.fw->ops->destroy(fx.fw);
+	memset(&fx, 0, sizeof(fx));
+}
+
+static struct pcp_response map_from(const char *client, uint8_t proto, uint16_t iport, uint16_t sugg, uint8_t nonce,
+				    bool prefer_failure)
+{
+	uint8_t in[PCP_MAX_MSG], out[PCP_MAX_MSG];
+	struct pcp_request q;
+	struct pcp_response r;
+	struct in6_addr src;
+	char mapped[64];
+	size_t n, m;
+
+	snprintf(mapped, sizeof(mapped), "::ffff:%s", client);
+	ck_assert(addr_parse(mapped, &src));
+	memset(&q, 0, sizeof(q));
+	q.opcode = PCP_OP_MAP;
+	q.lifetime = 600;
+	q.client_addr = src;
+	memset(q.op.nonce, nonce, PCP_NONCE_LEN);
+	q.op.protocol = proto;
+	q.op.internal_port = iport;
+	q.op.ext_port = sugg;
+	ck_assert(addr_parse("::ffff:0.0.0.0", &q.op.ext_addr));
+	q.opt.prefer_failure = prefer_failure;
+	n = pcp_wire_build_request(&q, in, sizeof(in));
+	ck_assert_uint_gt(n, 0);
+	m = pcp_server_handle(fx.srv, in, n, &src, 1000, out, sizeof(out));
+	ck_assert_uint_gt(m, 0);
+	ck_assert_int_eq(pcp_wire_parse_response(out, m, &r), PCP_PARSE_OK);
+	return r;
+}
+
+static const char *ext_str(const struct pcp_response *r, char *buf)
+{
+	return addr_str(&r->op.ext_addr, buf);
+}
+
+START_TEST(map_gets_pool_address_and_block_port)
+{
+	struct pcp_response r = map_from("100.64.0.2", IPPROTO_UDP, 4000, 0, 1, false);
+	char buf[ADDR_STRLEN];
+	struct fw_elem e = { .v4 = true, .proto = IPPROTO_UDP, .ext_port = 0 };
+	struct fw_key k;
+
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_str_eq(ext_str(&r, buf), "203.0.113.8");                 /* subscriber 2: block 2 of .8 */
+	ck_assert_uint_ge(r.op.ext_port, 1032);
+	ck_assert_uint_le(r.op.ext_port, 1035);
+	/* the kernel element carries the pool address, so the backend adds the SNAT companion */
+	e.ext_port = r.op.ext_port;
+	e.ext_addr = V4("203.0.113.8");
+	e.port = 4000;
+	ck_assert(addr_parse("::ffff:100.64.0.2", &e.addr));
+	ck_assert(fw_mem_has(fx.fw, &e, NULL));
+	ck_assert(fw_key_companion(&e, &k));
+	/* a refresh keeps the same endpoint */
+	{
+		struct pcp_response again = map_from("100.64.0.2", IPPROTO_UDP, 4000, 0, 1, false);
+
+		ck_assert_uint_eq(again.result, PCP_SUCCESS);
+		ck_assert_uint_eq(again.op.ext_port, r.op.ext_port);
+	}
+	/* the neighbour: same address, another block */
+	r = map_from("100.64.0.3", IPPROTO_UDP, 4000, 0, 2, false);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_str_eq(ext_str(&r, buf), "203.0.113.8");
+	ck_assert_uint_ge(r.op.ext_port, 1036);
+	ck_assert_uint_le(r.op.ext_port, 1039);
+}
+END_TEST
+
+START_TEST(quota_and_refusals)
+{
+	struct pcp_response r;
+
+	for (uint16_t i = 0; i < 4; i++) {
+		r = map_from("100.64.0.2", IPPROTO_TCP, (uint16_t)(5000 + i), 0, 1, false);
+		ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	}
+	r = map_from("100.64.0.2", IPPROTO_TCP, 5004, 0, 1, false);
+	ck_assert_uint_eq(r.result, PCP_USER_EX_QUOTA);
+	/* UDP is its own port space */
+	ck_assert_uint_eq(map_from("100.64.0.2", IPPROTO_UDP, 5004, 0, 1, false).result, PCP_SUCCESS);
+	/* PREFER_FAILURE outside the block */
+	ck_assert_uint_eq(map_from("100.64.0.4", IPPROTO_TCP, 8080, 8080, 3, true).result, PCP_CANNOT_PROVIDE_EXTERNAL);
+	/* PREFER_FAILURE with a free port of the block: granted exactly */
+	r = map_from("100.64.0.4", IPPROTO_TCP, 8080, 1026, 3, true);   /* subscriber 4: .9, block 0 = 1024-1027 */
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 1026);
+	/* beyond the pool and outside the subscribers */
+	ck_assert_uint_eq(map_from("100.64.0.16", IPPROTO_TCP, 80, 0, 4, false).result, PCP_NO_RESOURCES);
+	ck_assert_uint_eq(map_from("192.0.2.7", IPPROTO_TCP, 80, 0, 5, false).result, PCP_NOT_AUTHORIZED);
+}
+END_TEST
+
+static Suite *cgn_suite(void)
+{
+	Suite *s = suite_create("cgn");
+	TCase *alloc = tcase_create("alloc"), *server = tcase_create("server");
+
+	tcase_add_test(alloc, blocks_are_deterministic_and_disjoint);
+	tcase_add_test(alloc, port_try_order);
+	tcase_add_test(alloc, bad_configs);
+	tcase_add_test(alloc, from_conf);
+	tcase_add_checked_fixture(server, setup, teardown);
+	tcase_add_test(server, map_gets_pool_address_and_block_port);
+	tcase_add_test(server, quota_and_refusals);
+	suite_add_tcase(s, alloc);
+	suite_add_tcase(s, server);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cgn_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
