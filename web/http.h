@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The web UI's transport: libmicrohttpd in its own internal thread, on the LAN only. It serves
+ * web/static/ and the /api/v1 paths: the login gate and settings (web/api_web.c), then the JSON API
+ * (web/api.c, api_handle) as the logged-in household user (privileged, ORIGIN_WEB). The core's
+ * entry points take the core's own lock, so calling them from this thread is safe.
+ *
+ * Where it listens (config web_listen):
+ *   ":PORT"       one dual-stack socket per lan_ifname, bound to that interface (SO_BINDTODEVICE):
+ *                 packets arriving on the WAN (or any other interface) never reach it;
+ *   "ADDR:PORT"   that address only; refused if the address belongs to ext_ifname;
+ *   empty         no web server (web_start is not called). */
+#ifndef IGDD_HTTP_H
+#define IGDD_HTTP_H
+
+#include "firewall/conf.h"
+#include "firewall/core.h"
+#include "firewall/store.h"
+#include "web/api_web.h"
+
+struct web;
+
+struct web_params {
+	struct core *core;
+	const struct conf *conf;       /* web_listen, lan/ext ifnames, web_password_hash, enable_*, policy */
+	struct store *store;           /* the household settings persist here; NULL = not persisted */
+	/* the static files; NULL = $IGDD_WEB_ROOT, else <dir of the executable>/../web/static
+	 * (running from the source tree), else /usr/share/igdd/web */
+	const char *static_dir;
+	/* The UPnP / PCP on-off switches changed (also called once by web_start with the persisted
+	 * values). Runs on the web thread: it must only record the wish and wake the main loop
+	 * (e.g. store atomics and write an eventfd); it must not call back into the web server. */
+	void (*fronts)(void *arg, const struct web_settings *s);
+	void *fronts_arg;
+};
+
+/* Applies the persisted settings, opens the listening sockets and starts the server thread.
+ * 0, or -1 (logged). Call before privileges are dropped (SO_BINDTODEVICE, low ports). */
+int web_start(struct web **out, const struct web_params *p);
+/* Stops the thread, closes every connection and frees w (NULL is fine). */
+void web_stop(struct web *w);
+
+#endif

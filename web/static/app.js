@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The igdd household UI: plain JavaScript, no build step, no inline script (the server's CSP
+// allows script-src 'self' only). It talks to the JSON API in /api/v1 (tests/CONTRACTS.md and
+// web/api_web.h); every change carries the session's CSRF token in X-CSRF-Token.
+'use strict';
+
+(function () {
+  const POLL_MS = 2000;
+  const SPARK_POINTS = 30;
+  const KIND_TEXT = {
+    eui64: 'stable (from the hardware address)',
+    stable: 'stable',
+    temporary: 'temporary (privacy)',
+    'link-local': 'link-local',
+    ula: 'local only (ULA)',
+    unknown: 'not yet known',
+    ipv4: 'IPv4',
+  };
+  const ORIGIN_TEXT = { upnp: 'UPnP app', pcp: 'PCP app', natpmp: 'NAT-PMP app', web: 'You (web)', ctl: 'Operator', static: 'Configuration' };
+
+  const state = {
+    csrf: null,
+    rules: [],
+    devices: [],
+    devicesApi: true,       // false once GET /devices said 404: devices are derived from the rules
+    history: new Map(),     // rule id -> packet counts sampled at each poll
+    settings: null,
+    timer: null,
+    page: null,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  function showMessage(text) {
+    const m = $('message');
+    m.textContent = text || '';
+    m.hidden = !text;
+  }
+
+  // ---------- API ----------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.error && body.error.message) || ('HTTP ' + status));
+      this.status = status;
+      this.code = body && body.error && body.error.code;
+    }
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: {}, credentials: 'same-origin', cache: 'no-store' };
+    if (method !== 'GET' && state.csrf) opts.headers['X-CSRF-Token'] = state.csrf;
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    const r = await fetch('/api/v1' + path, opts);
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (r.status === 401 && path !== '/login') {
+      loggedOut();
+      throw new ApiError(401, data);
+    }
+    if (!r.ok) throw new ApiError(r.status, data);
+    return data;
+  }
+
+  // ---------- formatting ----------
+
+  function duration(s) {
+    if (s === null || s === undefined) return 'no expiry';
+    s = Math.max(0, Math.floor(s));
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (d) return d + 'd ' + h + 'h';
+    if (h) return h + 'h ' + String(m).padStart(2, '0') + 'm';
+    if (m) return m + 'm ' + String(sec).padStart(2, '0') + 's';
+    return sec + 's';
+  }
+
+  function kindText(k) { return KIND_TEXT[k] || k || ''; }
+
+  function isV4(a) { return typeof a === 'string' && a.indexOf(':') < 0; }
+
+  // "2001:db8::5" -> eight 16-bit numbers (null if it is not an IPv6 literal)
+  function v6groups(a) {
+    if (typeof a !== 'string' || a.indexOf(':') < 0 || a.indexOf('.') >= 0) return null;
+    const [head, tail] = a.split('::');
+    const h = head ? head.split(':') : [], t = tail !== undefined && tail ? tail.split(':') : [];
+    if (a.indexOf('::') < 0 && h.length !== 8) return null;
+    const g = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t].map((x) => parseInt(x, 16));
+    return g.length === 8 && g.every((x) => x >= 0 && x <= 0xffff) ? g : null;
+  }
+
+  // What the address alone tells (the daemon's device table knows more: stable opaque, temporary).
+  function guessKind(a) {
+    const g = v6groups(a);
+    if (!g) return isV4(a) ? 'ipv4' : 'unknown';
+    if ((g[0] & 0xffc0) === 0xfe80) return 'link-local';
+    if ((g[0] & 0xfe00) === 0xfc00) return 'ula';
+    if ((g[5] & 0xff) === 0xff && (g[6] >> 8) === 0xfe) return 'eui64';
+    return 'unknown';
+  }
+
+  // The MAC inside an EUI-64 interface identifier (universal/local bit flipped back).
+  function macFromEui64(a) {
+    const g = v6groups(a);
+    if (!g || guessKind(a) !== 'eui64') return null;
+    const b = [(g[4] >> 8) ^ 2, g[4] & 0xff, g[5] >> 8, g[6] & 0xff, g[7] >> 8, g[7] & 0xff];
+    return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+  }
+
+  // ---------- devices ----------
+
+  function normAddr(a) {
+    if (typeof a === 'string') return { address: a, kind: isV4(a) ? 'ipv4' : 'unknown' };
+    return { address: a.address || a.addr || '', kind: a.kind || (isV4(a.address || '') ? 'ipv4' : 'unknown'), last_seen: a.last_seen };
+  }
+
+  function stableOf(addrs) {
+    const order = ['eui64', 'stable'];
+    for (const k of order) {
+      const hit = addrs.find((a) => a.kind === k && !isV4(a.address) && !/^f[cd]/i.test(a.address));
+      if (hit) return hit.address;
+    }
+    for (const k of order) {
+      const hit = addrs.find((a) => a.kind === k && !isV4(a.address));
+      if (hit) return hit.address;
+    }
+    return null;
+  }
+
+  function deviceFromApi(d) {
+    const addrs = (d.addresses || []).map(normAddr);
+    if (d.ipv4 && !addrs.some((a) => a.address === d.ipv4)) addrs.push({ address: d.ipv4, kind: 'ipv4' });
+    return {
+      key: d.mac || (addrs[0] && addrs[0].address) || '?',
+      mac: d.mac || null,
+      name: d.name || '',
+      last_seen: d.last_seen,
+      addresses: addrs,
+      stable: d.stable || stableOf(addrs),
+      v4: (addrs.find((a) => isV4(a.address)) || {}).address || null,
+    };
+  }
+
+  // Without the devices API: one device per MAC (or per address) seen in the rules' targets.
+  function devicesFromRules(rules) {
+    const map = new Map();
+    for (const r of rules) {
+      const t = r.target || {};
+      const mac = t.mac || macFromEui64(t.exact) || macFromEui64(r.address);
+      const key = mac || r.address || '?';
+      if (!map.has(key)) map.set(key, { key, mac, name: '', addresses: [], stable: null, v4: null });
+      const d = map.get(key);
+      const add = (address, kind) => {
+        if (!kind || kind === 'unknown') kind = guessKind(address);
+        if (address && !d.addresses.some((a) => a.address === address)) d.addresses.push({ address, kind });
+      };
+      if (t.exact) add(t.exact, isV4(t.exact) ? 'ipv4' : t.exact_kind);
+      if (t.stable) add(t.stable, 'stable');
+      if (!t.exact && r.address) add(r.address, isV4(r.address) ? 'ipv4' : 'unknown');
+    }
+    for (const d of map.values()) {
+      d.stable = stableOf(d.addresses);
+      d.v4 = (d.addresses.find((a) => isV4(a.address)) || {}).address || null;
+    }
+    return [...map.values()];
+  }
+
+  async function loadDevices() {
+    if (state.devicesApi) {
+      try {
+        const data = await api('GET', '/devices');
+        state.devices = (data.devices || []).map(deviceFromApi);
+        return;
+      } catch (e) {
+        if (e.status !== 404) throw e;
+        state.devicesApi = false;
+      }
+    }
+    state.devices = devicesFromRules(state.rules);
+  }
+
+  function deviceLabel(d) {
+    return d.name || d.mac || (d.addresses[0] && d.addresses[0].address) || 'unknown device';
+  }
+
+  function deviceForRule(r) {
+    const t = r.target || {};
+    const mac = t.mac || macFromEui64(t.exact) || macFromEui64(r.address);
+    return state.devices.find((d) => (mac && d.mac === mac) ||
+      d.addresses.some((a) => a.address === r.address || a.address === t.exact || a.address === t.stable));
+  }
+
+  function renderDevices() {
+    const list = $('devices-list');
+    const note = $('devices-note');
+    note.hidden = state.devicesApi;
+    note.textContent = state.devicesApi ? '' :
+      'This igdd does not list LAN devices yet: shown here are the devices your rules point at.';
+    list.replaceChildren();
+    if (!state.devices.length) {
+      list.append(el('p', { class: 'note', text: 'No devices seen yet.' }));
+      return;
+    }
+    for (const d of state.devices) {
+      const rules = state.rules.filter((r) => deviceForRule(r) === d);
+      const addrs = el('ul', { class: 'addrs', 'aria-label': 'Addresses of ' + deviceLabel(d) });
+      for (const a of d.addresses) {
+        addrs.append(el('li', {},
+          el('code', { class: 'addr', text: a.address }), ' ',
+          el('span', { class: 'kind kind-' + a.kind, text: kindText(a.kind) }),
+          a.last_seen ? el('span', { class: 'seen', text: ' seen ' + new Date(a.last_seen * 1000).toLocaleString() }) : null));
+      }
+      const card = el('article', { class: 'card device', 'data-mac': d.mac || '', 'aria-label': 'Device ' + deviceLabel(d) },
+        el('h3', { text: deviceLabel(d) }),
+        d.mac ? el('p', { class: 'mac' }, 'MAC ', el('code', { text: d.mac })) : null,
+        addrs,
+        el('p', { class: 'rules-count', text: rules.length === 1 ? '1 open port' : rules.length + ' open ports' }),
+        el('a', { href: '#add', class: 'button', 'data-device': d.key, onclick: () => { state.preselect = d.key; } },
+          'Open a port for this device'));
+      list.append(card);
+    }
+  }
+
+  // ---------- rules ----------
+
+  function sparkline(id) {
+    const pts = state.history.get(id) || [];
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', '0 0 60 16');
+    svg.setAttribute('width', '60');
+    svg.setAttribute('height', '16');
+    svg.setAttribute('role', 'img');
+    // packets per interval, from the running counter
+    const rates = [];
+    for (let i = 1; i < pts.length; i++) rates.push(Math.max(0, pts[i] - pts[i - 1]));
+    const max = Math.max(1, ...rates);
+    svg.setAttribute('aria-label', rates.length ? 'recent traffic, up to ' + max + ' packets per 2 s' : 'no traffic data yet');
+    if (rates.length > 1) {
+      const step = 60 / (SPARK_POINTS - 1);
+      const off = (SPARK_POINTS - rates.length) * step;
+      const d = rates.map((v, i) => (i ? 'L' : 'M') + (off + i * step).toFixed(1) + ' ' + (15 - (v / max) * 14).toFixed(1)).join(' ');
+      const path = document.createElementNS(ns, 'path');
+      path.setAttribute('d', d);
+      path.setAttribute('fill', 'none');
+      path.setAttribute('stroke', 'currentColor');
+      path.setAttribute('stroke-width', '1.5');
+      svg.append(path);
+    }
+    return svg;
+  }
+
+  function ruleCells(r) {
+    const dev = deviceForRule(r);
+    const t = r.target || {};
+    const origin = ORIGIN_TEXT[r.origin] || r.origin;
+    const kind = r.kind === 'portmap' ? 'IPv4 port mapping' : 'IPv6 pinhole';
+    const port = r.kind === 'portmap' ? (r.ext_port + ' → ' + r.port) : (r.port === 0 ? 'all' : String(r.port));
+    let addrKind = t.exact_kind && r.address === t.exact ? t.exact_kind : (t.stable && r.address === t.stable ? 'stable' : '');
+    if (!addrKind || addrKind === 'unknown') addrKind = guessKind(r.address);
+    if (isV4(r.address) || addrKind === 'unknown') addrKind = '';
+    const follows = t.subnet && t.stable ? ' (follows the device)' : '';
+    const remote = r.remote ? r.remote + (r.remote_port ? ' port ' + r.remote_port : '') :
+      (r.remote_port ? 'any, port ' + r.remote_port : 'anyone');
+    return [
+      el('td', { 'data-label': 'Added by' }, el('strong', { text: origin }), el('br'),
+        el('span', { class: 'desc', text: r.description || '' }), el('br'), el('small', { text: kind + (r.state !== 'installed' ? ' · ' + r.state : '') })),
+      el('td', { 'data-label': 'Device' }, dev ? el('span', { class: 'devname', text: deviceLabel(dev) }) : null, dev ? el('br') : null,
+        el('code', { class: 'addr', text: r.address || 'waiting for the device' }),
+        addrKind ? el('span', { class: 'kind kind-' + addrKind, text: ' ' + kindText(addrKind) }) : null,
+        follows ? el('small', { text: follows }) : null),
+      el('td', { 'data-label': 'Protocol', text: String(r.proto).toUpperCase() }),
+      el('td', { 'data-label': 'Port', text: port }),
+      el('td', { 'data-label': 'Allowed from', text: remote }),
+      el('td', { 'data-label': 'Time left', text: duration(r.expires_in) }),
+      el('td', { 'data-label': 'Packets' }, el('span', { class: 'packets', text: String(r.packets || 0) }), ' ', sparkline(r.id)),
+    ];
+  }
+
+  function actionsCell(r) {
+    const label = (r.description ? '“' + r.description + '” ' : '') + r.proto + ' ' + r.port;
+    return el('td', { class: 'actions', 'data-label': 'Actions' },
+      el('button', { type: 'button', class: 'secondary', 'data-action': 'extend', 'aria-label': 'Extend ' + label, onclick: () => extendRule(r.id) }, 'Extend'),
+      el('button', { type: 'button', class: 'danger', 'data-action': 'delete', 'aria-label': 'Delete ' + label, onclick: () => deleteRule(r.id) }, 'Delete'));
+  }
+
+  // Keyed update: rows (and their buttons, which may hold keyboard focus) survive a poll.
+  function renderRules() {
+    const body = $('rules-body');
+    const rows = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
+    const seen = new Set();
+    for (const r of state.rules) {
+      const id = String(r.id);
+      seen.add(id);
+      let tr = rows.get(id);
+      if (!tr) {
+        tr = el('tr', { 'data-id': id });
+        tr.append(...ruleCells(r), actionsCell(r));
+        body.append(tr);
+      } else {
+        const cells = ruleCells(r);
+        cells.forEach((c, i) => tr.children[i].replaceWith(c));
+      }
+    }
+    for (const [id, tr] of rows) if (!seen.has(id)) tr.remove();
+    $('rules-empty').hidden = state.rules.length > 0;
+    $('rules-table').hidden = state.rules.length === 0;
+  }
+
+  async function extendRule(id) {
+    try {
+      await api('POST', '/rules/' + id + '/refresh', { lease: 0 });
+      showMessage('');
+      await poll();
+    } catch (e) { showMessage('Could not extend: ' + e.message); }
+  }
+
+  async function deleteRule(id) {
+    try {
+      await api('DELETE', '/rules/' + id);
+      state.history.delete(id);
+      showMessage('');
+      await poll();
+    } catch (e) { showMessage('Could not delete: ' + e.message); }
+  }
+
+  // ---------- status ----------
+
+  function renderStatus(st) {
+    const s = $('status');
+    const parts = [];
+    if (st.wan && st.wan.length) parts.push(['WAN', [].concat(st.wan).join(', ')]);
+    if (st.prefixes && st.prefixes.length) parts.push(['Prefix', [].concat(st.prefixes).join(', ')]);
+    if (st.delegated_prefix) parts.push(['Prefix', st.delegated_prefix]);
+    if (st.upstream_pcp) parts.push(['Upstream PCP', typeof st.upstream_pcp === 'string' ? st.upstream_pcp : (st.upstream_pcp.server || 'yes')]);
+    if (st.rules) {
+      parts.push(['Pinholes', st.rules.pinholes]);
+      parts.push(['Port mappings', st.rules.portmaps]);
+      if (st.rules.pending) parts.push(['Waiting', st.rules.pending]);
+    }
+    if (st.firewall) parts.push(['Firewall', st.firewall.backend + (st.firewall.mode ? ' (' + st.firewall.mode + ')' : '')]);
+    parts.push(['igdd', st.version]);
+    s.replaceChildren(...parts.map(([k, v]) => el('span', { class: 'item' }, el('span', { class: 'k', text: k + ' ' }), el('span', { class: 'v', text: String(v) }))));
+    s.hidden = false;
+  }
+
+  // ---------- polling ----------
+
+  async function poll() {
+    try {
+      const [rules, st] = await Promise.all([api('GET', '/rules'), api('GET', '/status')]);
+      state.rules = rules.rules || [];
+      for (const r of state.rules) {
+        const h = state.history.get(r.id) || [];
+        h.push(r.packets || 0);
+        while (h.length > SPARK_POINTS) h.shift();
+        state.history.set(r.id, h);
+      }
+      for (const id of [...state.history.keys()]) if (!state.rules.some((r) => r.id === id)) state.history.delete(id);
+      renderStatus(st);
+      if (!state.devicesApi || state.page === 'devices' || !state.devices.length) await loadDevices();
+      if (state.page === 'rules') renderRules();
+      if (state.page === 'devices') renderDevices();
+    } catch (e) {
+      if (e.status !== 401) showMessage('The router did not answer: ' + e.message);
+    }
+  }
+
+  function startPolling() {
+    stopPolling();
+    poll();
+    state.timer = setInterval(poll, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  // ---------- add a rule by device ----------
+
+  function fillDeviceSelect() {
+    const sel = $('add-device');
+    const prev = state.preselect || sel.value;
+    sel.replaceChildren(el('option', { value: '', text: state.devices.length ? 'Choose a device…' : 'No devices known: type an address below' }));
+    for (const d of state.devices) {
+      const stable = d.stable ? ' — ' + d.stable : (d.v4 ? ' — ' + d.v4 : '');
+      sel.append(el('option', { value: d.key, text: deviceLabel(d) + stable }));
+    }
+    if (prev && state.devices.some((d) => d.key === prev)) sel.value = prev;
+    state.preselect = null;
+    describeTarget();
+  }
+
+  function selectedDevice() {
+    return state.devices.find((d) => d.key === $('add-device').value) || null;
+  }
+
+  function describeTarget() {
+    const d = selectedDevice();
+    const typed = $('add-address').value.trim();
+    const help = $('add-device-help');
+    const follow = $('add-follow');
+    const v4row = $('add-v4-row');
+    v4row.hidden = !(d && d.v4);
+    if (d && d.stable) {
+      help.textContent = 'The port opens to ' + deviceLabel(d) + "'s stable address " + d.stable + '.';
+      follow.textContent = 'This opening follows the device: if your internet provider changes your network prefix, ' +
+        'igdd moves it to ' + deviceLabel(d) + "'s new address by itself. You do not need to do anything.";
+    } else if (d) {
+      help.textContent = deviceLabel(d) + ' has no stable IPv6 address yet' + (d.v4 ? '; only IPv4 (' + d.v4 + ') can be forwarded.' : '.');
+      follow.textContent = '';
+    } else if (typed) {
+      help.textContent = '';
+      follow.textContent = 'The port opens to ' + typed + '. If that is the device\'s stable address, the opening follows the device when the network prefix changes.';
+    } else {
+      help.textContent = '';
+      follow.textContent = '';
+    }
+  }
+
+  function parsePorts(text) {
+    const out = [];
+    for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+      const m = /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(part);
+      if (!m) return null;
+      const a = Number(m[1]), b = m[2] ? Number(m[2]) : a;
+      if (a < 1 || b > 65535 || b < a) return null;
+      for (let p = a; p <= b; p++) out.push(p);
+      if (out.length > 16) return null;
+    }
+    return out.length ? out : null;
+  }
+
+  async function submitAdd(ev) {
+    ev.preventDefault();
+    const result = $('add-result');
+    const d = selectedDevice();
+    const typed = $('add-address').value.trim();
+    const address = d ? d.stable : typed;
+    const ports = parsePorts($('add-ports').value);
+    const protoSel = document.querySelector('input[name="proto"]:checked').value;
+    const protos = protoSel === 'both' ? ['tcp', 'udp'] : [protoSel];
+    const desc = $('add-desc').value.trim() || undefined;
+    const v4 = d && d.v4 && $('add-v4').checked ? d.v4 : null;
+    if (!ports) { result.textContent = 'Please give one to 16 ports between 1 and 65535.'; $('add-ports').focus(); return; }
+    if (!address && !v4) { result.textContent = 'Please choose a device or type its IPv6 address.'; $('add-device').focus(); return; }
+    const made = [], failed = [];
+    for (const proto of protos) {
+      for (const port of ports) {
+        const reqs = [];
+        if (address) reqs.push({ kind: 'pinhole', address, proto, port, description: desc });
+        if (v4) reqs.push({ kind: 'portmap', address: v4, ext_port: port, proto, port, description: desc });
+        for (const body of reqs) {
+          try {
+            const r = await api('POST', '/rules', body);
+            made.push(r.rule);
+          } catch (e) {
+            failed.push(proto.toUpperCase() + ' ' + port + (body.kind === 'portmap' ? ' (IPv4)' : '') + ': ' + e.message);
+          }
+        }
+      }
+    }
+    result.textContent = (made.length ? 'Opened ' + made.length + (made.length === 1 ? ' rule.' : ' rules.') : '') +
+      (failed.length ? ' Not opened: ' + failed.join('; ') : '');
+    await poll();
+  }
+
+  // ---------- settings ----------
+
+  async function loadSettings() {
+    const s = await api('GET', '/settings');
+    state.settings = s;
+    $('set-upnp').checked = s.enable_upnp;
+    $('set-pcp').checked = s.enable_pcp;
+    $('set-temp').checked = s.allow_temporary;
+    $('set-max').value = s.max_lifetime;
+    $('set-max').min = s.min_lifetime;
+    $('set-max').max = s.max_lifetime_limit;
+    $('set-max-help').textContent = 'Between ' + s.min_lifetime + ' and ' + s.max_lifetime_limit +
+      ' seconds (' + duration(s.max_lifetime_limit) + '). Apps that stop asking lose their ports after this time.';
+  }
+
+  async function submitSettings(ev) {
+    ev.preventDefault();
+    const out = $('settings-result');
+    const n = Number($('set-max').value);
+    if (!Number.isInteger(n)) { out.textContent = 'The longest time must be a whole number of seconds.'; return; }
+    try {
+      await api('PUT', '/settings', {
+        enable_upnp: $('set-upnp').checked,
+        enable_pcp: $('set-pcp').checked,
+        allow_temporary: $('set-temp').checked,
+        max_lifetime: n,
+      });
+      out.textContent = 'Saved.';
+      await loadSettings();
+    } catch (e) {
+      out.textContent = 'Not saved: ' + e.message;
+    }
+  }
+
+  // ---------- pages and session ----------
+
+  const PAGES = ['nopassword', 'login', 'devices', 'rules', 'add', 'settings'];
+
+  function showPage(name) {
+    state.page = name;
+    for (const p of PAGES) $('page-' + p).hidden = p !== name;
+    for (const a of document.querySelectorAll('#nav a')) {
+      if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+  }
+
+  async function route() {
+    if (!state.csrf) return;
+    const name = (location.hash || '#rules').slice(1);
+    const page = ['devices', 'rules', 'add', 'settings'].includes(name) ? name : 'rules';
+    showPage(page);
+    showMessage('');
+    try {
+      if (page === 'rules') renderRules();
+      if (page === 'devices') { await loadDevices(); renderDevices(); }
+      if (page === 'add') { await loadDevices(); fillDeviceSelect(); }
+      if (page === 'settings') await loadSettings();
+    } catch (e) {
+      if (e.status !== 401) showMessage(e.message);
+    }
+    const h = $('page-' + page).querySelector('h2');
+    if (h) { h.tabIndex = -1; h.focus({ preventScroll: true }); }
+  }
+
+  function loggedIn(csrf) {
+    state.csrf = csrf;
+    $('nav').hidden = false;
+    startPolling();
+    route();
+  }
+
+  function loggedOut() {
+    state.csrf = null;
+    stopPolling();
+    $('nav').hidden = true;
+    $('status').hidden = true;
+    showPage('login');
+    $('password').focus();
+  }
+
+  async function submitLogin(ev) {
+    ev.preventDefault();
+    const err = $('login-error');
+    err.hidden = true;
+    try {
+      const r = await api('POST', '/login', { password: $('password').value });
+      $('password').value = '';
+      loggedIn(r.csrf);
+    } catch (e) {
+      err.textContent = e.status === 401 ? 'Wrong password.' :
+        e.status === 429 ? 'Too many attempts. Please wait a little and try again.' : e.message;
+      err.hidden = false;
+    }
+  }
+
+  async function logout() {
+    try { await api('POST', '/logout'); } catch (e) { /* the session is gone either way */ }
+    loggedOut();
+  }
+
+  async function start() {
+    $('login-form').addEventListener('submit', submitLogin);
+    $('add-form').addEventListener('submit', submitAdd);
+    $('settings-form').addEventListener('submit', submitSettings);
+    $('add-device').addEventListener('change', describeTarget);
+    $('add-address').addEventListener('input', () => {
+      if ($('add-address').value.trim()) $('add-device').value = '';
+      describeTarget();
+    });
+    $('logout').addEventListener('click', logout);
+    window.addEventListener('hashchange', route);
+    try {
+      const s = await api('GET', '/session');
+      if (!s.password_set) showPage('nopassword');
+      else if (s.logged_in) loggedIn(s.csrf);
+      else loggedOut();
+    } catch (e) {
+      showMessage('The router did not answer: ' + e.message);
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();
