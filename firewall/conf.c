@@ -87,6 +87,12 @@ static const struct conf_key conf_keys[] = {
 	  OFF(enable_upnp), 0, 0, 0, NULL },
 	{ "enable_pcp", CT_BOOL, "yes", "answer PCP and NAT-PMP requests",
 	  OFF(enable_pcp), 0, 0, 0, NULL },
+	{ "force_igd_v1", CT_BOOL, "no", "serve the IGD:1 description to every client (IGD:2 by default; "
+	  "Windows/Xbox user agents get IGD:1 anyway)", OFF(force_igd_v1), 0, 0, 0, NULL },
+	{ "upnp_notify_interval", CT_U32, "900", "seconds between SSDP announcements (max-age is twice this)",
+	  OFF(upnp_notify_interval), 0, 30, 86400, NULL },
+	{ "upnp_http_port", CT_U32, "0", "port of the UPnP description/SOAP/GENA server; 0 = 49152 or the next free",
+	  OFF(upnp_http_port), 0, 0, 65535, NULL },
 	{ "enable_natpmp", CT_BOOL, "yes", "answer NAT-PMP (RFC 6886) requests on the PCP port",
 	  OFF(enable_natpmp), 0, 0, 0, NULL },
 	{ "pcp_allow_thirdparty", CT_PREFIX_LIST, NULL,

@@ -42,6 +42,9 @@ struct conf {
 	struct in6_addr web_addr;
 	uint16_t web_port;
 	char web_password_hash[256];             /* crypt(3) hash; empty = no web login possible */
+	bool force_igd_v1;                       /* serve only the IGD:1 description */
+	uint32_t upnp_notify_interval;           /* seconds between SSDP announcements */
+	uint32_t upnp_http_port;                 /* 0 = libupnp picks (49152 and up) */
 	bool enable_natpmp;                      /* NAT-PMP (RFC 6886) on the PCP port */
 	uint32_t pcp_rate_limit;                 /* PCP requests per second per client; 0 = no limit */
 	uint32_t pcp_rate_burst;

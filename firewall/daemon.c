@@ -104,6 +104,8 @@ static void on_change(void *arg, const struct rule *r, enum core_event ev)
 	else
 		log_info("%s %s lease=%u via=%s id=%u", event_verb(ev), what, r->lease, rule_origin_name(r->origin),
 			 r->id);
+	if (d->on_rule_change)
+		d->on_rule_change(d, r, ev);
 	/* The next expiry may have moved: wake the loop to look again. An eventfd, because front ends
 	 * running on other threads (libupnp) call the core, and the loop is not thread-safe. */
 	if (d->wake_fd >= 0) {
@@ -515,7 +517,9 @@ static int start(struct daemon *d)
 	}
 	if (d->info->start && d->info->start(d) < 0)
 		return -1;
-	return drop_privileges(d);
+	if (drop_privileges(d) < 0)
+		return -1;
+	return d->info->start_after_drop ? d->info->start_after_drop(d) : 0;
 }
 
 static void stop(struct daemon *d)

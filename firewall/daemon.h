@@ -27,6 +27,9 @@ struct daemon_info {
 	char *(*ctl_answer)(struct core *core, const struct fw_config *fw, const char *req, size_t len);
 	/* called once the core runs, before the loop starts (front ends register here); may be NULL */
 	int (*start)(struct daemon *d);
+	/* called once privileges are dropped: front ends that create threads start here, so the
+	 * threads inherit exactly the capabilities the daemon keeps; may be NULL */
+	int (*start_after_drop)(struct daemon *d);
 	/* called at shutdown before the core is freed (front ends unregister here); may be NULL */
 	void (*stop)(struct daemon *d);
 	/* logs what of the config this build does not do yet; may be NULL */
@@ -48,6 +51,9 @@ struct daemon {
 	struct devwatch *devwatch;  /* LAN devices and prefixes (rtnetlink); NULL if it could not start */
 	/* Set by a main's start hook to tell clients of a LAN prefix change (UPnP SystemUpdateID, PCP
 	 * ANNOUNCE); called on the loop thread after the core re-anchored its rules. May stay NULL. */
+	/* Set by a main's start hook to hear about every rule change (UPnP eventing). Called under the core
+	 * lock, from whichever thread changed the rule: it must not call the core. May stay NULL. */
+	void (*on_rule_change)(struct daemon *d, const struct rule *r, enum core_event ev);
 	void (*on_prefix_change)(struct daemon *d, const struct in6_addr *old_prefix, uint8_t old_len,
 				 const struct in6_addr *new_prefix, uint8_t new_len,
 				 const struct core_reanchor_result *res);
