@@ -144,3 +144,14 @@ bool addr_equal(const struct in6_addr *a, const struct in6_addr *b)
 {
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
+
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -26,5 +26,7 @@ bool addr_is_multicast(const struct in6_addr *a);    /* ff00::/8, or 224/4 */
 bool addr_is_loopback(const struct in6_addr *a);     /* ::1, or 127/8 */
 bool addr_is_ula(const struct in6_addr *a);          /* fc00::/7 */
 bool addr_equal(const struct in6_addr *a, const struct in6_addr *b);
+/* The value of one hexadecimal digit, or -1 (text forms of MACs and escapes). */
+int hex_digit(char c);
 
 #endif

@@ -85,24 +85,13 @@ const char *mac_str(const uint8_t mac[6], char buf[18])
 	return buf;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool mac_parse(const char *s, uint8_t mac[6])
 {
 	/* exactly "xx:xx:xx:xx:xx:xx": 17 characters */
 	if (!s || strlen(s) != 17)
 		return false;
 	for (int i = 0; i < 6; i++) {
-		int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+		int hi = hex_digit(s[i * 3]), lo = hex_digit(s[i * 3 + 1]);
 
 		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
 			return false;

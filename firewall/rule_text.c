@@ -270,17 +270,6 @@ static bool parse_i64(const char *s, int64_t *out)
 	return true;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* n bytes as 2n hex digits, each pair optionally separated by sep. */
 static bool parse_hex(const char *s, uint8_t *out, size_t n, char sep)
 {

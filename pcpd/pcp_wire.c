@@ -15,35 +15,13 @@
 #include <string.h>
 
 #include "pcpd/pcp_wire.h"
+#include "pcpd/wire_bytes.h"
 
 #define PCP_R_BIT   0x80u
 #define PCP_OP_MASK 0x7fu
 /* Option codes 0-127 must be understood by the receiver; 128-255 may be skipped. */
 #define PCP_OPT_OPTIONAL_MIN 128
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static void get_addr(struct in6_addr *a, const uint8_t *p)
 {
