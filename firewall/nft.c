@@ -261,6 +261,16 @@ static void take_ack(struct fw *fw, const struct batch *b, const struct nlmsghdr
 
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
 		return;
+	/* An error on the batch begin/end message (seq first_seq - 1 or first_seq + nmsgs) means the
+	 * kernel refused the whole batch (e.g. EPERM): no per-message ACK will follow, so stop waiting. */
+	if (e->error && (nlh->nlmsg_seq == b->first_seq - 1 || nlh->nlmsg_seq == b->first_seq + b->nmsgs)) {
+		*acked = b->nmsgs;
+		if (!*first_err) {
+			*first_err = e->error;
+			snprintf(fw->err, sizeof(fw->err), "batch: %s", errstr(e->error));
+		}
+		return;
+	}
 	idx = nlh->nlmsg_seq - b->first_seq;
 	if (idx >= b->nmsgs)
 		return;   /* not one of ours (a stale answer) */
@@ -1537,7 +1547,8 @@ struct fw *fw_nft_new(const struct fw_config *cfg)
 	}
 	fw = calloc(1, sizeof(*fw));
 	p = calloc(1, sizeof(*p));
-	if (!fw || !p || !(p->rbuf = malloc(RECV_BUF_BYTES)))
+	/* calloc: requests built in rbuf (dumps) go out with libmnl's attribute padding unzeroed */
+	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)))
 		goto fail_errno;
 	fw->ops = &nft_ops;
 	fw->cfg = *cfg;

@@ -393,12 +393,24 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	s->srv = pcp_server_new(&sp, loop_now_ms());
 	if (s->srv == NULL)
 		goto fail;
+	/* A family the host does not have (IPv6 disabled) is skipped; any other failure (the port taken by
+	 * another program) stops the start: half a PCP server that silently ignores one family is worse. */
 	s->fd4 = open_socket(AF_INET, port);
-	if (s->fd4 < 0)
+	if (s->fd4 < 0) {
+		saved = errno;
 		log_warn("pcp: IPv4 socket on port %u", port);
+		errno = saved;
+		if (saved != EAFNOSUPPORT)
+			goto fail;
+	}
 	s->fd6 = open_socket(AF_INET6, port);
-	if (s->fd6 < 0)
+	if (s->fd6 < 0) {
+		saved = errno;
 		log_warn("pcp: IPv6 socket on port %u", port);
+		errno = saved;
+		if (saved != EAFNOSUPPORT)
+			goto fail;
+	}
 	if (s->fd4 < 0 && s->fd6 < 0)
 		goto fail;
 	if ((s->fd4 >= 0 && loop_add_fd(p->loop, s->fd4, EPOLLIN, on_readable, s) < 0) ||
