@@ -139,6 +139,30 @@ static json_int_t int_or(json_t *o, const char *key, json_int_t dflt)
 	return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
+/* The upstream PCP server (RFC 6970 interworking) and each mapping's state there. */
+static void print_upstream(json_t *u)
+{
+	json_t *list = json_object_get(u, "list"), *m, *ep;
+	size_t i;
+
+	if (!json_is_object(u))
+		return;
+	ep = json_object_get(u, "epoch");
+	printf("upstream      %s (%s)\n", str_or(u, "server", "-"), str_or(u, "state", "?"));
+	if (json_is_integer(ep))
+		printf("upstream epoch %" JSON_INTEGER_FORMAT "\n", json_integer_value(ep));
+	else
+		printf("upstream epoch -\n");
+	printf("upstream addr %s\n", str_or(u, "ext_addr", "-"));
+	printf("upstream maps %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " mapped, %" JSON_INTEGER_FORMAT
+	       " re-created)\n", int_or(u, "mappings", 0), int_or(u, "mapped", 0), int_or(u, "recreated", 0));
+	json_array_foreach(list, i, m)
+		printf("  rule %-6" JSON_INTEGER_FORMAT " %s %-5" JSON_INTEGER_FORMAT " -> %s:%" JSON_INTEGER_FORMAT
+		       "  %s  lifetime %" JSON_INTEGER_FORMAT "\n", int_or(m, "rule", 0), str_or(m, "proto", "?"),
+		       int_or(m, "int_port", 0), str_or(m, "ext_addr", "?"), int_or(m, "ext_port", 0),
+		       str_or(m, "state", "?"), int_or(m, "lifetime", 0));
+}
+
 static void print_status(json_t *b)
 {
 	json_t *rules = json_object_get(b, "rules"), *fw = json_object_get(b, "firewall");
@@ -152,6 +176,7 @@ static void print_status(json_t *b)
 	printf("mode          %s\n", str_or(fw, "mode", "-"));
 	printf("transactions  %" JSON_INTEGER_FORMAT "\n", int_or(fw, "transactions", 0));
 	printf("reconciles    %" JSON_INTEGER_FORMAT "\n", int_or(fw, "reconciles", 0));
+	print_upstream(json_object_get(b, "upstream"));
 }
 
 static void print_rule_row(json_t *r)

@@ -3,7 +3,9 @@
  * privilege drop, loop) is firewall/daemon.c; this file starts igdd's front ends on top of it:
  * the UPnP IGD device, the PCP/NAT-PMP server and the household web UI (and switches PCP on and off
  * when the household asks, from the web thread, through an eventfd handled on the loop). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -12,6 +14,7 @@
 
 #include "firewall/daemon.h"
 #include "firewall/log.h"
+#include "igdd/iwf.h"
 #include "igdd/upnp.h"
 #include "pcpd/pcp_io.h"
 #include "web/api.h"
@@ -22,6 +25,7 @@ struct igdd_fronts {
 	struct pcp_service *pcp;
 	struct upnp_service *upnp;
 	struct web *web;
+	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server; NULL = none */
 	int switch_fd;               /* eventfd: the web UI changed the on/off switches */
 	atomic_bool want_pcp;
 };
@@ -49,6 +53,129 @@ static void igdd_rule_changed(struct daemon *d, const struct rule *r, enum core_
 		upnp_rule_changed(f->upnp, r, ev);
 }
 
+/* ---------- the interworking function, as the front ends see it ---------- */
+
+/* the CGN's address or a mapping's port changed: UPnP clients learn it through eventing */
+static void iwf_changed(void *arg)
+{
+	struct igdd_fronts *f = arg;
+
+	upnp_rule_changed(__atomic_load_n(&f->upnp, __ATOMIC_ACQUIRE), NULL, CORE_EV_CHANGED);
+}
+
+static bool proxy_active(void *arg)
+{
+	return iwf_active(arg);
+}
+
+/* PCP proxy: a LAN host's IPv4 MAP goes upstream too (bounded wait: this is the loop thread). */
+static uint8_t proxy_map(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure,
+			 struct in_addr *ext_addr, uint16_t *ext_port, uint32_t *lifetime)
+{
+	struct iwf_ext e;
+	int rc = iwf_map(arg, r, sugg_port, prefer_failure, IWF_PROXY_WAIT_MS, &e);
+
+	if (rc == IWF_NO_ANSWER)
+		return PCP_NETWORK_FAILURE;
+	if (rc != PCP_SUCCESS)
+		return (uint8_t)rc;
+	*ext_addr = e.addr;
+	*ext_port = e.port;
+	*lifetime = e.lifetime;
+	return PCP_SUCCESS;
+}
+
+static void proxy_unmap(void *arg, uint32_t rule_id)
+{
+	iwf_unmap(arg, rule_id);
+}
+
+static bool proxy_ext_of(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port)
+{
+	struct iwf_ext e;
+
+	if (!iwf_get(arg, rule_id, &e) || e.port == 0)
+		return false;
+	*ext_addr = e.addr;
+	*ext_port = e.port;
+	return true;
+}
+
+static json_t *api_upstream_status(void *arg)
+{
+	struct iwf_status st;
+	struct iwf_mapping m[64];
+	size_t n = iwf_list(arg, m, 64);
+	json_t *arr = json_array(), *j;
+	char a[16];
+
+	for (size_t i = 0; arr && i < n && i < 64; i++) {
+		inet_ntop(AF_INET, &m[i].ext.addr, a, sizeof(a));
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:i,s:s,s:i,s:s,s:I}", "rule", (json_int_t)m[i].rule_id,
+			"proto", m[i].proto == IPPROTO_TCP ? "tcp" : "udp", "int_port", (int)m[i].int_port,
+			"ext_addr", a, "ext_port", (int)m[i].ext.port, "state", pcp_client_state_name(m[i].ext.state),
+			"lifetime", (json_int_t)m[i].ext.lifetime));
+	}
+	iwf_status(arg, &st);
+	j = json_pack("{s:s?,s:s,s:o,s:s?,s:I,s:I,s:I}",
+			 "server", st.server[0] ? st.server : NULL,
+			 "state", iwf_state_name(st.state),
+			 "epoch", st.has_epoch ? json_integer(st.epoch) : json_null(),
+			 "ext_addr", st.ext_addr[0] ? st.ext_addr : NULL,
+			 "mappings", (json_int_t)st.mappings,
+			 "mapped", (json_int_t)st.mapped,
+			 "recreated", (json_int_t)st.recreated);
+	if (j && arr)
+		json_object_set_new(j, "list", arr);
+	else
+		json_decref(arr);
+	return j;
+}
+
+static json_t *api_upstream_rule(void *arg, uint32_t id)
+{
+	struct iwf_ext e;
+	char a[16];
+
+	if (!iwf_get(arg, id, &e))
+		return iwf_active(arg) ? json_pack("{s:s}", "state", "none") : NULL;
+	inet_ntop(AF_INET, &e.addr, a, sizeof(a));
+	return json_pack("{s:s,s:s,s:i,s:I}", "state", pcp_client_state_name(e.state), "ext_addr", a,
+			 "ext_port", (int)e.port, "lifetime", (json_int_t)e.lifetime);
+}
+
+static void hook_pcp(struct igdd_fronts *f)
+{
+	struct pcp_upstream u = { .active = proxy_active, .map = proxy_map, .unmap = proxy_unmap,
+				  .ext_of = proxy_ext_of, .arg = f->iwf };
+
+	if (f->pcp)
+		pcp_server_set_upstream(pcp_service_server(f->pcp), f->iwf ? &u : NULL);
+}
+
+/* After the privilege drop, so its thread keeps only what the daemon keeps. */
+static int igdd_start_iwf(struct daemon *d)
+{
+	struct igdd_fronts *f = d->front;
+	struct iwf_params p = {
+		.core = d->core,
+		.has_server = d->conf.has_upstream_pcp,
+		.server = d->conf.upstream_pcp_addr,
+		.ext_ifname = d->conf.ext_ifname,
+		.changed = iwf_changed,
+		.changed_arg = f,
+	};
+	struct api_upstream au = { .status = api_upstream_status, .rule = api_upstream_rule };
+
+	if (iwf_start(&f->iwf, &p) < 0)
+		return -1;
+	au.arg = f->iwf;
+	soap_wanipc_set_iwf(f->iwf);
+	hook_pcp(f);
+	api_set_upstream(&au);
+	return 0;
+}
+
 /* libupnp starts a pool of threads: after the privilege drop, so they keep only CAP_NET_ADMIN (the
  * core's nft commits happen on them) and nothing else. */
 static int igdd_start_upnp(struct daemon *d)
@@ -64,12 +191,20 @@ static int igdd_start_upnp(struct daemon *d)
 		.http_port = (unsigned short)d->conf.upnp_http_port,
 	};
 
+	if (igdd_start_iwf(d) < 0)
+		return -1;
 	if (!d->conf.enable_upnp)
 		return 0;
 	if (d->conf.fw.n_lan > 1)
 		log_info("upnp: libupnp serves one interface: %s (the other LAN interfaces get PCP and the web UI)",
 			 up.lan_ifname);
-	return upnp_start(&f->upnp, &up);
+	{
+		struct upnp_service *u = NULL;
+		int rc = upnp_start(&u, &up);
+
+		__atomic_store_n(&f->upnp, u, __ATOMIC_RELEASE);
+		return rc;
+	}
 }
 
 /* Loop thread: bring the PCP service to the state the household asked for. */
@@ -83,10 +218,12 @@ static void apply_switches(void *arg, int fd, uint32_t events)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("front-end switches");
 	if (want && !f->pcp) {
-		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf) < 0)
+		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf) < 0) {
 			log_warnx("web: cannot switch the PCP server on");
-		else
+		} else {
+			hook_pcp(f);
 			log_info("web: PCP server switched on");
+		}
 	} else if (!want && f->pcp) {
 		pcp_service_stop(f->pcp);
 		f->pcp = NULL;
@@ -121,6 +258,18 @@ static int igdd_start(struct daemon *d)
 		log_warn("front-end switches");
 		return -1;
 	}
+	/* The web UI's persisted switch, recorded when the web server starts, corrects this later. */
+	if (atomic_load(&f->want_pcp) && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
+		return -1;
+	return 0;
+}
+
+/* Everything that runs threads of its own starts after the privilege drop: capabilities are per
+ * thread, and a thread made before the drop would keep none (as another user) or all (as root). */
+static int igdd_start_after_drop(struct daemon *d)
+{
+	struct igdd_fronts *f = d->front;
+
 	if (d->conf.web_listen[0]) {
 		struct web_params wp = { .core = d->core, .conf = &d->conf, .store = d->store,
 					 .fronts = fronts_wish, .fronts_arg = f };
@@ -128,10 +277,7 @@ static int igdd_start(struct daemon *d)
 		if (web_start(&f->web, &wp) < 0)
 			return -1;
 	}
-	/* The web UI's persisted switch (if any) has been recorded by now; start what is wanted. */
-	if (atomic_load(&f->want_pcp) && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
-		return -1;
-	return 0;
+	return igdd_start_upnp(d);
 }
 
 static void igdd_stop(struct daemon *d)
@@ -141,9 +287,13 @@ static void igdd_stop(struct daemon *d)
 	if (f == NULL)
 		return;
 	upnp_stop(f->upnp);
-	f->upnp = NULL;
+	__atomic_store_n(&f->upnp, NULL, __ATOMIC_RELEASE);
+	soap_wanipc_set_iwf(NULL);
 	web_stop(f->web);
 	pcp_service_stop(f->pcp);
+	f->pcp = NULL;
+	api_set_upstream(NULL);
+	iwf_stop(f->iwf);
 	if (f->switch_fd >= 0) {
 		loop_del_fd(d->loop, f->switch_fd);
 		close(f->switch_fd);
@@ -155,16 +305,14 @@ static void igdd_stop(struct daemon *d)
 /* Keys this build accepts but cannot act on yet: say so instead of pretending. */
 static void igdd_note_features(const struct conf *c)
 {
-	if (c->has_upstream_pcp)
-		log_info("upstream_pcp_server=%s: PCP interworking is not yet part of this build",
-			 c->upstream_pcp_server);
+	(void)c;  /* everything the config asks for is built in (upstream_pcp_server: igdd/iwf.c) */
 }
 
 static const struct daemon_info igdd_info = {
 	.name = "igdd",
 	.ctl_answer = api_ctl_answer,
 	.start = igdd_start,
-	.start_after_drop = igdd_start_upnp,
+	.start_after_drop = igdd_start_after_drop,
 	.stop = igdd_stop,
 	.note_features = igdd_note_features,
 };

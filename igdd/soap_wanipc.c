@@ -1,13 +1,57 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* WANIPConnection:2 (and :1) and WANCommonInterfaceConfig:1 action handlers, plus soap_call, the one
  * entry the libupnp glue uses. Parsed arguments in, one core call, out-arguments or an error code out. */
+#include <arpa/inet.h>
 #include <libxml/xmlwriter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "firewall/addr.h"
+#include "firewall/log.h"
+#include "igdd/iwf.h"
 #include "igdd/upnp.h"
+
+/* The interworking function (RFC 6970) when igdd sits behind a CGN: set by main.c around the UPnP
+ * service's life, read by the libupnp threads. NULL (unit tests, no upstream) = local mappings only. */
+static struct iwf *the_iwf;
+
+void soap_wanipc_set_iwf(struct iwf *w)
+{
+	__atomic_store_n(&the_iwf, w, __ATOMIC_RELEASE);
+}
+
+struct iwf *soap_wanipc_iwf(void)
+{
+	return __atomic_load_n(&the_iwf, __ATOMIC_ACQUIRE);
+}
+
+/* The IWF when port mappings go upstream, else NULL. */
+static struct iwf *upstream(void)
+{
+	struct iwf *w = soap_wanipc_iwf();
+
+	return iwf_active(w) ? w : NULL;
+}
+
+/* The external port a UPnP client knows a mapping by: the CGN's when it is mapped upstream. */
+static uint16_t ext_port_of(struct iwf *w, const struct rule *r)
+{
+	struct iwf_ext e;
+
+	if (w && r->kind == RULE_PORTMAP && iwf_get(w, r->id, &e) && e.port)
+		return e.port;
+	return r->ext_port;
+}
+
+/* Rewrites a copied rule list so the external ports are the ones the clients know. */
+static void ext_ports_upstream(struct rule *rules, size_t n)
+{
+	struct iwf *w = upstream();
+
+	for (size_t i = 0; w && i < n; i++)
+		rules[i].ext_port = ext_port_of(w, &rules[i]);
+}
 
 int soap_call(const struct soap_ctx *ctx, enum soap_service svc, const char *action,
 	      const struct soap_arg *in, size_t n, struct soap_out *out)
@@ -73,6 +117,7 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	struct soap_pm_req q;
 	struct core_add_req req;
 	struct rule got;
+	struct iwf *w;
 	enum verdict v;
 	int rc = soap_parse_add_portmap(in, n, any, &q);
 
@@ -102,6 +147,24 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	v = core_add(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(any ? SOAP_OP_ADD_ANY_PM : SOAP_OP_ADD_PM, v, ctx->v1);
+	if ((w = upstream()) != NULL) {
+		/* RFC 6970: the policy said yes and the local DNAT (CPE port got.ext_port) is in; now the CGN.
+		 * Refused or unanswered -> the local rule goes again (if this call made it): no half mapping. */
+		bool existed = iwf_get(w, got.id, NULL);
+		struct iwf_ext ext;
+		int prc = iwf_map(w, &got, q.ext_port, !any, 0, &ext);
+
+		if (prc == 0 && !any && ext.port != q.ext_port) {
+			iwf_unmap(w, got.id);  /* a server that ignored PREFER_FAILURE */
+			prc = PCP_CANNOT_PROVIDE_EXTERNAL;
+		}
+		if (prc != 0) {
+			if (!existed && core_delete(ctx->core, got.id, &ctx->peer, true) != V_OK)
+				log_warnx("iwf: rollback of local rule %u failed", got.id);
+			return iwf_upnp_code(prc, ctx->v1);
+		}
+		got.ext_port = ext.port;
+	}
 	if (any)
 		soap_out_addf(out, "NewReservedPort", "%u", got.ext_port);
 	return SOAP_OK;
@@ -110,7 +173,15 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 static int find_portmap(const struct soap_ctx *ctx, const struct soap_pm_req *q, struct rule *r)
 {
 	struct in_addr any = { 0 };
+	struct iwf *w = upstream();
+	uint32_t id;
 
+	/* behind a CGN the client names the CGN's port: find the local rule through the IWF */
+	if (w && iwf_find_ext(w, q->proto, q->ext_port, &id) && core_get(ctx->core, id, r) == V_OK &&
+	    r->remote_len == q->remote_len && (q->remote_len == 0 || addr_equal(&r->remote, &q->remote))) {
+		r->ext_port = q->ext_port;
+		return SOAP_OK;
+	}
 	return core_find_portmap(ctx->core, any, q->proto, q->ext_port, &q->remote, q->remote_len, r) == V_OK
 		       ? SOAP_OK : 714;
 }
@@ -121,9 +192,14 @@ static int delete_portmap(const struct soap_ctx *ctx, const struct soap_arg *in,
 	struct rule r;
 	int rc = soap_parse_portmap_key(in, n, &q);
 
+	enum verdict v;
+
 	if (rc || (rc = find_portmap(ctx, &q, &r)))
 		return rc;
-	return soap_verdict_code(SOAP_OP_DEL_PM, core_delete(ctx->core, r.id, &ctx->peer, false), ctx->v1);
+	v = core_delete(ctx->core, r.id, &ctx->peer, false);
+	if (v == V_OK)
+		iwf_unmap(upstream(), r.id);
+	return soap_verdict_code(SOAP_OP_DEL_PM, v, ctx->v1);
 }
 
 /* Manage=1 lists/deletes everyone's mappings only where the policy lets anyone act for anyone;
@@ -147,10 +223,13 @@ static int delete_range(const struct soap_ctx *ctx, const struct soap_arg *in, s
 		return rc;
 	/* Not one transaction: the core has no batch delete yet. Each delete is checked on its own. */
 	cnt = core_list(ctx->core, &rules);
+	ext_ports_upstream(rules, cnt);
 	for (size_t i = 0; i < cnt; i++)
 		if (range_match(ctx, &q, &rules[i]) &&
-		    core_delete(ctx->core, rules[i].id, &ctx->peer, false) == V_OK)
+		    core_delete(ctx->core, rules[i].id, &ctx->peer, false) == V_OK) {
+			iwf_unmap(upstream(), rules[i].id);  /* one PCP delete per mapping (RFC 6970) */
 			deleted++;
+		}
 	free(rules);
 	return deleted ? SOAP_OK : 730;
 }
@@ -196,6 +275,7 @@ static int get_generic(const struct soap_ctx *ctx, const struct soap_arg *in, si
 		return rc;
 	/* the array is the port mappings in id order: compacted on delete, stable otherwise */
 	cnt = core_list(ctx->core, &rules);
+	ext_ports_upstream(rules, cnt);
 	rc = 713;
 	for (size_t i = 0; i < cnt; i++) {
 		if (rules[i].kind != RULE_PORTMAP)
@@ -275,6 +355,7 @@ static int list_portmaps(const struct soap_ctx *ctx, const struct soap_arg *in, 
 	if (rc)
 		return rc;
 	cnt = core_list(ctx->core, &rules);
+	ext_ports_upstream(rules, cnt);
 	/* compact the matches to the front, in id order, at most NumberOfPorts (0 = no limit) */
 	for (size_t i = 0; i < cnt && (q.max == 0 || kept < q.max); i++)
 		if (range_match(ctx, &q, &rules[i]))
@@ -307,7 +388,18 @@ static int conn_action(const struct soap_ctx *ctx, const char *name, const struc
 		soap_out_add(out, "NewLastConnectionError", "ERROR_NONE");
 		soap_out_addf(out, "NewUptime", "%u", connected(ctx) ? (uint32_t)ctx->uptime : 0u);
 	} else if (strcmp(name, "GetExternalIPAddress") == 0) {
-		soap_out_add(out, "NewExternalIPAddress", ctx->wan.ext_ip);
+		struct iwf *w = upstream();
+		struct in_addr cgn;
+		char ip[16] = "";
+
+		/* behind a CGN the address the internet sees is the CGN's (RFC 6970); "" until it is known */
+		if (w == NULL)
+			soap_out_add(out, "NewExternalIPAddress", ctx->wan.ext_ip);
+		else {
+			if (iwf_ext_addr(w, &cgn))
+				inet_ntop(AF_INET, &cgn, ip, sizeof(ip));
+			soap_out_add(out, "NewExternalIPAddress", ip);
+		}
 	} else if (strcmp(name, "GetConnectionTypeInfo") == 0) {
 		soap_out_add(out, "NewConnectionType", "IP_Routed");
 		soap_out_add(out, "NewPossibleConnectionTypes", "IP_Routed");

@@ -31,6 +31,8 @@ struct pcp_server {
 	struct hmap *maps;            /* struct map_key -> (uintptr_t) rule id */
 	struct hmap *buckets;         /* struct in6_addr -> struct bucket * */
 	struct pcp_server_stats st;
+	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
+	struct pcp_upstream up;
 };
 
 /* What a MAP asks for, whichever protocol carried it (PCP MAP or NAT-PMP map). */
@@ -261,6 +263,38 @@ static bool rate_ok(struct pcp_server *s, const struct in6_addr *src, uint64_t n
 
 /* ---------- MAP: the part PCP and NAT-PMP share ---------- */
 
+static bool upstream_on(const struct pcp_server *s)
+{
+	return s->has_upstream && s->p.cgn == NULL && s->up.active && s->up.active(s->up.arg);
+}
+
+void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u)
+{
+	if (s == NULL)
+		return;
+	s->has_upstream = u != NULL;
+	if (u)
+		s->up = *u;
+}
+
+/* A local IPv4 port mapping just made or refreshed: chain it through the upstream server. */
+static uint8_t upstream_map(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
+{
+	struct in_addr a;
+	uint16_t port;
+	uint32_t lifetime;
+	uint8_t rc;
+
+	if (r->kind != RULE_PORTMAP || !upstream_on(s))
+		return PCP_SUCCESS;
+	rc = s->up.map(s->up.arg, r, mr->sugg_port, mr->prefer_failure, &a, &port, &lifetime);
+	if (rc != PCP_SUCCESS)
+		return rc;
+	res->ext_port = port;
+	addr_from_v4(&res->ext_addr, a);
+	return PCP_SUCCESS;
+}
+
 static void res_from_rule(const struct pcp_server *s, const struct rule *r, struct map_res *res)
 {
 	struct in_addr wan = r->ext_addr;
@@ -275,6 +309,8 @@ static void res_from_rule(const struct pcp_server *s, const struct rule *r, stru
 	res->ext_port = r->ext_port;
 	if (wan.s_addr == 0 && !wan_addr(s, &wan))
 		wan.s_addr = 0;
+	if (s->has_upstream && s->up.ext_of && s->p.cgn == NULL)
+		(void)s->up.ext_of(s->up.arg, r->id, &wan, &res->ext_port);
 	addr_from_v4(&res->ext_addr, wan);
 }
 
@@ -431,8 +467,14 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 	v = core_add(s->p.core, &q, &got);
 	if (v != V_OK)
 		return pcp_server_result_of(v, mr->prefer_failure);
-	index_put(s, &got);
 	res_from_rule(s, &got, res);
+	rc = upstream_map(s, mr, &got, res);
+	if (rc != PCP_SUCCESS) {
+		/* the upstream said no: the local half goes again */
+		(void)core_delete(s->p.core, got.id, &mr->owner, true);
+		return rc;
+	}
+	index_put(s, &got);
 	s->st.maps_added++;
 	return PCP_SUCCESS;
 }
@@ -446,6 +488,8 @@ static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const 
 		return pcp_server_result_of(v, false);
 	hmap_del(s->maps, &k);
 	res_from_rule(s, r, res);
+	if (r->kind == RULE_PORTMAP && s->has_upstream && s->up.unmap)
+		s->up.unmap(s->up.arg, r->id);
 	res->lifetime = 0;
 	s->st.maps_deleted++;
 	return PCP_SUCCESS;
@@ -471,6 +515,16 @@ static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const
 	if (v != V_OK)
 		return pcp_server_result_of(v, false);
 	res_from_rule(s, &got, res);
+	if (upstream_on(s)) {
+		struct map_req again = *mr;
+		uint8_t rc;
+
+		/* keep the upstream port the client was given */
+		if (!again.sugg_port)
+			again.sugg_port = res->ext_port;
+		if ((rc = upstream_map(s, &again, &got, res)) != PCP_SUCCESS)
+			return rc;
+	}
 	s->st.maps_refreshed++;
 	return PCP_SUCCESS;
 }

@@ -57,6 +57,24 @@ struct pcp_server_params {
 	const struct cgn *cgn;
 };
 
+/* The PCP proxy hook (RFC 7648 in spirit): when a CPE sits behind an upstream PCP server (igdd's
+ * interworking function, igdd/iwf.c), every IPv4 port mapping a LAN host makes or refreshes here is
+ * also mapped upstream, and the host is told the upstream's external address and port. Called on the
+ * server's thread; map blocks for a bounded time. */
+struct pcp_upstream {
+	bool (*active)(void *arg);
+	/* r: the installed local rule (internal port upstream = r->ext_port). A PCP result; on success
+	 * the upstream's external address, port and lifetime. */
+	uint8_t (*map)(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure,
+		       struct in_addr *ext_addr, uint16_t *ext_port, uint32_t *lifetime);
+	void (*unmap)(void *arg, uint32_t rule_id);
+	/* the upstream external port of a rule, if it has one */
+	bool (*ext_of)(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port);
+	void *arg;
+};
+/* Copies the hook (NULL = none). */
+void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u);
+
 struct pcp_server_stats {
 	uint64_t requests, replies, dropped, rate_limited;
 	uint64_t maps_added, maps_refreshed, maps_deleted;

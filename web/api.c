@@ -4,6 +4,7 @@
  * JSON type (wrong type -> 400 bad_request) and its range (bad value -> 422 invalid) before the
  * core sees it. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "web/api_devices.h"
 
 /* ---------- rule -> JSON ---------- */
+
+static json_t *api_rule_to_json_base(const struct rule *r, int64_t now);
 
 static json_t *addr_json(const struct in6_addr *a)
 {
@@ -73,7 +76,43 @@ static json_t *primary_address_json(const struct rule_target *t)
 	return json_null();
 }
 
+static pthread_mutex_t upstream_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct api_upstream upstream_hook;
+static bool upstream_set;
+
+void api_set_upstream(const struct api_upstream *u)
+{
+	pthread_mutex_lock(&upstream_mu);
+	upstream_set = u != NULL;
+	if (u)
+		upstream_hook = *u;
+	pthread_mutex_unlock(&upstream_mu);
+}
+
+/* The hook's answer, or NULL; rule_id 0 = the status object. */
+static json_t *upstream_json(bool status, uint32_t rule_id)
+{
+	json_t *j = NULL;
+
+	pthread_mutex_lock(&upstream_mu);
+	if (upstream_set && status && upstream_hook.status)
+		j = upstream_hook.status(upstream_hook.arg);
+	else if (upstream_set && !status && upstream_hook.rule)
+		j = upstream_hook.rule(upstream_hook.arg, rule_id);
+	pthread_mutex_unlock(&upstream_mu);
+	return j;
+}
+
 json_t *api_rule_to_json(const struct rule *r, int64_t now)
+{
+	json_t *j = api_rule_to_json_base(r, now), *up;
+
+	if (j && r->kind == RULE_PORTMAP && (up = upstream_json(false, r->id)) != NULL)
+		json_object_set_new(j, "upstream", up);
+	return j;
+}
+
+static json_t *api_rule_to_json_base(const struct rule *r, int64_t now)
 {
 	char pbuf[8];
 	bool portmap = r->kind == RULE_PORTMAP;
@@ -434,11 +473,13 @@ static int get_status(struct core *core, const struct api_request *req, struct a
 	struct core_status st;
 	char table[FW_NAME_MAX + 16] = "";
 
+	json_t *body, *up;
+
 	memset(&st, 0, sizeof(st));
 	core_status(core, &st);
 	if (req->fw)
 		snprintf(table, sizeof(table), "%s %s", req->fw->family, req->fw->table);
-	return respond(resp, 200, json_pack("{s:s,s:{s:I,s:I,s:I},s:{s:s,s:o,s:o,s:I,s:I}}",
+	body = json_pack("{s:s,s:{s:I,s:I,s:I},s:{s:s,s:o,s:o,s:I,s:I}}",
 		"version", IGDD_VERSION,
 		"rules", "pinholes", (json_int_t)st.pinholes, "portmaps", (json_int_t)st.portmaps,
 			 "pending", (json_int_t)st.pending,
@@ -446,7 +487,10 @@ static int get_status(struct core *core, const struct api_request *req, struct a
 			    "table", req->fw ? json_string(table) : json_null(),
 			    "mode", req->fw ? json_string(fw_mode_name(req->fw->mode)) : json_null(),
 			    "transactions", (json_int_t)st.fw_transactions,
-			    "reconciles", (json_int_t)st.reconciles));
+			    "reconciles", (json_int_t)st.reconciles);
+	if (body && (up = upstream_json(true, 0)) != NULL)
+		json_object_set_new(body, "upstream", up);
+	return respond(resp, 200, body);
 }
 
 static int get_rules(struct core *core, const struct api_request *req, struct api_response *resp)

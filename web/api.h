@@ -49,6 +49,18 @@ void api_response_free(struct api_response *resp);
  * string (NULL only when out of memory). Its signature fits daemon.h's ctl_answer. */
 char *api_ctl_answer(struct core *core, const struct fw_config *fw, const char *req, size_t len);
 
+/* The upstream PCP server (igdd's RFC 6970 interworking; igdd/ registers it, web/ cannot include
+ * igdd/). status: the "upstream" object of GET /api/v1/status (new reference, NULL = none); rule: the
+ * "upstream" member of a port mapping's RULE object (new reference, NULL = not mapped upstream).
+ * Both are called from the web and control threads and must not block on the network. */
+struct api_upstream {
+	json_t *(*status)(void *arg);
+	json_t *(*rule)(void *arg, uint32_t rule_id);
+	void *arg;
+};
+/* Copies the hook; NULL removes it. */
+void api_set_upstream(const struct api_upstream *u);
+
 /* The RULE object of CONTRACTS.md. now = wall clock unix seconds (for expires_in). NULL on ENOMEM. */
 json_t *api_rule_to_json(const struct rule *r, int64_t now);
 /* The error object {"error":{"code","message"}}. */

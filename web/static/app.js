@@ -349,7 +349,7 @@
     if (st.wan && st.wan.length) parts.push(['WAN', [].concat(st.wan).join(', ')]);
     if (st.prefixes && st.prefixes.length) parts.push(['Prefix', [].concat(st.prefixes).join(', ')]);
     if (st.delegated_prefix) parts.push(['Prefix', st.delegated_prefix]);
-    if (st.upstream_pcp) parts.push(['Upstream PCP', typeof st.upstream_pcp === 'string' ? st.upstream_pcp : (st.upstream_pcp.server || 'yes')]);
+    if (st.upstream && st.upstream.server) parts.push(['Upstream PCP', st.upstream.server + (st.upstream.state ? ' (' + st.upstream.state + ')' : '')]);
     if (st.rules) {
       parts.push(['Pinholes', st.rules.pinholes]);
       parts.push(['Port mappings', st.rules.portmaps]);

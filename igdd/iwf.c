@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The IGD-PCP interworking function (RFC 6970): PCP client sockets, the upstream mapping table and the
+ * thread that keeps it alive. Decisions about timers, epochs and errors are pcpd/pcp_client.c's. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "firewall/addr.h"
+#include "firewall/log.h"
+#include "igdd/iwf.h"
+#include "pcpd/pcp_wire.h"
+
+#define IWF_MAX_MAPS       65536
+#define IWF_LIFETIME_MAX   86400u  /* asked upstream at most (servers clamp anyway) */
+#define IWF_LIFETIME_MIN   120u
+/* the short MAP that learns the CGN address: a port nothing listens on (servers refuse ports < 1024) */
+#define IWF_PROBE_PORT     65535
+
+struct iwf_ent {
+	uint32_t rule_id;
+	uint16_t proto;
+	uint16_t int_port;            /* the CPE's external port (local DNAT) */
+	uint16_t ext_port;            /* the CGN's */
+	struct in_addr ext_addr;
+	uint32_t lifetime;
+	uint64_t next_ms;             /* monotonic: next refresh / retry / re-create */
+	unsigned attempt;
+	enum pcp_client_state state;
+};
+
+struct iwf {
+	struct iwf_params p;
+	pthread_t thr;
+	bool thr_started;
+	atomic_bool stop;
+	int wake_fd;
+	int listen_fd;
+	pthread_mutex_t op;           /* one upstream exchange at a time (never the core lock) */
+	pthread_mutex_t mu;           /* everything below */
+	enum iwf_state state;
+	bool have_server;
+	struct in6_addr server;
+	struct pcp_client_epoch epoch;
+	bool have_ext;
+	struct in_addr ext;
+	uint8_t nonce[PCP_NONCE_LEN];
+	struct iwf_ent *ents;
+	size_t n, cap;
+	bool adopt_all;               /* after (re)start: map every port mapping the core holds */
+	uint64_t next_check_ms;
+	unsigned check_fails;
+	uint64_t recreated;
+	unsigned rng;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static unsigned rnd(struct iwf *w, unsigned mod)
+{
+	w->rng = w->rng * 1103515245u + 12345u;
+	return mod ? (w->rng >> 8) % mod : 0;
+}
+
+const char *iwf_state_name(enum iwf_state s)
+{
+	switch (s) {
+	case IWF_OFF: return "off";
+	case IWF_PROBING: return "probing";
+	case IWF_UP: return "up";
+	case IWF_UNREACHABLE: return "unreachable";
+	}
+	return "unknown";
+}
+
+int iwf_upnp_code(int rc, bool v1)
+{
+	if (rc == IWF_NO_ANSWER || rc < 0)
+		return 501;
+	return pcp_client_upnp_error((uint8_t)rc, v1);
+}
+
+/* ---------- the table (w->mu held) ---------- */
+
+static struct iwf_ent *ent_find(struct iwf *w, uint32_t id)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->ents[i].rule_id == id)
+			return &w->ents[i];
+	return NULL;
+}
+
+static struct iwf_ent *ent_add(struct iwf *w, uint32_t id)
+{
+	struct iwf_ent *e;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct iwf_ent *n;
+
+		if (cap > IWF_MAX_MAPS || (n = realloc(w->ents, cap * sizeof(*n))) == NULL)
+			return NULL;
+		w->ents = n;
+		w->cap = cap;
+	}
+	e = &w->ents[w->n++];
+	memset(e, 0, sizeof(*e));
+	e->rule_id = id;
+	return e;
+}
+
+static void ent_del(struct iwf *w, uint32_t id)
+{
+	struct iwf_ent *e = ent_find(w, id);
+
+	if (e)
+		*e = w->ents[--w->n];
+}
+
+/* ---------- one exchange with the server ---------- */
+
+static int open_to_server(struct iwf *w, const struct in6_addr *server, struct in6_addr *client)
+{
+	uint16_t port = w->p.server_port ? w->p.server_port : PCP_SERVER_PORT;
+	struct sockaddr_storage ss, me;
+	socklen_t len, mlen = sizeof(me);
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (addr_is_v4(server)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr = addr_to_v4(server);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		sin6->sin6_addr = *server;
+		len = sizeof(*sin6);
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 || getsockname(fd, (struct sockaddr *)&me, &mlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (me.ss_family == AF_INET)
+		addr_from_v4(client, ((struct sockaddr_in *)&me)->sin_addr);
+	else
+		*client = ((struct sockaddr_in6 *)&me)->sin6_addr;
+	return fd;
+}
+
+/* Called with a response's epoch: false when the server lost its state. Takes w->mu. */
+static void note_answer(struct iwf *w, uint32_t epoch, bool *lost)
+{
+	bool ok;
+
+	pthread_mutex_lock(&w->mu);
+	ok = pcp_client_epoch_check(&w->epoch, epoch, mono_ms() / 1000u);
+	if (w->state == IWF_UNREACHABLE || w->state == IWF_PROBING)
+		log_info("iwf: upstream PCP server answers (epoch %u)", epoch);
+	w->state = IWF_UP;
+	w->check_fails = 0;
+	if (!ok) {
+		uint64_t at = mono_ms() + rnd(w, PCP_CLIENT_RECREATE_MAX_MS);
+
+		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings", epoch, w->n);
+		for (size_t i = 0; i < w->n; i++) {
+			w->ents[i].state = pcp_client_next(w->ents[i].state, PCP_CLIENT_EV_EPOCH);
+			w->ents[i].next_ms = at;
+			w->ents[i].attempt = 0;
+		}
+		w->adopt_all = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (lost)
+		*lost = !ok;
+}
+
+static void note_silence(struct iwf *w)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->state == IWF_UP)
+		log_warnx("iwf: upstream PCP server does not answer");
+	if (w->state == IWF_UP)
+		w->state = IWF_UNREACHABLE;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Sends req (client address filled in here) and waits for its answer, retransmitting per RFC 6887
+ * 8.1.1, at most wait_ms in all. 0 with resp, or -1 (no answer, unreachable, no server). Holds w->op. */
+static int exchange(struct iwf *w, struct pcp_request *req, struct pcp_response *resp, uint32_t wait_ms)
+{
+	struct in6_addr server;
+	uint8_t out[PCP_MAX_MSG], in[PCP_MAX_MSG];
+	uint64_t t0, deadline;
+	uint32_t rt = 0;
+	size_t len;
+	int fd, rc = -1;
+
+	pthread_mutex_lock(&w->mu);
+	server = w->server;
+	if (!w->have_server) {
+		pthread_mutex_unlock(&w->mu);
+		return -1;
+	}
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_lock(&w->op);
+	if ((fd = open_to_server(w, &server, &req->client_addr)) < 0 ||
+	    (len = pcp_wire_build_request(req, out, sizeof(out))) == 0)
+		goto out;
+	t0 = mono_ms();
+	deadline = t0 + wait_ms;
+	for (int tx = 0; tx < 16 && !atomic_load(&w->stop); tx++) {
+		uint64_t now = mono_ms(), next;
+
+		if (now >= deadline)
+			break;
+		if (send(fd, out, len, 0) < 0 && errno != EAGAIN)
+			break;  /* ECONNREFUSED: an ICMP port unreachable came back for an earlier try */
+		pthread_mutex_lock(&w->mu);
+		rt = pcp_client_rt_ms(rt, (int)rnd(w, 201) - 100);
+		pthread_mutex_unlock(&w->mu);
+		next = now + rt < deadline ? now + rt : deadline;
+		for (int polls = 0; polls < 64 && (now = mono_ms()) < next; polls++) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			ssize_t n;
+
+			if (poll(&pfd, 1, (int)(next - now)) <= 0)
+				continue;
+			n = recv(fd, in, sizeof(in), 0);
+			if (n < 0 && errno == ECONNREFUSED)
+				goto out;  /* nothing listens there: no point in waiting */
+			if (n <= 0)
+				continue;
+			if (pcp_wire_parse_response(in, (size_t)n, resp) == PCP_PARSE_OK && pcp_client_match(req, resp)) {
+				rc = 0;
+				goto out;
+			}
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_unlock(&w->op);
+	if (rc == 0)
+		note_answer(w, resp->epoch, NULL);
+	else
+		note_silence(w);
+	return rc;
+}
+
+/* ---------- mapping ---------- */
+
+static uint32_t lifetime_for(const struct rule *r)
+{
+	int64_t left;
+
+	if (r->expires == 0)
+		return IWF_LIFETIME_MAX;
+	left = r->expires - (int64_t)time(NULL);
+	if (left < IWF_LIFETIME_MIN)
+		return IWF_LIFETIME_MIN;
+	return left > IWF_LIFETIME_MAX ? IWF_LIFETIME_MAX : (uint32_t)left;
+}
+
+static void fill_ext(const struct iwf_ent *e, struct iwf_ext *out)
+{
+	if (out == NULL)
+		return;
+	out->addr = e->ext_addr;
+	out->port = e->ext_port;
+	out->lifetime = e->lifetime;
+	out->state = e->state;
+}
+
+static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
+		  bool sync, struct iwf_ext *out)
+{
+	struct pcp_request req;
+	struct pcp_response resp;
+	uint8_t nonce[PCP_NONCE_LEN];
+	struct iwf_ent *e;
+	bool existed, changed = false;
+	uint64_t now;
+	int rc;
+
+	if (r->kind != RULE_PORTMAP || (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP))
+		return PCP_UNSUPP_PROTOCOL;
+	pthread_mutex_lock(&w->mu);
+	memcpy(nonce, w->nonce, sizeof(nonce));
+	existed = ent_find(w, r->id) != NULL;
+	pthread_mutex_unlock(&w->mu);
+	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
+			       lifetime_for(r), prefer_failure, r->desc);
+	rc = exchange(w, &req, &resp, wait_ms ? wait_ms : (w->p.sync_wait_ms ? w->p.sync_wait_ms : IWF_SYNC_WAIT_MS));
+	now = mono_ms();
+	pthread_mutex_lock(&w->mu);
+	e = ent_find(w, r->id);
+	if (e == NULL && (rc == 0 && resp.result == PCP_SUCCESS) && (!sync || !existed))
+		e = ent_add(w, r->id);
+	if (rc < 0 || resp.result != PCP_SUCCESS) {
+		int res = rc < 0 ? IWF_NO_ANSWER : resp.result;
+
+		if (e && sync && !existed) {
+			ent_del(w, r->id);
+		} else if (e) {
+			e->state = pcp_client_next(e->state, rc < 0 ? PCP_CLIENT_EV_TIMEOUT : PCP_CLIENT_EV_REFUSED);
+			e->attempt++;
+			e->next_ms = now + (uint64_t)pcp_client_backoff_s(e->attempt, 60) * 1000u;
+			if (rc == 0 && resp.lifetime > 0 && (uint64_t)resp.lifetime * 1000u > e->next_ms - now)
+				e->next_ms = now + (uint64_t)(resp.lifetime > 1800 ? 1800 : resp.lifetime) * 1000u;
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (rc == 0)
+			log_info("iwf: upstream MAP %s %u refused: %s", r->proto == IPPROTO_TCP ? "tcp" : "udp",
+				 r->ext_port, pcp_result_name(resp.result));
+		return res;
+	}
+	if (e == NULL) {
+		/* deleted meanwhile (or out of memory): do not leave the upstream mapping behind */
+		pthread_mutex_unlock(&w->mu);
+		pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, 0, NULL, 0, false,
+				       NULL);
+		exchange(w, &req, &resp, 1000);
+		return IWF_NO_ANSWER;
+	}
+	changed = (e->ext_port && e->ext_port != resp.op.ext_port) ||
+		  (w->have_ext && pcp_addr_is_v4mapped(&resp.op.ext_addr) &&
+		   addr_to_v4(&resp.op.ext_addr).s_addr != w->ext.s_addr);
+	e->proto = r->proto;
+	e->int_port = r->ext_port;
+	e->ext_port = resp.op.ext_port;
+	e->ext_addr = pcp_addr_is_v4mapped(&resp.op.ext_addr) ? addr_to_v4(&resp.op.ext_addr) : (struct in_addr){ 0 };
+	e->lifetime = resp.lifetime;
+	e->state = pcp_client_next(e->state, PCP_CLIENT_EV_OK);
+	e->attempt = 0;
+	e->next_ms = now + (uint64_t)pcp_client_renew_s(resp.lifetime, 0, rnd(w, 1001)) * 1000u;
+	if (e->ext_addr.s_addr) {
+		w->have_ext = true;
+		w->ext = e->ext_addr;
+	}
+	fill_ext(e, out);
+	pthread_mutex_unlock(&w->mu);
+	if (changed && w->p.changed)
+		w->p.changed(w->p.changed_arg);
+	return PCP_SUCCESS;
+}
+
+static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, uint32_t wait_ms)
+{
+	struct pcp_request req;
+	struct pcp_response resp;
+	uint8_t nonce[PCP_NONCE_LEN];
+
+	pthread_mutex_lock(&w->mu);
+	memcpy(nonce, w->nonce, sizeof(nonce));
+	pthread_mutex_unlock(&w->mu);
+	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)proto, int_port, 0, NULL, 0, false, NULL);
+	if (exchange(w, &req, &resp, wait_ms) < 0)
+		log_info("iwf: upstream delete of %s %u not answered; it runs out by itself",
+			 proto == IPPROTO_TCP ? "tcp" : "udp", int_port);
+}
+
+bool iwf_active(struct iwf *w)
+{
+	bool on;
+
+	if (w == NULL)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	on = w->have_server && (w->state == IWF_UP || w->state == IWF_UNREACHABLE);
+	pthread_mutex_unlock(&w->mu);
+	return on;
+}
+
+int iwf_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
+	    struct iwf_ext *out)
+{
+	if (!iwf_active(w))
+		return IWF_NO_ANSWER;
+	return do_map(w, r, sugg_port, prefer_failure, wait_ms, true, out);
+}
+
+void iwf_unmap(struct iwf *w, uint32_t rule_id)
+{
+	struct iwf_ent e;
+	bool had = false;
+
+	if (w == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&w->mu);
+	if (ent_find(w, rule_id)) {
+		e = *ent_find(w, rule_id);
+		ent_del(w, rule_id);
+		had = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (had)
+		send_delete(w, e.proto, e.int_port, PCP_CLIENT_IRT_MS);
+}
+
+bool iwf_get(struct iwf *w, uint32_t rule_id, struct iwf_ext *out)
+{
+	struct iwf_ent *e;
+
+	if (w == NULL)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	e = ent_find(w, rule_id);
+	if (e)
+		fill_ext(e, out);
+	pthread_mutex_unlock(&w->mu);
+	return e != NULL;
+}
+
+bool iwf_find_ext(struct iwf *w, uint16_t proto, uint16_t ext_port, uint32_t *rule_id)
+{
+	bool found = false;
+
+	if (w == NULL)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->n && !found; i++)
+		if (w->ents[i].proto == proto && w->ents[i].ext_port == ext_port) {
+			*rule_id = w->ents[i].rule_id;
+			found = true;
+		}
+	pthread_mutex_unlock(&w->mu);
+	return found;
+}
+
+bool iwf_ext_addr(struct iwf *w, struct in_addr *out)
+{
+	bool have;
+
+	if (w == NULL)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	have = w->have_ext;
+	if (have)
+		*out = w->ext;
+	pthread_mutex_unlock(&w->mu);
+	return have;
+}
+
+void iwf_status(struct iwf *w, struct iwf_status *st)
+{
+	char buf[ADDR_STRLEN];
+
+	memset(st, 0, sizeof(*st));
+	st->state = IWF_OFF;
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	st->state = w->state;
+	if (w->have_server)
+		snprintf(st->server, sizeof(st->server), "%s", addr_str(&w->server, buf));
+	st->has_epoch = w->epoch.valid;
+	if (w->epoch.valid)
+		st->epoch = w->epoch.prev_server + (uint32_t)(mono_ms() / 1000u - w->epoch.prev_client_s);
+	if (w->have_ext)
+		inet_ntop(AF_INET, &w->ext, st->ext_addr, sizeof(st->ext_addr));
+	st->mappings = w->n;
+	for (size_t i = 0; i < w->n; i++)
+		st->mapped += w->ents[i].state == PCP_CLIENT_MAPPED;
+	st->recreated = w->recreated;
+	pthread_mutex_unlock(&w->mu);
+}
+
+size_t iwf_list(struct iwf *w, struct iwf_mapping *out, size_t max)
+{
+	size_t n;
+
+	if (w == NULL)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	n = w->n;
+	for (size_t i = 0; i < n && i < max; i++) {
+		out[i].rule_id = w->ents[i].rule_id;
+		out[i].proto = w->ents[i].proto;
+		out[i].int_port = w->ents[i].int_port;
+		fill_ext(&w->ents[i], &out[i].ext);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* ---------- the thread ---------- */
+
+/* RFC 7488 default: the default gateway (on the WAN interface), from the kernel's routing table. */
+static bool default_gateway(const char *ifname, struct in6_addr *out)
+{
+	FILE *f = fopen("/proc/net/route", "re");
+	char line[256], ifn[32];
+	unsigned dst, gw, flags;
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	for (int i = 0; i < 4096 && !found && fgets(line, sizeof(line), f); i++) {
+		if (sscanf(line, "%31s %x %x %x", ifn, &dst, &gw, &flags) != 4)
+			continue;
+		if (dst != 0 || gw == 0 || !(flags & 0x2) || (ifname && ifname[0] && strcmp(ifn, ifname) != 0))
+			continue;
+		addr_from_v4(out, (struct in_addr){ .s_addr = gw });
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* A short MAP (then its delete) to learn the CGN's external address before any mapping exists. */
+static void learn_ext(struct iwf *w)
+{
+	struct pcp_request req;
+	struct pcp_response resp;
+	uint8_t nonce[PCP_NONCE_LEN];
+
+	pthread_mutex_lock(&w->mu);
+	memcpy(nonce, w->nonce, sizeof(nonce));
+	pthread_mutex_unlock(&w->mu);
+	pcp_client_map_request(&req, &in6addr_any, nonce, IPPROTO_UDP, IWF_PROBE_PORT, 0, NULL, IWF_LIFETIME_MIN, false, NULL);
+	if (exchange(w, &req, &resp, PCP_CLIENT_IRT_MS) < 0 || resp.result != PCP_SUCCESS ||
+	    !pcp_addr_is_v4mapped(&resp.op.ext_addr))
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->have_ext = true;
+	w->ext = addr_to_v4(&resp.op.ext_addr);
+	pthread_mutex_unlock(&w->mu);
+	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, PCP_CLIENT_IRT_MS);
+}
+
+static void check_server(struct iwf *w, uint64_t now)
+{
+	struct pcp_request req;
+	struct pcp_response resp;
+	bool ok;
+
+	pcp_client_announce_request(&req, &in6addr_any);
+	ok = exchange(w, &req, &resp, PCP_CLIENT_IRT_MS) == 0;
+	pthread_mutex_lock(&w->mu);
+	if (ok) {
+		w->next_check_ms = now + IWF_CHECK_MS;
+	} else {
+		w->check_fails++;
+		w->next_check_ms = now + (uint64_t)pcp_client_backoff_s(w->check_fails, IWF_CHECK_MAX_S) * 1000u;
+	}
+	ok = ok && !w->have_ext;
+	pthread_mutex_unlock(&w->mu);
+	if (ok)
+		learn_ext(w);
+}
+
+static bool rule_listed(const struct rule *rules, size_t n, uint32_t id, const struct rule **out)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rules[mid].id == id) {
+			*out = &rules[mid];
+			return true;
+		}
+		if (rules[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool adoptable(const struct rule *r, bool all)
+{
+	if (r->kind != RULE_PORTMAP || r->state != RULE_INSTALLED ||
+	    (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP))
+		return false;
+	/* UPnP and PCP map upstream themselves, synchronously; others (web, igdctl, NAT-PMP) here */
+	return all || (r->origin != ORIGIN_UPNP && r->origin != ORIGIN_PCP);
+}
+
+/* One pass over the table: forget what the core dropped, refresh what is due, adopt what is new. */
+static void sweep(struct iwf *w, uint64_t now)
+{
+	struct rule *rules = NULL;
+	size_t n = core_list(w->p.core, &rules);
+	struct iwf_ent *due = NULL;
+	size_t n_due = 0, n_gone = 0;
+	struct iwf_ent *gone = NULL;
+	bool all;
+
+	pthread_mutex_lock(&w->mu);
+	all = w->adopt_all;
+	w->adopt_all = false;
+	if (w->n) {
+		due = calloc(w->n, sizeof(*due));
+		gone = calloc(w->n, sizeof(*gone));
+	}
+	for (size_t i = 0; i < w->n && due && gone; i++) {
+		const struct rule *r;
+
+		if (!rule_listed(rules, n, w->ents[i].rule_id, &r))
+			gone[n_gone++] = w->ents[i];
+		else if (now >= w->ents[i].next_ms)
+			due[n_due++] = w->ents[i];
+	}
+	for (size_t i = 0; i < n_gone; i++)
+		ent_del(w, gone[i].rule_id);
+	pthread_mutex_unlock(&w->mu);
+
+	for (size_t i = 0; i < n_gone && !atomic_load(&w->stop); i++)
+		send_delete(w, gone[i].proto, gone[i].int_port, PCP_CLIENT_IRT_MS);
+	for (size_t i = 0; i < n_due && !atomic_load(&w->stop); i++) {
+		const struct rule *r;
+
+		if (!rule_listed(rules, n, due[i].rule_id, &r))
+			continue;
+		if (due[i].state == PCP_CLIENT_LOST) {
+			pthread_mutex_lock(&w->mu);
+			w->recreated++;
+			pthread_mutex_unlock(&w->mu);
+		}
+		/* keep the port the clients were told; a server that cannot give it picks another */
+		do_map(w, r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
+	}
+	for (size_t i = 0; i < n && !atomic_load(&w->stop); i++) {
+		bool have;
+
+		if (!adoptable(&rules[i], all))
+			continue;
+		pthread_mutex_lock(&w->mu);
+		have = ent_find(w, rules[i].id) != NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (!have)
+			do_map(w, &rules[i], rules[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
+	}
+	free(due);
+	free(gone);
+	free(rules);
+}
+
+/* An unsolicited ANNOUNCE (or MAP) from the server on port 5350: check its epoch. */
+static void read_unsolicited(struct iwf *w)
+{
+	uint8_t buf[PCP_MAX_MSG];
+	struct sockaddr_storage ss;
+	struct pcp_response resp;
+	struct in6_addr src, server;
+	bool have;
+
+	for (int i = 0; i < 16; i++) {
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(w->listen_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+
+		if (n <= 0)
+			return;
+		if (ss.ss_family == AF_INET)
+			addr_from_v4(&src, ((struct sockaddr_in *)&ss)->sin_addr);
+		else if (ss.ss_family == AF_INET6)
+			src = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+		else
+			continue;
+		pthread_mutex_lock(&w->mu);
+		have = w->have_server && w->state != IWF_PROBING && w->state != IWF_OFF;
+		server = w->server;
+		pthread_mutex_unlock(&w->mu);
+		/* only the server's word counts (a LAN host could send anything to this port) */
+		if (!have || !addr_equal(&src, &server) ||
+		    pcp_wire_parse_response(buf, (size_t)n, &resp) != PCP_PARSE_OK)
+			continue;
+		log_info("iwf: unsolicited %s from the upstream server, epoch %u",
+			  resp.opcode == PCP_OP_ANNOUNCE ? "ANNOUNCE" : "response", resp.epoch);
+		note_answer(w, resp.epoch, NULL);
+	}
+}
+
+static void probe(struct iwf *w)
+{
+	struct in6_addr gw;
+	struct pcp_request req;
+	struct pcp_response resp;
+	char buf[ADDR_STRLEN];
+
+	if (!default_gateway(w->p.ext_ifname, &gw)) {
+		log_info("iwf: no upstream_pcp_server and no IPv4 default gateway: interworking off");
+		pthread_mutex_lock(&w->mu);
+		w->state = IWF_OFF;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->server = gw;
+	w->have_server = true;
+	pthread_mutex_unlock(&w->mu);
+	pcp_client_announce_request(&req, &in6addr_any);
+	if (exchange(w, &req, &resp, 2 * PCP_CLIENT_IRT_MS) == 0) {
+		log_info("iwf: the default gateway %s answers PCP: interworking on", addr_str(&gw, buf));
+		pthread_mutex_lock(&w->mu);
+		w->next_check_ms = mono_ms() + IWF_CHECK_MS;
+		w->adopt_all = true;
+		pthread_mutex_unlock(&w->mu);
+		learn_ext(w);
+		return;
+	}
+	log_info("iwf: the default gateway %s does not answer PCP: interworking off", addr_str(&gw, buf));
+	pthread_mutex_lock(&w->mu);
+	w->have_server = false;
+	w->state = IWF_OFF;
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *iwf_thread(void *arg)
+{
+	struct iwf *w = arg;
+	uint64_t last_sweep = 0;
+
+	while (!atomic_load(&w->stop)) {
+		struct pollfd pfd[2] = { { .fd = w->wake_fd, .events = POLLIN }, { .fd = w->listen_fd, .events = POLLIN } };
+		enum iwf_state st;
+		uint64_t now, check_at;
+
+		pthread_mutex_lock(&w->mu);
+		st = w->state;
+		check_at = w->next_check_ms;
+		pthread_mutex_unlock(&w->mu);
+		if (st == IWF_PROBING) {
+			probe(w);
+			continue;
+		}
+		if (poll(pfd, w->listen_fd >= 0 ? 2 : 1, 500) > 0 && (pfd[1].revents & POLLIN))
+			read_unsolicited(w);
+		if (atomic_load(&w->stop))
+			break;
+		if (st == IWF_OFF)
+			continue;
+		now = mono_ms();
+		if (now >= check_at)
+			check_server(w, now);
+		if (now - last_sweep >= 1000) {
+			sweep(w, mono_ms());
+			last_sweep = now;
+		}
+	}
+	return NULL;
+}
+
+static void load_nonce(struct iwf *w)
+{
+	char hex[2 * PCP_NONCE_LEN + 1];
+	unsigned v;
+
+	if (core_meta_get(w->p.core, "iwf_nonce", hex, sizeof(hex)) == 0 && strlen(hex) == 2 * PCP_NONCE_LEN) {
+		bool good = true;
+
+		for (size_t i = 0; i < PCP_NONCE_LEN && good; i++) {
+			good = sscanf(hex + 2 * i, "%2x", &v) == 1;
+			w->nonce[i] = (uint8_t)v;
+		}
+		if (good)
+			return;
+	}
+	if (getrandom(w->nonce, sizeof(w->nonce), 0) != (ssize_t)sizeof(w->nonce))
+		for (size_t i = 0; i < PCP_NONCE_LEN; i++)
+			w->nonce[i] = (uint8_t)rnd(w, 256);
+	for (size_t i = 0; i < PCP_NONCE_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", w->nonce[i]);
+	if (core_meta_set(w->p.core, "iwf_nonce", hex) < 0)
+		log_info("iwf: cannot keep the mapping nonce in the store; upstream mappings will be re-made after a restart");
+}
+
+static int open_listen(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		log_warn("iwf: port %u for unsolicited ANNOUNCEs (periodic checks only)", port);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int iwf_start(struct iwf **out, const struct iwf_params *p)
+{
+	struct iwf *w = calloc(1, sizeof(*w));
+	char buf[ADDR_STRLEN];
+
+	*out = NULL;
+	if (w == NULL)
+		return -1;
+	w->p = *p;
+	w->rng = (unsigned)mono_ms() ^ (unsigned)getpid();
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->op, NULL);
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->listen_fd = open_listen(p->listen_port ? p->listen_port : PCP_CLIENT_PORT);
+	load_nonce(w);
+	if (p->has_server) {
+		w->server = p->server;
+		w->have_server = true;
+		w->state = IWF_UNREACHABLE;  /* until it answers */
+		w->adopt_all = true;
+		log_info("iwf: upstream PCP server %s", addr_str(&p->server, buf));
+	} else {
+		w->state = IWF_PROBING;
+	}
+	if (w->wake_fd < 0 || pthread_create(&w->thr, NULL, iwf_thread, w) != 0) {
+		log_warn("iwf: cannot start");
+		iwf_stop(w);
+		return -1;
+	}
+	w->thr_started = true;
+	*out = w;
+	return 0;
+}
+
+void iwf_stop(struct iwf *w)
+{
+	uint64_t one = 1;
+
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop, true);
+	if (w->wake_fd >= 0 && write(w->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("iwf: wake");
+	if (w->thr_started)
+		pthread_join(w->thr, NULL);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	if (w->listen_fd >= 0)
+		close(w->listen_fd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->op);
+	free(w->ents);
+	free(w);
+}

@@ -1,0 +1,176 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The interworking lab (sourced): igdd on a CPE behind pcpd on a carrier-grade NAT (RFC 6970).
+#
+#   ${LAB}wan  eth0 198.51.100.1/24 ── wan0 198.51.100.2/24  ${LAB}cgn (pcpd, pool 203.0.113.8/30)
+#              route 203.0.113.8/30 via the cgn               sub0 100.64.0.1/24
+#                                                               │
+#   ${LAB}lan1 eth0 192.0.2.11 ── lan0 192.0.2.1  ${LAB}cpe (igdd)  wan0 100.64.0.2/24, default via 100.64.0.1
+#
+# The helpers of tests/lab/lab.sh (lab_igdd_start, igdctl_lab, lab_listen, lab_can_connect) work here:
+# the namespaces keep their names; only the cgn is extra, and iwf_down removes it with the rest.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+PCPD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
+IWF_POOL=203.0.113.8/30
+IWF_CGN_EXT=203.0.113.8
+IWF_PPS=16
+IWF_MIN=20000
+# the cpe is subscriber 100.64.0.2: the block of index 2
+IWF_LO=$((IWF_MIN + 2 * IWF_PPS))
+IWF_HI=$((IWF_LO + IWF_PPS - 1))
+IWF_CPE_WAN=100.64.0.2
+IWF_GW=100.64.0.1
+IWF_WAN=198.51.100.1
+IWF_HTTP=49231
+IWF_URL=http://192.0.2.1:$IWF_HTTP/igd/rootDesc.xml
+
+iwf_down() {
+	local p
+	if [ -n "${LAB_DIR:-}" ] && [ -f "$LAB_DIR/pcpd.pid" ]; then
+		kill -KILL "$(cat "$LAB_DIR/pcpd.pid")" 2>/dev/null || true
+	fi
+	if [ -e "/run/netns/${LAB}cgn" ]; then
+		for p in $(ip netns pids "${LAB}cgn" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+		ip netns del "${LAB}cgn" 2>/dev/null || true
+	fi
+	lab_down
+}
+
+iwf_trap() {
+	# shellcheck disable=SC2154 # _iwf_rc is assigned inside the trap
+	trap '_iwf_rc=$?; trap - EXIT INT TERM; iwf_down; exit $_iwf_rc' EXIT
+	trap 'trap - EXIT INT TERM; iwf_down; exit 130' INT TERM
+}
+
+iwf_up() {
+	local ns
+	LAB_DIR=$(mktemp -d "/tmp/igdiwf.${LAB}.XXXXXX") || return 1
+	LAB_DIR_OWNED=1
+	export LAB_DIR LAB_DIR_OWNED
+	: >"$LAB_DIR/pids"
+	for ns in wan cgn cpe lan1; do
+		ip netns add "${LAB}$ns" || return 1
+		ip netns exec "${LAB}$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+			net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 >/dev/null || return 1
+		ip -n "${LAB}$ns" link set lo up || return 1
+	done
+	ip link add eth0 netns "${LAB}wan" type veth peer name wan0 netns "${LAB}cgn" || return 1
+	ip link add sub0 netns "${LAB}cgn" type veth peer name wan0 netns "${LAB}cpe" || return 1
+	ip link add eth0 netns "${LAB}lan1" address "$LAN1_MAC" type veth peer name lan1 netns "${LAB}cpe" || return 1
+	ip -n "${LAB}wan" -batch - <<-EOB || return 1
+		link set eth0 up
+		addr add $IWF_WAN/24 dev eth0
+		route add $IWF_POOL via 198.51.100.2
+	EOB
+	ip -n "${LAB}cgn" -batch - <<-EOB || return 1
+		link set wan0 up
+		link set sub0 up
+		addr add 198.51.100.2/24 dev wan0
+		addr add $IWF_GW/24 dev sub0
+	EOB
+	ip netns exec "${LAB}cgn" sysctl -qw net.ipv4.ip_forward=1 >/dev/null || return 1
+	ip -n "${LAB}cpe" -batch - <<-EOB || return 1
+		link add lan0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+		link set lan1 master lan0
+		link set lan1 up
+		link set lan0 up
+		link set wan0 up
+		addr add $IWF_CPE_WAN/24 dev wan0
+		addr add $CPE_LAN4/24 dev lan0
+		addr add $CPE_LAN6/64 dev lan0 nodad
+		route add default via $IWF_GW
+	EOB
+	ip netns exec "${LAB}cpe" sysctl -qw net.ipv4.ip_forward=1 >/dev/null || return 1
+	ip -n "${LAB}lan1" -batch - <<-EOB || return 1
+		link set eth0 up
+		addr add $LAN1_V4/24 dev eth0
+		route add default via $CPE_LAN4
+	EOB
+	# the CPE's own NAT44 (NAT444 with the CGN): the lab's table, not igdd's
+	ip netns exec "${LAB}cpe" nft -f - <<-EOB || return 1
+		table ip labnat {
+			chain postrouting {
+				type nat hook postrouting priority srcnat; policy accept;
+				oifname "wan0" masquerade
+			}
+		}
+	EOB
+	ip netns exec "${LAB}lan1" ping -4 -q -c1 -W1 "$CPE_LAN4" >/dev/null 2>&1 || return 1
+	return 0
+}
+
+iwf_pcpd_conf() {
+	mkdir -p "$LAB_DIR/pcpd-state"
+	cat >"$LAB_DIR/pcpd.conf" <<-CONF
+		# written by tests/integration/iwf_lib.sh for lab $LAB
+		ext_ifname=wan0
+		lan_ifname=sub0
+		state_dir=$LAB_DIR/pcpd-state
+		control_socket=$LAB_DIR/pcpd.sock
+		nft_table=inet pcpd
+		user=root
+		enable_upnp=no
+		web_listen=
+		pcp_rate_limit=0
+		cgn_pool=$IWF_POOL
+		cgn_subscribers=100.64.0.0/24
+		cgn_ports_per_subscriber=$IWF_PPS
+		cgn_port_range=$IWF_MIN-20063
+	CONF
+}
+
+iwf_pcpd_start() {
+	local i pid
+	[ -x "$PCPD_BIN" ] || { echo "iwf_pcpd_start: $PCPD_BIN not built" >&2; return 1; }
+	[ -f "$LAB_DIR/pcpd.conf" ] || iwf_pcpd_conf
+	echo "=== $(date +%T) pcpd start" >>"$LAB_DIR/pcpd.log"
+	ip netns exec "${LAB}cgn" "$PCPD_BIN" -d -f "$LAB_DIR/pcpd.conf" </dev/null >>"$LAB_DIR/pcpd.log" 2>&1 &
+	pid=$!
+	disown "$pid" 2>/dev/null || true
+	echo "$pid" >"$LAB_DIR/pcpd.pid"
+	for ((i = 0; i < 200; i++)); do
+		_lab_alive "$pid" || { tail -n 20 "$LAB_DIR/pcpd.log" >&2; return 1; }
+		if [ -S "$LAB_DIR/pcpd.sock" ] && ip netns exec "${LAB}cgn" ss -lun | grep -q ':5351 '; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "iwf_pcpd_start: pcpd not ready within 10 s" >&2
+	return 1
+}
+
+# iwf_pcpd_kill9 [forget]: SIGKILL; with "forget" its store and kernel table go too (a real state loss)
+iwf_pcpd_kill9() {
+	local pid
+	pid=$(cat "$LAB_DIR/pcpd.pid" 2>/dev/null) || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	_lab_wait_gone "$pid" 30 || true
+	rm -f "$LAB_DIR/pcpd.pid" "$LAB_DIR/pcpd.sock"
+	if [ "${1:-}" = forget ]; then
+		rm -rf "$LAB_DIR/pcpd-state"
+		mkdir -p "$LAB_DIR/pcpd-state"
+		ip netns exec "${LAB}cgn" nft delete table inet pcpd 2>/dev/null || true
+	fi
+}
+
+# iwf_upnpc ARGS...: upnpc in lan1 against igdd's description URL (bounded)
+iwf_upnpc() {
+	timeout 30 ip netns exec "${LAB}lan1" upnpc -i -u "$IWF_URL" "$@" 2>&1 </dev/null || true
+}
+
+# iwf_pcpc ARGS...: tests/lab/pcpc.py from lan1 against igdd's PCP server
+iwf_pcpc() {
+	ip netns exec "${LAB}lan1" "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$CPE_LAN4" "$@" </dev/null
+}
+
+# iwf_status_field KEY: a field of the "upstream" object of the API status
+iwf_status_field() {
+	igdctl_lab --json status 2>/dev/null | "$LAB_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+u = d.get("upstream") or (d.get("body") or {}).get("upstream") or {}
+v = u.get(sys.argv[1])
+print("" if v is None else v)' "$1"
+}

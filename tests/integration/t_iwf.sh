@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# RFC 6970 interworking: igdd behind pcpd on a CGN. UPnP AddPortMapping / AddAnyPortMapping from lan1
+# make the CGN's address:port reach lan1 from the internet through both NATs; GetExternalIPAddress is
+# the CGN's; a port outside the CPE's CGN block is 718; DeletePortMapping closes it end to end; a LAN
+# PCP MAP is proxied upstream; pcpd losing its state (kill -9, store gone) is repaired without client
+# action; with pcpd gone an AddPortMapping fails cleanly and leaves nothing in either nftables table.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=iwf_lib.sh
+. "$HERE/iwf_lib.sh"
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+cgn_has() { ip netns exec "${LAB}cgn" nft list table inet pcpd 2>/dev/null | grep -q "$1"; }
+cpe_has() { ip netns exec "${LAB}cpe" nft list table inet igdd 2>/dev/null | grep -q "$1"; }
+fail_iwf() {
+	[ -f "$LAB_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 10 "$LAB_DIR/pcpd.log"; }
+	fail "$@"
+}
+
+[ "$(id -u)" = 0 ] || { echo "t_iwf: skipped (needs root)"; exit 77; }
+command -v upnpc >/dev/null || { echo "t_iwf: skipped (no upnpc)"; exit 77; }
+iwf_trap
+iwf_up || fail "iwf lab up"
+step "lab $LAB up: wan - cgn - cpe - lan1"
+iwf_pcpd_start || fail_iwf "pcpd start"
+ok "pcpd runs on the cgn (block $IWF_LO-$IWF_HI for the cpe $IWF_CPE_WAN)"
+lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
+	fail "igdd start"
+up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)' addr '$(iwf_status_field ext_addr)'"
+ok "igdd sees the upstream server $(iwf_status_field server) (epoch $(iwf_status_field epoch)) in ${WAITED}s"
+
+step "GetExternalIPAddress"
+out=$(iwf_upnpc -s)
+grep -q "ExternalIPAddress = $IWF_CGN_EXT" <<<"$out" || fail "upnpc -s: $out"
+ok "upnpc -s reports the CGN's address $IWF_CGN_EXT"
+
+step "AddPortMapping in the CGN block"
+P1=$((IWF_LO + 1))
+lab_listen lan1 tcp 8080 || fail "listener"
+out=$(iwf_upnpc -e iwf-test -a "$LAN1_V4" 8080 "$P1" TCP 600)
+grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a $P1: $out"
+ok "upnpc -a $LAN1_V4 8080 $P1 TCP succeeded"
+expect_connect wan tcp "$IWF_CGN_EXT" "$P1" "the CGN's $IWF_CGN_EXT:$P1 reaches lan1:8080 through both NATs" 2
+out=$(iwf_upnpc -L)
+grep -q "$P1" <<<"$out" || fail "GetListOfPortMappings lacks $P1: $out"
+ok "GetListOfPortMappings shows the CGN port $P1"
+
+step "AddPortMapping outside the block: 718, nothing left"
+out=$(iwf_upnpc -a "$LAN1_V4" 8081 25000 TCP 600)
+grep -q "718" <<<"$out" || fail "upnpc -a 25000: $out"
+cpe_has "25000" && fail "a local rule for 25000 was left behind"
+cgn_has "25000" && fail "an upstream mapping for 25000 was left behind"
+ok "port 25000 (outside the block) refused with 718 ConflictInMappingEntry; no half mapping"
+
+step "AddAnyPortMapping outside the block gets another port"
+lab_listen lan1 udp 8082 || fail "udp listener"
+out=$(iwf_upnpc -n "$LAN1_V4" 8082 25001 UDP 600)
+P2=$(sed -n 's/^external [0-9.]*:\([0-9]*\) UDP is redirected.*/\1/p' <<<"$out" | head -n1)
+{ [ -n "$P2" ] && [ "$P2" -ge "$IWF_LO" ] && [ "$P2" -le "$IWF_HI" ]; } || fail "upnpc -n: port '$P2': $out"
+ok "upnpc -n 25001 UDP was given the CGN port $P2"
+expect_connect wan udp "$IWF_CGN_EXT" "$P2" "the CGN's $IWF_CGN_EXT:$P2/udp reaches lan1:8082" 2
+
+step "status and API"
+st=$(igdctl_lab status)
+grep -q "^upstream .*$IWF_GW (up)" <<<"$st" || fail "igdctl status: $st"
+grep -q "upstream epoch [0-9]" <<<"$st" || fail "igdctl status has no epoch: $st"
+grep -q "$IWF_CGN_EXT:$P1 .*mapped" <<<"$st" || fail "igdctl status lacks the mapping: $st"
+ok "igdctl status shows the upstream server, its epoch and each mapping's state"
+j=$(igdctl_lab --json list)
+"$LAB_PY" -c '
+import json, sys
+d = json.loads(sys.argv[1]); p = int(sys.argv[2])
+rules = d.get("rules") if isinstance(d, dict) else d
+ups = [r.get("upstream") for r in rules if r.get("kind") == "portmap"]
+assert any(u and u.get("ext_port") == p and u.get("state") == "mapped" for u in ups), ups
+' "$j" "$P1" || fail "API rule JSON lacks the upstream state: $j"
+ok "the API's rules carry their upstream state"
+
+step "LAN PCP MAP proxied upstream"
+lab_listen lan1 tcp 7070 || fail "listener 7070"
+L=$(iwf_pcpc map --proto tcp --port 7070 --lifetime 600)
+[ "$(field "$L" result)" = SUCCESS ] || fail "PCP MAP from lan1: $L"
+[ "$(field "$L" ext_addr)" = "$IWF_CGN_EXT" ] || fail "PCP MAP answered with $(field "$L" ext_addr), want the CGN's: $L"
+P3=$(field "$L" ext_port)
+ok "PCP MAP from lan1 -> $IWF_CGN_EXT:$P3"
+expect_connect wan tcp "$IWF_CGN_EXT" "$P3" "the proxied mapping reaches lan1:7070" 2
+
+step "pcpd loses its state (kill -9, store and table gone) and restarts"
+# an epoch check needs an epoch to compare: let the first one grow past the RFC 6887 slack
+epoch_grown() { [ "$(iwf_status_field epoch)" -ge 12 ] 2>/dev/null; }
+wait_until 15 epoch_grown || fail "the upstream epoch did not grow: $(iwf_status_field epoch)"
+iwf_pcpd_kill9 forget
+iwf_pcpd_start || fail_iwf "pcpd restart"
+works() { lab_can_connect wan tcp "$IWF_CGN_EXT" "$P1" 1; }
+wait_until 20 works || fail_iwf "after the epoch reset $IWF_CGN_EXT:$P1 does not reach lan1"
+ok "after pcpd's state loss the mapping works again in ${WAITED}s without client action"
+re=$(iwf_status_field recreated)
+[ "${re:-0}" -ge 1 ] || fail "no mapping counted as re-created"
+ok "igdd re-created $re upstream mappings"
+
+step "DeletePortMapping closes it end to end"
+out=$(iwf_upnpc -d "$P1" TCP)
+grep -qi "fail\|error" <<<"$out" && fail "upnpc -d: $out"
+expect_no_connect wan tcp "$IWF_CGN_EXT" "$P1" "the CGN port $P1 is closed after upnpc -d"
+cgn_has "$P1" && fail "pcpd still holds $P1"
+ok "pcpd's table no longer holds $P1"
+
+step "pcpd stopped: AddPortMapping fails cleanly"
+iwf_pcpd_kill9
+P4=$((IWF_LO + 5))
+out=$(iwf_upnpc -a "$LAN1_V4" 8083 "$P4" TCP 600)
+grep -qE "\b(501|718)\b" <<<"$out" || fail "upnpc -a with pcpd down: $out"
+cpe_has "$P4" && fail "a local rule for $P4 was left behind"
+cgn_has "$P4" && fail "an upstream mapping for $P4 was left behind"
+ok "AddPortMapping with pcpd down: $(grep -oE '\b(501|718)\b[^)]*' <<<"$out" | head -n1); nothing in either table"
+[ "$(iwf_status_field state)" = unreachable ] || fail "state is '$(iwf_status_field state)', want unreachable"
+ok "igdd reports the upstream as unreachable"
+it_done
