@@ -192,8 +192,7 @@ const char *api_verdict_code(enum verdict v)
 
 /* ---------- responses ---------- */
 
-/* Takes ownership of body. */
-static int respond(struct api_response *resp, int status, json_t *body)
+int api_respond(struct api_response *resp, int status, json_t *body)
 {
 	resp->status = status;
 	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -205,21 +204,21 @@ static int respond(struct api_response *resp, int status, json_t *body)
 	return 0;
 }
 
-static int respond_error(struct api_response *resp, int status, const char *code, const char *message)
+int api_respond_error(struct api_response *resp, int status, const char *code, const char *message)
 {
-	return respond(resp, status, api_error_json(code, message));
+	return api_respond(resp, status, api_error_json(code, message));
 }
 
 static int respond_verdict(struct api_response *resp, enum verdict v)
 {
-	return respond_error(resp, api_verdict_status(v), api_verdict_code(v), verdict_str(v));
+	return api_respond_error(resp, api_verdict_status(v), api_verdict_code(v), verdict_str(v));
 }
 
 static int respond_rule(struct api_response *resp, int status, const struct rule *r, int64_t now)
 {
 	json_t *j = api_rule_to_json(r, now);
 
-	return respond(resp, status, j ? json_pack("{s:o}", "rule", j) : NULL);
+	return api_respond(resp, status, j ? json_pack("{s:o}", "rule", j) : NULL);
 }
 
 /* ---------- request bodies ---------- */
@@ -437,7 +436,7 @@ static json_t *load_body(const struct api_request *req, struct api_response *res
 	json_t *j;
 
 	if (!req->body || req->body_len == 0) {
-		*rc = respond_error(resp, 400, "bad_json", "a JSON body is required");
+		*rc = api_respond_error(resp, 400, "bad_json", "a JSON body is required");
 		return NULL;
 	}
 	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
@@ -445,12 +444,12 @@ static json_t *load_body(const struct api_request *req, struct api_response *res
 		char msg[200];
 
 		snprintf(msg, sizeof(msg), "bad JSON at %d:%d: %s", jerr.line, jerr.column, jerr.text);
-		*rc = respond_error(resp, 400, "bad_json", msg);
+		*rc = api_respond_error(resp, 400, "bad_json", msg);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		*rc = respond_error(resp, 400, "bad_request", "the body must be a JSON object");
+		*rc = api_respond_error(resp, 400, "bad_request", "the body must be a JSON object");
 		return NULL;
 	}
 	return j;
@@ -490,7 +489,7 @@ static int get_status(struct core *core, const struct api_request *req, struct a
 			    "reconciles", (json_int_t)st.reconciles);
 	if (body && (up = upstream_json(true, 0)) != NULL)
 		json_object_set_new(body, "upstream", up);
-	return respond(resp, 200, body);
+	return api_respond(resp, 200, body);
 }
 
 static int get_rules(struct core *core, const struct api_request *req, struct api_response *resp)
@@ -510,7 +509,7 @@ static int get_rules(struct core *core, const struct api_request *req, struct ap
 			arr = NULL;
 		}
 	free(rules);
-	return respond(resp, 200, arr ? json_pack("{s:o}", "rules", arr) : NULL);
+	return api_respond(resp, 200, arr ? json_pack("{s:o}", "rules", arr) : NULL);
 }
 
 static int get_rule(struct core *core, const struct api_request *req, uint32_t id, struct api_response *resp)
@@ -540,7 +539,7 @@ static int post_rule(struct core *core, const struct api_request *req, struct ap
 	memset(&add, 0, sizeof(add));
 	if (!parse_new_rule(j, &add.rule, &fe)) {
 		json_decref(j);
-		return respond_error(resp, fe.status, fe.status == 400 ? "bad_request" : "invalid", fe.msg);
+		return api_respond_error(resp, fe.status, fe.status == 400 ? "bad_request" : "invalid", fe.msg);
 	}
 	json_decref(j);
 	add.rule.origin = req->origin;
@@ -571,7 +570,7 @@ static int post_refresh(struct core *core, const struct api_request *req, uint32
 	if (!only_known_fields(j, fields, &fe) ||
 	    !get_int(j, "lease", true, 0, UINT32_MAX, &lease, &present, &fe)) {
 		json_decref(j);
-		return respond_error(resp, fe.status, fe.status == 400 ? "bad_request" : "invalid", fe.msg);
+		return api_respond_error(resp, fe.status, fe.status == 400 ? "bad_request" : "invalid", fe.msg);
 	}
 	json_decref(j);
 	v = core_refresh(core, id, (uint32_t)lease, &req->peer, req->privileged, &out);
@@ -586,7 +585,7 @@ static int delete_rule(struct core *core, const struct api_request *req, uint32_
 
 	if (v != V_OK)
 		return respond_verdict(resp, v);
-	return respond(resp, 200, json_pack("{s:I}", "deleted", (json_int_t)id));
+	return api_respond(resp, 200, json_pack("{s:I}", "deleted", (json_int_t)id));
 }
 
 /* ---------- routing ---------- */
@@ -693,9 +692,9 @@ static int dispatch(struct core *core, const struct api_request *req, enum route
 			return api_prefix_changed(core, req, resp);
 		break;
 	case ROUTE_NONE:
-		return respond_error(resp, 404, "not_found", "no such path");
+		return api_respond_error(resp, 404, "not_found", "no such path");
 	}
-	return respond_error(resp, 405, "bad_request", "method not allowed on this path");
+	return api_respond_error(resp, 405, "bad_request", "method not allowed on this path");
 }
 
 int api_handle(struct core *core, const struct api_request *req, struct api_response *resp)
@@ -708,9 +707,9 @@ int api_handle(struct core *core, const struct api_request *req, struct api_resp
 	resp->status = 500;
 	resp->body = NULL;
 	if (!req->method || !req->path)
-		return respond_error(resp, 400, "bad_request", "method and path are required");
+		return api_respond_error(resp, 400, "bad_request", "method and path are required");
 	if (req->body_len > API_BODY_MAX)
-		return respond_error(resp, 413, "bad_request", "body larger than 64 KiB");
+		return api_respond_error(resp, 413, "bad_request", "body larger than 64 KiB");
 	q = strchr(req->path, '?');
 	plen = q ? (size_t)(q - req->path) : strlen(req->path);
 	rt = route_path(req->path, plen, &id);

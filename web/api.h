@@ -65,6 +65,9 @@ void api_set_upstream(const struct api_upstream *u);
 json_t *api_rule_to_json(const struct rule *r, int64_t now);
 /* The error object {"error":{"code","message"}}. */
 json_t *api_error_json(const char *code, const char *message);
+/* Fills resp with status and the JSON body (taking ownership of body; NULL body = 500). 0 or -1. */
+int api_respond(struct api_response *resp, int status, json_t *body);
+int api_respond_error(struct api_response *resp, int status, const char *code, const char *message);
 /* Verdict -> HTTP status and error code, as in CONTRACTS.md. */
 int api_verdict_status(enum verdict v);
 const char *api_verdict_code(enum verdict v);

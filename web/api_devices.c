@@ -10,23 +10,6 @@
 #include "firewall/prefix.h"
 #include "web/api_devices.h"
 
-static int respond(struct api_response *resp, int status, json_t *body)
-{
-	resp->status = status;
-	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (!resp->body) {
-		resp->status = 500;
-		return -1;
-	}
-	return 0;
-}
-
-static int respond_error(struct api_response *resp, int status, const char *code, const char *message)
-{
-	return respond(resp, status, api_error_json(code, message));
-}
-
 static const char *neigh_name(enum neigh_state s)
 {
 	switch (s) {
@@ -82,9 +65,9 @@ int api_devices_get(struct core *core, const struct api_request *req, struct api
 	(void)req;
 	if (!arr || core_with_devices(core, collect, arr) < 0) {
 		json_decref(arr);
-		return respond_error(resp, 503, "no_resources", "out of memory");
+		return api_respond_error(resp, 503, "no_resources", "out of memory");
 	}
-	return respond(resp, 200, json_pack("{s:o}", "devices", arr));
+	return api_respond(resp, 200, json_pack("{s:o}", "devices", arr));
 }
 
 static bool get_prefix(json_t *obj, const char *name, struct in6_addr *p, uint8_t *len, int *status, char *msg,
@@ -118,32 +101,32 @@ int api_prefix_changed(struct core *core, const struct api_request *req, struct 
 	int status = 0;
 
 	if (!req->privileged)
-		return respond_error(resp, 403, "not_authorized", "only the operator may announce a prefix change");
+		return api_respond_error(resp, 403, "not_authorized", "only the operator may announce a prefix change");
 	if (!req->body || req->body_len == 0)
-		return respond_error(resp, 400, "bad_json", "a JSON body is required");
+		return api_respond_error(resp, 400, "bad_json", "a JSON body is required");
 	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
-		return respond_error(resp, 400, "bad_json", jerr.text);
+		return api_respond_error(resp, 400, "bad_json", jerr.text);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return respond_error(resp, 400, "bad_request", "the body must be a JSON object");
+		return api_respond_error(resp, 400, "bad_request", "the body must be a JSON object");
 	}
 	json_object_foreach(j, key, v) {
 		(void)v;
 		if (strcmp(key, "old") != 0 && strcmp(key, "new") != 0) {
 			json_decref(j);
-			return respond_error(resp, 400, "bad_request", "unknown field (expected \"old\" and \"new\")");
+			return api_respond_error(resp, 400, "bad_request", "unknown field (expected \"old\" and \"new\")");
 		}
 	}
 	if (!get_prefix(j, "old", &op, &ol, &status, msg, sizeof(msg)) ||
 	    !get_prefix(j, "new", &np, &nl, &status, msg, sizeof(msg))) {
 		json_decref(j);
-		return respond_error(resp, status, status == 400 ? "bad_request" : "invalid", msg);
+		return api_respond_error(resp, status, status == 400 ? "bad_request" : "invalid", msg);
 	}
 	json_decref(j);
 	if (core_reanchor(core, &op, ol, &np, nl, &res) < 0)
-		return respond_error(resp, 503, "no_resources", "re-anchoring failed; nothing changed");
-	return respond(resp, 200, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "old", prefix_format(&op, ol, a),
+		return api_respond_error(resp, 503, "no_resources", "re-anchoring failed; nothing changed");
+	return api_respond(resp, 200, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "old", prefix_format(&op, ol, a),
 					    "new", prefix_format(&np, nl, b),
 					    "reanchored", (json_int_t)(res.installed + res.pending + res.removed),
 					    "installed", (json_int_t)res.installed, "pending", (json_int_t)res.pending,

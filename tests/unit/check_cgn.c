@@ -14,6 +14,7 @@
 #include "pcpd/cgn.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"
+#include "tests/unit/testutil.h"
 
 static struct in_addr V4(const char *s)
 {
@@ -141,12 +142,6 @@ START_TEST(from_conf)
 END_TEST
 
 /* ---------- the server in CGN mode ---------- */
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return 1700000000;
-}
 
 struct fixture {
 	struct fw *fw;
@@ -309,11 +304,5 @@ static Suite *cgn_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cgn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(cgn_suite());
 }

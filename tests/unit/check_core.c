@@ -9,33 +9,8 @@
 
 #include "firewall/addr.h"
 #include "firewall/core.h"
+#include "tests/unit/testutil.h"
 
-static int64_t fake_now = 1700000000;
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return fake_now;
-}
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
-
-static struct fw *mem_fw(void)
-{
-	struct fw_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.family, "inet");
-	strcpy(cfg.table, "igdd");
-	cfg.mode = FW_STANDALONE;
-	return fw_mem_new(&cfg);
-}
 
 static struct core *new_core(struct fw *fw, struct store *st)
 {
@@ -406,11 +381,5 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(core_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(core_suite());
 }

@@ -9,8 +9,8 @@
 
 #include "firewall/addr.h"
 #include "firewall/core.h"
+#include "tests/unit/testutil.h"
 
-static int64_t fake_now = 1700000000;
 static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
 static const uint8_t MAC2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
 #define L1_EUI  "2001:db8:1:1:5054:ff:fe12:3401"
@@ -18,31 +18,6 @@ static const uint8_t MAC2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
 #define L1_TMP  "2001:db8:1:1:1234:5678:9abc:def0"
 #define L2_ST1  "2001:db8:1:1:a1b2:c3d4:e5f6:789"
 #define L2_ST2  "2001:db8:2:1:9999:8888:7777:6666"
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return fake_now;
-}
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
-
-static struct fw *mem_fw(void)
-{
-	struct fw_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.family, "inet");
-	strcpy(cfg.table, "igdd");
-	cfg.mode = FW_STANDALONE;
-	return fw_mem_new(&cfg);
-}
 
 /* lan1: EUI-64 + a temporary (sibling rule); lan2: a stable opaque (hint, as a DHCPv6 lease would say) */
 static struct device_table *lab_devices(void)
@@ -365,11 +340,5 @@ static Suite *core_reanchor_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(core_reanchor_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(core_reanchor_suite());
 }

@@ -11,6 +11,7 @@
 
 #include "firewall/fw.h"
 #include "firewall/nft_priv.h"
+#include "tests/unit/testutil.h"
 
 static struct fw_config standalone_cfg(void)
 {
@@ -523,11 +524,5 @@ static Suite *fw_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fw_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(fw_suite());
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "firewall/fw.h"
+#include "tests/unit/testutil.h"
 
 static bool can_unshare(void)
 {
@@ -527,11 +528,5 @@ static Suite *nft_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nft_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(nft_suite());
 }

@@ -10,24 +10,10 @@
 #include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"
+#include "tests/unit/testutil.h"
 
-static int64_t fake_now = 1700000000;
 static uint64_t now_ms = 5000000;
 static bool have_wan = true;
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return fake_now;
-}
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
 
 static bool wan_getter(void *arg, struct in_addr *out)
 {

@@ -7,14 +7,7 @@
 #include "firewall/addr.h"
 #include "firewall/policy.h"
 #include "firewall/rule.h"
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
+#include "tests/unit/testutil.h"
 
 static struct rule pinhole(const char *addr, uint16_t proto, uint16_t port)
 {
@@ -305,11 +298,5 @@ static Suite *policy_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(policy_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(policy_suite());
 }

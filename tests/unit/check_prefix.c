@@ -6,14 +6,7 @@
 
 #include "firewall/addr.h"
 #include "firewall/prefix.h"
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
+#include "tests/unit/testutil.h"
 
 static enum prefix_result ev(struct prefix_tracker *t, const char *addr, uint8_t len, bool added, bool deprecated,
 			     struct prefix_change *chg)
@@ -99,11 +92,5 @@ static Suite *prefix_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(prefix_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(prefix_suite());
 }

@@ -12,22 +12,8 @@
 #include "igdd/desc.h"
 #include "igdd/soap_args.h"
 #include "igdd/upnp.h"
+#include "tests/unit/testutil.h"
 
-static int64_t fake_now = 1700000000;
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return fake_now;
-}
-
-static struct in6_addr A(const char *s)
-{
-	struct in6_addr a;
-
-	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
-	return a;
-}
 
 /* ---------- argument vectors ---------- */
 

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What several Check suites share: a clock the test drives, address literals that must parse, an
+ * in-memory firewall, and the runner. Header-only: each suite is one binary. */
+#ifndef IGDD_TESTUTIL_H
+#define IGDD_TESTUTIL_H
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall/addr.h"
+#include "firewall/fw.h"
+
+/* The wall clock the core sees (core_params.clock = fake_clock); tests move it forward. */
+static int64_t fake_now __attribute__((unused)) = 1700000000;
+
+static inline int64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+/* An address literal of the test itself: a typo fails the test, not silently "::". */
+static inline struct in6_addr A(const char *s)
+{
+	struct in6_addr a;
+
+	ck_assert_msg(addr_parse(s, &a), "bad test address %s", s);
+	return a;
+}
+
+/* The in-memory backend with a standalone `inet igdd` config. */
+static inline struct fw *mem_fw(void)
+{
+	struct fw_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.family, "inet");
+	strcpy(cfg.table, "igdd");
+	cfg.mode = FW_STANDALONE;
+	return fw_mem_new(&cfg);
+}
+
+/* Runs one suite (fork per test) and turns failures into the exit status. */
+static inline int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif
