@@ -1319,6 +1319,7 @@ static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol
 		return -1;
 	if (pl.n == 0) {
 		fill_result(res, &pl, false);
+		reanchor_plan_free(&pl);
 		return 0;
 	}
 	rc = apply_plan(c, &pl, to_kernel, "re-anchor");
