@@ -1344,9 +1344,15 @@ int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old
 {
 	int rc;
 
+	struct core_reanchor_result local;
+
+	if (res == NULL)
+		res = &local;
 	pthread_mutex_lock(&c->lock);
 	rc = reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
 	pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && c->p.on_reanchor)
+		c->p.on_reanchor(c->p.change_arg, old_prefix, old_len, new_prefix, new_len, res);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "store.h"
 
 struct core;
+struct core_reanchor_result;
 
 enum core_event {
 	CORE_EV_ADDED = 1,
@@ -37,6 +38,11 @@ struct core_params {
 	void *device_arg;
 	/* Told after every change, under the core lock: must not call back into the core. */
 	void (*on_change)(void *arg, const struct rule *r, enum core_event ev);
+	/* Told after every successful core_reanchor (whoever asked: rtnetlink, igdctl, the web UI), after
+	 * the core lock is released, on the caller's thread: front ends tell their clients (PCP ANNOUNCE,
+	 * UPnP SystemUpdateID). May be NULL. */
+	void (*on_reanchor)(void *arg, const struct in6_addr *old_prefix, uint8_t old_len,
+			    const struct in6_addr *new_prefix, uint8_t new_len, const struct core_reanchor_result *res);
 	void *change_arg;
 	size_t snapshot_every;         /* journal lines between snapshots; 0 = 1000 */
 	uint32_t ext_port_min, ext_port_max; /* range for picking a free external port; 0/0 = 1024..65535 */

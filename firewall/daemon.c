@@ -130,6 +130,40 @@ static void expire_tick(void *arg)
 	loop_timer(d->loop, next, expire_tick, d);
 }
 
+/* Loop thread: the front ends hear of a re-anchoring here, whichever thread made it. */
+static void tell_prefix_change(struct daemon *d)
+{
+	struct in6_addr op, np;
+	uint8_t ol, nl;
+	struct core_reanchor_result res;
+	bool pending;
+
+	pthread_mutex_lock(&d->prefix_mu);
+	pending = d->prefix_pending;
+	d->prefix_pending = false;
+	op = d->prefix_old, np = d->prefix_new, ol = d->prefix_old_len, nl = d->prefix_new_len;
+	res = d->prefix_res;
+	pthread_mutex_unlock(&d->prefix_mu);
+	if (pending && d->on_prefix_change)
+		d->on_prefix_change(d, &op, ol, &np, nl, &res);
+}
+
+/* Any thread (the core calls it after every re-anchoring): record it and wake the loop. */
+static void core_reanchored(void *arg, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np, uint8_t nl,
+			    const struct core_reanchor_result *res)
+{
+	struct daemon *d = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->prefix_mu);
+	d->prefix_pending = true;
+	d->prefix_old = *op, d->prefix_new = *np, d->prefix_old_len = ol, d->prefix_new_len = nl;
+	d->prefix_res = *res;
+	pthread_mutex_unlock(&d->prefix_mu);
+	if (d->wake_fd >= 0 && write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("wake: %s", strerror(errno));
+}
+
 static void on_wake(void *arg, int fd, uint32_t events)
 {
 	struct daemon *d = arg;
@@ -139,6 +173,7 @@ static void on_wake(void *arg, int fd, uint32_t events)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_debug("wake: %s", strerror(errno));
 	loop_timer(d->loop, 0, expire_tick, d);
+	tell_prefix_change(d);
 }
 
 static void snapshot_tick(void *arg)
@@ -398,15 +433,6 @@ static char *ctl_answer(void *arg, const char *req, size_t len)
 	return d->info->ctl_answer(d->core, &d->conf.fw, req, len);
 }
 
-static void prefix_changed(void *arg, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np, uint8_t nl,
-			   const struct core_reanchor_result *res)
-{
-	struct daemon *d = arg;
-
-	if (d->on_prefix_change)
-		d->on_prefix_change(d, op, ol, np, nl, res);
-}
-
 /* Devices and prefixes: before the core, so the rules are restored against today's LAN (a prefix that
  * changed while we were down is re-anchored by core_start). Without it the daemon still works, with
  * exact-address rules only, so a failure here is a warning. */
@@ -419,8 +445,7 @@ static void open_devwatch(struct daemon *d)
 		snprintf(wp.lan_ifname[wp.n_lan++], sizeof(wp.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
 	wp.stable_after = d->conf.stable_after;
 	wp.forget_after = d->conf.forget_after;
-	wp.on_prefix_change = prefix_changed;
-	wp.arg = d;
+	/* clients hear of a change through the core's on_reanchor, whoever asked for it */
 	d->devwatch = devwatch_new(&wp);
 	if (!d->devwatch)
 		log_warn("devices: cannot watch the LAN (rtnetlink); pinholes will not follow prefix changes");
@@ -446,6 +471,7 @@ static int open_core(struct daemon *d)
 	p.fw = d->fw;
 	p.store = d->store;
 	p.on_change = on_change;
+	p.on_reanchor = core_reanchored;
 	p.change_arg = d;
 	p.ext_port_min = d->conf.ext_port_min;
 	p.ext_port_max = d->conf.ext_port_max;
@@ -572,6 +598,7 @@ int daemon_main(const struct daemon_info *info, int argc, char **argv)
 	d->conf_file = o.conf_file;
 	d->ready_fd = -1;
 	d->wake_fd = -1;
+	pthread_mutex_init(&d->prefix_mu, NULL);
 	if (load_config(d, &o) < 0) {
 		free(d);
 		return DAEMON_EXIT_CONFIG;

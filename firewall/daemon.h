@@ -6,6 +6,8 @@
 #ifndef IGDD_DAEMON_H
 #define IGDD_DAEMON_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -54,6 +56,12 @@ struct daemon {
 	/* Set by a main's start hook to hear about every rule change (UPnP eventing). Called under the core
 	 * lock, from whichever thread changed the rule: it must not call the core. May stay NULL. */
 	void (*on_rule_change)(struct daemon *d, const struct rule *r, enum core_event ev);
+	/* a re-anchoring the loop has not told the front ends about yet (any thread may re-anchor) */
+	pthread_mutex_t prefix_mu;
+	bool prefix_pending;
+	struct in6_addr prefix_old, prefix_new;
+	uint8_t prefix_old_len, prefix_new_len;
+	struct core_reanchor_result prefix_res;
 	void (*on_prefix_change)(struct daemon *d, const struct in6_addr *old_prefix, uint8_t old_len,
 				 const struct in6_addr *new_prefix, uint8_t new_len,
 				 const struct core_reanchor_result *res);

@@ -104,9 +104,7 @@ static void reanchor(struct devwatch *dw, const struct in6_addr *op, uint8_t ol,
 		log_warnx("prefix: re-anchoring %s -> %s failed; rules stay as they were", a, b);
 		return;
 	}
-	remember(dw, dw->core, ifindex, np, nl);
-	if (dw->p.on_prefix_change)
-		dw->p.on_prefix_change(dw->p.arg, op, ol, np, nl, &res);
+	remember(dw, dw->core, ifindex, np, nl);   /* clients are told through the core's on_reanchor */
 }
 
 static void act_on_changes(struct devwatch *dw)

@@ -25,12 +25,6 @@ struct devwatch_params {
 	char lan_ifname[RTNL_MAX_IFS][16];
 	size_t n_lan;
 	int64_t stable_after, forget_after;   /* seconds; 0 = device.h defaults */
-	/* Told after the core re-anchored for a prefix change (clients should hear of it: UPnP
-	 * SystemUpdateID, PCP ANNOUNCE). On the loop thread, outside the core's lock. May be NULL. */
-	void (*on_prefix_change)(void *arg, const struct in6_addr *old_prefix, uint8_t old_len,
-				 const struct in6_addr *new_prefix, uint8_t new_len,
-				 const struct core_reanchor_result *res);
-	void *arg;
 };
 
 struct devwatch;
