@@ -789,12 +789,12 @@ static int register_family(struct upnp_service *u, struct upnp_handle *h, int fa
 	h->family = family;
 	if (ip == NULL || ip[0] == '\0' || port == 0)
 		return -1;
-	snprintf(url, sizeof(url), fmt, ip, port, DESC_ROOT_PATH + 1);
+	snprintf(url, sizeof(url), fmt, ip, port, &DESC_ROOT_PATH[1]);
 	/* A search for InternetGatewayDevice:1 gets the same (IGD:2) description, with ST :1 echoed by
 	 * pupnp. Not rootDesc1.xml: miniupnpc 2.2 searches for IGD:1 first and would never see the
 	 * pinhole service (tried: `upnpc -6 -A` found no WANIPv6FirewallControl). force_igd_v1 serves
 	 * the IGD:1 description for every search instead. */
-	snprintf(lower, sizeof(lower), fmt, ip, port, DESC_ROOT_PATH + 1);
+	snprintf(lower, sizeof(lower), fmt, ip, port, &DESC_ROOT_PATH[1]);
 	rc = UpnpRegisterRootDevice4(url, upnp_cb, h, &h->h, family, lower);
 	if (rc == UPNP_E_SUCCESS) {
 		/* IGD:2 MUST send ssdp:byebye before its first ssdp:alive, so control points notice the
