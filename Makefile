@@ -5,6 +5,7 @@
 #   make test    deps + build + unit tests (ASan+UBSan) + fuzz smoke + lab integration tests
 #   make demo    deps + build + a lab with a real pinhole opening
 #   make bench   the benchmarks in tests/bench/ (figures, not pass/fail)
+#   make compare the same lab and clients against igdd, then Debian's miniupnpd (figures and ratios)
 #   make fuzz    every libFuzzer target for longer (FUZZ_SECONDS, default 300)
 #
 # Objects go beside their sources for the normal build (B=.), and under .build/<variant>/ for
@@ -49,7 +50,7 @@ LIBS         := $(LIB_IGDD) $(LIB_WEB) $(LIB_PCP) $(LIB_FIREWALL)
 BINS  := $(B)/igdd/igdd $(B)/igdd/igdctl $(B)/pcpd/pcpd
 UNITS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/check_*.c))
 
-.PHONY: all deps test unit fuzz fuzz-smoke integration demo bench clean distclean
+.PHONY: all deps test unit fuzz fuzz-smoke integration demo bench compare clean distclean
 all: $(BINS)
 
 deps:
@@ -128,6 +129,10 @@ demo: deps
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	sh tests/bench/run.sh
+
+compare: deps
+	$(MAKE) all
+	bash tests/bench/compare
 
 clean:
 	rm -rf .build tests/out

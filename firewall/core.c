@@ -503,7 +503,11 @@ static void maybe_snapshot(struct core *c)
 {
 	if (c->p.store == NULL)
 		return;
-	if (store_journal_lines(c->p.store) >= c->p.snapshot_every)
+	/* A snapshot rewrites every rule: take one only after at least as many journal lines as rules,
+	 * so its cost stays O(1) per change however large the table grows. */
+	size_t due = c->p.snapshot_every > hmap_count(c->rules) ? c->p.snapshot_every : hmap_count(c->rules);
+
+	if (store_journal_lines(c->p.store) >= due)
 		snapshot_locked(c);
 }
 

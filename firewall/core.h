@@ -44,7 +44,7 @@ struct core_params {
 	void (*on_reanchor)(void *arg, const struct in6_addr *old_prefix, uint8_t old_len,
 			    const struct in6_addr *new_prefix, uint8_t new_len, const struct core_reanchor_result *res);
 	void *change_arg;
-	size_t snapshot_every;         /* journal lines between snapshots; 0 = 1000 */
+	size_t snapshot_every;         /* journal lines between snapshots (at least the rule count); 0 = 1000 */
 	uint32_t ext_port_min, ext_port_max; /* range for picking a free external port; 0/0 = 1024..65535 */
 	/* The LAN device table (device.h), or NULL. With it, pinhole targets are tied to devices (MAC,
 	 * address kind, pinhole_target policy) and can follow a prefix change. The core only reads it, and

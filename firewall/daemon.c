@@ -202,7 +202,7 @@ static void monitor_event(void *arg, int fd, uint32_t events)
 	(void)fd;
 	(void)events;
 	if (rc < 0) {
-		log_warnx("firewall monitor: %s", d->fw->err);
+		log_warn("firewall monitor");
 		return;
 	}
 	if (rc == 1) {

@@ -117,7 +117,9 @@ struct nft {
 	uint64_t transactions;
 	bool no_destroy;          /* kernel lacks NFT_MSG_DESTROYSETELEM */
 	struct nft_names n;
-	char *rbuf;               /* RECV_BUF_BYTES */
+	char *rbuf;               /* RECV_BUF_BYTES, for the command socket (under the core's lock) */
+	char *mbuf;               /* RECV_BUF_BYTES, for the monitor (read on the loop thread, without that
+				   * lock: a commit on another thread may be reading ACKs into rbuf meanwhile) */
 };
 
 static struct nft *nft_of(struct fw *fw)
@@ -1412,7 +1414,7 @@ static int nft_monitor_read(struct fw *fw)
 		return 0;
 	fd = mnl_socket_get_fd(p->mon);
 	for (int rounds = 0; rounds < 100000; rounds++) {
-		ssize_t n = recv(fd, p->rbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
+		ssize_t n = recv(fd, p->mbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
 		int len;
 
 		if (n < 0) {
@@ -1424,11 +1426,10 @@ static int nft_monitor_read(struct fw *fw)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			snprintf(fw->err, sizeof(fw->err), "monitor: %s", strerror(errno));
-			return -1;
+			return -1;   /* errno tells why; fw->err belongs to the command path */
 		}
 		len = (int)n;
-		for (const struct nlmsghdr *nlh = (void *)p->rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
+		for (const struct nlmsghdr *nlh = (void *)p->mbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
 			if (nlh->nlmsg_pid != p->portid && event_touches_us(p, nlh))
 				changed = 1;
 	}
@@ -1452,6 +1453,7 @@ static void nft_destroy(struct fw *fw)
 		if (p->mon)
 			mnl_socket_close(p->mon);
 		free(p->rbuf);
+		free(p->mbuf);
 		free(p);
 	}
 	free(fw);
@@ -1548,7 +1550,7 @@ struct fw *fw_nft_new(const struct fw_config *cfg)
 	fw = calloc(1, sizeof(*fw));
 	p = calloc(1, sizeof(*p));
 	/* calloc: requests built in rbuf (dumps) go out with libmnl's attribute padding unzeroed */
-	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)))
+	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)) || !(p->mbuf = malloc(RECV_BUF_BYTES)))
 		goto fail_errno;
 	fw->ops = &nft_ops;
 	fw->cfg = *cfg;
@@ -1572,8 +1574,10 @@ fail_errno:
 	if (fw && fw->priv)
 		nft_destroy(fw);
 	else {
-		if (p)
+		if (p) {
 			free(p->rbuf);
+			free(p->mbuf);
+		}
 		free(p);
 		free(fw);
 	}

@@ -39,6 +39,12 @@
 #include "igdd/desc.h"
 #include "igdd/upnp.h"
 
+/* pupnp queues every SOAP request and every GENA NOTIFY (one per subscriber) as a job; its default of
+ * 100 queued jobs drops NOTIFYs to all but ~100 subscribers of one event. Bounded subscriptions keep the
+ * queue (and memory) bounded in turn. */
+#define UPNP_MAX_JOBS          4096
+#define UPNP_MAX_SUBSCRIPTIONS 2048
+
 #define MAX_IN_ARGS (SOAP_MAX_ARGS + 2)  /* one more than any action takes: more is 402 anyway */
 
 struct upnp_handle {
@@ -808,6 +814,7 @@ static int register_family(struct upnp_service *u, struct upnp_handle *h, int fa
 		return -1;
 	}
 	h->registered = true;
+	UpnpSetMaxSubscriptions(h->h, UPNP_MAX_SUBSCRIPTIONS);
 	rc = UpnpSendAdvertisement(h->h, (int)(2 * (u->p.notify_interval ? u->p.notify_interval : 900)));
 	if (rc != UPNP_E_SUCCESS)
 		log_warnx("upnp: advertise %s: %s", url, UpnpGetErrorMessage(rc));
@@ -857,8 +864,11 @@ static void bind_to_lan(const struct upnp_service *u)
 
 static int start_libupnp(struct upnp_service *u)
 {
-	int rc = UpnpInit2(u->ifname, u->p.http_port);
+	int rc;
 	const char *ip6;
+
+	UpnpSetMaxJobsTotal(UPNP_MAX_JOBS);   /* before UpnpInit2: it sizes the thread pools */
+	rc = UpnpInit2(u->ifname, u->p.http_port);
 
 	if (rc != UPNP_E_SUCCESS) {
 		log_warnx("upnp: UpnpInit2(%s): %s (%d)", u->ifname, UpnpGetErrorMessage(rc), rc);
