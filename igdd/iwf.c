@@ -368,15 +368,21 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	return PCP_SUCCESS;
 }
 
+/* The nonce is shared by every upstream mapping (and may be replaced on an epoch reset). */
+static void copy_nonce(struct iwf *w, uint8_t nonce[PCP_NONCE_LEN])
+{
+	pthread_mutex_lock(&w->mu);
+	memcpy(nonce, w->nonce, PCP_NONCE_LEN);
+	pthread_mutex_unlock(&w->mu);
+}
+
 static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, uint32_t wait_ms)
 {
 	struct pcp_request req;
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
 
-	pthread_mutex_lock(&w->mu);
-	memcpy(nonce, w->nonce, sizeof(nonce));
-	pthread_mutex_unlock(&w->mu);
+	copy_nonce(w, nonce);
 	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)proto, int_port, 0, NULL, 0, false, NULL);
 	if (exchange(w, &req, &resp, wait_ms) < 0)
 		log_info("iwf: upstream delete of %s %u not answered; it runs out by itself",
@@ -539,9 +545,7 @@ static void learn_ext(struct iwf *w)
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
 
-	pthread_mutex_lock(&w->mu);
-	memcpy(nonce, w->nonce, sizeof(nonce));
-	pthread_mutex_unlock(&w->mu);
+	copy_nonce(w, nonce);
 	pcp_client_map_request(&req, &in6addr_any, nonce, IPPROTO_UDP, IWF_PROBE_PORT, 0, NULL, IWF_LIFETIME_MIN, false, NULL);
 	if (exchange(w, &req, &resp, PCP_CLIENT_IRT_MS) < 0 || resp.result != PCP_SUCCESS ||
 	    !pcp_addr_is_v4mapped(&resp.op.ext_addr))
