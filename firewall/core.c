@@ -52,6 +52,7 @@ struct core {
 	uint32_t next_id;
 	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
 	uint64_t reconciles;
+	uint32_t n_kind[RULE_PORTMAP + 1];   /* rules per kind, kept as they come and go (a kind never changes) */
 	/* core_set_start_reanchor: applied by core_start before its resync */
 	bool start_reanchor;
 	struct in6_addr sr_old, sr_new;
@@ -299,6 +300,7 @@ static int table_insert(struct core *c, struct rule *r)
 	if (hmap_put(c->rules, &r->id, r) < 0)
 		return -1;
 	owner_adjust(c, &r->owner, +1);
+	c->n_kind[r->kind]++;
 	note_expiry(c, r);
 	return 0;
 }
@@ -307,6 +309,7 @@ static void table_remove(struct core *c, struct rule *r)
 {
 	hmap_del(c->rules, &r->id);
 	owner_adjust(c, &r->owner, -1);
+	c->n_kind[r->kind]--;
 }
 
 static uint32_t alloc_id(struct core *c)
@@ -1064,6 +1067,18 @@ int core_read_counters(struct core *c)
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+uint32_t core_count(struct core *c, enum rule_kind kind)
+{
+	uint32_t n;
+
+	if (kind != RULE_PINHOLE && kind != RULE_PORTMAP)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->n_kind[kind];
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void core_status(struct core *c, struct core_status *st)

@@ -95,7 +95,10 @@ struct core_status {
 	uint64_t reconciles;
 	const char *backend;
 };
+/* Counts every rule (pending ones too): one pass over the table. */
 void core_status(struct core *c, struct core_status *st);
+/* Rules of one kind, in O(1) (for eventing on every change). */
+uint32_t core_count(struct core *c, enum rule_kind kind);
 const struct policy_config *core_policy(struct core *c);
 /* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
 void core_set_policy(struct core *c, const struct policy_config *pc);

@@ -669,25 +669,25 @@ static void ev_add(struct ev_vars *v, const char *name, const char *value)
 	v->n++;
 }
 
-/* The evented variables of a service, as of now. Takes the core lock (core_status): never call it
+/* The evented variables of a service, as of now. Takes the core lock (core_count): never call it
  * with the core lock held. */
 static void ev_values(struct upnp_service *u, enum soap_service svc, struct ev_vars *v)
 {
 	struct soap_wan_info w;
-	struct core_status st;
+	uint32_t portmaps;
 	char num[16];
 	uint32_t id;
 
 	memset(v, 0, sizeof(*v));
 	wan_info(u, false, &w);
 	if (svc == SOAP_SVC_WANIPC) {
-		core_status(u->p.core, &st);
+		portmaps = core_count(u->p.core, RULE_PORTMAP);
 		pthread_mutex_lock(&u->ev_lock);
 		id = u->system_update_id;
 		pthread_mutex_unlock(&u->ev_lock);
 		snprintf(num, sizeof(num), "%u", id);
 		ev_add(v, "SystemUpdateID", num);
-		snprintf(num, sizeof(num), "%u", st.portmaps > 65535 ? 65535 : st.portmaps);
+		snprintf(num, sizeof(num), "%u", portmaps > 65535 ? 65535 : portmaps);
 		ev_add(v, "PortMappingNumberOfEntries", num);
 		ev_add(v, "ExternalIPAddress", w.ext_ip);
 		ev_add(v, "ConnectionStatus", w.ext_ip[0] || w.link_up ? "Connected" : "Disconnected");
