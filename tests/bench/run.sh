@@ -5,7 +5,10 @@
 #     and for reference 10,000 elements in one `nft -f` transaction (the nft CLI, no igdd),
 #   - wan -> lan1 forwarding of 64-byte UDP datagrams to a pinholed port (sendmmsg flood, counted by an
 #     nft counter in lan1), and new TCP connections per second through a pinhole,
-#     each with 1 and with 10,000 pinholes installed.
+#     each with 1 and with 10,000 pinholes installed,
+#   - UPnP AddPinhole / AddPortMapping latency p50/p99 (tests/bench/soap_bench.py; pupnp closes the
+#     connection after each answer, so each request includes its TCP connect) with 0, 1,000 and 10,000
+#     rules already installed: the cost per request must not grow with the table.
 #   IGDD_BUILD=DIR selects the build; BENCH_SECONDS (3) the length of each traffic run.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu
@@ -82,7 +85,24 @@ remove_all() {
 }
 
 echo "bench: lab $LAB, igdd from ${IGDD_BUILD:-$TOP}, ${SECS} s per traffic run" >&2
-lab_igdd_start
+lab_igdd_start enable_upnp=yes upnp_http_port=49152
+SOAP_BENCH="$LAB_TOOLS/../bench/soap_bench.py"
+DESC4="http://$CPE_LAN4:49152/igd/rootDesc.xml"
+DESC6="http://[$CPE_LAN6]:49152/igd/rootDesc.xml"
+SOAP_BASE=40000
+
+# soap_latency LABEL: 200 AddPinhole and 200 AddPortMapping requests (new ports each time)
+soap_latency() {
+	local label=$1 out
+	out=$(timeout 120 ip netns exec "${LAB}lan1" "$LAB_PY" "$SOAP_BENCH" soap "$DESC6" --action pinhole \
+		--src "$LAN1_EUI64" --target "$LAN1_EUI64" --base-port "$SOAP_BASE" --count 200 --time-limit 60 </dev/null)
+	row "UPnP AddPinhole p50 / p99, $label" "$(kv "$out" p50_ms) / $(kv "$out" p99_ms) ms" "($(kv "$out" ok) of 200 ok, $(kv "$out" mode))"
+	out=$(timeout 120 ip netns exec "${LAB}lan1" "$LAB_PY" "$SOAP_BENCH" soap "$DESC4" --action portmap \
+		--src "$LAN1_V4" --target "$LAN1_V4" --base-port "$SOAP_BASE" --count 200 --time-limit 60 </dev/null)
+	row "UPnP AddPortMapping p50 / p99, $label" "$(kv "$out" p50_ms) / $(kv "$out" p99_ms) ms" "($(kv "$out" ok) of 200 ok)"
+	SOAP_BASE=$((SOAP_BASE + 200))
+}
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 echo "bench: nft CLI reference (10,000 elements, one transaction)" >&2
 {
@@ -116,11 +136,20 @@ echo "bench: traffic with 1 pinhole per protocol" >&2
 targets
 traffic "1 pinhole"
 
+echo "bench: UPnP latency with an empty table" >&2
+soap_latency "0 rules installed"
+remove_all
+targets
+
 echo "bench: installs" >&2
 install 1000
+echo "bench: UPnP latency with 1,000 rules" >&2
+soap_latency "1,000 rules installed"
 remove_all
 targets
 install 10000
+echo "bench: UPnP latency with 10,000 rules" >&2
+soap_latency "10,000 rules installed"
 
 echo "bench: traffic with 10,000 pinholes" >&2
 n=$(lab_nft_count elems list set inet igdd ph_port)
