@@ -48,7 +48,12 @@ static int add_pinhole(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.lease = q.lease;
 	req.rule.origin = ORIGIN_UPNP;
 	req.rule.owner = ctx->peer;
-	snprintf(req.rule.desc, sizeof(req.rule.desc), "upnp");
+	/* AddPinhole carries no description: say what asked, so a household can tell the rules apart */
+	{
+		char who[ADDR_STRLEN];
+
+		snprintf(req.rule.desc, sizeof(req.rule.desc), "UPnP AddPinhole from %s", addr_str(&ctx->peer, who));
+	}
 	v = core_add(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(SOAP_OP_ADD_PH, v, false);

@@ -11,7 +11,7 @@ it_setup
 
 WEB_PASSWORD="lab password $LAB"
 HASH=$(printf '%s\n%s\n' "$WEB_PASSWORD" "$WEB_PASSWORD" | "$IGDCTL_BIN" passwd) || fail "igdctl passwd"
-lab_igdd_start "web_listen=:8080" "$HASH" || fail "igdd did not start"
+lab_igdd_start "web_listen=:8080" enable_upnp=yes "$HASH" || fail "igdd did not start"
 ok "igdd serves the UI on the LAN"
 PORT=8081
 lab_listen lan1 tcp "$PORT" || fail "listener on lan1"
