@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cgroup.h"
 #include "daemon.h"
 #include "log.h"
 #include "store.h"
@@ -451,6 +452,43 @@ static void open_devwatch(struct daemon *d)
 		log_warn("devices: cannot watch the LAN (rtnetlink); pinholes will not follow prefix changes");
 }
 
+/* The output wall (nft.c): our cgroup v2, so the backend can keep our own TCP connections on the
+ * LAN (CallStranger, CVE-2020-12695). Still root, and before any thread exists: a process started
+ * from the root cgroup moves itself into <mount>/igdd-<table>. Without it we run, with a warning. */
+static void open_output_wall(struct daemon *d)
+{
+	struct fw_config *fc = &d->conf.fw;
+	struct cgroup_self cg;
+	char child[FW_NAME_MAX + 8], err[512];
+	size_t len;
+
+	if (fc->n_lan == 0) {
+		log_warnx("output wall: no LAN interface; %s's TCP is not limited to the LAN", d->info->name);
+		return;
+	}
+	snprintf(child, sizeof(child), "igdd-%.*s", (int)strnlen(fc->table, sizeof(fc->table)), fc->table);
+	if (cgroup_self_setup(child, &cg, err, sizeof(err)) < 0) {
+		log_warnx("output wall: %s; %s's TCP is not limited to the LAN", err, d->info->name);
+		return;
+	}
+	len = strlen(cg.path + 1);
+	if (len >= sizeof(fc->out_cgroup_path)) {
+		log_warnx("output wall: cgroup path %s too long; %s's TCP is not limited to the LAN", cg.path,
+			  d->info->name);
+		return;
+	}
+	fc->out_cgroup_id = cg.id;
+	fc->out_cgroup_level = cg.level;
+	memcpy(fc->out_cgroup_path, cg.path + 1, len + 1);
+	log_info("output wall: %s's TCP limited to the LAN (cgroup %s)", d->info->name, cg.path);
+	if (cg.own_mount)
+		log_debug("output wall: no cgroup2 was mounted here; mounted it at %s in a mount namespace of our own",
+			  cg.mount);
+	if (cg.created)
+		log_debug("output wall: moved from the root cgroup into %s%s (id %llu)", cg.mount, cg.path,
+			  (unsigned long long)cg.id);
+}
+
 static int open_core(struct daemon *d)
 {
 	struct core_params p;
@@ -461,6 +499,7 @@ static int open_core(struct daemon *d)
 		log_warnx("cannot open the store: %s", err);
 		return -1;
 	}
+	open_output_wall(d);
 	d->fw = fw_nft_new(&d->conf.fw);
 	if (!d->fw) {
 		log_warn("cannot open the nftables backend (table %s)", d->conf.nft_table);

@@ -36,7 +36,17 @@ struct fw_config {
 	struct in_addr nat_pool[FW_MAX_NAT_POOL];  /* the pool as given, ADDR/LEN each */
 	uint8_t nat_pool_len[FW_MAX_NAT_POOL];
 	size_t n_nat_pool;
+	/* The output wall (CallStranger, CVE-2020-12695, defence in depth): new TCP connections from
+	 * sockets of this cgroup v2 (the daemon's own, see cgroup.h) may leave only through a LAN
+	 * interface or lo. out_cgroup_id 0 = no wall. The path (relative to the cgroup2 root, no
+	 * leading '/') is for fw_render: nft text names a cgroup by path, the kernel by id. */
+	uint64_t out_cgroup_id;
+	uint32_t out_cgroup_level;
+	char out_cgroup_path[256];
 };
+
+/* Does the backend install the output wall (a cgroup and at least one LAN interface)? (fw_elem.c) */
+bool fw_output_wall(const struct fw_config *cfg);
 
 /* First and last address of the NAT44 pool (network byte order), false if the pool is empty or its
  * parts do not form one contiguous range (nft's `snat to` takes one range). (fw_elem.c) */

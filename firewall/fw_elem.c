@@ -87,6 +87,11 @@ bool fw_proto_has_ports(uint16_t proto)
 	}
 }
 
+bool fw_output_wall(const struct fw_config *cfg)
+{
+	return cfg->out_cgroup_id != 0 && cfg->out_cgroup_level != 0 && cfg->n_lan > 0;
+}
+
 bool fw_obj_name(const struct fw_config *cfg, const char *base, char *out, size_t len)
 {
 	const char *prefix = cfg->mode == FW_INTEGRATED ? cfg->chain_prefix : "";

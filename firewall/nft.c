@@ -4,7 +4,7 @@
  *
  * What we build (fw_render() prints the same thing as text; see tests/golden/):
  *
- *   STANDALONE: our own table (default `inet igdd`) with two base chains.
+ *   STANDALONE: our own table (default `inet igdd`) with its own base chains.
  *     forward    (filter hook forward priority filter; policy accept -- the host's policy stays)
  *         iifname != @wan_if return                      only WAN traffic is our business
  *         ct state established,related accept           fast path, first
@@ -22,6 +22,15 @@
  *                                                        internal addr:port leaves as ext_addr:ext_port
  *         [ip saddr SUBSCRIBERS snat to POOL persistent] NAT44 for everything else (pcpd on a CGN,
  *                                                        when the config gives a pool)
+ *     output     (filter hook output priority filter; policy accept) -- only with the output wall:
+ *         socket cgroupv2 level L "PATH" oifname != @lan_if oifname != "lo" meta l4proto tcp
+ *             ct state new drop
+ *                                                        the daemon's own sockets (its cgroup v2, found
+ *                                                        or made by cgroup.c) open TCP connections to
+ *                                                        the LAN only: a second wall against CallStranger
+ *                                                        (CVE-2020-12695; libupnp already refuses off-LAN
+ *                                                        GENA callbacks). UDP stays open (PCP upstream).
+ *                                                        No cgroup or no LAN interface: no chain.
  *     pm4_snat holds one companion per portmap with an external address, made from the same fw_elem
  *     and added/replaced/deleted in the same message stream, so a mapping and its SNAT never part.
  *     The nat chains see only the first packet of a flow; conntrack does the rest.
@@ -34,6 +43,12 @@
  *         chain forward_wan { ... jump igdd_forward ... }
  *         chain dstnat_wan  { ... jump igdd_prerouting ... }
  *         chain srcnat_wan  { ... jump igdd_postrouting ... }
+ *     and, for the output wall, a regular chain <prefix>output (always there, empty without the
+ *     wall, so the jump never dangles), jumped to from fw4's `output` chain (type filter hook
+ *     output), e.g. /usr/share/nftables.d/chain-pre/output/igdd.nft:
+ *         jump igdd_output
+ *     Without that jump the wall does nothing in integrated mode. (fw4 has had an `output` base
+ *     chain since its first release; chain-pre/ includes land at the top of it.)
  *     A rule that accepts in our chain then accepts in fw4's chain (same table); an accept in a
  *     separate table would not override fw4's drop, which is why this mode exists.
  *
@@ -104,7 +119,9 @@ struct nft_names {
 	char forward[FW_NAME_MAX];
 	char prerouting[FW_NAME_MAX];
 	char postrouting[FW_NAME_MAX];
+	char output[FW_NAME_MAX];
 	char wan_if[FW_NAME_MAX];
+	char lan_if[FW_NAME_MAX];
 	char set[FW_SET_COUNT][FW_NAME_MAX];
 };
 
@@ -823,12 +840,46 @@ static void rule_nat44(struct batch *b, const struct nft *p, const struct fw *fw
 	msg_rule(b, r);
 }
 
+/* The output wall: the daemon's own sockets (its cgroup v2) open TCP connections to the LAN only.
+ *   socket cgroupv2 level L "PATH" oifname != @lan_if oifname != "lo" meta l4proto tcp ct state new drop
+ * (bytecode as `nft --debug=netlink` gives it on nft 1.0.6: the socket expression loads the id of
+ * the socket's cgroup ancestor at level L, 8 bytes, compared with ours). UDP stays open: pcpd and
+ * igdd's IWF talk PCP to an upstream server over UDP. */
+static void rule_output_wall(struct batch *b, const struct nft *p, const struct fw *fw, uint32_t lan_set_id)
+{
+	static const char lo[16] = "lo";
+	uint64_t id = fw->cfg.out_cgroup_id;
+	uint8_t tcp = IPPROTO_TCP;
+	struct nftnl_rule *r = rule_new(b, p, p->n.output);
+	struct nftnl_expr *sock;
+
+	if (!r)
+		return;
+	if ((sock = nftnl_expr_alloc("socket"))) {
+		nftnl_expr_set_u32(sock, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+		nftnl_expr_set_u32(sock, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(sock, NFTNL_EXPR_SOCKET_LEVEL, fw->cfg.out_cgroup_level);
+	}
+	add_expr(r, sock);
+	add_expr(r, expr_cmp(NFT_CMP_EQ, &id, sizeof(id)));
+	add_expr(r, expr_meta(NFT_META_OIFNAME, NFT_REG_1));
+	add_expr(r, expr_lookup(p->n.lan_if, lan_set_id, NFT_LOOKUP_F_INV, -1));
+	add_expr(r, expr_meta(NFT_META_OIFNAME, NFT_REG_1));
+	add_expr(r, expr_cmp(NFT_CMP_NEQ, lo, sizeof(lo)));
+	add_expr(r, expr_meta(NFT_META_L4PROTO, NFT_REG_1));
+	add_expr(r, expr_cmp(NFT_CMP_EQ, &tcp, sizeof(tcp)));
+	add_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW));
+	add_expr(r, expr_verdict(NF_DROP));
+	msg_rule(b, r);
+}
+
 /* Chains, sets and rules of our ruleset (no elements). set_ids[] receives the new sets' ids. */
 static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 {
 	bool standalone = fw->cfg.mode == FW_STANDALONE;
 	char ifnames[FW_MAX_IFNAMES][16];
-	uint32_t ids[FW_SET_COUNT], wan_id = 0;
+	uint32_t ids[FW_SET_COUNT], wan_id = 0, lan_id = 0;
+	bool wall = fw_output_wall(&fw->cfg);
 	struct nftnl_rule *r;
 
 	memset(ifnames, 0, sizeof(ifnames));
@@ -836,6 +887,12 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 		memcpy(ifnames[i], fw->cfg.wan_ifname[i], strnlen(fw->cfg.wan_ifname[i], 15));
 	if (fw->cfg.n_wan)
 		wan_id = msg_const_set(b, p, p->n.wan_if, false, FW_TYPE_IFNAME, 16, ifnames, fw->cfg.n_wan);
+	if (wall) {
+		memset(ifnames, 0, sizeof(ifnames));
+		for (size_t i = 0; i < fw->cfg.n_lan && i < FW_MAX_IFNAMES; i++)
+			memcpy(ifnames[i], fw->cfg.lan_ifname[i], strnlen(fw->cfg.lan_ifname[i], 15));
+		lan_id = msg_const_set(b, p, p->n.lan_if, false, FW_TYPE_IFNAME, 16, ifnames, fw->cfg.n_lan);
+	}
 	for (int s = 0; s < FW_SET_COUNT; s++) {
 		msg_new_fw_set(b, p, (enum fw_set)s);
 		ids[s] = p->set_id;
@@ -845,6 +902,9 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 		  PRIO_DSTNAT, "nat");
 	msg_chain(b, p, p->n.postrouting, NFT_MSG_NEWCHAIN, standalone ? NF_INET_POST_ROUTING : -1,
 		  PRIO_SRCNAT, "nat");
+	/* integrated: the chain exists even without the wall, so the operator's jump always resolves */
+	if (wall || !standalone)
+		msg_chain(b, p, p->n.output, NFT_MSG_NEWCHAIN, standalone ? NF_INET_LOCAL_OUT : -1, 0, "filter");
 	rule_wan_filter(b, p, fw, p->n.forward, wan_id, NFT_META_IIFNAME);
 	if (standalone)
 		rules_rfc6092(b, p);
@@ -863,6 +923,8 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 	rule_wan_filter(b, p, fw, p->n.postrouting, wan_id, NFT_META_OIFNAME);
 	rule_nat_map(b, p, p->n.postrouting, NFT_NAT_SNAT, FW_SET_PM4_SNAT, ids[FW_SET_PM4_SNAT]);
 	rule_nat44(b, p, fw);
+	if (wall)
+		rule_output_wall(b, p, fw, lan_id);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1178,14 +1240,19 @@ static void build_teardown(struct batch *b, struct nft *p, const struct fw *fw, 
 	msg_chain(b, p, p->n.forward, NFT_MSG_NEWCHAIN, -1, 0, NULL);
 	msg_chain(b, p, p->n.prerouting, NFT_MSG_NEWCHAIN, -1, 0, NULL);
 	msg_chain(b, p, p->n.postrouting, NFT_MSG_NEWCHAIN, -1, 0, NULL);
+	msg_chain(b, p, p->n.output, NFT_MSG_NEWCHAIN, -1, 0, NULL);
 	msg_flush_chain(b, p, p->n.forward);
 	msg_flush_chain(b, p, p->n.prerouting);
 	msg_flush_chain(b, p, p->n.postrouting);
+	msg_flush_chain(b, p, p->n.output);
 	if (fw->cfg.n_wan) {
 		/* create-if-missing first (its definition never changes), so the delete cannot fail */
 		msg_const_set(b, p, p->n.wan_if, false, FW_TYPE_IFNAME, 16, NULL, 0);
 		msg_del_set(b, p, p->n.wan_if);
 	}
+	/* lan_if, whether or not this start has the wall (an earlier one may have had it) */
+	msg_const_set(b, p, p->n.lan_if, false, FW_TYPE_IFNAME, 16, NULL, 0);
+	msg_del_set(b, p, p->n.lan_if);
 	for (int s = 0; s < FW_SET_COUNT; s++)
 		if (t->exists[s])
 			msg_del_set(b, p, p->n.set[s]);
@@ -1357,6 +1424,7 @@ static int nft_remove(struct fw *fw)
 			msg_chain(&b, p, p->n.forward, NFT_MSG_DELCHAIN, -1, 0, NULL);
 			msg_chain(&b, p, p->n.prerouting, NFT_MSG_DELCHAIN, -1, 0, NULL);
 			msg_chain(&b, p, p->n.postrouting, NFT_MSG_DELCHAIN, -1, 0, NULL);
+			msg_chain(&b, p, p->n.output, NFT_MSG_DELCHAIN, -1, 0, NULL);
 		}
 		err = batch_send(fw, p, &b);
 		batch_free(&b);
@@ -1512,7 +1580,9 @@ static const char *names_init(struct nft_names *n, const struct fw_config *cfg)
 	ok = fw_obj_name(cfg, "forward", n->forward, sizeof(n->forward)) &&
 	     fw_obj_name(cfg, "prerouting", n->prerouting, sizeof(n->prerouting)) &&
 	     fw_obj_name(cfg, "postrouting", n->postrouting, sizeof(n->postrouting)) &&
-	     fw_obj_name(cfg, "wan_if", n->wan_if, sizeof(n->wan_if));
+	     fw_obj_name(cfg, "output", n->output, sizeof(n->output)) &&
+	     fw_obj_name(cfg, "wan_if", n->wan_if, sizeof(n->wan_if)) &&
+	     fw_obj_name(cfg, "lan_if", n->lan_if, sizeof(n->lan_if));
 	for (int s = 0; s < FW_SET_COUNT && ok; s++)
 		ok = fw_obj_name(cfg, fw_set_defs[s].name, n->set[s], sizeof(n->set[s]));
 	return ok ? NULL : "chain prefix too long";
@@ -1532,6 +1602,12 @@ static const char *config_check(const struct fw_config *cfg)
 		if (strnlen(cfg->wan_ifname[i], sizeof(cfg->wan_ifname[i])) == 0 ||
 		    strnlen(cfg->wan_ifname[i], sizeof(cfg->wan_ifname[i])) >= sizeof(cfg->wan_ifname[i]))
 			return "bad WAN interface name";
+	if (cfg->n_lan > FW_MAX_IFNAMES)
+		return "too many LAN interfaces";
+	for (size_t i = 0; fw_output_wall(cfg) && i < cfg->n_lan; i++)
+		if (strnlen(cfg->lan_ifname[i], sizeof(cfg->lan_ifname[i])) == 0 ||
+		    strnlen(cfg->lan_ifname[i], sizeof(cfg->lan_ifname[i])) >= sizeof(cfg->lan_ifname[i]))
+			return "bad LAN interface name";
 	if (cfg->mode == FW_INTEGRATED && strnlen(cfg->chain_prefix, sizeof(cfg->chain_prefix)) == 0)
 		return "integrated mode needs a chain prefix";
 	return NULL;

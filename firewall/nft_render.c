@@ -167,16 +167,17 @@ static void put_set(FILE *f, const struct fw_config *cfg, enum fw_set set,
 	fputs("\t}\n\n", f);
 }
 
-static void put_wan_set(FILE *f, const struct fw_config *cfg)
+static void put_if_set(FILE *f, const struct fw_config *cfg, const char *base,
+		       const char (*ifname)[16], size_t n)
 {
 	char name[FW_NAME_MAX];
 
-	if (cfg->n_wan == 0)
+	if (n == 0)
 		return;
-	fw_obj_name(cfg, "wan_if", name, sizeof(name));
+	fw_obj_name(cfg, base, name, sizeof(name));
 	fprintf(f, "\tset %s {\n\t\ttype ifname\n\t\telements = { ", name);
-	for (size_t i = 0; i < cfg->n_wan && i < FW_MAX_IFNAMES; i++)
-		fprintf(f, "%s\"%.*s\"", i ? ", " : "", 15, cfg->wan_ifname[i]);
+	for (size_t i = 0; i < n && i < FW_MAX_IFNAMES; i++)
+		fprintf(f, "%s\"%.*s\"", i ? ", " : "", 15, ifname[i]);
 	fputs(" }\n\t}\n\n", f);
 }
 
@@ -264,6 +265,32 @@ static void put_postrouting(FILE *f, const struct fw_config *cfg)
 	fputs("\t}\n", f);
 }
 
+/* The output wall (see nft.c): standalone, a base chain only when there is a wall; integrated,
+ * always the regular chain the operator jumps to, with the rule when there is a wall. nft names
+ * the cgroup by its path below the cgroup2 root (and resolves it to the id when it loads the text). */
+static void put_output(FILE *f, const struct fw_config *cfg)
+{
+	bool wall = fw_output_wall(cfg);
+	char name[FW_NAME_MAX];
+	const char *path = cfg->out_cgroup_path;
+
+	if (!wall && cfg->mode == FW_STANDALONE)
+		return;
+	fw_obj_name(cfg, "output", name, sizeof(name));
+	fprintf(f, "\n\tchain %s {\n", name);
+	if (cfg->mode == FW_STANDALONE)
+		fputs("\t\ttype filter hook output priority filter; policy accept;\n", f);
+	if (wall) {
+		while (*path == '/')
+			path++;
+		fprintf(f, "\t\tsocket cgroupv2 level %u \"%.*s\" ", cfg->out_cgroup_level,
+			(int)strnlen(path, sizeof(cfg->out_cgroup_path)), path);
+		fw_obj_name(cfg, "lan_if", name, sizeof(name));
+		fprintf(f, "oifname != @%s oifname != \"lo\" meta l4proto tcp ct state new drop\n", name);
+	}
+	fputs("\t}\n", f);
+}
+
 /* Valid elements, keyed and sorted; for equal keys the last one given wins (as in commit). */
 static struct render_elem *prepare(FILE *f, const struct fw_elem *elems, size_t n, size_t *out_n)
 {
@@ -317,12 +344,15 @@ char *fw_render(const struct fw_config *cfg, const struct fw_elem *elems, size_t
 	if (v) {
 		fprintf(f, "table %.*s %.*s {\n", (int)sizeof(cfg->family), cfg->family,
 			(int)sizeof(cfg->table), cfg->table);
-		put_wan_set(f, cfg);
+		put_if_set(f, cfg, "wan_if", cfg->wan_ifname, cfg->n_wan);
+		if (fw_output_wall(cfg))
+			put_if_set(f, cfg, "lan_if", cfg->lan_ifname, cfg->n_lan);
 		for (int s = 0; s < FW_SET_COUNT; s++)
 			put_set(f, cfg, (enum fw_set)s, v, nv, elems);
 		put_forward(f, cfg);
 		put_prerouting(f, cfg);
 		put_postrouting(f, cfg);
+		put_output(f, cfg);
 		fputs("}\n", f);
 	}
 	free(v);

@@ -198,6 +198,11 @@ lab_down() {
 		done
 		ip netns del "${LAB}$ns" 2>/dev/null || true
 	done
+	# igdd started outside any service cgroup moves itself into igdd-<table> (the output wall); the
+	# cgroup outlives it. rmdir only removes it once empty, so a concurrent run keeps its own.
+	for p in /sys/fs/cgroup/igdd-* /sys/fs/cgroup/unified/igdd-*; do
+		[ -d "$p" ] && rmdir "$p" 2>/dev/null || true
+	done
 	if [ "${LAB_DIR_OWNED:-0}" = 1 ] && [ -n "${LAB_DIR:-}" ] && [ "${LAB_KEEP:-0}" != 1 ]; then
 		rm -rf "$LAB_DIR"
 		LAB_DIR=

@@ -20,6 +20,13 @@ static struct fw_config standalone_cfg(void)
 
 	strcpy(c.wan_ifname[0], "wan0");
 	strcpy(c.wan_ifname[1], "wwan0");
+	/* the output wall, as under systemd: the unit's own cgroup */
+	c.n_lan = 2;
+	strcpy(c.lan_ifname[0], "br-lan");
+	strcpy(c.lan_ifname[1], "br-guest");
+	c.out_cgroup_id = 4242;
+	c.out_cgroup_level = 2;
+	strcpy(c.out_cgroup_path, "system.slice/igdd.service");
 	return c;
 }
 
@@ -29,6 +36,12 @@ static struct fw_config integrated_cfg(void)
 			       .chain_prefix = "igdd_" };
 
 	strcpy(c.wan_ifname[0], "wan0");
+	/* the output wall, as from a shell: the cgroup igdd made for itself */
+	c.n_lan = 1;
+	strcpy(c.lan_ifname[0], "br-lan");
+	c.out_cgroup_id = 77;
+	c.out_cgroup_level = 1;
+	strcpy(c.out_cgroup_path, "igdd-fw4");
 	return c;
 }
 
@@ -442,6 +455,37 @@ START_TEST(render_cgn_golden)
 }
 END_TEST
 
+/* No cgroup (or no LAN interface): standalone has no output chain and no lan_if; integrated keeps
+ * an empty igdd_output, so the operator's jump still resolves. */
+START_TEST(render_output_wall_off)
+{
+	struct fw_config c = standalone_cfg();
+	char *text;
+
+	ck_assert(fw_output_wall(&c));
+	c.out_cgroup_id = 0;
+	ck_assert(!fw_output_wall(&c));
+	text = fw_render(&c, NULL, 0);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_null(strstr(text, "output"));
+	ck_assert_ptr_null(strstr(text, "lan_if"));
+	free(text);
+	c = standalone_cfg();
+	c.n_lan = 0;
+	ck_assert(!fw_output_wall(&c));
+	text = fw_render(&c, NULL, 0);
+	ck_assert_ptr_null(strstr(text, "cgroupv2"));
+	free(text);
+	c = integrated_cfg();
+	c.out_cgroup_id = 0;
+	text = fw_render(&c, NULL, 0);
+	ck_assert_ptr_nonnull(strstr(text, "\tchain igdd_output {\n\t}\n"));
+	ck_assert_ptr_null(strstr(text, "cgroupv2"));
+	ck_assert_ptr_null(strstr(text, "igdd_lan_if"));
+	free(text);
+}
+END_TEST
+
 START_TEST(nat_pool_range)
 {
 	struct fw_config c = standalone_cfg();
@@ -514,6 +558,7 @@ static Suite *fw_suite(void)
 	tcase_add_test(render, render_integrated_golden);
 	tcase_add_test(render, render_empty_golden);
 	tcase_add_test(render, render_cgn_golden);
+	tcase_add_test(render, render_output_wall_off);
 	tcase_add_test(render, nat_pool_range);
 	tcase_add_test(render, render_is_order_independent_and_skips_bad);
 	suite_add_tcase(s, keys);

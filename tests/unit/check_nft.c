@@ -8,12 +8,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "firewall/cgroup.h"
 #include "firewall/fw.h"
 #include "tests/unit/testutil.h"
 
@@ -506,6 +510,149 @@ START_TEST(render_accepted_by_nft)
 }
 END_TEST
 
+/* Packets sent by interface ifname of this namespace (/proc/net/dev is per namespace). */
+static unsigned long long tx_packets(const char *ifname)
+{
+	char line[512], want[32];
+	unsigned long long v[10] = { 0 };
+	FILE *f = fopen("/proc/net/dev", "re");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "%s:", ifname);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+
+		if (strncmp(p, want, strlen(want)) == 0) {
+			sscanf(p + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			       &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+			break;
+		}
+	}
+	fclose(f);
+	return v[9];   /* receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets */
+}
+
+/* Did a TCP SYN (or a UDP datagram) to addr:80 leave through ifname? Non-blocking: the SYN goes
+ * out (or is dropped by the output hook) inside connect(). */
+static bool leaves(int type, const char *addr, const char *ifname)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(80) };
+	unsigned long long before = tx_packets(ifname);
+	int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
+	if (type == SOCK_STREAM)
+		connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	else
+		sendto(fd, "x", 1, 0, (struct sockaddr *)&sin, sizeof(sin));
+	usleep(20 * 1000);
+	close(fd);
+	return tx_packets(ifname) > before;
+}
+
+static void join_cgroup(const char *dir)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "we"));
+	fprintf(f, "%ld\n", (long)getpid());
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The output wall: its chain and rule as nft prints them (same text as fw_render), and its effect
+ * on the kernel: a new TCP connection from a socket of the cgroup leaves through a LAN interface,
+ * not through another one; UDP leaves; a socket outside the cgroup is not ours to stop.
+ * A private mount namespace puts cgroup2 at /sys/fs/cgroup, where nft looks for cgroup names. */
+START_TEST(output_wall)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	char mount_at[CGROUP_PATH_MAX], name[64], dir[CGROUP_PATH_MAX + 80], *info, *t, *text, *line, *nl;
+	bool wan_tcp, lan_tcp, wan_udp, out_tcp;
+	struct stat st;
+	struct fw *fw;
+
+	info = run("cat /proc/self/mountinfo");
+	if (!cgroup_parse_mountinfo(info, mount_at, sizeof(mount_at))) {
+		free(info);
+		fprintf(stderr, "skipped: no cgroup2 mounted\n");
+		return;
+	}
+	free(info);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	if (strcmp(mount_at, "/sys/fs/cgroup") != 0)
+		ck_assert_msg(mount(mount_at, "/sys/fs/cgroup", NULL, MS_BIND, NULL) == 0, "bind %s: %s", mount_at,
+			      strerror(errno));
+	/* veth pairs (their peers up, so they carry), static neighbours (the SYN leaves at once) */
+	ck_assert_int_eq(system("for i in wan0 lan0; do ip link add $i type veth peer name $i-p && "
+				"ip link set $i addrgenmode none && ip link set $i-p addrgenmode none && "
+				"ip link set $i-p up && ip link set $i up || exit 1; done && "
+				"ip addr add 203.0.113.1/24 dev wan0 && ip addr add 192.0.2.1/24 dev lan0 && "
+				"for a in 2 3 4; do ip neigh add 203.0.113.$a lladdr 02:00:00:00:00:0$a dev wan0 || exit 1; done && "
+				"ip neigh add 192.0.2.2 lladdr 02:00:00:00:01:02 dev lan0"), 0);
+	snprintf(name, sizeof(name), "igdd-check-nft-%ld", (long)getpid());
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s", name);
+	ck_assert_msg(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
+	ck_assert_int_eq(stat(dir, &st), 0);
+	c.n_lan = 1;
+	strcpy(c.lan_ifname[0], "lan0");
+	c.out_cgroup_id = st.st_ino;
+	c.out_cgroup_level = 1;
+	strcpy(c.out_cgroup_path, name);
+	if (!(fw = fw_nft_new(&c)) || fw->ops->init(fw) != 0) {
+		rmdir(dir);
+		ck_abort_msg("init with the wall: %s", fw ? fw->err : strerror(errno));
+	}
+
+	/* the rule, as the renderer writes it */
+	t = run("nft list chain inet igdd output");
+	text = fw_render(&c, NULL, 0);
+	ck_assert_ptr_nonnull(line = strstr(text, "socket cgroupv2"));
+	if ((nl = strchr(line, '\n')))
+		*nl = '\0';
+	ck_assert_msg(strstr(t, line) != NULL, "kernel:\n%s\nrendered:\n%s", t, line);
+	ck_assert_ptr_nonnull(strstr(t, "type filter hook output priority filter; policy accept;"));
+	free(t);
+	free(text);
+	t = run("nft list set inet igdd lan_if");
+	/* nft 1.0.6 lists the names of a set made without its userdata as ""; the traffic below shows
+	 * that lan0 is in it */
+	ck_assert_msg(strstr(t, "set lan_if") && strstr(t, "type ifname"), "%s", t);
+	free(t);
+
+	/* its effect: measured, then the cgroup is left and removed, then judged */
+	out_tcp = leaves(SOCK_STREAM, "203.0.113.2", "wan0");
+	join_cgroup(dir);
+	wan_tcp = leaves(SOCK_STREAM, "203.0.113.3", "wan0");
+	lan_tcp = leaves(SOCK_STREAM, "192.0.2.2", "lan0");
+	wan_udp = leaves(SOCK_DGRAM, "203.0.113.4", "wan0");
+	join_cgroup("/sys/fs/cgroup");
+	ck_assert_msg(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
+	ck_assert_msg(out_tcp, "TCP from outside the cgroup did not leave through wan0");
+	ck_assert_msg(!wan_tcp, "TCP from the cgroup left through wan0");
+	ck_assert_msg(lan_tcp, "TCP from the cgroup did not leave through lan0");
+	ck_assert_msg(wan_udp, "UDP from the cgroup did not leave through wan0");
+
+	/* resync keeps it; without a cgroup the standalone table has no output chain */
+	ck_assert_msg(fw->ops->resync(fw, NULL, 0) == 0, "resync: %s", fw->err);
+	t = run("nft list table inet igdd");
+	ck_assert_uint_eq(count_of(t, "socket cgroupv2"), 1);
+	free(t);
+	fw->ops->destroy(fw);
+	c.out_cgroup_id = 0;
+	fw = new_fw(&c);
+	t = run("nft list table inet igdd");
+	ck_assert_ptr_null(strstr(t, "chain output"));
+	ck_assert_ptr_null(strstr(t, "lan_if"));
+	free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 static Suite *nft_suite(void)
 {
 	Suite *s = suite_create("nft");
@@ -522,6 +669,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
 	tcase_add_test(tc, snat_companion);
+	tcase_add_test(tc, output_wall);
 	suite_add_tcase(s, tc);
 	return s;
 }
