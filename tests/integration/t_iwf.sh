@@ -5,6 +5,8 @@
 # the CGN's; a port outside the CPE's CGN block is 718; DeletePortMapping closes it end to end; a LAN
 # PCP MAP is proxied upstream; pcpd losing its state (kill -9, store gone) is repaired without client
 # action; with pcpd gone an AddPortMapping fails cleanly and leaves nothing in either nftables table.
+# Without upstream_pcp_server the default gateway is probed (RFC 7488): adopted while pcpd answers,
+# interworking off (plain local mappings) once it does not.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=iwf_lib.sh
@@ -106,6 +108,13 @@ expect_no_connect wan tcp "$IWF_CGN_EXT" "$P1" "the CGN port $P1 is closed after
 cgn_has "$P1" && fail "pcpd still holds $P1"
 ok "pcpd's table no longer holds $P1"
 
+step "no upstream_pcp_server: the WAN default gateway is probed (RFC 7488)"
+lab_igdd_stop || fail "igdd stop"
+lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
+wait_until 15 up_ok || fail "default gateway not adopted: state '$(iwf_status_field state)' server '$(iwf_status_field server)'"
+grep -q "$IWF_GW" <<<"$(iwf_status_field server)" || fail "upstream server '$(iwf_status_field server)', want the gateway $IWF_GW"
+ok "igdd found PCP at its default gateway $(iwf_status_field server) in ${WAITED}s; external address $IWF_CGN_EXT"
+
 step "pcpd stopped: AddPortMapping fails cleanly"
 iwf_pcpd_kill9
 P4=$((IWF_LO + 5))
@@ -116,4 +125,15 @@ cgn_has "$P4" && fail "an upstream mapping for $P4 was left behind"
 ok "AddPortMapping with pcpd down: $(grep -oE '\b(501|718)\b[^)]*' <<<"$out" | head -n1); nothing in either table"
 [ "$(iwf_status_field state)" = unreachable ] || fail "state is '$(iwf_status_field state)', want unreachable"
 ok "igdd reports the upstream as unreachable"
+
+step "no upstream_pcp_server and a gateway without PCP: interworking off"
+lab_igdd_stop || fail "igdd stop"
+lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
+off_ok() { [ "$(iwf_status_field state)" = off ]; }
+wait_until 20 off_ok || fail "state '$(iwf_status_field state)', want off"
+ok "the gateway does not answer PCP: interworking off in ${WAITED}s"
+P5=$((IWF_LO + 6))
+out=$(iwf_upnpc -a "$LAN1_V4" 8084 "$P5" TCP 600)
+cpe_has "$P5" || fail "no local mapping for $P5 with interworking off: $out"
+ok "AddPortMapping is a plain local mapping again (the cpe maps $P5)"
 it_done
