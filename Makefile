@@ -129,6 +129,7 @@ demo: deps
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	sh tests/bench/run.sh
+	sh tests/bench/pcp_run.sh
 
 compare: deps
 	$(MAKE) all

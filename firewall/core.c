@@ -5,7 +5,12 @@
  * Several rules may need the same element (two apps on one host opening the same port), so the
  * element index counts which rules hold each element; the element's kernel timeout is the latest
  * expiry among them. Every change is: decide (policy) -> journal (store, durable) -> one firewall
- * transaction -> answer. If the firewall refuses, the journal entry is reverted and nothing changed. */
+ * transaction -> answer. If the firewall refuses, the journal entry is reverted and nothing changed.
+ *
+ * Group commit: changes are made in batches (a call outside core_batch_begin/end is a batch of one).
+ * Each change applies to memory at once, queues its journal line and records how to undo it; the
+ * batch's end syncs the journal once and sends every touched kernel element once, in one transaction.
+ * If either fails, the batch is undone in reverse, so no change is ever half applied. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,8 +48,41 @@ struct txn {
 	bool oom;
 };
 
+/* Kernel elements changes touched, each once, with what the kernel held before the first touch.
+ * The one transaction of a batch (or of a re-anchor plan) is made from it, per key: shared elements
+ * (two rules, one key), a rule moved away and back, an add then a delete, all net out. */
+struct touched {
+	struct hmap *seen;        /* elem_key -> (void *)1; made on the first touch */
+	struct fw_elem *before;   /* the element as the kernel had it (existed), else just its key */
+	bool *existed;
+	size_t n, cap;
+	bool oom;
+};
+
+enum op_kind { OP_INSERTED, OP_REPLACED, OP_REMOVED };
+
+/* One change of a batch: how to undo it, and what on_change hears once it is committed. */
+struct batch_op {
+	enum op_kind kind;
+	enum core_event ev;
+	bool keep;             /* removed by expiry: stays removed even if the batch fails */
+	struct rule *r;        /* in the table; OP_REMOVED: out of it, freed when the batch ends */
+	struct rule saved;     /* the rule before the change (OP_REPLACED undoes to it) */
+	struct rule note;      /* the rule as on_change is told */
+};
+
+struct batch {
+	unsigned depth;           /* open levels: core_batch_begin's and each entry point's own */
+	struct touched tt;
+	struct batch_op *ops;     /* in the order made; kept allocated from batch to batch */
+	size_t n_ops, cap_ops;
+	bool broken;              /* a change could not be fully recorded: the batch cannot commit */
+	struct store_mark mark;   /* the journal before the batch */
+};
+
 struct core {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
+	struct batch b;
 	struct core_params p;
 	struct hmap *rules;        /* uint32 id -> struct rule * */
 	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
@@ -161,6 +199,83 @@ static int txn_commit(struct core *c, struct txn *t)
 	return rc;
 }
 
+/* ---------- touched elements ---------- */
+
+static void touched_free(struct touched *tt)
+{
+	hmap_free(tt->seen);
+	free(tt->before);
+	free(tt->existed);
+	memset(tt, 0, sizeof(*tt));
+}
+
+static bool touched_grow(struct touched *tt)
+{
+	size_t ncap = tt->cap ? tt->cap * 2 : 16;
+	struct fw_elem *nb;
+	bool *ne;
+
+	if (tt->seen == NULL && (tt->seen = hmap_new(sizeof(struct elem_key))) == NULL)
+		return false;
+	if (tt->n < tt->cap)
+		return true;
+	nb = realloc(tt->before, ncap * sizeof(*nb));
+	if (nb == NULL)
+		return false;
+	tt->before = nb;
+	ne = realloc(tt->existed, ncap * sizeof(*ne));
+	if (ne == NULL)
+		return false;
+	tt->existed = ne;
+	tt->cap = ncap;
+	return true;
+}
+
+/* Before e's element changes: remember it as the kernel has it, the first time only. tt NULL: no one asks. */
+static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *e)
+{
+	struct elem_key k = key_of(e);
+	struct elem_slot *s;
+
+	if (tt == NULL || (tt->seen && hmap_get(tt->seen, &k)))
+		return;
+	if (!touched_grow(tt) || hmap_put(tt->seen, &k, (void *)1) < 0) {
+		tt->oom = true;
+		return;
+	}
+	s = hmap_get(c->elems, &k);
+	tt->before[tt->n] = s ? s->elem : *e;
+	tt->existed[tt->n++] = s != NULL;
+}
+
+static void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	for (size_t i = 0; i < n; i++)
+		touch_key(c, tt, &e[i]);
+}
+
+static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now);
+
+/* The transaction for everything touched, one message per key: an add (new timeout, new data) if a
+ * rule still needs the element, a delete if none does and the kernel held it, nothing otherwise. */
+static void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now)
+{
+	for (size_t i = 0; i < tt->n; i++) {
+		struct elem_key k = key_of(&tt->before[i]);
+		struct elem_slot *s = hmap_get(c->elems, &k);
+
+		if (s)
+			slot_send(c, t, s, now);
+		else if (tt->existed[i])
+			txn_push(t, false, &tt->before[i]);
+	}
+	if (tt->oom)
+		t->oom = true;
+}
+
 /* ---------- the element index ---------- */
 
 static struct rule *rule_by_id(const struct core *c, uint32_t id)
@@ -215,8 +330,8 @@ static void slot_remove_rule(struct elem_slot *s, uint32_t id)
 		}
 }
 
-/* Puts a rule's elements into the index, queueing kernel adds (new elements and new timeouts). */
-static int attach_rule(struct core *c, struct txn *t, struct rule *r, int64_t now)
+/* Puts a rule's elements into the index (tt: noting them for the kernel). */
+static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 {
 	struct fw_elem e[2];
 	size_t n = rule_elems(r, e);
@@ -226,6 +341,7 @@ static int attach_rule(struct core *c, struct txn *t, struct rule *r, int64_t no
 		struct elem_key k = key_of(&e[i]);
 		struct elem_slot *s = hmap_get(c->elems, &k);
 
+		touch_key(c, tt, &e[i]);
 		if (s == NULL) {
 			s = calloc(1, sizeof(*s));
 			if (s == NULL || hmap_put(c->elems, &k, s) < 0) {
@@ -237,14 +353,13 @@ static int attach_rule(struct core *c, struct txn *t, struct rule *r, int64_t no
 		}
 		if (!slot_add_rule(s, r->id))
 			return -1;
-		if (t)
-			slot_send(c, t, s, now);
 	}
 	return 0;
 }
 
-/* Takes a rule's elements out of the index, queueing kernel deletes (or a new timeout if shared). */
-static void detach_rule(struct core *c, struct txn *t, const struct rule *r, int64_t now)
+/* Takes a rule's elements out of the index (tt: noting them for the kernel); an element no rule
+ * holds any more leaves the index. */
+static void detach_rule(struct core *c, struct touched *tt, const struct rule *r)
 {
 	struct fw_elem e[2];
 	size_t n = rule_elems(r, e);
@@ -255,14 +370,10 @@ static void detach_rule(struct core *c, struct txn *t, const struct rule *r, int
 
 		if (s == NULL)
 			continue;
+		touch_key(c, tt, &e[i]);
 		slot_remove_rule(s, r->id);
-		if (s->n_rules > 0) {
-			if (t)
-				slot_send(c, t, s, now);
+		if (s->n_rules > 0)
 			continue;
-		}
-		if (t)
-			txn_push(t, false, &s->elem);
 		hmap_del(c->elems, &k);
 		free(s->rule_ids);
 		free(s);
@@ -340,6 +451,7 @@ static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol
 struct core *core_new(const struct core_params *p)
 {
 	struct core *c = calloc(1, sizeof(*c));
+	pthread_mutexattr_t ma;
 
 	if (c == NULL)
 		return NULL;
@@ -355,7 +467,10 @@ struct core *core_new(const struct core_params *p)
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->next_id = 1;
 	c->next_expiry = EXPIRY_NONE;
-	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL) {
 		core_free(c);
 		return NULL;
@@ -382,6 +497,8 @@ void core_free(struct core *c)
 	hmap_free(c->rules);
 	hmap_free(c->elems);
 	hmap_free(c->owners);
+	free(c->b.ops);
+	touched_free(&c->b.tt);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -410,7 +527,7 @@ static int load_one(void *arg, const struct rule *in)
 	/* A clock that went backwards (a router without RTC before NTP) must not stretch a lease. */
 	if (r->expires != 0 && r->lease != 0 && r->expires - lc->now > (int64_t)r->lease)
 		r->expires = lc->now + r->lease;
-	if (table_insert(lc->c, r) < 0 || attach_rule(lc->c, NULL, r, lc->now) < 0) {
+	if (table_insert(lc->c, r) < 0 || attach_rule(lc->c, NULL, r) < 0) {
 		free(r);
 		return -1;
 	}
@@ -525,11 +642,12 @@ int core_snapshot(struct core *c)
 	return rc;
 }
 
+/* Journal lines are queued here and written by the batch's one persist_sync. */
 static int persist_put(struct core *c, const struct rule *r)
 {
 	if (c->p.store == NULL)
 		return 0;
-	if (store_put(c->p.store, r) < 0) {
+	if (store_queue_put(c->p.store, r) < 0) {
 		log_warn("store: cannot journal rule %u", r->id);
 		return -1;
 	}
@@ -540,17 +658,187 @@ static int persist_del(struct core *c, uint32_t id)
 {
 	if (c->p.store == NULL)
 		return 0;
-	if (store_del(c->p.store, id) < 0) {
+	if (store_queue_del(c->p.store, id) < 0) {
 		log_warn("store: cannot journal deletion of rule %u", id);
 		return -1;
 	}
 	return 0;
 }
 
+static int persist_sync(struct core *c)
+{
+	if (c->p.store == NULL || store_sync(c->p.store) == 0)
+		return 0;
+	log_warn("store: cannot make the journal durable");
+	return -1;
+}
+
 static void notify(struct core *c, const struct rule *r, enum core_event ev)
 {
 	if (c->p.on_change)
 		c->p.on_change(c->p.change_arg, r, ev);
+}
+
+/* ---------- batches ---------- */
+
+static void batch_open(struct core *c)
+{
+	struct batch *b = &c->b;
+
+	if (b->depth++ > 0)
+		return;
+	b->n_ops = 0;
+	b->broken = false;
+	if (c->p.store)
+		b->mark = store_mark(c->p.store);
+}
+
+/* Room for one more change, asked before anything is changed so that recording it cannot fail. */
+static bool batch_reserve(struct core *c)
+{
+	struct batch *b = &c->b;
+	size_t ncap = b->cap_ops ? b->cap_ops * 2 : 16;
+	struct batch_op *p;
+
+	if (b->n_ops < b->cap_ops)
+		return true;
+	p = realloc(b->ops, ncap * sizeof(*p));
+	if (p == NULL)
+		return false;
+	b->ops = p;
+	b->cap_ops = ncap;
+	return true;
+}
+
+/* Records a change about to be made to r (after batch_reserve); the caller fills note once made. */
+static struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rule *r, enum core_event ev)
+{
+	struct batch_op *op = &c->b.ops[c->b.n_ops++];
+
+	op->kind = kind;
+	op->ev = ev;
+	op->keep = false;
+	op->r = r;
+	op->saved = *r;
+	return op;
+}
+
+static bool rule_moves(const struct rule *a, const struct rule *b);
+
+/* Makes the table's rule r become next, in the element index too (tt: noting the kernel elements). */
+static int rule_set(struct core *c, struct rule *r, const struct rule *next, struct touched *tt)
+{
+	bool moved = rule_moves(r, next);
+
+	if (moved)
+		detach_rule(c, tt, r);
+	else
+		touch_rule(c, tt, r);   /* the same elements, with a new timeout */
+	owner_adjust(c, &r->owner, -1);
+	*r = *next;
+	owner_adjust(c, &r->owner, +1);
+	return moved ? attach_rule(c, tt, r) : 0;
+}
+
+static void op_undo(struct core *c, struct batch_op *op)
+{
+	struct rule *r = op->r;
+
+	switch (op->kind) {
+	case OP_INSERTED:
+		detach_rule(c, NULL, r);
+		table_remove(c, r);
+		free(r);
+		break;
+	case OP_REPLACED:
+		if (rule_set(c, r, &op->saved, NULL) < 0)
+			log_warnx("core: out of memory restoring rule %u", r->id);
+		break;
+	case OP_REMOVED:
+		if (table_insert(c, r) < 0 || attach_rule(c, NULL, r) < 0)
+			log_warnx("core: out of memory restoring rule %u", r->id);
+		break;
+	}
+}
+
+/* A change that stands: tell on_change, and free what left the table. */
+static void op_done(struct core *c, struct batch_op *op)
+{
+	notify(c, &op->note, op->ev);
+	if (op->kind == OP_REMOVED)
+		free(op->r);
+}
+
+/* Closes one level. The outermost makes the batch durable (one journal sync) and then commits it to
+ * the firewall (one transaction); if either fails, every change is undone in reverse, in memory, in
+ * the index and in the journal (cut back to where the batch began). Returns false in that case. */
+static bool batch_close(struct core *c)
+{
+	struct batch *b = &c->b;
+	struct txn t = { 0 };
+	bool ok;
+
+	if (--b->depth > 0)
+		return true;
+	touched_txn(c, &b->tt, &t, core_now(c));
+	ok = !b->broken && persist_sync(c) == 0 && txn_commit(c, &t) == 0;
+	if (!ok) {
+		for (size_t i = b->n_ops; i-- > 0;)
+			if (!b->ops[i].keep)
+				op_undo(c, &b->ops[i]);
+		if (c->p.store && store_rewind(c->p.store, &b->mark) < 0)
+			log_warn("store: cannot cut a refused batch out of the journal");
+	}
+	for (size_t i = 0; i < b->n_ops; i++)
+		if (ok || b->ops[i].keep)
+			op_done(c, &b->ops[i]);
+	b->n_ops = 0;
+	touched_free(&b->tt);
+	txn_free(&t);
+	if (ok)
+		maybe_snapshot(c);
+	return ok;
+}
+
+/* Every entry point that changes rules runs as (part of) a batch. */
+static void core_enter(struct core *c)
+{
+	pthread_mutex_lock(&c->lock);
+	batch_open(c);
+}
+
+static bool core_leave(struct core *c)
+{
+	bool ok = batch_close(c);
+
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+/* The verdict of a change once its batch ended: one the batch could not commit is NO_RESOURCES. */
+static enum verdict core_leave_verdict(struct core *c, enum verdict v)
+{
+	return core_leave(c) || v != V_OK ? v : V_NO_RESOURCES;
+}
+
+void core_batch_begin(struct core *c)
+{
+	core_enter(c);
+}
+
+int core_batch_end(struct core *c)
+{
+	return core_leave(c) ? 0 : -1;
+}
+
+size_t core_batch_changes(struct core *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->b.depth ? c->b.n_ops : 0;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 /* ---------- requests ---------- */
@@ -587,6 +875,12 @@ static bool same_request(const struct rule *a, const struct rule *b)
 				   memcmp(x->mac, y->mac, 6) == 0));
 }
 
+/* Does changing a into b change its kernel elements (not just their timeout)? */
+static bool rule_moves(const struct rule *a, const struct rule *b)
+{
+	return !same_request(a, b) || memcmp(&a->target, &b->target, sizeof(a->target)) != 0;
+}
+
 /* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */
 static struct elem_slot *first_slot_of(struct core *c, const struct rule *r)
 {
@@ -605,57 +899,22 @@ static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact
 	r->expires = r->lease ? now + r->lease : 0;
 }
 
-/* Replaces *old (already in the table) by *upd in one journal entry and one transaction. */
+/* Replaces *old (already in the table) by *upd: one journal line, its elements in the batch. */
 static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev)
 {
-	int64_t now = core_now(c);
-	struct rule saved = *old, next = *upd;
+	struct rule next = *upd;
 	struct in6_addr addrs[2];
-	struct txn t = { 0 };
-	bool moved = !same_request(old, upd) || memcmp(&old->target, &upd->target, sizeof(old->target)) != 0;
+	struct batch_op *op;
 
 	/* Front ends do not set the state: it follows from whether the rule has an address now. */
 	next.state = rule_addresses(&next, addrs) ? RULE_INSTALLED : RULE_PENDING;
-	upd = &next;
-	if (persist_put(c, upd) < 0)
+	if (!batch_reserve(c) || persist_put(c, &next) < 0)
 		return V_NO_RESOURCES;
-	if (moved)
-		detach_rule(c, &t, old, now);
-	owner_adjust(c, &old->owner, -1);
-	*old = *upd;
-	owner_adjust(c, &old->owner, +1);
-	if (moved) {
-		if (attach_rule(c, &t, old, now) < 0)
-			t.oom = true;
-	} else {
-		struct fw_elem e[2];
-		size_t n = rule_elems(old, e);
-
-		for (size_t i = 0; i < n; i++) {
-			struct elem_key k = key_of(&e[i]);
-			struct elem_slot *s = hmap_get(c->elems, &k);
-
-			if (s)
-				slot_send(c, &t, s, now);
-		}
-	}
-	if (txn_commit(c, &t) < 0) {
-		/* undo: back to the saved rule in memory, in the index and in the journal */
-		if (moved)
-			detach_rule(c, NULL, old, now);
-		owner_adjust(c, &old->owner, -1);
-		*old = saved;
-		owner_adjust(c, &old->owner, +1);
-		if (moved)
-			attach_rule(c, NULL, old, now);
-		persist_put(c, old);
-		txn_free(&t);
-		return V_NO_RESOURCES;
-	}
-	txn_free(&t);
+	op = batch_push(c, OP_REPLACED, old, ev);
+	if (rule_set(c, old, &next, &c->b.tt) < 0)
+		c->b.broken = true;
 	note_expiry(c, old);
-	maybe_snapshot(c);
-	notify(c, old, ev);
+	op->note = *old;
 	return V_OK;
 }
 
@@ -675,41 +934,25 @@ static bool pick_free_ext_port(struct core *c, struct rule *r)
 
 static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 {
-	int64_t now = core_now(c);
 	struct rule *nr;
-	struct txn t = { 0 };
 
 	r->id = alloc_id(c);
 	if (r->id == 0)
 		return V_QUOTA;
-	nr = malloc(sizeof(*nr));
-	if (nr == NULL)
+	if (!batch_reserve(c) || (nr = malloc(sizeof(*nr))) == NULL)
 		return V_NO_RESOURCES;
 	*nr = *r;
 	if (table_insert(c, nr) < 0) {
 		free(nr);
 		return V_NO_RESOURCES;
 	}
-	if (attach_rule(c, &t, nr, now) < 0)
-		t.oom = true;
-	if (t.oom || persist_put(c, nr) < 0) {
-		detach_rule(c, NULL, nr, now);
+	if (attach_rule(c, &c->b.tt, nr) < 0 || persist_put(c, nr) < 0) {
+		detach_rule(c, NULL, nr);
 		table_remove(c, nr);
 		free(nr);
-		txn_free(&t);
 		return V_NO_RESOURCES;
 	}
-	if (txn_commit(c, &t) < 0) {
-		detach_rule(c, NULL, nr, now);
-		table_remove(c, nr);
-		persist_del(c, nr->id);
-		free(nr);
-		txn_free(&t);
-		return V_NO_RESOURCES;
-	}
-	txn_free(&t);
-	maybe_snapshot(c);
-	notify(c, nr, CORE_EV_ADDED);
+	batch_push(c, OP_INSERTED, nr, CORE_EV_ADDED)->note = *nr;
 	*out = *nr;
 	return V_OK;
 }
@@ -726,7 +969,8 @@ static void decorate_target(struct core *c, struct rule *r)
 	const struct device_addr *da = NULL;
 	const struct device *d;
 	enum pinhole_target_policy pt = c->p.policy.pinhole_target;
-	bool app = r->origin == ORIGIN_UPNP || r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP;
+	bool app = r->origin == ORIGIN_UPNP || r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP ||
+		   r->origin == ORIGIN_PCP_PEER;
 
 	if (r->kind != RULE_PINHOLE || !tg->use_exact || tg->use_stable || c->p.devices == NULL)
 		return;
@@ -819,10 +1063,9 @@ enum verdict core_add(struct core *c, const struct core_add_req *req, struct rul
 {
 	enum verdict v;
 
-	pthread_mutex_lock(&c->lock);
+	core_enter(c);
 	v = add_locked(c, req, out);
-	pthread_mutex_unlock(&c->lock);
-	return v;
+	return core_leave_verdict(c, v);
 }
 
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
@@ -831,7 +1074,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	struct rule *old, upd;
 	enum verdict v;
 
-	pthread_mutex_lock(&c->lock);
+	core_enter(c);
 	old = rule_by_id(c, id);
 	if (old == NULL) {
 		v = V_NOT_FOUND;
@@ -846,40 +1089,23 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	if (v == V_OK && out)
 		*out = *old;
 out:
-	pthread_mutex_unlock(&c->lock);
-	return v;
+	return core_leave_verdict(c, v);
 }
 
-/* Removes rules from the table in one journal pass and one transaction. */
-static int remove_rules(struct core *c, struct rule **rs, size_t n, enum core_event ev, bool must_persist)
+/* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
+ * the batch fails (expiry: the kernel times the elements out by itself). */
+static int remove_rule(struct core *c, struct rule *r, enum core_event ev, bool keep)
 {
-	int64_t now = core_now(c);
-	struct txn t = { 0 };
+	struct batch_op *op;
 
-	for (size_t i = 0; i < n; i++) {
-		if (persist_del(c, rs[i]->id) < 0 && must_persist) {
-			txn_free(&t);
-			return -1;
-		}
-		detach_rule(c, &t, rs[i], now);
-	}
-	if (txn_commit(c, &t) < 0 && must_persist) {
-		/* Put everything back: the client gets an error and the rule stays as it was. */
-		for (size_t i = 0; i < n; i++) {
-			attach_rule(c, NULL, rs[i], now);
-			persist_put(c, rs[i]);
-		}
-		txn_free(&t);
+	if (!batch_reserve(c) || (persist_del(c, r->id) < 0 && !keep))
 		return -1;
-	}
-	txn_free(&t);
-	for (size_t i = 0; i < n; i++) {
-		rs[i]->state = RULE_GONE;
-		notify(c, rs[i], ev);
-		table_remove(c, rs[i]);
-		free(rs[i]);
-	}
-	maybe_snapshot(c);
+	op = batch_push(c, OP_REMOVED, r, ev);
+	op->keep = keep;
+	detach_rule(c, &c->b.tt, r);
+	table_remove(c, r);
+	r->state = RULE_GONE;
+	op->note = *r;
 	return 0;
 }
 
@@ -888,7 +1114,7 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 	struct rule *r;
 	enum verdict v;
 
-	pthread_mutex_lock(&c->lock);
+	core_enter(c);
 	r = rule_by_id(c, id);
 	if (r == NULL) {
 		v = V_NOT_FOUND;
@@ -896,11 +1122,10 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 	}
 	v = policy_check_owner(&c->p.policy, r, requester, privileged,
 			       requester ? requester_owns_target(c, r, requester) : false);
-	if (v == V_OK && remove_rules(c, &r, 1, CORE_EV_DELETED, true) < 0)
+	if (v == V_OK && remove_rule(c, r, CORE_EV_DELETED, false) < 0)
 		v = V_NO_RESOURCES;
 out:
-	pthread_mutex_unlock(&c->lock);
-	return v;
+	return core_leave_verdict(c, v);
 }
 
 /* Counters of a rule: the sum over its elements as last read from the kernel. */
@@ -996,7 +1221,7 @@ int64_t core_expire(struct core *c)
 	struct rule **gone = NULL, *r;
 	size_t n = 0, cap = 0, pos = 0;
 
-	pthread_mutex_lock(&c->lock);
+	core_enter(c);
 	now = core_now(c);
 	if (c->next_expiry > now)
 		goto done;
@@ -1022,12 +1247,12 @@ int64_t core_expire(struct core *c)
 	}
 	c->next_expiry = next;
 	/* The kernel has (or soon will have) timed these elements out itself; a failure here is not fatal. */
-	if (n)
-		remove_rules(c, gone, n, CORE_EV_EXPIRED, false);
+	for (size_t i = 0; i < n; i++)
+		remove_rule(c, gone[i], CORE_EV_EXPIRED, true);
 	free(gone);
 done:
 	wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
-	pthread_mutex_unlock(&c->lock);
+	core_leave(c);
 	return wait;
 }
 
@@ -1121,74 +1346,17 @@ struct step_undo {
 	struct rule saved;    /* as it was before the plan */
 };
 
-/* Elements touched by a plan, each once: what the kernel held for the rules before, and what they need
- * after. Shared elements (two rules, one key) make "delete then add" per rule wrong; a set is right. */
-struct touched {
-	struct hmap *seen;        /* elem_key -> (void *)1 */
-	struct fw_elem *elems;    /* old elements (as the kernel has them) and new keys */
-	bool *is_old;
-	size_t n, cap;
-	bool oom;
-};
-
-static void touched_add(struct touched *tt, const struct fw_elem *e, bool old)
-{
-	struct elem_key k = key_of(e);
-
-	if (hmap_get(tt->seen, &k))
-		return;
-	if (tt->n == tt->cap) {
-		size_t ncap = tt->cap ? tt->cap * 2 : 64;
-		struct fw_elem *ne = realloc(tt->elems, ncap * sizeof(*ne));
-		bool *no;
-
-		if (ne == NULL) {
-			tt->oom = true;
-			return;
-		}
-		tt->elems = ne;
-		no = realloc(tt->is_old, ncap * sizeof(*no));
-		if (no == NULL) {
-			tt->oom = true;
-			return;
-		}
-		tt->is_old = no;
-		tt->cap = ncap;
-	}
-	if (hmap_put(tt->seen, &k, (void *)1) < 0) {
-		tt->oom = true;
-		return;
-	}
-	tt->elems[tt->n] = *e;
-	tt->is_old[tt->n++] = old;
-}
-
-static void touched_rule(struct core *c, struct touched *tt, const struct rule *r, bool old)
-{
-	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
-
-	for (size_t i = 0; i < n; i++) {
-		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
-
-		touched_add(tt, s && old ? &s->elem : &e[i], old);
-	}
-}
-
 /* Applies plan steps to the table: the rules' targets change in memory and in the element index; with
  * to_kernel, the difference goes to the firewall in one transaction (on refusal everything is put back
  * and -1 returned). Removed rules leave the table. Durability is the caller's (a snapshot). */
 static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_kernel, const char *what)
 {
-	int64_t now = core_now(c);
 	struct step_undo *u = calloc(pl->n ? pl->n : 1, sizeof(*u));
-	struct touched tt = { .seen = hmap_new(sizeof(struct elem_key)) };
+	struct touched tt = { 0 };
 	struct txn t = { 0 };
-	struct hmap *sent = hmap_new(sizeof(struct elem_key));
 	int rc = -1;
 
-	if (u == NULL || tt.seen == NULL || sent == NULL)
+	if (u == NULL)
 		goto out;
 	for (size_t i = 0; i < pl->n; i++) {
 		struct rule *r = rule_by_id(c, pl->steps[i].rule_id);
@@ -1197,8 +1365,7 @@ static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_ke
 			continue;
 		u[i].r = r;
 		u[i].saved = *r;
-		touched_rule(c, &tt, r, true);
-		detach_rule(c, NULL, r, now);
+		detach_rule(c, &tt, r);
 	}
 	for (size_t i = 0; i < pl->n; i++) {
 		struct rule *r = u[i].r;
@@ -1210,28 +1377,13 @@ static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_ke
 			r->state = RULE_GONE;
 			continue;
 		}
-		if (attach_rule(c, NULL, r, now) < 0)
+		if (attach_rule(c, &tt, r) < 0)
 			tt.oom = true;
-		touched_rule(c, &tt, r, false);
 	}
 	if (tt.oom)
 		goto undo;
 	if (to_kernel) {
-		for (size_t i = 0; i < tt.n; i++) {
-			struct elem_key k = key_of(&tt.elems[i]);
-			struct elem_slot *s = hmap_get(c->elems, &k);
-
-			if (s == NULL) {
-				if (tt.is_old[i])
-					txn_push(&t, false, &tt.elems[i]);
-				continue;
-			}
-			if (hmap_get(sent, &k))
-				continue;
-			if (hmap_put(sent, &k, (void *)1) < 0)
-				t.oom = true;
-			slot_send(c, &t, s, now);
-		}
+		touched_txn(c, &tt, &t, core_now(c));
 		if (txn_commit(c, &t) < 0)
 			goto undo;
 	}
@@ -1268,19 +1420,16 @@ undo:
 		if (r == NULL)
 			continue;
 		if (r->state != RULE_GONE)
-			detach_rule(c, NULL, r, now);
+			detach_rule(c, NULL, r);
 		*r = u[i].saved;
-		attach_rule(c, NULL, r, now);
+		attach_rule(c, NULL, r);
 		r->state = u[i].saved.state;
 	}
 	if (tt.oom)
 		errno = ENOMEM;
 out:
 	txn_free(&t);
-	hmap_free(sent);
-	hmap_free(tt.seen);
-	free(tt.elems);
-	free(tt.is_old);
+	touched_free(&tt);
 	free(u);
 	return rc;
 }
@@ -1391,7 +1540,8 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 
 	if (res)
 		memset(res, 0, sizeof(*res));
-	pthread_mutex_lock(&c->lock);
+	/* a batch: the resolved rules' journal lines share one sync (and the snapshot check) at its end */
+	core_enter(c);
 	/* device events are frequent: look before copying anything */
 	while (!any && (r = hmap_next(c->rules, &pos)) != NULL)
 		any = r->kind == RULE_PINHOLE && is_unresolved(r);
@@ -1412,13 +1562,12 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 				if (nr)
 					persist_put(c, nr);
 			}
-			maybe_snapshot(c);
 		}
 	}
 	reanchor_plan_free(&pl);
 out:
 	free(rules);
-	pthread_mutex_unlock(&c->lock);
+	core_leave(c);
 	return rc;
 }
 

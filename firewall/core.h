@@ -2,7 +2,8 @@
 /* The core: the one owner of the rule table. Every front end (UPnP, PCP, web, igdctl) ends in one
  * of these entry points. Each takes the core's single lock, decides through policy, makes the change
  * durable in the store, then commits it to the firewall backend in one transaction, and only then
- * returns. Nothing here does network I/O to a client. */
+ * returns. A front end with many requests at once (PCP) groups them in a batch instead: one journal
+ * sync and one transaction for all. Nothing here does network I/O to a client. */
 #ifndef IGDD_CORE_H
 #define IGDD_CORE_H
 
@@ -73,6 +74,22 @@ enum verdict core_add(struct core *c, const struct core_add_req *req, struct rul
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
 			  bool privileged, struct rule *out);
 enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *requester, bool privileged);
+
+/* Group commit. Between core_batch_begin and core_batch_end the calling thread holds the core's lock
+ * (other threads wait for it), and core_add / core_refresh / core_delete change the table at once but
+ * only queue their journal line and kernel elements: their V_OK is provisional, and later calls of
+ * the batch see the change. core_batch_end makes the whole batch durable (one journal sync), then
+ * commits it to the firewall (one transaction): 0. If either fails, every change of the batch is
+ * undone (table, index, journal) and it returns -1: each provisional V_OK is then to be answered as
+ * V_NO_RESOURCES. on_change hears only committed changes, at core_batch_end. A change outside a batch
+ * is a batch of one, so its verdict is final. Batches nest (the outermost end commits). Inside a
+ * batch call only the request functions and the read-only ones. */
+void core_batch_begin(struct core *c);
+int core_batch_end(struct core *c);
+/* Changes recorded in the open batch so far (0 outside one, by the thread holding it): compared before
+ * and after a request, it tells whether the request's answer depends on the batch committing. */
+size_t core_batch_changes(struct core *c);
+
 enum verdict core_get(struct core *c, uint32_t id, struct rule *out);
 /* The port mapping holding (ext_addr, proto, ext_port, remote); remote_len 0 = the wildcard one. */
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,

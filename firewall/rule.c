@@ -22,6 +22,7 @@ static const struct name_map kind_names[] = {
 static const struct name_map origin_names[] = {
 	{ ORIGIN_UPNP, "upnp" }, { ORIGIN_PCP, "pcp" }, { ORIGIN_NATPMP, "natpmp" },
 	{ ORIGIN_WEB, "web" }, { ORIGIN_CTL, "ctl" }, { ORIGIN_STATIC, "static" },
+	{ ORIGIN_PCP_PEER, "pcp-peer" },
 };
 
 static const struct name_map state_names[] = {

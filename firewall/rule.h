@@ -26,6 +26,7 @@ enum rule_origin {
 	ORIGIN_WEB,
 	ORIGIN_CTL,     /* igdctl, the operator */
 	ORIGIN_STATIC,  /* config file */
+	ORIGIN_PCP_PEER, /* PCP PEER: a mapping for one outbound flow, admitting only its remote peer */
 };
 
 /* Named states; rule_set_state() is the one transition function. */

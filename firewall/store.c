@@ -2,7 +2,8 @@
 /* Durable rule state in state_dir (see store.h):
  *
  *   rules.snap     one rule_format line per rule, then "end count=N" so a cut-short file is noticed
- *   rules.journal  "put <rule line>" / "del id=N", one write() + fdatasync per line
+ *   rules.journal  "put <rule line>" / "del id=N"; the lines of one sync (one line, or a whole group
+ *                  commit) go in with one write() and one fdatasync
  *   lock           flock(LOCK_EX|LOCK_NB) held while open: one daemon per state_dir
  *   meta.<key>     one small value, replaced atomically (temp file, fsync, rename, fsync dir)
  *
@@ -42,6 +43,10 @@ struct store {
 	off_t jlen;      /* end of the last complete journal line: where the next one goes */
 	off_t jsize;     /* current file size; > jlen when a torn tail is still there */
 	size_t jlines;
+	uint64_t syncs;  /* journal fdatasyncs so far */
+	/* lines queued by store_queue_put/del, written by the next store_sync */
+	char *pend;
+	size_t plen, pcap, plines;
 	char *dir;
 };
 
@@ -187,6 +192,7 @@ void store_close(struct store *st)
 		close(st->lockfd);  /* releases the flock */
 	if (st->dirfd >= 0)
 		close(st->dirfd);
+	free(st->pend);
 	free(st->dir);
 	free(st);
 }
@@ -202,18 +208,20 @@ static int journal_cut(struct store *st)
 	return 0;
 }
 
-static int journal_append(struct store *st, const char *line, size_t n)
+/* Appends complete lines (lines of them) and makes them durable: all of them or, on failure, none. */
+static int journal_append(struct store *st, const char *data, size_t n, size_t lines)
 {
 	ssize_t w;
 	int saved;
 
 	if (st->jsize != st->jlen && journal_cut(st) < 0)
 		return -1;
-	w = pwrite(st->jfd, line, n, st->jlen);
+	w = pwrite(st->jfd, data, n, st->jlen);
+	st->syncs++;
 	if (w == (ssize_t)n && fdatasync(st->jfd) == 0) {
 		st->jlen += (off_t)n;
 		st->jsize = st->jlen;
-		st->jlines++;
+		st->jlines += lines;
 		return 0;
 	}
 	/* a short write sets no errno: on a regular file it means the disk or the file size limit is full */
@@ -225,7 +233,28 @@ static int journal_append(struct store *st, const char *line, size_t n)
 	return -1;
 }
 
-int store_put(struct store *st, const struct rule *r)
+/* Queues one line (n bytes, newline included); nothing is queued on failure. */
+static int queue_line(struct store *st, const char *line, size_t n)
+{
+	if (st->plen + n > st->pcap) {
+		size_t ncap = st->pcap ? st->pcap : 4096;
+		char *p;
+
+		while (ncap < st->plen + n)
+			ncap *= 2;
+		p = realloc(st->pend, ncap);
+		if (p == NULL)
+			return -1;
+		st->pend = p;
+		st->pcap = ncap;
+	}
+	memcpy(st->pend + st->plen, line, n);
+	st->plen += n;
+	st->plines++;
+	return 0;
+}
+
+int store_queue_put(struct store *st, const struct rule *r)
 {
 	char line[LINE_MAX_BYTES];
 	size_t pre = strlen(PUT_PREFIX);
@@ -243,10 +272,10 @@ int store_put(struct store *st, const struct rule *r)
 		return -1;
 	}
 	line[pre + (size_t)n] = '\n';
-	return journal_append(st, line, pre + (size_t)n + 1);
+	return queue_line(st, line, pre + (size_t)n + 1);
 }
 
-int store_del(struct store *st, uint32_t id)
+int store_queue_del(struct store *st, uint32_t id)
 {
 	char line[64];
 	int n;
@@ -256,7 +285,65 @@ int store_del(struct store *st, uint32_t id)
 		return -1;
 	}
 	n = snprintf(line, sizeof(line), DEL_PREFIX "%u\n", id);
-	return journal_append(st, line, (size_t)n);
+	return queue_line(st, line, (size_t)n);
+}
+
+int store_sync(struct store *st)
+{
+	int rc;
+
+	if (st == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (st->plen == 0)
+		return 0;   /* nothing changed: no fdatasync */
+	rc = journal_append(st, st->pend, st->plen, st->plines);
+	st->plen = st->plines = 0;
+	return rc;
+}
+
+/* The single-change forms: queue then sync. A line queued before (a caller mixing the two) goes too. */
+int store_put(struct store *st, const struct rule *r)
+{
+	return store_queue_put(st, r) < 0 ? -1 : store_sync(st);
+}
+
+int store_del(struct store *st, uint32_t id)
+{
+	return store_queue_del(st, id) < 0 ? -1 : store_sync(st);
+}
+
+struct store_mark store_mark(const struct store *st)
+{
+	struct store_mark m = { 0, 0 };
+
+	if (st != NULL) {
+		m.jlen = (uint64_t)st->jlen;
+		m.jlines = st->jlines;
+	}
+	return m;
+}
+
+int store_rewind(struct store *st, const struct store_mark *m)
+{
+	if (st == NULL || m == NULL || (off_t)m->jlen > st->jlen) {
+		errno = EINVAL;
+		return -1;
+	}
+	st->plen = st->plines = 0;
+	if ((off_t)m->jlen == st->jlen && st->jsize == st->jlen)
+		return 0;
+	st->jlen = (off_t)m->jlen;
+	st->jlines = m->jlines;
+	if (journal_cut(st) < 0 || fdatasync(st->jfd) < 0)
+		return -1;
+	return 0;
+}
+
+uint64_t store_syncs(const struct store *st)
+{
+	return st != NULL ? st->syncs : 0;
 }
 
 size_t store_journal_lines(const struct store *st)
@@ -346,6 +433,10 @@ int store_snapshot(struct store *st, const struct rule *const *rules, size_t n)
 
 	if (st == NULL || (rules == NULL && n > 0)) {
 		errno = EINVAL;
+		return -1;
+	}
+	if (st->plen != 0) {
+		errno = EBUSY;   /* queued lines would land after the snapshot they may not be part of */
 		return -1;
 	}
 	fd = openat(st->dirfd, SNAP_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Durable rule state: a snapshot file plus an append-only journal in state_dir.
  * Every store_put/store_del is on disk (fsync) before it returns 0: the caller answers the client
- * only after that. store_snapshot writes the whole table to a temporary file, fsyncs, renames it
+ * only after that. Group commit: store_queue_put/del only queue their line; store_sync writes every
+ * queued line with one write and one fdatasync, so a batch of changes costs one sync. store_snapshot writes the whole table to a temporary file, fsyncs, renames it
  * over the snapshot (atomic) and truncates the journal. A torn last journal line (crash while
  * writing) is ignored on load; any other damage is reported with file:line and loading fails. */
 #ifndef IGDD_STORE_H
@@ -24,7 +25,25 @@ int store_load(struct store *st, int (*cb)(void *arg, const struct rule *r), voi
 /* Journal one added or changed rule / one deleted id. 0 on success (durable), -1 with errno set. */
 int store_put(struct store *st, const struct rule *r);
 int store_del(struct store *st, uint32_t id);
-/* Rewrite the snapshot from the full table and empty the journal. */
+/* Queue one line for the next store_sync (nothing reaches the file yet). 0, or -1 with errno
+ * (EINVAL: a rule the journal cannot hold; ENOMEM) and nothing queued. */
+int store_queue_put(struct store *st, const struct rule *r);
+int store_queue_del(struct store *st, uint32_t id);
+/* Writes the queued lines and fdatasyncs: 0 when they are durable (also when none were queued: no
+ * sync then), -1 with errno when none of them is in the journal. The queue is empty afterwards. */
+int store_sync(struct store *st);
+/* The journal's length, to go back to when a batch already synced must be undone (the firewall
+ * refused it): store_rewind drops queued lines and cuts the journal back to the mark, durably. The
+ * mark is void after a snapshot. 0, or -1 with errno. */
+struct store_mark {
+	uint64_t jlen;
+	size_t jlines;
+};
+struct store_mark store_mark(const struct store *st);
+int store_rewind(struct store *st, const struct store_mark *m);
+/* Journal writes with fdatasync so far (tests count them). */
+uint64_t store_syncs(const struct store *st);
+/* Rewrite the snapshot from the full table and empty the journal. -1 (EBUSY) while lines are queued. */
 int store_snapshot(struct store *st, const struct rule *const *rules, size_t n);
 /* Journal lines written since the last snapshot (the core snapshots past a threshold). */
 size_t store_journal_lines(const struct store *st);

@@ -602,6 +602,10 @@ static bool adoptable(const struct rule *r, bool all)
 	if (r->kind != RULE_PORTMAP || r->state != RULE_INSTALLED ||
 	    (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP))
 		return false;
+	/* A PEER's flow leaves through the upstream NAT's own dynamic mapping: a MAP made upstream for
+	 * it would open that port to every remote host. */
+	if (r->origin == ORIGIN_PCP_PEER)
+		return false;
 	/* UPnP and PCP map upstream themselves, synchronously; others (web, igdctl, NAT-PMP) here */
 	return all || (r->origin != ORIGIN_UPNP && r->origin != ORIGIN_PCP);
 }

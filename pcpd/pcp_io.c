@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* PCP / NAT-PMP sockets: receive, hand to pcp_server, answer from the right address; multicast the
- * unsolicited ANNOUNCE. Everything runs on the loop thread; sockets are non-blocking. */
+ * unsolicited ANNOUNCE. Everything runs on the loop thread; sockets are non-blocking.
+ *
+ * Group commit: each wake-up reads what is waiting (up to PCP_IO_BATCH datagrams, both sockets) and
+ * handles it all in one core batch, so a burst from many clients costs one journal sync and one
+ * nftables transaction; the answers leave only after the batch is durable and committed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -15,15 +19,20 @@
 #include "firewall/addr.h"
 #include "firewall/conf.h"
 #include "firewall/log.h"
+#include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_io.h"
 #include "pcpd/pcp_wire.h"
 
-#define PCP_IO_BATCH 64          /* datagrams read per wake-up before yielding to the loop */
+#define PCP_IO_BATCH 64          /* datagrams read per wake-up (one core batch) before yielding to the loop */
 #define PCP_IO_GC_MS 60000       /* mapping index sweep */
 #define PCP_IO_WAN_CACHE_MS 1000 /* how long a looked-up WAN address is trusted */
 
+struct rx_slot;
+
 struct pcp_service {
 	struct pcp_service_params p;
+	struct rx_slot *slots;    /* PCP_IO_BATCH receive slots, and their recvmmsg headers */
+	struct mmsghdr *mm;
 	struct pcp_server *srv;
 	struct cgn *own_cgn;      /* made by pcp_service_start_conf, freed by stop */
 	int fd4, fd6;
@@ -198,60 +207,168 @@ static void rx_pktinfo(struct msghdr *mh, int family, struct rx *rx)
 	}
 }
 
-/* One datagram: false when the socket is drained. */
-static bool rx_one(struct pcp_service *s, int fd, int family)
-{
-	uint8_t in[PCP_MAX_MSG + 4], out[PCP_MAX_MSG];
+/* One datagram of a batch, and its answer. */
+struct rx_slot {
+	uint8_t in[PCP_MAX_MSG + 4];
+	uint8_t out[PCP_MAX_MSG];
+	size_t len, out_len;
 	struct sockaddr_storage from;
+	socklen_t fromlen;
 	union {
 		char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct cmsghdr align;
 	} cbuf;
-	struct iovec iov = { .iov_base = in, .iov_len = sizeof(in) };
-	struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = &cbuf, .msg_controllen = sizeof(cbuf) };
+	struct iovec iov;
+	int fd, family;
+	bool trunc;
+	bool provisional;         /* a success that holds only if the core batch commits */
 	struct rx rx;
-	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-	size_t m;
+};
 
-	if (n < 0)
-		return errno == EINTR;
-	memset(&rx, 0, sizeof(rx));
-	rx_pktinfo(&mh, family, &rx);
-	if (!rx.have_pktinfo || !from_lan(s, rx.ifindex))
-		return true;  /* not from the inside: ignored, as miniupnpd does */
-	if (family == AF_INET) {
-		struct sockaddr_in *f = (struct sockaddr_in *)&from;
+/* Reads up to max waiting datagrams of fd into slots with one recvmmsg; returns how many. */
+static size_t rx_drain(struct pcp_service *s, int fd, int family, struct rx_slot *slots, size_t max)
+{
+	int got;
 
-		addr_from_v4(&rx.src, f->sin_addr);
-	} else {
-		rx.src = ((struct sockaddr_in6 *)&from)->sin6_addr;
+	for (size_t i = 0; i < max; i++) {
+		struct msghdr *mh = &s->mm[i].msg_hdr;
+
+		slots[i].iov.iov_base = slots[i].in;
+		slots[i].iov.iov_len = sizeof(slots[i].in);
+		memset(&s->mm[i], 0, sizeof(s->mm[i]));
+		mh->msg_name = &slots[i].from;
+		mh->msg_namelen = sizeof(slots[i].from);
+		mh->msg_iov = &slots[i].iov;
+		mh->msg_iovlen = 1;
+		mh->msg_control = &slots[i].cbuf;
+		mh->msg_controllen = sizeof(slots[i].cbuf);
 	}
+	got = recvmmsg(fd, s->mm, (unsigned)max, MSG_DONTWAIT, NULL);
+	if (got <= 0)
+		return 0;   /* drained (EAGAIN), or EINTR: the level-triggered loop calls again */
+	for (int i = 0; i < got; i++) {
+		struct rx_slot *x = &slots[i];
+
+		x->fd = fd;
+		x->family = family;
+		x->len = s->mm[i].msg_len;
+		x->trunc = (s->mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+		x->fromlen = s->mm[i].msg_hdr.msg_namelen;
+		memset(&x->rx, 0, sizeof(x->rx));
+		rx_pktinfo(&s->mm[i].msg_hdr, family, &x->rx);
+	}
+	return (size_t)got;
+}
+
+/* Success in either protocol's answer: PCP's result is octet 3, NAT-PMP's octets 2-3. */
+static bool reply_is_success(const uint8_t *out, size_t n)
+{
+	if (n < 4)
+		return false;
+	return out[0] == NATPMP_VERSION ? out[2] == 0 && out[3] == 0 : out[3] == 0;
+}
+
+/* One datagram, inside the core batch: its answer, and whether that answer hangs on the batch. */
+static void rx_handle(struct pcp_service *s, struct rx_slot *x, uint64_t now)
+{
+	size_t before;
+
+	x->out_len = 0;
+	x->provisional = false;
+	if (!x->rx.have_pktinfo || !from_lan(s, x->rx.ifindex))
+		return;  /* not from the inside: ignored, as miniupnpd does */
+	if (x->family == AF_INET)
+		addr_from_v4(&x->rx.src, ((struct sockaddr_in *)&x->from)->sin_addr);
+	else
+		x->rx.src = ((struct sockaddr_in6 *)&x->from)->sin6_addr;
+	before = core_batch_changes(s->p.core);
 	/* A datagram longer than any PCP message (MSG_TRUNC) still gets MALFORMED_REQUEST: pass the
 	 * real length, the parser looks at no more than it was given. */
-	m = pcp_server_handle(s->srv, in, (mh.msg_flags & MSG_TRUNC) ? sizeof(in) : (size_t)n, &rx.src,
-			      loop_now_ms(), out, sizeof(out));
-	if (m == 0)
-		return true;
-	if (family == AF_INET) {
-		struct in_addr d = addr_to_v4(&rx.dst);
+	x->out_len = pcp_server_handle(s->srv, x->in, x->trunc ? sizeof(x->in) : x->len, &x->rx.src, now,
+				       x->out, sizeof(x->out));
+	x->provisional = reply_is_success(x->out, x->out_len) && core_batch_changes(s->p.core) != before;
+}
 
-		send_from(fd, AF_INET, &from, mh.msg_namelen, &d, 0, out, m);
+/* The batch a success hung on was undone: the answer becomes NO_RESOURCES, built by the codecs from
+ * the request as every error answer is (PCP: the request's opcode data and options copied back). */
+static void rx_refuse(struct pcp_service *s, struct rx_slot *x, uint64_t now)
+{
+	uint32_t epoch = pcp_server_epoch(s->srv, now);
+
+	if (x->in[0] == NATPMP_VERSION) {
+		struct natpmp_request req;
+		struct natpmp_response resp;
+		uint16_t ignored;
+
+		memset(&req, 0, sizeof(req));
+		(void)natpmp_wire_parse_request(x->in, x->len, &req, &ignored);
+		memset(&resp, 0, sizeof(resp));
+		resp.op = req.op;
+		resp.result = NATPMP_NO_RESOURCES;
+		resp.epoch = epoch;
+		resp.internal_port = req.internal_port;
+		x->out_len = natpmp_wire_build_response(&resp, x->out, sizeof(x->out));
 	} else {
-		send_from(fd, AF_INET6, &from, mh.msg_namelen, &rx.dst, rx.ifindex, out, m);
+		struct pcp_request req;
+		struct pcp_reply r = { .result = PCP_NO_RESOURCES, .epoch = epoch,
+				       .lifetime = pcp_result_is_long(PCP_NO_RESOURCES) ? PCP_SERVER_LONG_ERROR_S
+											  : PCP_SERVER_SHORT_ERROR_S };
+		uint8_t ignored;
+
+		(void)pcp_wire_parse_request(x->in, x->len, &req, &ignored);
+		x->out_len = pcp_wire_build_reply(&req, &r, x->out, sizeof(x->out));
 	}
-	return true;
+}
+
+static void rx_answer(const struct rx_slot *x)
+{
+	if (x->family == AF_INET) {
+		struct in_addr d = addr_to_v4(&x->rx.dst);
+
+		send_from(x->fd, AF_INET, &x->from, x->fromlen, &d, 0, x->out, x->out_len);
+	} else {
+		send_from(x->fd, AF_INET6, &x->from, x->fromlen, &x->rx.dst, x->rx.ifindex, x->out, x->out_len);
+	}
 }
 
 static void on_readable(void *arg, int fd, uint32_t events)
 {
 	struct pcp_service *s = arg;
-	int family = fd == s->fd4 ? AF_INET : AF_INET6;
+	int other = fd == s->fd4 ? s->fd6 : s->fd4;
+	size_t n;
+	uint64_t now;
+	bool batch_failed = false;
 
 	(void)events;
-	for (int i = 0; i < PCP_IO_BATCH; i++)
-		if (!rx_one(s, fd, family))
-			break;
+	/* what the other socket holds joins the batch too: one sync and one transaction for both */
+	n = rx_drain(s, fd, fd == s->fd4 ? AF_INET : AF_INET6, s->slots, PCP_IO_BATCH);
+	if (other >= 0 && n < PCP_IO_BATCH)
+		n += rx_drain(s, other, other == s->fd4 ? AF_INET : AF_INET6, s->slots + n, PCP_IO_BATCH - n);
+	if (n == 0)
+		return;
+	now = loop_now_ms();
+	if (pcp_server_upstream_on(s->srv)) {
+		/* Proxying: each request commits on its own (a batch of one inside the core), so the
+		 * upstream exchange runs without the core lock and a local rule is never undone after
+		 * its upstream twin was made. */
+		for (size_t i = 0; i < n; i++)
+			rx_handle(s, &s->slots[i], now);
+	} else {
+		core_batch_begin(s->p.core);
+		for (size_t i = 0; i < n; i++)
+			rx_handle(s, &s->slots[i], now);
+		batch_failed = core_batch_end(s->p.core) < 0;
+	}
+	if (batch_failed) {
+		/* the server's mapping index may name rules the batch took back, or miss ones it put back */
+		pcp_server_gc(s->srv);
+		for (size_t i = 0; i < n; i++)
+			if (s->slots[i].provisional)
+				rx_refuse(s, &s->slots[i], now);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (s->slots[i].out_len)
+			rx_answer(&s->slots[i]);
 }
 
 /* ---------- ANNOUNCE ---------- */
@@ -376,6 +493,10 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 		return -1;
 	s->p = *p;
 	s->fd4 = s->fd6 = -1;
+	s->slots = calloc(PCP_IO_BATCH, sizeof(*s->slots));
+	s->mm = calloc(PCP_IO_BATCH, sizeof(*s->mm));
+	if (s->slots == NULL || s->mm == NULL)
+		goto fail;
 	memset(&sp, 0, sizeof(sp));
 	sp.core = p->core;
 	sp.ext_addr = service_wan;
@@ -447,6 +568,8 @@ void pcp_service_stop(struct pcp_service *s)
 	}
 	pcp_server_free(s->srv);
 	cgn_free(s->own_cgn);
+	free(s->slots);
+	free(s->mm);
 	free(s);
 }
 

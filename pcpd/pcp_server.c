@@ -12,12 +12,22 @@
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"
 
-/* A PCP mapping is named by (internal address, protocol, internal port): RFC 6887 11.3. */
+/* A PCP MAP is named by (internal address, protocol, internal port): RFC 6887 11.3. A PEER is one
+ * outbound flow, so its name adds the remote peer (RFC 6887 12.3): each peer is a mapping of its
+ * own, distinct from a MAP of the same internal port. A MAP's peer fields are zero; a PEER's peer
+ * address never is (pcp_peer refuses an unspecified one). */
 struct map_key {
 	uint8_t addr[16];
 	uint16_t proto;   /* rule protocol: RULE_PROTO_ANY for PCP protocol 0 */
 	uint16_t port;
+	uint8_t peer[16];
+	uint16_t peer_port;
 };
+
+/* Every PEER rule's description starts so (then the flow, then the client's DESCRIPTION), so that
+ * igdctl list and the web UI say what it is. (What tells a PEER from a MAP with a one-host FILTER
+ * is its origin, ORIGIN_PCP_PEER.) */
+#define PEER_DESC "PCP PEER to "
 
 struct bucket {
 	struct in6_addr addr;   /* the key again: the sweep finds buckets by value */
@@ -49,6 +59,7 @@ struct map_req {
 	uint8_t nonce[RULE_NONCE_LEN];
 	bool prefer_failure;
 	bool third_party;
+	bool peer;                    /* a PCP PEER: filter is its remote peer, part of its name */
 	const struct pcp_filter *filter;  /* NULL = any remote peer */
 	const char *desc;
 	enum rule_origin origin;
@@ -134,7 +145,8 @@ uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure)
 
 /* ---------- the mapping index ---------- */
 
-static struct map_key key_of(const struct in6_addr *internal, uint16_t proto, uint16_t port)
+static struct map_key key_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
+			     const struct in6_addr *peer, uint16_t peer_port)
 {
 	struct map_key k;
 
@@ -142,17 +154,34 @@ static struct map_key key_of(const struct in6_addr *internal, uint16_t proto, ui
 	memcpy(k.addr, internal->s6_addr, 16);
 	k.proto = proto;
 	k.port = port;
+	if (peer)
+		memcpy(k.peer, peer->s6_addr, 16);
+	k.peer_port = peer_port;
 	return k;
+}
+
+static struct map_key key_of_req(const struct map_req *mr)
+{
+	return key_of(&mr->internal, mr->proto, mr->int_port, mr->peer ? &mr->filter->addr : NULL,
+		      mr->peer ? mr->filter->port : 0);
+}
+
+static struct map_key key_of_rule(const struct rule *r)
+{
+	bool peer = r->origin == ORIGIN_PCP_PEER;
+
+	return key_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL, peer ? r->remote_port : 0);
 }
 
 static bool rule_is_ours(const struct rule *r)
 {
-	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP) && r->target.use_exact;
+	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_PCP_PEER || r->origin == ORIGIN_NATPMP) &&
+	       r->target.use_exact;
 }
 
 static void index_put(struct pcp_server *s, const struct rule *r)
 {
-	struct map_key k = key_of(&r->target.exact, r->proto, r->int_port);
+	struct map_key k = key_of_rule(r);
 
 	if (hmap_put(s->maps, &k, (void *)(uintptr_t)r->id) < 0)
 		log_warnx("pcp: out of memory indexing rule %u", r->id);
@@ -163,12 +192,15 @@ static void index_put(struct pcp_server *s, const struct rule *r)
 static bool index_find(struct pcp_server *s, const struct map_key *k, struct rule *out)
 {
 	uint32_t id = (uint32_t)(uintptr_t)hmap_get(s->maps, k);
+	struct map_key now;
 
 	if (id == 0)
 		return false;
-	if (core_get(s->p.core, id, out) == V_OK && rule_is_ours(out) && out->proto == k->proto &&
-	    out->int_port == k->port && memcmp(out->target.exact.s6_addr, k->addr, 16) == 0)
-		return true;
+	if (core_get(s->p.core, id, out) == V_OK && rule_is_ours(out)) {
+		now = key_of_rule(out);
+		if (memcmp(&now, k, sizeof(now)) == 0)
+			return true;
+	}
 	hmap_del(s->maps, k);
 	return false;
 }
@@ -263,7 +295,7 @@ static bool rate_ok(struct pcp_server *s, const struct in6_addr *src, uint64_t n
 
 /* ---------- MAP: the part PCP and NAT-PMP share ---------- */
 
-static bool upstream_on(const struct pcp_server *s)
+bool pcp_server_upstream_on(const struct pcp_server *s)
 {
 	return s->has_upstream && s->p.cgn == NULL && s->up.active && s->up.active(s->up.arg);
 }
@@ -285,7 +317,9 @@ static uint8_t upstream_map(struct pcp_server *s, const struct map_req *mr, cons
 	uint32_t lifetime;
 	uint8_t rc;
 
-	if (r->kind != RULE_PORTMAP || !upstream_on(s))
+	/* A PEER's flow leaves through the upstream NAT's own dynamic mapping; a MAP relayed for it would
+	 * open the upstream port to every remote host. */
+	if (r->kind != RULE_PORTMAP || mr->peer || !pcp_server_upstream_on(s))
 		return PCP_SUCCESS;
 	rc = s->up.map(s->up.arg, r, mr->sugg_port, mr->prefer_failure, &a, &port, &lifetime);
 	if (rc != PCP_SUCCESS)
@@ -337,21 +371,38 @@ static bool filter_matches(const struct map_req *mr, const struct rule *r)
 	return addr_equal(&a, &r->remote);
 }
 
+/* Is the external port free for r? Nobody may hold r's own key; and as the NAT looks up
+ * remote-filtered mappings before the others, a filtered one must not sit on a port another host's
+ * unfiltered mapping holds, or it would take that host's traffic from this remote. */
+static bool ext_port_free(struct pcp_server *s, const struct rule *r, uint16_t port)
+{
+	static const struct in6_addr none;
+	struct in_addr any = { 0 };
+	struct rule held;
+
+	if (core_find_portmap(s->p.core, any, r->proto, port, &r->remote, r->remote_len, &held) == V_OK)
+		return false;
+	return r->remote_len == 0 || core_find_portmap(s->p.core, any, r->proto, port, &none, 0, &held) != V_OK ||
+	       (addr_equal(&held.target.exact, &r->target.exact) && held.int_port == r->int_port);
+}
+
 /* A port mapping's external port: the suggestion if free, else (unless PREFER_FAILURE) the next free
  * one. Done here rather than by core_add's any_ext_port because the core lets a client overwrite its
  * own mapping on the same external port (IGD semantics), while PCP gives it a second mapping. */
 static uint8_t pick_ext_port(struct pcp_server *s, const struct map_req *mr, struct rule *r)
 {
-	struct in_addr any = { 0 };
-	struct rule held;
 	uint16_t start = r->ext_port;
 
+	/* PEER: masquerade keeps a flow's source port when it can, so after the suggestion the internal
+	 * port is where the outbound flow and the mapping agree. */
+	if (mr->peer && start != mr->int_port && !ext_port_free(s, r, start))
+		start = mr->int_port;
 	for (uint32_t i = 0; i < 65536; i++) {
 		uint16_t port = (uint16_t)(start + i);
 
 		if (port < 1024)
 			continue;  /* picked ports stay out of the privileged range */
-		if (core_find_portmap(s->p.core, any, r->proto, port, &r->remote, r->remote_len, &held) != V_OK) {
+		if (ext_port_free(s, r, port)) {
 			r->ext_port = port;
 			return PCP_SUCCESS;
 		}
@@ -482,7 +533,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
 {
 	enum verdict v = core_delete(s->p.core, r->id, &mr->owner, false);
-	struct map_key k = key_of(&r->target.exact, r->proto, r->int_port);
+	struct map_key k = key_of_rule(r);
 
 	if (v != V_OK && v != V_NOT_FOUND)
 		return pcp_server_result_of(v, false);
@@ -515,7 +566,7 @@ static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const
 	if (v != V_OK)
 		return pcp_server_result_of(v, false);
 	res_from_rule(s, &got, res);
-	if (upstream_on(s)) {
+	if (pcp_server_upstream_on(s)) {
 		struct map_req again = *mr;
 		uint8_t rc;
 
@@ -551,7 +602,7 @@ static uint8_t map_delete_all(struct pcp_server *s, const struct map_req *mr)
 
 static uint8_t map_run(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
 {
-	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port);
+	struct map_key k = key_of_req(mr);
 	struct rule old;
 	bool have = index_find(s, &k, &old);
 
@@ -627,14 +678,15 @@ static size_t pcp_success(struct pcp_server *s, struct pcp_request *req, const s
 	return pcp_wire_build_reply(req, &r, out, cap);
 }
 
-/* DESCRIPTION longer than a rule keeps is cut at a character boundary; the reply echoes what was kept. */
-static void desc_fit(struct pcp_options *o)
+/* DESCRIPTION longer than the room left in a rule's description is cut at a character boundary;
+ * the reply echoes what was kept. */
+static void desc_fit(struct pcp_options *o, size_t room)
 {
 	size_t n = o->description_len;
 
-	if (n <= RULE_DESC_MAX)
+	if (n <= room)
 		return;
-	n = RULE_DESC_MAX;
+	n = room;
 	while (n > 0 && ((uint8_t)o->description[n] & 0xc0) == 0x80)
 		n--;
 	o->description[n] = '\0';
@@ -671,65 +723,117 @@ static uint8_t pcp_map_target(struct pcp_server *s, struct pcp_request *req, con
 	return PCP_SUCCESS;
 }
 
-static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
-		      uint8_t *out, size_t cap)
+/* What MAP and PEER requests share: the target, the opcode data, the nonce and DESCRIPTION. */
+static uint8_t pcp_map_req(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src,
+			   struct map_req *mr)
 {
-	struct map_req mr;
-	struct map_res res;
-	uint8_t rc = pcp_map_target(s, req, src, &mr);
+	uint8_t rc = pcp_map_target(s, req, src, mr);
 
 	if (rc != PCP_SUCCESS)
-		return pcp_error(s, req, rc, now_ms, out, cap);
-	mr.proto = req->op.protocol == 0 ? RULE_PROTO_ANY : req->op.protocol;
-	mr.int_port = req->op.internal_port;
-	mr.sugg_port = req->op.ext_port;
-	mr.sugg_addr = req->op.ext_addr;
-	mr.lifetime = req->lifetime;
-	mr.has_nonce = true;
-	memcpy(mr.nonce, req->op.nonce, RULE_NONCE_LEN);
-	mr.prefer_failure = req->opt.prefer_failure;
-	mr.origin = ORIGIN_PCP;
+		return rc;
+	mr->proto = req->op.protocol == 0 ? RULE_PROTO_ANY : req->op.protocol;
+	mr->int_port = req->op.internal_port;
+	mr->sugg_port = req->op.ext_port;
+	mr->sugg_addr = req->op.ext_addr;
+	mr->lifetime = req->lifetime;
+	mr->has_nonce = true;
+	memcpy(mr->nonce, req->op.nonce, RULE_NONCE_LEN);
+	mr->prefer_failure = req->opt.prefer_failure;
+	mr->origin = ORIGIN_PCP;
 	if (req->opt.has_description) {
-		desc_fit(&req->opt);
-		mr.desc = req->opt.description;
+		desc_fit(&req->opt, RULE_DESC_MAX);
+		mr->desc = req->opt.description;
 	}
 	/* A protocol without ports has no internal port to name (RFC 6887 11.1). */
-	if (mr.proto != RULE_PROTO_ANY && !proto_has_ports(mr.proto) && mr.int_port != 0)
-		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
-	rc = map_run(s, &mr, &res);
+	if (mr->proto != RULE_PROTO_ANY && !proto_has_ports(mr->proto) && mr->int_port != 0)
+		return PCP_MALFORMED_REQUEST;
+	return PCP_SUCCESS;
+}
+
+static size_t pcp_run(struct pcp_server *s, struct pcp_request *req, const struct map_req *mr, uint64_t now_ms,
+		      uint8_t *out, size_t cap)
+{
+	struct map_res res;
+	uint8_t rc = map_run(s, mr, &res);
+
 	if (rc != PCP_SUCCESS)
 		return pcp_error(s, req, rc, now_ms, out, cap);
 	return pcp_success(s, req, &res, now_ms, out, cap);
 }
 
-/* PEER asks about the outbound flow to one remote peer. Our NAT44 is the kernel's masquerade and our
- * IPv6 firewall tracks flows in conntrack, neither of which we steer per flow: the answer states the
- * external endpoint the flow has (masquerade keeps the source port unless it clashes) and grants
- * the lifetime asked within the clamps, and nothing is installed: PEER never opens inbound access. */
+static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
+		      uint8_t *out, size_t cap)
+{
+	struct map_req mr;
+	uint8_t rc = pcp_map_req(s, req, src, &mr);
+
+	if (rc != PCP_SUCCESS)
+		return pcp_error(s, req, rc, now_ms, out, cap);
+	return pcp_run(s, req, &mr, now_ms, out, cap);
+}
+
+/* pcpd on a CGN: a subscriber's internal port has one SNAT element (the endpoint-independent mapping
+ * of its MAP), which a second, per-peer mapping of the same port cannot share, and its other flows
+ * leave through `snat persistent`. So PEER is answered with the lifetime asked within the clamps and
+ * the pool address, and installs nothing. */
+static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const struct map_req *mr, uint64_t now_ms,
+			   uint8_t *out, size_t cap)
+{
+	struct map_res res;
+	struct in_addr ext;
+
+	if (!ext_addr_for(s, &mr->internal, &ext))
+		return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
+	memset(&res, 0, sizeof(res));
+	res.ext_port = mr->int_port;
+	addr_from_v4(&res.ext_addr, ext);
+	res.lifetime = mr->lifetime ? policy_clamp_lease(core_policy(s->p.core), mr->lifetime) : 0;
+	return pcp_success(s, req, &res, now_ms, out, cap);
+}
+
+/*
+ * PEER (RFC 6887 12): keep one outbound flow reachable from its remote peer for the lifetime granted,
+ * even once conntrack has forgotten the idle flow. It is a MAP restricted to that peer, through the
+ * same core (so ports never clash, and it is journalled, listed and expires by kernel timeout):
+ *   IPv6: a pinhole for the internal address, protocol and port admitting only the peer address/128
+ *         and port; outside, the flow is the internal address:port.
+ *   IPv4: a NAT44 mapping keyed on the peer host. The map has no remote port key, so any port of
+ *         that host is let in: the peer port cannot be enforced and is not kept. External port: the
+ *         suggestion if free, else the internal port (the one masquerade normally leaves the flow
+ *         on), else another free one.
+ */
 static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
 		       uint8_t *out, size_t cap)
 {
 	struct map_req mr;
-	struct map_res res;
-	struct in_addr wan;
-	uint8_t rc = pcp_map_target(s, req, src, &mr);
+	struct pcp_filter remote;
+	char desc[RULE_DESC_MAX + 1], a[ADDR_STRLEN];
+	uint8_t rc = pcp_map_req(s, req, src, &mr);
+	int n;
 
 	if (rc != PCP_SUCCESS)
 		return pcp_error(s, req, rc, now_ms, out, cap);
-	if (req->op.protocol == 0 || req->op.internal_port == 0 || addr_is_none(&req->op.peer_addr) ||
+	/* A flow has a protocol with ports, two ports and a peer of its own family (12.1). */
+	if (req->op.protocol == 0 || mr.int_port == 0 || req->op.peer_port == 0 || addr_is_none(&req->op.peer_addr) ||
 	    addr_is_v4(&req->op.peer_addr) != mr.v4)
 		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
-	memset(&res, 0, sizeof(res));
-	res.ext_port = req->op.internal_port;
-	res.ext_addr = mr.internal;
-	if (mr.v4) {
-		if (!ext_addr_for(s, &mr.internal, &wan))
-			return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
-		addr_from_v4(&res.ext_addr, wan);
+	if (mr.v4 && s->p.cgn)
+		return pcp_peer_cgn(s, req, &mr, now_ms, out, cap);
+	memset(&remote, 0, sizeof(remote));
+	remote.prefix_len = 128;
+	remote.addr = req->op.peer_addr;
+	remote.port = mr.v4 ? 0 : req->op.peer_port;
+	mr.filter = &remote;
+	mr.peer = true;
+	mr.origin = ORIGIN_PCP_PEER;
+	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
+		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);
+	if (mr.desc) {
+		desc_fit(&req->opt, sizeof(desc) - 1 - (size_t)n - 2);
+		snprintf(desc + n, sizeof(desc) - (size_t)n, ": %s", req->opt.description);
 	}
-	res.lifetime = req->lifetime ? policy_clamp_lease(core_policy(s->p.core), req->lifetime) : 0;
-	/* FILTER is MAP only (the codec refuses it here); nothing else to honour. */
-	return pcp_success(s, req, &res, now_ms, out, cap);
+	mr.desc = desc;
+	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
 
 static size_t handle_pcp(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,

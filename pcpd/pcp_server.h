@@ -7,13 +7,19 @@
  *   MAP with an IPv6 internal address  -> an IPv6 pinhole (the firewall does not translate: the
  *                                         assigned external address:port is the internal one)
  *   MAP with an IPv4 internal address  -> an IPv4 port mapping on the WAN address
- *   PEER                               -> answered, nothing installed (see pcp_server.c)
+ *   PEER with an IPv6 internal address -> the same pinhole admitting only the remote peer's address
+ *                                         and port (one outbound flow, kept open after conntrack
+ *                                         forgot it)
+ *   PEER with an IPv4 internal address -> an IPv4 port mapping admitting only the remote peer's
+ *                                         address (the NAT map has no remote port); on a CGN
+ *                                         (pcpd with cgn_pool) answered without installing anything
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
- * The server keeps its own index (internal address, protocol, internal port) -> rule id, because a
- * PCP mapping is named by that triple; the core stays the owner of the rules and the index is checked
- * against it on every use (a rule the core expired or someone deleted is simply forgotten).
+ * The server keeps its own index (internal address, protocol, internal port[, remote peer]) -> rule
+ * id, because a PCP mapping is named by that triple (a PEER by that and its peer); the core stays the
+ * owner of the rules and the index is checked against it on every use (a rule the core expired or
+ * someone deleted is simply forgotten).
  */
 #ifndef IGDD_PCP_SERVER_H
 #define IGDD_PCP_SERVER_H
@@ -74,6 +80,9 @@ struct pcp_upstream {
 };
 /* Copies the hook (NULL = none). */
 void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u);
+/* Is the proxy on now (a hook set, no CGN, the upstream server active)? Its requests wait on the
+ * upstream server, so they must not run inside a core batch (which holds the core lock). */
+bool pcp_server_upstream_on(const struct pcp_server *s);
 
 struct pcp_server_stats {
 	uint64_t requests, replies, dropped, rate_limited;

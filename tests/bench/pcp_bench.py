@@ -1,25 +1,38 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""PCP MAP requests per second and latency against a PCP server (pcpd with pcp_rate_limit=0).
+"""PCP MAP requests per second and latency against a PCP server (pcpd or igdd with pcp_rate_limit=0).
 
-  pcp_bench.py -s SERVER [--count N] [--ports P] [--proto udp|tcp]
+  pcp_bench.py -s SERVER [--src ADDR] [--count N] [--ports P] [--base B] [--proto udp|tcp]
+               [--sockets K] [--time-limit S]
+  pcp_bench.py -s SERVER [--src ADDR] --fill N [--sockets K] [--fill-base B] [--lifetime L]
 
-One sequential client. Each round sends a MAP for internal port BASE+i (i < P, within the
-subscriber's quota), then a MAP with lifetime 0 deleting it, so every request changes the rule
-table and goes through the store and one nftables transaction. Prints requests/s and p50/p99/max
-latency in ms for creates and deletes. Bounded: N requests, 2 s timeout each.
+Run (default): each client socket sends a MAP for internal port BASE+k*P+i (i < P), then a MAP with
+lifetime 0 deleting it, round after round, so every request changes the rule table (store, nftables).
+With --sockets 1 (the default) that is one sequential client; with K sockets the K clients run at once
+from one process (epoll), each waiting for its answer before its next request, so up to K requests are
+in flight: the server sees many clients (source ports) at the same time. Prints requests/s and
+p50/p99/max latency in ms for creates and deletes, and one "result key=value ..." line for scripts.
+
+--fill N: installs N long-lived mappings (TCP then UDP internal ports from --fill-base up; the run mode
+uses UDP 30000.. by default) as fast as K sockets get answers; prints "filled ok=.. fail=.. secs=.. rate=..".
+
+IPv4 SERVER: port mappings (NAT44); IPv6 SERVER: pinholes for the client's own address (--src binds it).
+Bounded: N requests (or N mappings), at most --time-limit seconds, a request unanswered within 1 s is
+counted as a timeout and the socket moves on.
 """
 import argparse
 import os
+import selectors
 import socket
 import struct
 import time
 
+TIMEOUT_S = 1.0
 
-def map_req(client, proto, port, lifetime, nonce):
-    hdr = struct.pack("!BBHI", 2, 1, 0, lifetime) + socket.inet_pton(socket.AF_INET6, "::ffff:" + client)
-    op = nonce + struct.pack("!B3xHH", proto, port, 0) + socket.inet_pton(socket.AF_INET6, "::ffff:0.0.0.0")
-    return hdr + op
+
+def map_req(client16, proto, port, lifetime, nonce):
+    hdr = struct.pack("!BBHI", 2, 1, 0, lifetime) + client16
+    return hdr + nonce + struct.pack("!B3xHH", proto, port, 0) + bytes(16)
 
 
 def pct(v, p):
@@ -27,43 +40,130 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else 0.0
 
 
+def open_socket(server, src):
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if src:
+        s.bind((src, 0))
+    s.connect((server, 5351))
+    s.setblocking(False)
+    a = s.getsockname()[0]
+    if fam == socket.AF_INET:
+        client16 = socket.inet_pton(socket.AF_INET6, "::ffff:" + a)
+    else:
+        client16 = socket.inet_pton(socket.AF_INET6, a.split("%")[0])
+    return s, client16
+
+
+class Client:
+    """One socket and the requests it still has to send, in order: (kind, message)."""
+
+    def __init__(self, s, reqs):
+        self.s, self.reqs, self.next, self.kind, self.t = s, reqs, 0, None, 0.0
+
+    def send(self):
+        if self.next >= len(self.reqs):
+            self.kind = None
+            return False
+        self.kind, msg = self.reqs[self.next]
+        self.next += 1
+        self.t = time.perf_counter()
+        try:
+            self.s.send(msg)
+        except BlockingIOError:
+            pass  # lost like any datagram: the timeout moves on
+        return True
+
+
+def drive(clients, limit_s):
+    """Runs every client until its requests are done or limit_s passed. Returns the figures."""
+    lat = {}
+    fails = timeouts = 0
+    sel = selectors.DefaultSelector()
+    for c in clients:
+        sel.register(c.s, selectors.EVENT_READ, c)
+    t0 = time.perf_counter()
+    busy = sum(1 for c in clients if c.send())
+    deadline = t0 + limit_s
+    while busy and time.perf_counter() < deadline:
+        for key, _ in sel.select(0.05):
+            c = key.data
+            try:
+                r = c.s.recv(1100)
+            except (BlockingIOError, ConnectionRefusedError):
+                continue
+            if c.kind is None:
+                continue  # a late answer after a timeout
+            lat.setdefault(c.kind, []).append((time.perf_counter() - c.t) * 1000)
+            if len(r) < 4 or r[3] != 0:
+                fails += 1
+            if not c.send():
+                busy -= 1
+        now = time.perf_counter()
+        for c in clients:
+            if c.kind is not None and now - c.t > TIMEOUT_S:
+                timeouts += 1
+                if not c.send():
+                    busy -= 1
+    el = time.perf_counter() - t0
+    sel.close()
+    return lat, fails, timeouts, el
+
+
+def fill_ports(n, base):
+    """The first n (proto, port) pairs from base up, TCP then UDP."""
+    pairs = [(proto, port) for proto in (6, 17) for port in range(base, 65536)]
+    return pairs[:n]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-s", "--server", required=True)
+    ap.add_argument("--src", default="")
     ap.add_argument("--count", type=int, default=4000)
     ap.add_argument("--ports", type=int, default=4)
     ap.add_argument("--base", type=int, default=30000)
     ap.add_argument("--proto", default="udp")
+    ap.add_argument("--sockets", type=int, default=1)
+    ap.add_argument("--time-limit", type=float, default=120)
+    ap.add_argument("--fill", type=int, default=0)
+    ap.add_argument("--fill-base", type=int, default=1024)
+    ap.add_argument("--lifetime", type=int, default=7200)
     a = ap.parse_args()
+    k = max(1, a.sockets)
+    socks = [open_socket(a.server, a.src) for _ in range(k)]
+    if a.fill:
+        pairs = fill_ports(a.fill, a.fill_base)
+        clients = []
+        for i, (s, client16) in enumerate(socks):
+            nonce = os.urandom(12)
+            clients.append(Client(s, [("create", map_req(client16, p, port, a.lifetime, nonce))
+                                      for p, port in pairs[i::k]]))
+        lat, fails, timeouts, el = drive(clients, a.time_limit)
+        ok = len(lat.get("create", [])) - fails
+        print("filled ok=%d fail=%d timeouts=%d secs=%.2f rate=%.0f" % (ok, fails, timeouts, el, ok / el))
+        return
     proto = 17 if a.proto == "udp" else 6
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.connect((a.server, 5351))
-    s.settimeout(2)
-    client = s.getsockname()[0]
-    nonce = os.urandom(12)
-    lat = {"create": [], "delete": []}
-    fails = 0
-    t0 = time.perf_counter()
-    for i in range(a.count):
-        port = a.base + (i // 2) % a.ports
-        kind = "create" if i % 2 == 0 else "delete"
-        msg = map_req(client, proto, port, 600 if kind == "create" else 0, nonce)
-        t = time.perf_counter()
-        s.send(msg)
-        try:
-            r = s.recv(1100)
-        except socket.timeout:
-            fails += 1
-            continue
-        lat[kind].append((time.perf_counter() - t) * 1000)
-        if len(r) < 4 or r[3] != 0:
-            fails += 1
-    el = time.perf_counter() - t0
-    done = len(lat["create"]) + len(lat["delete"])
-    print("pcp_bench: %d requests in %.2f s = %.0f MAP/s sequential, %d failed" % (done, el, done / el, fails))
-    for k in ("create", "delete"):
-        v = lat[k]
-        print("  %-6s n=%d p50=%.3f ms p99=%.3f ms max=%.3f ms" % (k, len(v), pct(v, 0.5), pct(v, 0.99), max(v or [0])))
+    clients = []
+    rounds = a.count // 2  # create + delete: the table ends as it began
+    for i, (s, client16) in enumerate(socks):
+        nonce = os.urandom(12)
+        reqs = []
+        for j in range(2 * (rounds // k + (1 if i < rounds % k else 0))):
+            port = a.base + i * a.ports + (j // 2) % a.ports
+            kind = "create" if j % 2 == 0 else "delete"
+            reqs.append((kind, map_req(client16, proto, port, 600 if kind == "create" else 0, nonce)))
+        clients.append(Client(s, reqs))
+    lat, fails, timeouts, el = drive(clients, a.time_limit)
+    done = sum(len(v) for v in lat.values())
+    both = lat.get("create", []) + lat.get("delete", [])
+    how = "sequential" if k == 1 else "from %d sockets" % k
+    print("pcp_bench: %d requests in %.2f s = %.0f MAP/s %s, %d failed" % (done, el, done / el, how, fails + timeouts))
+    for kind in ("create", "delete"):
+        v = lat.get(kind, [])
+        print("  %-6s n=%d p50=%.3f ms p99=%.3f ms max=%.3f ms" % (kind, len(v), pct(v, 0.5), pct(v, 0.99), max(v or [0])))
+    print("result sockets=%d n=%d fail=%d timeouts=%d secs=%.2f rate=%.0f p50_ms=%.3f p99_ms=%.3f" % (
+        k, done, fails, timeouts, el, done / el, pct(both, 0.5), pct(both, 0.99)))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 """A small PCP (RFC 6887) test client: MAP, PEER, ANNOUNCE with nonce and options, and a listener
 for unsolicited ANNOUNCEs. Prints one line of key=value pairs per response, e.g.
   result=SUCCESS code=0 opcode=MAP lifetime=3600 epoch=12 ext_port=8080 ext_addr=2001:db8::5
+PEER names the outbound flow it is about: --port is the internal port, --peer/--peer-port the remote end,
+e.g.  pcpc.py -s 192.0.2.1 peer --proto udp --port 4000 --peer 203.0.113.2 --peer-port 5000
 Exit status: 0 when a response arrived (whatever its result), 2 on timeout, 1 on usage errors.
 Raw mode (--raw-version/--raw-len) sends deliberately broken requests for error-path tests."""
 import argparse
@@ -177,8 +179,8 @@ def main():
     ap.add_argument("--prefer-failure", action="store_true")
     ap.add_argument("--filter", action="append", help="ADDR/LEN[@PORT], repeatable")
     ap.add_argument("--desc")
-    ap.add_argument("--peer", default="::")
-    ap.add_argument("--peer-port", type=int, default=0)
+    ap.add_argument("--peer", help="PEER: the remote peer's address (required for peer)")
+    ap.add_argument("--peer-port", type=int, default=0, help="PEER: the remote peer's port")
     ap.add_argument("--raw-version", type=int)
     ap.add_argument("--raw-len", type=int)
     ap.add_argument("--group", default="224.0.0.1")
@@ -187,6 +189,8 @@ def main():
     args = ap.parse_args()
     if args.cmd == "listen":
         return listen(args)
+    if args.cmd == "peer" and args.peer is None:
+        sys.exit("pcpc: peer needs --peer (and --peer-port)")
     return request(args)
 
 

@@ -12,7 +12,19 @@
 #include "tests/unit/testutil.h"
 
 
-static struct core *new_core(struct fw *fw, struct store *st)
+/* on_change events heard (new_core_told) */
+static size_t told;
+
+static void count_change(void *arg, const struct rule *r, enum core_event ev)
+{
+	(void)arg;
+	(void)r;
+	(void)ev;
+	told++;
+}
+
+static struct core *new_core_cb(struct fw *fw, struct store *st,
+				void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
 {
 	struct core_params p;
 	struct core *c;
@@ -23,10 +35,16 @@ static struct core *new_core(struct fw *fw, struct store *st)
 	p.fw = fw;
 	p.store = st;
 	p.clock = fake_clock;
+	p.on_change = on_change;
 	c = core_new(&p);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "core_start: %s", err);
 	return c;
+}
+
+static struct core *new_core(struct fw *fw, struct store *st)
+{
+	return new_core_cb(fw, st, NULL);
 }
 
 static struct core_add_req pinhole_req(const char *addr, uint16_t proto, uint16_t port, uint32_t lease)
@@ -360,6 +378,237 @@ START_TEST(restart_restores_rules)
 }
 END_TEST
 
+/* ---------- group commit ---------- */
+
+static struct store *tmp_store(char *dir)
+{
+	char err[256];
+	struct store *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	st = store_open(dir, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	return st;
+}
+
+static void drop_store(struct store *st, const char *dir)
+{
+	store_close(st);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+START_TEST(batch_commits_once)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, st, count_change);
+	uint64_t txns = fw->ops->transactions(fw), syncs = store_syncs(st);
+	struct rule r;
+
+	told = 0;
+	core_batch_begin(c);
+	for (uint16_t p = 7000; p < 7010; p++) {
+		struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, p, 600);
+
+		ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	}
+	ck_assert_uint_eq(core_batch_changes(c), 10);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns);  /* nothing sent yet ... */
+	ck_assert_uint_eq(store_syncs(st), syncs);           /* ... nor synced ... */
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	ck_assert_uint_eq(told, 0);                          /* ... nor told */
+	ck_assert_int_eq(core_get(c, r.id, &r), V_OK);      /* but the batch itself sees its changes */
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 1);
+	ck_assert_uint_eq(store_syncs(st), syncs + 1);
+	ck_assert_uint_eq(fw_mem_count(fw), 10);
+	ck_assert_uint_eq(told, 10);
+	ck_assert_uint_eq(core_batch_changes(c), 0);
+	/* outside a batch, one change is a batch of one */
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 7100, 600);
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 2);
+	ck_assert_uint_eq(store_syncs(st), syncs + 2);
+	/* a batch that changes nothing costs nothing */
+	core_batch_begin(c);
+	ck_assert_int_eq(core_delete(c, 999, NULL, true), V_NOT_FOUND);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 2);
+	ck_assert_uint_eq(store_syncs(st), syncs + 2);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
+static int collect_rule(void *arg, const struct rule *r)
+{
+	struct rule **next = arg;
+
+	*(*next)++ = *r;
+	return 0;
+}
+
+static int by_rule_id(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* What the store holds now, read back from the disk by a second store on the same directory. */
+static size_t stored_rules(struct store **st, const char *dir, struct rule *out)
+{
+	char err[256];
+	struct rule *next = out;
+
+	store_close(*st);
+	*st = store_open(dir, err, sizeof(err));
+	ck_assert_msg(*st != NULL, "%s", err);
+	ck_assert_msg(store_load(*st, collect_rule, &next, err, sizeof(err)) == 0, "%s", err);
+	qsort(out, (size_t)(next - out), sizeof(*out), by_rule_id);
+	return (size_t)(next - out);
+}
+
+START_TEST(batch_failure_undoes_everything)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, st, count_change);
+	struct core_add_req qa = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8001, 600);
+	struct core_add_req qb = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8002, 600);
+	struct core_add_req qc = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8003, 600);
+	struct rule a, b, got, *before, *after, disk_before[8], disk_after[8];
+	struct fw_elem e;
+	size_t n, nd;
+
+	ck_assert_int_eq(core_add(c, &qa, &a), V_OK);
+	ck_assert_int_eq(core_add(c, &qb, &b), V_OK);
+	n = core_list(c, &before);
+	nd = stored_rules(&st, dir, disk_before);
+	ck_assert_uint_eq(nd, 2);
+	/* core_free below must not use the store we reopened: a fresh core on the fresh store */
+	core_free(c);
+	fw->ops->destroy(fw);
+	fw = mem_fw();
+	c = new_core_cb(fw, st, count_change);
+	told = 0;
+	fake_now += 10;
+	core_batch_begin(c);
+	ck_assert_int_eq(core_add(c, &qc, &got), V_OK);                            /* insert */
+	ck_assert_int_eq(core_refresh(c, a.id, 1200, &qa.rule.owner, true, &got), V_OK); /* replace */
+	ck_assert_int_eq(core_delete(c, b.id, NULL, true), V_OK);                   /* remove */
+	ck_assert_int_eq(core_get(c, b.id, &got), V_NOT_FOUND);
+	fw_mem_fail_next(fw, 5);
+	ck_assert_int_eq(core_batch_end(c), -1);
+	ck_assert_uint_eq(told, 0);
+	/* the table and the index as before */
+	ck_assert_uint_eq(core_list(c, &after), n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(after[i].id, before[i].id);
+		ck_assert_int_eq(after[i].expires, before[i].expires);
+		ck_assert_uint_eq(after[i].lease, before[i].lease);
+		ck_assert_int_eq(after[i].state, RULE_INSTALLED);
+	}
+	free(after);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_TCP, 8001, &e));
+	ck_assert_uint_eq(e.timeout_ms, 600 * 1000);        /* as the restart installed it: no refresh */
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_TCP, 8002, NULL));
+	ck_assert(!kernel_has(fw, "2001:db8:1:1::5", IPPROTO_TCP, 8003, NULL));
+	/* the same rules can be changed again: the index was put back right */
+	ck_assert_int_eq(core_delete(c, b.id, NULL, true), V_OK);
+	ck_assert_int_eq(core_add(c, &qb, &b), V_OK);
+	ck_assert_uint_eq(fw_mem_count(fw), 2);
+	ck_assert_uint_eq(core_list(c, &after), 2);
+	free(after);
+	ck_assert_int_eq(core_delete(c, b.id, NULL, true), V_OK);
+	/* and the journal, read back from disk, holds exactly what the committed changes made */
+	core_free(c);
+	fw->ops->destroy(fw);
+	nd = stored_rules(&st, dir, disk_after);
+	ck_assert_uint_eq(nd, 1);
+	ck_assert_uint_eq(disk_after[0].id, a.id);
+	ck_assert_int_eq(disk_after[0].expires, disk_before[0].expires);
+	free(before);
+	drop_store(st, dir);
+}
+END_TEST
+
+START_TEST(batch_add_delete_same_key)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 9000, 600);
+	struct core_add_req twin = q;
+	uint64_t txns;
+	struct rule r, t;
+	struct fw_elem e;
+
+	/* added then deleted in one batch: the kernel never hears of it */
+	txns = fw->ops->transactions(fw);
+	core_batch_begin(c);
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_int_eq(core_delete(c, r.id, NULL, true), V_OK);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns);
+	/* deleted then added again: one add with the new timeout (a delete and an add of one key in one
+	 * nftables batch would leave it deleted or added depending on their order) */
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	fake_now += 100;
+	core_batch_begin(c);
+	ck_assert_int_eq(core_delete(c, r.id, NULL, true), V_OK);
+	q.rule.lease = 1200;
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 9000, &e));
+	ck_assert_uint_eq(e.timeout_ms, 1200 * 1000);
+	/* a shared element: one holder leaves, the other joins, in one batch; the element stays */
+	twin.privileged = true;
+	twin.rule.owner = A("::");
+	core_batch_begin(c);
+	ck_assert_int_eq(core_add(c, &twin, &t), V_OK);
+	ck_assert_int_eq(core_delete(c, r.id, NULL, true), V_OK);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 9000, &e));
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(batch_refresh)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, NULL, count_change);
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 9100, 600);
+	struct rule r, got;
+	struct fw_elem e;
+
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	told = 0;
+	fake_now += 50;
+	core_batch_begin(c);
+	ck_assert_int_eq(core_refresh(c, r.id, 1200, &q.rule.owner, false, &got), V_OK);
+	ck_assert_int_eq(got.expires, fake_now + 1200);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 9100, &e));
+	ck_assert_uint_eq(e.timeout_ms, 600 * 1000);         /* the kernel still has the old lease */
+	/* the same request again inside the batch is a refresh of the same rule */
+	ck_assert_int_eq(core_add(c, &q, &got), V_OK);
+	ck_assert_uint_eq(got.id, r.id);
+	ck_assert_uint_eq(told, 0);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert_uint_eq(told, 2);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 9100, &e));
+	ck_assert_uint_eq(e.timeout_ms, 600 * 1000);         /* the core_add asked for 600 again */
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -375,6 +624,10 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, reconcile_restores_kernel);
 	tcase_add_test(tc, quota_per_client);
 	tcase_add_test(tc, restart_restores_rules);
+	tcase_add_test(tc, batch_commits_once);
+	tcase_add_test(tc, batch_failure_undoes_everything);
+	tcase_add_test(tc, batch_add_delete_same_key);
+	tcase_add_test(tc, batch_refresh);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -506,23 +506,358 @@ START_TEST(bad_target_refused)
 }
 END_TEST
 
-START_TEST(peer_answers_nothing_installed)
+/* ---------- PEER ---------- */
+
+static struct pcp_request peer_req(const char *client, uint8_t proto, uint16_t iport, const char *peer,
+				   uint16_t peer_port, uint32_t lifetime, uint8_t nonce_byte)
 {
-	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 40000, 0, 600, 1);
-	struct pcp_response r;
-	struct in6_addr wan = A("203.0.113.1");
+	struct pcp_request q = map_req(client, proto, iport, 0, lifetime, nonce_byte);
 
 	q.opcode = PCP_OP_PEER;
-	q.op.peer_port = 443;
-	q.op.peer_addr = A("::ffff:198.51.100.7");
+	q.op.peer_addr = A(peer);
+	q.op.peer_port = peer_port;
+	return q;
+}
+
+static bool has_peer_pinhole(const char *addr, uint16_t proto, uint16_t port, const char *peer, uint16_t peer_port)
+{
+	struct fw_elem k;
+
+	memset(&k, 0, sizeof(k));
+	k.proto = proto;
+	k.addr = A(addr);
+	k.port = port;
+	k.remote = A(peer);
+	k.remote_len = 128;
+	k.remote_port = peer_port;
+	return fw_mem_has(fx.fw, &k, NULL);
+}
+
+static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer, struct fw_elem *out)
+{
+	struct fw_elem k;
+
+	memset(&k, 0, sizeof(k));
+	k.v4 = true;
+	k.addr = A("::ffff:192.0.2.1");
+	k.port = 1;
+	k.proto = proto;
+	k.ext_port = ext_port;
+	k.remote = A(peer);
+	k.remote_len = 128;
+	return fw_mem_has(fx.fw, &k, out);
+}
+
+START_TEST(peer_v6_remote_filtered_pinhole)
+{
+	struct pcp_request q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	struct pcp_response r = send_pcp(&q);
+	struct in6_addr peer = A("2001:db8:99::1");
+	struct rule *all;
+
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 600);
+	ck_assert_uint_eq(r.op.ext_port, 4000);              /* no translation: the internal endpoint */
+	ck_assert(addr_equal(&r.op.ext_addr, &q.client_addr));
+	ck_assert_uint_eq(r.op.peer_port, 5000);             /* the remote peer is echoed */
+	ck_assert(addr_equal(&r.op.peer_addr, &peer));
+	ck_assert(has_peer_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000));
+	ck_assert(!has_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000));  /* never open to everyone */
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_int_eq(all[0].kind, RULE_PINHOLE);
+	ck_assert_int_eq(all[0].origin, ORIGIN_PCP_PEER);
+	ck_assert_uint_eq(all[0].remote_len, 128);
+	ck_assert_uint_eq(all[0].remote_port, 5000);
+	ck_assert_str_eq(all[0].desc, "PCP PEER to [2001:db8:99::1]:5000");
+	free(all);
+}
+END_TEST
+
+START_TEST(peer_refresh_nonce_delete)
+{
+	struct pcp_request q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	struct pcp_response r;
+	struct rule *all;
+	uint32_t id;
+
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	id = all[0].id;
+	free(all);
+	/* the same nonce extends it (clamped as MAP) */
+	q.lifetime = 900;
 	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 900);
+	q.lifetime = 10;
+	ck_assert_uint_eq(send_pcp(&q).lifetime, 120);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].id, id);
+	free(all);
+	/* another nonce may neither refresh nor delete it */
+	memset(q.op.nonce, 2, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	q.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	/* lifetime 0 with its nonce deletes it, and answers lifetime 0 */
+	memset(q.op.nonce, 1, PCP_NONCE_LEN);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 0);
+	ck_assert_uint_eq(r.op.ext_port, 4000);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	ck_assert_uint_eq(rules(&all), 0);
+	/* deleting what is gone succeeds */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+}
+END_TEST
+
+START_TEST(peer_per_remote_and_beside_map)
+{
+	struct pcp_request p1 = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	struct pcp_request p2 = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5001, 600, 2);
+	struct pcp_request p3 = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::2", 5000, 600, 3);
+	struct pcp_request m = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 600, 4);
+	struct rule *all;
+
+	/* each remote peer is a mapping of its own, and so is the MAP of the same internal port, each
+	 * with its own nonce */
+	ck_assert_uint_eq(send_pcp(&p1).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&p2).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&p3).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 4);
+	free(all);
+	ck_assert(has_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000));
+	ck_assert(has_peer_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5001));
+	/* deleting the MAP leaves the PEERs */
+	m.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	ck_assert(!has_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 3);
+	/* and deleting one PEER leaves the others */
+	p2.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&p2).result, PCP_SUCCESS);
+	ck_assert(has_peer_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000));
+	ck_assert(has_peer_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::2", 5000));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 2);
+}
+END_TEST
+
+START_TEST(peer_v4_external_port)
+{
+	struct pcp_request q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 443, 600, 1);
+	struct pcp_request m;
+	struct pcp_response r = send_pcp(&q);
+	struct in6_addr wan = A("::ffff:203.0.113.1"), peer = A("::ffff:198.51.100.7");
+	struct fw_elem e;
+	struct rule *all;
+
+	/* no suggestion: the internal port, the one masquerade leaves the flow on */
 	ck_assert_uint_eq(r.result, PCP_SUCCESS);
 	ck_assert_uint_eq(r.op.ext_port, 40000);
 	ck_assert(addr_equal(&r.op.ext_addr, &wan));
 	ck_assert_uint_eq(r.op.peer_port, 443);
-	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	ck_assert(addr_equal(&r.op.peer_addr, &peer));
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 40000, "::ffff:198.51.100.7", &e));
+	ck_assert(addr_equal(&e.addr, &q.client_addr));
+	ck_assert_uint_eq(e.port, 40000);
+	ck_assert(!has_portmap(IPPROTO_UDP, 40000, NULL));     /* never open to everyone */
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_port, 0);              /* the NAT map cannot hold the peer port */
+	ck_assert_str_eq(all[0].desc, "PCP PEER to 198.51.100.7:443");
+	free(all);
+	/* another host, same internal port and peer: that external port is taken, another is given */
+	q = peer_req("::ffff:192.0.2.11", IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 443, 600, 1);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_ne(r.op.ext_port, 40000);
+	/* a free suggestion is taken */
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 40100, "::ffff:198.51.100.7", 443, 600, 1);
+	q.op.ext_port = 45000;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 45000);
+	/* a taken suggestion falls back to the internal port */
+	q = peer_req("::ffff:192.0.2.11", IPPROTO_UDP, 40200, "::ffff:198.51.100.7", 443, 600, 1);
+	q.op.ext_port = 45000;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 40200);
+	/* a port another host's MAP holds is not taken from it for this peer ... */
+	m = map_req("::ffff:192.0.2.12", IPPROTO_UDP, 41000, 41000, 600, 1);
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 41000);
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 41000, "::ffff:198.51.100.7", 443, 600, 1);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_ne(r.op.ext_port, 41000);
+	/* ... but a MAP of the same host and internal port shares it: the flow and both agree */
+	m = map_req("::ffff:192.0.2.10", IPPROTO_UDP, 42000, 42000, 600, 1);
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 42000);
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 42000, "::ffff:198.51.100.7", 443, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 42000);
+	ck_assert(has_portmap(IPPROTO_UDP, 42000, NULL));
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 42000, "::ffff:198.51.100.7", NULL));
+	/* the peer's port is not part of a v4 PEER's name: another port of the same peer is the same
+	 * mapping (the NAT map would let it in anyway) */
+	q.op.peer_port = 444;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 42000);
+	ck_assert_uint_eq(rules(&all), 8);
+	free(all);
+	/* a protocol a NAT44 mapping cannot carry */
+	q = peer_req("::ffff:192.0.2.10", 132, 42000, "::ffff:198.51.100.7", 443, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_PROTOCOL);
+	/* no WAN address yet */
+	have_wan = false;
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 43000, "::ffff:198.51.100.7", 443, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NETWORK_FAILURE);
+}
+END_TEST
+
+/* A PEER request followed by raw option bytes (the codec will not build options invalid for PEER). */
+static struct pcp_response send_peer_with_option(const struct pcp_request *q, const uint8_t *opt, size_t optlen)
+{
+	uint8_t in[PCP_MAX_MSG], out[PCP_MAX_MSG];
+	struct pcp_response r;
+	size_t n = pcp_wire_build_request(q, in, sizeof(in)), m;
+
+	ck_assert_uint_gt(n, 0);
+	memcpy(in + n, opt, optlen);
+	m = pcp_server_handle(fx.srv, in, n + optlen, &q->client_addr, now_ms, out, sizeof(out));
+	ck_assert_uint_gt(m, 0);
+	ck_assert_int_eq(pcp_wire_parse_response(out, m, &r), PCP_PARSE_OK);
+	return r;
+}
+
+START_TEST(peer_malformed)
+{
+	static const uint8_t prefer_failure[4] = { PCP_OPT_PREFER_FAILURE, 0, 0, 0 };
+	static const uint8_t filter[24] = { PCP_OPT_FILTER, 0, 0, 20, 0, 128 };
+	struct pcp_request q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+
+	q.op.protocol = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q.op.protocol = IPPROTO_UDP;
 	q.op.internal_port = 0;
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q.op.internal_port = 4000;
+	q.op.peer_port = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q.op.peer_port = 5000;
+	q.op.peer_addr = A("::");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q.op.peer_addr = A("::ffff:198.51.100.7");              /* a peer of the other family */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	q = peer_req("2001:db8:1::5", 50, 4000, "2001:db8:99::1", 5000, 600, 1);  /* ESP has no ports */
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_MALFORMED_REQUEST);
+	/* PREFER_FAILURE and FILTER are MAP options (RFC 6887 13.2, 13.3) */
+	q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	ck_assert_uint_eq(send_peer_with_option(&q, prefer_failure, sizeof(prefer_failure)).result,
+			  PCP_MALFORMED_OPTION);
+	ck_assert_uint_eq(send_peer_with_option(&q, filter, sizeof(filter)).result, PCP_MALFORMED_OPTION);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+START_TEST(peer_description_and_third_party)
+{
+	struct pcp_request q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	struct pcp_response r;
+	struct rule *all;
+
+	q.opt.has_description = true;
+	strcpy(q.opt.description, "voice call");
+	q.opt.description_len = (uint16_t)strlen(q.opt.description);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(r.opt.has_description);
+	ck_assert_str_eq(r.opt.description, "voice call");
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_str_eq(all[0].desc, "PCP PEER to [2001:db8:99::1]:5000: voice call");
+	free(all);
+	/* a long one is cut to what fits after the flow, and the reply says what was kept */
+	q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4001, "2001:db8:99::1", 5000, 600, 1);
+	q.opt.has_description = true;
+	memset(q.opt.description, 'x', 400);
+	q.opt.description[400] = '\0';
+	q.opt.description_len = 400;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 2);
+	ck_assert_uint_eq(strlen(all[1].desc), RULE_DESC_MAX);
+	ck_assert_uint_eq(strlen(all[1].desc), strlen("PCP PEER to [2001:db8:99::1]:5000: ") + r.opt.description_len);
+	free(all);
+	/* THIRD_PARTY as for MAP: only from an allowed requester */
+	q = peer_req("2001:db8:1::5", IPPROTO_UDP, 4002, "2001:db8:99::1", 5000, 600, 1);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+}
+END_TEST
+
+START_TEST(peer_index_survives_restart_and_gc)
+{
+	struct pcp_request p = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::1", 5000, 600, 1);
+	struct pcp_request m = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 600, 2);
+	struct pcp_server_params sp;
+	struct rule *all;
+
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	/* a new server on the same core tells the PEER from the MAP, and so does every gc */
+	pcp_server_free(fx.srv);
+	memset(&sp, 0, sizeof(sp));
+	sp.core = fx.core;
+	sp.ext_addr = wan_getter;
+	sp.rate_off = true;
+	fx.srv = pcp_server_new(&sp, now_ms);
+	ck_assert_uint_eq(pcp_server_gc(fx.srv), 0);
+	memset(p.op.nonce, 9, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_NOT_AUTHORIZED);
+	memset(p.op.nonce, 1, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_SUCCESS);
+	m.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_len, 128);
+	free(all);
+}
+END_TEST
+
+START_TEST(peer_cgn_installs_nothing)
+{
+	struct cgn_config cc;
+	struct pcp_server_params sp;
+	struct pcp_request q;
+	struct pcp_response r;
+	struct cgn *g;
+	char err[128];
+
+	memset(&cc, 0, sizeof(cc));
+	cc.pool[0].s_addr = htonl(0xc6336400);  /* 198.51.100.0/30 */
+	cc.pool_len[0] = 30;
+	cc.n_pool = 1;
+	cc.subs.s_addr = htonl(0x64400000);     /* 100.64.0.0/10 */
+	cc.subs_len = 10;
+	cc.port_min = 1024;
+	cc.port_max = 65535;
+	cc.ports_per_sub = 1024;
+	g = cgn_new(&cc, err, sizeof(err));
+	ck_assert_msg(g != NULL, "cgn_new: %s", err);
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.cgn = g;
+	setup_with(&sp);
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 600, 1);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 600);
+	ck_assert(addr_is_v4(&r.op.ext_addr));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	teardown();
+	setup();
+	cgn_free(g);
 }
 END_TEST
 
@@ -819,7 +1154,14 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, description_too_long_cut);
 	tcase_add_test(tc, address_mismatch);
 	tcase_add_test(tc, bad_target_refused);
-	tcase_add_test(tc, peer_answers_nothing_installed);
+	tcase_add_test(tc, peer_v6_remote_filtered_pinhole);
+	tcase_add_test(tc, peer_refresh_nonce_delete);
+	tcase_add_test(tc, peer_per_remote_and_beside_map);
+	tcase_add_test(tc, peer_v4_external_port);
+	tcase_add_test(tc, peer_malformed);
+	tcase_add_test(tc, peer_description_and_third_party);
+	tcase_add_test(tc, peer_index_survives_restart_and_gc);
+	tcase_add_test(tc, peer_cgn_installs_nothing);
 	tcase_add_test(tc, epoch_and_announce);
 	tcase_add_test(tc, unsupp_version_echoes_body);
 	tcase_add_test(tc, malformed_gets_result_codes);

@@ -644,6 +644,61 @@ START_TEST(test_put_del_load)
 }
 END_TEST
 
+/* Group commit: queued lines reach the file only at store_sync, all with one sync; a rewind takes a
+ * synced batch back out, exactly. */
+START_TEST(test_queue_sync_rewind)
+{
+	struct collected c = { 0 };
+	struct store_mark m;
+	struct store *st;
+	struct rule r;
+	off_t before;
+	uint64_t syncs;
+
+	make_tmpdir();
+	st = open_ok();
+	full_rule(&r, 1);
+	ck_assert_int_eq(store_put(st, &r), 0);
+	before = file_size("rules.journal");
+	syncs = store_syncs(st);
+	m = store_mark(st);
+	full_rule(&r, 2);
+	ck_assert_int_eq(store_queue_put(st, &r), 0);
+	ck_assert_int_eq(store_queue_del(st, 1), 0);
+	ck_assert_int_eq(file_size("rules.journal"), before);     /* nothing written yet */
+	ck_assert_int_eq(store_sync(st), 0);
+	ck_assert_uint_eq(store_syncs(st), syncs + 1);            /* two lines, one sync */
+	ck_assert_uint_eq(store_journal_lines(st), 3);
+	load_ok(st, &c);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_ptr_nonnull(find(&c, 2));
+	/* the batch is refused after its sync: the journal goes back to the mark */
+	ck_assert_int_eq(store_rewind(st, &m), 0);
+	ck_assert_int_eq(file_size("rules.journal"), before);
+	ck_assert_uint_eq(store_journal_lines(st), 1);
+	load_ok(st, &c);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_ptr_nonnull(find(&c, 1));
+	/* queued lines are dropped by a rewind; nothing to sync is no sync */
+	full_rule(&r, 3);
+	ck_assert_int_eq(store_queue_put(st, &r), 0);
+	ck_assert_int_eq(store_snapshot(st, NULL, 0), -1);       /* not while lines wait */
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_int_eq(store_rewind(st, &m), 0);
+	syncs = store_syncs(st);
+	ck_assert_int_eq(store_sync(st), 0);
+	ck_assert_uint_eq(store_syncs(st), syncs);
+	/* an invalid rule queues nothing */
+	r.kind = (enum rule_kind)0;
+	ck_assert_int_eq(store_queue_put(st, &r), -1);
+	ck_assert_int_eq(store_sync(st), 0);
+	ck_assert_int_eq(file_size("rules.journal"), before);
+	store_close(st);
+	free(c.rules);
+	remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_snapshot_and_journal)
 {
 	struct collected c = { 0 };
@@ -1178,6 +1233,7 @@ static Suite *store_suite(void)
 
 	tcase_add_test(disk, test_put_del_load);
 	tcase_add_test(disk, test_snapshot_and_journal);
+	tcase_add_test(disk, test_queue_sync_rewind);
 	tcase_add_test(disk, test_torn_last_line);
 	tcase_add_test(disk, test_corrupt_middle_line);
 	tcase_add_test(disk, test_corrupt_snapshot);
