@@ -85,6 +85,18 @@ static const char *event_verb(enum core_event ev)
 	return "change";
 }
 
+/* Wakes the loop thread (an eventfd: front ends on other threads, libupnp's, call the core, and the
+ * loop is not thread-safe). Only the first change of a burst writes; on_wake re-arms. */
+static void wake_loop(struct daemon *d)
+{
+	uint64_t one = 1;
+
+	if (d->wake_fd < 0 || atomic_exchange(&d->wake_armed, true))
+		return;
+	if (write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("wake: %s", strerror(errno));
+}
+
 static void on_change(void *arg, const struct rule *r, enum core_event ev)
 {
 	struct daemon *d = arg;
@@ -107,14 +119,8 @@ static void on_change(void *arg, const struct rule *r, enum core_event ev)
 			 r->id);
 	if (d->on_rule_change)
 		d->on_rule_change(d, r, ev);
-	/* The next expiry may have moved: wake the loop to look again. An eventfd, because front ends
-	 * running on other threads (libupnp) call the core, and the loop is not thread-safe. */
-	if (d->wake_fd >= 0) {
-		uint64_t one = 1;
-
-		if (write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_debug("wake: %s", strerror(errno));
-	}
+	/* The next expiry may have moved: wake the loop to look again. */
+	wake_loop(d);
 }
 
 /* ---------- timers, monitor, signals ---------- */
@@ -154,15 +160,13 @@ static void core_reanchored(void *arg, const struct in6_addr *op, uint8_t ol, co
 			    const struct core_reanchor_result *res)
 {
 	struct daemon *d = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&d->prefix_mu);
 	d->prefix_pending = true;
 	d->prefix_old = *op, d->prefix_new = *np, d->prefix_old_len = ol, d->prefix_new_len = nl;
 	d->prefix_res = *res;
 	pthread_mutex_unlock(&d->prefix_mu);
-	if (d->wake_fd >= 0 && write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("wake: %s", strerror(errno));
+	wake_loop(d);
 }
 
 static void on_wake(void *arg, int fd, uint32_t events)
@@ -171,6 +175,7 @@ static void on_wake(void *arg, int fd, uint32_t events)
 	uint64_t n;
 
 	(void)events;
+	atomic_store(&d->wake_armed, false);  /* before the read: a later change wakes us again */
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_debug("wake: %s", strerror(errno));
 	loop_timer(d->loop, 0, expire_tick, d);

@@ -7,6 +7,7 @@
 #define IGDD_DAEMON_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,6 +50,7 @@ struct daemon {
 	struct ctl *ctl;
 	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
 	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
+	atomic_bool wake_armed;  /* wake_fd written and not yet read: a burst of changes is one wake-up */
 	void *front;        /* the main's front ends (UPnP, PCP, web), owned by its start/stop hooks */
 	struct devwatch *devwatch;  /* LAN devices and prefixes (rtnetlink); NULL if it could not start */
 	/* Set by a main's start hook to tell clients of a LAN prefix change (UPnP SystemUpdateID, PCP
