@@ -33,6 +33,7 @@ enum conf_type {
 	CT_CGN_SUBS,    /* one IPv4 ADDR/LEN (cgn_subscribers -> fw.nat_src) */
 	CT_CGN_PORTS,   /* MIN-MAX (cgn_port_range) */
 	CT_CRYPT,       /* a crypt(3) hash "$id$..." or empty (web_password_hash) */
+	CT_HOSTNAME,    /* repeatable DNS name (web_hostname) */
 };
 
 struct conf_choice {
@@ -105,6 +106,9 @@ static const struct conf_key conf_keys[] = {
 	  OFF(web_listen), SZ(web_listen), 0, 0, NULL },
 	{ "web_password_hash", CT_CRYPT, "", "web UI password as a crypt(3) hash (`igdctl passwd` prints the line); empty = no login",
 	  OFF(web_password_hash), SZ(web_password_hash), 0, 0, NULL },
+	{ "web_hostname", CT_HOSTNAME, NULL, "web UI: a DNS name it may be asked for by (the Host header), "
+	  "repeatable up to 8; its own addresses and `localhost` always work, other names get 421 (DNS rebinding)",
+	  0, 0, 0, 0, NULL },
 	{ "upstream_pcp_server", CT_ADDR_OPT, "", "upstream PCP server; empty = the default gateway (RFC 7488)",
 	  OFF(upstream_pcp_server), SZ(upstream_pcp_server), 0, 0, NULL },
 	{ "secure_mode", CT_BOOL, "yes", "a client may only open ports for its own device",
@@ -277,6 +281,42 @@ static bool parse_prefix_list(struct conf *c, const char *v, char *err, size_t e
 	}
 	strcpy(c->pcp_thirdparty_text[i], v);
 	c->n_pcp_thirdparty++;
+	return true;
+}
+
+/* A DNS name: dot-separated labels of letters, digits and inner '-' (RFC 1123), 1-63 bytes each. */
+static bool hostname_ok(const char *v)
+{
+	size_t n = strlen(v), label = 0;
+
+	if (n == 0 || n > CONF_HOSTNAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '.') {
+			if (label == 0 || v[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)v[i]) || (v[i] == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && v[n - 1] != '-';
+}
+
+static bool parse_hostname(struct conf *c, const char *v, char *err, size_t errlen)
+{
+	if (c->n_web_hostname >= CONF_WEB_HOSTNAMES) {
+		snprintf(err, errlen, "at most %d web_hostname lines", CONF_WEB_HOSTNAMES);
+		return false;
+	}
+	if (!hostname_ok(v)) {
+		snprintf(err, errlen, "expected a DNS name like router.lan, not '%s'", v);
+		return false;
+	}
+	strcpy(c->web_hostname[c->n_web_hostname++], v);
 	return true;
 }
 
@@ -522,6 +562,7 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 	case CT_CGN_SUBS:   return parse_cgn_subs(c, k, v, err, errlen);
 	case CT_CGN_PORTS:  return parse_portrange_to(v, &c->cgn_port_min, &c->cgn_port_max, err, errlen);
 	case CT_CRYPT:      return parse_crypt(c, k, v, err, errlen);
+	case CT_HOSTNAME:   return parse_hostname(c, v, err, errlen);
 	}
 	snprintf(err, errlen, "internal: key type %d", (int)k->type);
 	return false;
@@ -530,7 +571,7 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 static bool key_repeatable(const struct conf_key *k)
 {
 	return k->type == CT_IFLIST || k->type == CT_LISTEN_IP || k->type == CT_PREFIX_LIST ||
-	       k->type == CT_CGN_POOL;
+	       k->type == CT_CGN_POOL || k->type == CT_HOSTNAME;
 }
 
 void conf_defaults(struct conf *c)
@@ -664,6 +705,12 @@ static bool conf_finish(struct conf *c, char *err, size_t errlen)
 	}
 	strcpy(c->fw.wan_ifname[0], c->ext_ifname);
 	c->fw.n_wan = 1;
+	if (c->fw.n_nat_pool > 0) {
+		/* the backend's block map follows the same layout as pcpd's PCP blocks (fw_nat_blocks) */
+		c->fw.nat_port_min = c->cgn_port_min;
+		c->fw.nat_port_max = c->cgn_port_max;
+		c->fw.nat_block_size = c->cgn_ports_per_subscriber;
+	}
 	return true;
 }
 
@@ -768,6 +815,10 @@ static void print_key(const struct conf *c, const struct conf_key *k, FILE *f)
 	case CT_PREFIX_LIST:
 		for (size_t j = 0; j < c->n_pcp_thirdparty; j++)
 			fprintf(f, "%s=%s\n", k->name, c->pcp_thirdparty_text[j]);
+		return;
+	case CT_HOSTNAME:
+		for (size_t j = 0; j < c->n_web_hostname; j++)
+			fprintf(f, "%s=%s\n", k->name, c->web_hostname[j]);
 		return;
 	case CT_CGN_POOL:
 		for (size_t j = 0; j < c->fw.n_nat_pool; j++)

@@ -21,6 +21,8 @@
 #define CONF_SOCKPATH_MAX  108  /* sizeof(sun_path) */
 #define CONF_FILE_MAX      (1024 * 1024)
 #define CONF_PERM_TEXT_MAX 256
+#define CONF_WEB_HOSTNAMES 8
+#define CONF_HOSTNAME_MAX  253  /* a DNS name, without a trailing dot */
 
 enum conf_log_level {
 	CONF_LOG_INFO = 0,
@@ -42,6 +44,8 @@ struct conf {
 	struct in6_addr web_addr;
 	uint16_t web_port;
 	char web_password_hash[256];             /* crypt(3) hash; empty = no web login possible */
+	char web_hostname[CONF_WEB_HOSTNAMES][CONF_HOSTNAME_MAX + 1]; /* names the UI may be asked for by */
+	size_t n_web_hostname;
 	bool force_igd_v1;                       /* serve only the IGD:1 description */
 	uint32_t upnp_notify_interval;           /* seconds between SSDP announcements */
 	uint32_t upnp_http_port;                 /* 0 = libupnp picks (49152 and up) */

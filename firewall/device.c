@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The device table (see device.h). Two indexes: devices by MAC, and the device holding each address. */
+/* The device table (see device.h). Two indexes: devices by MAC, and the device holding each address;
+ * beside them the name registry, an array of slots (searched linearly: at most DEVICE_NAMES_MAX, and
+ * only when a device appears or is named). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +10,16 @@
 #include "device.h"
 #include "hmap.h"
 
+struct name_slot {
+	bool used;
+	uint8_t mac[6];
+	char name[DEVICE_NAME_MAX + 1];
+};
+
 struct device_table {
 	struct hmap *by_mac;    /* 6-byte MAC -> struct device * (owned) */
 	struct hmap *by_addr;   /* in6_addr -> struct device * holding it */
+	struct name_slot *names; /* DEVICE_NAMES_MAX slots, allocated with the first name */
 	int64_t stable_after;
 	int64_t forget_after;
 };
@@ -45,6 +54,7 @@ void device_table_free(struct device_table *t)
 		hmap_free(t->by_mac);
 	}
 	hmap_free(t->by_addr);
+	free(t->names);
 	free(t);
 }
 
@@ -98,6 +108,14 @@ bool mac_parse(const char *s, uint8_t mac[6])
 		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
+}
+
+bool mac_usable(const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+
+	/* group bit set = multicast/broadcast: never a device */
+	return mac && memcmp(mac, zero, 6) != 0 && !(mac[0] & 0x01);
 }
 
 static void say(char *ev, size_t evlen, const char *fmt, const char *arg)
@@ -280,17 +298,18 @@ static void drop_device(struct device_table *t, struct device *d)
 	free(d);
 }
 
-static bool mac_usable(const uint8_t mac[6])
+static int find_name(const struct device_table *t, const uint8_t mac[6])
 {
-	static const uint8_t zero[6];
-
-	/* group bit set = multicast/broadcast: never a device */
-	return mac && memcmp(mac, zero, 6) != 0 && !(mac[0] & 0x01);
+	for (int i = 0; t->names && i < DEVICE_NAMES_MAX; i++)
+		if (t->names[i].used && memcmp(t->names[i].mac, mac, 6) == 0)
+			return i;
+	return -1;
 }
 
 static struct device *get_device(struct device_table *t, const uint8_t mac[6], int64_t now)
 {
 	struct device *d = hmap_get(t->by_mac, mac);
+	int slot;
 
 	if (d)
 		return d;
@@ -298,6 +317,9 @@ static struct device *get_device(struct device_table *t, const uint8_t mac[6], i
 	if (!d)
 		return NULL;
 	memcpy(d->mac, mac, 6);
+	/* named before (even before this run): the name is there when the device is */
+	if ((slot = find_name(t, mac)) >= 0)
+		memcpy(d->name, t->names[slot].name, sizeof(d->name));
 	d->first_seen = now;
 	if (hmap_put(t->by_mac, d->mac, d) < 0) {
 		free(d);
@@ -401,21 +423,145 @@ int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr
 	return 1;
 }
 
+/* ---------------------------------------------------------------- the name registry */
+
+/* One UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most U+10FFFF): its length and code
+ * point, or 0 if malformed (a NUL inside the sequence is malformed too). */
+static size_t utf8_next(const unsigned char *s, uint32_t *cp)
+{
+	uint32_t c = s[0], min;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2, c &= 0x1f, min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3, c &= 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4, c &= 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+static bool name_char_ok(uint32_t c)
+{
+	return c >= 0x20 && !(c >= 0x7f && c <= 0x9f) &&      /* C0, DEL, C1 controls */
+	       c != 0x2028 && c != 0x2029 &&                   /* line and paragraph separators */
+	       !(c >= 0x202a && c <= 0x202e) && !(c >= 0x2066 && c <= 0x2069); /* bidi embeddings, isolates */
+}
+
+bool device_name_valid(const char *name)
+{
+	size_t len = name ? strnlen(name, DEVICE_NAME_MAX + 1) : DEVICE_NAME_MAX + 1;
+
+	if (len > DEVICE_NAME_MAX)
+		return false;
+	for (size_t i = 0, n; i < len; i += n) {
+		uint32_t c;
+
+		n = utf8_next((const unsigned char *)name + i, &c);
+		if (n == 0 || !name_char_ok(c))
+			return false;
+	}
+	return true;
+}
+
+int device_name_slot(const struct device_table *t, const uint8_t mac[6])
+{
+	int i;
+
+	if (!t || !mac)
+		return -1;
+	if ((i = find_name(t, mac)) >= 0 || !t->names)
+		return i >= 0 ? i : 0;
+	for (i = 0; i < DEVICE_NAMES_MAX; i++)
+		if (!t->names[i].used)
+			return i;
+	return -1;
+}
+
+int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name)
+{
+	struct name_slot *ns;
+	struct device *d;
+	int held;
+
+	if (!t || slot < 0 || slot >= DEVICE_NAMES_MAX || !mac_usable(mac) || !device_name_valid(name))
+		return -1;
+	held = find_name(t, mac);
+	if (held >= 0 && held != slot)
+		return -1;
+	if (!t->names && !(t->names = calloc(DEVICE_NAMES_MAX, sizeof(*t->names))))
+		return -1;
+	ns = &t->names[slot];
+	if (ns->used && memcmp(ns->mac, mac, 6) != 0)
+		return -1;   /* another MAC's slot: a caller's mistake, never an overwrite */
+	memset(ns, 0, sizeof(*ns));
+	if (*name) {
+		ns->used = true;
+		memcpy(ns->mac, mac, 6);
+		snprintf(ns->name, sizeof(ns->name), "%s", name);
+	}
+	if ((d = hmap_get(t->by_mac, mac)))
+		snprintf(d->name, sizeof(d->name), "%s", name);
+	return 0;
+}
+
 int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name)
 {
-	struct device *d;
-	size_t len;
+	int slot = device_name_slot(t, mac);
 
-	if (!t || !mac || !name || !(d = hmap_get(t->by_mac, mac)))
-		return -1;
-	len = strlen(name);
-	if (len > DEVICE_NAME_MAX)
-		return -1;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
-			return -1;
-	memcpy(d->name, name, len + 1);
-	return 0;
+	if (slot < 0)   /* full: only un-naming a MAC that has no name can still succeed (nothing to do) */
+		return t && mac_usable(mac) && name && !*name ? 0 : -1;
+	return device_name_put(t, slot, mac, name);
+}
+
+const char *device_name_of(const struct device_table *t, const uint8_t mac[6])
+{
+	int slot = t && mac ? find_name(t, mac) : -1;
+
+	return slot >= 0 ? t->names[slot].name : "";
+}
+
+size_t device_name_count(const struct device_table *t)
+{
+	size_t n = 0;
+
+	for (int i = 0; t && t->names && i < DEVICE_NAMES_MAX; i++)
+		n += t->names[i].used;
+	return n;
+}
+
+void device_name_record(const uint8_t mac[6], const char *name, char buf[DEVICE_NAME_RECORD_MAX])
+{
+	char m[18];
+
+	snprintf(buf, DEVICE_NAME_RECORD_MAX, "%s %s", mac_str(mac, m), name);
+}
+
+bool device_name_record_parse(const char *rec, uint8_t mac[6], const char **name)
+{
+	char m[18];
+
+	if (!rec || strnlen(rec, 18) < 18 || rec[17] != ' ')
+		return false;
+	memcpy(m, rec, 17);
+	m[17] = '\0';
+	*name = rec + 18;
+	return mac_parse(m, mac) && mac_usable(mac) && **name && device_name_valid(*name);
 }
 
 size_t device_table_age(struct device_table *t, int64_t now)

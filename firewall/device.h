@@ -15,7 +15,8 @@
 #include "rule.h"
 
 #define ADDR_LIFETIME_INFINITE 0xffffffffu
-#define DEVICE_NAME_MAX        63
+#define DEVICE_NAME_MAX        63     /* bytes of a user-given name (UTF-8), without the NUL */
+#define DEVICE_NAMES_MAX       1024   /* names the registry keeps, present devices or not */
 #define DEVICE_EVIDENCE_MAX    112
 #define DEVICE_MAX_ADDRS       32   /* per device; ≥ 3 global + link-local + ULA is normal, 32 is generous */
 /* RFC 8981 TEMP_PREFERRED_LIFETIME is 1 day: an opaque address alive longer than that (plus slack for
@@ -57,7 +58,7 @@ struct device_addr {
 
 struct device {
 	uint8_t mac[6];
-	char name[DEVICE_NAME_MAX + 1];   /* user-given, "" = none */
+	char name[DEVICE_NAME_MAX + 1];   /* user-given (from the name registry), "" = none */
 	int ifindex;                      /* LAN interface it was last seen on */
 	int64_t first_seen, last_seen;
 	size_t naddrs;
@@ -85,6 +86,8 @@ enum addr_kind addr_classify(const struct in6_addr *a, const uint8_t mac[6], con
 /* "52:54:00:12:34:01" <-> bytes. */
 const char *mac_str(const uint8_t mac[6], char buf[18]);
 bool mac_parse(const char *s, uint8_t mac[6]);
+/* A MAC a device can have: not all zero, not multicast/broadcast (group bit clear). */
+bool mac_usable(const uint8_t mac[6]);
 
 /* --- feeding the table --- */
 /* An address was seen with a MAC on a LAN interface (neighbour entry, or DAD/NA snooping).
@@ -99,10 +102,33 @@ int device_neigh_state(struct device_table *t, const struct in6_addr *a, enum ne
 /* Stable or temporary, learned from elsewhere (a DHCPv6 lease, the operator). 1 if taken, 0 if the
  * address is unknown or kind is not one of those two. */
 int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr_kind kind, const char *evidence);
-/* User-given name: printable ASCII, at most DEVICE_NAME_MAX bytes; "" clears. 0, or -1 (unknown MAC, bad name). */
+
+/* --- the name registry: user-given names by MAC ---
+ * A household names a device once and the name sticks to its MAC: it is kept in the registry
+ * whether the device is in the table or not (a phone that is away), and given to the device when
+ * it appears. Each name lives in one of DEVICE_NAMES_MAX numbered slots that never move while it
+ * exists, so that a store can keep one small record per slot (devwatch.c does). */
+/* Well-formed UTF-8, at most DEVICE_NAME_MAX bytes, no control characters (C0, DEL, C1) and no
+ * line separators or bidirectional overrides (a name must not rearrange the text around it). "" is valid. */
+bool device_name_valid(const char *name);
+/* The slot holding mac's name, else the lowest free slot; -1 when mac has none and none is free. */
+int device_name_slot(const struct device_table *t, const uint8_t mac[6]);
+/* Puts mac's name in slot ("" frees the slot) and gives it to the device now if it is in the table.
+ * 0, or -1: bad slot, MAC (zero/multicast) or name, or mac named in another slot. */
+int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name);
+/* device_name_slot + device_name_put: 0, or -1 (bad input, registry full). */
 int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name);
+/* The registry's name for mac ("" = none). */
+const char *device_name_of(const struct device_table *t, const uint8_t mac[6]);
+size_t device_name_count(const struct device_table *t);
+/* One registry entry as a store keeps it: "52:54:00:12:34:01 NAME" (one line, no newline).
+ * parse: true with mac and *name (pointing into rec) when rec is one with a valid, non-empty name. */
+#define DEVICE_NAME_RECORD_MAX (18 + DEVICE_NAME_MAX + 1)
+void device_name_record(const uint8_t mac[6], const char *name, char buf[DEVICE_NAME_RECORD_MAX]);
+bool device_name_record_parse(const char *rec, uint8_t mac[6], const char **name);
 /* Re-judges every address at time now (persistence promotes opaque addresses to stable) and forgets
- * addresses absent for longer than forget_after, and devices left with none.
+ * addresses absent for longer than forget_after, and devices left with none unless named (a named
+ * device stays listed while away; its name is in the registry either way).
  * Returns how many addresses changed kind or were forgotten: non-zero means pending rules may resolve. */
 size_t device_table_age(struct device_table *t, int64_t now);
 

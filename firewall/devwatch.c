@@ -3,6 +3,7 @@
  * under the core's lock (core_with_devices), because front ends on other threads ask the core about it. */
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "prefix.h"
 
 #define MAX_CHANGES 8   /* prefix decisions queued by one read; more in one burst is not a renumbering */
+#define NAME_KEY_FMT "device_name_%d"   /* + registry slot: the store meta key of one device name */
+#define NAME_KEY_MAX 24
 
 struct devwatch {
 	struct devwatch_params p;
@@ -242,6 +245,10 @@ struct device_table *devwatch_devices(struct devwatch *dw)
 void devwatch_prepare_core(struct devwatch *dw, struct core *c)
 {
 	bool done = false;
+	size_t names = devwatch_load_names(c);
+
+	if (names)
+		log_info("devices: %zu device names loaded", names);
 
 	/* the dump's decisions: FIRST for each interface with a prefix today */
 	for (size_t i = 0; i < dw->nchg; i++) {
@@ -272,4 +279,96 @@ int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l)
 	/* rules restored pending may resolve against the table the dump filled */
 	resolve(dw);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- device names */
+
+/* One rename at a time (web and control threads): choosing the slot, writing it and putting it in the
+ * table belong together, and the core's lock cannot be held across core_meta_set. */
+static pthread_mutex_t names_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct name_op {
+	uint8_t mac[6];
+	const char *name;
+	int slot;
+	bool named, present;
+};
+
+/* These run under the core's lock; they return 1 (core_with_devices answers 0 when there is no table). */
+static int slot_locked(void *arg, struct device_table *t)
+{
+	struct name_op *op = arg;
+
+	op->slot = device_name_slot(t, op->mac);
+	op->named = device_name_of(t, op->mac)[0] != '\0';
+	op->present = device_find(t, op->mac) != NULL;
+	return 1;
+}
+
+static int put_locked(void *arg, struct device_table *t)
+{
+	struct name_op *op = arg;
+
+	return device_name_put(t, op->slot, op->mac, op->name) == 0 ? 1 : -1;
+}
+
+size_t devwatch_load_names(struct core *c)
+{
+	char key[NAME_KEY_MAX], rec[DEVICE_NAME_RECORD_MAX + 8];
+	size_t n = 0;
+
+	/* every slot: a hand-deleted file leaves a gap, and 1,024 absent files cost a millisecond */
+	for (int slot = 0; slot < DEVICE_NAMES_MAX; slot++) {
+		struct name_op op = { .slot = slot };
+
+		snprintf(key, sizeof(key), NAME_KEY_FMT, slot);
+		if (core_meta_get(c, key, rec, sizeof(rec)) < 0 || !rec[0])
+			continue;
+		if (!device_name_record_parse(rec, op.mac, &op.name) || core_with_devices(c, put_locked, &op) <= 0) {
+			log_warnx("store: %s holds \"%s\", not \"MAC NAME\" of a device not named before; ignored",
+				  key, rec);
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
+enum verdict devwatch_name_device(struct core *c, const uint8_t mac[6], const char *name, bool *present)
+{
+	struct name_op op = { .name = name };
+	char key[NAME_KEY_MAX], rec[DEVICE_NAME_RECORD_MAX], m[18];
+	enum verdict v = V_OK;
+
+	if (!mac_usable(mac) || !device_name_valid(name))
+		return V_INVALID;
+	memcpy(op.mac, mac, 6);
+	pthread_mutex_lock(&names_mu);
+	if (core_with_devices(c, slot_locked, &op) <= 0) {
+		v = V_DISABLED;
+	} else if (!op.named && !*name) {
+		v = V_OK;   /* un-naming a device without a name: nothing to do */
+	} else if (op.slot < 0) {
+		v = V_QUOTA;
+	} else {
+		snprintf(key, sizeof(key), NAME_KEY_FMT, op.slot);
+		if (*name)
+			device_name_record(mac, name, rec);
+		else
+			rec[0] = '\0';
+		/* durable first: an answer of 200 survives a restart */
+		if (core_meta_set(c, key, rec) < 0) {
+			log_warn("store: cannot save the name of %s", mac_str(mac, m));
+			v = V_NO_RESOURCES;
+		} else if (core_with_devices(c, put_locked, &op) <= 0) {
+			v = V_NO_RESOURCES;
+		} else {
+			log_info("devices: %s %s%s%s", mac_str(mac, m), *name ? "is now named \"" : "has no name now",
+				 name, *name ? "\"" : "");
+		}
+	}
+	pthread_mutex_unlock(&names_mu);
+	if (present)
+		*present = op.present;
+	return v;
 }

@@ -39,4 +39,15 @@ void devwatch_prepare_core(struct devwatch *dw, struct core *c);
 /* Registers with the loop, writes the current prefixes to the store. 0 or -1. */
 int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l);
 
+/* User-given device names, durable in the core's store: one meta value per name registry slot,
+ * "device_name_N" = "MAC NAME" ("" = a freed slot), so a rename is one small atomic write and never
+ * rewrites the other names. devwatch_prepare_core loads them. */
+/* Loads every saved name into the core's device table. Returns how many. */
+size_t devwatch_load_names(struct core *c);
+/* Names mac ("" un-names it), whether the device is in the table now or not (it gets the name when it
+ * appears): durable first, then in the table. Safe from any thread. *present (may be NULL): the device
+ * is in the table now. V_OK, V_INVALID (bad MAC or name), V_QUOTA (DEVICE_NAMES_MAX names already),
+ * V_NO_RESOURCES (the store refused: nothing changed), V_DISABLED (the core has no device table). */
+enum verdict devwatch_name_device(struct core *c, const uint8_t mac[6], const char *name, bool *present);
+
 #endif

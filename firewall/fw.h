@@ -36,6 +36,12 @@ struct fw_config {
 	struct in_addr nat_pool[FW_MAX_NAT_POOL];  /* the pool as given, ADDR/LEN each */
 	uint8_t nat_pool_len[FW_MAX_NAT_POOL];
 	size_t n_nat_pool;
+	/* Deterministic per-subscriber port blocks (RFC 7422) for that NAT44; nat_block_size 0 = none
+	 * (the pool rule alone). nat_port_min..nat_port_max is cut into blocks of nat_block_size ports
+	 * (see fw_nat_blocks below): TCP and UDP flows of a subscriber with a block leave from its
+	 * block's address and ports, the pool rule stays for the rest (ICMP, subscribers beyond). */
+	uint16_t nat_port_min, nat_port_max;
+	uint32_t nat_block_size;
 	/* The output wall (CallStranger, CVE-2020-12695, defence in depth): new TCP connections from
 	 * sockets of this cgroup v2 (the daemon's own, see cgroup.h) may leave only through a LAN
 	 * interface or lo. out_cgroup_id 0 = no wall. The path (relative to the cgroup2 root, no
@@ -51,6 +57,44 @@ bool fw_output_wall(const struct fw_config *cfg);
 /* First and last address of the NAT44 pool (network byte order), false if the pool is empty or its
  * parts do not form one contiguous range (nft's `snat to` takes one range). (fw_elem.c) */
 bool fw_nat_pool_range(const struct fw_config *cfg, struct in_addr *lo, struct in_addr *hi);
+
+/* The deterministic block layout (RFC 7422), one piece of arithmetic for pcpd's PCP port
+ * allocation (pcpd/cgn.c) and the NAT44 block map (nft.c), so a subscriber's dynamic ports and its
+ * PCP mappings fall in the same block on the same address. The ports are cut into blocks of
+ * `size`; the pool addresses, ascending, carry per_addr blocks each; subscriber i (its offset in
+ * the subscriber prefix) gets block i, filled address by address:
+ *     address = pool_lo + i / per_addr, ports = port_min + (i % per_addr) * size ...+size-1
+ * (fw_blocks.c; pure) */
+struct fw_nat_blocks {
+	uint32_t pool_lo;       /* host order; the pool is one contiguous range */
+	uint64_t n_addrs;
+	uint32_t subs_base;     /* host order */
+	uint64_t subs_count;
+	uint16_t port_min;
+	uint32_t size;          /* ports per block */
+	uint32_t per_addr;      /* blocks per pool address */
+};
+
+/* The block map holds at most this many subscribers; subscribers beyond are NATed by the pool
+ * rule. The bound keeps the one transaction that installs the map (with the table, again at every
+ * resync after a foreign change, holding the kernel's nftables lock meanwhile) short: on the
+ * development VM 65,536 elements take 0.15 s, 262,144 0.9 s, and 1,048,576 12 s (the kernel's
+ * cost per element grows beyond ~256k). */
+#define FW_NAT_BLOCK_ELEMS_MAX (1u << 18)
+
+/* Layout of cfg's pool, subscriber prefix, port range and block size. False with a reason in err
+ * when there is none (no pool, a pool that is not one range, a block size of 0 or above the range). */
+bool fw_nat_blocks_init(struct fw_nat_blocks *nb, const struct fw_config *cfg, char *err, size_t errlen);
+/* Subscribers with a block: min(subscribers, pool addresses x blocks per address). */
+uint64_t fw_nat_blocks_capacity(const struct fw_nat_blocks *nb);
+/* Subscriber index of addr (network order); false outside the subscriber prefix. */
+bool fw_nat_block_index(const struct fw_nat_blocks *nb, struct in_addr addr, uint64_t *i);
+/* Block i (< capacity): subscriber address, external address (network order), first/last port. */
+void fw_nat_block_at(const struct fw_nat_blocks *nb, uint64_t i, struct in_addr *sub, struct in_addr *ext,
+		     uint16_t *lo, uint16_t *hi);
+/* How many elements the backend puts in the block map for cfg (blocks 0..n-1 of *nb, which it
+ * fills): the capacity, at most FW_NAT_BLOCK_ELEMS_MAX; 0 when cfg has no block layout. */
+uint64_t fw_nat_block_elems(const struct fw_config *cfg, struct fw_nat_blocks *nb);
 
 /* One kernel element. Which set/map it lands in follows from its fields:
  *  pinhole (v6): remote_len == 0 -> keyed daddr . l4proto . dport, or daddr . l4proto (dport 0 / no ports),

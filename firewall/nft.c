@@ -20,8 +20,16 @@
  *         oifname != @wan_if return
  *         snat via @pm4_snat                             endpoint-independent mapping: a mapping's
  *                                                        internal addr:port leaves as ext_addr:ext_port
+ *         [meta l4proto { tcp, udp } snat ip to ip saddr map @nat_block]
+ *                                                        CGN with port blocks: a subscriber's TCP/UDP
+ *                                                        leaves from its own block (RFC 7422; the
+ *                                                        layout is fw_nat_blocks, the one pcpd's PCP
+ *                                                        blocks use). One element per subscriber the
+ *                                                        pool serves, at most FW_NAT_BLOCK_ELEMS_MAX,
+ *                                                        all installed with the table (init, resync).
  *         [ip saddr SUBSCRIBERS snat to POOL persistent] NAT44 for everything else (pcpd on a CGN,
- *                                                        when the config gives a pool)
+ *                                                        when the config gives a pool): ICMP, other
+ *                                                        protocols, subscribers beyond the block map
  *     output     (filter hook output priority filter; policy accept) -- only with the output wall:
  *         socket cgroupv2 level L "PATH" oifname != @lan_if oifname != "lo" meta l4proto tcp
  *             ct state new drop
@@ -90,6 +98,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -122,6 +131,7 @@ struct nft_names {
 	char output[FW_NAME_MAX];
 	char wan_if[FW_NAME_MAX];
 	char lan_if[FW_NAME_MAX];
+	char nat_block[FW_NAME_MAX];
 	char set[FW_SET_COUNT][FW_NAME_MAX];
 };
 
@@ -840,6 +850,120 @@ static void rule_nat44(struct batch *b, const struct nft *p, const struct fw *fw
 	msg_rule(b, r);
 }
 
+/* The CGN block map: `map nat_block { type ipv4_addr : interval ipv4_addr . inet_service }`,
+ * subscriber -> its block's address . first port - address . last port, and the rule
+ *   meta nfproto ipv4 meta l4proto { tcp, udp } snat ip to ip saddr map @nat_block
+ * (bytecode as `nft --debug=netlink` gives it on nft 1.0.6). The kernel sees a plain hash map with
+ * 16-byte data, as nft makes it (the key is one address, so no interval flag); what nft needs to
+ * print it back -- the key's byte order, "the data is a range" -- lives in the set's userdata.
+ * Its size is given (the element count is known): the kernel then picks a fixed-size hash instead
+ * of growing an rhashtable element by element, 6x faster to fill with 65,536 elements.
+ * All elements go in one transaction: at FW_NAT_BLOCK_ELEMS_MAX they take ~11 MB of batch, well
+ * inside the socket's SOCK_BUF_BYTES, so no chunking is needed. */
+#define NFT_BYTEORDER_BIG_ENDIAN 2   /* nftables' enum byteorder */
+#define BLOCK_DATA_LEN 16            /* addr . port, then the range's end addr . port (4 bytes each) */
+
+static uint32_t msg_block_map(struct batch *b, struct nft *p, uint64_t nelems)
+{
+	struct nftnl_set *s = set_new(b, p, p->n.nat_block);
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+	uint32_t id = ++p->set_id;
+
+	if (s && ud) {
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, FW_TYPE_IPADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(struct in_addr));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, (FW_TYPE_IPADDR << FW_TYPE_BITS) | FW_TYPE_SERVICE);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, BLOCK_DATA_LEN);
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+		if (nelems)
+			nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, (uint32_t)nelems);
+		nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_BIG_ENDIAN);
+		nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATA_INTERVAL, 1);
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		msg_set(b, s, NFT_MSG_NEWSET);
+	} else {
+		b->oom = true;
+	}
+	nftnl_udata_buf_free(ud);
+	nftnl_set_free(s);
+	return id;
+}
+
+/* One element: subscriber -> ext . lo - ext . hi (ports big-endian, each field padded to 4). */
+static struct nftnl_set_elem *block_elem(const struct fw_nat_blocks *nb, uint64_t i)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	uint8_t data[BLOCK_DATA_LEN] = { 0 };
+	struct in_addr sub, ext;
+	uint16_t lo, hi;
+
+	if (!e)
+		return NULL;
+	fw_nat_block_at(nb, i, &sub, &ext, &lo, &hi);
+	lo = htons(lo);
+	hi = htons(hi);
+	memcpy(data, &ext, 4);
+	memcpy(data + 4, &lo, 2);
+	memcpy(data + 8, &ext, 4);
+	memcpy(data + 12, &hi, 2);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &sub, sizeof(sub));
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, sizeof(data));
+	return e;
+}
+
+/* Blocks 0..n-1, ELEMS_PER_MSG to a message. */
+static void msg_block_elems(struct batch *b, struct nft *p, const struct fw_nat_blocks *nb, uint64_t n)
+{
+	for (uint64_t i = 0; i < n && !b->oom; i += ELEMS_PER_MSG) {
+		struct nftnl_set *s = set_new(b, p, p->n.nat_block);
+		struct nlmsghdr *nlh;
+
+		if (!s)
+			return;
+		for (uint64_t j = i; j < n && j < i + ELEMS_PER_MSG; j++) {
+			struct nftnl_set_elem *e = block_elem(nb, j);
+
+			if (!e) {
+				b->oom = true;
+				break;
+			}
+			nftnl_set_elem_add(s, e);
+		}
+		if ((nlh = batch_msg(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE))) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			batch_close_msg(b, nlh);
+		}
+		nftnl_set_free(s);
+	}
+}
+
+static void rule_nat_block(struct batch *b, struct nft *p, uint32_t map_id)
+{
+	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP };
+	uint32_t l4_id = msg_const_set(b, p, "__set%d", true, FW_TYPE_PROTO, 1, l4, sizeof(l4));
+	struct nftnl_rule *r = rule_new(b, p, p->n.postrouting);
+	struct nftnl_expr *nat;
+
+	if (!r)
+		return;
+	add_nfproto(r, NFPROTO_IPV4);
+	add_expr(r, expr_meta(NFT_META_L4PROTO, NFT_REG_1));
+	add_expr(r, expr_lookup("__set%d", l4_id, 0, -1));
+	add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1));
+	add_expr(r, expr_lookup(p->n.nat_block, map_id, 0, NFT_REG_1));
+	if ((nat = nftnl_expr_alloc("nat"))) {
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG32_02);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG32_03);
+	}
+	add_expr(r, nat);
+	msg_rule(b, r);
+}
+
 /* The output wall: the daemon's own sockets (its cgroup v2) open TCP connections to the LAN only.
  *   socket cgroupv2 level L "PATH" oifname != @lan_if oifname != "lo" meta l4proto tcp ct state new drop
  * (bytecode as `nft --debug=netlink` gives it on nft 1.0.6: the socket expression loads the id of
@@ -878,8 +1002,10 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 {
 	bool standalone = fw->cfg.mode == FW_STANDALONE;
 	char ifnames[FW_MAX_IFNAMES][16];
-	uint32_t ids[FW_SET_COUNT], wan_id = 0, lan_id = 0;
+	uint32_t ids[FW_SET_COUNT], wan_id = 0, lan_id = 0, block_id = 0;
 	bool wall = fw_output_wall(&fw->cfg);
+	struct fw_nat_blocks nb;
+	uint64_t nblocks = fw_nat_block_elems(&fw->cfg, &nb);
 	struct nftnl_rule *r;
 
 	memset(ifnames, 0, sizeof(ifnames));
@@ -896,6 +1022,11 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 	for (int s = 0; s < FW_SET_COUNT; s++) {
 		msg_new_fw_set(b, p, (enum fw_set)s);
 		ids[s] = p->set_id;
+	}
+	if (nblocks) {
+		/* its elements come from the config alone: they go with the map, in this transaction */
+		block_id = msg_block_map(b, p, nblocks);
+		msg_block_elems(b, p, &nb, nblocks);
 	}
 	msg_chain(b, p, p->n.forward, NFT_MSG_NEWCHAIN, standalone ? NF_INET_FORWARD : -1, 0, "filter");
 	msg_chain(b, p, p->n.prerouting, NFT_MSG_NEWCHAIN, standalone ? NF_INET_PRE_ROUTING : -1,
@@ -922,6 +1053,9 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4, ids[FW_SET_PM4]);
 	rule_wan_filter(b, p, fw, p->n.postrouting, wan_id, NFT_META_OIFNAME);
 	rule_nat_map(b, p, p->n.postrouting, NFT_NAT_SNAT, FW_SET_PM4_SNAT, ids[FW_SET_PM4_SNAT]);
+	/* after pm4_snat (a mapped flow keeps its mapped port), before the pool rule (the fallback) */
+	if (nblocks)
+		rule_nat_block(b, p, block_id);
 	rule_nat44(b, p, fw);
 	if (wall)
 		rule_output_wall(b, p, fw, lan_id);
@@ -1253,6 +1387,8 @@ static void build_teardown(struct batch *b, struct nft *p, const struct fw *fw, 
 	/* lan_if, whether or not this start has the wall (an earlier one may have had it) */
 	msg_const_set(b, p, p->n.lan_if, false, FW_TYPE_IFNAME, 16, NULL, 0);
 	msg_del_set(b, p, p->n.lan_if);
+	msg_block_map(b, p, 0);   /* the same for the block map */
+	msg_del_set(b, p, p->n.nat_block);
 	for (int s = 0; s < FW_SET_COUNT; s++)
 		if (t->exists[s])
 			msg_del_set(b, p, p->n.set[s]);
@@ -1582,7 +1718,8 @@ static const char *names_init(struct nft_names *n, const struct fw_config *cfg)
 	     fw_obj_name(cfg, "postrouting", n->postrouting, sizeof(n->postrouting)) &&
 	     fw_obj_name(cfg, "output", n->output, sizeof(n->output)) &&
 	     fw_obj_name(cfg, "wan_if", n->wan_if, sizeof(n->wan_if)) &&
-	     fw_obj_name(cfg, "lan_if", n->lan_if, sizeof(n->lan_if));
+	     fw_obj_name(cfg, "lan_if", n->lan_if, sizeof(n->lan_if)) &&
+	     fw_obj_name(cfg, "nat_block", n->nat_block, sizeof(n->nat_block));
 	for (int s = 0; s < FW_SET_COUNT && ok; s++)
 		ok = fw_obj_name(cfg, fw_set_defs[s].name, n->set[s], sizeof(n->set[s]));
 	return ok ? NULL : "chain prefix too long";

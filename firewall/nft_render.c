@@ -167,6 +167,31 @@ static void put_set(FILE *f, const struct fw_config *cfg, enum fw_set set,
 	fputs("\t}\n\n", f);
 }
 
+/* The CGN block map (see nft.c), elements two to a line as `nft list` prints a map keyed by
+ * addresses. Its elements come from the config, not from fw_elem. */
+static void put_block_map(FILE *f, const struct fw_config *cfg)
+{
+	struct fw_nat_blocks nb;
+	uint64_t n = fw_nat_block_elems(cfg, &nb);
+	char name[FW_NAME_MAX], sub[INET_ADDRSTRLEN], ext[INET_ADDRSTRLEN];
+
+	if (n == 0)
+		return;
+	fw_obj_name(cfg, "nat_block", name, sizeof(name));
+	fprintf(f, "\tmap %s {\n\t\ttype ipv4_addr : interval ipv4_addr . inet_service\n\t\tsize %llu\n", name,
+		(unsigned long long)n);
+	for (uint64_t i = 0; i < n; i++) {
+		struct in_addr s, e;
+		uint16_t lo, hi;
+
+		fw_nat_block_at(&nb, i, &s, &e, &lo, &hi);
+		fputs(i == 0 ? "\t\telements = { " : i % 2 ? ", " : ",\n\t\t\t     ", f);
+		fprintf(f, "%s : %s . %u-%u", inet_ntop(AF_INET, &s, sub, sizeof(sub)),
+			inet_ntop(AF_INET, &e, ext, sizeof(ext)), lo, hi);
+	}
+	fputs(" }\n\t}\n\n", f);
+}
+
 static void put_if_set(FILE *f, const struct fw_config *cfg, const char *base,
 		       const char (*ifname)[16], size_t n)
 {
@@ -240,6 +265,7 @@ static void put_postrouting(FILE *f, const struct fw_config *cfg)
 {
 	char name[FW_NAME_MAX], lo[INET_ADDRSTRLEN], hi[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN];
 	struct in_addr plo, phi, net;
+	struct fw_nat_blocks nb;
 	uint8_t len = cfg->nat_src_len > 32 ? 32 : cfg->nat_src_len;
 
 	fw_obj_name(cfg, "postrouting", name, sizeof(name));
@@ -252,6 +278,11 @@ static void put_postrouting(FILE *f, const struct fw_config *cfg)
 	}
 	fw_obj_name(cfg, fw_set_defs[FW_SET_PM4_SNAT].name, name, sizeof(name));
 	fprintf(f, "\t\tmeta nfproto ipv4 snat ip to %s map @%s\n", fw_set_defs[FW_SET_PM4_SNAT].lookup, name);
+	if (fw_nat_block_elems(cfg, &nb)) {
+		/* nft prints it without its `meta nfproto ipv4`: ip saddr implies it */
+		fw_obj_name(cfg, "nat_block", name, sizeof(name));
+		fprintf(f, "\t\tmeta l4proto { tcp, udp } snat ip to ip saddr map @%s\n", name);
+	}
 	if (fw_nat_pool_range(cfg, &plo, &phi)) {
 		net.s_addr = cfg->nat_src.s_addr & htonl(len ? ~0u << (32 - len) : 0);
 		inet_ntop(AF_INET, &net, src, sizeof(src));
@@ -349,6 +380,7 @@ char *fw_render(const struct fw_config *cfg, const struct fw_elem *elems, size_t
 			put_if_set(f, cfg, "lan_if", cfg->lan_ifname, cfg->n_lan);
 		for (int s = 0; s < FW_SET_COUNT; s++)
 			put_set(f, cfg, (enum fw_set)s, v, nv, elems);
+		put_block_map(f, cfg);
 		put_forward(f, cfg);
 		put_prerouting(f, cfg);
 		put_postrouting(f, cfg);

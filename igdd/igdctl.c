@@ -41,6 +41,7 @@ static void usage(void)
 		"       igdctl [-s SOCKET] [--json] refresh ID LEASE\n"
 		"       igdctl [-s SOCKET] delete ID\n"
 		"       igdctl [-s SOCKET] [--json] devices\n"
+		"       igdctl [-s SOCKET] [--json] devices name MAC NAME   (NAME \"\" removes the name)\n"
 		"       igdctl [-s SOCKET] [--json] prefix-changed OLD/LEN NEW/LEN   (e.g. from a DHCPv6 client hook)\n"
 		"       igdctl passwd   (reads the web UI password twice from stdin, prints the config line)\n"
 		"PROTO: tcp, udp, any or an IANA number. PORT 0 = every port. lease=0 or none = no expiry.\n");
@@ -242,6 +243,17 @@ static void print_devices(json_t *b)
 	}
 }
 
+static void print_named(json_t *b)
+{
+	const char *name = str_or(b, "name", "");
+
+	if (*name)
+		printf("%s is named \"%s\"%s\n", str_or(b, "mac", "?"), name,
+		       json_is_true(json_object_get(b, "present")) ? "" : " (not seen now: the name waits for it)");
+	else
+		printf("%s has no name\n", str_or(b, "mac", "?"));
+}
+
 static void print_prefix_changed(json_t *b)
 {
 	printf("%s -> %s: %" JSON_INTEGER_FORMAT " rules re-anchored (%" JSON_INTEGER_FORMAT " installed, %"
@@ -421,6 +433,17 @@ static int command(const struct cli *cli, int argc, char **argv)
 		return run(cli, "GET", "/api/v1/rules", NULL, print_list, NULL);
 	if (argc == 1 && strcmp(argv[0], "devices") == 0)
 		return run(cli, "GET", "/api/v1/devices", NULL, print_devices, NULL);
+	/* the MAC goes into the path: only its own characters (the daemon judges the rest, 422) */
+	if (argc == 4 && strcmp(argv[0], "devices") == 0 && strcmp(argv[1], "name") == 0 &&
+	    strlen(argv[2]) < 32 && strspn(argv[2], "0123456789abcdefABCDEF:") == strlen(argv[2])) {
+		snprintf(path, sizeof(path), "/api/v1/devices/%s", argv[2]);
+		body = json_pack("{s:s}", "name", argv[3]);
+		if (!body) {   /* jansson takes UTF-8 only */
+			fprintf(stderr, "igdctl: the name is not UTF-8 text\n");
+			return EXIT_REFUSED;
+		}
+		return run(cli, "PUT", path, body, print_named, NULL);
+	}
 	if (argc == 3 && strcmp(argv[0], "prefix-changed") == 0)
 		return run(cli, "POST", "/api/v1/prefix-changed",
 			   json_pack("{s:s,s:s}", "old", argv[1], "new", argv[2]), print_prefix_changed, NULL);

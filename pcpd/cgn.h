@@ -5,13 +5,15 @@
  * the answer depends only on the rules, so it is the same after a restart and the mappings the
  * store brings back fall into the same blocks.
  *
- * Deterministic blocks (the scheme of RFC 7422): cgn_port_range is cut into blocks of
+ * Deterministic blocks (the scheme of RFC 7422; the arithmetic is fw_nat_blocks in firewall/fw.h,
+ * which the NAT44 block map uses too): cgn_port_range is cut into blocks of
  * cgn_ports_per_subscriber ports; the pool addresses, in ascending order, each carry that many
  * blocks; subscriber i (its offset in cgn_subscribers) gets block i, filled address by address:
  *     address = pool[i / blocks_per_address], ports = min + (i % blocks_per_address) * size ...+size-1
  * so neighbours share an address with disjoint ports, and a log line "203.0.113.8:1024-2047" names
- * the subscriber without a per-connection log. Subscribers beyond pool x blocks get no block
- * (their MAPs answer NO_RESOURCES; their unmapped traffic still leaves through the NAT44).
+ * the subscriber without a per-connection log: its PCP mappings and (through the block map) its
+ * dynamic TCP/UDP flows use that block. Subscribers beyond pool x blocks get no block (their MAPs
+ * answer NO_RESOURCES; their unmapped traffic still leaves through the pool rule).
  * A block is the subscriber's mapping quota per protocol: TCP and UDP ports are separate spaces.
  */
 #ifndef IGDD_CGN_H
@@ -53,8 +55,10 @@ struct cgn;
 /* Is CGN mode configured (at least one cgn_pool line)? */
 bool cgn_configured(const struct conf *c);
 void cgn_config_from_conf(const struct conf *c, struct cgn_config *out);
-/* NULL with a reason in err on a config it cannot serve (empty pool, more than 65536 pool
- * addresses, a block size of 0 or above the port range). */
+/* The same layout as the backend's fields (fw_config.nat_*), for firewall/fw_blocks.c. */
+void cgn_config_to_fw(const struct cgn_config *cfg, struct fw_config *fc);
+/* NULL with a reason in err on a config it cannot serve (empty pool, a pool that is not one
+ * contiguous range, more than 65536 pool addresses, a block size of 0 or above the port range). */
 struct cgn *cgn_new(const struct cgn_config *cfg, char *err, size_t errlen);
 void cgn_free(struct cgn *g);
 

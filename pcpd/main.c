@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/daemon.c) plus the
  * PCP/NAT-PMP service on the subscriber-facing interfaces. */
+#include "firewall/conf.h"
 #include "firewall/daemon.h"
+#include "firewall/fw.h"
 #include "firewall/log.h"
 #include "pcpd/pcp_io.h"
 #include "web/api.h"
@@ -26,8 +28,27 @@ static void pcpd_stop(struct daemon *d)
 	d->front = NULL;
 }
 
+/* The block map (firewall/nft.c) serves at most FW_NAT_BLOCK_ELEMS_MAX subscribers: say when the
+ * pool could serve more, since those fall back to the pool rule (any pool address, any port). */
+static void note_block_map(const struct conf *c)
+{
+	struct fw_nat_blocks nb;
+	uint64_t n = fw_nat_block_elems(&c->fw, &nb), cap;
+
+	if (n == 0)
+		return;
+	cap = fw_nat_blocks_capacity(&nb);
+	log_info("cgn: TCP/UDP of %llu subscribers leaves from their own port block (map nat_block)",
+		 (unsigned long long)n);
+	if (cap > n)
+		log_info("cgn: %llu more subscribers with a PCP block exceed the block map's bound of %u: their "
+			 "traffic uses the pool rule (snat ... persistent, any pool address and port)",
+			 (unsigned long long)(cap - n), FW_NAT_BLOCK_ELEMS_MAX);
+}
+
 static void pcpd_note_features(const struct conf *c)
 {
+	note_block_map(c);
 	if (c->enable_upnp)
 		log_info("enable_upnp=yes: pcpd never speaks UPnP; the key is ignored");
 	if (c->web_listen[0])

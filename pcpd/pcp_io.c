@@ -214,10 +214,8 @@ struct rx_slot {
 	size_t len, out_len;
 	struct sockaddr_storage from;
 	socklen_t fromlen;
-	union {
-		char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct cmsghdr align;
-	} cbuf;
+	/* aligned as a cmsghdr, not a union with one: its flexible array may not sit inside a struct */
+	_Alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 	struct iovec iov;
 	int fd, family;
 	bool trunc;
@@ -240,7 +238,7 @@ static size_t rx_drain(struct pcp_service *s, int fd, int family, struct rx_slot
 		mh->msg_namelen = sizeof(slots[i].from);
 		mh->msg_iov = &slots[i].iov;
 		mh->msg_iovlen = 1;
-		mh->msg_control = &slots[i].cbuf;
+		mh->msg_control = slots[i].cbuf;
 		mh->msg_controllen = sizeof(slots[i].cbuf);
 	}
 	got = recvmmsg(fd, s->mm, (unsigned)max, MSG_DONTWAIT, NULL);

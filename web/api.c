@@ -429,8 +429,7 @@ static bool parse_new_rule(json_t *obj, struct rule *r, struct field_err *fe)
 	       parse_ext_addr(obj, r, fe) && parse_remote(obj, r, fe) && parse_desc_lease(obj, r, fe);
 }
 
-/* Parses a body that must be a JSON object; on failure the response is already written. */
-static json_t *load_body(const struct api_request *req, struct api_response *resp, int *rc)
+json_t *api_load_object(const struct api_request *req, struct api_response *resp, int *rc)
 {
 	json_error_t jerr;
 	json_t *j;
@@ -532,7 +531,7 @@ static int post_rule(struct core *core, const struct api_request *req, struct ap
 	struct rule out;
 	enum verdict v;
 	int rc = 0;
-	json_t *j = load_body(req, resp, &rc);
+	json_t *j = api_load_object(req, resp, &rc);
 
 	if (!j)
 		return rc;
@@ -563,7 +562,7 @@ static int post_refresh(struct core *core, const struct api_request *req, uint32
 	bool present;
 	enum verdict v;
 	int rc = 0;
-	json_t *j = load_body(req, resp, &rc);
+	json_t *j = api_load_object(req, resp, &rc);
 
 	if (!j)
 		return rc;
@@ -597,6 +596,7 @@ enum route {
 	ROUTE_RULE,
 	ROUTE_REFRESH,
 	ROUTE_DEVICES,
+	ROUTE_DEVICE,
 	ROUTE_PREFIX_CHANGED,
 };
 
@@ -628,16 +628,30 @@ static bool parse_id(const char *s, size_t n, uint32_t *id)
 	return true;
 }
 
-static enum route route_path(const char *path, size_t len, uint32_t *id)
+/* What a path names besides its route: a rule id, or the last segment of /devices/{mac}. */
+struct route_arg {
+	uint32_t id;
+	const char *seg;
+	size_t seglen;
+};
+
+static enum route route_path(const char *path, size_t len, struct route_arg *arg)
 {
-	static const char rules[] = "/api/v1/rules";
-	const size_t rl = sizeof(rules) - 1;
+	static const char rules[] = "/api/v1/rules", device[] = "/api/v1/devices/";
+	const size_t rl = sizeof(rules) - 1, dl = sizeof(device) - 1;
 	const char *rest, *slash;
 	size_t restlen;
+	uint32_t *id = &arg->id;
 
 	for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
 		if (len == strlen(fixed_routes[i].path) && memcmp(path, fixed_routes[i].path, len) == 0)
 			return fixed_routes[i].route;
+	/* any one segment: a bad MAC is the handler's 422, not a missing path */
+	if (len > dl && memcmp(path, device, dl) == 0 && !memchr(path + dl, '/', len - dl)) {
+		arg->seg = path + dl;
+		arg->seglen = len - dl;
+		return ROUTE_DEVICE;
+	}
 	if (len < rl || memcmp(path, rules, rl) != 0)
 		return ROUTE_NONE;
 	if (len == rl)
@@ -656,11 +670,12 @@ static enum route route_path(const char *path, size_t len, uint32_t *id)
 	return ROUTE_NONE;
 }
 
-static int dispatch(struct core *core, const struct api_request *req, enum route rt, uint32_t id,
+static int dispatch(struct core *core, const struct api_request *req, enum route rt, const struct route_arg *arg,
 		    struct api_response *resp)
 {
 	const char *m = req->method;
 	bool get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0, del = strcmp(m, "DELETE") == 0;
+	uint32_t id = arg->id;
 
 	switch (rt) {
 	case ROUTE_STATUS:
@@ -687,6 +702,10 @@ static int dispatch(struct core *core, const struct api_request *req, enum route
 		if (get)
 			return api_devices_get(core, req, resp);
 		break;
+	case ROUTE_DEVICE:
+		if (strcmp(m, "PUT") == 0)
+			return api_device_put(core, req, arg->seg, arg->seglen, resp);
+		break;
 	case ROUTE_PREFIX_CHANGED:
 		if (post)
 			return api_prefix_changed(core, req, resp);
@@ -699,9 +718,9 @@ static int dispatch(struct core *core, const struct api_request *req, enum route
 
 int api_handle(struct core *core, const struct api_request *req, struct api_response *resp)
 {
+	struct route_arg arg = { 0 };
 	const char *q;
 	size_t plen;
-	uint32_t id = 0;
 	enum route rt;
 
 	resp->status = 500;
@@ -712,8 +731,8 @@ int api_handle(struct core *core, const struct api_request *req, struct api_resp
 		return api_respond_error(resp, 413, "bad_request", "body larger than 64 KiB");
 	q = strchr(req->path, '?');
 	plen = q ? (size_t)(q - req->path) : strlen(req->path);
-	rt = route_path(req->path, plen, &id);
-	return dispatch(core, req, rt, id, resp);
+	rt = route_path(req->path, plen, &arg);
+	return dispatch(core, req, rt, &arg, resp);
 }
 
 void api_response_free(struct api_response *resp)

@@ -23,7 +23,7 @@
 #define API_BODY_MAX (64 * 1024)   /* larger bodies: 413 */
 
 struct api_request {
-	const char *method;            /* "GET", "POST", "DELETE" */
+	const char *method;            /* "GET", "POST", "PUT", "DELETE" */
 	const char *path;              /* "/api/v1/rules/7"; a "?query" part is ignored */
 	const char *body;              /* may be NULL */
 	size_t body_len;
@@ -68,6 +68,9 @@ json_t *api_error_json(const char *code, const char *message);
 /* Fills resp with status and the JSON body (taking ownership of body; NULL body = 500). 0 or -1. */
 int api_respond(struct api_response *resp, int status, json_t *body);
 int api_respond_error(struct api_response *resp, int status, const char *code, const char *message);
+/* The request's body, which must be a JSON object (new reference); NULL when it is missing, not JSON
+ * (400 bad_json) or not an object (400 bad_request), with resp written and *rc its return value. */
+json_t *api_load_object(const struct api_request *req, struct api_response *resp, int *rc);
 /* Verdict -> HTTP status and error code, as in CONTRACTS.md. */
 int api_verdict_status(enum verdict v);
 const char *api_verdict_code(enum verdict v);

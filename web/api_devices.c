@@ -7,6 +7,7 @@
 
 #include "firewall/addr.h"
 #include "firewall/device.h"
+#include "firewall/devwatch.h"
 #include "firewall/prefix.h"
 #include "web/api_devices.h"
 
@@ -68,6 +69,73 @@ int api_devices_get(struct core *core, const struct api_request *req, struct api
 		return api_respond_error(resp, 503, "no_resources", "out of memory");
 	}
 	return api_respond(resp, 200, json_pack("{s:o}", "devices", arr));
+}
+
+/* The {mac} of a path: exactly "xx:xx:xx:xx:xx:xx", a MAC a device can have. */
+static bool mac_segment(const char *seg, size_t len, uint8_t mac[6])
+{
+	char text[18];
+
+	if (len != 17)
+		return false;
+	memcpy(text, seg, 17);
+	text[17] = '\0';
+	return mac_parse(text, mac) && mac_usable(mac);
+}
+
+static const char *name_error(enum verdict v)
+{
+	switch (v) {
+	case V_QUOTA:    return "too many named devices: remove a name first";
+	case V_DISABLED: return "this daemon does not track LAN devices";
+	default:         return "the name could not be saved; nothing changed";
+	}
+}
+
+int api_device_put(struct core *core, const struct api_request *req, const char *mac, size_t maclen,
+		   struct api_response *resp)
+{
+	char text[18];
+	uint8_t m[6];
+	const char *key, *name;
+	json_t *j, *v;
+	bool present = false;
+	enum verdict verdict;
+	int rc = 0;
+
+	if (!req->privileged)
+		return api_respond_error(resp, 403, "not_authorized", "only the household or the operator may name devices");
+	if (!mac_segment(mac, maclen, m))
+		return api_respond_error(resp, 422, "invalid", "not a device MAC like 52:54:00:12:34:01");
+	if (!(j = api_load_object(req, resp, &rc)))
+		return rc;
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "name") != 0) {
+			json_decref(j);
+			return api_respond_error(resp, 400, "bad_request", "unknown field (expected \"name\")");
+		}
+	}
+	v = json_object_get(j, "name");
+	if (!json_is_string(v)) {
+		json_decref(j);
+		return api_respond_error(resp, 400, "bad_request", "\"name\" must be a string");
+	}
+	name = json_string_value(v);
+	if (strlen(name) != json_string_length(v) || !device_name_valid(name)) {
+		json_decref(j);
+		return api_respond_error(resp, 422, "invalid", "\"name\" must be at most 63 bytes of text without "
+					 "control characters (\"\" removes the name)");
+	}
+	verdict = devwatch_name_device(core, m, name, &present);
+	if (verdict != V_OK) {
+		json_decref(j);
+		return api_respond_error(resp, api_verdict_status(verdict), api_verdict_code(verdict),
+					 name_error(verdict));
+	}
+	/* mac_str: the canonical lower-case form, whatever case was asked */
+	v = json_pack("{s:s,s:s,s:b}", "mac", mac_str(m, text), "name", name, "present", present);
+	json_decref(j);
+	return api_respond(resp, 200, v);
 }
 
 static bool get_prefix(json_t *obj, const char *name, struct in6_addr *p, uint8_t *len, int *status, char *msg,

@@ -3,6 +3,9 @@
  * JSON body out, the only side effects core.h calls.
  *   GET  /api/v1/devices        -> {"devices":[{"mac","name","ifindex","first_seen","last_seen",
  *                                   "addresses":[{"address","kind","evidence","state","first_seen","last_seen"}]}]}
+ *   PUT  /api/v1/devices/MAC   body {"name":"Game console"} ("" un-names): the household names a device,
+ *                               seen or not (a phone that is away), durably -> {"mac","name","present"};
+ *                               422 bad MAC or name, 429 DEVICE_NAMES_MAX names already, 503 not saved
  *   POST /api/v1/prefix-changed  body {"old":"2001:db8:1::/56","new":"2001:db8:2::/56"} (operator only)
  *                                -> {"old","new","reanchored","installed","pending","removed","transaction"} */
 #ifndef IGDD_API_DEVICES_H
@@ -11,6 +14,8 @@
 #include "web/api.h"
 
 int api_devices_get(struct core *core, const struct api_request *req, struct api_response *resp);
+int api_device_put(struct core *core, const struct api_request *req, const char *mac, size_t maclen,
+		   struct api_response *resp);
 int api_prefix_changed(struct core *core, const struct api_request *req, struct api_response *resp);
 
 #endif

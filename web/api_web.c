@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
+#include "firewall/addr.h"
 #include "web/api.h"
 #include "web/api_web.h"
 
@@ -310,6 +312,58 @@ enum api_web_result api_web_handle(struct api_web *w, const struct api_web_reque
 		return respond_error(resp, 405, "bad_request", "use GET or PUT");
 	}
 	return API_WEB_PASS;
+}
+
+/* ---------- the Host header ---------- */
+
+/* ":PORT" with 1-5 digits, or nothing. */
+static bool port_suffix_ok(const char *s)
+{
+	size_t n;
+
+	if (*s == '\0')
+		return true;
+	n = strspn(s + 1, "0123456789");
+	return s[0] == ':' && n >= 1 && n <= 5 && s[1 + n] == '\0';
+}
+
+bool api_web_host_ok(const char *host, const struct in6_addr *local, const char *const *names, size_t n)
+{
+	char h[256];
+	const char *end, *port;
+	struct in6_addr a;
+	size_t len;
+	bool bracketed;
+
+	if (!host || !local)
+		return false;
+	bracketed = host[0] == '[';
+	if (bracketed) {                      /* "[2001:db8::1]:8080" */
+		host++;
+		if (!(end = strchr(host, ']')))
+			return false;
+		port = end + 1;
+	} else {                                   /* "192.0.2.1:8080", "router.lan" */
+		end = host + strcspn(host, ":");
+		port = end;
+	}
+	len = (size_t)(end - host);
+	if (!port_suffix_ok(port) || len == 0 || len >= sizeof(h))
+		return false;
+	memcpy(h, host, len);
+	h[len] = '\0';
+	if (addr_parse(h, &a))
+		return addr_equal(&a, local);
+	if (bracketed)
+		return false;                          /* brackets hold an address or nothing */
+	if (h[len - 1] == '.')
+		h[--len] = '\0';                       /* "router.lan." is "router.lan" */
+	if (strcasecmp(h, "localhost") == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcasecmp(h, names[i]) == 0)
+			return true;
+	return false;
 }
 
 /* ---------- persistence text ---------- */

@@ -78,6 +78,14 @@ void api_web_response_free(struct api_web_response *resp);
 /* The settings as they stand now. */
 void api_web_settings(const struct api_web *w, struct web_settings *out);
 
+/* DNS rebinding: a page of another site whose name the attacker re-points at the router is, to the
+ * browser, same-origin with the UI; but its requests still carry that site's name in Host. So the UI
+ * answers a request only when its Host (port aside) is the address the client connected to (local:
+ * what one types in the address bar, IPv4 or [IPv6]), "localhost" (an SSH tunnel), or one of the
+ * names[n] the operator listed (web_hostname; case and a trailing dot aside). NULL host (HTTP/1.0
+ * without one) is refused. */
+bool api_web_host_ok(const char *host, const struct in6_addr *local, const char *const *names, size_t n);
+
 /* Settings <-> the one-line text kept in the store ("upnp=1 pcp=1 temporary=1 max_lifetime=86400").
  * decode starts from *s and changes only what the text names; false on any malformed word. */
 int api_web_settings_encode(const struct web_settings *s, char *buf, size_t len);

@@ -44,6 +44,10 @@ struct web {
 	struct store *store;
 	void (*fronts)(void *arg, const struct web_settings *s);
 	void *fronts_arg;
+	/* web_hostname: the names besides our addresses a request's Host may carry */
+	char hostname[CONF_WEB_HOSTNAMES][CONF_HOSTNAME_MAX + 1];
+	const char *hostnames[CONF_WEB_HOSTNAMES];
+	size_t n_hostnames;
 };
 
 /* One request's upload, kept between the access handler's calls. */
@@ -232,18 +236,60 @@ static enum MHD_Result serve_static(struct web *w, struct MHD_Connection *c, con
 
 /* ---------- the API ---------- */
 
+/* An IPv6 or IPv4 socket address as an in6_addr (v4-mapped); all zero for anything else. */
+static void sockaddr_in6addr(const struct sockaddr *sa, struct in6_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa && sa->sa_family == AF_INET6)
+		*out = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else if (sa && sa->sa_family == AF_INET)
+		addr_from_v4(out, ((const struct sockaddr_in *)(const void *)sa)->sin_addr);
+}
+
 static void peer_addr(struct MHD_Connection *c, struct in6_addr *out)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	memset(out, 0, sizeof(*out));
-	if (!ci || !ci->client_addr)
-		return;
-	if (ci->client_addr->sa_family == AF_INET6) {
-		*out = ((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr;
-	} else if (ci->client_addr->sa_family == AF_INET) {
-		addr_from_v4(out, ((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr);
-	}
+	sockaddr_in6addr(ci ? ci->client_addr : NULL, out);
+}
+
+/* The address the client connected to (ours). */
+static void local_addr(struct MHD_Connection *c, struct in6_addr *out)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;   /* all zero: no Host matches it */
+	sockaddr_in6addr((const struct sockaddr *)&ss, out);
+}
+
+/* DNS rebinding (see api_web_host_ok): a short plain answer, as the page of the other site will not
+ * show it anyway, but a person typing a wrong name will. */
+static enum MHD_Result refuse_host(struct MHD_Connection *c)
+{
+	static const char msg[] = "421 Misdirected Request: open this router's page by its address "
+				  "(or a name set with web_hostname=).\n";
+	struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	security_headers(r, true);
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	ret = MHD_queue_response(c, MHD_HTTP_MISDIRECTED_REQUEST, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static bool host_ok(const struct web *w, struct MHD_Connection *c)
+{
+	struct in6_addr local;
+
+	local_addr(c, &local);
+	return api_web_host_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), &local,
+			       w->hostnames, w->n_hostnames);
 }
 
 static bool is_json_type(const char *ct)
@@ -337,6 +383,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0; /* consumed (or dropped) */
 		return MHD_YES;
 	}
+	if (!host_ok(w, c))
+		return refuse_host(c);
 	if (api)
 		return serve_api(w, c, url, method, up);
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -551,6 +599,10 @@ int web_start(struct web **out, const struct web_params *p)
 	w->store = p->store;
 	w->fronts = p->fronts;
 	w->fronts_arg = p->fronts_arg;
+	for (size_t i = 0; i < cf->n_web_hostname && i < CONF_WEB_HOSTNAMES; i++) {
+		snprintf(w->hostname[i], sizeof(w->hostname[i]), "%s", cf->web_hostname[i]);
+		w->hostnames[w->n_hostnames++] = w->hostname[i];
+	}
 	w->static_fd = open_static_dir(p->static_dir);
 	if (w->static_fd < 0)
 		log_warnx("web: no static files found (set IGDD_WEB_ROOT); only the API is served");

@@ -8,7 +8,10 @@
  *   ":PORT"       one dual-stack socket per lan_ifname, bound to that interface (SO_BINDTODEVICE):
  *                 packets arriving on the WAN (or any other interface) never reach it;
  *   "ADDR:PORT"   that address only; refused if the address belongs to ext_ifname;
- *   empty         no web server (web_start is not called). */
+ *   empty         no web server (web_start is not called).
+ * Every request, page or API, must name us in its Host header (the address it connected to,
+ * localhost, or a web_hostname name; see api_web_host_ok): anything else, a DNS-rebinding page among
+ * them, gets 421 Misdirected Request. web_hostname is read at start. */
 #ifndef IGDD_HTTP_H
 #define IGDD_HTTP_H
 

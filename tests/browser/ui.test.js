@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The household UI in a real browser: Debian's chromium driven by playwright-core, inside the lab
-// (run.sh starts chromium in the lan1 namespace). Log in, see lan1 and its addresses, open a TCP
-// port for lan1 in the UI, see it listed, connect from the WAN, delete it in the UI, see the
-// connection fail, and see a pinhole a real UPnP client (upnpc) opens appear within 2 s.
+// (run.sh starts chromium in the lan1 namespace). Log in, see lan1 and its addresses, rename it
+// "Game console" with the keyboard (Escape cancels, Enter saves), open a TCP port for it in the UI
+// (the picker and the rules list show the name), see it listed, connect from the WAN, delete it in
+// the UI, see the connection fail, and see a pinhole a real UPnP client (upnpc) opens appear within 2 s.
 // Screenshots of every page go to $SHOTS. Exit 0 = all passed.
 'use strict';
 
@@ -111,13 +112,45 @@ async function main() {
     }
     await shot(page, '02-devices');
 
+    // ---- rename lan1: Escape cancels, Enter saves; the name shows on the card
+    const NAME = 'Game console';
+    if (lan1Listed) {
+      const card = () => page.locator(`article.device[data-mac="${LAN1_MAC}"]`);
+      await card().getByRole('button', { name: /^Rename/ }).click();
+      const input = card().getByLabel('Name', { exact: true });
+      await input.waitFor();
+      if (!(await input.evaluate((e) => e === document.activeElement))) fail('the name field does not get the focus');
+      await input.fill('Not this one');
+      await page.keyboard.press('Escape');
+      await card().getByRole('button', { name: /^Rename/ }).waitFor();
+      if (await card().locator('h3').innerText() === 'Not this one') fail('Escape saved the name');
+      if (!(await page.evaluate(() => document.activeElement && document.activeElement.dataset.action === 'rename'))) {
+        fail('after Escape the focus is not back on the Rename button');
+      }
+      ok('Escape cancels the rename and gives the focus back to Rename');
+      await page.keyboard.press('Enter');   // the focused Rename button opens the form again
+      await card().getByLabel('Name', { exact: true }).fill(NAME);
+      await shot(page, '02a-devices-rename');
+      await page.keyboard.press('Enter');
+      await card().locator('h3', { hasText: NAME }).waitFor();
+      const said = await page.locator('#devices-result').innerText();
+      if (!said.includes(NAME)) fail('no confirmation of the rename: ' + said);
+      ok('lan1 renamed "' + NAME + '" with the keyboard: ' + said);
+      await page.waitForTimeout(2500);   // a poll later the name is still there
+      if (!(await card().locator('h3').innerText()).includes(NAME)) fail('the name went away after a poll');
+      ok('the name survives the next poll');
+      await shot(page, '02b-devices-renamed');
+    }
+
     // ---- add a rule for lan1
     await page.getByRole('link', { name: 'Add rule' }).click();
     await page.locator('#page-add').waitFor({ state: 'visible' });
     const hasOption = lan1Listed && (await page.locator(`#add-device option[value="${LAN1_MAC}"]`).count()) > 0;
     if (hasOption) {
+      const opt = await page.locator(`#add-device option[value="${LAN1_MAC}"]`).innerText();
+      if (!opt.includes(NAME)) fail('the device picker does not show lan1\'s name: ' + opt);
       await page.getByLabel('Device', { exact: true }).selectOption(LAN1_MAC);
-      ok('picked lan1 in the device list');
+      ok('picked lan1 in the device list by its name: ' + opt);
       if (await page.locator('#add-v4').isVisible()) await page.locator('#add-v4').uncheck();
     } else {
       await page.getByLabel('Or type an IPv6 address').fill(LAN1_EUI64);
@@ -141,6 +174,10 @@ async function main() {
     const rowText = await row.first().innerText();
     if (!rowText.includes(String(PORT)) || !/TCP/.test(rowText)) fail('the rule row lacks its port or protocol: ' + rowText);
     ok('the rule is listed: ' + rowText.replace(/\s+/g, ' ').slice(0, 120));
+    if (lan1Listed) {
+      if (!rowText.includes(NAME)) fail('the rule row does not name the device: ' + rowText);
+      ok('the rule row names the device "' + NAME + '"');
+    }
     await shot(page, '04-rules');
     if (!canConnect(LAN1_EUI64, PORT)) fail(`wan -> [${LAN1_EUI64}]:${PORT} does not connect with the rule`);
     ok(`wan -> [${LAN1_EUI64}]:${PORT}/tcp connects`);

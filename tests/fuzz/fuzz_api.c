@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer: the JSON API against a real core on the in-memory backend. The first byte picks
  * what the rest is: a POST /api/v1/rules body (as a LAN host or the operator), a path for any
- * method, a refresh body, or a whole control socket envelope. Never a crash, always a JSON answer
- * with a sane status. */
+ * method, a refresh body, a whole control socket envelope, or a PUT /api/v1/devices/MAC body (a
+ * device name; no store, so a valid one ends in 503). Never a crash, always a JSON answer with a
+ * sane status. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "firewall/addr.h"
 #include "firewall/core.h"
+#include "firewall/device.h"
 #include "firewall/log.h"
 #include "web/api.h"
 
@@ -41,8 +43,9 @@ static void make_core(void)
 	policy_defaults(&p.policy);
 	p.fw = fw;
 	p.clock = fixed_clock;
+	p.devices = device_table_new(0, 0);
 	core = core_new(&p);
-	if (!fw || !core || core_start(core, err, sizeof(err)) < 0)
+	if (!fw || !p.devices || !core || core_start(core, err, sizeof(err)) < 0)
 		abort();
 }
 
@@ -121,6 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(ans);
 		break;
 	}
+	case 6:
+		request("PUT", "/api/v1/devices/52:54:00:12:34:01", text, size - 1, (data[0] >> 3) & 1);
+		break;
 	default:
 		request("GET", "/api/v1/rules", NULL, 0, true);
 		request("GET", "/api/v1/status", NULL, 0, false);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer: the web UI's own endpoints and login gate (web/api_web.c). The first byte picks what
  * the rest is: a login body, a settings body (logged in, with the CSRF token), a METHOD PATH line
- * through the gate with and without a session, or the settings text kept in the store. Never a
+ * through the gate with and without a session, or the settings text kept in the store (which is also
+ * tried as a Host header against DNS rebinding). Never a
  * crash, and every answer is JSON with a sane status. Password checks run crypt(3) (slow by
  * design): the fuzzer's hash is a cheap $1$ (MD5-crypt) one, so it can still try many inputs. */
 #include <jansson.h>
@@ -132,9 +133,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rq.csrf = data[0] & 8 ? csrf : text;
 		break;
 	}
-	default: { /* the settings text from the store */
+	default: { /* the settings text from the store; the same bytes as a Host header */
+		static const char *const names[] = { "router.lan" };
 		struct web_settings s = p.settings;
+		struct in6_addr local = { .s6_addr = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 1 } };
 		char buf[256];
+
+		/* a Host taken is ours: never a name with a dot other than ours, never an empty one */
+		if (api_web_host_ok(text, &local, names, 1) && (text[0] == '\0' || text[0] == ':'))
+			abort();
 
 		if (api_web_settings_decode(text, p.min_lifetime, &s)) {
 			if (s.max_lifetime < p.min_lifetime || s.max_lifetime > API_WEB_MAX_LIFETIME_MAX)

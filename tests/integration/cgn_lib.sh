@@ -7,7 +7,8 @@
 #
 # The pool addresses are on no interface: the wan host routes them to the cgn, whose DNAT/SNAT
 # (pcpd's table) translates them. Subscribers 100.64.0.0/24, blocks of CGN_PPS ports from
-# CGN_RANGE, so subscriber .N owns 203.0.113.8 ports MIN+N*PPS .. MIN+N*PPS+PPS-1 (see pcpd/cgn.h).
+# CGN_RANGE, so subscriber .N owns 203.0.113.8 ports MIN+N*PPS .. MIN+N*PPS+PPS-1 (see pcpd/cgn.h):
+# for its PCP mappings and, through the block map, for its dynamic TCP/UDP flows.
 # Namespaces are named ${CGN_LAB}<role>, unique per run, and removed by cgn_trap.
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PCPD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
@@ -186,6 +187,54 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 s.sendto(b"hello", ("198.51.100.1", 7777))
 ' "$2" </dev/null
+	wait "$lp" 2>/dev/null
+	cat "$out"
+	rm -f "$out" "$out.ready"
+}
+
+# cgn_peers FROM_NS tcp|udp N PORT: N flows, each from a new socket (a kernel-chosen source port),
+# from FROM_NS to the wan host's PORT; prints the source address:port the wan host saw for each
+# (the NAT's choice), one a line, in order; fewer lines if flows did not arrive.
+cgn_peers() {
+	local out="$CGN_DIR/peers.$RANDOM" lp i
+	ip netns exec "${CGN_LAB}wan" timeout 10 "$CGN_PY" -c '
+import socket, sys
+proto, n, port, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.1", port))
+if proto == "tcp":
+    s.listen(n)
+open(out + ".ready", "w").write("1")
+s.settimeout(5)
+for _ in range(n):
+    try:
+        if proto == "tcp":
+            c, peer = s.accept()
+            c.close()
+        else:
+            _, peer = s.recvfrom(2048)
+    except socket.timeout:
+        break
+    print("%s:%d" % peer, flush=True)
+' "$2" "$3" "$4" "$out" >"$out" 2>/dev/null &
+	lp=$!
+	for ((i = 0; i < 50; i++)); do [ -s "$out.ready" ] && break; sleep 0.05; done
+	cgn_exec "$1" "$CGN_PY" -c '
+import socket, sys
+proto, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for _ in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(3)
+    try:
+        if proto == "tcp":
+            s.connect(("198.51.100.1", port))
+        else:
+            s.sendto(b"hello", ("198.51.100.1", port))
+    except OSError:
+        pass
+    s.close()
+' "$2" "$3" "$4" </dev/null
 	wait "$lp" 2>/dev/null
 	cat "$out"
 	rm -f "$out" "$out.ready"

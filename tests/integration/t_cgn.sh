@@ -3,8 +3,9 @@
 # pcpd on a CGN: a subscriber's MAP gets a pool address and a port of its block; the wan host reaches
 # the subscriber there; the subscriber's outbound flow from the mapped internal port leaves from the
 # same external endpoint (endpoint-independent mapping); the block is the quota; a neighbour gets
-# another block; unmapped traffic leaves through the NAT44 pool; after kill -9 and a restart the
-# mappings are back in the kernel and still work.
+# another block; unmapped TCP and UDP flows leave from the subscriber's own block (the block map,
+# RFC 7422), each subscriber its own; after kill -9, a flush and a restart the mappings and the
+# block map are back in the kernel and still work.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cgn_lib.sh
@@ -51,11 +52,28 @@ EXT_UDP=$(field "$L" ext_port)
 SEEN=$(cgn_peer_of sub1 4001)
 [ "$SEEN" = "$EXT_ADDR:$EXT_UDP" ] || fail "sub1's flow from udp 4001 seen at wan as '$SEEN', want $EXT_ADDR:$EXT_UDP"
 ok "sub1 udp 4001 -> wan is seen from $SEEN = the mapping"
+
+step "dynamic flows leave from the subscriber's own block"
+# the block map holds one element per subscriber the pool serves: 4 addresses x 16 blocks
+NB=$(cgn_exec cgn nft list map inet pcpd nat_block | grep -o '100\.64\.0\.[0-9]* : ' | wc -l)
+[ "$NB" = 64 ] || fail "nat_block holds $NB subscribers, want 64"
+ok "nat_block holds $NB subscribers"
 SEEN2=$(cgn_peer_of sub2 4555)
-case $SEEN2 in
-203.0.113.8:* | 203.0.113.9:* | 203.0.113.10:* | 203.0.113.11:*) ok "unmapped sub2 flow leaves through the pool ($SEEN2)" ;;
-*) fail "unmapped sub2 flow seen as '$SEEN2'" ;;
-esac
+[ "${SEEN2%:*}" = 203.0.113.8 ] && in_block "${SEEN2#*:}" 3 || fail "unmapped sub2 flow seen as '$SEEN2', want its block"
+ok "unmapped sub2 udp 4555 leaves from its block ($SEEN2)"
+# several flows per protocol and subscriber (3 of a block of $CGN_PPS, to one destination: each
+# needs its own port), sub1 = subscriber 2, sub2 = subscriber 3, all on 203.0.113.8
+for sub in 1 2; do
+	for proto in udp tcp; do
+		PEERS=$(cgn_peers "sub$sub" "$proto" 3 $((7800 + sub)))
+		[ "$(wc -l <<<"$PEERS")" = 3 ] || fail "sub$sub $proto: wan saw '$PEERS', want 3 flows"
+		for p in $PEERS; do
+			[ "${p%:*}" = 203.0.113.8 ] && in_block "${p#*:}" $((sub + 1)) ||
+				fail "sub$sub $proto flow seen as $p, outside its block"
+		done
+		ok "sub$sub $proto: 3 flows from its block: $(echo $PEERS)"
+	done
+done
 
 step "quota: the block holds $CGN_PPS mappings per protocol"
 for ((i = 1; i < CGN_PPS; i++)); do
@@ -82,6 +100,9 @@ S=$(cgn_exec cgn nft list map inet pcpd pm4_snat | grep -o ': 203\.0\.113\.[0-9]
 [ "$N" = $((CGN_PPS + 2)) ] || fail "after restart pm4_addr holds $N mappings, want $((CGN_PPS + 2))"
 [ "$S" = "$N" ] || fail "after restart pm4_snat holds $S companions for $N mappings"
 ok "after restart: $N mappings and $S SNAT companions back in the kernel"
+NB=$(cgn_exec cgn nft list map inet pcpd nat_block | grep -o '100\.64\.0\.[0-9]* : ' | wc -l)
+[ "$NB" = 64 ] || fail "after restart nat_block holds $NB subscribers, want 64"
+ok "after restart nat_block holds $NB subscribers"
 cgn_connect wan tcp "$EXT_ADDR" "$EXT_TCP" 2 || fail "after restart wan -> $EXT_ADDR:$EXT_TCP does not reach sub1"
 ok "wan still reaches sub1 through $EXT_ADDR:$EXT_TCP/tcp"
 L=$(cgn_pcpc sub1 map --proto tcp --port 8080 --lifetime 600 --nonce "$NONCE1")
@@ -90,4 +111,16 @@ ok "refresh with the same nonce keeps $EXT_ADDR:$EXT_TCP"
 SEEN=$(cgn_peer_of sub1 4001)
 [ "$SEEN" = "$EXT_ADDR:$EXT_UDP" ] || fail "after restart sub1 udp 4001 seen as '$SEEN'"
 ok "after restart the EIM still holds ($SEEN)"
+
+step "a foreign flush: the monitor restores the block map"
+cgn_exec cgn nft flush map inet pcpd nat_block
+for ((i = 0; i < 40; i++)); do
+	NB=$(cgn_exec cgn nft list map inet pcpd nat_block 2>/dev/null | grep -o '100\.64\.0\.[0-9]* : ' | wc -l)
+	[ "$NB" = 64 ] && break
+	sleep 0.1
+done
+[ "$NB" = 64 ] || fail "4 s after a flush nat_block holds $NB subscribers"
+PEERS=$(cgn_peers sub2 udp 1 7803)
+[ "${PEERS%:*}" = 203.0.113.8 ] && in_block "${PEERS#*:}" 3 || fail "after the flush sub2 seen as '$PEERS'"
+ok "resync restored nat_block; sub2 leaves from its block again ($PEERS)"
 echo "t_cgn: all $N_OK checks passed in $(($(date +%s) - T0))s"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# igdctl's error paths and igdd's config check mode.
+# igdctl's error paths, naming devices, and igdd's config check mode.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -56,6 +56,39 @@ ok "delete $id"
 rc=0
 igdctl_lab delete "$id" 2>/dev/null || rc=$?
 expect_eq "$rc" 1 "second delete of $id is refused"
+
+step "igdctl devices name"
+# lan1 talks to the cpe: its neighbour entry makes it a device (bounded wait for rtnetlink)
+lab_exec lan1 ping -c 1 -W 1 "$CPE_LAN4" >/dev/null 2>&1 || true
+for i in $(seq 1 20); do
+	igdctl_lab --json devices | grep -q "\"$LAN1_MAC\"" && break
+	sleep 0.1
+done
+# json_name MAC: the name igdctl --json devices shows for MAC ("-" when not listed)
+json_name() {
+	igdctl_lab --json devices | "$LAB_PY" -c "import json,sys; d=json.load(sys.stdin)
+print(next((x['name'] for x in d['devices'] if x['mac']=='$1'), '-'))"
+}
+expect_eq "$(json_name "$LAN1_MAC")" "" "lan1 is a device without a name"
+out=$(igdctl_lab devices name "$LAN1_MAC" "Game console") || fail "igdctl devices name failed"
+expect_eq "$out" "$LAN1_MAC is named \"Game console\"" "igdctl devices name says so"
+igdctl_lab devices | grep "^$LAN1_MAC" | grep -q "Game console" || fail "igdctl devices does not print the name"
+ok "igdctl devices prints the name"
+expect_eq "$(json_name "$LAN1_MAC")" "Game console" "igdctl --json devices carries the name"
+out=$(igdctl_lab devices name 52:54:00:12:34:98 "Away phone") || fail "naming an unseen device failed"
+case $out in *"not seen now"*) ok "an unseen device may be named: '$out'" ;; *) fail "unseen device: '$out'" ;; esac
+out=$(igdctl_lab devices name 52:54:00:12:34:98 "") || fail "un-naming failed"
+expect_eq "$out" "52:54:00:12:34:98 has no name" "igdctl devices name MAC \"\" removes the name"
+expect_refused "bad MAC" devices name 52:54:00:12:34 x
+expect_refused "name with a control character" devices name "$LAN1_MAC" "$(printf 'a\tb')"
+expect_refused "name too long" devices name "$LAN1_MAC" "$(printf 'x%.0s' {1..64})"
+rc=0
+igdctl_lab devices name "$LAN1_MAC" 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "devices name without a NAME is a usage error"
+rc=0
+igdctl_lab devices name "../rules/1" x 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "a MAC that is not one is a usage error (never a path)"
+expect_eq "$(json_name "$LAN1_MAC")" "Game console" "refused requests changed nothing"
 
 step "igdd -n"
 conf=$LAB_DIR/igdd.conf

@@ -3,8 +3,8 @@
 # The web UI's HTTP server and JSON API against the real igdd in the lab, with curl from lan1:
 # static pages and security headers, login (wrong password 401, rate limit 429), session cookie
 # flags, CSRF (403 without the token), no session (401), every endpoint, bad JSON and wrong types
-# (400), bad values (422), settings that survive a restart, LAN only (the WAN side gets nothing),
-# and igdd still answering after all of it.
+# (400), bad values (422), device names and settings that survive a restart, the Host header check
+# against DNS rebinding (421), LAN only (the WAN side gets nothing), and igdd still answering after all of it.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +17,7 @@ rc=0
 printf 'password1\npassword2\n' | "$IGDCTL_BIN" passwd >/dev/null 2>&1 || rc=$?
 expect_eq "$rc" 1 "igdctl passwd refuses two different passwords"
 
-lab_igdd_start "web_listen=:8080" "$HASH" || fail "igdd did not start"
+lab_igdd_start "web_listen=:8080" "$HASH" web_hostname=router.lan || fail "igdd did not start"
 BASE=http://$CPE_LAN4:8080
 BASE6="http://[$CPE_LAN6]:8080"
 JAR=$LAB_DIR/cookies
@@ -120,6 +120,32 @@ s=$(api GET /api/v1/devices)
 case $s in 200 | 404) ok "GET devices answers $s (404 until the devices API exists)" ;; *) expect_status "$s" 200 "GET devices" ;; esac
 alive
 
+step "device names"
+# name_of MAC: the name GET /api/v1/devices shows for MAC ("-" when the device is not listed)
+name_of() {
+	expect_status "$(api GET /api/v1/devices)" 200 "GET devices" >/dev/null
+	jq_body "next((x['name'] for x in d['devices'] if x['mac']=='$1'), '-')"
+}
+# lan1 has talked to the cpe (curl above): its neighbour entry makes it a device
+expect_eq "$(name_of "$LAN1_MAC")" "" "lan1 is listed without a name"
+DEV=/api/v1/devices/$LAN1_MAC
+expect_status "$(api PUT "$DEV" '{"name":"Game console"}')" 403 "PUT a name without X-CSRF-Token"
+expect_status "$(api PUT "$DEV" '{"name":"Game console"}' "${C[@]}")" 200 "PUT a name for lan1"
+expect_eq "$(jq_body 'd["mac"], d["name"], d["present"]')" "$LAN1_MAC Game console True" "the answer: MAC, name, present"
+expect_eq "$(name_of "$LAN1_MAC")" "Game console" "GET devices shows lan1's name"
+AWAY=52:54:00:12:34:99
+expect_status "$(api PUT /api/v1/devices/$AWAY '{"name":"Away phone"}' "${C[@]}")" 200 "a device not seen may be named"
+expect_eq "$(jq_body 'd["present"]')" False "it is not present"
+expect_status "$(api PUT /api/v1/devices/52:54:00:12:34 '{"name":"x"}' "${C[@]}")" 422 "a bad MAC 422"
+expect_status "$(api PUT /api/v1/devices/01:00:5e:00:00:01 '{"name":"x"}' "${C[@]}")" 422 "a multicast MAC 422"
+expect_status "$(api PUT "$DEV" '{"name":"two\nlines"}' "${C[@]}")" 422 "a name with a control character 422"
+expect_status "$(api PUT "$DEV" "{\"name\":\"$(printf 'x%.0s' {1..64})\"}" "${C[@]}")" 422 "a 64-byte name 422"
+expect_status "$(api PUT "$DEV" '{"name":7}' "${C[@]}")" 400 "a name of the wrong type 400"
+expect_status "$(api PUT "$DEV" '{"name":' "${C[@]}")" 400 "bad JSON 400"
+expect_status "$(api GET "$DEV")" 405 "GET one device 405"
+expect_eq "$(name_of "$LAN1_MAC")" "Game console" "refused requests changed nothing"
+alive
+
 step "settings"
 expect_status "$(api GET /api/v1/settings)" 200 "GET settings"
 expect_eq "$(jq_body 'd["enable_pcp"], d["allow_temporary"], d["max_lifetime"]')" "False True 86400" "settings from the config"
@@ -135,7 +161,7 @@ expect_eq "$(jq_body 'd["rule"]["lease"]')" 3600 "its lease follows the new max_
 
 step "restart keeps the settings"
 lab_igdd_stop || fail "igdd stop"
-lab_igdd_start "web_listen=:8080" "$HASH" || fail "igdd did not restart"
+lab_igdd_start "web_listen=:8080" "$HASH" web_hostname=router.lan || fail "igdd did not restart"
 expect_status "$(api GET /api/v1/settings)" 401 "sessions do not survive a restart"
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
 	s=$(api POST /api/v1/login "{\"password\":\"$PASSWORD\"}")
@@ -147,6 +173,31 @@ CSRF=$(jq_body 'd["csrf"]')
 C=(-H "X-CSRF-Token: $CSRF")
 expect_status "$(api GET /api/v1/settings)" 200 "GET settings after the restart"
 expect_eq "$(jq_body 'd["max_lifetime"], d["allow_temporary"]')" "3600 False" "settings kept across the restart"
+expect_eq "$(name_of "$LAN1_MAC")" "Game console" "lan1's name kept across the restart"
+grep -qx "$AWAY Away phone" "$LAB_DIR"/state/meta.device_name_* || fail "the away device's name is not in the store"
+ok "the away device's name is in the store"
+expect_status "$(api PUT /api/v1/devices/$AWAY '{"name":""}' "${C[@]}")" 200 "un-name the away device"
+
+step "Host header (DNS rebinding)"
+# a page of evil.example whose name was re-pointed at the router: same-origin to the browser, not to us
+for p in / /api/v1/session /api/v1/status; do
+	expect_status "$(api GET "$p" '' -H 'Host: evil.example:8080')" 421 "GET $p with Host evil.example"
+done
+grep -q 'Misdirected Request' "$LAB_DIR/body" || fail "421 without its plain message"
+grep -qi '^Content-Type: text/plain' "$HDR" || fail "421 is not text/plain"
+ok "421 says why, in plain text"
+expect_status "$(api POST /api/v1/rules "$RULE" "${C[@]}" -H 'Host: evil.example')" 421 "POST rules with Host evil.example"
+expect_status "$(api GET /api/v1/status '' -H "Host: $CPE_LAN4:8080")" 200 "Host: the address literal"
+expect_status "$(api GET /api/v1/status '' -H "Host: 192.0.2.99:8080")" 421 "Host: another address"
+# (curl keeps cookies per host name: under another name there is no session, so /session, which needs none)
+expect_status "$(api GET /api/v1/session '' -H 'Host: localhost:8080')" 200 "Host: localhost (an SSH tunnel)"
+expect_status "$(api GET /api/v1/session '' -H 'Host: Router.LAN:8080')" 200 "Host: a web_hostname name"
+expect_status "$(api GET /api/v1/session '' -H 'Host: router.lan.evil.example')" 421 "Host: a name that only starts like ours"
+expect_status "$(api GET / '' -0 -H 'Host:')" 421 "HTTP/1.0 without Host"
+s=$(lab_exec lan1 curl -s -o /dev/null -w '%{http_code}' -m 2 -H 'Host: evil.example' "$BASE6/" || true)
+expect_eq "$s" 421 "over IPv6 too"
+s=$(lab_exec lan1 curl -s -o /dev/null -w '%{http_code}' -m 2 -H "Host: [$CPE_LAN6]:8080" "$BASE6/" || true)
+expect_eq "$s" 200 "Host: the [IPv6] literal"
 
 step "logout"
 expect_status "$(api POST /api/v1/logout '' "${C[@]}")" 200 "logout"

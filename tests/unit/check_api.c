@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* api: every endpoint against a core on the in-memory backend (no store), the status mapping,
- * and hostile input: bad JSON, wrong types, missing fields, unknown paths and methods. */
+ * and hostile input: bad JSON, wrong types, missing fields, unknown paths and methods. Naming devices
+ * runs against a core with a device table and a real store in a temporary directory (names persist). */
 #include <check.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "firewall/addr.h"
 #include "firewall/core.h"
+#include "firewall/device.h"
+#include "firewall/devwatch.h"
 #include "firewall/fw.h"
+#include "firewall/store.h"
 #include "web/api.h"
 
 #define NOW 1700000000
@@ -474,10 +481,269 @@ START_TEST(test_rule_to_json_v4_remote)
 }
 END_TEST
 
+/* ---------- naming devices (PUT /api/v1/devices/MAC) ---------- */
+
+#define DEV1 "52:54:00:12:34:01"
+#define DEV2 "52:54:00:12:34:02"
+static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
+static const uint8_t MAC2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
+
+static char state_dir[] = "/tmp/igdd-check-api-XXXXXX";
+static struct store *store;
+static struct device_table *devices;
+
+/* The core as igdd builds it: devices and store, then the saved names (devwatch_prepare_core's job). */
+static void named_open(void)
+{
+	struct core_params p;
+	char err[256];
+
+	store = store_open(state_dir, err, sizeof(err));
+	ck_assert_msg(store != NULL, "%s", err);
+	devices = device_table_new(0, 0);
+	ck_assert_ptr_nonnull(devices);
+	fw = fw_mem_new(&fwc);
+	ck_assert_ptr_nonnull(fw);
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.fw = fw;
+	p.clock = fixed_clock;
+	p.store = store;
+	p.devices = devices;
+	core = core_new(&p);
+	ck_assert_ptr_nonnull(core);
+	devwatch_load_names(core);
+	ck_assert_int_eq(core_start(core, err, sizeof(err)), 0);
+}
+
+static void named_close(void)
+{
+	core_free(core);
+	device_table_free(devices);
+	store_close(store);
+	fw->ops->destroy(fw);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void named_setup(void)
+{
+	memset(&fwc, 0, sizeof(fwc));
+	strcpy(fwc.family, "inet");
+	strcpy(fwc.table, "igdd");
+	fwc.mode = FW_STANDALONE;
+	ck_assert_ptr_nonnull(mkdtemp(state_dir));
+	named_open();
+}
+
+static void named_teardown(void)
+{
+	named_close();
+	nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A device shows up on the LAN (what rtnetlink does in igdd). */
+static void seen(const uint8_t mac[6], const char *addr)
+{
+	struct in6_addr a;
+
+	ck_assert(addr_parse(addr, &a));
+	ck_assert_int_ge(device_addr_seen(devices, mac, 2, &a, NULL, NOW), 0);
+}
+
+/* The "name" GET /api/v1/devices shows for mac, or NULL when the device is not listed. */
+static char *listed_name(const char *mac)
+{
+	json_t *j, *d;
+	size_t i;
+	char *name = NULL;
+
+	ck_assert_int_eq(call("GET", "/api/v1/devices", NULL, &j), 200);
+	json_array_foreach(json_object_get(j, "devices"), i, d)
+		if (strcmp(json_string_value(json_object_get(d, "mac")), mac) == 0)
+			name = strdup(json_string_value(json_object_get(d, "name")));
+	json_decref(j);
+	return name;
+}
+
+static void expect_listed(const char *mac, const char *want)
+{
+	char *name = listed_name(mac);
+
+	ck_assert_msg(want ? name && strcmp(name, want) == 0 : name == NULL, "%s listed as %s, expected %s", mac,
+		      name ? name : "(absent)", want ? want : "(absent)");
+	free(name);
+}
+
+static void put_name(const char *path, const char *body, const char *mac, const char *name, bool present)
+{
+	json_t *j;
+	int st = call("PUT", path, body, &j);
+
+	ck_assert_msg(st == 200, "PUT %s %s: %d", path, body, st);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "mac")), mac);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "name")), name);
+	ck_assert(json_is_boolean(json_object_get(j, "present")) &&
+		  json_is_true(json_object_get(j, "present")) == present);
+	json_decref(j);
+}
+
+START_TEST(test_name_device)
+{
+	seen(MAC1, "2001:db8:1:1::5");
+	expect_listed(DEV1, "");
+	put_name("/api/v1/devices/" DEV1, "{\"name\":\"Game console\"}", DEV1, "Game console", true);
+	expect_listed(DEV1, "Game console");
+	/* the MAC in any case; the answer in the canonical one */
+	put_name("/api/v1/devices/52:54:00:12:34:0A", "{\"name\":\"Caf\u00e9 tablet\"}", "52:54:00:12:34:0a",
+		 "Caf\xc3\xa9 tablet", false);
+	/* a device that is away may be named: the name waits for it */
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"Phone\"}", DEV2, "Phone", false);
+	expect_listed(DEV2, NULL);
+	seen(MAC2, "2001:db8:1:1::6");
+	expect_listed(DEV2, "Phone");
+	/* renaming keeps one name; "" removes it; removing a name nobody has is fine */
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"Work phone\"}", DEV2, "Work phone", true);
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"\"}", DEV2, "", true);
+	expect_listed(DEV2, "");
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"\"}", DEV2, "", true);
+	put_name("/api/v1/devices/52:54:00:12:34:03", "{\"name\":\"\"}", "52:54:00:12:34:03", "", false);
+	ck_assert_uint_eq(device_name_count(devices), 2);
+	/* igdctl's way in: the control socket envelope */
+	{
+		char *ans = api_ctl_answer(core, &fwc, "{\"method\":\"PUT\",\"path\":\"/api/v1/devices/" DEV2
+					   "\",\"body\":{\"name\":\"Laptop\"}}", strlen("{\"method\":\"PUT\","
+					   "\"path\":\"/api/v1/devices/" DEV2 "\",\"body\":{\"name\":\"Laptop\"}}"));
+
+		ck_assert_ptr_nonnull(strstr(ans, "\"status\":200"));
+		free(ans);
+	}
+	expect_listed(DEV2, "Laptop");
+}
+END_TEST
+
+/* A restart: the names come back from the store, for devices seen again and for those still away. */
+START_TEST(test_name_survives_restart)
+{
+	put_name("/api/v1/devices/" DEV1, "{\"name\":\"Game console\"}", DEV1, "Game console", false);
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"Phone\"}", DEV2, "Phone", false);
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"\"}", DEV2, "", false);
+	put_name("/api/v1/devices/52:54:00:12:34:03", "{\"name\":\"TV\"}", "52:54:00:12:34:03", "TV", false);
+	named_close();
+	named_open();
+	ck_assert_uint_eq(device_name_count(devices), 2);
+	ck_assert_str_eq(device_name_of(devices, MAC1), "Game console");
+	ck_assert_str_eq(device_name_of(devices, MAC2), "");
+	seen(MAC1, "2001:db8:1:1::5");
+	expect_listed(DEV1, "Game console");
+	/* the freed slot is used again, and the next restart still has all of them */
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"Phone 2\"}", DEV2, "Phone 2", false);
+	named_close();
+	named_open();
+	ck_assert_uint_eq(device_name_count(devices), 3);
+	ck_assert_str_eq(device_name_of(devices, MAC2), "Phone 2");
+}
+END_TEST
+
+static const struct {
+	const char *method, *path, *body;
+	int status;
+	const char *code;
+} bad_names[] = {
+	{ "PUT", "/api/v1/devices/zz:54:00:12:34:01", "{\"name\":\"x\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/52:54:00:12:34", "{\"name\":\"x\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/52:54:00:12:34:01:02", "{\"name\":\"x\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/52-54-00-12-34-01", "{\"name\":\"x\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/01:00:5e:00:00:01", "{\"name\":\"x\"}", 422, "invalid" },   /* multicast */
+	{ "PUT", "/api/v1/devices/00:00:00:00:00:00", "{\"name\":\"x\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, NULL, 400, "bad_json" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":", 400, "bad_json" },
+	{ "PUT", "/api/v1/devices/" DEV1, "[\"x\"]", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":5}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":null}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\",\"colour\":\"red\"}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\",\"name\":\"y\"}", 400, "bad_json" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"a\\u0000b\"}", 400, "bad_json" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"two\\nlines\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"tab\\there\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"c1 \\u0085\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"evil \\u202egnp.exe\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1,
+	  "{\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1 "/x", "{\"name\":\"x\"}", 404, "not_found" },
+	{ "PUT", "/api/v1/devices/", "{\"name\":\"x\"}", 404, "not_found" },
+	{ "GET", "/api/v1/devices/" DEV1, NULL, 405, "bad_request" },
+	{ "POST", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}", 405, "bad_request" },
+	{ "DELETE", "/api/v1/devices/" DEV1, NULL, 405, "bad_request" },
+	{ "PUT", "/api/v1/devices", "{\"name\":\"x\"}", 405, "bad_request" },
+};
+
+START_TEST(test_name_bad)
+{
+	expect_error(bad_names[_i].method, bad_names[_i].path, bad_names[_i].body, bad_names[_i].status,
+		     bad_names[_i].code);
+	ck_assert_uint_eq(device_name_count(devices), 0);
+}
+END_TEST
+
+START_TEST(test_name_limits)
+{
+	json_t *j;
+	uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 0 };
+	char name[DEVICE_NAME_MAX + 1], body[128];
+
+	/* exactly DEVICE_NAME_MAX bytes (a 2-byte character at the end) */
+	memset(name, 'n', sizeof(name));
+	name[DEVICE_NAME_MAX - 2] = '\0';
+	snprintf(body, sizeof(body), "{\"name\":\"%s\\u00e9\"}", name);
+	ck_assert_int_eq(call("PUT", "/api/v1/devices/" DEV1, body, &j), 200);
+	json_decref(j);
+	/* only the household or the operator */
+	ck_assert_int_eq(call_as("2001:db8:1:1::9", ORIGIN_UPNP, "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}",
+				 &j), 403);
+	json_decref(j);
+	/* a full registry refuses new names (429) but still renames and un-names */
+	for (int i = 1; device_name_count(devices) < DEVICE_NAMES_MAX; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		ck_assert_int_eq(device_set_name(devices, mac, "filler"), 0);
+	}
+	expect_error("PUT", "/api/v1/devices/" DEV2, "{\"name\":\"one too many\"}", 429, "quota");
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"\"}", DEV2, "", false);
+	put_name("/api/v1/devices/" DEV1, "{\"name\":\"renamed\"}", DEV1, "renamed", false);
+	put_name("/api/v1/devices/" DEV1, "{\"name\":\"\"}", DEV1, "", false);
+	put_name("/api/v1/devices/" DEV2, "{\"name\":\"now it fits\"}", DEV2, "now it fits", false);
+}
+END_TEST
+
+/* The store refuses (here: gone): nothing changes, 503. Without a device table: 503 disabled. */
+START_TEST(test_name_not_saved)
+{
+	ck_assert_int_eq(nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}", 503, "no_resources");
+	ck_assert_str_eq(device_name_of(devices, MAC1), "");
+	ck_assert_int_eq(mkdir(state_dir, 0700), 0);
+}
+END_TEST
+
+START_TEST(test_name_no_devices)
+{
+	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}", 503, "disabled");
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
 	TCase *tc = tcase_create("core");
+	TCase *tn = tcase_create("names");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_status);
@@ -493,7 +759,15 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_no_resources);
 	tcase_add_test(tc, test_ctl_envelope);
 	tcase_add_test(tc, test_rule_to_json_v4_remote);
+	tcase_add_test(tc, test_name_no_devices);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(tn, named_setup, named_teardown);
+	tcase_add_test(tn, test_name_device);
+	tcase_add_test(tn, test_name_survives_restart);
+	tcase_add_loop_test(tn, test_name_bad, 0, (int)(sizeof(bad_names) / sizeof(bad_names[0])));
+	tcase_add_test(tn, test_name_limits);
+	tcase_add_test(tn, test_name_not_saved);
+	suite_add_tcase(s, tn);
 	return s;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* api_web: login (right, wrong, rate-limited, no password set), the gate in front of the JSON API
  * (no session 401, missing CSRF token 403), logout, settings (types 400, values 422, a failing
- * apply 503 with nothing changed), hostile bodies, and the settings text kept in the store. */
+ * apply 503 with nothing changed), hostile bodies, the settings text kept in the store, and the
+ * Host header check against DNS rebinding. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
@@ -208,6 +209,16 @@ START_TEST(test_login_and_gate)
 	json_decref(c.body);
 	ck_assert_int_eq(do_req("POST", "/api/v1/rules", "{}", token, csrf, NULL, 2000).rc, API_WEB_PASS);
 	ck_assert_int_eq(do_req("DELETE", "/api/v1/rules/1", NULL, token, csrf, NULL, 2000).rc, API_WEB_PASS);
+	/* naming a device is a change like any other */
+	c = do_req("PUT", "/api/v1/devices/52:54:00:12:34:01", "{\"name\":\"x\"}", NULL, csrf, NULL, 2000);
+	ck_assert_int_eq(c.status, 401);
+	json_decref(c.body);
+	c = do_req("PUT", "/api/v1/devices/52:54:00:12:34:01", "{\"name\":\"x\"}", token, NULL, NULL, 2000);
+	ck_assert_int_eq(c.status, 403);
+	ck_assert_str_eq(err_code(&c), "csrf");
+	json_decref(c.body);
+	ck_assert_int_eq(do_req("PUT", "/api/v1/devices/52:54:00:12:34:01", "{\"name\":\"x\"}", token, csrf, NULL,
+				2000).rc, API_WEB_PASS);
 
 	/* idle for longer than the timeout: logged out */
 	c = do_req("GET", "/api/v1/rules", NULL, token, NULL, NULL, 2000 + SESSION_IDLE_MS + 1);
@@ -414,6 +425,62 @@ START_TEST(test_settings_text)
 }
 END_TEST
 
+static const struct {
+	const char *host, *local;
+	bool ok;
+} hosts[] = {
+	{ "192.0.2.1", "192.0.2.1", true },
+	{ "192.0.2.1:8080", "192.0.2.1", true },
+	{ "192.0.2.1:8080", "::ffff:192.0.2.1", true },      /* IPv4 on a dual-stack socket */
+	{ "[2001:db8:1:1::1]:8080", "2001:db8:1:1::1", true },
+	{ "[2001:db8:1:1:0:0:0:1]", "2001:db8:1:1::1", true },
+	{ "[fd00::1]:8080", "fd00::1", true },
+	{ "localhost:8080", "192.0.2.1", true },             /* an SSH tunnel */
+	{ "LocalHost.", "192.0.2.1", true },
+	{ "router.lan:8080", "192.0.2.1", true },            /* web_hostname */
+	{ "ROUTER.LAN.", "2001:db8:1:1::1", true },
+	{ "gw.example", "192.0.2.1", true },
+	/* refused */
+	{ NULL, "192.0.2.1", false },                         /* HTTP/1.0 without Host */
+	{ "", "192.0.2.1", false },
+	{ ":8080", "192.0.2.1", false },
+	{ "evil.example", "192.0.2.1", false },               /* DNS rebinding: the attacker's name */
+	{ "evil.example:8080", "192.0.2.1", false },
+	{ "router.lan.evil.example", "192.0.2.1", false },
+	{ "router", "192.0.2.1", false },
+	{ "192.0.2.2:8080", "192.0.2.1", false },             /* another address than the one connected to */
+	{ "198.51.100.7", "192.0.2.1", false },
+	{ "[2001:db8:1:1::2]", "2001:db8:1:1::1", false },
+	{ "[192.0.2.1]", "203.0.113.1", false },
+	{ "2001:db8:1:1::1", "2001:db8:1:1::1", false },      /* IPv6 without brackets is not a Host */
+	{ "[2001:db8:1:1::1", "2001:db8:1:1::1", false },
+	{ "[router.lan]", "192.0.2.1", false },
+	{ "[fe80::1%25lan0]:8080", "fe80::1", false },
+	{ "192.0.2.1:", "192.0.2.1", false },
+	{ "192.0.2.1:80a", "192.0.2.1", false },
+	{ "192.0.2.1:123456", "192.0.2.1", false },
+	{ "192.0.2.1:8080:1", "192.0.2.1", false },
+	{ "localhost.evil.example", "192.0.2.1", false },
+	{ "192.0.2.1 ", "192.0.2.1", false },
+};
+
+START_TEST(test_host)
+{
+	static const char *const names[] = { "router.lan", "gw.example" };
+	struct in6_addr local;
+	char mapped[64];
+
+	snprintf(mapped, sizeof(mapped), "%s%s", strchr(hosts[_i].local, ':') ? "" : "::ffff:", hosts[_i].local);
+	ck_assert_int_eq(inet_pton(AF_INET6, mapped, &local), 1);
+	ck_assert_msg(api_web_host_ok(hosts[_i].host, &local, names, 2) == hosts[_i].ok, "Host \"%s\" to %s: %s",
+		      hosts[_i].host ? hosts[_i].host : "(none)", hosts[_i].local, hosts[_i].ok ? "refused" : "taken");
+	/* without web_hostname, only addresses and localhost */
+	if (hosts[_i].host && strstr(hosts[_i].host, "router.lan"))
+		ck_assert(!api_web_host_ok(hosts[_i].host, &local, NULL, 0));
+	ck_assert(!api_web_host_ok("192.0.2.1", NULL, NULL, 0));
+}
+END_TEST
+
 static Suite *api_web_suite(void)
 {
 	Suite *s = suite_create("api_web");
@@ -432,6 +499,7 @@ static Suite *api_web_suite(void)
 	tcase_add_test(tc, test_settings);
 	tcase_add_loop_test(tc, test_bad_settings, 0, (int)(sizeof(bad_settings) / sizeof(bad_settings[0])));
 	tcase_add_test(tc, test_settings_text);
+	tcase_add_loop_test(tc, test_host, 0, (int)(sizeof(hosts) / sizeof(hosts[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

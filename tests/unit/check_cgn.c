@@ -75,6 +75,42 @@ START_TEST(blocks_are_deterministic_and_disjoint)
 }
 END_TEST
 
+/* A subscriber's PCP block (cgn.c) is its block-map element (the backend's fw_nat_blocks): the
+ * same address and ports, for every subscriber the pool serves, and none beyond. */
+START_TEST(pcp_blocks_are_the_nat_block_map)
+{
+	struct cgn_config c = small_cfg();
+	struct fw_config fc;
+	struct fw_nat_blocks nb;
+	char err[128];
+	struct cgn *g = cgn_new(&c, err, sizeof(err));
+	uint64_t n;
+
+	ck_assert_ptr_nonnull(g);
+	memset(&fc, 0, sizeof(fc));
+	cgn_config_to_fw(&c, &fc);
+	n = fw_nat_block_elems(&fc, &nb);
+	ck_assert_uint_eq(n, cgn_capacity(g));
+	for (uint64_t i = 0; i <= n; i++) {
+		struct in_addr sub, ext;
+		struct cgn_block b;
+		uint16_t lo, hi;
+
+		fw_nat_block_at(&nb, i, &sub, &ext, &lo, &hi);
+		if (i == n) {
+			ck_assert_int_eq(cgn_block_of(g, sub, &b), CGN_NO_BLOCK);
+			break;
+		}
+		ck_assert_int_eq(cgn_block_of(g, sub, &b), CGN_OK);
+		ck_assert_uint_eq(b.addr.s_addr, ext.s_addr);
+		ck_assert_uint_eq(b.lo, lo);
+		ck_assert_uint_eq(b.hi, hi);
+		ck_assert_uint_eq(b.index, i);
+	}
+	cgn_free(g);
+}
+END_TEST
+
 START_TEST(port_try_order)
 {
 	struct cgn_block b = { .lo = 2000, .hi = 2003 };
@@ -109,6 +145,12 @@ START_TEST(bad_configs)
 	c.port_min = 2000;
 	c.port_max = 1000;
 	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	c = small_cfg();   /* the pool must be one range, as the NAT44 rules need */
+	c.pool[1] = V4("203.0.113.16");
+	c.pool_len[1] = 30;
+	c.n_pool = 2;
+	ck_assert_ptr_null(cgn_new(&c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "contiguous") != NULL, "%s", err);
 }
 END_TEST
 
@@ -129,6 +171,10 @@ START_TEST(from_conf)
 	cgn_config_from_conf(&c, &cc);
 	ck_assert_ptr_nonnull(g = cgn_new(&cc, err, sizeof(err)));
 	ck_assert_uint_eq(cgn_capacity(g), 40);   /* 4 addresses x 10 blocks, /24 has 256 */
+	/* the backend gets the same layout, for its block map */
+	ck_assert_uint_eq(c.fw.nat_port_min, 2000);
+	ck_assert_uint_eq(c.fw.nat_port_max, 11999);
+	ck_assert_uint_eq(c.fw.nat_block_size, 1000);
 	ck_assert_int_eq(cgn_block_of(g, V4("100.64.0.12"), &b), CGN_OK);
 	ck_assert_uint_eq(ntohl(b.addr.s_addr) & 0xff, 9);
 	ck_assert_uint_eq(b.lo, 4000);
@@ -291,6 +337,7 @@ static Suite *cgn_suite(void)
 	TCase *alloc = tcase_create("alloc"), *server = tcase_create("server");
 
 	tcase_add_test(alloc, blocks_are_deterministic_and_disjoint);
+	tcase_add_test(alloc, pcp_blocks_are_the_nat_block_map);
 	tcase_add_test(alloc, port_try_order);
 	tcase_add_test(alloc, bad_configs);
 	tcase_add_test(alloc, from_conf);

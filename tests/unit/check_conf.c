@@ -86,6 +86,8 @@ static const char every_key[] =
 	"enable_upnp=no\n"
 	"enable_pcp=no\n"
 	"web_listen=[2001:db8::1]:8443\n"
+	"web_hostname=router.lan\n"
+	"web_hostname=gw-1.home.example\n"
 	"upstream_pcp_server=198.51.100.1\n"
 	"secure_mode=no\n"
 	"allow_low_ports=yes\n"
@@ -122,6 +124,8 @@ START_TEST(test_every_key)
 	ck_assert(addr_parse("2001:db8::1", &a));
 	ck_assert(addr_equal(&a, &cf->web_addr));
 	ck_assert_uint_eq(cf->web_port, 8443);
+	ck_assert_uint_eq(cf->n_web_hostname, 2);
+	ck_assert_str_eq(cf->web_hostname[1], "gw-1.home.example");
 	ck_assert(cf->has_upstream_pcp);
 	ck_assert(addr_parse("198.51.100.1", &a));
 	ck_assert(addr_equal(&a, &cf->upstream_pcp_addr));
@@ -152,6 +156,7 @@ START_TEST(test_print_roundtrip)
 	FILE *f;
 	const char *keys[] = { "ext_ifname=", "lan_ifname=", "listening_ip=", "state_dir=", "nft_table=", "nft_mode=",
 			       "nft_chain_prefix=", "control_socket=", "enable_upnp=", "enable_pcp=", "web_listen=",
+			       "web_hostname=",
 			       "upstream_pcp_server=", "secure_mode=", "allow_low_ports=", "allow_temporary=",
 			       "pinhole_target=", "min_lifetime=", "max_lifetime=", "max_rules=",
 			       "max_rules_per_client=", "ext_port_range=", "user=", "log_level=", "allow ", "deny " };
@@ -213,6 +218,14 @@ static const struct {
 	{ "web_listen=2001:db8::1:80", "brackets" },
 	{ "web_listen=[nonsense]:80", "bad address" },
 	{ "upstream_pcp_server=pcp.example", "bad address" },
+	{ "web_hostname=", "DNS name" },
+	{ "web_hostname=router..lan", "DNS name" },
+	{ "web_hostname=.lan", "DNS name" },
+	{ "web_hostname=router.lan.", "DNS name" },
+	{ "web_hostname=-router.lan", "DNS name" },
+	{ "web_hostname=router-.lan", "DNS name" },
+	{ "web_hostname=router lan", "DNS name" },
+	{ "web_hostname=router.lan:8080", "DNS name" },
 	{ "secure_mode=YES", "expected yes or no" },
 	{ "allow_low_ports=", "expected yes or no" },
 	{ "allow_temporary=nope", "expected yes or no" },
@@ -281,6 +294,9 @@ START_TEST(test_limits)
 	/* 15 bytes is the longest interface name */
 	ck_assert_int_eq(parse("ext_ifname=abcdefghijklmno\nlan_ifname=lan0\n"), 0);
 	ck_assert_int_eq(parse("ext_ifname=abcdefghijklmnop\nlan_ifname=lan0\n"), -1);
+	ck_assert_int_eq(parse(MIN_CONF "web_hostname=a\nweb_hostname=b\nweb_hostname=c\nweb_hostname=d\n"
+			       "web_hostname=e\nweb_hostname=f\nweb_hostname=g\nweb_hostname=h\nweb_hostname=i\n"), -1);
+	ck_assert_ptr_nonnull(strstr(err, "t.conf:11: web_hostname: at most 8"));
 	ck_assert_int_eq(parse(MIN_CONF "web_listen=\n"), 0);
 	ck_assert_uint_eq(cf->web_port, 0);
 	ck_assert_int_eq(parse(MIN_CONF "web_listen=192.0.2.1:80\n"), 0);

@@ -189,7 +189,9 @@ START_TEST(table_bad_input)
 	ck_assert_int_eq(device_neigh_state(t, &a, NEIGH_FAILED, 1), 0);
 	ck_assert_int_eq(device_addr_hint(t, &a, ADDR_KIND_STABLE, "x"), 0);
 	/* names */
-	ck_assert_int_eq(device_set_name(t, MAC1, "laptop"), -1);    /* unknown MAC */
+	ck_assert_int_eq(device_set_name(t, zero, "laptop"), -1);
+	ck_assert_int_eq(device_set_name(t, mcast, "laptop"), -1);
+	ck_assert_int_eq(device_set_name(NULL, MAC1, "laptop"), -1);
 	ck_assert_int_eq(device_addr_seen(t, MAC1, 2, &a, NULL, 1), 1);
 	ck_assert_int_eq(device_set_name(t, MAC1, "laptop"), 0);
 	ck_assert_str_eq(device_find(t, MAC1)->name, "laptop");
@@ -302,6 +304,119 @@ START_TEST(table_stable_address)
 }
 END_TEST
 
+/* The registry: names by MAC for devices present or not, given on appearance, kept in stable slots. */
+START_TEST(names_registry)
+{
+	struct device_table *t = device_table_new(1000, 500);
+	struct in6_addr a = A("2001:db8:1:1::5"), b = A("2001:db8:1:1::6");
+	uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 0 };
+
+	ck_assert_int_eq(device_name_slot(t, MAC1), 0);
+	ck_assert_uint_eq(device_name_count(t), 0);
+	/* named while away: no device yet, the name waits */
+	ck_assert_int_eq(device_set_name(t, MAC1, "Game console"), 0);
+	ck_assert_ptr_null(device_find(t, MAC1));
+	ck_assert_str_eq(device_name_of(t, MAC1), "Game console");
+	ck_assert_int_eq(device_addr_seen(t, MAC1, 2, &a, NULL, 10), 1);
+	ck_assert_str_eq(device_find(t, MAC1)->name, "Game console");
+	/* a named device that leaves stays listed (the household named it) */
+	ck_assert_int_eq(device_neigh_state(t, &a, NEIGH_ABSENT, 20), 1);
+	device_table_age(t, 20 + 500);
+	ck_assert_ptr_nonnull(device_find(t, MAC1));
+	ck_assert_uint_eq(device_find(t, MAC1)->naddrs, 0);
+	/* slots: MAC1 keeps 0, MAC2 gets 1; freeing 0 makes it the next free one */
+	ck_assert_int_eq(device_name_slot(t, MAC1), 0);
+	ck_assert_int_eq(device_name_slot(t, MAC2), 1);
+	ck_assert_int_eq(device_name_put(t, 1, MAC2, "Phone"), 0);
+	ck_assert_int_eq(device_name_put(t, 1, MAC1, "x"), -1);        /* MAC1 holds slot 0 */
+	ck_assert_int_eq(device_name_put(t, 2, MAC2, "x"), -1);        /* MAC2 holds slot 1 */
+	ck_assert_int_eq(device_name_put(t, -1, MAC2, "x"), -1);
+	ck_assert_int_eq(device_name_put(t, DEVICE_NAMES_MAX, MAC2, "x"), -1);
+	ck_assert_int_eq(device_set_name(t, MAC1, ""), 0);
+	ck_assert_str_eq(device_find(t, MAC1)->name, "");
+	ck_assert_int_eq(device_name_slot(t, MACL), 0);
+	ck_assert_int_eq(device_name_slot(t, MAC2), 1);
+	device_table_age(t, 20 + 501);
+	ck_assert_ptr_null(device_find(t, MAC1));                      /* away and no name: forgotten */
+	/* renaming a present device changes it at once */
+	ck_assert_int_eq(device_addr_seen(t, MAC2, 2, &b, NULL, 30), 1);
+	ck_assert_str_eq(device_find(t, MAC2)->name, "Phone");
+	ck_assert_int_eq(device_set_name(t, MAC2, "Work phone"), 0);
+	ck_assert_str_eq(device_find(t, MAC2)->name, "Work phone");
+	ck_assert_int_eq(device_name_slot(t, MAC2), 1);
+	/* full: no new name, but renaming and un-naming still work */
+	for (int i = 1; device_name_count(t) < DEVICE_NAMES_MAX; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		ck_assert_int_eq(device_set_name(t, mac, "filler"), 0);
+	}
+	ck_assert_int_eq(device_name_slot(t, MAC1), -1);
+	ck_assert_int_eq(device_set_name(t, MAC1, "one too many"), -1);
+	ck_assert_int_eq(device_set_name(t, MAC1, ""), 0);             /* nothing to un-name */
+	ck_assert_int_eq(device_set_name(t, MAC2, "TV"), 0);
+	ck_assert_int_eq(device_set_name(t, MAC2, ""), 0);
+	ck_assert_int_eq(device_set_name(t, MAC1, "fits again"), 0);
+	ck_assert_int_eq(device_name_slot(t, MAC1), 1);
+	device_table_free(t);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	bool ok;
+} names[] = {
+	{ "", true },
+	{ "Game console", true },
+	{ "Caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x8e\xae", true },   /* é, em dash, a 4-byte emoji */
+	{ "123456789012345678901234567890123456789012345678901234567890123", true },   /* 63 bytes */
+	{ "1234567890123456789012345678901234567890123456789012345678901234", false },  /* 64 */
+	{ "12345678901234567890123456789012345678901234567890123456789012\xc3\xa9", false }, /* 64 with é */
+	{ "tab\there", false },
+	{ "new\nline", false },
+	{ "del\x7f", false },
+	{ "c1 \xc2\x85", false },                 /* U+0085 NEL */
+	{ "bidi \xe2\x80\xae", false },          /* U+202E RIGHT-TO-LEFT OVERRIDE */
+	{ "isolate \xe2\x81\xa6", false },       /* U+2066 */
+	{ "line \xe2\x80\xa8", false },          /* U+2028 */
+	{ "latin1 \xe9", false },                  /* not UTF-8 */
+	{ "overlong \xc0\xaf", false },
+	{ "overlong \xe0\x80\xaf", false },
+	{ "surrogate \xed\xa0\x80", false },
+	{ "too big \xf4\x90\x80\x80", false },  /* above U+10FFFF */
+	{ "cut \xe2\x82", false },
+	{ "lone \x80", false },
+};
+
+START_TEST(names_valid)
+{
+	ck_assert_msg(device_name_valid(names[_i].name) == names[_i].ok, "\"%s\" should be %s", names[_i].name,
+		      names[_i].ok ? "valid" : "refused");
+	ck_assert(!device_name_valid(NULL));
+}
+END_TEST
+
+START_TEST(names_record)
+{
+	char rec[DEVICE_NAME_RECORD_MAX];
+	uint8_t mac[6];
+	const char *name;
+
+	device_name_record(MAC1, "Game console", rec);
+	ck_assert_str_eq(rec, "52:54:00:12:34:01 Game console");
+	ck_assert(device_name_record_parse(rec, mac, &name));
+	ck_assert_mem_eq(mac, MAC1, 6);
+	ck_assert_str_eq(name, "Game console");
+	ck_assert(!device_name_record_parse("", mac, &name));
+	ck_assert(!device_name_record_parse(NULL, mac, &name));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01", mac, &name));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 ", mac, &name));            /* empty name */
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01-Game", mac, &name));
+	ck_assert(!device_name_record_parse("01:00:5e:00:00:01 Group", mac, &name));        /* multicast */
+	ck_assert(!device_name_record_parse("52:54:00:12:34:zz Game", mac, &name));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 bad\x01name", mac, &name));
+}
+END_TEST
+
 static Suite *device_suite(void)
 {
 	Suite *s = suite_create("device");
@@ -316,6 +431,9 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, table_full);
 	tcase_add_test(tc, table_behaviour);
 	tcase_add_test(tc, table_stable_address);
+	tcase_add_test(tc, names_registry);
+	tcase_add_loop_test(tc, names_valid, 0, sizeof(names) / sizeof(names[0]));
+	tcase_add_test(tc, names_record);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -427,12 +427,13 @@ START_TEST(render_empty_golden)
 }
 END_TEST
 
-/* pcpd on a CGN: a pool for the NAT44, a mapping with an external address (DNAT + its SNAT
- * companion), and one without (DNAT only). */
+/* pcpd on a CGN: a pool for the NAT44 with port blocks (ports 1024-4095 in blocks of 1024: 3 per
+ * address, 12 subscribers with a block, one block-map element each), a mapping with an external
+ * address (DNAT + its SNAT companion), and one without (DNAT only). */
 START_TEST(render_cgn_golden)
 {
 	struct fw_config c = standalone_cfg();
-	struct fw_elem v[2] = { { .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 1024,
+	struct fw_elem v[2] = { { .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 3072,
 				  .timeout_ms = 3600000 },
 				{ .v4 = true, .proto = IPPROTO_TCP, .port = 22, .ext_port = 2222 } };
 	struct fw_key k;
@@ -446,12 +447,114 @@ START_TEST(render_cgn_golden)
 	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
 	c.nat_pool_len[0] = 30;
 	c.n_nat_pool = 1;
+	c.nat_port_min = 1024;
+	c.nat_port_max = 4095;
+	c.nat_block_size = 1024;
 	ck_assert(fw_key_companion(&v[0], &k));
 	ck_assert(!fw_key_companion(&v[1], &k));
 	text = fw_render(&c, v, 2);
 	ck_assert_ptr_nonnull(text);
 	check_golden("cgn.nft", text);
 	free(text);
+}
+END_TEST
+
+/* The block layout (RFC 7422) shared by pcpd's PCP blocks and the NAT44 block map. */
+static struct fw_config blocks_cfg(const char *pool, uint8_t pool_len, uint16_t min, uint16_t max, uint32_t size)
+{
+	struct fw_config c = standalone_cfg();
+
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, pool, &c.nat_pool[0]);
+	c.nat_pool_len[0] = pool_len;
+	c.n_nat_pool = 1;
+	c.nat_port_min = min;
+	c.nat_port_max = max;
+	c.nat_block_size = size;
+	return c;
+}
+
+static void block_is(const struct fw_nat_blocks *nb, uint64_t i, const char *sub, const char *ext, uint16_t lo,
+		     uint16_t hi)
+{
+	struct in_addr s, e;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	uint16_t l, h;
+	uint64_t back;
+
+	fw_nat_block_at(nb, i, &s, &e, &l, &h);
+	ck_assert_str_eq(inet_ntop(AF_INET, &s, a, sizeof(a)), sub);
+	ck_assert_str_eq(inet_ntop(AF_INET, &e, b, sizeof(b)), ext);
+	ck_assert_uint_eq(l, lo);
+	ck_assert_uint_eq(h, hi);
+	ck_assert(fw_nat_block_index(nb, s, &back));
+	ck_assert_uint_eq(back, i);
+}
+
+START_TEST(nat_blocks_layout)
+{
+	struct fw_config c = blocks_cfg("203.0.113.8", 30, 1024, 65535, 1024);   /* 63 blocks per address */
+	struct fw_nat_blocks nb;
+	struct in_addr a;
+	char err[128];
+	uint64_t i;
+
+	ck_assert_msg(fw_nat_blocks_init(&nb, &c, err, sizeof(err)), "%s", err);
+	ck_assert_uint_eq(nb.per_addr, 63);
+	ck_assert_uint_eq(fw_nat_blocks_capacity(&nb), 252);
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 252);
+	block_is(&nb, 0, "100.64.0.0", "203.0.113.8", 1024, 2047);          /* first subscriber */
+	block_is(&nb, 62, "100.64.0.62", "203.0.113.8", 64512, 65535);      /* last block of an address */
+	block_is(&nb, 63, "100.64.0.63", "203.0.113.9", 1024, 2047);        /* the next address */
+	block_is(&nb, 251, "100.64.0.251", "203.0.113.11", 64512, 65535);   /* the pool's last block */
+	/* the subscriber prefix's edges */
+	inet_pton(AF_INET, "100.63.255.255", &a);
+	ck_assert(!fw_nat_block_index(&nb, a, &i));
+	inet_pton(AF_INET, "100.128.0.0", &a);
+	ck_assert(!fw_nat_block_index(&nb, a, &i));
+	inet_pton(AF_INET, "100.127.255.255", &a);
+	ck_assert(fw_nat_block_index(&nb, a, &i));
+	ck_assert_uint_eq(i, (1u << 22) - 1);   /* a subscriber, beyond the capacity */
+	/* a range that does not divide: the remainder ports belong to no block */
+	c = blocks_cfg("203.0.113.8", 32, 1024, 2047, 1000);
+	ck_assert(fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	ck_assert_uint_eq(fw_nat_blocks_capacity(&nb), 1);
+	block_is(&nb, 0, "100.64.0.0", "203.0.113.8", 1024, 2023);
+	/* fewer subscribers than blocks: the subscribers bound it */
+	c = blocks_cfg("203.0.113.8", 30, 1024, 65535, 1024);
+	c.nat_src_len = 30;
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 4);
+}
+END_TEST
+
+START_TEST(nat_blocks_bounds_and_refusals)
+{
+	struct fw_config c = blocks_cfg("203.0.113.0", 24, 1024, 65535, 4);   /* 256 x 16128 blocks */
+	struct fw_nat_blocks nb;
+	char err[128];
+
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), FW_NAT_BLOCK_ELEMS_MAX);   /* capacity overflow */
+	ck_assert_uint_eq(fw_nat_blocks_capacity(&nb), 256u * 16128u);
+	block_is(&nb, FW_NAT_BLOCK_ELEMS_MAX - 1, "100.67.255.255", "203.0.113.16", 1024 + 4 * 4095, 1024 + 4 * 4095 + 3);
+	c.nat_block_size = 0;   /* no blocks configured: no map */
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 0);
+	ck_assert(!fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	c.nat_block_size = 64513;   /* above the range */
+	ck_assert(!fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "does not fit") != NULL, "%s", err);
+	c = blocks_cfg("203.0.113.8", 31, 0, 100, 10);
+	ck_assert(!fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	c = blocks_cfg("203.0.113.8", 31, 2000, 1000, 10);
+	ck_assert(!fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	c = blocks_cfg("203.0.113.8", 31, 1024, 2047, 16);
+	inet_pton(AF_INET, "203.0.113.12", &c.nat_pool[1]);   /* a gap at .10-.11 */
+	c.nat_pool_len[1] = 31;
+	c.n_nat_pool = 2;
+	ck_assert(!fw_nat_blocks_init(&nb, &c, err, sizeof(err)));
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 0);
+	c.n_nat_pool = 0;
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 0);
 }
 END_TEST
 
@@ -560,6 +663,8 @@ static Suite *fw_suite(void)
 	tcase_add_test(render, render_cgn_golden);
 	tcase_add_test(render, render_output_wall_off);
 	tcase_add_test(render, nat_pool_range);
+	tcase_add_test(render, nat_blocks_layout);
+	tcase_add_test(render, nat_blocks_bounds_and_refusals);
 	tcase_add_test(render, render_is_order_independent_and_skips_bad);
 	suite_add_tcase(s, keys);
 	suite_add_tcase(s, mem);

@@ -477,6 +477,133 @@ START_TEST(snat_companion)
 }
 END_TEST
 
+/* A CGN config with port blocks: pool 203.0.113.8/30, subscribers 100.64.0.0/10, ports
+ * 1024-4095 in blocks of 1024: 3 blocks per address, 12 subscribers with a block. */
+static struct fw_config cgn_cfg(void)
+{
+	struct fw_config c = standalone_cfg();
+
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 30;
+	c.n_nat_pool = 1;
+	c.nat_port_min = 1024;
+	c.nat_port_max = 4095;
+	c.nat_block_size = 1024;
+	return c;
+}
+
+/* The text between the first line containing `from` and the next line equal to `to` (inclusive). */
+static char *section(const char *text, const char *from, const char *to)
+{
+	const char *a = strstr(text, from), *z;
+
+	ck_assert_msg(a != NULL, "no %s in:\n%s", from, text);
+	while (a > text && a[-1] != '\n')
+		a--;
+	z = strstr(a, to);
+	ck_assert_msg(z != NULL, "no end %s after %s in:\n%s", to, from, text);
+	return strndup(a, (size_t)(z - a) + strlen(to));
+}
+
+/* The block map and its rule, as the kernel holds them, are what fw_render (and so
+ * tests/golden/cgn.nft) says: `nft list` prints exactly the rendered text. */
+START_TEST(block_map_listed_as_rendered)
+{
+	NEED_ROOT();
+	struct fw_config c = cgn_cfg();
+	struct fw_elem e = portmap(IPPROTO_UDP, 1024, "100.64.0.2", 4000);
+	struct fw *fw;
+	char *listed, *rendered, *a, *b;
+
+	inet_pton(AF_INET, "203.0.113.8", &e.ext_addr);
+	fw = new_fw(&c);
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, &e, 1) == 0, "commit: %s", fw->err);
+	listed = run("nft list table inet igdd");
+	rendered = fw_render(&c, &e, 1);
+	a = section(listed, "map nat_block {", "\t}\n");
+	b = section(rendered, "map nat_block {", "\t}\n");
+	ck_assert_msg(strcmp(a, b) == 0, "kernel:\n%s\nrendered:\n%s", a, b);
+	free(a);
+	free(b);
+	/* the rule, between pm4_snat (mapped flows keep their port) and the pool rule (the fallback);
+	 * nft prints those two without the `meta nfproto ipv4` the renderer writes */
+	a = section(listed, "@nat_block", "\n");
+	b = section(rendered, "@nat_block", "\n");
+	ck_assert_msg(strcmp(a, b) == 0, "kernel:\n%s\nrendered:\n%s", a, b);
+	ck_assert_msg(strstr(listed, "@pm4_snat\n") < strstr(listed, a) &&
+		      strstr(listed, a) < strstr(listed, "persistent\n"), "%s", listed);
+	free(a);
+	free(b);
+	free(listed);
+	/* and nft accepts the rendered text */
+	{
+		char path[] = "/tmp/igdd-render-cgn-XXXXXX", cmd[128];
+		int fd = mkstemp(path);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert(write(fd, rendered, strlen(rendered)) == (ssize_t)strlen(rendered));
+		close(fd);
+		snprintf(cmd, sizeof(cmd), "nft -c -f %s", path);
+		ck_assert_int_eq(system(cmd), 0);
+		unlink(path);
+	}
+	free(rendered);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* Scale: the block map is installed with the table in one transaction. 65,536 subscribers (pool
+ * 203.0.113.0/24 x 256 blocks of 252 ports), then the bound: FW_NAT_BLOCK_ELEMS_MAX (262,144)
+ * elements however many subscribers the pool could serve (blocks of 4 ports: 4,128,768).
+ * Prints the install times. */
+START_TEST(block_map_scale)
+{
+	NEED_ROOT();
+	struct fw_config c = cgn_cfg();
+	struct fw_nat_blocks nb;
+	struct fw *fw;
+	double t0;
+	char *t;
+
+	inet_pton(AF_INET, "203.0.113.0", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 24;
+	c.nat_port_max = 65535;
+	c.nat_block_size = 252;
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), 65536);
+	ck_assert_ptr_nonnull(fw = fw_nft_new(&c));
+	t0 = now_ms();
+	ck_assert_msg(fw->ops->init(fw) == 0, "init: %s", fw->err);
+	fprintf(stderr, "nft: table + block map of 65536 subscribers in one transaction: %.1f ms\n", now_ms() - t0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), 1);
+	t = run("nft list map inet igdd nat_block");
+	ck_assert_uint_eq(count_of(t, " : 203.0.113."), 65536);
+	ck_assert_ptr_nonnull(strstr(t, "100.64.255.255 : 203.0.113.255 . 65284-65535"));
+	free(t);
+	t0 = now_ms();
+	ck_assert_msg(fw->ops->resync(fw, NULL, 0) == 0, "resync: %s", fw->err);
+	fprintf(stderr, "nft: resync of the block map of 65536 subscribers: %.1f ms\n", now_ms() - t0);
+	fw->ops->destroy(fw);
+
+	c.nat_block_size = 4;
+	ck_assert_uint_eq(fw_nat_blocks_capacity(&nb), 65536);
+	ck_assert_uint_eq(fw_nat_block_elems(&c, &nb), FW_NAT_BLOCK_ELEMS_MAX);
+	ck_assert_uint_eq(fw_nat_blocks_capacity(&nb), 4128768);
+	ck_assert_ptr_nonnull(fw = fw_nft_new(&c));
+	t0 = now_ms();
+	ck_assert_msg(fw->ops->init(fw) == 0, "init: %s", fw->err);
+	fprintf(stderr, "nft: table + block map of %u subscribers (the bound) in one transaction: %.1f ms\n",
+		FW_NAT_BLOCK_ELEMS_MAX, now_ms() - t0);
+	ck_assert_uint_eq(fw->ops->transactions(fw), 1);
+	/* the last subscriber of the map (index 2^18 - 1) is in it, the next one is not */
+	ck_assert_uint_eq(FW_NAT_BLOCK_ELEMS_MAX, 1u << 18);
+	ck_assert_int_eq(system("nft get element inet igdd nat_block '{ 100.67.255.255 }' >/dev/null"), 0);
+	ck_assert_int_ne(system("nft get element inet igdd nat_block '{ 100.68.0.0 }' >/dev/null 2>&1"), 0);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 START_TEST(render_accepted_by_nft)
 {
 	NEED_ROOT();
@@ -669,7 +796,13 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
 	tcase_add_test(tc, snat_companion);
+	tcase_add_test(tc, block_map_listed_as_rendered);
 	tcase_add_test(tc, output_wall);
+	suite_add_tcase(s, tc);
+	/* a quarter of a million map elements, installed and listed: minutes under ASan on a busy host */
+	tc = tcase_create("kernel-scale");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, block_map_scale);
 	suite_add_tcase(s, tc);
 	return s;
 }

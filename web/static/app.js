@@ -16,7 +16,7 @@
     unknown: 'not yet known',
     ipv4: 'IPv4',
   };
-  const ORIGIN_TEXT = { upnp: 'UPnP app', pcp: 'PCP app', natpmp: 'NAT-PMP app', web: 'You (web)', ctl: 'Operator', static: 'Configuration' };
+  const ORIGIN_TEXT = { upnp: 'UPnP app', pcp: 'PCP app', 'pcp-peer': 'PCP app (one peer)', natpmp: 'NAT-PMP app', web: 'You (web)', ctl: 'Operator', static: 'Configuration' };
 
   const state = {
     csrf: null,
@@ -27,6 +27,7 @@
     settings: null,
     timer: null,
     page: null,
+    renaming: null,         // MAC of the device whose name is being edited
   };
 
   const $ = (id) => document.getElementById(id);
@@ -229,11 +230,69 @@
       const card = el('article', { class: 'card device', 'data-mac': d.mac || '', 'aria-label': 'Device ' + deviceLabel(d) },
         el('h3', { text: deviceLabel(d) }),
         d.mac ? el('p', { class: 'mac' }, 'MAC ', el('code', { text: d.mac })) : null,
+        d.mac && state.devicesApi ? renameControl(d) : null,
         addrs,
         el('p', { class: 'rules-count', text: rules.length === 1 ? '1 open port' : rules.length + ' open ports' }),
         el('a', { href: '#add', class: 'button', 'data-device': d.key, onclick: () => { state.preselect = d.key; } },
           'Open a port for this device'));
       list.append(card);
+    }
+  }
+
+  // ---------- naming a device ----------
+  // One card at a time shows the form; polling does not redraw the page meanwhile (typing survives).
+
+  function cardOf(mac) {
+    return document.querySelector('#devices-list article.device[data-mac="' + mac + '"]');
+  }
+
+  function renameControl(d) {
+    if (state.renaming !== d.mac) {
+      return el('button', { type: 'button', class: 'secondary', 'data-action': 'rename',
+        'aria-label': 'Rename ' + deviceLabel(d), onclick: () => openRename(d.mac) }, 'Rename');
+    }
+    const id = 'name-' + d.mac.replace(/:/g, '');
+    const input = el('input', { id, name: 'name', value: d.name, maxlength: '63', autocomplete: 'off',
+      'aria-describedby': id + '-help' });
+    const form = el('form', { class: 'rename-form', onsubmit: (ev) => { ev.preventDefault(); saveName(d.mac, input.value, form); } },
+      el('label', { for: id, text: 'Name' }),
+      input,
+      el('p', { id: id + '-help', class: 'help', text: 'Enter saves, Escape cancels. An empty name shows the MAC again.' }),
+      el('button', { type: 'submit' }, 'Save'), ' ',
+      el('button', { type: 'button', class: 'secondary', onclick: () => closeRename(d.mac) }, 'Cancel'),
+      el('p', { class: 'error', role: 'alert', hidden: true }));
+    form.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { ev.preventDefault(); closeRename(d.mac); }
+    });
+    return form;
+  }
+
+  function openRename(mac) {
+    state.renaming = mac;
+    renderDevices();
+    const input = cardOf(mac) && cardOf(mac).querySelector('input[name="name"]');
+    if (input) { input.focus(); input.select(); }
+  }
+
+  // Back to the card's Rename button, so keyboard users keep their place.
+  function closeRename(mac) {
+    state.renaming = null;
+    renderDevices();
+    const button = cardOf(mac) && cardOf(mac).querySelector('button[data-action="rename"]');
+    if (button) button.focus();
+  }
+
+  async function saveName(mac, value, form) {
+    const name = value.trim();
+    try {
+      await api('PUT', '/devices/' + mac, { name });
+      await loadDevices();
+      $('devices-result').textContent = name ? 'Saved: ' + mac + ' is now called “' + name + '”.' : 'Saved: ' + mac + ' has no name now.';
+      closeRename(mac);
+    } catch (e) {
+      const err = form.querySelector('.error');
+      err.textContent = 'Not saved: ' + e.message;
+      err.hidden = false;
     }
   }
 
@@ -375,9 +434,10 @@
       }
       for (const id of [...state.history.keys()]) if (!state.rules.some((r) => r.id === id)) state.history.delete(id);
       renderStatus(st);
-      if (!state.devicesApi || state.page === 'devices' || !state.devices.length) await loadDevices();
+      // the rules page names devices too: a rename made elsewhere shows within a poll
+      if (!state.devicesApi || state.page === 'devices' || state.page === 'rules' || !state.devices.length) await loadDevices();
       if (state.page === 'rules') renderRules();
-      if (state.page === 'devices') renderDevices();
+      if (state.page === 'devices' && !state.renaming) renderDevices();
     } catch (e) {
       if (e.status !== 401) showMessage('The router did not answer: ' + e.message);
     }
@@ -536,6 +596,7 @@
     const page = ['devices', 'rules', 'add', 'settings'].includes(name) ? name : 'rules';
     showPage(page);
     showMessage('');
+    state.renaming = null;
     try {
       if (page === 'rules') renderRules();
       if (page === 'devices') { await loadDevices(); renderDevices(); }
