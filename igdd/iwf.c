@@ -314,6 +314,12 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	pthread_mutex_unlock(&w->mu);
 	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
 			       lifetime_for(r), prefer_failure, r->desc);
+	if (r->remote_len == 128) {
+		/* RemoteHost (or a LAN client's FILTER): the CGN admits only that host too (RFC 6970 5.2),
+		 * so the upstream port is not open to the internet while the CPE filters behind it. */
+		req.opt.n_filters = 1;
+		req.opt.filters[0] = (struct pcp_filter){ .prefix_len = 128, .addr = r->remote };
+	}
 	rc = exchange(w, &req, &resp, wait_ms ? wait_ms : (w->p.sync_wait_ms ? w->p.sync_wait_ms : IWF_SYNC_WAIT_MS));
 	now = mono_ms();
 	pthread_mutex_lock(&w->mu);

@@ -63,6 +63,20 @@ P2=$(sed -n 's/^external [0-9.]*:\([0-9]*\) UDP is redirected.*/\1/p' <<<"$out" 
 ok "upnpc -n 25001 UDP was given the CGN port $P2"
 expect_connect wan udp "$IWF_CGN_EXT" "$P2" "the CGN's $IWF_CGN_EXT:$P2/udp reaches lan1:8082" 2
 
+step "AddPortMapping with a RemoteHost: the CGN filters too (FILTER option, RFC 6970)"
+P3=$((IWF_LO + 10))
+[ "$P3" != "$P2" ] || P3=$((IWF_LO + 11))
+lab_listen lan1 tcp 8085 || fail "listener"
+out=$(iwf_upnpc -a "$LAN1_V4" 8085 "$P3" TCP 600 "$IWF_WAN")
+grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a $P3 from $IWF_WAN only: $out"
+cgn_has "$IWF_WAN . tcp . $P3 " || fail "pcpd's mapping for $P3 is not limited to $IWF_WAN: $(ip netns exec "${LAB}cgn" nft list table inet pcpd | grep -- "$P3")"
+ok "pcpd holds $P3 for the remote host $IWF_WAN only"
+expect_connect wan tcp "$IWF_CGN_EXT" "$P3" "the remote host $IWF_WAN reaches lan1:8085 through $IWF_CGN_EXT:$P3" 2
+out=$(iwf_upnpc -d "$P3" TCP "$IWF_WAN")
+grep -qi "fail\|error" <<<"$out" && fail "upnpc -d $P3: $out"
+cgn_has " $P3 " && fail "pcpd still holds $P3"
+ok "DeletePortMapping with the RemoteHost removed it upstream"
+
 step "status and API"
 st=$(igdctl_lab status)
 grep -q "^upstream .*$IWF_GW (up)" <<<"$st" || fail "igdctl status: $st"
