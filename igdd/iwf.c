@@ -308,9 +308,16 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 
 	if (r->kind != RULE_PORTMAP || (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP))
 		return PCP_UNSUPP_PROTOCOL;
+	if (wait_ms == 0)
+		wait_ms = w->p.sync_wait_ms ? w->p.sync_wait_ms : IWF_SYNC_WAIT_MS;
 	pthread_mutex_lock(&w->mu);
 	memcpy(nonce, w->nonce, sizeof(nonce));
 	existed = ent_find(w, r->id) != NULL;
+	/* Known silent: one short try (a server that is back answers in milliseconds and is up again),
+	 * so clients hear at once and the LAN's PCP requests do not queue behind a dead upstream; the
+	 * background check keeps probing with backoff. */
+	if (w->state == IWF_UNREACHABLE && wait_ms > IWF_UNREACHABLE_WAIT_MS)
+		wait_ms = IWF_UNREACHABLE_WAIT_MS;
 	pthread_mutex_unlock(&w->mu);
 	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
 			       lifetime_for(r), prefer_failure, r->desc);
@@ -320,7 +327,7 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		req.opt.n_filters = 1;
 		req.opt.filters[0] = (struct pcp_filter){ .prefix_len = 128, .addr = r->remote };
 	}
-	rc = exchange(w, &req, &resp, wait_ms ? wait_ms : (w->p.sync_wait_ms ? w->p.sync_wait_ms : IWF_SYNC_WAIT_MS));
+	rc = exchange(w, &req, &resp, wait_ms);
 	now = mono_ms();
 	pthread_mutex_lock(&w->mu);
 	e = ent_find(w, r->id);

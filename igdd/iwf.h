@@ -31,6 +31,7 @@
 
 #define IWF_SYNC_WAIT_MS   9000u  /* UPnP callers: IRT 3 s + one retransmission (6 s); < the 30 s UPnP limit */
 #define IWF_PROXY_WAIT_MS  4000u  /* PCP proxy (on the loop thread): the LAN client retransmits itself */
+#define IWF_UNREACHABLE_WAIT_MS 500u  /* one try while the server is known to be silent */
 #define IWF_CHECK_MS       5000u  /* ANNOUNCE epoch/liveness check while the server answers */
 #define IWF_CHECK_MAX_S    30u    /* backoff cap while it does not */
 #define IWF_NO_ANSWER      256    /* iwf_map: the server did not answer (not a PCP result) */

@@ -139,6 +139,17 @@ cgn_has "$P4" && fail "an upstream mapping for $P4 was left behind"
 ok "AddPortMapping with pcpd down: $(grep -oE '\b(501|718)\b[^)]*' <<<"$out" | head -n1); nothing in either table"
 [ "$(iwf_status_field state)" = unreachable ] || fail "state is '$(iwf_status_field state)', want unreachable"
 ok "igdd reports the upstream as unreachable"
+# a silent upstream (PCP dropped, no ICMP): while known unreachable, a client is answered at once
+echo 'table inet iwf_silence { chain input { type filter hook input priority -10; udp dport 5351 drop; }; }' |
+	ip netns exec "${LAB}cgn" nft -f - || fail "drop rule on the cgn"
+t0=$(date +%s%N)
+out=$(iwf_upnpc -a "$LAN1_V4" 8083 "$((IWF_LO + 7))" TCP 600)
+ms=$((($(date +%s%N) - t0) / 1000000))
+grep -qE "\b(501|718)\b" <<<"$out" || fail "upnpc -a with a silent upstream: $out"
+[ "$ms" -lt 3000 ] || fail "AddPortMapping with a known-silent upstream took $ms ms"
+cpe_has "$((IWF_LO + 7))" && fail "a local rule for $((IWF_LO + 7)) was left behind"
+ok "a silent upstream known to be down: AddPortMapping refused in $ms ms, nothing left"
+ip netns exec "${LAB}cgn" nft delete table inet iwf_silence
 
 step "no upstream_pcp_server and a gateway without PCP: interworking off"
 lab_igdd_stop || fail "igdd stop"
