@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@
 #define SNAPSHOT_EVERY_MS  60000
 #define COUNTERS_EVERY_MS  15000
 #define CTL_CLIENT_MS      5000
+#define TRIM_AFTER_BYTES   (256 * 1024)   /* a control answer this long was a list: see ctl_answer */
+#define MMAP_AT_BYTES      (1024 * 1024)  /* see start */
 
 struct options {
 	const char *conf_file;
@@ -182,12 +185,22 @@ static void on_wake(void *arg, int fd, uint32_t events)
 	tell_prefix_change(d);
 }
 
+/* glibc keeps freed heap memory resident unless it lies at the very top of a heap, so one transient
+ * peak (listing 10,000 rules builds ~44 MiB of copies, JSON trees and text) would stay in VmRSS for
+ * good. malloc_trim(0) hands every free page of every arena back to the kernel. */
+static void give_back_memory(void)
+{
+	malloc_trim(0);
+}
+
 static void snapshot_tick(void *arg)
 {
 	struct daemon *d = arg;
 
 	if (core_snapshot(d->core) < 0)
 		log_warnx("store: periodic snapshot failed");
+	/* once a minute: the peaks other threads (web UI lists) and timers (the PCP index rebuild) leave */
+	give_back_memory();
 	loop_timer(d->loop, SNAPSHOT_EVERY_MS, snapshot_tick, d);
 }
 
@@ -435,8 +448,13 @@ static int drop_privileges(struct daemon *d)
 static char *ctl_answer(void *arg, const char *req, size_t len)
 {
 	struct daemon *d = arg;
+	char *out = d->info->ctl_answer(d->core, &d->conf.fw, req, len);
 
-	return d->info->ctl_answer(d->core, &d->conf.fw, req, len);
+	/* A long answer is a list, built through transient copies many times its size: give them back
+	 * now rather than at the next tick. Short answers (adds, deletes) skip the trim's heap walk. */
+	if (out && strnlen(out, TRIM_AFTER_BYTES) == TRIM_AFTER_BYTES)
+		give_back_memory();
+	return out;
 }
 
 /* Devices and prefixes: before the core, so the rules are restored against today's LAN (a prefix that
@@ -564,6 +582,10 @@ static int start(struct daemon *d)
 {
 	char err[512];
 
+	/* Blocks of 1 MiB and more (rule lists, their JSON text, large index arrays) get pages of their
+	 * own, returned to the kernel when freed. Left to glibc, the threshold rises to the largest
+	 * block ever freed, and later ones are carved from the heap, where they stay resident. */
+	mallopt(M_MMAP_THRESHOLD, MMAP_AT_BYTES);
 	d->loop = loop_new();
 	d->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!d->loop || d->wake_fd < 0) {

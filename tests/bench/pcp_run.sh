@@ -5,11 +5,12 @@
 #   - MAP create/delete requests/s and p50/p99 latency from one sequential client, and from 64 client
 #     sockets at once (one process, each socket waiting for its answer: up to 64 requests in flight),
 #     each with 0, 1,000 and 10,000 mappings already installed (installed by PCP, long-lived);
-#   - igdd's resident memory (VmRSS) at start, with 10,000 and with 100,000 mappings.
+#   - igdd's resident memory (VmRSS) at start, with 10,000 and with 100,000 mappings, and with 10,000
+#     resident after 100,000 and 200,000 more create/delete cycles (bounded memory shows one figure).
 # Every create and delete is journalled and committed before its answer (group commit: a burst shares
 # one journal sync and one nftables transaction).
 #   IGDD_BUILD=DIR selects the build; PCP_SEQ_N (4000) / PCP_PAR_N (40000) requests per run;
-#   PCP_SOCKETS (64) concurrent client sockets.
+#   PCP_SOCKETS (64) concurrent client sockets; PCP_CHURN_MARKS ("100000 200000") churn checkpoints.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
@@ -28,7 +29,7 @@ lab_trap
 lab_up
 
 results=()
-row() { results+=("$(printf "%-62s %18s %s" "$1" "$2" "$3")"); echo "pcp bench: ${results[-1]}" >&2; }
+row() { results+=("$(printf "%-72s %12s %s" "$1" "$2" "$3")"); echo "pcp bench: ${results[-1]}" >&2; }
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_igdd_pid)/status"; }
 # pcp ARGS...: pcp_bench.py in lan1 from the EUI-64 address, bounded
@@ -80,11 +81,18 @@ echo "pcp bench: 10,000 mappings" >&2
 fill_to 10000
 runs "10,000 installed"
 row "igdd VmRSS with 10,000 mappings" "$(rss_kib) KiB" ""
+done_cycles=0
+for m in ${PCP_CHURN_MARKS:-100000 200000}; do
+	out=$(pcp --count $((2 * (m - done_cycles))) --sockets "$SOCKETS" | grep '^result')
+	done_cycles=$m
+	row "igdd VmRSS with 10,000 mappings, after $m more create/delete cycles" "$(rss_kib) KiB" \
+		"($(kv "$out" rate) req/s, $(kv "$out" fail)+$(kv "$out" timeouts) failed)"
+done
 echo "pcp bench: 100,000 mappings" >&2
 fill_to 100000
 row "igdd VmRSS with 100,000 mappings" "$(rss_kib) KiB" "($(lab_ctlbulk count) rules, $(lab_nft_count elems list table inet igdd) kernel elements)"
 
 echo
-printf '%-62s %18s %s\n' "igdd PCP bench ($(uname -r), $(nproc) CPUs)" "figure" "latency / detail"
+printf '%-72s %12s %s\n' "igdd PCP bench ($(uname -r), $(nproc) CPUs)" "figure" "latency / detail"
 printf '%s\n' "${results[@]}"
 echo "(IPv6 MAP from lan1, create then delete (lifetime 0) of UDP ports 30000..; each answer after its journal sync and nftables commit)"
