@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -33,6 +34,7 @@
 #define CTL_CLIENT_MS      5000
 #define TRIM_AFTER_BYTES   (256 * 1024)   /* a control answer this long was a list: see ctl_answer */
 #define MMAP_AT_BYTES      (1024 * 1024)  /* see start */
+#define CHANGE_LOG_PER_S   50             /* rule-change lines per second; a PCP flood is summarised */
 
 struct options {
 	const char *conf_file;
@@ -100,6 +102,30 @@ static void wake_loop(struct daemon *d)
 		log_debug("wake: %s", strerror(errno));
 }
 
+/* One line per change is what an operator reads, but 30,000 PCP changes a second would drown syslog
+ * (and a router's flash): past CHANGE_LOG_PER_S lines in a second the rest are counted, and the count
+ * is logged with the next change after that second. Called under the core lock (one caller at a time). */
+static bool change_log_admit(struct daemon *d)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != d->change_log.second) {
+		if (d->change_log.dropped)
+			log_info("%u more rule changes not logged (over %u lines/s)", d->change_log.dropped,
+				 CHANGE_LOG_PER_S);
+		d->change_log.second = ts.tv_sec;
+		d->change_log.lines = 0;
+		d->change_log.dropped = 0;
+	}
+	if (d->change_log.lines < CHANGE_LOG_PER_S) {
+		d->change_log.lines++;
+		return true;
+	}
+	d->change_log.dropped++;
+	return false;
+}
+
 static void on_change(void *arg, const struct rule *r, enum core_event ev)
 {
 	struct daemon *d = arg;
@@ -117,7 +143,7 @@ static void on_change(void *arg, const struct rule *r, enum core_event ev)
 	if (ev == CORE_EV_EXPIRED)
 		log_debug("%s %s lease=%u via=%s id=%u", event_verb(ev), what, r->lease, rule_origin_name(r->origin),
 			  r->id);
-	else
+	else if (change_log_admit(d))
 		log_info("%s %s lease=%u via=%s id=%u", event_verb(ev), what, r->lease, rule_origin_name(r->origin),
 			 r->id);
 	if (d->on_rule_change)

@@ -51,6 +51,11 @@ struct daemon {
 	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
 	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
 	atomic_bool wake_armed;  /* wake_fd written and not yet read: a burst of changes is one wake-up */
+	/* rule-change log lines this second, and those left out (under the core lock, see on_change) */
+	struct {
+		int64_t second;
+		unsigned lines, dropped;
+	} change_log;
 	void *front;        /* the main's front ends (UPnP, PCP, web), owned by its start/stop hooks */
 	struct devwatch *devwatch;  /* LAN devices and prefixes (rtnetlink); NULL if it could not start */
 	/* Set by a main's start hook to tell clients of a LAN prefix change (UPnP SystemUpdateID, PCP
