@@ -300,6 +300,8 @@ static void on_reload(void *arg, int signo)
 		core_set_policy(d->core, &nc->policy);
 		d->conf.policy = nc->policy;
 		log_info("reload: policy settings applied to new requests");
+		if (d->on_policy_reload)
+			d->on_policy_reload(d);
 	}
 	if (nc->log_level != d->conf.log_level)
 		log_setverbose(nc->log_level == CONF_LOG_DEBUG ? 1 : log_getverbose());

@@ -72,6 +72,10 @@ struct daemon {
 	void (*on_prefix_change)(struct daemon *d, const struct in6_addr *old_prefix, uint8_t old_len,
 				 const struct in6_addr *new_prefix, uint8_t new_len,
 				 const struct core_reanchor_result *res);
+	/* Set by a main's start hook: called on the loop thread after SIGHUP put the file's policy in
+	 * force, so a front end can put back the part it owns (the web UI's saved settings win over the
+	 * file, as they do at start). May stay NULL. */
+	void (*on_policy_reload)(struct daemon *d);
 };
 
 /* The whole life of a daemon; returns the process exit code. */

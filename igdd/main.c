@@ -242,6 +242,14 @@ static void fronts_wish(void *arg, const struct web_settings *s)
 		log_warn("front-end switches");
 }
 
+static void igdd_policy_reloaded(struct daemon *d)
+{
+	struct igdd_fronts *f = d->front;
+
+	if (f)
+		web_reapply_settings(f->web);
+}
+
 static int igdd_start(struct daemon *d)
 {
 	struct igdd_fronts *f = calloc(1, sizeof(*f));
@@ -254,6 +262,7 @@ static int igdd_start(struct daemon *d)
 	d->front = f;
 	d->on_prefix_change = igdd_prefix_changed;
 	d->on_rule_change = igdd_rule_changed;
+	d->on_policy_reload = igdd_policy_reloaded;
 	if (f->switch_fd < 0 || loop_add_fd(d->loop, f->switch_fd, EPOLLIN, apply_switches, f) < 0) {
 		log_warn("front-end switches");
 		return -1;

@@ -42,6 +42,7 @@ struct web {
 	struct core *core;
 	const struct fw_config *fw;
 	struct store *store;
+	bool saved;                    /* the household saved settings (now or before a restart): they rule */
 	void (*fronts)(void *arg, const struct web_settings *s);
 	void *fronts_arg;
 	/* web_hostname: the names besides our addresses a request's Host may carry */
@@ -108,10 +109,27 @@ static int apply_settings(void *arg, const struct web_settings *s)
 		return -1;
 	}
 	apply_policy(w, s);
+	w->saved = true;
 	if (w->fronts)
 		w->fronts(w->fronts_arg, s);
 	log_info("web: settings %s", text);
 	return 0;
+}
+
+void web_reapply_settings(struct web *w)
+{
+	struct web_settings s;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->saved) {
+		api_web_settings(w->aw, &s);
+		apply_policy(w, &s);
+		log_info("web: the settings saved in the web UI stay in force (temporary pinholes %s, max lease %u s)",
+			 s.allow_temporary ? "allowed" : "refused", s.max_lifetime);
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---------- responses ---------- */
@@ -621,6 +639,7 @@ int web_start(struct web **out, const struct web_params *p)
 	if (p->store && store_meta_get(p->store, API_WEB_META_KEY, text, sizeof(text)) == 0) {
 		if (api_web_settings_decode(text, ap.min_lifetime, &ap.settings)) {
 			apply_policy(w, &ap.settings);
+			w->saved = true;
 			log_info("web: saved settings %s", text);
 		} else {
 			log_warnx("web: ignoring malformed saved settings '%s'", text);

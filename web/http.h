@@ -39,6 +39,9 @@ struct web_params {
 /* Applies the persisted settings, opens the listening sockets and starts the server thread.
  * 0, or -1 (logged). Call before privileges are dropped (SO_BINDTODEVICE, low ports). */
 int web_start(struct web **out, const struct web_params *p);
+/* After a config reload put the file's policy in force: the settings saved in the web UI (if any)
+ * go back on top, as at start. Loop thread; NULL is fine. */
+void web_reapply_settings(struct web *w);
 /* Stops the thread, closes every connection and frees w (NULL is fine). */
 void web_stop(struct web *w);
 

@@ -178,6 +178,15 @@ grep -qx "$AWAY Away phone" "$LAB_DIR"/state/meta.device_name_* || fail "the awa
 ok "the away device's name is in the store"
 expect_status "$(api PUT /api/v1/devices/$AWAY '{"name":""}' "${C[@]}")" 200 "un-name the away device"
 
+step "a config reload (SIGHUP) keeps the settings saved in the UI"
+reloads() { grep -c "reload: re-reading" "$LAB_DIR/igdd.log" || true; }
+r0=$(reloads)
+kill -HUP "$(lab_igdd_pid)"
+reloaded() { [ "$(reloads)" -gt "$r0" ] && grep -q "settings saved in the web UI stay in force" "$LAB_DIR/igdd.log"; }
+wait_until 5 reloaded || fail "igdd did not reload, or did not put the saved settings back"
+expect_status "$(api POST /api/v1/rules "{\"kind\":\"pinhole\",\"address\":\"$LAN1_EUI64\",\"proto\":\"udp\",\"port\":10,\"lease\":0}" "${C[@]}")" 201 "a rule after the reload"
+expect_eq "$(jq_body 'd["rule"]["lease"]')" 3600 "its lease still follows the max_lifetime saved in the UI, not the file's"
+
 step "Host header (DNS rebinding)"
 # a page of evil.example whose name was re-pointed at the router: same-origin to the browser, not to us
 for p in / /api/v1/session /api/v1/status; do
