@@ -969,8 +969,7 @@ static void decorate_target(struct core *c, struct rule *r)
 	const struct device_addr *da = NULL;
 	const struct device *d;
 	enum pinhole_target_policy pt = c->p.policy.pinhole_target;
-	bool app = r->origin == ORIGIN_UPNP || r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP ||
-		   r->origin == ORIGIN_PCP_PEER;
+	bool app = rule_origin_is_app(r->origin);
 
 	if (r->kind != RULE_PINHOLE || !tg->use_exact || tg->use_stable || c->p.devices == NULL)
 		return;
@@ -994,6 +993,27 @@ static void decorate_target(struct core *c, struct rule *r)
 		tg->use_exact = false;
 }
 
+/* Is r for a device whose apps the household blocked (by its MAC, or one of its addresses)? */
+static bool target_blocked(struct core *c, const struct rule *r)
+{
+	struct in6_addr addrs[2];
+	size_t n = rule_addresses(r, addrs);
+
+	if (r->target.has_mac && device_apps_blocked(c->p.devices, r->target.mac))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (device_apps_blocked_at(c->p.devices, &addrs[i]))
+			return true;
+	return false;
+}
+
+/* policy_check_apps with the facts the device table knows (no table: nobody is blocked). */
+static enum verdict apps_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester)
+{
+	return policy_check_apps(r->origin, requester && device_apps_blocked_at(c->p.devices, requester),
+				 target_blocked(c, r));
+}
+
 static enum verdict add_locked(struct core *c, const struct core_add_req *req, struct rule *out)
 {
 	struct rule r = req->rule;
@@ -1013,6 +1033,9 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	set_lease(c, &r, req->rule.lease, req->exact_lease, now);
 	/* before the identical-rule check, so a repeated request decorates the same way and refreshes */
 	decorate_target(c, &r);
+	/* before the refresh too: an app on a blocked device keeps nothing alive */
+	if ((v = apps_verdict(c, &r, &req->rule.owner)) != V_OK)
+		return v;
 
 	/* An identical rule this requester may manage: refresh it (same id), never a duplicate. */
 	s = first_slot_of(c, &r);
@@ -1081,6 +1104,8 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 		goto out;
 	}
 	v = policy_check_owner(&c->p.policy, old, requester, privileged, requester_owns_target(c, old, requester));
+	if (v == V_OK)
+		v = apps_verdict(c, old, requester);
 	if (v != V_OK)
 		goto out;
 	upd = *old;
@@ -1126,6 +1151,61 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 		v = V_NO_RESOURCES;
 out:
 	return core_leave_verdict(c, v);
+}
+
+/* Appends r to a growing array of rules (*arr, *n of *cap). false: out of memory, nothing appended. */
+static bool rules_push(struct rule ***arr, size_t *n, size_t *cap, struct rule *r)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct rule **p = realloc(*arr, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = r;
+	return true;
+}
+
+/* Was r made by an app for the device with this MAC, or from one of its addresses? */
+static bool app_rule_of(struct core *c, const struct rule *r, const uint8_t mac[6])
+{
+	struct in6_addr addrs[2];
+	size_t n = rule_addresses(r, addrs);
+	const struct device *d = device_by_addr(c->p.devices, &r->owner, NULL);
+
+	if (!rule_origin_is_app(r->origin))
+		return false;
+	if ((d && memcmp(d->mac, mac, 6) == 0) || (r->target.has_mac && memcmp(r->target.mac, mac, 6) == 0))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if ((d = device_by_addr(c->p.devices, &addrs[i], NULL)) && memcmp(d->mac, mac, 6) == 0)
+			return true;
+	return false;
+}
+
+int core_remove_app_rules(struct core *c, const uint8_t mac[6], size_t *removed)
+{
+	struct rule **gone = NULL, *r;
+	size_t n = 0, cap = 0, pos = 0;
+	bool ok = true;
+
+	core_enter(c);
+	/* collected first: the table cannot change while it is iterated */
+	while (ok && (r = hmap_next(c->rules, &pos)) != NULL)
+		if (app_rule_of(c, r, mac))
+			ok = rules_push(&gone, &n, &cap, r);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = remove_rule(c, gone[i], CORE_EV_DELETED, false) == 0;
+	if (!ok)
+		c->b.broken = true;   /* all or nothing: the batch undoes what was removed */
+	free(gone);
+	ok = core_leave(c) && ok;
+	if (removed)
+		*removed = ok ? n : 0;
+	return ok ? 0 : -1;
 }
 
 /* Counters of a rule: the sum over its elements as last read from the kernel. */
@@ -1234,16 +1314,8 @@ int64_t core_expire(struct core *c)
 				next = r->expires;
 			continue;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct rule **p = realloc(gone, ncap * sizeof(*p));
-
-			if (p == NULL)
-				break;
-			gone = p;
-			cap = ncap;
-		}
-		gone[n++] = r;
+		if (!rules_push(&gone, &n, &cap, r))
+			break;
 	}
 	c->next_expiry = next;
 	/* The kernel has (or soon will have) timed these elements out itself; a failure here is not fatal. */

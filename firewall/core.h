@@ -141,6 +141,11 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res);
 /* Runs fn with the device table under the core's lock (the only safe way to feed or read it while
  * other threads call the core). fn must not call back into the core. Returns fn's value (0 if no table). */
 int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *t), void *arg);
+/* The household blocked apps on the device with this MAC (device.h): every rule an app (UPnP, PCP,
+ * NAT-PMP) made for one of its addresses or from one goes, as one batch (one journal sync, one firewall
+ * transaction; none when nothing matched). Events: CORE_EV_DELETED. *removed (may be NULL): how many.
+ * 0, or -1 (out of memory, the store or the firewall refused: then nothing changed). */
+int core_remove_app_rules(struct core *c, const uint8_t mac[6], size_t *removed);
 /* Before core_start: the prefix changed while we were not running; core_start re-anchors the restored
  * rules in memory before its one resync transaction. */
 void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,

@@ -14,6 +14,7 @@ struct name_slot {
 	bool used;
 	uint8_t mac[6];
 	char name[DEVICE_NAME_MAX + 1];
+	bool apps_blocked;
 };
 
 struct device_table {
@@ -317,9 +318,11 @@ static struct device *get_device(struct device_table *t, const uint8_t mac[6], i
 	if (!d)
 		return NULL;
 	memcpy(d->mac, mac, 6);
-	/* named before (even before this run): the name is there when the device is */
-	if ((slot = find_name(t, mac)) >= 0)
+	/* named or blocked before (even before this run): that holds when the device is there */
+	if ((slot = find_name(t, mac)) >= 0) {
 		memcpy(d->name, t->names[slot].name, sizeof(d->name));
+		d->apps_blocked = t->names[slot].apps_blocked;
+	}
 	d->first_seen = now;
 	if (hmap_put(t->by_mac, d->mac, d) < 0) {
 		free(d);
@@ -493,7 +496,7 @@ int device_name_slot(const struct device_table *t, const uint8_t mac[6])
 	return -1;
 }
 
-int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name)
+int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name, bool apps_blocked)
 {
 	struct name_slot *ns;
 	struct device *d;
@@ -510,23 +513,46 @@ int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], cons
 	if (ns->used && memcmp(ns->mac, mac, 6) != 0)
 		return -1;   /* another MAC's slot: a caller's mistake, never an overwrite */
 	memset(ns, 0, sizeof(*ns));
-	if (*name) {
+	if (*name || apps_blocked) {
 		ns->used = true;
 		memcpy(ns->mac, mac, 6);
 		snprintf(ns->name, sizeof(ns->name), "%s", name);
+		ns->apps_blocked = apps_blocked;
 	}
-	if ((d = hmap_get(t->by_mac, mac)))
+	if ((d = hmap_get(t->by_mac, mac))) {
 		snprintf(d->name, sizeof(d->name), "%s", name);
+		d->apps_blocked = apps_blocked;
+	}
 	return 0;
+}
+
+/* Changes one half of mac's entry (name, or blocked when name is NULL), keeping the other. */
+static int set_entry(struct device_table *t, const uint8_t mac[6], const char *name, bool blocked)
+{
+	int slot = device_name_slot(t, mac);
+	char kept[DEVICE_NAME_MAX + 1];
+
+	if (!t || !mac_usable(mac))
+		return -1;
+	if (name) {
+		blocked = device_apps_blocked(t, mac);
+	} else {   /* a copy: device_name_put clears the slot the registry's name lives in */
+		snprintf(kept, sizeof(kept), "%s", device_name_of(t, mac));
+		name = kept;
+	}
+	if (slot < 0)   /* full: only emptying an entry the MAC does not have can still succeed (nothing to do) */
+		return !*name && !blocked ? 0 : -1;
+	return device_name_put(t, slot, mac, name, blocked);
 }
 
 int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name)
 {
-	int slot = device_name_slot(t, mac);
+	return name ? set_entry(t, mac, name, false) : -1;
+}
 
-	if (slot < 0)   /* full: only un-naming a MAC that has no name can still succeed (nothing to do) */
-		return t && mac_usable(mac) && name && !*name ? 0 : -1;
-	return device_name_put(t, slot, mac, name);
+int device_set_apps_blocked(struct device_table *t, const uint8_t mac[6], bool blocked)
+{
+	return set_entry(t, mac, NULL, blocked);
 }
 
 const char *device_name_of(const struct device_table *t, const uint8_t mac[6])
@@ -534,6 +560,17 @@ const char *device_name_of(const struct device_table *t, const uint8_t mac[6])
 	int slot = t && mac ? find_name(t, mac) : -1;
 
 	return slot >= 0 ? t->names[slot].name : "";
+}
+
+bool device_apps_blocked(const struct device_table *t, const uint8_t mac[6])
+{
+	const struct device *d = t && mac ? hmap_get(t->by_mac, mac) : NULL;
+	int slot;
+
+	if (d)
+		return d->apps_blocked;  /* O(1) on every app request; the registry scan is for away devices */
+	slot = t && mac ? find_name(t, mac) : -1;
+	return slot >= 0 && t->names[slot].apps_blocked;
 }
 
 size_t device_name_count(const struct device_table *t)
@@ -545,23 +582,34 @@ size_t device_name_count(const struct device_table *t)
 	return n;
 }
 
-void device_name_record(const uint8_t mac[6], const char *name, char buf[DEVICE_NAME_RECORD_MAX])
+void device_name_record(const uint8_t mac[6], const char *name, bool apps_blocked, char buf[DEVICE_NAME_RECORD_MAX])
 {
 	char m[18];
 
-	snprintf(buf, DEVICE_NAME_RECORD_MAX, "%s %s", mac_str(mac, m), name);
+	snprintf(buf, DEVICE_NAME_RECORD_MAX, "%s %s%s", mac_str(mac, m), name,
+		 apps_blocked ? DEVICE_APPS_BLOCKED_TAG : "");
 }
 
-bool device_name_record_parse(const char *rec, uint8_t mac[6], const char **name)
+bool device_name_record_parse(const char *rec, uint8_t mac[6], char name[DEVICE_NAME_MAX + 1], bool *apps_blocked)
 {
+	const char *tag;
 	char m[18];
+	size_t len;
 
 	if (!rec || strnlen(rec, 18) < 18 || rec[17] != ' ')
 		return false;
 	memcpy(m, rec, 17);
 	m[17] = '\0';
-	*name = rec + 18;
-	return mac_parse(m, mac) && mac_usable(mac) && **name && device_name_valid(*name);
+	rec += 18;
+	tag = strchr(rec, '\t');
+	len = tag ? (size_t)(tag - rec) : strlen(rec);
+	/* the only tag there is; anything else is a record we do not understand */
+	*apps_blocked = tag != NULL;
+	if (len > DEVICE_NAME_MAX || (tag && strcmp(tag, DEVICE_APPS_BLOCKED_TAG) != 0))
+		return false;
+	memcpy(name, rec, len);
+	name[len] = '\0';
+	return mac_parse(m, mac) && mac_usable(mac) && (len || *apps_blocked) && device_name_valid(name);
 }
 
 size_t device_table_age(struct device_table *t, int64_t now)
@@ -587,13 +635,13 @@ size_t device_table_age(struct device_table *t, int64_t now)
 		}
 		changed += judge_device(t, d, now);
 	}
-	/* devices with no address left are dropped, unless the user named them; in rounds, as no
+	/* devices with no address left are dropped, unless in the registry; in rounds, as no
 	 * change is allowed while iterating */
 	do {
 		ndead = 0;
 		pos = 0;
 		while (ndead < 64 && (d = hmap_next(t->by_mac, &pos)))
-			if (!d->naddrs && !d->name[0])
+			if (!d->naddrs && !d->name[0] && !d->apps_blocked)
 				dead[ndead++] = d;
 		for (size_t i = 0; i < ndead; i++)
 			drop_device(t, dead[i]);
@@ -673,6 +721,13 @@ bool device_stable_address(const struct device_table *t, const uint8_t mac[6], c
 	if (out)
 		*out = best->addr;
 	return true;
+}
+
+bool device_apps_blocked_at(const struct device_table *t, const struct in6_addr *a)
+{
+	const struct device *d = device_by_addr(t, a, NULL);
+
+	return d && d->apps_blocked;
 }
 
 bool device_holds(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *a)

@@ -59,6 +59,7 @@ struct device_addr {
 struct device {
 	uint8_t mac[6];
 	char name[DEVICE_NAME_MAX + 1];   /* user-given (from the name registry), "" = none */
+	bool apps_blocked;                /* the household forbade apps on it to open ports (registry too) */
 	int ifindex;                      /* LAN interface it was last seen on */
 	int64_t first_seen, last_seen;
 	size_t naddrs;
@@ -103,32 +104,42 @@ int device_neigh_state(struct device_table *t, const struct in6_addr *a, enum ne
  * address is unknown or kind is not one of those two. */
 int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr_kind kind, const char *evidence);
 
-/* --- the name registry: user-given names by MAC ---
+/* --- the name registry: what the household decided about a device, by MAC ---
  * A household names a device once and the name sticks to its MAC: it is kept in the registry
  * whether the device is in the table or not (a phone that is away), and given to the device when
- * it appears. Each name lives in one of DEVICE_NAMES_MAX numbered slots that never move while it
- * exists, so that a store can keep one small record per slot (devwatch.c does). */
+ * it appears. The same entry says whether apps on the device may open ports (UPnP, PCP, NAT-PMP; the
+ * default) or not, like a home router's per-device "permit independent port sharing".
+ * Each entry lives in one of DEVICE_NAMES_MAX numbered slots that never move while it exists (it
+ * exists while the device has a name or is blocked), so that a store can keep one small record per
+ * slot (devwatch.c does). */
 /* Well-formed UTF-8, at most DEVICE_NAME_MAX bytes, no control characters (C0, DEL, C1) and no
  * line separators or bidirectional overrides (a name must not rearrange the text around it). "" is valid. */
 bool device_name_valid(const char *name);
-/* The slot holding mac's name, else the lowest free slot; -1 when mac has none and none is free. */
+/* The slot holding mac's entry, else the lowest free slot; -1 when mac has none and none is free. */
 int device_name_slot(const struct device_table *t, const uint8_t mac[6]);
-/* Puts mac's name in slot ("" frees the slot) and gives it to the device now if it is in the table.
- * 0, or -1: bad slot, MAC (zero/multicast) or name, or mac named in another slot. */
-int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name);
-/* device_name_slot + device_name_put: 0, or -1 (bad input, registry full). */
+/* Puts mac's entry in slot (name "" and not blocked frees the slot) and gives it to the device now if
+ * it is in the table. 0, or -1: bad slot, MAC (zero/multicast) or name, or mac's entry in another slot. */
+int device_name_put(struct device_table *t, int slot, const uint8_t mac[6], const char *name, bool apps_blocked);
+/* device_name_slot + device_name_put, keeping the other half of the entry: 0, or -1 (bad input,
+ * registry full). */
 int device_set_name(struct device_table *t, const uint8_t mac[6], const char *name);
-/* The registry's name for mac ("" = none). */
+int device_set_apps_blocked(struct device_table *t, const uint8_t mac[6], bool blocked);
+/* The registry's name for mac ("" = none), and whether apps on it are blocked. */
 const char *device_name_of(const struct device_table *t, const uint8_t mac[6]);
+bool device_apps_blocked(const struct device_table *t, const uint8_t mac[6]);
+/* Entries in the registry (named or blocked devices). */
 size_t device_name_count(const struct device_table *t);
-/* One registry entry as a store keeps it: "52:54:00:12:34:01 NAME" (one line, no newline).
- * parse: true with mac and *name (pointing into rec) when rec is one with a valid, non-empty name. */
-#define DEVICE_NAME_RECORD_MAX (18 + DEVICE_NAME_MAX + 1)
-void device_name_record(const uint8_t mac[6], const char *name, char buf[DEVICE_NAME_RECORD_MAX]);
-bool device_name_record_parse(const char *rec, uint8_t mac[6], const char **name);
+/* One registry entry as a store keeps it, one line: "52:54:00:12:34:01 NAME", followed by
+ * DEVICE_APPS_BLOCKED_TAG when apps are blocked (a tab cannot be part of a name; records written
+ * before the flag existed have none and mean allowed). parse: true with mac, name (copied) and
+ * *apps_blocked when rec is an entry with a valid name that is non-empty or blocked. */
+#define DEVICE_APPS_BLOCKED_TAG "\tapps=blocked"
+#define DEVICE_NAME_RECORD_MAX  (18 + DEVICE_NAME_MAX + sizeof(DEVICE_APPS_BLOCKED_TAG))
+void device_name_record(const uint8_t mac[6], const char *name, bool apps_blocked, char buf[DEVICE_NAME_RECORD_MAX]);
+bool device_name_record_parse(const char *rec, uint8_t mac[6], char name[DEVICE_NAME_MAX + 1], bool *apps_blocked);
 /* Re-judges every address at time now (persistence promotes opaque addresses to stable) and forgets
- * addresses absent for longer than forget_after, and devices left with none unless named (a named
- * device stays listed while away; its name is in the registry either way).
+ * addresses absent for longer than forget_after, and devices left with none unless in the registry
+ * (a named or blocked device stays listed while away; the registry keeps its entry either way).
  * Returns how many addresses changed kind or were forgotten: non-zero means pending rules may resolve. */
 size_t device_table_age(struct device_table *t, int64_t now);
 
@@ -148,6 +159,8 @@ bool device_same_cb(void *arg, const struct in6_addr *a, const struct in6_addr *
  * Failed or absent addresses are skipped. false if none. */
 bool device_stable_address(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *subnet,
 			   uint8_t len, struct in6_addr *out);
+/* Is a an address of a device whose apps the household blocked? false for an address nobody holds. */
+bool device_apps_blocked_at(const struct device_table *t, const struct in6_addr *a);
 /* Does the device with this MAC hold a (seen, not failed/absent)? */
 bool device_holds(const struct device_table *t, const uint8_t mac[6], const struct in6_addr *a);
 

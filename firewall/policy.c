@@ -135,6 +135,11 @@ enum verdict policy_check_add(const struct policy_config *pc, const struct polic
 	return V_OK;
 }
 
+enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, bool target_blocked)
+{
+	return rule_origin_is_app(origin) && (requester_blocked || target_blocked) ? V_NOT_AUTHORIZED : V_OK;
+}
+
 enum verdict policy_check_owner(const struct policy_config *pc, const struct rule *existing,
 				const struct in6_addr *requester, bool privileged, bool same_device)
 {

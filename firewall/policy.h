@@ -77,6 +77,10 @@ struct policy_request {
 
 /* Decides whether a new rule may be added. */
 enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req);
+/* The household's per-device switch (device.h): apps on a device it blocked may not open ports, neither
+ * for that device nor from it for another. Rules made by hand (web, igdctl, config) still may: the
+ * household chose them. V_OK or V_NOT_AUTHORIZED. */
+enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, bool target_blocked);
 /* Decides whether requester may change/delete an existing rule. */
 enum verdict policy_check_owner(const struct policy_config *pc, const struct rule *existing,
 				const struct in6_addr *requester, bool privileged, bool same_device);

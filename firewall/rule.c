@@ -71,6 +71,11 @@ bool rule_origin_parse(const char *s, enum rule_origin *out)
 	return true;
 }
 
+bool rule_origin_is_app(enum rule_origin o)
+{
+	return o == ORIGIN_UPNP || o == ORIGIN_PCP || o == ORIGIN_NATPMP || o == ORIGIN_PCP_PEER;
+}
+
 bool rule_kind_parse(const char *s, enum rule_kind *out)
 {
 	int v;

@@ -92,6 +92,8 @@ const char *rule_origin_name(enum rule_origin o);
 const char *rule_state_name(enum rule_state s);
 const char *addr_kind_name(enum addr_kind k);
 bool rule_origin_parse(const char *s, enum rule_origin *out);
+/* Did an app ask for it (UPnP, PCP, NAT-PMP), rather than the household or the operator by hand? */
+bool rule_origin_is_app(enum rule_origin o);
 bool rule_kind_parse(const char *s, enum rule_kind *out);
 
 /* Protocol names <-> numbers: "tcp", "udp", "any", or a decimal IANA number. */

@@ -42,6 +42,8 @@ static void usage(void)
 		"       igdctl [-s SOCKET] delete ID\n"
 		"       igdctl [-s SOCKET] [--json] devices\n"
 		"       igdctl [-s SOCKET] [--json] devices name MAC NAME   (NAME \"\" removes the name)\n"
+		"       igdctl [-s SOCKET] [--json] devices allow|block MAC   (may apps on it open ports; block removes"
+		" their rules)\n"
 		"       igdctl [-s SOCKET] [--json] prefix-changed OLD/LEN NEW/LEN   (e.g. from a DHCPv6 client hook)\n"
 		"       igdctl passwd   (reads the web UI password twice from stdin, prints the config line)\n"
 		"PROTO: tcp, udp, any or an IANA number. PORT 0 = every port. lease=0 or none = no expiry.\n");
@@ -230,16 +232,18 @@ static void print_devices(json_t *b)
 	json_t *devs = json_object_get(b, "devices"), *d, *a;
 	size_t i, k;
 
-	printf("%-17s %-16s %-40s %-10s %-9s %s\n", "MAC", "NAME", "ADDRESS", "KIND", "STATE", "EVIDENCE");
+	printf("%-17s %-16s %-7s %-40s %-10s %-9s %s\n", "MAC", "NAME", "APPS", "ADDRESS", "KIND", "STATE",
+	       "EVIDENCE");
 	json_array_foreach(devs, i, d) {
 		json_t *addrs = json_object_get(d, "addresses");
+		const char *apps = json_is_false(json_object_get(d, "apps")) ? "blocked" : "allowed";
 
 		if (json_array_size(addrs) == 0)
-			printf("%-17s %-16s\n", str_or(d, "mac", "?"), str_or(d, "name", ""));
+			printf("%-17s %-16s %s\n", str_or(d, "mac", "?"), str_or(d, "name", ""), apps);
 		json_array_foreach(addrs, k, a)
-			printf("%-17s %-16s %-40s %-10s %-9s %s\n", k ? "" : str_or(d, "mac", "?"),
-			       k ? "" : str_or(d, "name", ""), str_or(a, "address", "?"), str_or(a, "kind", "?"),
-			       str_or(a, "state", "?"), str_or(a, "evidence", ""));
+			printf("%-17s %-16s %-7s %-40s %-10s %-9s %s\n", k ? "" : str_or(d, "mac", "?"),
+			       k ? "" : str_or(d, "name", ""), k ? "" : apps, str_or(a, "address", "?"),
+			       str_or(a, "kind", "?"), str_or(a, "state", "?"), str_or(a, "evidence", ""));
 	}
 }
 
@@ -252,6 +256,15 @@ static void print_named(json_t *b)
 		       json_is_true(json_object_get(b, "present")) ? "" : " (not seen now: the name waits for it)");
 	else
 		printf("%s has no name\n", str_or(b, "mac", "?"));
+}
+
+static void print_apps(json_t *b)
+{
+	if (json_is_false(json_object_get(b, "apps")))
+		printf("apps on %s may not open ports now; %" JSON_INTEGER_FORMAT " app-made rules removed\n",
+		       str_or(b, "mac", "?"), int_or(b, "removed", 0));
+	else
+		printf("apps on %s may open ports\n", str_or(b, "mac", "?"));
 }
 
 static void print_prefix_changed(json_t *b)
@@ -434,9 +447,14 @@ static int command(const struct cli *cli, int argc, char **argv)
 	if (argc == 1 && strcmp(argv[0], "devices") == 0)
 		return run(cli, "GET", "/api/v1/devices", NULL, print_devices, NULL);
 	/* the MAC goes into the path: only its own characters (the daemon judges the rest, 422) */
-	if (argc == 4 && strcmp(argv[0], "devices") == 0 && strcmp(argv[1], "name") == 0 &&
-	    strlen(argv[2]) < 32 && strspn(argv[2], "0123456789abcdefABCDEF:") == strlen(argv[2])) {
+	if (argc >= 3 && strcmp(argv[0], "devices") == 0 && strlen(argv[2]) < 32 &&
+	    strspn(argv[2], "0123456789abcdefABCDEF:") == strlen(argv[2]))
 		snprintf(path, sizeof(path), "/api/v1/devices/%s", argv[2]);
+	else
+		path[0] = '\0';
+	if (argc == 3 && path[0] && (strcmp(argv[1], "allow") == 0 || strcmp(argv[1], "block") == 0))
+		return run(cli, "PUT", path, json_pack("{s:b}", "apps", strcmp(argv[1], "allow") == 0), print_apps, NULL);
+	if (argc == 4 && path[0] && strcmp(argv[1], "name") == 0) {
 		body = json_pack("{s:s}", "name", argv[3]);
 		if (!body) {   /* jansson takes UTF-8 only */
 			fprintf(stderr, "igdctl: the name is not UTF-8 text\n");

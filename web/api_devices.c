@@ -41,8 +41,8 @@ static json_t *device_json(const struct device *d)
 	}
 	if (!addrs)
 		return NULL;
-	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:o}", "mac", mac_str(d->mac, mac), "name", d->name,
-			 "ifindex", d->ifindex, "first_seen", (json_int_t)d->first_seen,
+	return json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:o}", "mac", mac_str(d->mac, mac), "name", d->name,
+			 "apps", !d->apps_blocked, "ifindex", d->ifindex, "first_seen", (json_int_t)d->first_seen,
 			 "last_seen", (json_int_t)d->last_seen, "addresses", addrs);
 }
 
@@ -83,13 +83,40 @@ static bool mac_segment(const char *seg, size_t len, uint8_t mac[6])
 	return mac_parse(text, mac) && mac_usable(mac);
 }
 
-static const char *name_error(enum verdict v)
+static const char *put_error(enum verdict v)
 {
 	switch (v) {
-	case V_QUOTA:    return "too many named devices: remove a name first";
+	case V_QUOTA:    return "too many named or blocked devices: remove a name or allow one first";
 	case V_DISABLED: return "this daemon does not track LAN devices";
-	default:         return "the name could not be saved; nothing changed";
+	default:         return "the change could not be saved; ask again";
 	}
+}
+
+/* The body of PUT /api/v1/devices/{mac}: "name" (string) and/or "apps" (boolean). NULL, or what is
+ * wrong with it (*status 400: the shape, 422: the name's value). */
+static const char *put_body(json_t *j, const char **name, enum devwatch_apps *apps, int *status)
+{
+	const char *key;
+	json_t *v;
+
+	*status = 400;
+	json_object_foreach(j, key, v)
+		if (strcmp(key, "name") != 0 && strcmp(key, "apps") != 0)
+			return "unknown field (expected \"name\" or \"apps\")";
+	if (json_object_size(j) == 0)
+		return "expected \"name\" or \"apps\"";
+	if ((v = json_object_get(j, "apps")) && !json_is_boolean(v))
+		return "\"apps\" must be true or false";
+	*apps = !v ? DEVWATCH_APPS_KEEP : json_is_true(v) ? DEVWATCH_APPS_ALLOW : DEVWATCH_APPS_BLOCK;
+	if (!(v = json_object_get(j, "name")))
+		return NULL;
+	if (!json_is_string(v))
+		return "\"name\" must be a string";
+	*name = json_string_value(v);
+	*status = 422;
+	if (strlen(*name) != json_string_length(v) || !device_name_valid(*name))
+		return "\"name\" must be at most 63 bytes of text without control characters (\"\" removes the name)";
+	return NULL;
 }
 
 int api_device_put(struct core *core, const struct api_request *req, const char *mac, size_t maclen,
@@ -97,45 +124,34 @@ int api_device_put(struct core *core, const struct api_request *req, const char 
 {
 	char text[18];
 	uint8_t m[6];
-	const char *key, *name;
-	json_t *j, *v;
-	bool present = false;
+	const char *name = NULL, *err;
+	enum devwatch_apps apps = DEVWATCH_APPS_KEEP;
+	struct devwatch_device dev;
 	enum verdict verdict;
-	int rc = 0;
+	json_t *j;
+	int rc = 0, status;
 
 	if (!req->privileged)
-		return api_respond_error(resp, 403, "not_authorized", "only the household or the operator may name devices");
+		return api_respond_error(resp, 403, "not_authorized",
+					 "only the household or the operator may name devices or block their apps");
 	if (!mac_segment(mac, maclen, m))
 		return api_respond_error(resp, 422, "invalid", "not a device MAC like 52:54:00:12:34:01");
 	if (!(j = api_load_object(req, resp, &rc)))
 		return rc;
-	json_object_foreach(j, key, v) {
-		if (strcmp(key, "name") != 0) {
-			json_decref(j);
-			return api_respond_error(resp, 400, "bad_request", "unknown field (expected \"name\")");
-		}
+	if ((err = put_body(j, &name, &apps, &status))) {
+		rc = api_respond_error(resp, status, status == 400 ? "bad_request" : "invalid", err);
+	} else {
+		verdict = devwatch_set_device(core, m, name, apps, &dev);
+		if (verdict != V_OK)
+			rc = api_respond_error(resp, api_verdict_status(verdict), api_verdict_code(verdict),
+					       put_error(verdict));
+		else   /* mac_str: the canonical lower-case form, whatever case was asked */
+			rc = api_respond(resp, 200, json_pack("{s:s,s:s,s:b,s:b,s:I}", "mac", mac_str(m, text),
+							      "name", dev.name, "apps", !dev.apps_blocked,
+							      "present", dev.present, "removed", (json_int_t)dev.removed));
 	}
-	v = json_object_get(j, "name");
-	if (!json_is_string(v)) {
-		json_decref(j);
-		return api_respond_error(resp, 400, "bad_request", "\"name\" must be a string");
-	}
-	name = json_string_value(v);
-	if (strlen(name) != json_string_length(v) || !device_name_valid(name)) {
-		json_decref(j);
-		return api_respond_error(resp, 422, "invalid", "\"name\" must be at most 63 bytes of text without "
-					 "control characters (\"\" removes the name)");
-	}
-	verdict = devwatch_name_device(core, m, name, &present);
-	if (verdict != V_OK) {
-		json_decref(j);
-		return api_respond_error(resp, api_verdict_status(verdict), api_verdict_code(verdict),
-					 name_error(verdict));
-	}
-	/* mac_str: the canonical lower-case form, whatever case was asked */
-	v = json_pack("{s:s,s:s,s:b}", "mac", mac_str(m, text), "name", name, "present", present);
 	json_decref(j);
-	return api_respond(resp, 200, v);
+	return rc;
 }
 
 static bool get_prefix(json_t *obj, const char *name, struct in6_addr *p, uint8_t *len, int *status, char *msg,

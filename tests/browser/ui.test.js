@@ -3,7 +3,9 @@
 // (run.sh starts chromium in the lan1 namespace). Log in, see lan1 and its addresses, rename it
 // "Game console" with the keyboard (Escape cancels, Enter saves), open a TCP port for it in the UI
 // (the picker and the rules list show the name), see it listed, connect from the WAN, delete it in
-// the UI, see the connection fail, and see a pinhole a real UPnP client (upnpc) opens appear within 2 s.
+// the UI, see the connection fail, see a pinhole a real UPnP client (upnpc) opens appear within 2 s,
+// then untick "Apps on this device may open ports" on lan1's card (it asks first; Escape cancels),
+// block: the app's pinhole goes and upnpc is refused (606); tick it again: upnpc works.
 // Screenshots of every page go to $SHOTS. Exit 0 = all passed.
 'use strict';
 
@@ -215,6 +217,51 @@ async function main() {
     if (took > 2.0 + 0.5) fail('the UPnP pinhole took ' + took + ' s to appear');
     ok(`a pinhole opened by upnpc (UPnP AddPinhole) appeared in ${took.toFixed(2)} s with its description, without a reload`);
     await shot(page, '07-rules-live');
+
+    // ---- block apps on lan1: asked first, the app-made pinhole goes, upnpc is refused; allow again
+    if (lan1Listed) {
+      await page.getByRole('link', { name: 'Devices' }).click();
+      const card = () => page.locator(`article.device[data-mac="${LAN1_MAC}"]`);
+      const box = () => card().getByLabel('Apps on this device may open ports (UPnP, PCP)');
+      await box().waitFor();
+      if (!(await box().isChecked())) fail('apps on lan1 are not allowed to begin with');
+      await box().focus();
+      await page.keyboard.press('Space');
+      const question = card().locator('.confirm');
+      await question.waitFor();
+      const asked = await question.innerText();
+      if (!/will be removed/.test(asked) || !/1 port opening/.test(asked)) fail('the question does not say the app rule goes: ' + asked);
+      ok('unticking asks first: ' + asked.replace(/\s+/g, ' ').slice(0, 140));
+      await shot(page, '07a-devices-block-confirm');
+      await page.keyboard.press('Escape');
+      await question.waitFor({ state: 'detached' });
+      if (!(await box().isChecked())) fail('Escape blocked the apps');
+      if (!(await page.evaluate(() => document.activeElement && document.activeElement.dataset.action === 'apps'))) {
+        fail('after Escape the focus is not back on the switch');
+      }
+      ok('Escape cancels and gives the focus back to the switch');
+      await page.keyboard.press('Space');
+      await card().getByRole('button', { name: 'Block apps' }).click();
+      await page.locator('#devices-result').filter({ hasText: 'may not open ports' }).waitFor();
+      const said = await page.locator('#devices-result').innerText();
+      if (!/1 port opening removed/.test(said)) fail('the answer does not say how many rules went: ' + said);
+      if (await box().isChecked()) fail('the switch is still on after blocking');
+      ok('apps on lan1 blocked: ' + said);
+      await shot(page, '07b-devices-blocked');
+      const refused = inNs('lan1', 'upnpc', ['-i', '-6', '-A', '', '0', LAN1_EUI64, '5005', '17', '600']);
+      if (/Pinhole ID = [0-9]+/.test(refused.stdout) || !/606/.test(refused.stdout + refused.stderr)) {
+        fail('upnpc -A from blocked lan1 was not refused with 606: ' + refused.stdout + refused.stderr);
+      }
+      ok('upnpc on blocked lan1 gets 606 Action not authorized');
+      await page.waitForTimeout(2500);   // a poll later the switch still says blocked
+      if (await box().isChecked()) fail('the switch came back on after a poll');
+      await box().check();
+      await page.locator('#devices-result').filter({ hasText: 'may open ports.' }).waitFor();
+      ok('apps on lan1 allowed again: ' + (await page.locator('#devices-result').innerText()));
+      const again = inNs('lan1', 'upnpc', ['-i', '-6', '-A', '', '0', LAN1_EUI64, '5005', '17', '600']);
+      if (again.status !== 0 || !/Pinhole ID = [0-9]+/.test(again.stdout)) fail('upnpc -A after allowing failed: ' + again.stdout + again.stderr);
+      ok('upnpc on lan1 opens a pinhole again');
+    }
 
     // ---- settings
     await page.getByRole('link', { name: 'Settings' }).click();

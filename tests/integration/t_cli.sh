@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# igdctl's error paths, naming devices, and igdd's config check mode.
+# igdctl's error paths, naming devices, allowing and blocking apps on them, and igdd's config check mode.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -89,6 +89,35 @@ rc=0
 igdctl_lab devices name "../rules/1" x 2>/dev/null || rc=$?
 expect_eq "$rc" 2 "a MAC that is not one is a usage error (never a path)"
 expect_eq "$(json_name "$LAN1_MAC")" "Game console" "refused requests changed nothing"
+
+step "igdctl devices block / allow"
+# json_apps MAC: "apps" as igdctl --json devices shows it for MAC
+json_apps() {
+	igdctl_lab --json devices | "$LAB_PY" -c "import json,sys; d=json.load(sys.stdin)
+print(next((x['apps'] for x in d['devices'] if x['mac']=='$1'), '-'))"
+}
+expect_eq "$(json_apps "$LAN1_MAC")" True "apps on lan1 may open ports by default"
+out=$(igdctl_lab devices block "$LAN1_MAC") || fail "igdctl devices block failed"
+expect_eq "$out" "apps on $LAN1_MAC may not open ports now; 0 app-made rules removed" "igdctl devices block says so"
+expect_eq "$(json_apps "$LAN1_MAC")" False "igdctl --json devices carries the block"
+expect_eq "$(json_name "$LAN1_MAC")" "Game console" "blocking keeps the name"
+igdctl_lab devices | grep "^$LAN1_MAC" | grep -q "Game console *blocked" || fail "igdctl devices does not print the block"
+ok "igdctl devices prints the block"
+out=$(igdctl_lab devices block 52:54:00:12:34:98) || fail "blocking an unseen device failed"
+expect_eq "$out" "apps on 52:54:00:12:34:98 may not open ports now; 0 app-made rules removed" "an unseen device may be blocked"
+grep -q "^52:54:00:12:34:98 "$'\t'"apps=blocked$" "$LAB_DIR"/state/meta.device_name_* || fail "the block is not in the store"
+ok "the block is in the store, in the name's record"
+igdctl_lab devices allow 52:54:00:12:34:98 >/dev/null || fail "allowing an unseen device failed"
+out=$(igdctl_lab devices allow "$LAN1_MAC") || fail "igdctl devices allow failed"
+expect_eq "$out" "apps on $LAN1_MAC may open ports" "igdctl devices allow says so"
+expect_eq "$(json_apps "$LAN1_MAC")" True "allowed again"
+expect_refused "block a bad MAC" devices block 52:54:00:12:34
+rc=0
+igdctl_lab devices block 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "devices block without a MAC is a usage error"
+rc=0
+igdctl_lab devices permit "$LAN1_MAC" 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "an unknown devices verb is a usage error"
 
 step "igdd -n"
 conf=$LAB_DIR/igdd.conf

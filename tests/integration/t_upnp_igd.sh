@@ -2,15 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # UPnP IGD:2 with real clients (miniupnpc's upnpc) from lan1/lan2: discovery over IPv4 and IPv6,
 # IPv4 port mappings and IPv6 pinholes with real wan -> lan connections, authorisation by device,
-# error codes for refused targets and bad arguments, and the CVE-2020-13848 SUBSCRIBE.
+# error codes for refused targets and bad arguments, the CVE-2020-13848 SUBSCRIBE, and a household
+# blocking apps on lan1 (igdctl devices block): its UPnP and PCP rules go, upnpc gets 606, PCP and
+# NAT-PMP get NOT_AUTHORIZED, lan2 and rules by hand still work, allowing again lets upnpc work.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=pcp_lib.sh
+. "$(dirname "$0")/pcp_lib.sh"
 it_setup
 
 upnp_up() {
 	local i
-	lab_igdd_start enable_upnp=yes || return 1
+	lab_igdd_start enable_upnp=yes enable_pcp=yes || return 1
 	for ((i = 0; i < 100; i++)); do
 		grep -q "upnp: IGD" "$LAB_DIR/igdd.log" 2>/dev/null && return 0
 		sleep 0.1
@@ -209,5 +213,40 @@ sleep 0.3
 _lab_alive "$(lab_igdd_pid)" || fail "daemon died after the CVE-2020-13848 SUBSCRIBE"
 out=$(upc lan1 -s)
 expect_out "$out" "Status : Connected" "still answering after the malformed SUBSCRIBE"
+
+step "apps on lan1 blocked by the household, then allowed again"
+out=$(upc lan1 -a "$LAN1_V4" 8080 8080 TCP 600)
+expect_out "$out" "is redirected to internal $LAN1_V4:8080" "before the block: lan1's app maps 8080"
+out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8080 6 600)
+expect_out "$out" "Pinhole ID = [0-9]+" "before the block: lan1's app opens a pinhole"
+expect_result lan1 SUCCESS "before the block: lan1's PCP MAP" -s "$CPE_LAN6" --src "$LAN1_EUI64" map --port 8090 \
+	--lifetime 600
+expect_connect wan tcp "$CPE_WAN4" 8080 "lan1's mapping forwards"
+out=$(igdctl_lab devices block "$LAN1_MAC") || fail "igdctl devices block $LAN1_MAC"
+expect_eq "$out" "apps on $LAN1_MAC may not open ports now; 3 app-made rules removed" "igdctl devices block"
+expect_no_connect wan tcp "$CPE_WAN4" 8080 "lan1's app mapping is gone at once"
+expect_no_connect wan tcp "$LAN1_EUI64" 8080 "lan1's app pinhole is gone at once"
+igdctl_lab devices | grep "^$LAN1_MAC" | grep -q " blocked " || fail "igdctl devices does not show lan1 blocked"
+ok "igdctl devices shows lan1 blocked"
+out=$(upc lan1 -a "$LAN1_V4" 8080 8080 TCP 600)
+expect_out "$out" "606|not authorized" "AddPortMapping from blocked lan1: 606"
+out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8080 6 600)
+expect_out "$out" "failed with code 606" "AddPinhole from blocked lan1: 606"
+expect_result lan1 NOT_AUTHORIZED "PCP MAP from blocked lan1" -s "$CPE_LAN6" --src "$LAN1_EUI64" map --port 8090
+out=$(ip netns exec "${LAB}lan1" timeout 10 natpmpc -g "$CPE_LAN4" -a 6060 6060 tcp 600 2>&1 </dev/null) || true
+expect_out "$out" "not authorized" "NAT-PMP from blocked lan1: NOT_AUTHORIZED"
+out=$(upc lan2 -a "$LAN2_V4" 8080 8088 TCP 600)
+expect_out "$out" "is redirected to internal $LAN2_V4:8080" "lan2's app still maps"
+expect_connect wan tcp "$CPE_WAN4" 8088 "lan2's mapping forwards"
+id=$(igdctl_add portmap 8080 "$LAN1_V4" 8080 tcp desc=by-hand)
+expect_connect wan tcp "$CPE_WAN4" 8080 "a rule by hand for blocked lan1 (igdctl, id $id) works"
+igdctl_lab delete "$id" || fail "delete $id"
+out=$(igdctl_lab devices allow "$LAN1_MAC") || fail "igdctl devices allow $LAN1_MAC"
+expect_eq "$out" "apps on $LAN1_MAC may open ports" "igdctl devices allow"
+out=$(upc lan1 -a "$LAN1_V4" 8080 8080 TCP 600)
+expect_out "$out" "is redirected to internal $LAN1_V4:8080" "allowed again: lan1's app maps 8080"
+expect_connect wan tcp "$CPE_WAN4" 8080 "and it forwards"
+upc lan1 -d 8080 TCP >/dev/null
+upc lan2 -d 8088 TCP >/dev/null
 
 it_done

@@ -146,6 +146,22 @@ expect_status "$(api GET "$DEV")" 405 "GET one device 405"
 expect_eq "$(name_of "$LAN1_MAC")" "Game console" "refused requests changed nothing"
 alive
 
+step "apps on a device"
+# apps_of MAC: "apps" as GET /api/v1/devices shows it for MAC
+apps_of() {
+	expect_status "$(api GET /api/v1/devices)" 200 "GET devices" >/dev/null
+	jq_body "next((x['apps'] for x in d['devices'] if x['mac']=='$1'), '-')"
+}
+expect_eq "$(apps_of "$LAN1_MAC")" True "apps on lan1 may open ports by default"
+expect_status "$(api PUT "$DEV" '{"apps":false}')" 403 "PUT apps without X-CSRF-Token"
+expect_status "$(api PUT "$DEV" '{"apps":"no"}' "${C[@]}")" 400 "apps of the wrong type 400"
+expect_status "$(api PUT /api/v1/devices/52:54:00:12:34 '{"apps":false}' "${C[@]}")" 422 "block a bad MAC 422"
+expect_status "$(api PUT "$DEV" '{"apps":false}' "${C[@]}")" 200 "block apps on lan1"
+expect_eq "$(jq_body 'd["mac"], d["name"], d["apps"], d["removed"]')" "$LAN1_MAC Game console False 0" \
+	"the answer: MAC, name kept, apps, rules removed"
+expect_eq "$(apps_of "$LAN1_MAC")" False "GET devices shows lan1 blocked"
+alive
+
 step "settings"
 expect_status "$(api GET /api/v1/settings)" 200 "GET settings"
 expect_eq "$(jq_body 'd["enable_pcp"], d["allow_temporary"], d["max_lifetime"]')" "False True 86400" "settings from the config"
@@ -174,6 +190,9 @@ C=(-H "X-CSRF-Token: $CSRF")
 expect_status "$(api GET /api/v1/settings)" 200 "GET settings after the restart"
 expect_eq "$(jq_body 'd["max_lifetime"], d["allow_temporary"]')" "3600 False" "settings kept across the restart"
 expect_eq "$(name_of "$LAN1_MAC")" "Game console" "lan1's name kept across the restart"
+expect_eq "$(apps_of "$LAN1_MAC")" False "lan1's block kept across the restart"
+expect_status "$(api PUT "$DEV" '{"apps":true}' "${C[@]}")" 200 "allow apps on lan1 again"
+expect_eq "$(jq_body 'd["apps"], d["removed"]')" "True 0" "allowed, nothing removed"
 grep -qx "$AWAY Away phone" "$LAB_DIR"/state/meta.device_name_* || fail "the away device's name is not in the store"
 ok "the away device's name is in the store"
 expect_status "$(api PUT /api/v1/devices/$AWAY '{"name":""}' "${C[@]}")" 200 "un-name the away device"

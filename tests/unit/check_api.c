@@ -17,6 +17,7 @@
 #include "firewall/devwatch.h"
 #include "firewall/fw.h"
 #include "firewall/store.h"
+#include "tests/unit/testutil.h"
 #include "web/api.h"
 
 #define NOW 1700000000
@@ -557,18 +558,28 @@ static void seen(const uint8_t mac[6], const char *addr)
 	ck_assert_int_ge(device_addr_seen(devices, mac, 2, &a, NULL, NOW), 0);
 }
 
-/* The "name" GET /api/v1/devices shows for mac, or NULL when the device is not listed. */
-static char *listed_name(const char *mac)
+/* What GET /api/v1/devices shows under key for mac (a reference the caller drops), or NULL when the
+ * device is not listed. */
+static json_t *listed(const char *mac, const char *key)
 {
-	json_t *j, *d;
+	json_t *j, *d, *v = NULL;
 	size_t i;
-	char *name = NULL;
 
 	ck_assert_int_eq(call("GET", "/api/v1/devices", NULL, &j), 200);
 	json_array_foreach(json_object_get(j, "devices"), i, d)
 		if (strcmp(json_string_value(json_object_get(d, "mac")), mac) == 0)
-			name = strdup(json_string_value(json_object_get(d, "name")));
+			v = json_incref(json_object_get(d, key));
 	json_decref(j);
+	return v;
+}
+
+/* The "name" GET /api/v1/devices shows for mac, or NULL when the device is not listed. */
+static char *listed_name(const char *mac)
+{
+	json_t *v = listed(mac, "name");
+	char *name = v ? strdup(json_string_value(v)) : NULL;
+
+	json_decref(v);
 	return name;
 }
 
@@ -581,7 +592,8 @@ static void expect_listed(const char *mac, const char *want)
 	free(name);
 }
 
-static void put_name(const char *path, const char *body, const char *mac, const char *name, bool present)
+/* PUT path body: 200 with mac, name and present as expected. The answer (caller decrefs). */
+static json_t *put_ok(const char *path, const char *body, const char *mac, const char *name, bool present)
 {
 	json_t *j;
 	int st = call("PUT", path, body, &j);
@@ -591,7 +603,12 @@ static void put_name(const char *path, const char *body, const char *mac, const 
 	ck_assert_str_eq(json_string_value(json_object_get(j, "name")), name);
 	ck_assert(json_is_boolean(json_object_get(j, "present")) &&
 		  json_is_true(json_object_get(j, "present")) == present);
-	json_decref(j);
+	return j;
+}
+
+static void put_name(const char *path, const char *body, const char *mac, const char *name, bool present)
+{
+	json_decref(put_ok(path, body, mac, name, present));
 }
 
 START_TEST(test_name_device)
@@ -677,6 +694,13 @@ static const struct {
 	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"evil \\u202egnp.exe\"}", 422, "invalid" },
 	{ "PUT", "/api/v1/devices/" DEV1,
 	  "{\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":\"no\"}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":0}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":null}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":false,\"name\":7}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":false,\"ports\":1}", 400, "bad_request" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":false,\"name\":\"a\\tb\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/01:00:5e:00:00:01", "{\"apps\":false}", 422, "invalid" },
 	{ "PUT", "/api/v1/devices/" DEV1 "/x", "{\"name\":\"x\"}", 404, "not_found" },
 	{ "PUT", "/api/v1/devices/", "{\"name\":\"x\"}", 404, "not_found" },
 	{ "GET", "/api/v1/devices/" DEV1, NULL, 405, "bad_request" },
@@ -733,6 +757,86 @@ START_TEST(test_name_not_saved)
 }
 END_TEST
 
+/* An app's rule, as UPnP would add it (the API itself only makes rules by hand). */
+static void app_rule(const char *addr, uint16_t port)
+{
+	struct core_add_req q = tcp_pinhole_req(addr, addr, port, ORIGIN_UPNP);
+	struct rule r;
+
+	ck_assert_int_eq(core_add(core, &q, &r), V_OK);
+}
+
+/* PUT /api/v1/devices/mac body: 200, and the answer's apps and removed as expected too. */
+static void put_apps(const char *mac, const char *body, const char *name, bool apps, bool present, int removed)
+{
+	char path[64];
+	json_t *j;
+
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", mac);
+	j = put_ok(path, body, mac, name, present);
+	ck_assert(json_is_boolean(json_object_get(j, "apps")) && json_is_true(json_object_get(j, "apps")) == apps);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "removed")), removed);
+	json_decref(j);
+}
+
+/* "apps" as GET /api/v1/devices shows it for a listed device. */
+static bool listed_apps(const char *mac)
+{
+	json_t *v = listed(mac, "apps");
+	bool apps = json_is_true(v);
+
+	ck_assert_msg(json_is_boolean(v), "%s not listed with \"apps\"", mac);
+	json_decref(v);
+	return apps;
+}
+
+/* Blocking removes the device's app rules (not the manual ones) and survives a restart with the name. */
+START_TEST(test_apps_device)
+{
+	struct rule *all;
+
+	seen(MAC1, "2001:db8:1:1::5");
+	app_rule("2001:db8:1:1::5", 5000);
+	app_rule("2001:db8:1:1::5", 5001);
+	add_ok(PINHOLE);
+	ck_assert(listed_apps(DEV1));
+	put_apps(DEV1, "{\"apps\":false}", "", false, true, 2);
+	ck_assert(!listed_apps(DEV1));
+	ck_assert_uint_eq(core_list(core, &all), 1);
+	ck_assert_int_eq(all[0].origin, ORIGIN_CTL);
+	free(all);
+	put_apps(DEV1, "{\"apps\":false}", "", false, true, 0);
+	/* both at once; allowing removes nothing and keeps the manual rule */
+	put_apps(DEV1, "{\"name\":\"Tablet\",\"apps\":true}", "Tablet", true, true, 0);
+	ck_assert(listed_apps(DEV1));
+	put_apps(DEV1, "{\"name\":\"Tablet 2\"}", "Tablet 2", true, true, 0);
+	put_apps(DEV1, "{\"apps\":false}", "Tablet 2", false, true, 0);
+	/* a device that is away may be blocked too */
+	put_apps(DEV2, "{\"apps\":false}", "", false, false, 0);
+	named_close();
+	named_open();
+	ck_assert_uint_eq(device_name_count(devices), 2);
+	ck_assert_str_eq(device_name_of(devices, MAC1), "Tablet 2");
+	ck_assert(device_apps_blocked(devices, MAC1) && device_apps_blocked(devices, MAC2));
+	seen(MAC2, "2001:db8:1:1::6");
+	ck_assert(!listed_apps(DEV2));
+	/* allowed and unnamed: the slot is freed, and stays free after a restart */
+	put_apps(DEV2, "{\"apps\":true}", "", true, true, 0);
+	named_close();
+	named_open();
+	ck_assert_uint_eq(device_name_count(devices), 1);
+}
+END_TEST
+
+START_TEST(test_apps_not_saved)
+{
+	ck_assert_int_eq(nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"apps\":false}", 503, "no_resources");
+	ck_assert(!device_apps_blocked(devices, MAC1));
+	ck_assert_int_eq(mkdir(state_dir, 0700), 0);
+}
+END_TEST
+
 START_TEST(test_name_no_devices)
 {
 	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}", 503, "disabled");
@@ -767,6 +871,8 @@ static Suite *api_suite(void)
 	tcase_add_loop_test(tn, test_name_bad, 0, (int)(sizeof(bad_names) / sizeof(bad_names[0])));
 	tcase_add_test(tn, test_name_limits);
 	tcase_add_test(tn, test_name_not_saved);
+	tcase_add_test(tn, test_apps_device);
+	tcase_add_test(tn, test_apps_not_saved);
 	suite_add_tcase(s, tn);
 	return s;
 }

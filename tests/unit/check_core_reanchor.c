@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* core_reanchor, core_resolve_pending, pinhole_target and restart re-anchoring, on the in-memory backend. */
+/* core_reanchor, core_resolve_pending, pinhole_target, restart re-anchoring and devices whose apps are
+ * blocked (core_remove_app_rules), on the in-memory backend: everything where the core asks the device table. */
 #include <check.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,20 +63,19 @@ static struct core *new_core(struct fw *fw, struct store *st, struct device_tabl
 
 static uint32_t add(struct core *c, const char *addr, uint16_t port, enum rule_origin o, struct rule *out)
 {
-	struct core_add_req q;
+	struct core_add_req q = tcp_pinhole_req(addr, addr, port, o);
 	struct rule r;
 
-	memset(&q, 0, sizeof(q));
-	q.rule.kind = RULE_PINHOLE;
-	q.rule.proto = 6;
-	q.rule.int_port = port;
-	q.rule.target.use_exact = true;
-	q.rule.target.exact = A(addr);
-	q.rule.owner = A(addr);
-	q.rule.origin = o;
-	q.rule.lease = 3600;
 	ck_assert_int_eq(core_add(c, &q, out ? out : &r), V_OK);
 	return out ? out->id : r.id;
+}
+
+static enum verdict try_add(struct core *c, const char *target, const char *owner, uint16_t port, enum rule_origin o)
+{
+	struct core_add_req q = tcp_pinhole_req(target, owner, port, o);
+	struct rule r;
+
+	return core_add(c, &q, &r);
 }
 
 static bool kernel_has(struct fw *fw, const char *addr, uint16_t port)
@@ -324,6 +325,81 @@ START_TEST(restart_after_change_while_down)
 }
 END_TEST
 
+/* The pure decision: only app requests are refused, for a blocked requester or target. */
+START_TEST(apps_policy)
+{
+	static const enum rule_origin apps[] = { ORIGIN_UPNP, ORIGIN_PCP, ORIGIN_PCP_PEER, ORIGIN_NATPMP };
+	static const enum rule_origin manual[] = { ORIGIN_WEB, ORIGIN_CTL, ORIGIN_STATIC };
+
+	for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++) {
+		ck_assert_int_eq(policy_check_apps(apps[i], false, false), V_OK);
+		ck_assert_int_eq(policy_check_apps(apps[i], true, false), V_NOT_AUTHORIZED);
+		ck_assert_int_eq(policy_check_apps(apps[i], false, true), V_NOT_AUTHORIZED);
+		ck_assert_int_eq(policy_check_apps(apps[i], true, true), V_NOT_AUTHORIZED);
+	}
+	for (size_t i = 0; i < sizeof(manual) / sizeof(manual[0]); i++)
+		ck_assert_int_eq(policy_check_apps(manual[i], true, true), V_OK);
+}
+END_TEST
+
+/* Blocking lan1: its app rules go in one transaction, apps on it are refused, by hand still works. */
+START_TEST(apps_blocked_device)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct policy_config pc;
+	size_t removed = 99;
+	uint64_t before;
+
+	add(c, L1_EUI, 7000, ORIGIN_UPNP, NULL);
+	add(c, L1_TMP, 7001, ORIGIN_PCP, NULL);
+	add(c, L1_EUI, 7002, ORIGIN_CTL, NULL);
+	add(c, L2_ST1, 7003, ORIGIN_UPNP, NULL);
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, true), 0);
+	before = tx(fw);
+	ck_assert_int_eq(core_remove_app_rules(c, MAC1, &removed), 0);
+	ck_assert_uint_eq(removed, 2);
+	ck_assert_uint_eq(tx(fw), before + 1);
+	ck_assert(!kernel_has(fw, L1_EUI, 7000) && !kernel_has(fw, L1_TMP, 7001));
+	ck_assert(kernel_has(fw, L1_EUI, 7002) && kernel_has(fw, L2_ST1, 7003));
+	/* again: nothing left to remove, no transaction */
+	ck_assert_int_eq(core_remove_app_rules(c, MAC1, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_uint_eq(tx(fw), before + 1);
+	/* apps on lan1 are refused, from any of its addresses; lan2 and the household are not */
+	ck_assert_int_eq(try_add(c, L1_EUI, L1_EUI, 7010, ORIGIN_UPNP), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(try_add(c, L1_TMP, L1_TMP, 7010, ORIGIN_PCP), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(try_add(c, L1_EUI, L1_TMP, 7010, ORIGIN_NATPMP), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(try_add(c, L1_EUI, L1_EUI, 7010, ORIGIN_PCP_PEER), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(try_add(c, L2_ST1, L2_ST1, 7011, ORIGIN_UPNP), V_OK);
+	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7012, ORIGIN_CTL), V_OK);
+	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7013, ORIGIN_WEB), V_OK);
+	/* without secure mode a requester may act for another device: still not to or from lan1 */
+	pc = *core_policy(c);
+	pc.secure_mode = false;
+	core_set_policy(c, &pc);
+	ck_assert_int_eq(try_add(c, L1_EUI, L2_ST1, 7014, ORIGIN_UPNP), V_NOT_AUTHORIZED);   /* target */
+	ck_assert_int_eq(try_add(c, L2_ST1, L1_EUI, 7015, ORIGIN_PCP), V_NOT_AUTHORIZED);    /* requester */
+	ck_assert_int_eq(try_add(c, L2_ST1, "2001:db8:1:1::1", 7016, ORIGIN_UPNP), V_OK);
+	/* allowed again: apps on lan1 work, nothing else changed */
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, false), 0);
+	ck_assert_int_eq(try_add(c, L1_EUI, L1_EUI, 7010, ORIGIN_UPNP), V_OK);
+	/* all or nothing: a firewall that refuses leaves every rule */
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, true), 0);
+	fw_mem_fail_next(fw, EIO);
+	ck_assert_int_eq(core_remove_app_rules(c, MAC1, &removed), -1);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert(kernel_has(fw, L1_EUI, 7010));
+	ck_assert_int_eq(core_remove_app_rules(c, MAC1, &removed), 0);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert(!kernel_has(fw, L1_EUI, 7010) && kernel_has(fw, L1_EUI, 7002));
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 static Suite *core_reanchor_suite(void)
 {
 	Suite *s = suite_create("core_reanchor");
@@ -334,6 +410,8 @@ static Suite *core_reanchor_suite(void)
 	tcase_add_test(tc, pinhole_target_both_for_apps);
 	tcase_add_test(tc, same_device_authorises);
 	tcase_add_test(tc, restart_after_change_while_down);
+	tcase_add_test(tc, apps_policy);
+	tcase_add_test(tc, apps_blocked_device);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -327,11 +327,11 @@ START_TEST(names_registry)
 	/* slots: MAC1 keeps 0, MAC2 gets 1; freeing 0 makes it the next free one */
 	ck_assert_int_eq(device_name_slot(t, MAC1), 0);
 	ck_assert_int_eq(device_name_slot(t, MAC2), 1);
-	ck_assert_int_eq(device_name_put(t, 1, MAC2, "Phone"), 0);
-	ck_assert_int_eq(device_name_put(t, 1, MAC1, "x"), -1);        /* MAC1 holds slot 0 */
-	ck_assert_int_eq(device_name_put(t, 2, MAC2, "x"), -1);        /* MAC2 holds slot 1 */
-	ck_assert_int_eq(device_name_put(t, -1, MAC2, "x"), -1);
-	ck_assert_int_eq(device_name_put(t, DEVICE_NAMES_MAX, MAC2, "x"), -1);
+	ck_assert_int_eq(device_name_put(t, 1, MAC2, "Phone", false), 0);
+	ck_assert_int_eq(device_name_put(t, 1, MAC1, "x", false), -1);        /* MAC1 holds slot 0 */
+	ck_assert_int_eq(device_name_put(t, 2, MAC2, "x", false), -1);        /* MAC2 holds slot 1 */
+	ck_assert_int_eq(device_name_put(t, -1, MAC2, "x", false), -1);
+	ck_assert_int_eq(device_name_put(t, DEVICE_NAMES_MAX, MAC2, "x", false), -1);
 	ck_assert_int_eq(device_set_name(t, MAC1, ""), 0);
 	ck_assert_str_eq(device_find(t, MAC1)->name, "");
 	ck_assert_int_eq(device_name_slot(t, MACL), 0);
@@ -397,23 +397,92 @@ END_TEST
 
 START_TEST(names_record)
 {
-	char rec[DEVICE_NAME_RECORD_MAX];
+	char rec[DEVICE_NAME_RECORD_MAX], name[DEVICE_NAME_MAX + 1];
 	uint8_t mac[6];
-	const char *name;
+	bool blocked;
 
-	device_name_record(MAC1, "Game console", rec);
-	ck_assert_str_eq(rec, "52:54:00:12:34:01 Game console");
-	ck_assert(device_name_record_parse(rec, mac, &name));
+	device_name_record(MAC1, "Game console", false, rec);
+	ck_assert_str_eq(rec, "52:54:00:12:34:01 Game console");   /* what every record looked like before */
+	ck_assert(device_name_record_parse(rec, mac, name, &blocked));
 	ck_assert_mem_eq(mac, MAC1, 6);
 	ck_assert_str_eq(name, "Game console");
-	ck_assert(!device_name_record_parse("", mac, &name));
-	ck_assert(!device_name_record_parse(NULL, mac, &name));
-	ck_assert(!device_name_record_parse("52:54:00:12:34:01", mac, &name));
-	ck_assert(!device_name_record_parse("52:54:00:12:34:01 ", mac, &name));            /* empty name */
-	ck_assert(!device_name_record_parse("52:54:00:12:34:01-Game", mac, &name));
-	ck_assert(!device_name_record_parse("01:00:5e:00:00:01 Group", mac, &name));        /* multicast */
-	ck_assert(!device_name_record_parse("52:54:00:12:34:zz Game", mac, &name));
-	ck_assert(!device_name_record_parse("52:54:00:12:34:01 bad\x01name", mac, &name));
+	ck_assert(!blocked);
+	ck_assert(!device_name_record_parse("", mac, name, &blocked));
+	ck_assert(!device_name_record_parse(NULL, mac, name, &blocked));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01", mac, name, &blocked));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 ", mac, name, &blocked));     /* nothing to keep */
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01-Game", mac, name, &blocked));
+	ck_assert(!device_name_record_parse("01:00:5e:00:00:01 Group", mac, name, &blocked)); /* multicast */
+	ck_assert(!device_name_record_parse("52:54:00:12:34:zz Game", mac, name, &blocked));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 bad\x01name", mac, name, &blocked));
+}
+END_TEST
+
+/* Blocked apps share the name's record: the flag after a tab, a blocked device needs no name. */
+START_TEST(apps_record)
+{
+	char rec[DEVICE_NAME_RECORD_MAX], name[DEVICE_NAME_MAX + 1], longest[DEVICE_NAME_MAX + 1];
+	uint8_t mac[6];
+	bool blocked;
+
+	device_name_record(MAC1, "Game console", true, rec);
+	ck_assert_str_eq(rec, "52:54:00:12:34:01 Game console\tapps=blocked");
+	ck_assert(device_name_record_parse(rec, mac, name, &blocked));
+	ck_assert_str_eq(name, "Game console");
+	ck_assert(blocked);
+	device_name_record(MAC2, "", true, rec);
+	ck_assert(device_name_record_parse(rec, mac, name, &blocked));
+	ck_assert_mem_eq(mac, MAC2, 6);
+	ck_assert_str_eq(name, "");
+	ck_assert(blocked);
+	/* the longest name and the flag fit */
+	memset(longest, 'x', DEVICE_NAME_MAX);
+	longest[DEVICE_NAME_MAX] = '\0';
+	device_name_record(MAC1, longest, true, rec);
+	ck_assert(device_name_record_parse(rec, mac, name, &blocked) && blocked);
+	ck_assert_str_eq(name, longest);
+	/* a tag we do not know is not guessed at */
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 TV\tapps=maybe", mac, name, &blocked));
+	ck_assert(!device_name_record_parse("52:54:00:12:34:01 TV\tapps=blocked\tx", mac, name, &blocked));
+}
+END_TEST
+
+/* The registry keeps blocked devices, named or not, present or away, and gives the flag on appearance. */
+START_TEST(apps_registry)
+{
+	struct device_table *t = device_table_new(1000, 500);
+	struct in6_addr a = A("2001:db8:1:1::5");
+
+	ck_assert(!device_apps_blocked(t, MAC1));
+	ck_assert(!device_apps_blocked_at(t, &a));
+	/* blocked while away: the flag waits, and the device gets it when it shows up */
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, true), 0);
+	ck_assert_uint_eq(device_name_count(t), 1);
+	ck_assert_int_eq(device_addr_seen(t, MAC1, 2, &a, NULL, 10), 1);
+	ck_assert(device_find(t, MAC1)->apps_blocked);
+	ck_assert(device_apps_blocked_at(t, &a));
+	/* naming keeps the flag, and un-blocking keeps the name */
+	ck_assert_int_eq(device_set_name(t, MAC1, "Tablet"), 0);
+	ck_assert(device_apps_blocked(t, MAC1));
+	ck_assert_int_eq(device_set_name(t, MAC1, ""), 0);
+	ck_assert(device_apps_blocked(t, MAC1));
+	ck_assert_uint_eq(device_name_count(t), 1);               /* blocked without a name: still an entry */
+	/* a blocked device that leaves stays listed */
+	ck_assert_int_eq(device_neigh_state(t, &a, NEIGH_ABSENT, 20), 1);
+	device_table_age(t, 20 + 500);
+	ck_assert_ptr_nonnull(device_find(t, MAC1));
+	ck_assert_int_eq(device_set_name(t, MAC1, "Tablet"), 0);
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, false), 0);
+	ck_assert_str_eq(device_name_of(t, MAC1), "Tablet");
+	ck_assert(!device_find(t, MAC1)->apps_blocked);
+	/* allowed and unnamed: the entry is freed */
+	ck_assert_int_eq(device_set_name(t, MAC1, ""), 0);
+	ck_assert_uint_eq(device_name_count(t), 0);
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC2, false), 0);   /* nothing to allow */
+	ck_assert_uint_eq(device_name_count(t), 0);
+	ck_assert_int_eq(device_set_apps_blocked(t, MACL, true), 0);
+	ck_assert_int_eq(device_set_apps_blocked(NULL, MAC1, true), -1);
+	device_table_free(t);
 }
 END_TEST
 
@@ -434,6 +503,8 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, names_registry);
 	tcase_add_loop_test(tc, names_valid, 0, sizeof(names) / sizeof(names[0]));
 	tcase_add_test(tc, names_record);
+	tcase_add_test(tc, apps_record);
+	tcase_add_test(tc, apps_registry);
 	suite_add_tcase(s, tc);
 	return s;
 }

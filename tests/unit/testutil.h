@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What several Check suites share: a clock the test drives, address literals that must parse, an
- * in-memory firewall, and the runner. Header-only: each suite is one binary. */
+ * in-memory firewall, a pinhole request, and the runner. Header-only: each suite is one binary. */
 #ifndef IGDD_TESTUTIL_H
 #define IGDD_TESTUTIL_H
 
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "firewall/addr.h"
+#include "firewall/core.h"
 #include "firewall/fw.h"
 
 /* The wall clock the core sees (core_params.clock = fake_clock); tests move it forward. */
@@ -39,6 +40,26 @@ static inline struct fw *mem_fw(void)
 	strcpy(cfg.table, "igdd");
 	cfg.mode = FW_STANDALONE;
 	return fw_mem_new(&cfg);
+}
+
+/* A TCP pinhole to target:port for an hour, asked by owner from origin o (the operator and the household
+ * UI are privileged, as igdctl and the web make them). */
+static inline struct core_add_req tcp_pinhole_req(const char *target, const char *owner, uint16_t port,
+						  enum rule_origin o)
+{
+	struct core_add_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.rule.kind = RULE_PINHOLE;
+	q.rule.proto = 6;
+	q.rule.int_port = port;
+	q.rule.target.use_exact = true;
+	q.rule.target.exact = A(target);
+	q.rule.owner = A(owner);
+	q.rule.origin = o;
+	q.rule.lease = 3600;
+	q.privileged = o == ORIGIN_CTL || o == ORIGIN_WEB;
+	return q;
 }
 
 /* Runs one suite (fork per test) and turns failures into the exit status. */

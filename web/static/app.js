@@ -28,6 +28,7 @@
     timer: null,
     page: null,
     renaming: null,         // MAC of the device whose name is being edited
+    blocking: null,         // MAC of the device whose apps are about to be blocked (asking to confirm)
   };
 
   const $ = (id) => document.getElementById(id);
@@ -151,6 +152,7 @@
       key: d.mac || (addrs[0] && addrs[0].address) || '?',
       mac: d.mac || null,
       name: d.name || '',
+      apps: d.apps !== false,   // may apps on it open ports (UPnP, PCP); absent in older daemons: yes
       last_seen: d.last_seen,
       addresses: addrs,
       stable: d.stable || stableOf(addrs),
@@ -231,6 +233,7 @@
         el('h3', { text: deviceLabel(d) }),
         d.mac ? el('p', { class: 'mac' }, 'MAC ', el('code', { text: d.mac })) : null,
         d.mac && state.devicesApi ? renameControl(d) : null,
+        d.mac && state.devicesApi ? appsControl(d, rules) : null,
         addrs,
         el('p', { class: 'rules-count', text: rules.length === 1 ? '1 open port' : rules.length + ' open ports' }),
         el('a', { href: '#add', class: 'button', 'data-device': d.key, onclick: () => { state.preselect = d.key; } },
@@ -293,6 +296,64 @@
       const err = form.querySelector('.error');
       err.textContent = 'Not saved: ' + e.message;
       err.hidden = false;
+    }
+  }
+
+  // ---------- may apps on a device open ports ----------
+  // Unticking asks first, in the card (the app-made rules go at once); ticking saves at once.
+
+  const APP_ORIGINS = ['upnp', 'pcp', 'pcp-peer', 'natpmp'];
+
+  function appsControl(d, rules) {
+    const id = 'apps-' + d.mac.replace(/:/g, '');
+    const box = el('input', { type: 'checkbox', id, 'data-action': 'apps', checked: d.apps && state.blocking !== d.mac,
+      onchange: () => (box.checked ? saveApps(d.mac, true) : openBlock(d.mac)) });
+    const wrap = el('div', { class: 'apps' },
+      el('label', { class: 'inline', for: id }, box, ' Apps on this device may open ports (UPnP, PCP)'));
+    if (state.blocking !== d.mac) return wrap;
+    const n = rules.filter((r) => APP_ORIGINS.includes(r.origin)).length;
+    const panel = el('div', { class: 'confirm', role: 'group', 'aria-labelledby': id + '-q' },
+      el('p', { id: id + '-q', text: 'Stop apps on ' + deviceLabel(d) + ' from opening ports? ' +
+        (n === 1 ? 'The 1 port opening its apps made will be removed now.' :
+          'The ' + n + ' port openings its apps made will be removed now.') +
+        ' Ports you opened by hand stay open.' }),
+      el('button', { type: 'button', class: 'danger', 'data-action': 'confirm-block', onclick: () => saveApps(d.mac, false) }, 'Block apps'), ' ',
+      el('button', { type: 'button', class: 'secondary', onclick: () => closeBlock(d.mac) }, 'Cancel'),
+      el('p', { class: 'error', role: 'alert', hidden: true }));
+    panel.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { ev.preventDefault(); closeBlock(d.mac); }
+    });
+    wrap.append(panel);
+    return wrap;
+  }
+
+  function openBlock(mac) {
+    state.blocking = mac;
+    renderDevices();
+    const button = cardOf(mac) && cardOf(mac).querySelector('button[data-action="confirm-block"]');
+    if (button) button.focus();
+  }
+
+  // Back to the card's switch, so keyboard users keep their place.
+  function closeBlock(mac) {
+    state.blocking = null;
+    renderDevices();
+    const box = cardOf(mac) && cardOf(mac).querySelector('input[data-action="apps"]');
+    if (box) box.focus();
+  }
+
+  async function saveApps(mac, apps) {
+    try {
+      const res = await api('PUT', '/devices/' + mac, { apps });
+      const removed = res.removed || 0;
+      await poll();   // the rules and the devices as they are now (the card's count of open ports)
+      $('devices-result').textContent = apps ? 'Saved: apps on ' + mac + ' may open ports.' :
+        'Saved: apps on ' + mac + ' may not open ports; ' + (removed === 1 ? '1 port opening' : removed + ' port openings') + ' removed.';
+      closeBlock(mac);
+    } catch (e) {
+      const card = cardOf(mac);
+      const err = card && card.querySelector('.apps .error');
+      if (err) { err.textContent = 'Not saved: ' + e.message; err.hidden = false; } else showMessage('Not saved: ' + e.message);
     }
   }
 
@@ -437,7 +498,7 @@
       // the rules page names devices too: a rename made elsewhere shows within a poll
       if (!state.devicesApi || state.page === 'devices' || state.page === 'rules' || !state.devices.length) await loadDevices();
       if (state.page === 'rules') renderRules();
-      if (state.page === 'devices' && !state.renaming) renderDevices();
+      if (state.page === 'devices' && !state.renaming && !state.blocking) renderDevices();
     } catch (e) {
       if (e.status !== 401) showMessage('The router did not answer: ' + e.message);
     }
