@@ -6,7 +6,8 @@
 #     sockets at once (one process, each socket waiting for its answer: up to 64 requests in flight),
 #     each with 0, 1,000 and 10,000 mappings already installed (installed by PCP, long-lived);
 #   - igdd's resident memory (VmRSS) at start, with 10,000 and with 100,000 mappings, and with 10,000
-#     resident after 100,000 and 200,000 more create/delete cycles (bounded memory shows one figure).
+#     resident after 100,000 and 200,000 more create/delete cycles (bounded memory shows one figure);
+#   - pcpd's (the same core and server, no UPnP and no web UI) at start and with 100,000 mappings.
 # Every create and delete is journalled and committed before its answer (group commit: a burst shares
 # one journal sync and one nftables transaction).
 #   IGDD_BUILD=DIR selects the build; PCP_SEQ_N (4000) / PCP_PAR_N (40000) requests per run;
@@ -91,6 +92,19 @@ done
 echo "pcp bench: 100,000 mappings" >&2
 fill_to 100000
 row "igdd VmRSS with 100,000 mappings" "$(rss_kib) KiB" "($(lab_ctlbulk count) rules, $(lab_nft_count elems list table inet igdd) kernel elements)"
+
+echo "pcp bench: pcpd, 100,000 mappings" >&2
+lab_igdd_stop
+rm -rf "$LAB_DIR/state"
+lab_exec cpe nft delete table inet igdd
+IGDD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
+lab_igdd_start enable_pcp=yes pcp_rate_limit=0 max_rules=1048576 max_rules_per_client=1048576
+pcp --count 2 >/dev/null
+row "pcpd VmRSS at start" "$(rss_kib) KiB" ""
+installed=0
+FILL_BASE=1024
+fill_to 100000
+row "pcpd VmRSS with 100,000 mappings" "$(rss_kib) KiB" "($(lab_ctlbulk count) rules)"
 
 echo
 printf '%-72s %12s %s\n' "igdd PCP bench ($(uname -r), $(nproc) CPUs)" "figure" "latency / detail"
