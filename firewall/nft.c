@@ -777,25 +777,42 @@ static void rule_pinhole_lookup(struct batch *b, const struct nft *p, enum fw_se
 	msg_rule(b, r);
 }
 
+/* An IPv4 NAT expression taking its range from registers; a register of 0 (the verdict register,
+ * never a NAT operand) leaves that bound out, as do flags of 0. */
+static struct nftnl_expr *expr_nat4(uint32_t type, uint32_t addr_min, uint32_t addr_max, uint32_t proto_min,
+				    uint32_t proto_max, uint32_t flags)
+{
+	struct nftnl_expr *nat = nftnl_expr_alloc("nat");
+
+	if (nat == NULL)
+		return NULL;
+	nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, type);
+	nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+	if (addr_min)
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_min);
+	if (proto_min)
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, proto_min);
+	if (addr_max)
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MAX, addr_max);
+	if (proto_max)
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MAX, proto_max);
+	if (flags)
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FLAGS, flags);
+	return nat;
+}
+
 /* meta nfproto ipv4 {d,s}nat ip to <key> map @which */
 static void rule_nat_map(struct batch *b, const struct nft *p, const char *chain, uint32_t nat_type,
 			 enum fw_set which, uint32_t set_id)
 {
 	struct nftnl_rule *r = rule_new(b, p, chain);
-	struct nftnl_expr *nat;
 
 	if (!r)
 		return;
 	add_nfproto(r, NFPROTO_IPV4);
 	add_key_loads(r, which);
 	add_expr(r, expr_lookup(p->n.set[which], set_id, 0, NFT_REG_1));
-	if ((nat = nftnl_expr_alloc("nat"))) {
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, nat_type);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
-	}
-	add_expr(r, nat);
+	add_expr(r, expr_nat4(nat_type, NFT_REG32_00, 0, NFT_REG32_01, 0, 0));
 	msg_rule(b, r);
 }
 
@@ -818,7 +835,7 @@ static void rule_nat44(struct batch *b, const struct nft *p, const struct fw *fw
 {
 	struct in_addr lo, hi;
 	struct nftnl_rule *r;
-	struct nftnl_expr *bw, *nat;
+	struct nftnl_expr *bw;
 	uint32_t mask, net, zero = 0;
 	uint8_t len = fw->cfg.nat_src_len > 32 ? 32 : fw->cfg.nat_src_len;
 
@@ -839,14 +856,7 @@ static void rule_nat44(struct batch *b, const struct nft *p, const struct fw *fw
 	add_expr(r, expr_cmp(NFT_CMP_EQ, &net, sizeof(net)));
 	add_expr(r, expr_imm_data(NFT_REG_1, &lo.s_addr, sizeof(lo.s_addr)));
 	add_expr(r, expr_imm_data(NFT_REG_2, &hi.s_addr, sizeof(hi.s_addr)));
-	if ((nat = nftnl_expr_alloc("nat"))) {
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_2);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PERSISTENT);
-	}
-	add_expr(r, nat);
+	add_expr(r, expr_nat4(NFT_NAT_SNAT, NFT_REG_1, NFT_REG_2, 0, 0, NF_NAT_RANGE_PERSISTENT));
 	msg_rule(b, r);
 }
 
@@ -943,7 +953,6 @@ static void rule_nat_block(struct batch *b, struct nft *p, uint32_t map_id)
 	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP };
 	uint32_t l4_id = msg_const_set(b, p, "__set%d", true, FW_TYPE_PROTO, 1, l4, sizeof(l4));
 	struct nftnl_rule *r = rule_new(b, p, p->n.postrouting);
-	struct nftnl_expr *nat;
 
 	if (!r)
 		return;
@@ -952,15 +961,7 @@ static void rule_nat_block(struct batch *b, struct nft *p, uint32_t map_id)
 	add_expr(r, expr_lookup("__set%d", l4_id, 0, -1));
 	add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1));
 	add_expr(r, expr_lookup(p->n.nat_block, map_id, 0, NFT_REG_1));
-	if ((nat = nftnl_expr_alloc("nat"))) {
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG32_02);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG32_03);
-	}
-	add_expr(r, nat);
+	add_expr(r, expr_nat4(NFT_NAT_SNAT, NFT_REG_1, NFT_REG32_02, NFT_REG32_01, NFT_REG32_03, 0));
 	msg_rule(b, r);
 }
 

@@ -32,9 +32,25 @@ static int64_t fixed_clock(void *arg)
 	return NOW;
 }
 
-static void setup(void)
+/* A fresh mem backend and a core on it, with the store and device table given (either may be NULL). */
+static void new_core_on(struct store *st, struct device_table *dt)
 {
 	struct core_params p;
+
+	fw = fw_mem_new(&fwc);
+	ck_assert_ptr_nonnull(fw);
+	memset(&p, 0, sizeof(p));
+	policy_defaults(&p.policy);
+	p.fw = fw;
+	p.clock = fixed_clock;
+	p.store = st;
+	p.devices = dt;
+	core = core_new(&p);
+	ck_assert_ptr_nonnull(core);
+}
+
+static void setup(void)
+{
 	char err[256];
 
 	memset(&fwc, 0, sizeof(fwc));
@@ -46,14 +62,7 @@ static void setup(void)
 	strcpy(fwc.lan_ifname[0], "lan0");
 	fwc.n_lan = 1;
 	strcpy(fwc.chain_prefix, "igdd_");
-	fw = fw_mem_new(&fwc);
-	ck_assert_ptr_nonnull(fw);
-	memset(&p, 0, sizeof(p));
-	policy_defaults(&p.policy);
-	p.fw = fw;
-	p.clock = fixed_clock;
-	core = core_new(&p);
-	ck_assert_ptr_nonnull(core);
+	new_core_on(NULL, NULL);
 	ck_assert_int_eq(core_start(core, err, sizeof(err)), 0);
 }
 
@@ -496,23 +505,13 @@ static struct device_table *devices;
 /* The core as igdd builds it: devices and store, then the saved names (devwatch_prepare_core's job). */
 static void named_open(void)
 {
-	struct core_params p;
 	char err[256];
 
 	store = store_open(state_dir, err, sizeof(err));
 	ck_assert_msg(store != NULL, "%s", err);
 	devices = device_table_new(0, 0);
 	ck_assert_ptr_nonnull(devices);
-	fw = fw_mem_new(&fwc);
-	ck_assert_ptr_nonnull(fw);
-	memset(&p, 0, sizeof(p));
-	policy_defaults(&p.policy);
-	p.fw = fw;
-	p.clock = fixed_clock;
-	p.store = store;
-	p.devices = devices;
-	core = core_new(&p);
-	ck_assert_ptr_nonnull(core);
+	new_core_on(store, devices);
 	devwatch_load_names(core);
 	ck_assert_int_eq(core_start(core, err, sizeof(err)), 0);
 }

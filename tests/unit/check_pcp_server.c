@@ -141,7 +141,7 @@ static bool has_pinhole(const char *addr, uint16_t proto, uint16_t port)
 
 /* Port mapping elements are keyed by protocol and external port (the internal side is the map's
  * data, but the key builder wants it filled in). */
-static bool has_portmap(uint16_t proto, uint16_t ext_port, struct fw_elem *out)
+static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer, struct fw_elem *out)
 {
 	struct fw_elem k;
 
@@ -151,7 +151,16 @@ static bool has_portmap(uint16_t proto, uint16_t ext_port, struct fw_elem *out)
 	k.port = 1;
 	k.proto = proto;
 	k.ext_port = ext_port;
+	if (peer) {
+		k.remote = A(peer);
+		k.remote_len = 128;
+	}
 	return fw_mem_has(fx.fw, &k, out);
+}
+
+static bool has_portmap(uint16_t proto, uint16_t ext_port, struct fw_elem *out)
+{
+	return has_peer_portmap(proto, ext_port, NULL, out);
 }
 
 /* ---------- MAP ---------- */
@@ -533,20 +542,6 @@ static bool has_peer_pinhole(const char *addr, uint16_t proto, uint16_t port, co
 	return fw_mem_has(fx.fw, &k, NULL);
 }
 
-static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer, struct fw_elem *out)
-{
-	struct fw_elem k;
-
-	memset(&k, 0, sizeof(k));
-	k.v4 = true;
-	k.addr = A("::ffff:192.0.2.1");
-	k.port = 1;
-	k.proto = proto;
-	k.ext_port = ext_port;
-	k.remote = A(peer);
-	k.remote_len = 128;
-	return fw_mem_has(fx.fw, &k, out);
-}
 
 START_TEST(peer_v6_remote_filtered_pinhole)
 {
