@@ -459,11 +459,29 @@ static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 	return n;
 }
 
+/* Unicode's format characters (general category Cf, Unicode 15): invisible, and some reorder the text
+ * around them (U+202E RIGHT-TO-LEFT OVERRIDE turns "gnp.exe" into "exe.png" on screen). A name shows in
+ * the UI and in igdctl's output: it may not hold one, as it may not hold a control character. */
+static const struct {
+	uint32_t lo, hi;
+} format_chars[] = {
+	{ 0x00ad, 0x00ad },   { 0x0600, 0x0605 },   { 0x061c, 0x061c },   { 0x06dd, 0x06dd },
+	{ 0x070f, 0x070f },   { 0x0890, 0x0891 },   { 0x08e2, 0x08e2 },   { 0x180e, 0x180e },
+	{ 0x200b, 0x200f },   { 0x202a, 0x202e },   { 0x2060, 0x2064 },   { 0x2066, 0x206f },
+	{ 0xfeff, 0xfeff },   { 0xfff9, 0xfffb },   { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
+	{ 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 },
+	{ 0xe0020, 0xe007f },
+};
+
 static bool name_char_ok(uint32_t c)
 {
-	return c >= 0x20 && !(c >= 0x7f && c <= 0x9f) &&      /* C0, DEL, C1 controls */
-	       c != 0x2028 && c != 0x2029 &&                   /* line and paragraph separators */
-	       !(c >= 0x202a && c <= 0x202e) && !(c >= 0x2066 && c <= 0x2069); /* bidi embeddings, isolates */
+	if (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||   /* C0, DEL, C1 controls */
+	    c == 0x2028 || c == 0x2029)               /* line and paragraph separators */
+		return false;
+	for (size_t i = 0; i < sizeof(format_chars) / sizeof(format_chars[0]); i++)
+		if (c >= format_chars[i].lo && c <= format_chars[i].hi)
+			return false;
+	return true;
 }
 
 bool device_name_valid(const char *name)

@@ -149,9 +149,21 @@ static json_t *api_rule_to_json_base(const struct rule *r, int64_t now)
 
 /* ---------- errors and verdicts ---------- */
 
+/* Every error answer is a JSON document, whatever its message holds. jansson's parse errors quote the
+ * input near the fault, cut at any byte (half of a UTF-8 sequence, or bytes that never were UTF-8):
+ * such a message cannot be a JSON string, so it goes out with its non-ASCII bytes as '?'. */
 json_t *api_error_json(const char *code, const char *message)
 {
-	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+	char ascii[256];
+	size_t i;
+
+	if (j || !message)
+		return j;
+	for (i = 0; message[i] && i < sizeof(ascii) - 1; i++)
+		ascii[i] = (unsigned char)message[i] < 0x80 ? message[i] : '?';
+	ascii[i] = '\0';
+	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", ascii);
 }
 
 int api_verdict_status(enum verdict v)

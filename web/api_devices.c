@@ -115,7 +115,7 @@ static const char *put_body(json_t *j, const char **name, enum devwatch_apps *ap
 	*name = json_string_value(v);
 	*status = 422;
 	if (strlen(*name) != json_string_length(v) || !device_name_valid(*name))
-		return "\"name\" must be at most 63 bytes of text without control characters (\"\" removes the name)";
+		return "\"name\" must be at most 63 bytes of text without control or format characters (\"\" removes the name)";
 	return NULL;
 }
 

@@ -3,7 +3,7 @@
  * what the rest is: a POST /api/v1/rules body (as a LAN host or the operator), a path for any
  * method, a refresh body, a whole control socket envelope, or a PUT /api/v1/devices/MAC body (a
  * device name; no store, so a valid one ends in 503). Never a crash, always a JSON answer with a
- * sane status. */
+ * sane status (an error's message may quote the input: tests/fuzz/corpus/api/device_name_broken_escape). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -117,8 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 5: {
 		char *ans = api_ctl_answer(core, &fwc, text, size - 1);
 		json_t *j = ans ? json_loads(ans, 0, NULL) : NULL;
+		json_int_t status = json_integer_value(json_object_get(j, "status"));
 
-		if (!j)
+		/* an envelope with a status and, error or not, an object as its body */
+		if (!j || status < 200 || status > 599 || !json_is_object(json_object_get(j, "body")))
 			abort();
 		json_decref(j);
 		free(ans);

@@ -691,6 +691,13 @@ static const struct {
 	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"tab\\there\"}", 422, "invalid" },
 	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"c1 \\u0085\"}", 422, "invalid" },
 	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"evil \\u202egnp.exe\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"\\u200fmark\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"\\ufeffbom\"}", 422, "invalid" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"\\u061c x\"}", 422, "invalid" },
+	/* jansson's message quotes the input cut inside a UTF-8 sequence: the answer is still JSON (fuzz_api) */
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"\\u20\xce\x9f x\",\"name\":\"\\u202e x\",\"extra\":\"extra\":1}",
+	  400, "bad_json" },
+	{ "PUT", "/api/v1/devices/" DEV1, "{\"name\":\"\xff\"}", 400, "bad_json" },
 	{ "PUT", "/api/v1/devices/" DEV1,
 	  "{\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"}", 422, "invalid" },
 	{ "PUT", "/api/v1/devices/" DEV1, "{\"apps\":\"no\"}", 400, "bad_request" },

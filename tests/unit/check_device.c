@@ -378,6 +378,31 @@ static const struct {
 	{ "bidi \xe2\x80\xae", false },          /* U+202E RIGHT-TO-LEFT OVERRIDE */
 	{ "isolate \xe2\x81\xa6", false },       /* U+2066 */
 	{ "line \xe2\x80\xa8", false },          /* U+2028 */
+	/* Unicode format characters (Cf), each range's ends: invisible or reordering text */
+	{ "soft\xc2\xadhyphen", false },         /* U+00AD */
+	{ "arabic \xd8\x80", false },             /* U+0600 */
+	{ "arabic \xd8\x85", false },             /* U+0605 */
+	{ "alm \xd8\x9c", false },                /* U+061C ARABIC LETTER MARK */
+	{ "zwsp\xe2\x80\x8b", false },            /* U+200B ZERO WIDTH SPACE */
+	{ "lrm \xe2\x80\x8e", false },            /* U+200E LEFT-TO-RIGHT MARK */
+	{ "rlm \xe2\x80\x8f", false },            /* U+200F RIGHT-TO-LEFT MARK */
+	{ "lre \xe2\x80\xaa", false },            /* U+202A */
+	{ "word joiner \xe2\x81\xa0", false },    /* U+2060 */
+	{ "invisible plus \xe2\x81\xa4", false }, /* U+2064 */
+	{ "pdi \xe2\x81\xa9", false },            /* U+2069 POP DIRECTIONAL ISOLATE */
+	{ "nominal digits \xe2\x81\xaf", false }, /* U+206F */
+	{ "\xef\xbb\xbf" "bom", false },           /* U+FEFF */
+	{ "annotation \xef\xbf\xbb", false },     /* U+FFFB */
+	{ "egyptian \xf0\x93\x90\xbf", false },  /* U+1343F */
+	{ "tag \xf3\xa0\x80\x81", false },       /* U+E0001 LANGUAGE TAG */
+	{ "tag \xf3\xa0\x81\xbf", false },       /* U+E007F CANCEL TAG */
+	/* their neighbours are text */
+	{ "\xc2\xac\xc2\xae", true },              /* U+00AC, U+00AE */
+	{ "hyphen \xe2\x80\x90", true },          /* U+2010 */
+	{ "ellipsis \xe2\x80\xa6", true },        /* U+2026 */
+	{ "narrow nbsp \xe2\x80\xaf", true },     /* U+202F */
+	{ "superscript \xe2\x81\xb0", true },     /* U+2070 */
+	{ "replacement \xef\xbf\xbd", true },     /* U+FFFD */
 	{ "latin1 \xe9", false },                  /* not UTF-8 */
 	{ "overlong \xc0\xaf", false },
 	{ "overlong \xe0\x80\xaf", false },
