@@ -139,7 +139,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(cgn_ports_per_subscriber), 0, 1, 65535u, NULL },
 	{ "cgn_port_range", CT_CGN_PORTS, "1024-65535", "CGN: external ports cut into subscriber blocks, MIN-MAX",
 	  0, 0, 0, 0, NULL },
-	{ "user", CT_NAME, "nobody", "user to run as after start-up (root = keep uid 0, drop capabilities)",
+	{ "user", CT_NAME, "igdd", "user to run as after start-up, a system user of its own (root = keep uid 0, "
+	  "drop capabilities)",
 	  OFF(user), SZ(user), 0, 0, NULL },
 	{ "log_level", CT_CHOICE, "info", "info | debug",
 	  OFF(log_level), 0, 0, 0, log_levels },

@@ -263,18 +263,36 @@ static void ctl_accept(void *arg, int fd, uint32_t events)
 	loop_timer(c->loop, CTL_TIMEOUT_MS, conn_timeout, cn);
 }
 
-static int make_parent_dir(const char *path, char *err, size_t errlen)
+/* The socket's directory: created (0750) if missing, and private: ours, writable by no one else. Only
+ * then is the name we bind, and remove at the next start, the socket we made: in a directory another
+ * user (the one the daemon runs as, too) could write, the name could be swapped for a symbolic link
+ * between our calls. The directory stays ours after the privilege drop. */
+static int private_parent_dir(const char *path, char *err, size_t errlen)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char *slash;
+	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen, "control_socket %s: its directory %s is not private (owner uid %u, mode %04o): "
+			 "put the socket in a directory of igdd's own, e.g. /run/igdd/igdd.sock", path, dir,
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;
@@ -319,7 +337,7 @@ struct ctl *ctl_open(struct loop *l, const char *path, ctl_handler handler, void
 		snprintf(err, errlen, "%s: path too long for a unix socket", path);
 		return NULL;
 	}
-	if (make_parent_dir(path, err, errlen) < 0)
+	if (private_parent_dir(path, err, errlen) < 0)
 		return NULL;
 	err[0] = '\0';
 	if (remove_stale(path, err, errlen) < 0) {
@@ -339,12 +357,12 @@ struct ctl *ctl_open(struct loop *l, const char *path, ctl_handler handler, void
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		goto fail;
-	/* no window in which the socket exists with wider permissions */
+	/* made 0600 (no window in which it has wider permissions, and no chmod by name afterwards); it
+	 * stays ours: the client is the operator, and the daemon's user never needs it */
 	old = umask(0177);
 	rc = bind(c->fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || chmod(path, 0600) < 0 || listen(c->fd, 16) < 0 ||
-	    loop_add_fd(l, c->fd, EPOLLIN, ctl_accept, c) < 0)
+	if (rc < 0 || listen(c->fd, 16) < 0 || loop_add_fd(l, c->fd, EPOLLIN, ctl_accept, c) < 0)
 		goto fail;
 	return c;
 fail:
@@ -353,26 +371,6 @@ fail:
 		close(c->fd);
 	free(c);
 	return NULL;
-}
-
-int ctl_chown(struct ctl *c, uid_t uid, gid_t gid)
-{
-	char dir[sizeof(c->path)];
-	char *slash;
-
-	if (chown(c->path, uid, gid) < 0)
-		return -1;
-	snprintf(dir, sizeof(dir), "%s", c->path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		/* only a directory we own may change hands (never /run or /tmp themselves) */
-		struct stat st;
-
-		if (stat(dir, &st) == 0 && st.st_uid == 0 && (st.st_mode & 07777) == 0750 && chown(dir, uid, gid) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 void ctl_close(struct ctl *c)
@@ -384,6 +382,8 @@ void ctl_close(struct ctl *c)
 			conn_close(c->conns[i]);
 	loop_del_fd(c->loop, c->fd);
 	close(c->fd);
+	/* fails once the daemon runs as its own user (the directory is not its); the next start removes
+	 * the stale socket */
 	unlink(c->path);
 	free(c);
 }

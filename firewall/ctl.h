@@ -21,12 +21,12 @@ struct ctl;
 /* Returns a malloc'd answer (NULL: close without one). Runs on the loop thread. */
 typedef char *(*ctl_handler)(void *arg, const char *req, size_t len);
 
-/* Creates the parent directory (0750) if missing, removes a stale socket (refuses to take over one a
- * live daemon answers on), binds with mode 0600, listens and registers with the loop. */
+/* Creates the parent directory (0750) if missing and refuses one that is not private (another owner,
+ * or writable by group or others), removes a stale socket (refuses to take over one a live daemon
+ * answers on), binds with mode 0600, listens and registers with the loop. Directory and socket stay
+ * the process's own (root's): a privilege drop gives neither away. */
 struct ctl *ctl_open(struct loop *l, const char *path, ctl_handler handler, void *arg, char *err, size_t errlen);
-/* Gives the socket and its directory to the user the daemon will run as. 0 or -1 (errno). */
-int ctl_chown(struct ctl *c, uid_t uid, gid_t gid);
-/* Stops listening, drops open connections and removes the socket file. */
+/* Stops listening, drops open connections and removes the socket file (if it still may). */
 void ctl_close(struct ctl *c);
 
 /* Client side: sends req, half-closes, reads the answer until EOF. *resp is malloc'd and

@@ -3,7 +3,6 @@
  * config -> detach (the parent waits for the child's verdict, so the exit code still tells an init
  * script whether start-up worked) -> store -> firewall -> core (restores and resyncs) -> control
  * socket -> privilege drop -> loop. Shutdown keeps the kernel rules: a restart loses nothing. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -402,73 +401,93 @@ static void log_cap_eff(void)
 	fclose(f);
 }
 
-/* The daemon's files must stay usable by the user it becomes: the directory and what is in it. */
-static int chown_state_dir(const char *dir, uid_t uid, gid_t gid)
+/* Who the daemon will run as: user= when started as root (looked up now: the store is checked
+ * against it), or itself when started unprivileged (systemd's DynamicUser): nothing to switch then. */
+static int resolve_user(struct daemon *d)
 {
-	DIR *dp;
-	struct dirent *de;
-	int dfd, rc = 0;
+	const char *user = d->conf.user;
+	struct passwd *pw;
 
-	if (chown(dir, uid, gid) < 0)
+	d->run_uid = geteuid();
+	d->run_gid = getegid();
+	d->switch_user = false;
+	if (geteuid() != 0 || strcmp(user, "root") == 0)
+		return 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		log_warnx("user=%s: no such user; create it (useradd --system --no-create-home --home-dir "
+			  "/nonexistent --shell /usr/sbin/nologin %s) or name another in %s", user, user, d->conf_file);
 		return -1;
-	dp = opendir(dir);
-	if (!dp)
-		return -1;
-	dfd = dirfd(dp);
-	while ((de = readdir(dp)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = -1;
 	}
-	closedir(dp);
-	return rc;
+	if (pw->pw_uid == 0) {
+		log_warnx("user=%s is uid 0: name an unprivileged user in %s (or user=root to stay root on purpose)",
+			  user, d->conf_file);
+		return -1;
+	}
+	if (strcmp(user, "nobody") == 0)
+		log_info("user=nobody: other daemons run as nobody too; a user of %s's own (the default, igdd) "
+			 "keeps them apart", d->info->name);
+	d->run_uid = pw->pw_uid;
+	d->run_gid = pw->pw_gid;
+	d->switch_user = true;
+	return 0;
 }
 
-static int become_user(struct daemon *d, const struct passwd *pw)
+static int become_user(struct daemon *d)
 {
-	if (chown_state_dir(d->conf.state_dir, pw->pw_uid, pw->pw_gid) < 0) {
-		log_warn("chown %s to %s", d->conf.state_dir, pw->pw_name);
+	const char *user = d->conf.user;
+	gid_t gid = d->run_gid;
+	char err[512];
+
+	/* the state directory and our files in it, nothing else: the control socket stays root's */
+	if (store_give_to(d->store, d->run_uid, d->run_gid, err, sizeof(err)) < 0) {
+		log_warnx("state_dir: cannot hand it to user %s: %s", user, err);
 		return -1;
 	}
-	if (ctl_chown(d->ctl, pw->pw_uid, pw->pw_gid) < 0) {
-		log_warn("chown %s to %s", d->conf.control_socket, pw->pw_name);
-		return -1;
-	}
-	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0 || setgroups(1, &pw->pw_gid) < 0 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
-		log_warn("switching to user %s", pw->pw_name);
+	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0 || setgroups(1, &gid) < 0 ||
+	    setresgid(d->run_gid, d->run_gid, d->run_gid) < 0 ||
+	    setresuid(d->run_uid, d->run_uid, d->run_uid) < 0) {
+		log_warn("switching to user %s", user);
 		return -1;
 	}
 	prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
 	return 0;
 }
 
+/* After the drop: the store must still be writable, through the directory's fd (so wherever state_dir
+ * lies, e.g. below a home only root may enter). If not, say where and how to fix it, and stop. */
+static int check_state_dir(struct daemon *d)
+{
+	char err[256];
+
+	if (store_check_writable(d->store, err, sizeof(err)) == 0)
+		return 0;
+	if (d->switch_user)
+		log_warnx("state_dir %s: user %s (uid %u) cannot create files in it (%s); make it that user's "
+			  "alone: chown %s: %s && chmod 0700 %s", d->conf.state_dir, d->conf.user,
+			  (unsigned)d->run_uid, err, d->conf.user, d->conf.state_dir, d->conf.state_dir);
+	else
+		log_warnx("state_dir %s: uid %u cannot create files in it (%s); give this uid a writable "
+			  "directory of its own (systemd: StateDirectory=)", d->conf.state_dir,
+			  (unsigned)d->run_uid, err);
+	return -1;
+}
+
 static int drop_privileges(struct daemon *d)
 {
-	const char *user = d->conf.user;
-	struct passwd *pw;
-
-	if (geteuid() != 0) {
+	if (geteuid() != 0)
 		/* started unprivileged with ambient capabilities (systemd): nothing to switch */
-		log_debug("privileges: already running as uid %u, user=%s not applied", (unsigned)geteuid(), user);
-	} else if (strcmp(user, "root") != 0) {
-		pw = getpwnam(user);
-		if (!pw) {
-			log_warnx("user=%s: no such user", user);
-			return -1;
-		}
-		if (become_user(d, pw) < 0)
-			return -1;
-	}
+		log_debug("privileges: already running as uid %u, user=%s not applied", (unsigned)geteuid(),
+			  d->conf.user);
+	else if (d->switch_user && become_user(d) < 0)
+		return -1;
 	if (keep_net_caps() < 0) {
 		log_warn("dropping capabilities");
 		return -1;
 	}
 	prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L);
 	log_cap_eff();
-	return 0;
+	return check_state_dir(d);
 }
 
 /* ---------- start and stop ---------- */
@@ -545,7 +564,7 @@ static int open_core(struct daemon *d)
 	struct core_params p;
 	char err[512];
 
-	d->store = store_open(d->conf.state_dir, err, sizeof(err));
+	d->store = store_open_for(d->conf.state_dir, d->run_uid, err, sizeof(err));
 	if (!d->store) {
 		log_warnx("cannot open the store: %s", err);
 		return -1;
@@ -620,7 +639,7 @@ static int start(struct daemon *d)
 		log_warn("event loop");
 		return -1;
 	}
-	if (open_core(d) < 0)
+	if (resolve_user(d) < 0 || open_core(d) < 0)
 		return -1;
 	d->ctl = ctl_open(d->loop, d->conf.control_socket, ctl_answer, d, err, sizeof(err));
 	if (!d->ctl) {
@@ -642,11 +661,13 @@ static int start(struct daemon *d)
 	return d->info->start_after_drop ? d->info->start_after_drop(d) : 0;
 }
 
-static void stop(struct daemon *d)
+/* started: the start-up went through. After a failed one the journal already holds everything (and
+ * a state_dir we could not write would only add a second line to the one that says why). */
+static void stop(struct daemon *d, bool started)
 {
 	if (d->info->stop)
 		d->info->stop(d);
-	if (d->core && core_snapshot(d->core) < 0)
+	if (started && d->core && core_snapshot(d->core) < 0)
 		log_warnx("store: final snapshot failed");
 	ctl_close(d->ctl);
 	devwatch_free(d->devwatch);   /* no more device events into a core being freed */
@@ -715,6 +736,8 @@ int daemon_main(const struct daemon_info *info, int argc, char **argv)
 		info->note_features(&d->conf);
 	if (start(d) < 0) {
 		rc = DAEMON_EXIT_START;
+		/* every socket closed before the parent hears: whoever restarts us at once finds the ports free */
+		stop(d, false);
 		report_start(d, rc);
 	} else {
 		report_start(d, DAEMON_EXIT_OK);
@@ -723,8 +746,8 @@ int daemon_main(const struct daemon_info *info, int argc, char **argv)
 			log_warn("event loop");
 			rc = DAEMON_EXIT_START;
 		}
+		stop(d, true);
 	}
-	stop(d);
 	free(d);
 	return rc;
 }

@@ -48,6 +48,10 @@ struct daemon {
 	struct fw *fw;
 	struct core *core;
 	struct ctl *ctl;
+	/* who the daemon runs as after start-up: user= when started as root, else itself */
+	uid_t run_uid;
+	gid_t run_gid;
+	bool switch_user;   /* started as root with user= other than root: become run_uid */
 	int ready_fd;       /* pipe to the waiting parent when detached; -1 otherwise */
 	int wake_fd;        /* eventfd: a rule changed (from any thread), re-check expiry */
 	atomic_bool wake_armed;  /* wake_fd written and not yet read: a burst of changes is one wake-up */

@@ -9,7 +9,14 @@
  *
  * The journal is written with pwrite at the end of its last complete line, never O_APPEND: a
  * failed or short write is cut back with ftruncate, and a torn tail left by a crash is dropped
- * before the next line goes in, so a new line is never glued to half an old one. */
+ * before the next line goes in, so a new line is never glued to half an old one.
+ *
+ * The daemon opens state_dir as root and then runs as its own user, who owns the directory: were that
+ * user compromised, it could plant anything here for root to open at the next start. So state_dir
+ * must be ours alone (owned by root or that user, writable by nobody else, holding only the names
+ * below), every file is opened relative to the directory's fd without following a symbolic link,
+ * a temporary file is always created afresh (O_EXCL), and only our own entries change hands. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -30,6 +37,12 @@
 #define META_PREFIX    "meta."
 #define META_KEY_MAX   32
 #define META_VALUE_MAX 4096
+#define TMP_SUFFIX     ".tmp"
+/* names older igdd versions kept here (the UUID is meta.upnp_uuid now; libupnp's empty web root) */
+#define LEGACY_UUID    "upnp_uuid"
+#define LEGACY_WWW     "upnp-www"
+/* a file system of its own has one: root's, left alone */
+#define LOST_FOUND     "lost+found"
 #define PUT_PREFIX     "put "
 #define DEL_PREFIX     "del id="
 /* a journal or snapshot line: "put " + rule line + "\n" */
@@ -62,6 +75,199 @@ static int set_err(char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
+}
+
+/* ---------------------------------------------------------------- our entries */
+
+static bool meta_key_ok(const char *key)
+{
+	size_t n = key != NULL ? strnlen(key, META_KEY_MAX + 1) : 0;
+
+	if (n == 0 || n > META_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = key[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+enum entry_kind { ENTRY_FOREIGN, ENTRY_FILE, ENTRY_DIR, ENTRY_LEFT_ALONE };
+
+/* What a name in state_dir is: one of our files, our (legacy) directory, lost+found, or not ours. */
+static enum entry_kind entry_kind(const char *name)
+{
+	static const char *const files[] = { LOCK_FILE, SNAP_FILE, SNAP_TMP, JOURNAL_FILE, LEGACY_UUID,
+					     LEGACY_UUID TMP_SUFFIX };
+	size_t pre = strlen(META_PREFIX), n;
+	char key[META_KEY_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (strcmp(name, files[i]) == 0)
+			return ENTRY_FILE;
+	if (strcmp(name, LEGACY_WWW) == 0)
+		return ENTRY_DIR;
+	if (strcmp(name, LOST_FOUND) == 0)
+		return ENTRY_LEFT_ALONE;
+	if (strncmp(name, META_PREFIX, pre) != 0)
+		return ENTRY_FOREIGN;
+	n = strlen(name + pre);
+	if (n > strlen(TMP_SUFFIX) && strcmp(name + pre + n - strlen(TMP_SUFFIX), TMP_SUFFIX) == 0)
+		n -= strlen(TMP_SUFFIX);
+	if (n == 0 || n > META_KEY_MAX)
+		return ENTRY_FOREIGN;
+	memcpy(key, name + pre, n);
+	key[n] = '\0';
+	return meta_key_ok(key) ? ENTRY_FILE : ENTRY_FOREIGN;
+}
+
+/* Opens one of our files relative to the directory: never through a symbolic link (O_NOFOLLOW: ELOOP),
+ * never blocking on a FIFO, and only a regular file with a single link (else EINVAL, EMLINK): a file
+ * planted by whoever else could write here must not lead root, which opens these files at the next
+ * start, to read or write another. */
+static int open_entry(int dirfd, const char *name, int flags)
+{
+	struct stat sb;
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	int e;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0)
+		e = errno;
+	else if (!S_ISREG(sb.st_mode))
+		e = EINVAL;
+	else if (sb.st_nlink != 1)
+		e = EMLINK;
+	else
+		return fd;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* A temporary file made afresh: what had its name (a crash's leftover, or something planted) goes
+ * first, and O_EXCL makes sure the file written is the one just created. */
+static int create_tmp(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return -1;
+	return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* What open_entry's refusals mean, for a message. */
+static const char *entry_strerror(int e)
+{
+	switch (e) {
+	case ELOOP:  return "a symbolic link (igdd follows none in its state_dir)";
+	case EINVAL: return "not a regular file";
+	case EMLINK: return "a file with other hard links";
+	default:     return strerror(e);
+	}
+}
+
+/* A name as it may go into a message: an entry's name can hold any byte but '/' and NUL. */
+static const char *printable(const char *name, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < len; i++)
+		buf[i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static bool owner_ok(uid_t owner, uid_t user)
+{
+	return owner == geteuid() || owner == user;
+}
+
+/* One entry of state_dir checked: ours by name, of the right type, owned by us. */
+static int check_entry(struct store *st, const char *name, uid_t user, char *err, size_t errlen)
+{
+	enum entry_kind kind = entry_kind(name);
+	struct stat sb;
+	char pn[64];
+
+	if (kind == ENTRY_FOREIGN)
+		return set_err(err, errlen, "state_dir %s holds \"%s\", which is not igdd's: a state_dir must be "
+			       "igdd's alone (point state_dir at a directory of its own, e.g. /var/lib/igdd)",
+			       st->dir, printable(name, pn, sizeof(pn)));
+	if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return set_err(err, errlen, "%s/%s: %s", st->dir, name, strerror(errno));
+	if (S_ISLNK(sb.st_mode))
+		return set_err(err, errlen, "%s/%s is %s: remove it", st->dir, name, entry_strerror(ELOOP));
+	if (kind == ENTRY_LEFT_ALONE)
+		return 0;
+	if (kind == ENTRY_DIR ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
+		return set_err(err, errlen, "%s/%s is not a %s: remove it", st->dir, name,
+			       kind == ENTRY_DIR ? "directory" : "regular file");
+	if (kind == ENTRY_FILE && sb.st_nlink != 1)
+		return set_err(err, errlen, "%s/%s is %s: remove it", st->dir, name, entry_strerror(EMLINK));
+	if (!owner_ok(sb.st_uid, user))
+		return set_err(err, errlen, "%s/%s belongs to uid %u, not to igdd: remove it", st->dir, name,
+			       (unsigned)sb.st_uid);
+	return 0;
+}
+
+/* Calls fn for every entry of state_dir but . and ..; stops at the first that fails. */
+static int each_entry(struct store *st, int (*fn)(struct store *st, const char *name, void *arg), void *arg,
+		      char *err, size_t errlen)
+{
+	int fd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!dp) {
+		set_err(err, errlen, "%s: %s", st->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* bounded by the directory's entries */
+	while (rc == 0 && (de = readdir(dp)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rc = fn(st, de->d_name, arg);
+	closedir(dp);
+	return rc;
+}
+
+struct entry_arg {
+	uid_t uid;
+	gid_t gid;
+	char *err;
+	size_t errlen;
+};
+
+static int check_one(struct store *st, const char *name, void *arg)
+{
+	struct entry_arg *a = arg;
+
+	return check_entry(st, name, a->uid, a->err, a->errlen);
+}
+
+/* state_dir is ours alone: owned by us (or the user we become), writable by nobody else, holding only
+ * our entries. Anything else (/tmp, /run, a home, a shared directory) is refused, not taken over. */
+static int check_dir(struct store *st, uid_t user, char *err, size_t errlen)
+{
+	struct entry_arg a = { .uid = user, .err = err, .errlen = errlen };
+	struct stat sb;
+
+	if (fstat(st->dirfd, &sb) < 0)
+		return set_err(err, errlen, "%s: %s", st->dir, strerror(errno));
+	if (!owner_ok(sb.st_uid, user))
+		return set_err(err, errlen, "state_dir %s belongs to uid %u, neither to uid %u nor to the user igdd "
+			       "runs as (uid %u): a state_dir must be igdd's alone (chown it, or point state_dir "
+			       "at a directory of its own)", st->dir, (unsigned)sb.st_uid, (unsigned)geteuid(),
+			       (unsigned)user);
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		return set_err(err, errlen, "state_dir %s is writable by others (mode %04o): a state_dir must be "
+			       "igdd's alone (chmod go-w %s, or point state_dir at a directory of its own)", st->dir,
+			       (unsigned)(sb.st_mode & 07777), st->dir);
+	return each_entry(st, check_one, &a, err, errlen);
 }
 
 /* ---------------------------------------------------------------- open / close */
@@ -119,24 +325,20 @@ static int open_journal(struct store *st)
 {
 	struct stat sb;
 
-	st->jfd = openat(st->dirfd, JOURNAL_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	st->jfd = open_entry(st->dirfd, JOURNAL_FILE, O_RDWR | O_CREAT);
 	if (st->jfd < 0)
 		return -1;
 	if (fstat(st->jfd, &sb) < 0)
 		return -1;
-	if (!S_ISREG(sb.st_mode)) {
-		errno = EINVAL;
-		return -1;
-	}
 	st->jsize = sb.st_size;
 	return last_line_end(st->jfd, sb.st_size, &st->jlen);
 }
 
 static int take_lock(struct store *st, char *err, size_t errlen)
 {
-	st->lockfd = openat(st->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	st->lockfd = open_entry(st->dirfd, LOCK_FILE, O_RDWR | O_CREAT);
 	if (st->lockfd < 0)
-		return set_err(err, errlen, "%s/%s: %s", st->dir, LOCK_FILE, strerror(errno));
+		return set_err(err, errlen, "%s/%s: %s", st->dir, LOCK_FILE, entry_strerror(errno));
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			return set_err(err, errlen, "%s is in use by another igdd or pcpd (lock held on %s)",
@@ -147,6 +349,11 @@ static int take_lock(struct store *st, char *err, size_t errlen)
 }
 
 struct store *store_open(const char *state_dir, char *err, size_t errlen)
+{
+	return store_open_for(state_dir, geteuid(), err, errlen);
+}
+
+struct store *store_open_for(const char *state_dir, uid_t user, char *err, size_t errlen)
 {
 	struct store *st;
 
@@ -165,21 +372,72 @@ struct store *store_open(const char *state_dir, char *err, size_t errlen)
 		set_err(err, errlen, "%s: cannot create: %s", state_dir, strerror(errno));
 		goto fail;
 	}
+	/* the path is the operator's (it may pass through symbolic links, /var/lib/igdd is one under
+	 * systemd's DynamicUser); what is inside is checked and never followed */
 	st->dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
 		set_err(err, errlen, "%s: %s", state_dir, strerror(errno));
 		goto fail;
 	}
-	if (take_lock(st, err, errlen) < 0)
+	if (check_dir(st, user, err, errlen) < 0 || take_lock(st, err, errlen) < 0)
 		goto fail;
 	if (open_journal(st) < 0) {
-		set_err(err, errlen, "%s/%s: %s", state_dir, JOURNAL_FILE, strerror(errno));
+		set_err(err, errlen, "%s/%s: %s", state_dir, JOURNAL_FILE, entry_strerror(errno));
 		goto fail;
 	}
 	return st;
 fail:
 	store_close(st);
 	return NULL;
+}
+
+static int give_one(struct store *st, const char *name, void *arg)
+{
+	struct entry_arg *a = arg;
+	enum entry_kind kind = entry_kind(name);
+	int fd, rc;
+
+	if (kind == ENTRY_LEFT_ALONE)
+		return 0;
+	if (kind == ENTRY_FOREIGN)   /* checked at open: only we wrote here since */
+		return check_entry(st, name, a->uid, a->err, a->errlen);
+	fd = kind == ENTRY_DIR ? openat(st->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			       : open_entry(st->dirfd, name, O_RDONLY);
+	if (fd < 0)
+		return set_err(a->err, a->errlen, "%s/%s: %s", st->dir, name, entry_strerror(errno));
+	/* through the fd: the very file checked, whatever happens to the name */
+	rc = fchown(fd, a->uid, a->gid);
+	if (rc < 0)
+		set_err(a->err, a->errlen, "chown %s/%s: %s", st->dir, name, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int store_give_to(struct store *st, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct entry_arg a = { .uid = uid, .gid = gid, .err = err, .errlen = errlen };
+
+	if (st == NULL)
+		return set_err(err, errlen, "no store");
+	if (fchown(st->dirfd, uid, gid) < 0)
+		return set_err(err, errlen, "chown %s: %s", st->dir, strerror(errno));
+	return each_entry(st, give_one, &a, err, errlen);
+}
+
+int store_check_writable(struct store *st, char *err, size_t errlen)
+{
+	int fd;
+
+	if (st == NULL)
+		return set_err(err, errlen, "no store");
+	/* the snapshot's temporary file: what a periodic snapshot will do first */
+	fd = create_tmp(st->dirfd, SNAP_TMP);
+	if (fd < 0)
+		return set_err(err, errlen, "%s", strerror(errno));
+	close(fd);
+	if (unlinkat(st->dirfd, SNAP_TMP, 0) < 0)
+		return set_err(err, errlen, "%s", strerror(errno));
+	return 0;
 }
 
 void store_close(struct store *st)
@@ -439,7 +697,7 @@ int store_snapshot(struct store *st, const struct rule *const *rules, size_t n)
 		errno = EBUSY;   /* queued lines would land after the snapshot they may not be part of */
 		return -1;
 	}
-	fd = openat(st->dirfd, SNAP_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = create_tmp(st->dirfd, SNAP_TMP);
 	if (fd < 0)
 		return -1;
 	if (write_snapshot_tmp(fd, rules, n) < 0) {
@@ -636,14 +894,14 @@ static int loader_open(struct loader *ld, const char *file, bool *absent)
 	ld->lr.start = ld->lr.end = 0;
 	ld->lr.eof = false;
 	*absent = false;
-	ld->lr.fd = openat(ld->st->dirfd, file, O_RDONLY | O_CLOEXEC);
+	ld->lr.fd = open_entry(ld->st->dirfd, file, O_RDONLY);
 	if (ld->lr.fd >= 0)
 		return 0;
 	if (errno == ENOENT) {
 		*absent = true;
 		return 0;
 	}
-	return set_err(ld->err, ld->errlen, "%s/%s: %s", ld->st->dir, file, strerror(errno));
+	return set_err(ld->err, ld->errlen, "%s/%s: %s", ld->st->dir, file, entry_strerror(errno));
 }
 
 static int parse_end_line(struct loader *ld, const char *line, size_t len, size_t count)
@@ -795,21 +1053,6 @@ int store_load(struct store *st, int (*cb)(void *arg, const struct rule *r), voi
 
 /* ---------------------------------------------------------------- meta values */
 
-static bool meta_key_ok(const char *key)
-{
-	size_t n = key != NULL ? strnlen(key, META_KEY_MAX + 1) : 0;
-
-	if (n == 0 || n > META_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = key[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 int store_meta_get(struct store *st, const char *key, char *buf, size_t len)
 {
 	char name[sizeof(META_PREFIX) + META_KEY_MAX];
@@ -821,7 +1064,7 @@ int store_meta_get(struct store *st, const char *key, char *buf, size_t len)
 		return -1;
 	}
 	snprintf(name, sizeof(name), META_PREFIX "%s", key);
-	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = open_entry(st->dirfd, name, O_RDONLY);
 	if (fd < 0)
 		return -1;
 	/* one read: values are small; one byte more than fits tells us it was too long */
@@ -870,10 +1113,10 @@ int store_meta_set(struct store *st, const char *key, const char *value)
 		return -1;
 	}
 	snprintf(name, sizeof(name), META_PREFIX "%s", key);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	memcpy(data, value, n);
 	data[n] = '\n';
-	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = create_tmp(st->dirfd, tmp);
 	if (fd < 0)
 		return -1;
 	if (write_all(fd, data, n + 1) < 0 || fsync(fd) < 0) {

@@ -10,13 +10,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rule.h"
 
 struct store;
 
-/* Opens (creating state_dir if needed) and takes a lock file so two daemons cannot share it. */
+/* Opens (creating state_dir if needed) and takes a lock file so two daemons cannot share it.
+ * state_dir must be ours alone: owned by this process or by user (the uid the daemon will run as),
+ * writable by no one else, holding only the store's files (and those older versions kept there);
+ * a symbolic link, a FIFO or a hard-linked file in place of one of them is refused, never followed.
+ * store_open is store_open_for with the process's own uid. NULL with a message in err. */
 struct store *store_open(const char *state_dir, char *err, size_t errlen);
+struct store *store_open_for(const char *state_dir, uid_t user, char *err, size_t errlen);
+/* Hands state_dir and our entries in it (only those, each through a file descriptor) to uid:gid,
+ * before the daemon becomes that user. 0, or -1 with a message in err. */
+int store_give_to(struct store *st, uid_t uid, gid_t gid, char *err, size_t errlen);
+/* Can this process create files in state_dir (as a snapshot will)? 0, or -1 with strerror in err.
+ * Called once the daemon runs as its user: a directory it cannot write is an error at start. */
+int store_check_writable(struct store *st, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Replays snapshot then journal; cb gets each surviving rule once (later puts win, dels remove).

@@ -72,23 +72,39 @@ struct upnp_service {
 
 /* ---------- persistent UUID ---------- */
 
-static bool read_uuid(const char *path, char out[DESC_UUID_LEN + 1])
-{
-	char buf[64];
-	FILE *f = fopen(path, "r");
-	bool ok;
+/* The same UUID across restarts: control points recognise the router. It is a store value
+ * (state_dir/meta.upnp_uuid), written through the store's handle on the directory: igdd's user need
+ * not be able to reach state_dir by its path (a checkout below a 0700 home, a state_dir below a
+ * private directory). Older versions wrote state_dir/upnp_uuid by path: taken over once. */
+#define UUID_KEY    "upnp_uuid"
+#define LEGACY_UUID "upnp_uuid"
 
-	if (f == NULL)
-		return false;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
-	fclose(f);
-	if (!ok)
-		return false;
+static bool uuid_from(char *buf, char out[DESC_UUID_LEN + 1])
+{
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (!desc_uuid_valid(buf))
 		return false;
 	memcpy(out, buf, DESC_UUID_LEN + 1);
 	return true;
+}
+
+static bool read_legacy_uuid(const char *state_dir, char out[DESC_UUID_LEN + 1])
+{
+	char path[PATH_MAX], buf[64];
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/" LEGACY_UUID, state_dir) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return uuid_from(buf, out);
 }
 
 static bool new_uuid(char out[DESC_UUID_LEN + 1])
@@ -105,43 +121,16 @@ static bool new_uuid(char out[DESC_UUID_LEN + 1])
 	return true;
 }
 
-/* Writes path atomically (temp file + rename), so a crash never leaves half a file. */
-static int write_file(const char *path, const char *data)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(data);
-	int fd, rc = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = -1;
-	if (close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
-/* The same UUID across restarts: control points recognise the router (and the store is keyed by it). */
 static int load_uuid(struct upnp_service *u)
 {
-	char path[PATH_MAX], line[DESC_UUID_LEN + 2];
+	char buf[64];
 
-	if (snprintf(path, sizeof(path), "%s/upnp_uuid", u->p.state_dir) >= (int)sizeof(path))
-		return -1;
-	if (read_uuid(path, u->desc.base_uuid))
+	if (core_meta_get(u->p.core, UUID_KEY, buf, sizeof(buf)) == 0 && uuid_from(buf, u->desc.base_uuid))
 		return 0;
-	if (!new_uuid(u->desc.base_uuid))
+	if (!read_legacy_uuid(u->p.state_dir, u->desc.base_uuid) && !new_uuid(u->desc.base_uuid))
 		return -1;
-	snprintf(line, sizeof(line), "%s\n", u->desc.base_uuid);
-	if (write_file(path, line) < 0) {
-		log_warn("upnp: cannot write %s", path);
+	if (core_meta_set(u->p.core, UUID_KEY, u->desc.base_uuid) < 0) {
+		log_warn("upnp: cannot keep the UUID in %s/meta." UUID_KEY, u->p.state_dir);
 		return -1;
 	}
 	return 0;
@@ -300,15 +289,13 @@ static int vd_close(UpnpWebFileHandle h, const void *cookie, const void *req)
 	return 0;
 }
 
-/* libupnp's web server needs a root directory to be on; ours stays empty (documents are virtual). */
+/* libupnp serves files below its web root for every URL outside our virtual directory (without a
+ * root it answers those 500). Ours names a directory in state_dir that is never created (older
+ * versions made it, empty): every such request is a 404, and igdd's user needs no path to it. */
 static int serve_descriptions(struct upnp_service *u)
 {
 	if (snprintf(u->www, sizeof(u->www), "%s/upnp-www", u->p.state_dir) >= (int)sizeof(u->www))
 		return -1;
-	if (mkdir(u->www, 0755) < 0 && errno != EEXIST) {
-		log_warn("upnp: mkdir %s", u->www);
-		return -1;
-	}
 	if (UpnpSetWebServerRootDir(u->www) != UPNP_E_SUCCESS)
 		return -1;
 	if (UpnpVirtualDir_set_GetInfoCallback(vd_info) || UpnpVirtualDir_set_OpenCallback(vd_open) ||

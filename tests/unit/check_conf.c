@@ -64,7 +64,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cf->policy.max_rules_per_client, 256);
 	ck_assert_uint_eq(cf->ext_port_min, 1024);
 	ck_assert_uint_eq(cf->ext_port_max, 65535);
-	ck_assert_str_eq(cf->user, "nobody");
+	ck_assert_str_eq(cf->user, "igdd");   /* a user of its own: nobody is shared with other daemons */
 	ck_assert_int_eq(cf->log_level, CONF_LOG_INFO);
 	ck_assert_uint_eq(cf->policy.n_perms, 0);
 }

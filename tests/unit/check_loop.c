@@ -252,6 +252,44 @@ START_TEST(test_ctl_unreachable)
 }
 END_TEST
 
+/* The socket's directory must be private (issue 12): in one another user may write, the socket's name
+ * could be swapped for a symbolic link between bind and whatever the daemon does by name next. */
+START_TEST(test_ctl_private_dir)
+{
+	struct loop *l = loop_new();
+	char dir[64], path[96], err[256];
+	struct ctl *c;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "/tmp/check_ctl_private_%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chmod(dir, 01777), 0);   /* like /tmp */
+	ck_assert_ptr_null(ctl_open(l, path, echo_handler, NULL, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not private") != NULL, "%s", err);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(chmod(dir, 0770), 0);
+	ck_assert_ptr_null(ctl_open(l, path, echo_handler, NULL, err, sizeof(err)));
+	if (geteuid() == 0) {
+		/* the daemon's user's own directory (what the old code made of it) */
+		ck_assert_int_eq(chmod(dir, 0750), 0);
+		ck_assert_int_eq(chown(dir, 4242, 4242), 0);
+		ck_assert_ptr_null(ctl_open(l, path, echo_handler, NULL, err, sizeof(err)));
+		ck_assert_int_eq(chown(dir, 0, 0), 0);
+	}
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	c = ctl_open(l, path, echo_handler, NULL, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_eq(st.st_uid, geteuid());
+	ctl_close(c);
+	loop_free(l);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -267,6 +305,7 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc2, test_ctl_roundtrip);
 	tcase_add_test(tc2, test_ctl_refuses_live_socket);
 	tcase_add_test(tc2, test_ctl_unreachable);
+	tcase_add_test(tc2, test_ctl_private_dir);
 	suite_add_tcase(s, tc2);
 	return s;
 }

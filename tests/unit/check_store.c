@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1086,7 +1087,7 @@ START_TEST(test_put_disk_full)
 		remove_tmpdir();
 		return;
 	}
-	ck_assert_int_eq(mount("tmpfs", tmpdir, "tmpfs", 0, "size=64k"), 0);
+	ck_assert_int_eq(mount("tmpfs", tmpdir, "tmpfs", 0, "size=64k,mode=0700"), 0);
 	st = open_ok();
 	for (uint32_t id = 1; id <= 5; id++) {
 		full_rule(&r, id);
@@ -1213,12 +1214,306 @@ START_TEST(test_big_table)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- a hostile state_dir
+ * igdd opens state_dir as root, then runs as a user who owns it: that user, compromised, can plant
+ * anything there before the next start (issue 12). Each test replays one such plant as a function
+ * call; the "victim" is a root-owned file outside state_dir that must come through untouched. */
+
+#define VICTIM_TEXT "root's file: keep out\n"
+
+static char victim[192];
+
+static void make_victim(void)
+{
+	FILE *f;
+
+	snprintf(victim, sizeof(victim), "%s/victim.XXXXXX", basedir);
+	ck_assert_int_ge(mkstemp(victim), 0);
+	f = fopen(victim, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(VICTIM_TEXT, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void assert_victim_intact(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen(victim, "r");
+	size_t n;
+	struct stat sb;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, VICTIM_TEXT);
+	ck_assert_int_eq(stat(victim, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, geteuid());
+	ck_assert_int_eq(sb.st_mode & 07777, 0600);
+	unlink(victim);
+}
+
+static void plant_symlink(const char *name, const char *to)
+{
+	char p[256];
+
+	path_of(p, sizeof(p), name);
+	unlink(p);
+	ck_assert_int_eq(symlink(to, p), 0);
+}
+
+static void open_refused(const char *want)
+{
+	char err[256] = "";
+	struct store *st = store_open(tmpdir, err, sizeof(err));
+	struct rule r;
+
+	if (st != NULL) {   /* what the old code did next: write through the name it opened */
+		full_rule(&r, 1);
+		store_put(st, &r);
+		store_close(st);
+	}
+	ck_assert_msg(st == NULL, "store_open took a state_dir with %s", want);
+	ck_assert_msg(strstr(err, want) != NULL, "message '%s' lacks '%s'", err, want);
+}
+
+/* rules.journal, lock, rules.snap or a meta file as a symbolic link: refused at open, never followed */
+static const char *const planted_names[] = { "rules.journal", "lock", "rules.snap", "meta.next_id" };
+
+START_TEST(test_hostile_symlink)
+{
+	make_tmpdir();
+	make_victim();
+	plant_symlink(planted_names[_i], victim);
+	open_refused("symbolic link");
+	assert_victim_intact();
+	remove_tmpdir();
+}
+END_TEST
+
+/* A dangling link would make root create a file wherever it points. */
+START_TEST(test_hostile_dangling_symlink)
+{
+	char where[192];
+
+	make_tmpdir();
+	snprintf(where, sizeof(where), "%s/created-by-root", basedir);
+	plant_symlink("lock", where);
+	open_refused("symbolic link");
+	ck_assert_int_eq(access(where, F_OK), -1);
+	remove_tmpdir();
+}
+END_TEST
+
+/* The temporary files are made afresh: a planted link is replaced, its target never truncated. */
+START_TEST(test_hostile_tmp_files)
+{
+	char buf[64], p[256];
+	struct store *st;
+	struct rule r;
+	const struct rule *one = &r;
+	struct stat sb;
+
+	make_tmpdir();
+	st = open_ok();
+	make_victim();
+	plant_symlink("rules.snap.tmp", victim);
+	full_rule(&r, 1);
+	ck_assert_int_eq(store_snapshot(st, &one, 1), 0);
+	path_of(p, sizeof(p), "rules.snap");
+	ck_assert_int_eq(lstat(p, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	plant_symlink("meta.next_id.tmp", victim);
+	ck_assert_int_eq(store_meta_set(st, "next_id", "17"), 0);
+	ck_assert_int_eq(store_meta_get(st, "next_id", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "17");
+	store_close(st);
+	assert_victim_intact();
+	remove_tmpdir();
+}
+END_TEST
+
+/* Not a regular file, or one with other names: refused (a FIFO without blocking). */
+START_TEST(test_hostile_odd_files)
+{
+	char p[256], link_to[192];
+
+	make_tmpdir();
+	path_of(p, sizeof(p), "rules.journal");
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	open_refused("not a regular file");
+	unlink(p);
+	make_victim();
+	ck_assert_int_eq(link(victim, p), 0);
+	open_refused("other hard links");
+	unlink(p);
+	assert_victim_intact();
+	/* and the same when the store opens a file later than at start */
+	{
+		struct store *st = open_ok();
+		char buf[16];
+
+		path_of(p, sizeof(p), "meta.k");
+		ck_assert_int_eq(mkfifo(p, 0600), 0);
+		errno = 0;
+		ck_assert_int_eq(store_meta_get(st, "k", buf, sizeof(buf)), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		unlink(p);
+		make_victim();
+		snprintf(link_to, sizeof(link_to), "%s", victim);
+		plant_symlink("meta.k", link_to);
+		errno = 0;
+		ck_assert_int_eq(store_meta_get(st, "k", buf, sizeof(buf)), -1);
+		ck_assert_int_eq(errno, ELOOP);
+		store_close(st);
+		assert_victim_intact();
+	}
+	remove_tmpdir();
+}
+END_TEST
+
+/* A state_dir that is not ours alone is refused, not taken over (the README once said state_dir=/tmp). */
+START_TEST(test_not_ours_alone)
+{
+	char err[256] = "", p[256];
+	struct store *st;
+	FILE *f;
+
+	make_tmpdir();
+	ck_assert_int_eq(chmod(tmpdir, 01777), 0);   /* like /tmp */
+	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "writable by others") != NULL, "%s", err);
+	ck_assert_int_eq(chmod(tmpdir, 0770), 0);
+	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
+	ck_assert_int_eq(chmod(tmpdir, 0755), 0);
+	/* someone else's file in it */
+	path_of(p, sizeof(p), "passwd");
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "\"passwd\", which is not igdd's") != NULL, "%s", err);
+	unlink(p);
+	/* names like ours that are not */
+	path_of(p, sizeof(p), "meta.UPPER");
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
+	unlink(p);
+	/* what older versions left, and a file system's lost+found, are fine */
+	path_of(p, sizeof(p), "upnp_uuid");
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	path_of(p, sizeof(p), "upnp-www");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	path_of(p, sizeof(p), "lost+found");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	st = open_ok();
+	ck_assert_int_eq(store_meta_set(st, "k", "v"), 0);
+	store_close(st);
+	st = open_ok();   /* with a meta file and a snapshot-less journal */
+	store_close(st);
+	if (geteuid() == 0) {
+		/* someone else's directory: neither ours nor the user's we will become */
+		ck_assert_int_eq(chown(tmpdir, 4242, 4242), 0);
+		ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
+		ck_assert_msg(strstr(err, "belongs to uid 4242") != NULL, "%s", err);
+		st = store_open_for(tmpdir, 4242, err, sizeof(err));
+		ck_assert_msg(st != NULL, "%s", err);
+		store_close(st);
+	}
+	remove_tmpdir();
+}
+END_TEST
+
+/* store_give_to hands over the directory and our files, each through an fd; nothing else. */
+START_TEST(test_give_to)
+{
+	char err[256] = "", p[256];
+	struct store *st;
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return;
+	make_tmpdir();
+	path_of(p, sizeof(p), "lost+found");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	st = open_ok();
+	ck_assert_int_eq(store_meta_set(st, "k", "v"), 0);
+	make_victim();
+	ck_assert_int_eq(store_give_to(st, 4242, 4343, err, sizeof(err)), 0);
+	ck_assert_int_eq(stat(tmpdir, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, 4242);
+	ck_assert_uint_eq(sb.st_gid, 4343);
+	path_of(p, sizeof(p), "meta.k");
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, 4242);
+	path_of(p, sizeof(p), "rules.journal");
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, 4242);
+	path_of(p, sizeof(p), "lost+found");
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_uint_eq(sb.st_uid, 0);
+	/* planted since the open: refused, the victim keeps its owner */
+	plant_symlink("meta.x", victim);
+	ck_assert_int_eq(store_give_to(st, 4242, 4343, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
+	unlink(p);
+	path_of(p, sizeof(p), "meta.x");
+	unlink(p);
+	ck_assert_int_eq(link(victim, p), 0);
+	ck_assert_int_eq(store_give_to(st, 4242, 4343, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "other hard links") != NULL, "%s", err);
+	unlink(p);
+	store_close(st);
+	assert_victim_intact();
+	remove_tmpdir();
+}
+END_TEST
+
+/* After the privilege drop: a state_dir the user cannot write is found at once (issue 16). */
+START_TEST(test_check_writable)
+{
+	char err[256] = "";
+	struct store *st;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		return;
+	make_tmpdir();
+	st = store_open_for(tmpdir, 4242, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	ck_assert_int_eq(store_check_writable(st, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_give_to(st, 4242, 4242, err, sizeof(err)), 0);
+	for (int mode = 0700; mode >= 0500; mode -= 0200) {
+		ck_assert_int_eq(chmod(tmpdir, (mode_t)mode), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			if (setresgid(4242, 4242, 4242) < 0 || setresuid(4242, 4242, 4242) < 0)
+				_exit(3);
+			_exit(store_check_writable(st, err, sizeof(err)) == 0 ? 0 :
+			      strstr(err, "Permission denied") ? 1 : 2);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status));
+		ck_assert_int_eq(WEXITSTATUS(status), mode == 0700 ? 0 : 1);
+	}
+	store_close(st);
+	remove_tmpdir();
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
 	TCase *text = tcase_create("line");
 	TCase *disk = tcase_create("disk");
 	TCase *big = tcase_create("big");
+	TCase *hostile = tcase_create("hostile");
 
 	tcase_add_test(text, test_round_trip_full);
 	tcase_add_test(text, test_round_trip_variants);
@@ -1246,10 +1541,20 @@ static Suite *store_suite(void)
 	tcase_set_timeout(disk, 30);
 	suite_add_tcase(s, disk);
 
+	tcase_add_loop_test(hostile, test_hostile_symlink, 0, (int)(sizeof(planted_names) / sizeof(planted_names[0])));
+	tcase_add_test(hostile, test_hostile_dangling_symlink);
+	tcase_add_test(hostile, test_hostile_tmp_files);
+	tcase_add_test(hostile, test_hostile_odd_files);
+	tcase_add_test(hostile, test_not_ours_alone);
+	tcase_add_test(hostile, test_give_to);
+	tcase_add_test(hostile, test_check_writable);
+	suite_add_tcase(s, hostile);
+
 	tcase_add_test(big, test_big_table);
 	tcase_set_timeout(big, 120);
 	suite_add_tcase(s, big);
 	tcase_add_unchecked_fixture(disk, base_setup, base_teardown);
+	tcase_add_unchecked_fixture(hostile, base_setup, base_teardown);
 	tcase_add_unchecked_fixture(big, base_setup, base_teardown);
 	return s;
 }
