@@ -74,7 +74,8 @@ static const struct conf_key conf_keys[] = {
 	{ "listening_ip", CT_LISTEN_IP, NULL,
 	  "LAN interface name or ADDR[/LEN], repeatable; accepted for miniupnpd compatibility",
 	  0, 0, 0, 0, NULL },
-	{ "state_dir", CT_PATH, "/var/lib/igdd", "directory for the rule store and the UUID",
+	{ "state_dir", CT_PATH, "/var/lib/igdd", "directory of igdd's own for the rule store and the UUID (one that "
+	  "others may write, or that holds other files, is refused)",
 	  OFF(state_dir), SZ(state_dir), 0, 0, NULL },
 	{ "nft_table", CT_NFT_TABLE, "inet igdd", "nftables FAMILY NAME of our table (integrated: the host table)",
 	  OFF(nft_table), SZ(nft_table), 0, 0, NULL },
@@ -82,7 +83,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(fw.mode), 0, 0, 0, nft_modes },
 	{ "nft_chain_prefix", CT_NAME, "igdd_", "integrated mode: prefix of our chain and set names",
 	  OFF(fw.chain_prefix), SZ(fw.chain_prefix), 0, 0, NULL },
-	{ "control_socket", CT_PATH, "/run/igdd/igdd.sock", "unix socket igdctl talks to",
+	{ "control_socket", CT_PATH, "/run/igdd/igdd.sock", "unix socket igdctl talks to (0600, in a private directory: "
+	  "writable by no one else)",
 	  OFF(control_socket), SZ(control_socket), 0, 0, NULL },
 	{ "enable_upnp", CT_BOOL, "yes", "answer UPnP IGD:2 requests",
 	  OFF(enable_upnp), 0, 0, 0, NULL },

@@ -289,7 +289,11 @@ static int private_parent_dir(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(ENOTDIR));
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		snprintf(err, errlen, "control_socket %s: its directory %s is not private (owner uid %u, mode %04o): "
 			 "put the socket in a directory of igdd's own, e.g. /run/igdd/igdd.sock", path, dir,
 			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));

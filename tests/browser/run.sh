@@ -19,9 +19,12 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
 fi
 [ -x /usr/bin/chromium ] || { echo "run.sh: /usr/bin/chromium is missing (make deps)" >&2; exit 1; }
 
-# A fresh profile and home per run: nothing from another run or the host's user leaks in.
-profile=$LAB_DIR/chromium
-rm -rf "$profile"
+# A fresh profile and home per run, in a directory of its own outside the checkout: nothing from another
+# run or the host's user leaks in, and chromium's socket paths below it stay short (at most 107 bytes;
+# a checkout at a longer path killed chromium at launch).
+profile=$(mktemp -d /tmp/igdd-chromium.XXXXXX)
+trap 'rm -rf "$profile"' EXIT
+trap 'exit 143' INT TERM
 mkdir -p "$profile/home" "$profile/tmp"
 wrapper=$profile/chromium-lan1.sh
 cat >"$wrapper" <<EOW
@@ -36,4 +39,4 @@ export CHROMIUM_WRAPPER=$wrapper
 cd "$here"
 # playwright makes its fresh --user-data-dir under TMPDIR
 export TMPDIR=$profile/tmp
-exec timeout -k 5 180 node ui.test.js
+timeout -k 5 180 node ui.test.js

@@ -33,6 +33,16 @@ it_setup() {
 	step "lab $LAB up (lan1 $LAN1_EUI64 tmp $LAN1_TMP, lan2 $LAN2_EUI64)"
 }
 
+# it_system_user NAME: prints NAME's uid, adding it as a system user first if it is missing (as
+# `make deps` does for igdd; a test run outside make may come first)
+it_system_user() {
+	if ! id -u "$1" >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$1" >/dev/null 2>&1 ||
+			id -u "$1" >/dev/null 2>&1 || return 1   # another run may have added it meanwhile
+	fi
+	id -u "$1"
+}
+
 # it_done: the last line of a passing test
 it_done() { echo "[$(_it_ts)] $IT_NAME: all $IT_OK checks passed"; }
 

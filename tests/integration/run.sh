@@ -3,7 +3,8 @@
 # Runs every tests/integration/t_*.sh in its own fresh lab (network namespaces on the real kernel; needs root).
 #   IGDD_BUILD=DIR   where igdd/igdd and igdd/igdctl are (default: the repository top)
 #   TESTS="t_cli t_pinhole"   run only these
-# Output and igdd logs of each test: tests/out/integration/<test>/. Ends with "N passed, N failed".
+# Output and igdd logs of each test: tests/out/integration/<test>/ (the lab works in a directory of its
+# own outside the checkout and copies it there at the end). Ends with "N passed, N failed".
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
@@ -40,7 +41,7 @@ for t in "$here"/t_*.sh; do
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	t0=$(date +%s%N)
-	LAB=i$n$$ LAB_DIR=$dir IGDD_BUILD=$build timeout -k 10 300 bash "$t" >"$dir/output" 2>&1 </dev/null
+	LAB=i$n$$ LAB_OUT=$dir IGDD_BUILD=$build timeout -k 10 300 bash "$t" >"$dir/output" 2>&1 </dev/null
 	rc=$?
 	secs=$(awk -v d=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", d / 1e9 }')
 	if [ $rc = 0 ]; then

@@ -115,12 +115,17 @@ in_igdd_ns cp -a "$STATE/." "$LAB_DIR/saved/"
 lab_igdd_stop || fail "igdd did not stop"
 
 step "restart on a full state_dir that holds the rules (a reboot with full flash)"
+# the flash: a 64 KiB tmpfs with the state_dir and, beside it (a state_dir holds only igdd's files),
+# the file that fills it
+FLASH=$LAB_DIR/flash
+mkdir -p "$FLASH"
 # shellcheck disable=SC2016 # expanded by the inner sh
-fault_igdd_start_wrapped unshare -m --propagation private sh -c 'mount -t tmpfs -o size=64k igddstate "$0" &&
-	cp -a "$1/." "$0/" && { dd if=/dev/zero of="$0/filler" bs=1k 2>/dev/null; true; } && shift && exec "$@"' \
-	"$STATE" "$LAB_DIR/saved" -- "${CONF[@]}" || fail "igdd does not start on a full state_dir"
+fault_igdd_start_wrapped unshare -m --propagation private sh -c 'mount -t tmpfs -o size=64k,mode=0755 igddstate "$0" &&
+	mkdir -m 0700 "$0/state" && cp -a "$1/." "$0/state/" && { dd if=/dev/zero of="$0/filler" bs=1k 2>/dev/null; true; } &&
+	shift && exec "$@"' "$FLASH" "$LAB_DIR/saved" -- "${CONF[@]}" "state_dir=$FLASH/state" ||
+	fail "igdd does not start on a full state_dir"
 pid=$(lab_igdd_pid)
-expect_eq "$(in_igdd_ns df -k "$STATE" | awk 'NR == 2 { print $4 }')" 0 "KiB free on the state_dir"
+expect_eq "$(in_igdd_ns df -k "$FLASH/state" | awk 'NR == 2 { print $4 }')" 0 "KiB free on the state_dir"
 expect_eq "$(igdctl_lab --json list | fault_json 'len(j["rules"])')" "$n_before" "rules restored on a full disk"
 msg=$(fault_consistent "restart on a full disk") || fail "$msg"
 ok "$msg"

@@ -1,16 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Attack surface, seen from the internet (namespace wan) and from hostile LAN input:
-#  - privileges: with user=nobody every thread runs as uid/gid 65534 with CapEff exactly CAP_NET_ADMIN |
-#    CAP_NET_BIND_SERVICE (0x1400), no inheritable/ambient capabilities, no_new_privs; and still works
-#  - igdd's sockets: PCP (and, when running, UPnP and the web UI) only; the control socket is a unix socket, 0600
+#  - privileges: with user=igdd (the default: a system user of its own) every thread runs as igdd's
+#    uid/gid with CapEff exactly CAP_NET_ADMIN | CAP_NET_BIND_SERVICE (0x1400), no inheritable/ambient
+#    capabilities, no_new_privs; and still works
+#  - igdd's sockets: exactly those of its front ends (PCP, UPnP, the web UI, the interworking's ANNOUNCE
+#    port); the control socket is a unix socket, 0600, root's (the privilege drop gives it away no more)
 #  - from wan, nothing of ours answers: every TCP port igdd listens on, on the cpe's WAN addresses and on its LAN
 #    addresses routed from outside (the delegated IPv6 prefix is, by design); PCP and NAT-PMP on 5351/udp; SSDP
 #    M-SEARCH (multicast and unicast) on 1900/udp
 #  - PCP from a LAN-looking source arriving on wan0 (spoofed) is ignored
 #  - PCP datagrams over 1100 bytes get MALFORMED_REQUEST (the answer within 1100 bytes), and 3,000 garbage
 #    datagrams later igdd still answers
-# UPnP and the web UI are started when this build has them; their cases are skipped otherwise.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -20,27 +21,22 @@ set -eu
 . "$(dirname "$0")/fault_lib.sh"
 it_setup
 
-step "igdd as user=nobody, with every front end this build has"
-FRONTS="PCP"
-export LAB_IGDD_USER=nobody
+step "igdd as user=igdd, with every front end"
+IGDD_UID=$(it_system_user igdd) || fail "no system user igdd (make deps adds it)"
+IGDD_GID=$(id -g igdd)
+export LAB_IGDD_USER=igdd
 PASSWORD='surface test password'
-HASH=$(printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | "$IGDCTL_BIN" passwd 2>/dev/null) || HASH=
-if [ -n "$HASH" ] && lab_igdd_start enable_pcp=yes enable_upnp=yes "web_listen=:8080" "$HASH" 2>"$LAB_DIR/start.err" &&
-	! grep -qE 'UPnP IGD:2 front end is not yet|web UI is not yet' "$LAB_DIR/igdd.log"; then
-	FRONTS="PCP UPnP web"
-else
-	lab_igdd_stop 2>/dev/null || true
-	echo "(with UPnP and web: $(tail -n 3 "$LAB_DIR/start.err" | tr '\n' ' '))"
-	lab_igdd_start enable_pcp=yes enable_upnp=no web_listen= || fail "igdd did not start"
-fi
-ok "igdd runs with: $FRONTS"
+HASH=$(printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | "$IGDCTL_BIN" passwd 2>/dev/null) || fail "igdctl passwd"
+# A front end that cannot start stops igdd (exit 2): there is no half-started daemon to look at.
+lab_igdd_start enable_pcp=yes enable_upnp=yes "web_listen=:8080" "$HASH" || fail "igdd did not start"
+ok "igdd runs with PCP, UPnP and the web UI"
 pid=$(lab_igdd_pid)
 
 step "privileges"
 st=/proc/$pid/status
-expect_eq "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "$st")" "65534 65534 65534 65534" "Uid (real, effective, saved, fs)"
-expect_eq "$(awk '/^Gid:/ { print $2, $3, $4, $5 }' "$st")" "65534 65534 65534 65534" "Gid"
-expect_eq "$(awk '/^Groups:/ { $1 = ""; print $0 }' "$st" | xargs)" "65534" "supplementary groups"
+expect_eq "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "$st")" "$IGDD_UID $IGDD_UID $IGDD_UID $IGDD_UID" "Uid (real, effective, saved, fs)"
+expect_eq "$(awk '/^Gid:/ { print $2, $3, $4, $5 }' "$st")" "$IGDD_GID $IGDD_GID $IGDD_GID $IGDD_GID" "Gid"
+expect_eq "$(awk '/^Groups:/ { $1 = ""; print $0 }' "$st" | xargs)" "$IGDD_GID" "supplementary groups"
 expect_eq "$(awk '/^CapEff:/ { print $2 }' "$st")" 0000000000001400 "CapEff = CAP_NET_ADMIN|CAP_NET_BIND_SERVICE"
 expect_eq "$(awk '/^CapPrm:/ { print $2 }' "$st")" 0000000000001400 "CapPrm"
 expect_eq "$(awk '/^CapInh:/ { print $2 }' "$st")" 0000000000000000 "CapInh"
@@ -55,21 +51,21 @@ for t in /proc/"$pid"/task/*; do
 	n=$((n + 1))
 	c=$(awk '/^CapEff:/ { print $2 }' "$t/status")
 	u=$(awk '/^Uid:/ { print $3 }' "$t/status")
-	if [ "$c" != 0000000000001400 ] || [ "$u" != 65534 ]; then
+	if [ "$c" != 0000000000001400 ] || [ "$u" != "$IGDD_UID" ]; then
 		DEFERRED+=("thread $(basename "$t") ($(cat "$t/comm" 2>/dev/null)): uid $u CapEff $c")
 		echo "[$(_it_ts)] NOT OK: ${DEFERRED[-1]}"
 	fi
 done
-[ ${#DEFERRED[@]} -gt 0 ] || ok "all $n threads: uid 65534, CapEff 0x1400"
-expect_eq "$(stat -c '%U' "$LAB_DIR/state")" "nobody" "state_dir owner"
-expect_eq "$(stat -c '%F %U %a' "$LAB_DIR/igdd.sock")" "socket nobody 600" "control socket: unix, owner nobody, mode 0600"
+[ ${#DEFERRED[@]} -gt 0 ] || ok "all $n threads: uid $IGDD_UID (igdd), CapEff 0x1400"
+expect_eq "$(stat -c '%U %a' "$LAB_DIR/state")" "igdd 755" "state_dir: igdd's, writable by igdd alone"
+expect_eq "$(stat -c '%F %U %a' "$LAB_DIR/igdd.sock")" "socket root 600" "control socket: unix, root's, mode 0600"
+expect_eq "$(stat -c '%U' "$LAB_DIR")" root "the control socket's directory stays root's"
 lab_listen lan1 tcp 8081
 igdctl_add pinhole "$LAN1_EUI64" tcp 8081 >/dev/null
 expect_connect wan tcp "$LAN1_EUI64" 8081 "unprivileged igdd still installs rules (control socket)"
 expect_result lan1 SUCCESS "unprivileged igdd still installs rules (PCP)" map --proto udp --port 9000 --lifetime 600
-if [ "$FRONTS" != PCP ]; then
-	# the web UI's thread commits to nftables itself: it needs CAP_NET_ADMIN too
-	ans=$(lab_exec lan1 "$LAB_PY" - "$CPE_LAN4" "$PASSWORD" "$LAN1_EUI64" <<'PY'
+# the web UI's thread commits to nftables itself: it needs CAP_NET_ADMIN too
+ans=$(lab_exec lan1 "$LAB_PY" - "$CPE_LAN4" "$PASSWORD" "$LAN1_EUI64" <<'PY'
 import http.cookiejar, json, sys, urllib.error, urllib.request
 op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 def call(path, body, csrf=None):
@@ -92,24 +88,29 @@ st, b = call("/api/v1/rules", {"kind": "pinhole", "address": sys.argv[3], "proto
 print("add", st)
 PY
 )
-	if [ "$ans" = "add 201" ]; then
-		ok "unprivileged igdd still installs rules (web UI)"
-	else
-		DEFERRED+=("web UI add as user=nobody: $ans (its thread lacks CAP_NET_ADMIN?)")
-		echo "[$(_it_ts)] NOT OK: ${DEFERRED[-1]}"
-	fi
+if [ "$ans" = "add 201" ]; then
+	ok "unprivileged igdd still installs rules (web UI)"
+else
+	DEFERRED+=("web UI add as user=igdd: $ans (its thread lacks CAP_NET_ADMIN?)")
+	echo "[$(_it_ts)] NOT OK: ${DEFERRED[-1]}"
 fi
 
 step "igdd's sockets"
 fault_igdd_sockets >"$LAB_DIR/sockets"
 sed 's/^/    /' "$LAB_DIR/sockets"
 grep -q '^udp .*:5351$' "$LAB_DIR/sockets" || fail "no PCP socket?"
+grep -q '^tcp .*%lan0:8080$' "$LAB_DIR/sockets" || fail "no web UI socket?"
+grep -q '^udp .*%lan0:1900$' "$LAB_DIR/sockets" || fail "no SSDP socket?"
+# each one named: a socket of a front end that failed, or of one not asked for, fails here
 while read -r proto local; do
-	port=${local##*:}
-	case "$proto $port" in
-	"udp 5351" | "udp 1900") ;;
-	tcp\ *) [ "$FRONTS" != PCP ] || fail "a TCP listener without UPnP or web: $proto $local" ;;
-	*) [ "$FRONTS" != PCP ] || fail "unexpected socket: $proto $local" ;;
+	case "$proto $local" in
+	"udp 0.0.0.0:5351" | "udp [::]:5351") ;;         # PCP and NAT-PMP (answers LAN interfaces only)
+	"udp 0.0.0.0%lan0:1900" | "udp [::]%lan0:1900") ;; # SSDP, tied to the LAN
+	"udp 0.0.0.0:5350") ;;                            # interworking (RFC 6970): the upstream server's ANNOUNCE
+	"udp 127.0.0.1:"*) ;;                             # libupnp's internal stop socket, loopback only
+	"tcp *%lan0:8080") ;;                             # the web UI, tied to the LAN
+	"tcp "*"%lan0:"49*) ;;                            # UPnP description/SOAP/GENA, tied to the LAN
+	*) fail "unexpected socket: $proto $local" ;;
 	esac
 done <"$LAB_DIR/sockets"
 ok "inet sockets: only those of the front ends ($(wc -l <"$LAB_DIR/sockets"))"
@@ -189,11 +190,9 @@ ssdp() {
 		print(n)
 	PY
 }
-if [ "$FRONTS" != PCP ]; then
-	n=$(ssdp lan1 239.255.255.250)
-	[ "$n" -gt 0 ] || fail "SSDP M-SEARCH from the LAN got no answer (the wan probes would prove nothing)"
-	ok "SSDP M-SEARCH from the LAN: $n answers"
-fi
+n=$(ssdp lan1 239.255.255.250)
+[ "$n" -gt 0 ] || fail "SSDP M-SEARCH from the LAN got no answer (the wan probes would prove nothing)"
+ok "SSDP M-SEARCH from the LAN: $n answers"
 for a in 239.255.255.250 ff02::c ff05::c "$CPE_WAN4" "$CPE_WAN6" "$CPE_LAN6"; do
 	expect_eq "$(ssdp wan "$a")" 0 "SSDP M-SEARCH from wan to $a: answers"
 done

@@ -20,7 +20,8 @@
 #   lab_igdd_stop / lab_igdd_kill9             SIGTERM (bounded wait) / SIGKILL
 #   igdctl_lab ARGS...                         igdctl -s $LAB_DIR/igdd.sock ARGS in cpe
 #
-# Files of one run live in $LAB_DIR (given, kept; or a temporary directory removed by lab_down).
+# Files of one run live in $LAB_DIR, a directory lab_up makes outside the checkout (see there) and
+# lab_down removes (LAB_KEEP=1 keeps it); with LAB_OUT set, lab_down first copies it there.
 
 LAB_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$LAB_TOOLS/../.." && pwd)
@@ -61,14 +62,14 @@ _lab_rand_iid() {
 
 lab_up() {
 	local ns h
-	if [ -n "${LAB_DIR:-}" ]; then
-		mkdir -p "$LAB_DIR"
-		LAB_DIR_OWNED=0
-	else
-		LAB_DIR=$(mktemp -d "/tmp/igdlab.${LAB}.XXXXXX")
-		LAB_DIR_OWNED=1
-	fi
-	export LAB_DIR LAB_DIR_OWNED
+	# Never below the checkout: igdd, once it runs as its own user, and the browser must reach these
+	# files wherever the checkout lies (a 0700 home, a long path: a unix socket's path has at most 107
+	# bytes). 0755, so igdd's user can pass. A LAB_DIR given the old way is where the copy goes.
+	LAB_OUT=${LAB_OUT:-${LAB_DIR:-}}
+	LAB_DIR=$(mktemp -d "/tmp/igdlab.${LAB}.XXXXXX") || return 1
+	chmod 0755 "$LAB_DIR"
+	LAB_DIR_OWNED=1
+	export LAB_DIR LAB_DIR_OWNED LAB_OUT
 	: >"$LAB_DIR/pids"
 	LAN1_TMP=2001:db8:1:1:$(_lab_rand_iid)
 	LAN2_TMP=2001:db8:1:1:$(_lab_rand_iid)
@@ -203,6 +204,9 @@ lab_down() {
 	for p in /sys/fs/cgroup/igdd-* /sys/fs/cgroup/unified/igdd-*; do
 		[ -d "$p" ] && rmdir "$p" 2>/dev/null || true
 	done
+	if [ "${LAB_DIR_OWNED:-0}" = 1 ] && [ -n "${LAB_DIR:-}" ] && [ -n "${LAB_OUT:-}" ]; then
+		mkdir -p "$LAB_OUT" && cp -a "$LAB_DIR/." "$LAB_OUT/" 2>/dev/null || true
+	fi
 	if [ "${LAB_DIR_OWNED:-0}" = 1 ] && [ -n "${LAB_DIR:-}" ] && [ "${LAB_KEEP:-0}" != 1 ]; then
 		rm -rf "$LAB_DIR"
 		LAB_DIR=

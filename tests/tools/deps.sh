@@ -80,6 +80,12 @@ if [ ! -f "$stamp" ]; then
 	echo "deps: pupnp 1.14.20 (+ Debian patches) built into $prefix"
 fi
 
+# igdd's default user= (a system user of its own, as the lab's tests run it); only made when missing.
+if ! id -u igdd >/dev/null 2>&1; then
+	echo "deps: adding the system user igdd"
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin igdd || id -u igdd >/dev/null
+fi
+
 # playwright-core drives Debian's chromium in the browser test; it downloads no browser of its own.
 if [ ! -d "$top/tests/browser/node_modules/playwright-core" ] && [ -f "$top/tests/browser/package.json" ]; then
 	(cd "$top/tests/browser" && npm install --no-audit --no-fund --silent)
