@@ -13,7 +13,7 @@
  *
  * The daemon opens state_dir as root and then runs as its own user, who owns the directory: were that
  * user compromised, it could plant anything here for root to open at the next start. So state_dir
- * must be ours alone (owned by root or that user, writable by nobody else, holding only the names
+ * must be ours alone (owned by root or that user, writable by no one else, holding only the names
  * below), every file is opened relative to the directory's fd without following a symbolic link,
  * a temporary file is always created afresh (O_EXCL), and only our own entries change hands. */
 #include <dirent.h>

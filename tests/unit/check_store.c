@@ -1377,7 +1377,6 @@ START_TEST(test_not_ours_alone)
 {
 	char err[256] = "", p[256];
 	struct store *st;
-	FILE *f;
 
 	make_tmpdir();
 	ck_assert_int_eq(chmod(tmpdir, 01777), 0);   /* like /tmp */
@@ -1388,24 +1387,17 @@ START_TEST(test_not_ours_alone)
 	ck_assert_int_eq(chmod(tmpdir, 0755), 0);
 	/* someone else's file in it */
 	path_of(p, sizeof(p), "passwd");
-	f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fclose(f);
+	append_file("passwd", "");
 	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "\"passwd\", which is not igdd's") != NULL, "%s", err);
 	unlink(p);
 	/* names like ours that are not */
 	path_of(p, sizeof(p), "meta.UPPER");
-	f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fclose(f);
+	append_file("meta.UPPER", "");
 	ck_assert_ptr_null(store_open(tmpdir, err, sizeof(err)));
 	unlink(p);
 	/* what older versions left, and a file system's lost+found, are fine */
-	path_of(p, sizeof(p), "upnp_uuid");
-	f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fclose(f);
+	append_file("upnp_uuid", "");
 	path_of(p, sizeof(p), "upnp-www");
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	path_of(p, sizeof(p), "lost+found");
