@@ -376,7 +376,7 @@ START_TEST(apps_blocked_device)
 	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7012, ORIGIN_CTL), V_OK);
 	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7013, ORIGIN_WEB), V_OK);
 	/* without secure mode a requester may act for another device: still not to or from lan1 */
-	pc = *core_policy(c);
+	core_policy_get(c, &pc);
 	pc.secure_mode = false;
 	core_set_policy(c, &pc);
 	ck_assert_int_eq(try_add(c, L1_EUI, L2_ST1, 7014, ORIGIN_UPNP), V_NOT_AUTHORIZED);   /* target */
