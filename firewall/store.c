@@ -9,7 +9,12 @@
  *
  * The journal is written with pwrite at the end of its last complete line, never O_APPEND: a
  * failed or short write is cut back with ftruncate, and a torn tail left by a crash is dropped
- * before the next line goes in, so a new line is never glued to half an old one. */
+ * before the next line goes in, so a new line is never glued to half an old one.
+ *
+ * Loading: a rule line that does not parse (a damaged or hand-edited file) is skipped and logged with
+ * file:line, so one bad rule does not keep every other one (and the daemon) from starting; damage to
+ * the files' structure (a snapshot without its end line, a duplicate id, a journal line that is
+ * neither put nor del) still fails the load with file:line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "firewall/log.h"
 #include "firewall/rule.h"
 #include "firewall/store.h"
 
@@ -646,6 +652,13 @@ static int loader_open(struct loader *ld, const char *file, bool *absent)
 	return set_err(ld->err, ld->errlen, "%s/%s: %s", ld->st->dir, file, strerror(errno));
 }
 
+/* A rule line that does not parse: said, and left out. */
+static void load_skip(struct loader *ld)
+{
+	log_warnx("store: %s/%s:%zu: %s; the rule on this line is skipped", ld->st->dir, ld->file, ld->lineno,
+		  ld->msg);
+}
+
 static int parse_end_line(struct loader *ld, const char *line, size_t len, size_t count)
 {
 	char want[48];
@@ -683,14 +696,16 @@ static int load_snapshot(struct loader *ld)
 			ld->lineno++;
 			return rr == LINE_EOF ? 0 : load_fail(ld, "data after the end line");
 		}
-		if (!rule_parse(line, len, &r, ld->msg, sizeof(ld->msg)))
-			return load_fail(ld, "%s", ld->msg);
+		count++;
+		if (!rule_parse(line, len, &r, ld->msg, sizeof(ld->msg))) {
+			load_skip(ld);
+			continue;
+		}
 		switch (table_put(&ld->t, &r)) {
 		case -1: return load_fail(ld, "out of memory");
 		case 1: return load_fail(ld, "duplicate id %u", r.id);
 		default: break;
 		}
-		count++;
 	}
 	ld->lineno++;
 	if (rr == LINE_EOF || rr == LINE_TORN)
@@ -704,8 +719,10 @@ static int replay_line(struct loader *ld, const char *line, size_t len)
 	struct rule r;
 
 	if (len > pl && memcmp(line, PUT_PREFIX, pl) == 0) {
-		if (!rule_parse(line + pl, len - pl, &r, ld->msg, sizeof(ld->msg)))
-			return load_fail(ld, "%s", ld->msg);
+		if (!rule_parse(line + pl, len - pl, &r, ld->msg, sizeof(ld->msg))) {
+			load_skip(ld);
+			return 0;
+		}
 		return table_put(&ld->t, &r) < 0 ? load_fail(ld, "out of memory") : 0;
 	}
 	if (len > dl && len - dl <= 10 && memcmp(line, DEL_PREFIX, dl) == 0) {
