@@ -18,18 +18,6 @@ it_setup
 PASSWORD='correct horse battery'
 HASH=$(printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | "$IGDCTL_BIN" passwd) || fail "igdctl passwd"
 
-# upc NS ARGS...: upnpc in NS (bounded), output on stdout
-upc() {
-	local ns=$1
-	shift
-	timeout 20 ip netns exec "${LAB}$ns" upnpc -i "$@" 2>&1 || true
-}
-expect_out() { # expect_out OUTPUT REGEX MESSAGE
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok "$3"; else
-		printf '%s\n' "$1" | tail -n 8
-		fail "$3 (no /$2/)"
-	fi
-}
 # rule_json ID EXPR: EXPR of rule ID (as r) in igdctl --json list
 rule_json() {
 	igdctl_lab --json list | "$LAB_PY" -c "import json,sys

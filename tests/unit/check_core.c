@@ -24,15 +24,19 @@ static void count_change(void *arg, const struct rule *r, enum core_event ev)
 	told++;
 }
 
-static struct core *new_core_cb(struct fw *fw, struct store *st,
-				void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
+/* A started core on fw (and st, NULL = volatile) with policy pc (NULL = the defaults). */
+static struct core *core_with_cb(struct fw *fw, struct store *st, const struct policy_config *pc,
+				 void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
 {
 	struct core_params p;
 	struct core *c;
 	char err[256];
 
 	memset(&p, 0, sizeof(p));
-	policy_defaults(&p.policy);
+	if (pc)
+		p.policy = *pc;
+	else
+		policy_defaults(&p.policy);
 	p.fw = fw;
 	p.store = st;
 	p.clock = fake_clock;
@@ -41,6 +45,17 @@ static struct core *new_core_cb(struct fw *fw, struct store *st,
 	ck_assert_ptr_nonnull(c);
 	ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "core_start: %s", err);
 	return c;
+}
+
+static struct core *new_core_cb(struct fw *fw, struct store *st,
+				void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
+{
+	return core_with_cb(fw, st, NULL, on_change);
+}
+
+static struct core *core_with(struct fw *fw, struct store *st, const struct policy_config *pc)
+{
+	return core_with_cb(fw, st, pc, NULL);
 }
 
 static struct core *new_core(struct fw *fw, struct store *st)
@@ -611,23 +626,6 @@ START_TEST(batch_refresh)
 END_TEST
 
 /* ---------- a hostile app or file gets nothing (issue 12) ---------- */
-
-static struct core *core_with(struct fw *fw, struct store *st, const struct policy_config *pc)
-{
-	struct core_params p;
-	struct core *c;
-	char err[256];
-
-	memset(&p, 0, sizeof(p));
-	p.policy = *pc;
-	p.fw = fw;
-	p.store = st;
-	p.clock = fake_clock;
-	c = core_new(&p);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "core_start: %s", err);
-	return c;
-}
 
 static struct core_add_req by_hand(enum rule_origin o, uint16_t ext, const char *addr, uint16_t port,
 				   const char *owner)
