@@ -591,20 +591,25 @@ static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const
 /* NAT-PMP "internal port 0, lifetime 0": every NAT-PMP mapping of that client for the protocol. */
 static uint8_t map_delete_all(struct pcp_server *s, const struct map_req *mr)
 {
-	struct rule *all = NULL;
-	size_t n = core_list(s->p.core, &all);
+	struct core_reader rd = { .requester = mr->owner, .own_only = true };
+	struct rule chunk[32];
 	uint8_t rc = PCP_SUCCESS;
+	uint32_t after = 0;
+	size_t n;
 
-	for (size_t i = 0; i < n; i++) {
-		struct map_res ignored;
+	/* the client's own port mappings, read through the core's index a chunk at a time */
+	while ((n = core_portmaps_after(s->p.core, &rd, after, chunk, 32)) > 0) {
+		after = chunk[n - 1].id;
+		for (size_t i = 0; i < n; i++) {
+			struct map_res ignored;
 
-		if (!rule_is_ours(&all[i]) || !addr_equal(&all[i].target.exact, &mr->internal) ||
-		    all[i].proto != mr->proto || !nonce_ok(mr, &all[i]))
-			continue;
-		if (map_delete(s, mr, &all[i], &ignored) != PCP_SUCCESS)
-			rc = PCP_NOT_AUTHORIZED;
+			if (!rule_is_ours(&chunk[i]) || !addr_equal(&chunk[i].target.exact, &mr->internal) ||
+			    chunk[i].proto != mr->proto || !nonce_ok(mr, &chunk[i]))
+				continue;
+			if (map_delete(s, mr, &chunk[i], &ignored) != PCP_SUCCESS)
+				rc = PCP_NOT_AUTHORIZED;
+		}
 	}
-	free(all);
 	return rc;
 }
 
