@@ -80,7 +80,7 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config --libs check)
 
-BENCH_TOOLS := $(B)/tests/bench/nft_bench $(B)/tests/bench/reanchor_bench
+BENCH_TOOLS := $(B)/tests/bench/nft_bench $(B)/tests/bench/reanchor_bench $(B)/tests/bench/read_bench
 $(BENCH_TOOLS): $(B)/tests/bench/%: tests/bench/%.c $(LIB_FIREWALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_FIREWALL) $(LDLIBS)

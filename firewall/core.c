@@ -80,12 +80,33 @@ struct batch {
 	struct store_mark mark;   /* the journal before the batch */
 };
 
+/* Kernel elements that the kernel could refuse side by side (fw_elems_clash), grouped by what any two
+ * such share (fw_elem_clash_scope): a new element is checked against its few neighbours only. */
+struct clash_group {
+	struct elem_slot **slots;
+	size_t n, cap;
+};
+
+/* Port mappings in id order (GetGenericPortMappingEntry's index). New ids mostly grow, so an add is
+ * usually an append; a removal leaves a tombstone (the id with ID_DEAD set: ids never have it) after a
+ * binary search; any other add marks the array stale. A reader compacts it (O(n)) or, when stale,
+ * rebuilds it from the table (O(n log n)) once; then the n-th mapping is one array access. */
+#define ID_DEAD 0x80000000u
+struct id_order {
+	uint32_t *ids;
+	size_t n, cap, dead;
+	bool stale;
+};
+
 struct core {
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	struct batch b;
 	struct core_params p;
 	struct hmap *rules;        /* uint32 id -> struct rule * */
 	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
+	struct hmap *clash;        /* clash scope -> struct clash_group * (remote-filtered elements) */
+	struct id_order pm_order;  /* port mapping ids, ascending */
+	struct log_limit commit_log;  /* a refused transaction is logged at most so often */
 	struct hmap *owners;       /* struct in6_addr -> (uintptr_t) number of rules owned */
 	uint32_t next_id;
 	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
@@ -185,6 +206,7 @@ static void txn_free(struct txn *t)
 
 static int txn_commit(struct core *c, struct txn *t)
 {
+	unsigned long dropped;
 	int rc;
 
 	if (t->oom) {
@@ -194,8 +216,14 @@ static int txn_commit(struct core *c, struct txn *t)
 	if (t->ndel == 0 && t->nadd == 0)
 		return 0;
 	rc = c->p.fw->ops->commit(c->p.fw, t->del, t->ndel, t->add, t->nadd);
-	if (rc < 0)
-		log_warnx("firewall: %s", c->p.fw->err[0] ? c->p.fw->err : "commit failed");
+	/* a client whose request the kernel refuses can make this happen at will: not a line per request */
+	if (rc < 0 && log_limit_pass(&c->commit_log, 10000, &dropped)) {
+		char more[80] = "";
+
+		if (dropped)
+			snprintf(more, sizeof(more), " (%lu more refused transactions not logged)", dropped);
+		log_warnx("firewall: %s%s", c->p.fw->err[0] ? c->p.fw->err : "commit failed", more);
+	}
 	return rc;
 }
 
@@ -330,6 +358,89 @@ static void slot_remove_rule(struct elem_slot *s, uint32_t id)
 		}
 }
 
+/* ---------- elements the kernel could refuse side by side ---------- */
+
+static int clash_index_add(struct core *c, struct elem_slot *s)
+{
+	uint8_t scope[FW_CLASH_SCOPE_LEN];
+	struct clash_group *g;
+
+	if (!fw_elem_clash_scope(&s->elem, scope))
+		return 0;
+	g = hmap_get(c->clash, scope);
+	if (g == NULL) {
+		g = calloc(1, sizeof(*g));
+		if (g == NULL || hmap_put(c->clash, scope, g) < 0) {
+			free(g);
+			return -1;
+		}
+	}
+	if (g->n == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 4;
+		struct elem_slot **p = realloc(g->slots, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		g->slots = p;
+		g->cap = ncap;
+	}
+	g->slots[g->n++] = s;
+	return 0;
+}
+
+static void clash_index_del(struct core *c, const struct elem_slot *s)
+{
+	uint8_t scope[FW_CLASH_SCOPE_LEN];
+	struct clash_group *g;
+
+	if (!fw_elem_clash_scope(&s->elem, scope) || (g = hmap_get(c->clash, scope)) == NULL)
+		return;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->slots[i] == s) {
+			g->slots[i] = g->slots[--g->n];
+			break;
+		}
+	if (g->n > 0)
+		return;
+	hmap_del(c->clash, scope);
+	free(g->slots);
+	free(g);
+}
+
+/* Would the kernel refuse e beside an element the index holds (fw_elems_clash)? Elements held by rule
+ * `self` alone (a rule being replaced or moved) do not count: they go with it. */
+static bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
+{
+	uint8_t scope[FW_CLASH_SCOPE_LEN];
+	const struct clash_group *g;
+
+	if (!fw_elem_clash_scope(e, scope) || (g = hmap_get(c->clash, scope)) == NULL)
+		return false;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct elem_slot *s = g->slots[i];
+
+		if (s->n_rules == 1 && s->rule_ids[0] == self)
+			continue;
+		if (fw_elems_clash(e, &s->elem))
+			return true;
+	}
+	return false;
+}
+
+/* One PCP client's MAP with a /64 FILTER and its PEER inside that /64 were both accepted here and then
+ * refused by the kernel, which undid everyone's requests in the same batch. What the kernel would
+ * refuse is refused here, for the one request that asks for it (V_CONFLICT). */
+static bool rule_clashes(struct core *c, const struct rule *r, uint32_t self)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	for (size_t i = 0; i < n; i++)
+		if (elem_clashes(c, &e[i], self))
+			return true;
+	return false;
+}
+
 /* Puts a rule's elements into the index (tt: noting them for the kernel). */
 static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 {
@@ -350,6 +461,11 @@ static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 			}
 			s->key = k;
 			s->elem = e[i];
+			if (clash_index_add(c, s) < 0) {
+				hmap_del(c->elems, &k);
+				free(s);
+				return -1;
+			}
 		}
 		if (!slot_add_rule(s, r->id))
 			return -1;
@@ -375,6 +491,7 @@ static void detach_rule(struct core *c, struct touched *tt, const struct rule *r
 		if (s->n_rules > 0)
 			continue;
 		hmap_del(c->elems, &k);
+		clash_index_del(c, s);
 		free(s->rule_ids);
 		free(s);
 	}
@@ -398,6 +515,108 @@ static void owner_adjust(struct core *c, const struct in6_addr *owner, int delta
 		log_warnx("core: out of memory counting rules per client");
 }
 
+/* ---------- port mappings in id order ---------- */
+
+static size_t order_find(const struct id_order *o, uint32_t id)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((o->ids[mid] & ~ID_DEAD) < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void order_add(struct id_order *o, uint32_t id)
+{
+	size_t at;
+
+	if (o->stale)
+		return;
+	at = order_find(o, id);
+	if (at < o->n && (o->ids[at] & ~ID_DEAD) == id) {
+		if (o->ids[at] & ID_DEAD) {
+			o->ids[at] = id;   /* back again (a batch undone): the tombstone lives */
+			o->dead--;
+		}
+		return;
+	}
+	if (at != o->n || o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 64;
+		uint32_t *p = at == o->n ? realloc(o->ids, ncap * sizeof(*p)) : NULL;
+
+		if (p == NULL) {
+			o->stale = true;   /* not an append, or out of memory: the next reader rebuilds */
+			return;
+		}
+		o->ids = p;
+		o->cap = ncap;
+	}
+	o->ids[o->n++] = id;
+}
+
+static void order_del(struct id_order *o, uint32_t id)
+{
+	size_t at;
+
+	if (o->stale)
+		return;
+	at = order_find(o, id);
+	if (at < o->n && o->ids[at] == id) {
+		o->ids[at] |= ID_DEAD;
+		o->dead++;
+	} else {
+		o->stale = true;
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Makes the array exact (no tombstones, sorted) for a reader: false when out of memory. */
+static bool order_ready(struct core *c)
+{
+	struct id_order *o = &c->pm_order;
+	size_t pos = 0, n = 0;
+	struct rule *r;
+
+	if (o->stale) {
+		size_t want = c->n_kind[RULE_PORTMAP];
+		uint32_t *p = want > o->cap ? realloc(o->ids, want * sizeof(*p)) : o->ids;
+
+		if (p == NULL)
+			return false;
+		if (want > o->cap) {
+			o->ids = p;
+			o->cap = want;
+		}
+		while ((r = hmap_next(c->rules, &pos)) != NULL)
+			if (r->kind == RULE_PORTMAP && n < want)
+				o->ids[n++] = r->id;
+		if (n > 1)
+			qsort(o->ids, n, sizeof(*o->ids), cmp_u32);
+		o->n = n;
+		o->dead = 0;
+		o->stale = false;
+	} else if (o->dead) {
+		for (size_t i = 0; i < o->n; i++)
+			if (!(o->ids[i] & ID_DEAD))
+				o->ids[n++] = o->ids[i];
+		o->n = n;
+		o->dead = 0;
+	}
+	return true;
+}
+
 /* ---------- table ---------- */
 
 static void note_expiry(struct core *c, const struct rule *r)
@@ -412,6 +631,8 @@ static int table_insert(struct core *c, struct rule *r)
 		return -1;
 	owner_adjust(c, &r->owner, +1);
 	c->n_kind[r->kind]++;
+	if (r->kind == RULE_PORTMAP)
+		order_add(&c->pm_order, r->id);
 	note_expiry(c, r);
 	return 0;
 }
@@ -421,6 +642,8 @@ static void table_remove(struct core *c, struct rule *r)
 	hmap_del(c->rules, &r->id);
 	owner_adjust(c, &r->owner, -1);
 	c->n_kind[r->kind]--;
+	if (r->kind == RULE_PORTMAP)
+		order_del(&c->pm_order, r->id);
 }
 
 static uint32_t alloc_id(struct core *c)
@@ -465,13 +688,14 @@ struct core *core_new(const struct core_params *p)
 	c->rules = hmap_new(sizeof(uint32_t));
 	c->elems = hmap_new(sizeof(struct elem_key));
 	c->owners = hmap_new(sizeof(struct in6_addr));
+	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
 	c->next_id = 1;
 	c->next_expiry = EXPIRY_NONE;
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
-	if (c->rules == NULL || c->elems == NULL || c->owners == NULL) {
+	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL) {
 		core_free(c);
 		return NULL;
 	}
@@ -494,9 +718,17 @@ void core_free(struct core *c)
 			free(((struct elem_slot *)v)->rule_ids);
 			free(v);
 		}
+	pos = 0;
+	if (c->clash)
+		while ((v = hmap_next(c->clash, &pos)) != NULL) {
+			free(((struct clash_group *)v)->slots);
+			free(v);
+		}
 	hmap_free(c->rules);
 	hmap_free(c->elems);
 	hmap_free(c->owners);
+	hmap_free(c->clash);
+	free(c->pm_order.ids);
 	free(c->b.ops);
 	touched_free(&c->b.tt);
 	pthread_mutex_destroy(&c->lock);
@@ -506,28 +738,63 @@ void core_free(struct core *c)
 struct load_ctx {
 	struct core *c;
 	int64_t now;
-	size_t loaded, expired;
+	size_t loaded, expired, skipped;
 };
+
+/* What is wrong with a rule read back from the store, or NULL. The store holds what we wrote, but a
+ * file is input like any other (an old version's, a damaged one, an edited one): one bad rule is
+ * skipped and logged rather than stopping the start (and with it every other rule). */
+static const char *load_problem(struct core *c, const struct rule *r)
+{
+	const char *why = rule_validate(r);
+
+	if (why)
+		return why;
+	if (r->id == 0 || r->id > RULE_ID_MAX)
+		return "id out of range";
+	if (rule_by_id(c, r->id) != NULL)
+		return "id used twice";
+	if (r->state == RULE_GONE)
+		return "a removed rule";
+	/* expiries are lease seconds ahead of a clock: without a lease there is none to have */
+	if (r->expires != 0 && r->lease == 0)
+		return "an expiry without a lease";
+	if (rule_clashes(c, r, 0))
+		return "the firewall cannot hold it beside a rule loaded before it";
+	return NULL;
+}
 
 static int load_one(void *arg, const struct rule *in)
 {
 	struct load_ctx *lc = arg;
+	const char *why;
 	struct rule *r;
 
 	if (in->expires != 0 && in->expires <= lc->now) {
 		lc->expired++;
 		return 0;
 	}
-	if (rule_by_id(lc->c, in->id) != NULL || in->id == 0)
-		return 0;  /* the store hands out each id once; be defensive all the same */
+	if ((why = load_problem(lc->c, in)) != NULL) {
+		log_warnx("store: rule %u skipped: %s", in->id, why);
+		lc->skipped++;
+		return 0;
+	}
 	r = malloc(sizeof(*r));
 	if (r == NULL)
 		return -1;
 	*r = *in;
-	/* A clock that went backwards (a router without RTC before NTP) must not stretch a lease. */
-	if (r->expires != 0 && r->lease != 0 && r->expires - lc->now > (int64_t)r->lease)
+	rule_scrub_desc(r->desc);
+	/* A clock that went backwards (a router without RTC before NTP) must not stretch a lease; this
+	 * also bounds every expiry to now + 2^32 s, so the millisecond arithmetic on it cannot overflow. */
+	if (r->expires != 0 && r->expires - lc->now > (int64_t)r->lease)
 		r->expires = lc->now + r->lease;
-	if (table_insert(lc->c, r) < 0 || attach_rule(lc->c, NULL, r) < 0) {
+	if (table_insert(lc->c, r) < 0) {
+		free(r);
+		return -1;
+	}
+	if (attach_rule(lc->c, NULL, r) < 0) {
+		detach_rule(lc->c, NULL, r);
+		table_remove(lc->c, r);
 		free(r);
 		return -1;
 	}
@@ -580,16 +847,17 @@ int core_start(struct core *c, char *err, size_t errlen)
 		rc = -1;
 		goto out;
 	}
-	if (lc.loaded || lc.expired)
-		log_info("store: %zu rules restored, %zu expired while we were away", lc.loaded, lc.expired);
+	if (lc.loaded || lc.expired || lc.skipped)
+		log_info("store: %zu rules restored, %zu expired while we were away, %zu skipped", lc.loaded,
+			 lc.expired, lc.skipped);
 	/* The prefix changed while we were away: move the restored rules in memory, so the resync below
 	 * is the one transaction that installs them, and no old-prefix address ever reaches the kernel. */
 	if (c->start_reanchor && reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len, false,
 						 NULL) == 0 && c->p.store)
 		lc.loaded++;   /* snapshot below */
 	c->start_reanchor = false;
-	if (c->p.store && (lc.loaded || lc.expired))
-		snapshot_locked(c);  /* compacts the journal and forgets the expired rules on disk too */
+	if (c->p.store && (lc.loaded || lc.expired || lc.skipped))
+		snapshot_locked(c);  /* compacts the journal and forgets the expired and skipped rules on disk too */
 	if (resync_locked(c) < 0) {
 		snprintf(err, errlen, "firewall: %s", c->p.fw->err);
 		rc = -1;
@@ -1007,22 +1275,81 @@ static bool target_blocked(struct core *c, const struct rule *r)
 	return false;
 }
 
+/* Is the requester an address of a device whose apps the household blocked? (No table: none is.) */
+static bool requester_blocked(struct core *c, const struct in6_addr *requester)
+{
+	return requester && device_apps_blocked_at(c->p.devices, requester);
+}
+
 /* policy_check_apps with the facts the device table knows (no table: nobody is blocked). */
 static enum verdict apps_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester)
 {
-	return policy_check_apps(r->origin, requester && device_apps_blocked_at(c->p.devices, requester),
-				 target_blocked(c, r));
+	return policy_check_apps(r->origin, requester_blocked(c, requester), target_blocked(c, r));
+}
+
+/* policy_check_change with the facts the core knows: may this requester change or delete r? */
+static enum verdict change_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester,
+				   bool privileged)
+{
+	return policy_check_change(&c->p.policy, r, requester, privileged,
+				   requester ? requester_owns_target(c, r, requester) : false,
+				   requester_blocked(c, requester));
+}
+
+/* The policy verdict on r as the request asks for it. A request that replaces an existing rule
+ * (`replacing`, else NULL) passes it as a new rule would, counted without the rule it replaces: an
+ * app cannot turn a mapping into one it could not have added (another port, a denied target). */
+static enum verdict add_verdict(struct core *c, const struct core_add_req *req, const struct rule *r,
+				const struct rule *replacing)
+{
+	struct policy_request pr = { 0 };
+
+	pr.rule = r;
+	pr.requester = req->rule.owner;
+	pr.privileged = req->privileged;
+	pr.third_party = req->third_party;
+	pr.same_device = requester_owns_target(c, r, &req->rule.owner);
+	pr.owner_rule_count = owner_count(c, &r->owner);
+	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
+	if (replacing) {
+		pr.table_rule_count--;
+		if (pr.owner_rule_count && addr_equal(&replacing->owner, &r->owner))
+			pr.owner_rule_count--;
+	}
+	return policy_check_add(&c->p.policy, &pr);
+}
+
+/* r replaces old (same id), if the policy lets the request ask for r and the kernel can hold it. */
+static enum verdict replace_checked(struct core *c, const struct core_add_req *req, struct rule *old,
+				    struct rule *r, struct rule *out)
+{
+	enum verdict v = add_verdict(c, req, r, old);
+
+	if (v == V_OK && rule_clashes(c, r, old->id))
+		v = V_CONFLICT;
+	if (v != V_OK)
+		return v;
+	r->id = old->id;
+	v = replace_rule(c, old, r, CORE_EV_CHANGED);
+	if (v == V_OK)
+		*out = *old;
+	return v;
+}
+
+/* Made by the same hand: both by apps, or both by the household or the operator. */
+static bool same_hand(const struct rule *a, const struct rule *b)
+{
+	return rule_origin_is_app(a->origin) == rule_origin_is_app(b->origin);
 }
 
 static enum verdict add_locked(struct core *c, const struct core_add_req *req, struct rule *out)
 {
 	struct rule r = req->rule;
 	int64_t now = core_now(c);
-	struct policy_request pr = { 0 };
 	struct elem_slot *s;
 	enum verdict v;
 
-	r.desc[RULE_DESC_MAX] = '\0';
+	rule_scrub_desc(r.desc);
 	if (r.remote_len)
 		addr_mask(&r.remote, r.remote_len);
 	else
@@ -1037,46 +1364,37 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	if ((v = apps_verdict(c, &r, &req->rule.owner)) != V_OK)
 		return v;
 
-	/* An identical rule this requester may manage: refresh it (same id), never a duplicate. */
 	s = first_slot_of(c, &r);
 	for (size_t i = 0; s && i < s->n_rules; i++) {
 		struct rule *old = rule_by_id(c, s->rule_ids[i]);
-		bool mine = old && policy_check_owner(&c->p.policy, old, &req->rule.owner, req->privileged,
-						       requester_owns_target(c, old, &req->rule.owner)) == V_OK;
 
 		if (old == NULL)
 			continue;
 		if (r.kind == RULE_PORTMAP) {
-			/* The external port is taken. The same client may overwrite its own mapping (IGD). */
-			if (mine && addr_equal(&old->target.exact, &r.target.exact)) {
-				r.id = old->id;
-				r.origin = old->origin;
-				return (v = replace_rule(c, old, &r, CORE_EV_CHANGED)) == V_OK ? (*out = *old, V_OK) : v;
-			}
+			/* The external port is taken. Its holder may change its own mapping (IGD); an app never
+			 * one made by hand (policy_check_change). */
+			if (change_verdict(c, old, &req->rule.owner, req->privileged) == V_OK &&
+			    addr_equal(&old->target.exact, &r.target.exact))
+				return replace_checked(c, req, old, &r, out);
 			if (!req->any_ext_port)
 				return V_CONFLICT;
 			if (!pick_free_ext_port(c, &r))
 				return V_CONFLICT;
 			break;
 		}
-		/* A pinhole is refreshed only for its own holder; another holder gets a rule of its own
-		 * sharing the element, so neither can cut the other's lease short. */
-		if (same_request(old, &r) && (addr_equal(&old->owner, &r.owner) ||
-					      same_device(c, &old->owner, &r.owner))) {
-			r.id = old->id;
+		/* An identical pinhole is refreshed only for its own holder, and by the same hand (an app
+		 * never refreshes the household's rule); anyone else gets a rule of its own sharing the
+		 * element, so neither can cut the other's lease short. */
+		if (same_request(old, &r) && same_hand(old, &r) &&
+		    (addr_equal(&old->owner, &r.owner) || same_device(c, &old->owner, &r.owner))) {
 			r.origin = old->origin;
-			return (v = replace_rule(c, old, &r, CORE_EV_CHANGED)) == V_OK ? (*out = *old, V_OK) : v;
+			return replace_checked(c, req, old, &r, out);
 		}
 	}
 
-	pr.rule = &r;
-	pr.requester = req->rule.owner;
-	pr.privileged = req->privileged;
-	pr.third_party = req->third_party;
-	pr.same_device = requester_owns_target(c, &r, &req->rule.owner);
-	pr.owner_rule_count = owner_count(c, &r.owner);
-	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
-	v = policy_check_add(&c->p.policy, &pr);
+	v = add_verdict(c, req, &r, NULL);
+	if (v == V_OK && rule_clashes(c, &r, 0))
+		v = V_CONFLICT;
 	if (v != V_OK)
 		return v;
 	return insert_new(c, &r, out);
@@ -1103,14 +1421,17 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	v = policy_check_owner(&c->p.policy, old, requester, privileged, requester_owns_target(c, old, requester));
+	v = change_verdict(c, old, requester, privileged);
 	if (v == V_OK)
 		v = apps_verdict(c, old, requester);
 	if (v != V_OK)
 		goto out;
 	upd = *old;
 	set_lease(c, &upd, lease, privileged, core_now(c));
-	v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
+	/* what it opens is judged again: a deny line or a port limit may have come since it was made */
+	v = policy_check_standing(&c->p.policy, &upd, privileged);
+	if (v == V_OK)
+		v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
 	if (v == V_OK && out)
 		*out = *old;
 out:
@@ -1145,8 +1466,7 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	v = policy_check_owner(&c->p.policy, r, requester, privileged,
-			       requester ? requester_owns_target(c, r, requester) : false);
+	v = change_verdict(c, r, requester, privileged);
 	if (v == V_OK && remove_rule(c, r, CORE_EV_DELETED, false) < 0)
 		v = V_NO_RESOURCES;
 out:
@@ -1295,6 +1615,90 @@ size_t core_list(struct core *c, struct rule **out)
 	return i;
 }
 
+/* ---------- reading as a client ---------- */
+
+static bool reader_sees(struct core *c, const struct rule *r, const struct core_reader *rd)
+{
+	const struct policy_config *pc = &c->p.policy;
+
+	/* the device lookup only when the cheap answer is no */
+	return policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only, false) ||
+	       policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only,
+			      requester_owns_target(c, r, &rd->requester));
+}
+
+enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *rd, struct rule *out)
+{
+	enum verdict v = V_NOT_FOUND;
+	struct rule *r;
+
+	pthread_mutex_lock(&c->lock);
+	r = rule_by_id(c, id);
+	if (r && !reader_sees(c, r, rd)) {
+		v = V_NOT_AUTHORIZED;
+	} else if (r) {
+		fill_counters(c, r);
+		*out = *r;
+		v = V_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* Does this reader see every rule (so the n-th it sees is the n-th there is)? */
+static bool reader_sees_all(struct core *c, const struct core_reader *rd)
+{
+	return !rd->own_only && (rd->privileged || !c->p.policy.secure_mode);
+}
+
+enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_t index, struct rule *out)
+{
+	enum verdict v = V_NOT_FOUND;
+	const struct id_order *o = &c->pm_order;
+	struct rule *r = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (!order_ready(c)) {
+		v = V_NO_RESOURCES;
+	} else if (reader_sees_all(c, rd)) {
+		r = index < o->n ? rule_by_id(c, o->ids[index]) : NULL;
+	} else {
+		for (size_t i = 0, seen = 0; r == NULL && i < o->n; i++) {
+			struct rule *x = rule_by_id(c, o->ids[i]);
+
+			if (x && reader_sees(c, x, rd) && seen++ == index)
+				r = x;
+		}
+	}
+	if (r) {
+		fill_counters(c, r);
+		*out = *r;
+		v = V_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_t after, struct rule *out,
+			   size_t max)
+{
+	const struct id_order *o = &c->pm_order;
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (after < RULE_ID_MAX && order_ready(c))
+		for (size_t i = order_find(o, after + 1); n < max && i < o->n; i++) {
+			struct rule *r = rule_by_id(c, o->ids[i]);
+
+			if (r && reader_sees(c, r, rd)) {
+				fill_counters(c, r);
+				out[n++] = *r;
+			}
+		}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 int64_t core_expire(struct core *c)
 {
 	int64_t now, next = EXPIRY_NONE, wait;
@@ -1399,15 +1803,24 @@ void core_status(struct core *c, struct core_status *st)
 	pthread_mutex_unlock(&c->lock);
 }
 
-const struct policy_config *core_policy(struct core *c)
+void core_policy_get(struct core *c, struct policy_config *out)
 {
-	return &c->p.policy;
+	pthread_mutex_lock(&c->lock);
+	*out = c->p.policy;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void core_set_policy(struct core *c, const struct policy_config *pc)
 {
 	pthread_mutex_lock(&c->lock);
 	c->p.policy = *pc;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void core_policy_update(struct core *c, void (*fn)(void *arg, struct policy_config *pc), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	fn(arg, &c->p.policy);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -1418,10 +1831,65 @@ struct step_undo {
 	struct rule saved;    /* as it was before the plan */
 };
 
+/* Why r may not open address a, which a plan step gives it, or NULL: the deny lines (for app rules, as
+ * an add checks every address), and nothing the kernel would refuse beside another rule's element. */
+static const char *selector_refused(struct core *c, const struct rule *r, const struct in6_addr *a)
+{
+	struct rule one = *r;
+	struct fw_elem e[2];
+
+	if (!policy_address_allowed(&c->p.policy, r, a))
+		return "denied by a permission line";
+	one.target.use_exact = true;
+	one.target.exact = *a;
+	one.target.use_stable = false;
+	return rule_elems(&one, e) == 1 && elem_clashes(c, &e[0], r->id) ? "clashes with another rule" : NULL;
+}
+
+static void plan_count(struct reanchor_plan *pl, enum rule_state st, int delta)
+{
+	size_t *n = st == RULE_INSTALLED ? &pl->installed : st == RULE_PENDING ? &pl->pending : &pl->removed;
+
+	*n += (size_t)delta;
+}
+
+/* A step moves (re-anchoring) or resolves (the device showed its stable address) r's target onto
+ * addresses no add has judged: a selector landing on one the policy denies (a deny line protecting the
+ * device's stable address, say) or the kernel would refuse is dropped, and said in the step's why; a
+ * rule left without a selector is removed. r->target is the step's target; both change together. */
+static void vet_step(struct core *c, struct rule *r, struct reanchor_step *st, struct reanchor_plan *pl)
+{
+	struct rule_target *tg = &r->target;
+	const char *no;
+	char msg[REANCHOR_WHY_MAX];
+	enum rule_state now;
+
+	if (tg->use_stable && tg->stable_resolved && (no = selector_refused(c, r, &tg->stable)) != NULL) {
+		tg->use_stable = tg->stable_resolved = false;
+		memset(&tg->stable, 0, sizeof(tg->stable));
+		snprintf(msg, sizeof(msg), "stable address dropped: %s", no);
+		reanchor_step_why(st, msg);
+	}
+	if (tg->use_exact && (no = selector_refused(c, r, &tg->exact)) != NULL) {
+		tg->use_exact = false;
+		snprintf(msg, sizeof(msg), "address dropped: %s", no);
+		reanchor_step_why(st, msg);
+	}
+	now = tg->use_exact || (tg->use_stable && tg->stable_resolved) ? RULE_INSTALLED
+	      : tg->use_stable ? RULE_PENDING : RULE_GONE;
+	st->target = *tg;
+	if (now == st->state)
+		return;
+	plan_count(pl, st->state, -1);
+	plan_count(pl, now, +1);
+	st->state = now;
+}
+
 /* Applies plan steps to the table: the rules' targets change in memory and in the element index; with
  * to_kernel, the difference goes to the firewall in one transaction (on refusal everything is put back
- * and -1 returned). Removed rules leave the table. Durability is the caller's (a snapshot). */
-static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_kernel, const char *what)
+ * and -1 returned). Removed rules leave the table. Durability is the caller's (a snapshot). Steps
+ * that vet_step refuses become what it leaves of them (pl changes accordingly). */
+static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, const char *what)
 {
 	struct step_undo *u = calloc(pl->n ? pl->n : 1, sizeof(*u));
 	struct touched tt = { 0 };
@@ -1445,6 +1913,8 @@ static int apply_plan(struct core *c, const struct reanchor_plan *pl, bool to_ke
 		if (r == NULL)
 			continue;
 		r->target = pl->steps[i].target;
+		if (pl->steps[i].state != RULE_GONE)
+			vet_step(c, r, &pl->steps[i], pl);
 		if (pl->steps[i].state == RULE_GONE) {
 			r->state = RULE_GONE;
 			continue;
@@ -1633,6 +2103,8 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 
 				if (nr)
 					persist_put(c, nr);
+				else
+					persist_del(c, pl.steps[i].rule_id);   /* vet_step removed it */
 			}
 		}
 	}

@@ -97,6 +97,28 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 /* Copies all rules, sorted by id, into a malloc'd array; returns the count (*out NULL when 0). */
 size_t core_list(struct core *c, struct rule **out);
 
+/* ---------- reading as a client ----------
+ * What a client may see of the rule table is decided here, once, for every front end: the household
+ * and the operator (privileged) see every rule; an app sees its own rules (it asked for them, or they
+ * target an address of its device: policy_check_owner), and without secure_mode every rule. own_only
+ * narrows a reader to its own rules whatever the policy (IGD:2 Manage=0). These read through the
+ * core's indexes and copy only what they return. */
+struct core_reader {
+	struct in6_addr requester;   /* v4-mapped for IPv4 */
+	bool privileged;
+	bool own_only;
+};
+/* One rule, if the reader may see it: V_OK, V_NOT_FOUND, or V_NOT_AUTHORIZED (it exists, not for it). */
+enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *rd, struct rule *out);
+/* The index-th (from 0) port mapping the reader sees, in id order (GetGenericPortMappingEntry):
+ * V_OK, V_NOT_FOUND past the last, V_NO_RESOURCES when out of memory. O(1) for a reader who sees
+ * everything once the index is current; O(mappings) otherwise, copying none. */
+enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_t index, struct rule *out);
+/* Up to max port mappings the reader sees with ids above `after`, in id order, into out; returns how
+ * many (0: none left). The next call takes after = out[n - 1].id. */
+size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_t after, struct rule *out,
+			   size_t max);
+
 /* Drops expired rules. Returns ms until the next expiry (-1: none). The loop calls it from a timer. */
 int64_t core_expire(struct core *c);
 /* The firewall monitor saw a foreign change: rebuild the kernel side from the table (one transaction). */
@@ -116,9 +138,13 @@ struct core_status {
 void core_status(struct core *c, struct core_status *st);
 /* Rules of one kind, in O(1) (for eventing on every change). */
 uint32_t core_count(struct core *c, enum rule_kind kind);
-const struct policy_config *core_policy(struct core *c);
+/* A copy of the policy in force, taken under the core's lock (another thread may swap it meanwhile). */
+void core_policy_get(struct core *c, struct policy_config *out);
 /* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
 void core_set_policy(struct core *c, const struct policy_config *pc);
+/* Changes part of the policy in force under the core's lock (a read-modify-write that a SIGHUP's
+ * core_set_policy cannot interleave with): fn edits it in place and must not call the core. */
+void core_policy_update(struct core *c, void (*fn)(void *arg, struct policy_config *pc), void *arg);
 
 /* ---------- devices and prefixes (issue 5) ---------- */
 

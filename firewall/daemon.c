@@ -281,6 +281,7 @@ static void on_reload(void *arg, int signo)
 {
 	struct daemon *d = arg;
 	struct conf *nc = malloc(sizeof(*nc));
+	struct policy_config running;
 	char err[512];
 
 	(void)signo;
@@ -295,7 +296,8 @@ static void on_reload(void *arg, int signo)
 		return;
 	}
 	note_restart_keys(&d->conf, nc);
-	if (memcmp(&nc->policy, core_policy(d->core), sizeof(nc->policy)) != 0) {
+	core_policy_get(d->core, &running);
+	if (memcmp(&nc->policy, &running, sizeof(nc->policy)) != 0) {
 		core_set_policy(d->core, &nc->policy);
 		d->conf.policy = nc->policy;
 		log_info("reload: policy settings applied to new requests");

@@ -124,6 +124,16 @@ struct fw_elem {
 
 /* Two elements are the same kernel element when their keys are equal (timeout and counters aside). */
 bool fw_elem_same_key(const struct fw_elem *a, const struct fw_elem *b);
+/* Would the kernel refuse to hold a and b side by side? In the interval set @ph_remote it refuses an
+ * element whose first or last key falls inside another (NEWSETELEM: EEXIST, the whole transaction
+ * undone); we call any two different elements whose ranges overlap in every field a clash, which
+ * covers that. In @pm4_remote, keyed without the external address, two mappings that differ only in
+ * it would be one map element. Every other element's kernel key is the element itself. */
+bool fw_elems_clash(const struct fw_elem *a, const struct fw_elem *b);
+/* What any two elements that can clash share (the destination of a @ph_remote element, the key of a
+ * @pm4_remote one), as bytes to index by; false when e can clash with nothing. */
+#define FW_CLASH_SCOPE_LEN 20
+bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_LEN]);
 /* Text for logs and golden files, e.g. "pinhole [2001:db8::5]:51413/udp" or "portmap 8080/tcp -> 192.0.2.10:80". */
 const char *fw_elem_str(const struct fw_elem *e, char *buf, size_t len);
 
@@ -165,6 +175,10 @@ size_t fw_mem_count(struct fw *fw);
 bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out);
 void fw_mem_fail_next(struct fw *fw, int err);       /* make the next commit/resync fail with -err */
 void fw_mem_foreign_change(struct fw *fw);           /* simulate someone flushing our sets */
+/* Make every commit that adds this element fail with -EEXIST, as the kernel fails a whole transaction
+ * for one element it refuses (NULL: stop). The backend also refuses, by itself, every transaction that
+ * would leave two clashing elements (fw_elems_clash: what the kernel refuses, and a little more). */
+void fw_mem_refuse(struct fw *fw, const struct fw_elem *e);
 
 /* Renders our whole ruleset (table, chains, sets, elements) as nft text, for golden tests and `igdctl`
  * debugging. Deterministic: elements sorted. Returns a malloc'd string. (nft_render.c) */

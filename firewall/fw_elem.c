@@ -257,6 +257,55 @@ bool fw_key_companion(const struct fw_elem *e, struct fw_key *k)
 	return true;
 }
 
+/* Do two keys of one interval set overlap in every field (lo <= other's hi, both ways)? Field bytes are
+ * big-endian, so memcmp orders them. */
+static bool ranges_overlap(const struct fw_set_def *d, const struct fw_key *a, const struct fw_key *b)
+{
+	size_t off = 0;
+
+	for (size_t f = 0; f < d->nfields; f++) {
+		size_t len = d->field_len[f];
+
+		if (memcmp(a->key + off, b->key_end + off, len) > 0 || memcmp(b->key + off, a->key_end + off, len) > 0)
+			return false;
+		off += (len + 3) & ~(size_t)3;
+	}
+	return true;
+}
+
+bool fw_elems_clash(const struct fw_elem *a, const struct fw_elem *b)
+{
+	struct fw_key ka, kb;
+
+	if (fw_key_build(a, &ka) != NULL || fw_key_build(b, &kb) != NULL || ka.set != kb.set)
+		return false;
+	if (fw_set_defs[ka.set].interval)
+		return fw_key_cmp(&ka, &kb) != 0 && ranges_overlap(&fw_set_defs[ka.set], &ka, &kb);
+	/* @pm4_remote is keyed without the external address: two mappings on different external
+	 * addresses (pcpd's pool) would be one map element */
+	return ka.set == FW_SET_PM4_REMOTE && fw_key_cmp(&ka, &kb) == 0 && a->ext_addr.s_addr != b->ext_addr.s_addr;
+}
+
+bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_LEN])
+{
+	struct fw_key k;
+
+	memset(scope, 0, FW_CLASH_SCOPE_LEN);
+	if (fw_key_build(e, &k) != NULL)
+		return false;
+	scope[0] = (uint8_t)k.set;
+	switch (k.set) {
+	case FW_SET_PH_REMOTE:
+		memcpy(scope + 1, k.key + 16, 16);   /* the destination address: the one field that is exact */
+		return true;
+	case FW_SET_PM4_REMOTE:
+		memcpy(scope + 1, k.key, fw_set_defs[k.set].key_len);
+		return true;
+	default:
+		return false;   /* the kernel key is the element itself */
+	}
+}
+
 bool fw_nat_pool_range(const struct fw_config *cfg, struct in_addr *lo, struct in_addr *hi)
 {
 	uint32_t first = 0, last = 0;

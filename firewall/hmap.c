@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "hmap.h"
 
@@ -18,20 +23,100 @@ struct hmap {
 	void **values;
 };
 
-/* FNV-1a, then a final mix so consecutive ids spread over the table. */
+/* ---------- the hash: SipHash-1-3, keyed once per process ----------
+ * With an unkeyed hash, whoever picks the keys (a LAN host picks its IPv6 addresses, PCP clients their
+ * ports and nonces) can compute which keys share a probe sequence and make every insert walk one long
+ * cluster under the core lock. SipHash (Aumasson and Bernstein) with a random 128-bit key makes that
+ * unknowable outside the process; 1 compression and 3 finalisation rounds, as Rust's HashMap uses. */
+static uint8_t proc_key[16];
+static pthread_once_t proc_key_once = PTHREAD_ONCE_INIT;
+
+static void proc_key_init(void)
+{
+	struct timespec ts;
+	uint64_t mix[2];
+	size_t got = 0;
+	ssize_t n;
+
+	/* bounded: each pass fills at least one byte or gives up */
+	while (got < sizeof(proc_key) &&
+	       ((n = getrandom(proc_key + got, sizeof(proc_key) - got, GRND_NONBLOCK)) > 0 || (n < 0 && errno == EINTR)))
+		got += n > 0 ? (size_t)n : 0;
+	if (got == sizeof(proc_key))
+		return;
+	/* No entropy yet (very early boot) or no getrandom: still different per process and per start. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mix[0] = (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 16;
+	mix[1] = (uint64_t)(uintptr_t)&ts ^ (uint64_t)(uintptr_t)proc_key_init;
+	memcpy(proc_key, mix, sizeof(proc_key));
+}
+
+static uint64_t rotl(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct sip {
+	uint64_t v0, v1, v2, v3;
+};
+
+static void sip_rounds(struct sip *s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		s->v0 += s->v1;
+		s->v1 = rotl(s->v1, 13);
+		s->v1 ^= s->v0;
+		s->v0 = rotl(s->v0, 32);
+		s->v2 += s->v3;
+		s->v3 = rotl(s->v3, 16);
+		s->v3 ^= s->v2;
+		s->v0 += s->v3;
+		s->v3 = rotl(s->v3, 21);
+		s->v3 ^= s->v0;
+		s->v2 += s->v1;
+		s->v1 = rotl(s->v1, 17);
+		s->v1 ^= s->v2;
+		s->v2 = rotl(s->v2, 32);
+	}
+}
+
+static void sip_word(struct sip *s, uint64_t m, unsigned c_rounds)
+{
+	s->v3 ^= m;
+	sip_rounds(s, c_rounds);
+	s->v0 ^= m;
+}
+
+uint64_t hmap_siphash(const uint8_t key[16], const void *data, size_t len, unsigned c_rounds, unsigned d_rounds)
+{
+	const uint8_t *p = data;
+	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8), last = (uint64_t)len << 56;
+	struct sip s = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			 k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	size_t i = 0;
+
+	for (; len - i >= 8; i += 8)
+		sip_word(&s, load_le64(p + i), c_rounds);
+	for (size_t j = 0; i + j < len; j++)
+		last |= (uint64_t)p[i + j] << (8 * j);
+	sip_word(&s, last, c_rounds);
+	s.v2 ^= 0xff;
+	sip_rounds(&s, d_rounds);
+	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
 static uint64_t hash_bytes(const void *key, size_t len)
 {
-	const uint8_t *p = key;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
+	return hmap_siphash(proc_key, key, len, 1, 3);
 }
 
 static bool alloc_slots(struct hmap *m, size_t cap)
@@ -57,6 +142,7 @@ struct hmap *hmap_new(size_t key_len)
 
 	if (m == NULL)
 		return NULL;
+	pthread_once(&proc_key_once, proc_key_init);
 	m->key_len = key_len;
 	if (!alloc_slots(m, MIN_CAP)) {
 		free(m);
@@ -199,4 +285,17 @@ void *hmap_next(const struct hmap *m, size_t *pos)
 			return m->values[i];
 	}
 	return NULL;
+}
+
+size_t hmap_longest_run(const struct hmap *m)
+{
+	size_t longest = 0, run = 0;
+
+	/* twice round, so a run that wraps past the last slot is counted whole */
+	for (size_t n = 0; n < 2 * m->cap; n++) {
+		run = m->state[n & (m->cap - 1)] == SLOT_EMPTY ? 0 : run + 1;
+		if (run > longest)
+			longest = run < m->cap ? run : m->cap;
+	}
+	return longest;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small open-addressing hash map from fixed-length byte keys to pointers: O(1) lookups for the
- * core's indexes (rules by id, kernel elements by key). Keys are copied; values are not owned. */
+ * core's indexes (rules by id, kernel elements by key). Keys are copied; values are not owned.
+ * The hash is keyed per process (SipHash-1-3, random key): keys chosen by a client cannot be made to
+ * collide. */
 #ifndef IGDD_HMAP_H
 #define IGDD_HMAP_H
 
@@ -22,5 +24,10 @@ size_t hmap_count(const struct hmap *m);
 size_t hmap_capacity(const struct hmap *m);
 /* Iteration: *pos starts at 0; returns the next value or NULL at the end. No changes while iterating. */
 void *hmap_next(const struct hmap *m, size_t *pos);
+/* The longest run of slots in use (full or deleted) that a probe may have to walk (tests, benches). */
+size_t hmap_longest_run(const struct hmap *m);
+/* SipHash-c-d of data under key (the maps use 1-3 under the process's key; tests check it against the
+ * published SipHash-2-4 vectors). */
+uint64_t hmap_siphash(const uint8_t key[16], const void *data, size_t len, unsigned c_rounds, unsigned d_rounds);
 
 #endif

@@ -33,6 +33,23 @@ int log_getverbose(void)
 	return log_verbose;
 }
 
+bool log_limit_pass(struct log_limit *l, unsigned interval_ms, unsigned long *dropped)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (l->next_ms && now < l->next_ms) {
+		l->dropped++;
+		return false;
+	}
+	*dropped = l->dropped;
+	l->dropped = 0;
+	l->next_ms = now + interval_ms;
+	return true;
+}
+
 static void vlog(int pri, const char *fmt, va_list ap)
 {
 	int saved = errno;

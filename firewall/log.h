@@ -6,6 +6,8 @@
 #define IGDD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 void log_init(const char *ident, int to_stderr, int verbose);
 void log_setverbose(int verbose);
@@ -14,6 +16,13 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A line that a client can cause at will (a request the firewall refuses) is logged at most once per
+ * interval: log_limit_pass says whether to log now, and how many were left out since the last one. */
+struct log_limit {
+	uint64_t next_ms;
+	unsigned long dropped;
+};
+bool log_limit_pass(struct log_limit *l, unsigned interval_ms, unsigned long *dropped);
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

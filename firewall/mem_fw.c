@@ -25,6 +25,8 @@ struct mem_fw {
 	size_t n;
 	uint64_t transactions;
 	int fail_next;       /* errno for the next commit/resync, 0 = none */
+	bool refuse;         /* fw_mem_refuse: commits adding refused_key fail */
+	struct fw_key refused_key;
 	bool foreign;        /* a simulated foreign change is pending for monitor_read */
 	int event_fd;
 };
@@ -91,6 +93,40 @@ static int take_failure(struct fw *fw)
 	return -err;
 }
 
+/* The kernel fails a whole transaction over one element it cannot hold beside another (fw.h). The
+ * elements of the two remote-filtered sets are few in tests: pairwise is fine. */
+static int refuse_clashes(struct fw *fw, const struct mem_entry *v, size_t n)
+{
+	char a[160], b[160];
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].key.set != FW_SET_PH_REMOTE && v[i].key.set != FW_SET_PM4_REMOTE)
+			continue;
+		for (size_t j = i + 1; j < n; j++)
+			if (fw_elems_clash(&v[i].elem, &v[j].elem)) {
+				snprintf(fw->err, sizeof(fw->err), "NEWSETELEM: File exists (%s overlaps %s)",
+					 fw_elem_str(&v[j].elem, a, sizeof(a)), fw_elem_str(&v[i].elem, b, sizeof(b)));
+				return -EEXIST;
+			}
+	}
+	return 0;
+}
+
+static int refuse_marked(struct fw *fw, const struct fw_elem *add, size_t nadd)
+{
+	struct mem_fw *m = mem_of(fw);
+	struct fw_key k;
+	char s[160];
+
+	for (size_t i = 0; m->refuse && i < nadd; i++)
+		if (fw_key_build(&add[i], &k) == NULL && fw_key_cmp(&k, &m->refused_key) == 0) {
+			snprintf(fw->err, sizeof(fw->err), "NEWSETELEM: File exists (%s, refused by the test)",
+				 fw_elem_str(&add[i], s, sizeof(s)));
+			return -EEXIST;
+		}
+	return 0;
+}
+
 /* Sorts the scratch table and keeps the last entry of each key. */
 static size_t sort_dedupe(struct mem_entry *v, size_t n)
 {
@@ -155,7 +191,8 @@ static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 	size_t n = 0;
 	int err;
 
-	if ((err = validate(fw, del, ndel)) || (err = validate(fw, add, nadd)) || (err = take_failure(fw)))
+	if ((err = validate(fw, del, ndel)) || (err = validate(fw, add, nadd)) || (err = take_failure(fw)) ||
+	    (err = refuse_marked(fw, add, nadd)))
 		return err;
 	v = calloc(m->n + nadd + 1, sizeof(*v));
 	del_keys = sorted_keys(del, ndel);
@@ -178,6 +215,10 @@ static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 		carry_counter(m, &v[n], del_keys, ndel);
 	}
 	free(del_keys);
+	if ((err = refuse_clashes(fw, v, n))) {
+		free(v);
+		return err;
+	}
 	swap_in(m, v, sort_dedupe(v, n));
 	return 0;
 }
@@ -203,6 +244,10 @@ static int mem_resync(struct fw *fw, const struct fw_elem *all, size_t n)
 			v[i].elem.packets = old->elem.packets;
 			v[i].elem.bytes = old->elem.bytes;
 		}
+	}
+	if ((err = refuse_clashes(fw, v, n))) {
+		free(v);
+		return err;
 	}
 	swap_in(m, v, sort_dedupe(v, n));
 	return 0;
@@ -340,4 +385,14 @@ void fw_mem_foreign_change(struct fw *fw)
 	m->foreign = true;
 	if (m->event_fd >= 0 && write(m->event_fd, &one, sizeof(one)) < 0)
 		m->foreign = true;   /* still reported by monitor_read */
+}
+
+void fw_mem_refuse(struct fw *fw, const struct fw_elem *e)
+{
+	struct mem_fw *m;
+
+	if (!fw || fw->ops != &mem_ops)
+		return;
+	m = mem_of(fw);
+	m->refuse = e != NULL && fw_key_build(e, &m->refused_key) == NULL;
 }

@@ -105,34 +105,66 @@ static bool perms_allow(const struct policy_config *pc, const struct rule *r, co
 	return true;
 }
 
-enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req)
+/* Every address the rule opens now: allowed as a target, and allowed by the permission lines (app
+ * requests only: the household and the operator are not bound by them). */
+static enum verdict addresses_ok(const struct policy_config *pc, const struct rule *r, bool with_perms)
 {
-	const struct rule *r = req->rule;
 	struct in6_addr addrs[2];
-	size_t n;
+	size_t n = rule_addresses(r, addrs);
 
-	if (rule_validate(r) != NULL)
-		return V_INVALID;
-	n = rule_addresses(r, addrs);
 	for (size_t i = 0; i < n; i++)
 		if (!target_address_ok(pc, r, &addrs[i]))
 			return V_BAD_TARGET;
+	for (size_t i = 0; with_perms && i < n; i++)
+		if (!perms_allow(pc, r, &addrs[i]))
+			return V_NOT_AUTHORIZED;
+	return V_OK;
+}
+
+bool policy_address_allowed(const struct policy_config *pc, const struct rule *r, const struct in6_addr *a)
+{
+	return !rule_origin_is_app(r->origin) || perms_allow(pc, r, a);
+}
+
+/* What an app's rule opens: no temporary address unless allowed, no low port unless allowed, and the
+ * deny lines for every address. */
+static enum verdict opens_ok(const struct policy_config *pc, const struct rule *r)
+{
+	if (r->target.use_exact && r->target.exact_kind == ADDR_KIND_TEMPORARY && !pc->allow_temporary)
+		return V_BAD_TARGET;
+	if (!pc->allow_low_ports && touches_low_port(r))
+		return V_LOW_PORT;
+	return addresses_ok(pc, r, true);
+}
+
+enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req)
+{
+	const struct rule *r = req->rule;
+	enum verdict v;
+
+	if (rule_validate(r) != NULL)
+		return V_INVALID;
+	if ((v = addresses_ok(pc, r, false)) != V_OK)
+		return v;
 	if (req->table_rule_count >= pc->max_rules)
 		return V_QUOTA;
 	if (req->privileged)
 		return V_OK;
-	if (r->target.use_exact && r->target.exact_kind == ADDR_KIND_TEMPORARY && !pc->allow_temporary)
-		return V_BAD_TARGET;
 	if (pc->secure_mode && !req->third_party && !req->same_device &&
 	    !(r->target.use_exact && addr_equal(&r->target.exact, &req->requester)))
 		return V_NOT_AUTHORIZED;
-	if (!pc->allow_low_ports && touches_low_port(r))
-		return V_LOW_PORT;
-	if (r->target.use_exact && !perms_allow(pc, r, &r->target.exact))
-		return V_NOT_AUTHORIZED;
+	if ((v = opens_ok(pc, r)) != V_OK)
+		return v;
 	if (req->owner_rule_count >= pc->max_rules_per_client)
 		return V_QUOTA;
 	return V_OK;
+}
+
+enum verdict policy_check_standing(const struct policy_config *pc, const struct rule *r, bool privileged)
+{
+	if (rule_validate(r) != NULL)
+		return V_INVALID;
+	return privileged ? addresses_ok(pc, r, false) : opens_ok(pc, r);
 }
 
 enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, bool target_blocked)
@@ -140,16 +172,39 @@ enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, 
 	return rule_origin_is_app(origin) && (requester_blocked || target_blocked) ? V_NOT_AUTHORIZED : V_OK;
 }
 
+/* The requester asked for the rule, or the rule targets it or (same_device) an address of its device. */
+static bool is_own(const struct rule *r, const struct in6_addr *requester, bool same_device)
+{
+	return addr_equal(&r->owner, requester) || same_device ||
+	       (r->target.use_exact && addr_equal(&r->target.exact, requester));
+}
+
 enum verdict policy_check_owner(const struct policy_config *pc, const struct rule *existing,
 				const struct in6_addr *requester, bool privileged, bool same_device)
 {
-	if (privileged || !pc->secure_mode)
-		return V_OK;
-	if (addr_equal(&existing->owner, requester) || same_device)
-		return V_OK;
-	if (existing->target.use_exact && addr_equal(&existing->target.exact, requester))
+	if (privileged || !pc->secure_mode || is_own(existing, requester, same_device))
 		return V_OK;
 	return V_NOT_AUTHORIZED;
+}
+
+bool policy_may_see(const struct policy_config *pc, const struct rule *r, const struct in6_addr *requester,
+		    bool privileged, bool own_only, bool same_device)
+{
+	if (!own_only && (privileged || !pc->secure_mode))
+		return true;
+	return is_own(r, requester, same_device);
+}
+
+enum verdict policy_check_change(const struct policy_config *pc, const struct rule *existing,
+				 const struct in6_addr *requester, bool privileged, bool same_device,
+				 bool requester_blocked)
+{
+	if (privileged)
+		return V_OK;
+	/* a rule made by hand is the household's or the operator's, whatever device it targets */
+	if (!rule_origin_is_app(existing->origin) || requester_blocked)
+		return V_NOT_AUTHORIZED;
+	return policy_check_owner(pc, existing, requester, false, same_device);
 }
 
 /* "N" or "N-M", 0..65535, N <= M */

@@ -75,15 +75,39 @@ struct policy_request {
 	uint32_t table_rule_count;     /* rules in the table */
 };
 
-/* Decides whether a new rule may be added. */
+/* Decides whether a new rule may be added: every address it opens (the one asked for and the device's
+ * stable one) is a LAN unicast target and, for app requests, passes the deny lines; secure mode; low
+ * ports; quotas. Also for a request that replaces an existing rule: it must pass as if it were new. */
 enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req);
+/* Whether an existing rule may stay open as it is (a refresh, a target that moved or resolved): the
+ * same checks of what it opens as policy_check_add (targets, temporary addresses, low ports, deny
+ * lines), without who asks and the quotas, which the change does not alter. */
+enum verdict policy_check_standing(const struct policy_config *pc, const struct rule *r, bool privileged);
+/* Do the permission lines let this rule open address a (for rules apps made; rules by hand always)?
+ * What a target that moves (re-anchoring) or resolves later (the device's stable address) is checked
+ * against: the address itself comes from the LAN's own prefix and the rule's device. */
+bool policy_address_allowed(const struct policy_config *pc, const struct rule *r, const struct in6_addr *a);
 /* The household's per-device switch (device.h): apps on a device it blocked may not open ports, neither
  * for that device nor from it for another. Rules made by hand (web, igdctl, config) still may: the
  * household chose them. V_OK or V_NOT_AUTHORIZED. */
 enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, bool target_blocked);
-/* Decides whether requester may change/delete an existing rule. */
+/* Is the requester the rule's owner: it asked for it, or it is the rule's target or an address of the
+ * target's device (same_device)? Without secure mode everyone is. */
 enum verdict policy_check_owner(const struct policy_config *pc, const struct rule *existing,
 				const struct in6_addr *requester, bool privileged, bool same_device);
+/* May the requester see this rule (list it, read its description and target)? The one rule for every
+ * read (core_get_as and friends): the household and the operator see all; an app sees its own rules
+ * (as policy_check_owner), and every rule without secure mode; own_only (IGD:2 Manage=0) narrows any
+ * reader to its own. */
+bool policy_may_see(const struct policy_config *pc, const struct rule *r, const struct in6_addr *requester,
+		    bool privileged, bool own_only, bool same_device);
+/* May requester change (refresh, replace) or delete an existing rule? The household and the operator
+ * (privileged) may change any. An app request only a rule an app made, never one made by hand (web,
+ * igdctl, config), only as its owner (policy_check_owner), and not from a device whose apps the
+ * household blocked. */
+enum verdict policy_check_change(const struct policy_config *pc, const struct rule *existing,
+				 const struct in6_addr *requester, bool privileged, bool same_device,
+				 bool requester_blocked);
 /* Lease clamp: 0 asked = max_lifetime (IGD:2 / PCP semantics); otherwise into [min, max]. */
 uint32_t policy_clamp_lease(const struct policy_config *pc, uint32_t asked);
 /* Parses a permission line (without the leading keyword handling done by conf). false + msg on error. */

@@ -80,7 +80,7 @@ struct ctx {
 	const struct device_table *t;
 };
 
-static void why(struct reanchor_step *s, const char *msg)
+void reanchor_step_why(struct reanchor_step *s, const char *msg)
 {
 	size_t len = strlen(s->why);
 
@@ -128,7 +128,7 @@ static void plan_exact(const struct ctx *c, struct rule_target *tg, struct reanc
 
 	tg->use_exact = false;
 	if (!reanchor_map(&old, c->op, c->ol, c->np, c->nl, &moved)) {
-		why(s, "subnet has no place in the new prefix");
+		reanchor_step_why(s, "subnet has no place in the new prefix");
 		return;
 	}
 	if (k == ADDR_KIND_EUI64 && addr_iid_is_eui64(&old, mac) && (!tg->has_mac || !memcmp(mac, tg->mac, 6))) {
@@ -138,21 +138,22 @@ static void plan_exact(const struct ctx *c, struct rule_target *tg, struct reanc
 			tg->use_exact = true;
 			tg->exact = moved;
 			tg->exact_kind = ADDR_KIND_EUI64;
-			why(s, "EUI-64: same IID under the new prefix");
+			reanchor_step_why(s, "EUI-64: same IID under the new prefix");
 			return;
 		}
 		to_stable_selector(c, tg, &old);
-		why(s, "EUI-64 of a device not in the table: pending");
+		reanchor_step_why(s, "EUI-64 of a device not in the table: pending");
 		return;
 	}
 	if (k == ADDR_KIND_STABLE && tg->has_mac) {
 		to_stable_selector(c, tg, &old);
-		why(s, tg->stable_resolved ? "stable opaque: the device's stable address in the new subnet" :
-		    "stable opaque: waiting for the device's stable address in the new subnet");
+		reanchor_step_why(s, tg->stable_resolved
+				  ? "stable opaque: the device's stable address in the new subnet"
+				  : "stable opaque: waiting for the device's stable address in the new subnet");
 		return;
 	}
-	why(s, k == ADDR_KIND_TEMPORARY ? "temporary address of the old prefix: dropped" :
-	    "address of unknown kind in the old prefix: dropped");
+	reanchor_step_why(s, k == ADDR_KIND_TEMPORARY ? "temporary address of the old prefix: dropped"
+						      : "address of unknown kind in the old prefix: dropped");
 }
 
 static void plan_stable(const struct ctx *c, struct rule_target *tg, struct reanchor_step *s)
@@ -166,7 +167,7 @@ static void plan_stable(const struct ctx *c, struct rule_target *tg, struct rean
 	    !reanchor_map(&tg->subnet, c->op, c->ol, c->np, c->nl, &sub)) {
 		tg->use_stable = false;
 		tg->stable_resolved = false;
-		why(s, "stable selector cannot follow (no MAC, or subnet does not fit)");
+		reanchor_step_why(s, "stable selector cannot follow (no MAC, or subnet does not fit)");
 		return;
 	}
 	tg->subnet = sub;
@@ -174,16 +175,16 @@ static void plan_stable(const struct ctx *c, struct rule_target *tg, struct rean
 	memset(&tg->stable, 0, sizeof(tg->stable));
 	if (eui && device_find(c->t, tg->mac) && reanchor_map(&old_stable, c->op, c->ol, c->np, c->nl, &tg->stable)) {
 		tg->stable_resolved = true;
-		why(s, "stable EUI-64: same IID under the new prefix");
+		reanchor_step_why(s, "stable EUI-64: same IID under the new prefix");
 		return;
 	}
 	if (device_stable_address(c->t, tg->mac, &tg->subnet, tg->subnet_len, &tg->stable)) {
 		tg->stable_resolved = true;
-		why(s, "device already shows a stable address in the new subnet");
+		reanchor_step_why(s, "device already shows a stable address in the new subnet");
 		return;
 	}
 	memset(&tg->stable, 0, sizeof(tg->stable));
-	why(s, "pending: device has no stable address in the new subnet yet");
+	reanchor_step_why(s, "pending: device has no stable address in the new subnet yet");
 }
 
 static bool stable_in_old(const struct ctx *c, const struct rule_target *tg)
@@ -282,7 +283,7 @@ int reanchor_resolve(const struct rule *rules, size_t n, const struct device_tab
 		s->index = i;
 		s->rule_id = rules[i].id;
 		s->state = RULE_INSTALLED;
-		why(s, "device shows a stable address in the subnet");
+		reanchor_step_why(s, "device shows a stable address in the subnet");
 		count(out, s->state);
 		out->n++;
 	}

@@ -23,7 +23,7 @@
 #include "device.h"
 #include "rule.h"
 
-#define REANCHOR_WHY_MAX 96
+#define REANCHOR_WHY_MAX 128
 
 struct reanchor_step {
 	size_t index;                 /* into the rules array given */
@@ -50,6 +50,8 @@ int reanchor_plan(const struct rule *rules, size_t n, const struct in6_addr *old
  * that becomes installed. Same return convention. */
 int reanchor_resolve(const struct rule *rules, size_t n, const struct device_table *t, struct reanchor_plan *out);
 void reanchor_plan_free(struct reanchor_plan *p);
+/* Adds a reason to a step's why ("; "-joined, truncated to fit). */
+void reanchor_step_why(struct reanchor_step *s, const char *msg);
 
 /* One address moved from old to new prefix (the bits after the prefix kept). false if a is not in the
  * old prefix, a length is out of 1..64, or its subnet id does not fit the new prefix. */

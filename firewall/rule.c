@@ -157,8 +157,11 @@ const char *rule_validate(const struct rule *r)
 			return "a port mapping is TCP or UDP";
 		if (r->ext_port == 0 || r->int_port == 0)
 			return "a port mapping needs an external and an internal port";
-		if (r->remote_len != 0 && (!addr_is_v4(&r->remote) || r->remote_len < 96))
+		if (r->remote_len != 0 && !addr_is_v4(&r->remote))
 			return "remote host of a port mapping must be IPv4";
+		/* the NAT map keys on one remote host (@pm4_remote): a wider filter cannot be installed */
+		if (r->remote_len != 0 && r->remote_len != 128)
+			return "remote host of a port mapping must be one address";
 	} else {
 		if (t->use_exact && addr_is_v4(&t->exact))
 			return "a pinhole needs an IPv6 address";
@@ -180,4 +183,20 @@ size_t rule_addresses(const struct rule *r, struct in6_addr out[2])
 	    !(n == 1 && addr_equal(&out[0], &r->target.stable)))
 		out[n++] = r->target.stable;
 	return n;
+}
+
+void rule_scrub_desc(char desc[RULE_DESC_MAX + 1])
+{
+	unsigned char *p = (unsigned char *)desc;
+	size_t n;
+
+	desc[RULE_DESC_MAX] = '\0';
+	n = strlen(desc);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = ' ';
+		/* C1 controls U+0080..U+009F, UTF-8 C2 80..C2 9F: some terminals act on them too */
+		else if (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+			p[i] = p[i + 1] = ' ';
+	}
 }

@@ -106,6 +106,11 @@ bool proto_has_ports(uint16_t proto);
  * Returns NULL when fine, or a static message saying what is wrong. */
 const char *rule_validate(const struct rule *r);
 
+/* Descriptions come from clients (UPnP, PCP DESCRIPTION, the web) and end up in logs, in terminals
+ * (igdctl list), in XML (SOAP) and JSON: control characters (C0, DEL, C1) become spaces, in place.
+ * The core does it for every rule it takes, whoever sent it. */
+void rule_scrub_desc(char desc[RULE_DESC_MAX + 1]);
+
 /* The addresses a rule should be installed for right now (exact and/or resolved stable; deduplicated).
  * Returns how many (0..2) were written to out. */
 size_t rule_addresses(const struct rule *r, struct in6_addr out[2]);

@@ -15,7 +15,12 @@
  * user compromised, it could plant anything here for root to open at the next start. So state_dir
  * must be ours alone (owned by root or that user, writable by no one else, holding only the names
  * below), every file is opened relative to the directory's fd without following a symbolic link,
- * a temporary file is always created afresh (O_EXCL), and only our own entries change hands. */
+ * a temporary file is always created afresh (O_EXCL), and only our own entries change hands.
+ *
+ * Loading: a rule line that does not parse (a damaged or hand-edited file) is skipped and logged with
+ * file:line, so one bad rule does not keep every other one (and the daemon) from starting; damage to
+ * the files' structure (a snapshot without its end line, a duplicate id, a journal line that is
+ * neither put nor del) still fails the load with file:line. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "firewall/log.h"
 #include "firewall/rule.h"
 #include "firewall/store.h"
 
@@ -904,6 +910,13 @@ static int loader_open(struct loader *ld, const char *file, bool *absent)
 	return set_err(ld->err, ld->errlen, "%s/%s: %s", ld->st->dir, file, entry_strerror(errno));
 }
 
+/* A rule line that does not parse: said, and left out. */
+static void load_skip(struct loader *ld)
+{
+	log_warnx("store: %s/%s:%zu: %s; the rule on this line is skipped", ld->st->dir, ld->file, ld->lineno,
+		  ld->msg);
+}
+
 static int parse_end_line(struct loader *ld, const char *line, size_t len, size_t count)
 {
 	char want[48];
@@ -941,14 +954,16 @@ static int load_snapshot(struct loader *ld)
 			ld->lineno++;
 			return rr == LINE_EOF ? 0 : load_fail(ld, "data after the end line");
 		}
-		if (!rule_parse(line, len, &r, ld->msg, sizeof(ld->msg)))
-			return load_fail(ld, "%s", ld->msg);
+		count++;
+		if (!rule_parse(line, len, &r, ld->msg, sizeof(ld->msg))) {
+			load_skip(ld);
+			continue;
+		}
 		switch (table_put(&ld->t, &r)) {
 		case -1: return load_fail(ld, "out of memory");
 		case 1: return load_fail(ld, "duplicate id %u", r.id);
 		default: break;
 		}
-		count++;
 	}
 	ld->lineno++;
 	if (rr == LINE_EOF || rr == LINE_TORN)
@@ -962,8 +977,10 @@ static int replay_line(struct loader *ld, const char *line, size_t len)
 	struct rule r;
 
 	if (len > pl && memcmp(line, PUT_PREFIX, pl) == 0) {
-		if (!rule_parse(line + pl, len - pl, &r, ld->msg, sizeof(ld->msg)))
-			return load_fail(ld, "%s", ld->msg);
+		if (!rule_parse(line + pl, len - pl, &r, ld->msg, sizeof(ld->msg))) {
+			load_skip(ld);
+			return 0;
+		}
 		return table_put(&ld->t, &r) < 0 ? load_fail(ld, "out of memory") : 0;
 	}
 	if (len > dl && len - dl <= 10 && memcmp(line, DEL_PREFIX, dl) == 0) {

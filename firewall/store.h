@@ -4,7 +4,8 @@
  * only after that. Group commit: store_queue_put/del only queue their line; store_sync writes every
  * queued line with one write and one fdatasync, so a batch of changes costs one sync. store_snapshot writes the whole table to a temporary file, fsyncs, renames it
  * over the snapshot (atomic) and truncates the journal. A torn last journal line (crash while
- * writing) is ignored on load; any other damage is reported with file:line and loading fails. */
+ * writing) is ignored on load; a rule line that does not parse is skipped and logged (file:line);
+ * damage to the files' structure is reported with file:line and loading fails. */
 #ifndef IGDD_STORE_H
 #define IGDD_STORE_H
 

@@ -296,9 +296,8 @@ static int parse_desc(const char *s, char out[RULE_DESC_MAX + 1])
 	l = strnlen(s, RULE_DESC_MAX + 1);
 	if (l > RULE_DESC_MAX)
 		return SOAP_E_STRING_TOO_LONG;
-	/* control characters would end up in logs and the store's one-line records */
-	for (size_t i = 0; i < l; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+	/* control characters are the core's to scrub (rule_scrub_desc), as for every front end */
+	memcpy(out, s, l);
 	out[l] = '\0';
 	return SOAP_OK;
 }

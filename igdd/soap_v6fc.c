@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* WANIPv6FirewallControl:1 action handlers: parsed arguments in, one core call, out-arguments or a
- * UPnP error code out. Authorisation is by device (the core's same_device), not by exact address. */
+ * UPnP error code out. Authorisation is by device (the core's same_device), not by exact address:
+ * the core decides what a CP may see and change. */
 #include <stdio.h>
 #include <string.h>
 
@@ -66,16 +67,21 @@ static int add_pinhole(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	return SOAP_OK;
 }
 
-/* The pinhole behind a UniqueID, if the CP may see it. */
+/* The pinhole behind a UniqueID, if the CP may see it (the core's reader decides). */
 static int own_pinhole(const struct soap_ctx *ctx, uint16_t id, struct rule *r)
 {
+	struct core_reader rd = { .requester = ctx->peer };
+
 	if (!ctx->firewall_enabled)
 		return 702;
-	if (core_get(ctx->core, id, r) != V_OK || r->kind != RULE_PINHOLE)
-		return 704;
-	if (core_policy(ctx->core)->secure_mode && !soap_is_own(ctx, r))
+	switch (core_get_as(ctx->core, id, &rd, r)) {
+	case V_OK:
+		return r->kind == RULE_PINHOLE ? SOAP_OK : 704;
+	case V_NOT_AUTHORIZED:
 		return SOAP_E_NOT_AUTHORIZED;
-	return SOAP_OK;
+	default:
+		return 704;
+	}
 }
 
 static int id_action(const struct soap_ctx *ctx, const char *a, const struct soap_arg *in, size_t n,

@@ -44,13 +44,13 @@ static uint16_t ext_port_of(struct iwf *w, const struct rule *r)
 	return r->ext_port;
 }
 
-/* Rewrites a copied rule list so the external ports are the ones the clients know. */
-static void ext_ports_upstream(struct rule *rules, size_t n)
+/* What the control point may see: its own mappings, or every one where the policy lets anyone act
+ * for anyone (the core decides: core_reader). own_only: IGD:2 Manage=0, or an unauthenticated CP. */
+static struct core_reader reader_of(const struct soap_ctx *ctx, bool own_only)
 {
-	struct iwf *w = upstream();
+	struct core_reader rd = { .requester = ctx->peer, .own_only = own_only };
 
-	for (size_t i = 0; w && i < n; i++)
-		rules[i].ext_port = ext_port_of(w, &rules[i]);
+	return rd;
 }
 
 int soap_call(const struct soap_ctx *ctx, enum soap_service svc, const char *action,
@@ -76,16 +76,6 @@ int soap_call(const struct soap_ctx *ctx, enum soap_service svc, const char *act
 	if (rc != SOAP_OK)
 		soap_out_free(out);
 	return rc;
-}
-
-bool soap_is_own(const struct soap_ctx *ctx, const struct rule *r)
-{
-	if (addr_equal(&r->owner, &ctx->peer))
-		return true;
-	if (r->target.use_exact && addr_equal(&r->target.exact, &ctx->peer))
-		return true;
-	return r->target.use_exact && ctx->same_device &&
-	       ctx->same_device(ctx->arg, &ctx->peer, &r->target.exact);
 }
 
 static const char *pm_proto(uint16_t p)
@@ -170,20 +160,26 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	return SOAP_OK;
 }
 
+/* The mapping a key names, if the CP may see it: 0, 714 (none), or 606 (someone else's). Behind a
+ * CGN the client names the CGN's port: the local rule is found through the IWF. */
 static int find_portmap(const struct soap_ctx *ctx, const struct soap_pm_req *q, struct rule *r)
 {
+	struct core_reader rd = reader_of(ctx, false);
 	struct in_addr any = { 0 };
 	struct iwf *w = upstream();
-	uint32_t id;
+	uint32_t id = 0;
+	enum verdict v;
 
-	/* behind a CGN the client names the CGN's port: find the local rule through the IWF */
 	if (w && iwf_find_ext(w, q->proto, q->ext_port, &id) && core_get(ctx->core, id, r) == V_OK &&
 	    r->remote_len == q->remote_len && (q->remote_len == 0 || addr_equal(&r->remote, &q->remote))) {
+		v = core_get_as(ctx->core, id, &rd, r);
 		r->ext_port = q->ext_port;
-		return SOAP_OK;
+	} else if (core_find_portmap(ctx->core, any, q->proto, q->ext_port, &q->remote, q->remote_len, r) == V_OK) {
+		v = core_get_as(ctx->core, r->id, &rd, r);
+	} else {
+		v = V_NOT_FOUND;
 	}
-	return core_find_portmap(ctx->core, any, q->proto, q->ext_port, &q->remote, q->remote_len, r) == V_OK
-		       ? SOAP_OK : 714;
+	return soap_verdict_code(SOAP_OP_DEL_PM, v, ctx->v1);
 }
 
 static int delete_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, size_t n)
@@ -202,34 +198,71 @@ static int delete_portmap(const struct soap_ctx *ctx, const struct soap_arg *in,
 	return soap_verdict_code(SOAP_OP_DEL_PM, v, ctx->v1);
 }
 
-/* Manage=1 lists/deletes everyone's mappings only where the policy lets anyone act for anyone;
- * an unauthenticated CP's Manage SHOULD be ignored (IGD:2 security model). */
-static bool range_match(const struct soap_ctx *ctx, const struct soap_pm_range *q, const struct rule *r)
+/* The CP's port mappings in a range, in id order (GetListOfPortMappings, DeletePortMappingRange): read
+ * through the core a chunk at a time, matched on the external port the CP knows. Manage=1 widens to
+ * everyone's only where the policy lets anyone act for anyone (the core's reader); an unauthenticated
+ * CP's Manage SHOULD be ignored (IGD:2 security model), which secure_mode does. *out: malloc'd, at
+ * most max entries (0 = no limit); returns how many, or -1 out of memory. */
+static ssize_t range_matches(const struct soap_ctx *ctx, const struct soap_pm_range *q, size_t max,
+			     struct rule **out)
 {
-	bool manage = q->manage && !core_policy(ctx->core)->secure_mode;
+	struct core_reader rd = reader_of(ctx, !q->manage);
+	struct rule chunk[32], *all = NULL;
+	struct iwf *w = upstream();
+	size_t got, n = 0, cap = 0;
+	uint32_t after = 0;
 
-	return r->kind == RULE_PORTMAP && r->proto == q->proto && r->ext_port >= q->start &&
-	       r->ext_port <= q->end && (manage || soap_is_own(ctx, r));
+	*out = NULL;
+	while ((max == 0 || n < max) && (got = core_portmaps_after(ctx->core, &rd, after, chunk, 32)) > 0) {
+		after = chunk[got - 1].id;
+		for (size_t i = 0; i < got && (max == 0 || n < max); i++) {
+			struct rule *r = &chunk[i];
+
+			r->ext_port = ext_port_of(w, r);
+			if (r->proto != q->proto || r->ext_port < q->start || r->ext_port > q->end)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct rule *p = realloc(all, ncap * sizeof(*p));
+
+				if (p == NULL) {
+					free(all);
+					return -1;
+				}
+				all = p;
+				cap = ncap;
+			}
+			all[n++] = *r;
+		}
+	}
+	*out = all;
+	return (ssize_t)n;
 }
 
 static int delete_range(const struct soap_ctx *ctx, const struct soap_arg *in, size_t n)
 {
 	struct soap_pm_range q;
 	struct rule *rules = NULL;
-	size_t cnt, deleted = 0;
+	size_t deleted = 0;
+	ssize_t cnt;
 	int rc = soap_parse_pm_range(in, n, false, &q);
 
 	if (rc)
 		return rc;
-	/* Not one transaction: the core has no batch delete yet. Each delete is checked on its own. */
-	cnt = core_list(ctx->core, &rules);
-	ext_ports_upstream(rules, cnt);
-	for (size_t i = 0; i < cnt; i++)
-		if (range_match(ctx, &q, &rules[i]) &&
-		    core_delete(ctx->core, rules[i].id, &ctx->peer, false) == V_OK) {
-			iwf_unmap(upstream(), rules[i].id);  /* one PCP delete per mapping (RFC 6970) */
-			deleted++;
-		}
+	if ((cnt = range_matches(ctx, &q, 0, &rules)) < 0)
+		return SOAP_E_OUT_OF_MEMORY;
+	/* IGD:2: atomic. One core batch (one journal sync, one transaction); entries the CP may not delete
+	 * are skipped. The upstream (RFC 6970) deletes follow, one per mapping, outside the core lock. */
+	core_batch_begin(ctx->core);
+	for (ssize_t i = 0; i < cnt; i++)
+		if (core_delete(ctx->core, rules[i].id, &ctx->peer, false) == V_OK)
+			rules[deleted++].id = rules[i].id;
+	if (core_batch_end(ctx->core) < 0) {
+		free(rules);
+		return SOAP_E_ACTION_FAILED;
+	}
+	for (size_t i = 0; i < deleted; i++)
+		iwf_unmap(upstream(), rules[i].id);
 	free(rules);
 	return deleted ? SOAP_OK : 730;
 }
@@ -266,28 +299,25 @@ static int get_specific(const struct soap_ctx *ctx, const struct soap_arg *in, s
 
 static int get_generic(const struct soap_ctx *ctx, const struct soap_arg *in, size_t n, struct soap_out *out)
 {
-	struct rule *rules = NULL;
+	struct core_reader rd = reader_of(ctx, false);
+	struct rule r;
 	uint16_t index;
-	size_t cnt, seen = 0;
 	int rc = soap_parse_pm_index(in, n, &index);
 
 	if (rc)
 		return rc;
-	/* the array is the port mappings in id order: compacted on delete, stable otherwise */
-	cnt = core_list(ctx->core, &rules);
-	ext_ports_upstream(rules, cnt);
-	rc = 713;
-	for (size_t i = 0; i < cnt; i++) {
-		if (rules[i].kind != RULE_PORTMAP)
-			continue;
-		if (seen++ == index) {
-			entry_out(ctx, &rules[i], true, out);
-			rc = SOAP_OK;
-			break;
-		}
+	/* the port mappings the CP may see, in id order: compacted on delete, stable otherwise */
+	switch (core_portmap_at(ctx->core, &rd, index, &r)) {
+	case V_OK:
+		break;
+	case V_NO_RESOURCES:
+		return SOAP_E_OUT_OF_MEMORY;
+	default:
+		return 713;
 	}
-	free(rules);
-	return rc;
+	r.ext_port = ext_port_of(upstream(), &r);
+	entry_out(ctx, &r, true, out);
+	return SOAP_OK;
 }
 
 static int w_elem(xmlTextWriterPtr w, const char *name, const char *value)
@@ -349,22 +379,19 @@ static int list_portmaps(const struct soap_ctx *ctx, const struct soap_arg *in, 
 {
 	struct soap_pm_range q;
 	struct rule *rules = NULL;
-	size_t cnt, kept = 0;
+	ssize_t kept;
 	int rc = soap_parse_pm_range(in, n, true, &q);
 
 	if (rc)
 		return rc;
-	cnt = core_list(ctx->core, &rules);
-	ext_ports_upstream(rules, cnt);
-	/* compact the matches to the front, in id order, at most NumberOfPorts (0 = no limit) */
-	for (size_t i = 0; i < cnt && (q.max == 0 || kept < q.max); i++)
-		if (range_match(ctx, &q, &rules[i]))
-			rules[kept++] = rules[i];
+	/* in id order, at most NumberOfPorts (0 = no limit) */
+	if ((kept = range_matches(ctx, &q, q.max, &rules)) < 0)
+		return SOAP_E_OUT_OF_MEMORY;
 	if (kept == 0) {
 		free(rules);
 		return 730;
 	}
-	soap_out_take(out, "NewPortListing", soap_portlisting_xml(ctx, rules, kept));
+	soap_out_take(out, "NewPortListing", soap_portlisting_xml(ctx, rules, (size_t)kept));
 	free(rules);
 	return SOAP_OK;
 }

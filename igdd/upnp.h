@@ -80,8 +80,6 @@ int soap_wanipc_call(const struct soap_ctx *ctx, const struct soap_actiondef *de
 int soap_wancic_call(const struct soap_ctx *ctx, const struct soap_actiondef *def, struct soap_out *out);
 int soap_v6fc_call(const struct soap_ctx *ctx, const struct soap_actiondef *def,
 		   const struct soap_arg *in, size_t n, struct soap_out *out);
-/* Is this rule the CP's own (its address, or an address of its device)? */
-bool soap_is_own(const struct soap_ctx *ctx, const struct rule *r);
 /* The GetListOfPortMappings document (libxml2), malloc'd; NULL when out of memory. */
 char *soap_portlisting_xml(const struct soap_ctx *ctx, const struct rule *rules, size_t n);
 

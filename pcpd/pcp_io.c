@@ -3,8 +3,9 @@
  * unsolicited ANNOUNCE. Everything runs on the loop thread; sockets are non-blocking.
  *
  * Group commit: each wake-up reads what is waiting (up to PCP_IO_BATCH datagrams, both sockets) and
- * handles it all in one core batch, so a burst from many clients costs one journal sync and one
- * nftables transaction; the answers leave only after the batch is durable and committed. */
+ * hands it all to pcp_server_handle_group (one core batch), so a burst from many clients costs one
+ * journal sync and one nftables transaction; the answers leave only after the batch is durable and
+ * committed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -219,7 +220,6 @@ struct rx_slot {
 	struct iovec iov;
 	int fd, family;
 	bool trunc;
-	bool provisional;         /* a success that holds only if the core batch commits */
 	struct rx rx;
 };
 
@@ -258,64 +258,17 @@ static size_t rx_drain(struct pcp_service *s, int fd, int family, struct rx_slot
 	return (size_t)got;
 }
 
-/* Success in either protocol's answer: PCP's result is octet 3, NAT-PMP's octets 2-3. */
-static bool reply_is_success(const uint8_t *out, size_t n)
+/* One datagram, before the batch: from the inside, with its source address read; false to ignore it. */
+static bool rx_accept(struct pcp_service *s, struct rx_slot *x)
 {
-	if (n < 4)
-		return false;
-	return out[0] == NATPMP_VERSION ? out[2] == 0 && out[3] == 0 : out[3] == 0;
-}
-
-/* One datagram, inside the core batch: its answer, and whether that answer hangs on the batch. */
-static void rx_handle(struct pcp_service *s, struct rx_slot *x, uint64_t now)
-{
-	size_t before;
-
 	x->out_len = 0;
-	x->provisional = false;
 	if (!x->rx.have_pktinfo || !from_lan(s, x->rx.ifindex))
-		return;  /* not from the inside: ignored, as miniupnpd does */
+		return false;  /* not from the inside: ignored, as miniupnpd does */
 	if (x->family == AF_INET)
 		addr_from_v4(&x->rx.src, ((struct sockaddr_in *)&x->from)->sin_addr);
 	else
 		x->rx.src = ((struct sockaddr_in6 *)&x->from)->sin6_addr;
-	before = core_batch_changes(s->p.core);
-	/* A datagram longer than any PCP message (MSG_TRUNC) still gets MALFORMED_REQUEST: pass the
-	 * real length, the parser looks at no more than it was given. */
-	x->out_len = pcp_server_handle(s->srv, x->in, x->trunc ? sizeof(x->in) : x->len, &x->rx.src, now,
-				       x->out, sizeof(x->out));
-	x->provisional = reply_is_success(x->out, x->out_len) && core_batch_changes(s->p.core) != before;
-}
-
-/* The batch a success hung on was undone: the answer becomes NO_RESOURCES, built by the codecs from
- * the request as every error answer is (PCP: the request's opcode data and options copied back). */
-static void rx_refuse(struct pcp_service *s, struct rx_slot *x, uint64_t now)
-{
-	uint32_t epoch = pcp_server_epoch(s->srv, now);
-
-	if (x->in[0] == NATPMP_VERSION) {
-		struct natpmp_request req;
-		struct natpmp_response resp;
-		uint16_t ignored;
-
-		memset(&req, 0, sizeof(req));
-		(void)natpmp_wire_parse_request(x->in, x->len, &req, &ignored);
-		memset(&resp, 0, sizeof(resp));
-		resp.op = req.op;
-		resp.result = NATPMP_NO_RESOURCES;
-		resp.epoch = epoch;
-		resp.internal_port = req.internal_port;
-		x->out_len = natpmp_wire_build_response(&resp, x->out, sizeof(x->out));
-	} else {
-		struct pcp_request req;
-		struct pcp_reply r = { .result = PCP_NO_RESOURCES, .epoch = epoch,
-				       .lifetime = pcp_result_is_long(PCP_NO_RESOURCES) ? PCP_SERVER_LONG_ERROR_S
-											  : PCP_SERVER_SHORT_ERROR_S };
-		uint8_t ignored;
-
-		(void)pcp_wire_parse_request(x->in, x->len, &req, &ignored);
-		x->out_len = pcp_wire_build_reply(&req, &r, x->out, sizeof(x->out));
-	}
+	return true;
 }
 
 static void rx_answer(const struct rx_slot *x)
@@ -333,40 +286,34 @@ static void on_readable(void *arg, int fd, uint32_t events)
 {
 	struct pcp_service *s = arg;
 	int other = fd == s->fd4 ? s->fd6 : s->fd4;
-	size_t n;
-	uint64_t now;
-	bool batch_failed = false;
+	struct pcp_server_msg msg[PCP_IO_BATCH];
+	struct rx_slot *from[PCP_IO_BATCH];
+	size_t n, nm = 0;
 
 	(void)events;
 	/* what the other socket holds joins the batch too: one sync and one transaction for both */
 	n = rx_drain(s, fd, fd == s->fd4 ? AF_INET : AF_INET6, s->slots, PCP_IO_BATCH);
 	if (other >= 0 && n < PCP_IO_BATCH)
 		n += rx_drain(s, other, other == s->fd4 ? AF_INET : AF_INET6, s->slots + n, PCP_IO_BATCH - n);
-	if (n == 0)
+	for (size_t i = 0; i < n; i++) {
+		struct rx_slot *x = &s->slots[i];
+
+		if (!rx_accept(s, x))
+			continue;
+		/* A datagram longer than any PCP message (MSG_TRUNC) still gets MALFORMED_REQUEST: pass the
+		 * real length, the parser looks at no more than it was given. */
+		msg[nm] = (struct pcp_server_msg){ .in = x->in, .len = x->trunc ? sizeof(x->in) : x->len,
+						   .src = x->rx.src, .out = x->out, .cap = sizeof(x->out) };
+		from[nm++] = x;
+	}
+	if (nm == 0)
 		return;
-	now = loop_now_ms();
-	if (pcp_server_upstream_on(s->srv)) {
-		/* Proxying: each request commits on its own (a batch of one inside the core), so the
-		 * upstream exchange runs without the core lock and a local rule is never undone after
-		 * its upstream twin was made. */
-		for (size_t i = 0; i < n; i++)
-			rx_handle(s, &s->slots[i], now);
-	} else {
-		core_batch_begin(s->p.core);
-		for (size_t i = 0; i < n; i++)
-			rx_handle(s, &s->slots[i], now);
-		batch_failed = core_batch_end(s->p.core) < 0;
+	pcp_server_handle_group(s->srv, msg, nm, loop_now_ms());
+	for (size_t i = 0; i < nm; i++) {
+		from[i]->out_len = msg[i].out_len;
+		if (msg[i].out_len)
+			rx_answer(from[i]);
 	}
-	if (batch_failed) {
-		/* the server's mapping index may name rules the batch took back, or miss ones it put back */
-		pcp_server_gc(s->srv);
-		for (size_t i = 0; i < n; i++)
-			if (s->slots[i].provisional)
-				rx_refuse(s, &s->slots[i], now);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (s->slots[i].out_len)
-			rx_answer(&s->slots[i]);
 }
 
 /* ---------- ANNOUNCE ---------- */

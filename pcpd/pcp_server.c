@@ -386,6 +386,14 @@ static bool ext_port_free(struct pcp_server *s, const struct rule *r, uint16_t p
 	       (addr_equal(&held.target.exact, &r->target.exact) && held.int_port == r->int_port);
 }
 
+static bool allow_low_ports(struct pcp_server *s)
+{
+	struct policy_config pc;
+
+	core_policy_get(s->p.core, &pc);
+	return pc.allow_low_ports;
+}
+
 /* A port mapping's external port: the suggestion if free, else (unless PREFER_FAILURE) the next free
  * one. Done here rather than by core_add's any_ext_port because the core lets a client overwrite its
  * own mapping on the same external port (IGD semantics), while PCP gives it a second mapping. */
@@ -502,7 +510,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		if (mr->int_port == 0)
 			return PCP_UNSUPP_PROTOCOL;
 		q.rule.ext_port = mr->sugg_port ? mr->sugg_port : mr->int_port;
-		if (q.rule.ext_port < 1024 && !mr->prefer_failure && !core_policy(s->p.core)->allow_low_ports)
+		if (q.rule.ext_port < 1024 && !mr->prefer_failure && !allow_low_ports(s))
 			q.rule.ext_port = mr->int_port;
 		rc = pick_ext_port(s, mr, &q.rule);
 		if (rc != PCP_SUCCESS)
@@ -583,20 +591,25 @@ static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const
 /* NAT-PMP "internal port 0, lifetime 0": every NAT-PMP mapping of that client for the protocol. */
 static uint8_t map_delete_all(struct pcp_server *s, const struct map_req *mr)
 {
-	struct rule *all = NULL;
-	size_t n = core_list(s->p.core, &all);
+	struct core_reader rd = { .requester = mr->owner, .own_only = true };
+	struct rule chunk[32];
 	uint8_t rc = PCP_SUCCESS;
+	uint32_t after = 0;
+	size_t n;
 
-	for (size_t i = 0; i < n; i++) {
-		struct map_res ignored;
+	/* the client's own port mappings, read through the core's index a chunk at a time */
+	while ((n = core_portmaps_after(s->p.core, &rd, after, chunk, 32)) > 0) {
+		after = chunk[n - 1].id;
+		for (size_t i = 0; i < n; i++) {
+			struct map_res ignored;
 
-		if (!rule_is_ours(&all[i]) || !addr_equal(&all[i].target.exact, &mr->internal) ||
-		    all[i].proto != mr->proto || !nonce_ok(mr, &all[i]))
-			continue;
-		if (map_delete(s, mr, &all[i], &ignored) != PCP_SUCCESS)
-			rc = PCP_NOT_AUTHORIZED;
+			if (!rule_is_ours(&chunk[i]) || !addr_equal(&chunk[i].target.exact, &mr->internal) ||
+			    chunk[i].proto != mr->proto || !nonce_ok(mr, &chunk[i]))
+				continue;
+			if (map_delete(s, mr, &chunk[i], &ignored) != PCP_SUCCESS)
+				rc = PCP_NOT_AUTHORIZED;
+		}
 	}
-	free(all);
 	return rc;
 }
 
@@ -787,7 +800,12 @@ static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const 
 	memset(&res, 0, sizeof(res));
 	res.ext_port = mr->int_port;
 	addr_from_v4(&res.ext_addr, ext);
-	res.lifetime = mr->lifetime ? policy_clamp_lease(core_policy(s->p.core), mr->lifetime) : 0;
+	if (mr->lifetime) {
+		struct policy_config pc;
+
+		core_policy_get(s->p.core, &pc);
+		res.lifetime = policy_clamp_lease(&pc, mr->lifetime);
+	}
 	return pcp_success(s, req, &res, now_ms, out, cap);
 }
 
@@ -986,6 +1004,15 @@ void pcp_server_free(struct pcp_server *s)
 	free(s);
 }
 
+/* One request past the rate limit, by its version. */
+static size_t dispatch(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+		       uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
+		return handle_natpmp(s, in, len, src, now_ms, out, cap);
+	return handle_pcp(s, in, len, src, now_ms, out, cap);
+}
+
 size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
 			 uint64_t now_ms, uint8_t *out, size_t cap)
 {
@@ -998,13 +1025,89 @@ size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, co
 		s->st.rate_limited++;
 		return 0;
 	}
-	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
-		n = handle_natpmp(s, in, len, src, now_ms, out, cap);
-	else
-		n = handle_pcp(s, in, len, src, now_ms, out, cap);
+	n = dispatch(s, in, len, src, now_ms, out, cap);
 	if (n)
 		s->st.replies++;
 	return n;
+}
+
+/* Success in either protocol's answer: PCP's result is octet 3, NAT-PMP's octets 2-3. */
+static bool reply_is_success(const uint8_t *out, size_t n)
+{
+	if (n < 4)
+		return false;
+	return out[0] == NATPMP_VERSION ? out[2] == 0 && out[3] == 0 : out[3] == 0;
+}
+
+/* The answer to a request whose success the firewall or the store did not take: NO_RESOURCES, built by
+ * the codecs from the request as every error answer is (PCP: its opcode data and options copied back). */
+static size_t refuse(struct pcp_server *s, const struct pcp_server_msg *m, uint64_t now_ms)
+{
+	if (m->in[0] == NATPMP_VERSION && !s->p.natpmp_off) {
+		struct natpmp_request req;
+		struct natpmp_response resp;
+		uint16_t ignored;
+
+		memset(&req, 0, sizeof(req));
+		(void)natpmp_wire_parse_request(m->in, m->len, &req, &ignored);
+		memset(&resp, 0, sizeof(resp));
+		resp.op = req.op;
+		resp.result = NATPMP_NO_RESOURCES;
+		resp.epoch = epoch_of(s, now_ms);
+		resp.internal_port = req.internal_port;
+		s->st.errors[PCP_NO_RESOURCES]++;
+		return natpmp_wire_build_response(&resp, m->out, m->cap);
+	} else {
+		struct pcp_request req;
+		uint8_t ignored;
+
+		(void)pcp_wire_parse_request(m->in, m->len, &req, &ignored);
+		return pcp_error(s, &req, PCP_NO_RESOURCES, now_ms, m->out, m->cap);
+	}
+}
+
+/* One request of a group, inside the core batch: its answer, and whether that answer hangs on it. */
+static void group_one(struct pcp_server *s, struct pcp_server_msg *m, uint64_t now_ms)
+{
+	size_t before = core_batch_changes(s->p.core);
+
+	m->out_len = pcp_server_handle(s, m->in, m->len, &m->src, now_ms, m->out, m->cap);
+	m->hung_on_batch = reply_is_success(m->out, m->out_len) && core_batch_changes(s->p.core) != before;
+}
+
+void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, size_t n, uint64_t now_ms)
+{
+	size_t retried = 0, refused = 0;
+
+	if (pcp_server_upstream_on(s)) {
+		/* each request commits on its own (a batch of one inside the core), so the upstream exchange
+		 * runs without the core lock and a local rule is never undone after its upstream twin was made */
+		for (size_t i = 0; i < n; i++)
+			m[i].out_len = pcp_server_handle(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap);
+		return;
+	}
+	core_batch_begin(s->p.core);
+	for (size_t i = 0; i < n; i++)
+		group_one(s, &m[i], now_ms);
+	if (core_batch_end(s->p.core) == 0)
+		return;
+	/* Undone: the mapping index may name rules the batch took back. Each request whose success hung
+	 * on the batch runs again alone (a batch of one); the one the firewall refuses fails alone. */
+	pcp_server_gc(s);
+	for (size_t i = 0; i < n; i++) {
+		if (!m[i].hung_on_batch)
+			continue;
+		retried++;
+		core_batch_begin(s->p.core);
+		m[i].out_len = dispatch(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap);
+		if (core_batch_end(s->p.core) < 0) {
+			pcp_server_gc(s);
+			m[i].out_len = refuse(s, &m[i], now_ms);
+			refused++;
+		}
+	}
+	log_debug("pcp: a batch of %zu requests was refused; %zu retried alone, %zu of them refused", n, retried,
+		  refused);
 }
 
 void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms)

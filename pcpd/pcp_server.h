@@ -103,6 +103,27 @@ void pcp_server_free(struct pcp_server *s);
 size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
 			 uint64_t now_ms, uint8_t *out, size_t cap);
 
+/* One datagram of a group (pcp_server_handle_group), and its answer. */
+struct pcp_server_msg {
+	const uint8_t *in;
+	size_t len;
+	struct in6_addr src;              /* v4-mapped for IPv4 */
+	uint8_t *out;                     /* room for the answer, cap >= PCP_MAX_MSG */
+	size_t cap;
+	size_t out_len;                   /* set: the answer's length, 0 = send nothing */
+	bool hung_on_batch;               /* internal: a success that holds only if the batch commits */
+};
+
+/*
+ * Many datagrams at once (what one wake-up read, from many clients), as pcp_server_handle each, in one
+ * core batch: one journal sync and one firewall transaction for all, answers valid once it commits.
+ * If the batch cannot commit, the requests whose success hung on it are run again one by one, so a
+ * request the firewall refuses costs only its sender (NO_RESOURCES), not everyone it shared the batch
+ * with; a retry is not counted against the client's rate again. Without a batch while the upstream
+ * proxy is on (its exchanges must not hold the core lock).
+ */
+void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, size_t n, uint64_t now_ms);
+
 /* The server lost its state or its external address changed: the epoch starts again at 0. */
 void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms);
 uint32_t pcp_server_epoch(const struct pcp_server *s, uint64_t now_ms);

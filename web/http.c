@@ -85,15 +85,20 @@ static uint64_t now_ms(void)
 
 /* ---------- settings: policy, front ends, store ---------- */
 
+/* Under the core's lock: a SIGHUP swapping the policy meanwhile cannot be half overwritten. */
+static void edit_policy(void *arg, struct policy_config *pc)
+{
+	const struct web_settings *s = arg;
+
+	pc->allow_temporary = s->allow_temporary;
+	pc->max_lifetime = s->max_lifetime;
+	if (pc->min_lifetime > pc->max_lifetime)
+		pc->min_lifetime = pc->max_lifetime;
+}
+
 static void apply_policy(struct web *w, const struct web_settings *s)
 {
-	struct policy_config pc = *core_policy(w->core);
-
-	pc.allow_temporary = s->allow_temporary;
-	pc.max_lifetime = s->max_lifetime;
-	if (pc.min_lifetime > pc.max_lifetime)
-		pc.min_lifetime = pc.max_lifetime;
-	core_set_policy(w->core, &pc);
+	core_policy_update(w->core, edit_policy, (void *)s);
 }
 
 /* api_web's apply callback: durable first, so an answer of 200 survives a restart. */

@@ -126,6 +126,12 @@ for tool in "${IGDD_BUILD:-$TOP}/tests/bench/nft_bench" "${IGDD_BUILD:-$TOP}/tes
 		done < <(lab_exec cpe "$tool")
 	fi
 done
+if [ -x "${IGDD_BUILD:-$TOP}/tests/bench/read_bench" ]; then
+	echo "bench: read_bench" >&2
+	while IFS=: read -r label figure; do
+		row "core reads: $label" "$figure" "(10,000 mappings, in-memory backend)"
+	done < <("${IGDD_BUILD:-$TOP}/tests/bench/read_bench")
+fi
 
 targets() {
 	lab_ctlbulk add-pinholes "$LAN1_EUI64" udp "$UDP_PORT" 1 >/dev/null

@@ -102,3 +102,18 @@ igdctl_add() {
 
 # set_count SET: elements in set SET of table inet igdd (-1 if it does not exist)
 set_count() { lab_nft_count elems list set inet igdd "$1" || true; }
+
+# upc NS ARGS...: miniupnpc's upnpc in NS (bounded, never fails the test by itself), output on stdout
+upc() {
+	local ns=$1
+	shift
+	timeout 20 ip netns exec "${LAB}$ns" upnpc -i "$@" 2>&1 || true
+}
+
+# expect_out OUTPUT REGEX MESSAGE: OUTPUT has a line matching the extended REGEX
+expect_out() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok "$3"; else
+		printf '%s\n' "$1" | tail -n 8
+		fail "$3 (no /$2/)"
+	fi
+}

@@ -23,19 +23,6 @@ upnp_up() {
 	return 1
 }
 
-# upc NS ARGS...: upnpc in NS (bounded), output on stdout
-upc() {
-	local ns=$1
-	shift
-	timeout 20 ip netns exec "${LAB}$ns" upnpc -i "$@" 2>&1 || true
-}
-
-expect_out() {  # expect_out OUTPUT REGEX MESSAGE
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok "$3"; else
-		printf '%s\n' "$1" | tail -n 8
-		fail "$3 (no /$2/)"
-	fi
-}
 
 lab_listen lan1 tcp 8080
 lab_listen lan1 tcp 8090

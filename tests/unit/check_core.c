@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* core_: the rule table, element index, leases, durability and rollback, on the in-memory backend. */
 #include <check.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +24,19 @@ static void count_change(void *arg, const struct rule *r, enum core_event ev)
 	told++;
 }
 
-static struct core *new_core_cb(struct fw *fw, struct store *st,
-				void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
+/* A started core on fw (and st, NULL = volatile) with policy pc (NULL = the defaults). */
+static struct core *core_with_cb(struct fw *fw, struct store *st, const struct policy_config *pc,
+				 void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
 {
 	struct core_params p;
 	struct core *c;
 	char err[256];
 
 	memset(&p, 0, sizeof(p));
-	policy_defaults(&p.policy);
+	if (pc)
+		p.policy = *pc;
+	else
+		policy_defaults(&p.policy);
 	p.fw = fw;
 	p.store = st;
 	p.clock = fake_clock;
@@ -40,6 +45,17 @@ static struct core *new_core_cb(struct fw *fw, struct store *st,
 	ck_assert_ptr_nonnull(c);
 	ck_assert_msg(core_start(c, err, sizeof(err)) == 0, "core_start: %s", err);
 	return c;
+}
+
+static struct core *new_core_cb(struct fw *fw, struct store *st,
+				void (*on_change)(void *arg, const struct rule *r, enum core_event ev))
+{
+	return core_with_cb(fw, st, NULL, on_change);
+}
+
+static struct core *core_with(struct fw *fw, struct store *st, const struct policy_config *pc)
+{
+	return core_with_cb(fw, st, pc, NULL);
 }
 
 static struct core *new_core(struct fw *fw, struct store *st)
@@ -609,6 +625,324 @@ START_TEST(batch_refresh)
 }
 END_TEST
 
+/* ---------- a hostile app or file gets nothing (issue 12) ---------- */
+
+static struct core_add_req by_hand(enum rule_origin o, uint16_t ext, const char *addr, uint16_t port,
+				   const char *owner)
+{
+	struct core_add_req q = portmap_req(ext, addr, port, 0);
+
+	q.rule.origin = o;
+	q.rule.owner = A(owner);
+	q.privileged = true;
+	q.exact_lease = o == ORIGIN_CTL;
+	return q;
+}
+
+static struct core_add_req app_portmap(uint16_t ext, const char *addr, uint16_t port, const char *from)
+{
+	struct core_add_req q = portmap_req(ext, addr, port, 3600);
+
+	q.rule.owner = A(from);
+	return q;
+}
+
+static void expect_portmap(struct core *c, uint16_t ext, uint16_t int_port, enum rule_origin o, int64_t expires)
+{
+	struct in_addr any = { 0 };
+	struct rule r;
+
+	ck_assert_int_eq(core_find_portmap(c, any, IPPROTO_TCP, ext, NULL, 0, &r), V_OK);
+	ck_assert_uint_eq(r.int_port, int_port);
+	ck_assert_int_eq(r.origin, o);
+	ck_assert_int_eq(r.expires, expires);
+}
+
+/* The operator forwards 2222 to a LAN host's 2222, the household 8080 from the laptop to the NAS's
+ * 8080. AddPortMapping(2222, host, 22) from the host itself, or (8080, NAS, 22) from the laptop, used
+ * to replace the rule with no policy check: the host's SSH on the internet, past secure_mode and
+ * allow_low_ports, still marked as made by hand with the app's lease. Apps may not change rules made
+ * by hand at all, nor refresh or delete them. */
+START_TEST(app_cannot_rewrite_a_rule_by_hand)
+{
+	struct fw *fw = mem_fw();
+	struct policy_config pc;
+	struct core *c;
+	struct core_add_req op = by_hand(ORIGIN_CTL, 2222, "192.0.2.11", 2222, "::");
+	struct core_add_req home = by_hand(ORIGIN_WEB, 8080, "192.0.2.20", 8080, "192.0.2.11");
+	struct core_add_req q;
+	struct in6_addr host = A("192.0.2.11"), other = A("192.0.2.12");
+	struct rule r, a, b;
+
+	policy_defaults(&pc);
+	c = core_with(fw, NULL, &pc);
+	ck_assert_int_eq(core_add(c, &op, &a), V_OK);
+	ck_assert_int_eq(core_add(c, &home, &b), V_OK);
+	q = app_portmap(2222, "192.0.2.11", 22, "192.0.2.11");           /* from the host itself */
+	ck_assert_int_eq(core_add(c, &q, &r), V_CONFLICT);
+	q = app_portmap(2222, "192.0.2.11", 2223, "192.0.2.11");         /* not even to a high port */
+	ck_assert_int_eq(core_add(c, &q, &r), V_CONFLICT);
+	q = app_portmap(2222, "192.0.2.11", 22, "192.0.2.12");           /* from another LAN host */
+	ck_assert_int_eq(core_add(c, &q, &r), V_CONFLICT);
+	q = app_portmap(8080, "192.0.2.20", 22, "192.0.2.11");           /* the laptop the household used */
+	ck_assert_int_eq(core_add(c, &q, &r), V_CONFLICT);
+	expect_portmap(c, 2222, 2222, ORIGIN_CTL, 0);
+	expect_portmap(c, 8080, 8080, ORIGIN_WEB, fake_now + 86400);
+	/* nor shorten or delete them, even the host they point to */
+	ck_assert_int_eq(core_refresh(c, a.id, 120, &host, false, &r), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, a.id, &host, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, b.id, &host, false), V_NOT_AUTHORIZED);
+	expect_portmap(c, 2222, 2222, ORIGIN_CTL, 0);
+	/* without secure_mode anyone may act for anyone, still not over a rule made by hand */
+	pc.secure_mode = false;
+	core_set_policy(c, &pc);
+	q = app_portmap(8080, "192.0.2.20", 22, "192.0.2.12");
+	pc.allow_low_ports = true;
+	core_set_policy(c, &pc);
+	ck_assert_int_eq(core_add(c, &q, &r), V_CONFLICT);
+	ck_assert_int_eq(core_delete(c, b.id, &other, false), V_NOT_AUTHORIZED);
+	expect_portmap(c, 8080, 8080, ORIGIN_WEB, fake_now + 86400);
+	/* the household and the operator still may */
+	ck_assert_int_eq(core_refresh(c, a.id, 600, &host, true, &r), V_OK);
+	ck_assert_int_eq(core_delete(c, b.id, NULL, true), V_OK);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* An app changing its own mapping gets only what it could have added: no low port, nothing a deny
+ * line forbids, and the request's origin. */
+START_TEST(app_change_passes_the_add_policy)
+{
+	struct fw *fw = mem_fw();
+	struct policy_config pc;
+	struct core *c;
+	struct core_add_req q = app_portmap(9000, "192.0.2.11", 9000, "192.0.2.11");
+	struct rule r, got;
+	char err[128];
+
+	policy_defaults(&pc);
+	ck_assert(policy_parse_perm("deny 9000 192.0.2.11/32 9100", &pc.perms[0], err, sizeof(err)));
+	pc.n_perms = 1;
+	c = core_with(fw, NULL, &pc);
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	q.rule.int_port = 22;
+	ck_assert_int_eq(core_add(c, &q, &got), V_LOW_PORT);
+	q.rule.int_port = 9100;
+	ck_assert_int_eq(core_add(c, &q, &got), V_NOT_AUTHORIZED);
+	q.rule.int_port = 9001;                                         /* allowed: replaced, same id */
+	q.rule.origin = ORIGIN_NATPMP;
+	ck_assert_int_eq(core_add(c, &q, &got), V_OK);
+	ck_assert_uint_eq(got.id, r.id);
+	expect_portmap(c, 9000, 9001, ORIGIN_NATPMP, fake_now + 3600);
+	/* a refresh is judged again too: the operator forbade the port meanwhile */
+	ck_assert(policy_parse_perm("deny 9000 192.0.2.11/32 9001", &pc.perms[1], err, sizeof(err)));
+	pc.n_perms = 2;
+	core_set_policy(c, &pc);
+	ck_assert_int_eq(core_refresh(c, r.id, 600, &q.rule.owner, false, &got), V_NOT_AUTHORIZED);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* An app's identical pinhole request is the household's rule's twin, not a refresh of it: the app
+ * gets a rule of its own, the household's keeps its lease. */
+START_TEST(app_does_not_refresh_a_household_pinhole)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req home = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8080, 0);
+	struct core_add_req app = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8080, 130);
+	struct rule h, a, got;
+
+	home.rule.origin = ORIGIN_CTL;
+	home.privileged = home.exact_lease = true;
+	ck_assert_int_eq(core_add(c, &home, &h), V_OK);
+	ck_assert_int_eq(core_add(c, &app, &a), V_OK);
+	ck_assert_uint_ne(a.id, h.id);
+	ck_assert_int_eq(core_get(c, h.id, &got), V_OK);
+	ck_assert_int_eq(got.expires, 0);
+	ck_assert_int_eq(got.origin, ORIGIN_CTL);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* A remote-filtered pinhole whose range overlaps another's for the same destination is refused with
+ * V_CONFLICT before anything is sent, whatever the order; disjoint ranges and a shared element
+ * (the same key) are fine. */
+START_TEST(overlapping_remote_ranges_conflict)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req wide = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4000, 600);
+	struct core_add_req one = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4000, 600);
+	struct rule r;
+	uint64_t tx;
+
+	wide.rule.remote = A("2001:db8:99::");
+	wide.rule.remote_len = 64;
+	one.rule.remote = A("2001:db8:99::7");
+	one.rule.remote_len = 128;
+	one.rule.remote_port = 5000;
+	ck_assert_int_eq(core_add(c, &wide, &r), V_OK);
+	tx = fw->ops->transactions(fw);
+	ck_assert_int_eq(core_add(c, &one, &r), V_CONFLICT);
+	ck_assert_uint_eq(fw->ops->transactions(fw), tx);            /* refused before the kernel */
+	one.rule.int_port = 4001;                                     /* another port: no overlap */
+	ck_assert_int_eq(core_add(c, &one, &r), V_OK);
+	one.rule.owner = A("2001:db8:1:1::6");                        /* the same element, shared */
+	one.rule.target.exact = A("2001:db8:1:1::6");
+	ck_assert_int_eq(core_add(c, &one, &r), V_OK);
+	wide.rule.int_port = 4001;                                    /* and the other order */
+	ck_assert_int_eq(core_add(c, &wide, &r), V_CONFLICT);
+	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* Store lines are input like any other. A rule the firewall cannot hold, an expiry without a lease
+ * (which overflowed core_expire's arithmetic) or far beyond its lease, a clash: each is skipped or
+ * clamped, and the rest starts. */
+START_TEST(bad_stored_rules_skipped_or_clamped)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c;
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 5000, 600);
+	struct rule r, bad, *all;
+	size_t n;
+
+	c = new_core(fw, st);
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	core_free(c);
+	fw->ops->destroy(fw);
+	/* what a damaged or edited file could hold (rule_format writes what rule_parse reads back) */
+	bad = r;
+	bad.id = 2;
+	bad.lease = 0;
+	bad.expires = INT64_MAX - 5;                  /* no lease, but an expiry: core_expire overflowed */
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	bad.id = 3;
+	bad.int_port = 5003;
+	bad.lease = 600;
+	bad.expires = INT64_MAX - 5;                  /* far beyond its lease: clamped to now + lease */
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	bad.id = 4;
+	bad.expires = fake_now + 600;
+	bad.target.exact = A("::ffff:192.0.2.5");     /* a pinhole to an IPv4 address */
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	bad = r;
+	bad.id = 5;
+	bad.remote = A("2001:db8:99::");              /* overlaps rule 6 */
+	bad.remote_len = 64;
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	bad.id = 6;
+	bad.remote = A("2001:db8:99::1");
+	bad.remote_len = 128;
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	fw = mem_fw();
+	c = new_core(fw, st);                         /* starts: each bad rule alone is left out */
+	n = core_list(c, &all);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(all[0].id, 1);
+	ck_assert_uint_eq(all[1].id, 3);
+	ck_assert_int_eq(all[1].expires, fake_now + 600);
+	ck_assert_uint_eq(all[2].id, 5);
+	free(all);
+	ck_assert_int_eq(core_expire(c), 600 * 1000);
+	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
+/* GetGenericPortMappingEntry and friends read through the id-ordered index: the n-th mapping a client
+ * sees, in id order, after deletions (tombstones), a batch undone (they come back), a restart (loaded
+ * in the store's order), for a reader who sees all and one who sees its own. */
+START_TEST(reads_through_the_id_index)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct policy_config pc;
+	struct core *c;
+	struct core_reader all = { .privileged = true }, mine = { .requester = A("192.0.2.12") };
+	static const char *const hosts[3] = { "192.0.2.11", "192.0.2.12", "192.0.2.13" };
+	struct rule r, chunk[7];
+	uint32_t ids[300], prev;
+	size_t n, seen;
+
+	policy_defaults(&pc);
+	c = core_with(fw, st, &pc);
+	for (int i = 0; i < 300; i++) {
+		struct core_add_req q = app_portmap((uint16_t)(20000 + i), hosts[i % 3], 8000, hosts[i % 3]);
+
+		ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+		ids[i] = r.id;
+		if (i)
+			ck_assert_uint_gt(ids[i], ids[i - 1]);
+	}
+	for (int i = 0; i < 300; i += 30) {
+		ck_assert_int_eq(core_portmap_at(c, &all, (size_t)i, &r), V_OK);
+		ck_assert_uint_eq(r.id, ids[i]);
+	}
+	ck_assert_int_eq(core_portmap_at(c, &all, 300, &r), V_NOT_FOUND);
+	/* .12 sees its own 100, in id order; the others are not there for it */
+	ck_assert_int_eq(core_portmap_at(c, &mine, 5, &r), V_OK);
+	ck_assert_uint_eq(r.id, ids[3 * 5 + 1]);
+	ck_assert_int_eq(core_portmap_at(c, &mine, 100, &r), V_NOT_FOUND);
+	ck_assert_int_eq(core_get_as(c, ids[0], &mine, &r), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_get_as(c, ids[1], &mine, &r), V_OK);
+	/* without secure_mode everyone sees all, unless it asks for its own only (Manage=0) */
+	pc.secure_mode = false;
+	core_set_policy(c, &pc);
+	ck_assert_int_eq(core_portmap_at(c, &mine, 5, &r), V_OK);
+	ck_assert_uint_eq(r.id, ids[5]);
+	mine.own_only = true;
+	ck_assert_int_eq(core_portmap_at(c, &mine, 5, &r), V_OK);
+	ck_assert_uint_eq(r.id, ids[16]);
+	mine.own_only = false;
+	pc.secure_mode = true;
+	core_set_policy(c, &pc);
+	/* deleted ones leave the index; a batch undone puts them back */
+	for (int i = 0; i < 300; i += 2)
+		ck_assert_int_eq(core_delete(c, ids[i], NULL, true), V_OK);
+	ck_assert_int_eq(core_portmap_at(c, &all, 10, &r), V_OK);
+	ck_assert_uint_eq(r.id, ids[21]);
+	core_batch_begin(c);
+	for (int i = 1; i < 300; i += 2)
+		ck_assert_int_eq(core_delete(c, ids[i], NULL, true), V_OK);
+	fw_mem_fail_next(fw, EIO);
+	ck_assert_int_eq(core_batch_end(c), -1);
+	ck_assert_int_eq(core_portmap_at(c, &all, 149, &r), V_OK);
+	ck_assert_uint_eq(r.id, ids[299]);
+	ck_assert_int_eq(core_portmap_at(c, &all, 150, &r), V_NOT_FOUND);
+	/* after a restart (rules come back in the store's order) the order is the ids' again */
+	core_free(c);
+	fw->ops->destroy(fw);
+	fw = mem_fw();
+	c = core_with(fw, st, &pc);
+	for (size_t i = 0; i < 150; i++) {
+		ck_assert_int_eq(core_portmap_at(c, &all, i, &r), V_OK);
+		ck_assert_uint_eq(r.id, ids[2 * i + 1]);
+	}
+	/* in chunks, each visible mapping once, in id order */
+	for (seen = 0, prev = 0; (n = core_portmaps_after(c, &mine, prev, chunk, 7)) > 0; prev = chunk[n - 1].id)
+		for (size_t i = 0; i < n; i++, seen++) {
+			ck_assert_uint_gt(chunk[i].id, prev);
+			ck_assert(addr_equal(&chunk[i].owner, &mine.requester));
+		}
+	ck_assert_uint_eq(seen, 50);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -628,6 +962,12 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, batch_failure_undoes_everything);
 	tcase_add_test(tc, batch_add_delete_same_key);
 	tcase_add_test(tc, batch_refresh);
+	tcase_add_test(tc, app_cannot_rewrite_a_rule_by_hand);
+	tcase_add_test(tc, app_change_passes_the_add_policy);
+	tcase_add_test(tc, app_does_not_refresh_a_household_pinhole);
+	tcase_add_test(tc, overlapping_remote_ranges_conflict);
+	tcase_add_test(tc, bad_stored_rules_skipped_or_clamped);
+	tcase_add_test(tc, reads_through_the_id_index);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -376,7 +376,7 @@ START_TEST(apps_blocked_device)
 	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7012, ORIGIN_CTL), V_OK);
 	ck_assert_int_eq(try_add(c, L1_EUI, "2001:db8:1:1::1", 7013, ORIGIN_WEB), V_OK);
 	/* without secure mode a requester may act for another device: still not to or from lan1 */
-	pc = *core_policy(c);
+	core_policy_get(c, &pc);
 	pc.secure_mode = false;
 	core_set_policy(c, &pc);
 	ck_assert_int_eq(try_add(c, L1_EUI, L2_ST1, 7014, ORIGIN_UPNP), V_NOT_AUTHORIZED);   /* target */
@@ -400,6 +400,123 @@ START_TEST(apps_blocked_device)
 }
 END_TEST
 
+/* ---------- a deny line protects an address whichever way a rule reaches it (issue 12) ---------- */
+
+static struct core *core_denying(struct fw *fw, struct device_table *t, enum pinhole_target_policy pt,
+				 const char *deny)
+{
+	struct core *c = new_core(fw, NULL, t, pt, true);
+	struct policy_config pc;
+	char err[128];
+
+	core_policy_get(c, &pc);
+	ck_assert_msg(policy_parse_perm(deny, &pc.perms[0], err, sizeof(err)), "%s", err);
+	pc.n_perms = 1;
+	core_set_policy(c, &pc);
+	return c;
+}
+
+/* "deny 0-65535 <lan1's stable EUI-64 address> 0-65535": asking through lan1's temporary address used
+ * to open the stable one anyway with pinhole_target=both (only the exact address met the deny line),
+ * and with pinhole_target=stable no line was checked at all. */
+START_TEST(deny_line_covers_the_stable_address)
+{
+	static const enum pinhole_target_policy pts[] = { PINHOLE_TARGET_BOTH, PINHOLE_TARGET_STABLE };
+	struct device_table *t = lab_devices();
+
+	for (size_t i = 0; i < 2; i++) {
+		struct fw *fw = mem_fw();
+		struct core *c = core_denying(fw, t, pts[i], "deny 0-65535 " L1_EUI "/128 0-65535");
+
+		ck_assert_int_eq(try_add(c, L1_TMP, L1_TMP, 9000, ORIGIN_UPNP), V_NOT_AUTHORIZED);
+		ck_assert_int_eq(try_add(c, L1_EUI, L1_EUI, 9000, ORIGIN_PCP), V_NOT_AUTHORIZED);
+		ck_assert(!kernel_has(fw, L1_EUI, 9000) && !kernel_has(fw, L1_TMP, 9000));
+		ck_assert_int_eq(try_add(c, L2_ST1, L2_ST1, 9000, ORIGIN_UPNP), V_OK);   /* lan2 is not denied */
+		ck_assert_int_eq(try_add(c, L1_TMP, "2001:db8:1:1::1", 9001, ORIGIN_CTL), V_OK);  /* by hand */
+		core_free(c);
+		fw->ops->destroy(fw);
+	}
+	device_table_free(t);
+}
+END_TEST
+
+/* A rule whose stable selector is pending (the device has shown no stable address in that subnet yet)
+ * resolves later onto the address a deny line protects: that selector is dropped, the rule stays on
+ * the address it was asked for, and the removal of the selector is journalled like any change. */
+START_TEST(deny_line_checked_when_pending_resolves)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct fw *fw = mem_fw();
+	struct in6_addr tmp = A("2001:db8:1:2:1234:5678:9abc:def0"), eui = A("2001:db8:1:2:5054:ff:fe12:3401");
+	struct core *c;
+	struct core_reanchor_result res;
+	struct rule r;
+
+	ck_assert_int_ge(device_addr_seen(t, MAC1, 3, &tmp, NULL, fake_now), 0);
+	ck_assert_int_eq(device_addr_hint(t, &tmp, ADDR_KIND_TEMPORARY, "test"), 1);
+	c = core_denying(fw, t, PINHOLE_TARGET_BOTH, "deny 0-65535 2001:db8:1:2:5054:ff:fe12:3401/128 0-65535");
+	add(c, "2001:db8:1:2:1234:5678:9abc:def0", 9000, ORIGIN_UPNP, &r);
+	ck_assert(r.target.use_stable && !r.target.stable_resolved);   /* pending: no stable address yet */
+	ck_assert_int_ge(device_addr_seen(t, MAC1, 3, &eui, NULL, fake_now), 0);
+	ck_assert_int_eq(core_resolve_pending(c, &res), 0);
+	ck_assert(!kernel_has(fw, "2001:db8:1:2:5054:ff:fe12:3401", 9000));
+	ck_assert(kernel_has(fw, "2001:db8:1:2:1234:5678:9abc:def0", 9000));
+	ck_assert_int_eq(core_get(c, r.id, &r), V_OK);
+	ck_assert(r.target.use_exact && !r.target.use_stable);
+	ck_assert_int_eq(r.state, RULE_INSTALLED);
+	/* nothing is pending any more: the next device event finds nothing to do */
+	ck_assert_int_eq(core_resolve_pending(c, &res), 0);
+	ck_assert_uint_eq(res.installed + res.pending + res.removed, 0);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* ---------- apps may only touch what apps made (issue 12) ---------- */
+
+/* The household's rule and the operator's for lan1: apps on lan1 (their target) can neither shorten
+ * nor delete them. A device whose apps are blocked can delete nothing, even its own app rules, nor
+ * (without secure_mode) another device's. */
+START_TEST(apps_cannot_delete_rules_by_hand)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct in6_addr l1 = A(L1_EUI), l1t = A(L1_TMP), l2 = A(L2_ST1);
+	struct core_add_req q;
+	struct policy_config pc;
+	struct rule r;
+	uint32_t home, op, own, lan2s;
+
+	q = tcp_pinhole_req(L1_EUI, L2_ST1, 7100, ORIGIN_WEB);    /* set up from lan2's browser */
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	home = r.id;
+	op = add(c, L1_EUI, 7101, ORIGIN_CTL, NULL);
+	own = add(c, L1_EUI, 7102, ORIGIN_UPNP, NULL);
+	lan2s = add(c, L2_ST1, 7103, ORIGIN_PCP, NULL);
+	ck_assert_int_eq(core_refresh(c, home, 120, &l1, false, &r), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_refresh(c, op, 120, &l1t, false, &r), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, home, &l1, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, op, &l1, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, home, &l2, false), V_NOT_AUTHORIZED);   /* nor the one who asked */
+	ck_assert(kernel_has(fw, L1_EUI, 7100) && kernel_has(fw, L1_EUI, 7101));
+	ck_assert_int_eq(core_refresh(c, own, 600, &l1t, false, &r), V_OK);   /* its own: yes */
+	/* blocked: nothing, not even its own */
+	ck_assert_int_eq(device_set_apps_blocked(t, MAC1, true), 0);
+	ck_assert_int_eq(core_delete(c, own, &l1, false), V_NOT_AUTHORIZED);
+	core_policy_get(c, &pc);
+	pc.secure_mode = false;
+	core_set_policy(c, &pc);
+	ck_assert_int_eq(core_delete(c, lan2s, &l1t, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_delete(c, lan2s, &l2, false), V_OK);              /* lan2 is not blocked */
+	ck_assert_int_eq(core_delete(c, home, NULL, true), V_OK);               /* the household may */
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 static Suite *core_reanchor_suite(void)
 {
 	Suite *s = suite_create("core_reanchor");
@@ -412,6 +529,9 @@ static Suite *core_reanchor_suite(void)
 	tcase_add_test(tc, restart_after_change_while_down);
 	tcase_add_test(tc, apps_policy);
 	tcase_add_test(tc, apps_blocked_device);
+	tcase_add_test(tc, deny_line_covers_the_stable_address);
+	tcase_add_test(tc, deny_line_checked_when_pending_resolves);
+	tcase_add_test(tc, apps_cannot_delete_rules_by_hand);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -280,6 +280,55 @@ START_TEST(mem_all_or_nothing)
 }
 END_TEST
 
+/* What the kernel refuses side by side (verified on 6.18: a @ph_remote element whose first or last
+ * key falls inside another is EEXIST and the transaction fails), and the mem backend does the same. */
+START_TEST(clashing_elements)
+{
+	struct fw *fw = mem_new();
+	struct fw_elem wide = pinhole("2001:db8:1:1::5", IPPROTO_UDP, 4000, 0), peer = wide, other = wide;
+	struct fw_elem pm_a = portmap(IPPROTO_TCP, 7000, "100.64.0.10", 7000), pm_b;
+	uint8_t s1[FW_CLASH_SCOPE_LEN], s2[FW_CLASH_SCOPE_LEN];
+
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:99::", &wide.remote), 1);
+	wide.remote_len = 64;
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:99::7", &peer.remote), 1);
+	peer.remote_len = 128;
+	peer.remote_port = 5000;
+	ck_assert(fw_elems_clash(&wide, &peer) && fw_elems_clash(&peer, &wide));
+	ck_assert(!fw_elems_clash(&wide, &wide));                 /* the same element: shared, not a clash */
+	ck_assert(fw_elem_clash_scope(&wide, s1) && fw_elem_clash_scope(&peer, s2));
+	ck_assert(memcmp(s1, s2, sizeof(s1)) == 0);               /* both for one destination */
+	other = peer;
+	other.port = 4001;                                        /* another port: disjoint */
+	ck_assert(!fw_elems_clash(&wide, &other));
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:1:1::6", &other.addr), 1);
+	other.port = 4000;                                        /* another destination */
+	ck_assert(!fw_elems_clash(&wide, &other));
+	ck_assert(fw_elem_clash_scope(&other, s2) && memcmp(s1, s2, sizeof(s1)) != 0);
+	ck_assert(!fw_elem_clash_scope(&pm_a, s1));               /* no remote filter: no clash */
+	/* @pm4_remote has no external address in its key: two pool addresses are one element */
+	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:203.0.113.9", &pm_a.remote), 1);
+	pm_a.remote_len = 128;
+	pm_a.ext_addr.s_addr = htonl(0xc6336401);
+	pm_b = pm_a;
+	pm_b.ext_addr.s_addr = htonl(0xc6336402);
+	ck_assert(fw_elems_clash(&pm_a, &pm_b) && !fw_elems_clash(&pm_a, &pm_a));
+
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &wide, 1), 0);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &peer, 1), -EEXIST);
+	ck_assert(strstr(fw->err, "File exists") != NULL);
+	ck_assert_int_eq(fw->ops->commit(fw, &wide, 1, &peer, 1), 0);   /* the old one deleted first: fine */
+	ck_assert_uint_eq(fw_mem_count(fw), 1);
+	ck_assert_int_eq(fw->ops->resync(fw, (struct fw_elem[]){ wide, peer }, 2), -EEXIST);
+	/* a test can make the backend refuse one element, as the kernel refused the issue's */
+	fw_mem_refuse(fw, &other);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &other, 1), -EEXIST);
+	fw_mem_refuse(fw, NULL);
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &other, 1), 0);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 START_TEST(mem_resync_and_monitor)
 {
 	struct fw *fw = mem_new();
@@ -653,6 +702,7 @@ static Suite *fw_suite(void)
 	tcase_add_test(mem, mem_readd_updates_timeout_keeps_counter);
 	tcase_add_test(mem, mem_portmap_replace_changes_target);
 	tcase_add_test(mem, mem_all_or_nothing);
+	tcase_add_test(mem, clashing_elements);
 	tcase_add_test(mem, mem_resync_and_monitor);
 	tcase_add_test(mem, mem_read_counters_and_bad_args);
 	tcase_add_test(mem, mem_many_elements);

@@ -1124,6 +1124,121 @@ START_TEST(verdict_rendering)
 }
 END_TEST
 
+/* ---------- one client cannot fail everyone's requests (issue 12) ---------- */
+
+/* A MAP with a /64 FILTER and a PEER inside that /64 for the same internal port: two @ph_remote ranges
+ * the kernel cannot hold side by side. Both used to be accepted here and then the kernel refused the
+ * whole batch (NEWSETELEM: File exists), so every other client in it got NO_RESOURCES. Now the core
+ * refuses the one that clashes, whichever comes first, and nothing else. */
+START_TEST(filter_and_peer_inside_it_refused)
+{
+	struct pcp_request m = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 600, 1);
+	struct pcp_request p = peer_req("2001:db8:1::5", IPPROTO_UDP, 4000, "2001:db8:99::7", 5000, 600, 2);
+	struct rule *all;
+
+	m.opt.n_filters = 1;
+	m.opt.filters[0].prefix_len = 64;
+	m.opt.filters[0].addr = A("2001:db8:99::");
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_NO_RESOURCES);
+	ck_assert_uint_eq(rules(&all), 1);
+	free(all);
+	/* a PEER outside the filter's range is fine */
+	p.op.peer_addr = A("2001:db8:98::7");
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_SUCCESS);
+	/* the other order: with the PEER in, a MAP whose FILTER covers it is refused (the kernel would
+	 * take it, but then refuse the PEER's next refresh) */
+	m.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
+	m.lifetime = 600;
+	m.opt.filters[0].addr = A("2001:db8:98::");
+	ck_assert_uint_eq(send_pcp(&m).result, PCP_NO_RESOURCES);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_int_eq(all[0].origin, ORIGIN_PCP_PEER);
+	free(all);
+}
+END_TEST
+
+/* Builds PCP request q into buf and a group message for it from src. */
+static void group_msg(struct pcp_server_msg *m, const struct pcp_request *q, const char *src, uint8_t *in,
+		      uint8_t *out)
+{
+	memset(m, 0, sizeof(*m));
+	m->len = pcp_wire_build_request(q, in, PCP_MAX_MSG);
+	ck_assert_uint_gt(m->len, 0);
+	m->in = in;
+	m->src = A(src);
+	m->out = out;
+	m->cap = PCP_MAX_MSG;
+}
+
+static uint8_t group_result(const struct pcp_server_msg *m)
+{
+	struct pcp_response r;
+
+	ck_assert_uint_gt(m->out_len, 0);
+	ck_assert_int_eq(pcp_wire_parse_response(m->out, m->out_len, &r), PCP_PARSE_OK);
+	return r.result;
+}
+
+/* 40 clients' MAPs in the same wake-up as one request the firewall refuses: the batch cannot commit,
+ * so each request that hung on it runs again alone; only the refused one fails. */
+START_TEST(group_failure_costs_only_the_offender)
+{
+	enum { N = 41 };
+	static uint8_t in[N][PCP_MAX_MSG], out[N][PCP_MAX_MSG];
+	struct pcp_server_msg m[N];
+	struct fw_elem refused;
+	struct rule *all;
+	char client[ADDR_STRLEN];
+
+	for (int i = 0; i < N; i++) {
+		struct pcp_request q;
+
+		snprintf(client, sizeof(client), "2001:db8:1::%x", 0x100 + i);
+		q = map_req(client, IPPROTO_TCP, (uint16_t)(7000 + i), 0, 600, (uint8_t)i);
+		group_msg(&m[i], &q, client, in[i], out[i]);
+	}
+	memset(&refused, 0, sizeof(refused));
+	refused.proto = IPPROTO_TCP;
+	refused.addr = A("2001:db8:1::114");    /* client 20 */
+	refused.port = 7020;
+	fw_mem_refuse(fx.fw, &refused);
+	pcp_server_handle_group(fx.srv, m, N, now_ms);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(group_result(&m[i]) == (i == 20 ? PCP_NO_RESOURCES : PCP_SUCCESS), "request %d: %u", i,
+			      group_result(&m[i]));
+	ck_assert_uint_eq(rules(&all), N - 1);
+	free(all);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), N - 1);
+	/* the mapping index names only what stands: client 20 asking again makes a new mapping */
+	fw_mem_refuse(fx.fw, NULL);
+	pcp_server_handle_group(fx.srv, &m[20], 1, now_ms);
+	ck_assert_uint_eq(group_result(&m[20]), PCP_SUCCESS);
+	ck_assert(has_pinhole("2001:db8:1::114", IPPROTO_TCP, 7020));
+}
+END_TEST
+
+/* PCP DESCRIPTION is UTF-8 with no rule against controls: an ESC sequence or a bell would reach
+ * igdctl's terminal and SOAP answers (XML 1.0 forbids them). The core scrubs it like a UPnP one. */
+START_TEST(description_controls_scrubbed)
+{
+	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+	struct rule *all;
+
+	q.opt.has_description = true;
+	strcpy(q.opt.description, "\x1b[2J\x1b]0;owned\x07line\r\nnext\x7f \xc2\x9b" "31m");
+	q.opt.description_len = (uint16_t)strlen(q.opt.description);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	for (const unsigned char *c = (const unsigned char *)all[0].desc; *c; c++)
+		ck_assert_msg(*c >= 0x20 && *c != 0x7f && !(c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f),
+			      "control byte 0x%02x left in \"%s\"", *c, all[0].desc);
+	ck_assert_str_eq(all[0].desc, " [2J ]0;owned line  next    31m");
+	free(all);
+}
+END_TEST
+
 static Suite *pcp_server_suite(void)
 {
 	Suite *s = suite_create("pcp_server");
@@ -1167,6 +1282,9 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, rate_limit_many_clients_bounded);
 	tcase_add_test(tc, index_survives_restart_and_gc);
 	tcase_add_test(tc, verdict_rendering);
+	tcase_add_test(tc, filter_and_peer_inside_it_refused);
+	tcase_add_test(tc, group_failure_costs_only_the_offender);
+	tcase_add_test(tc, description_controls_scrubbed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -121,6 +121,12 @@ START_TEST(rule_validation)
 	r = portmap(8080, "192.0.2.10", 80);
 	r.proto = 50;
 	ck_assert_ptr_nonnull(rule_validate(&r));
+	r = portmap(8080, "192.0.2.10", 80);
+	r.remote = A("198.51.100.0");
+	r.remote_len = 120;                              /* the NAT map holds one remote host, not a /24 */
+	ck_assert_ptr_nonnull(rule_validate(&r));
+	r.remote_len = 128;
+	ck_assert_ptr_null(rule_validate(&r));
 	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 1);
 	r.target.use_exact = false;
 	ck_assert_ptr_nonnull(rule_validate(&r));        /* no target */
@@ -278,6 +284,90 @@ START_TEST(permission_lines)
 }
 END_TEST
 
+/* Who may change or delete a rule, and who may see it (issue 12). */
+START_TEST(change_and_see)
+{
+	static const enum rule_origin by_hand[] = { ORIGIN_WEB, ORIGIN_CTL, ORIGIN_STATIC };
+	struct policy_config pc;
+	struct rule r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
+	struct in6_addr target = r.target.exact, other = A("2001:db8:1:1::9");
+
+	policy_defaults(&pc);
+	r.owner = target;
+	r.origin = ORIGIN_UPNP;
+	ck_assert_int_eq(policy_check_change(&pc, &r, &target, false, false, false), V_OK);
+	ck_assert_int_eq(policy_check_change(&pc, &r, &other, false, false, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(policy_check_change(&pc, &r, &other, false, true, false), V_OK);     /* its device */
+	ck_assert_int_eq(policy_check_change(&pc, &r, &target, false, false, true), V_NOT_AUTHORIZED); /* blocked */
+	for (size_t i = 0; i < 3; i++) {
+		r.origin = by_hand[i];
+		ck_assert_int_eq(policy_check_change(&pc, &r, &target, false, true, false), V_NOT_AUTHORIZED);
+		ck_assert_int_eq(policy_check_change(&pc, &r, &target, true, false, false), V_OK);
+	}
+	pc.secure_mode = false;
+	ck_assert_int_eq(policy_check_change(&pc, &r, &other, false, false, false), V_NOT_AUTHORIZED);
+	r.origin = ORIGIN_PCP;
+	ck_assert_int_eq(policy_check_change(&pc, &r, &other, false, false, false), V_OK);
+
+	/* seeing: its own (it asked, it is the target, its device) under secure_mode; all without */
+	pc.secure_mode = true;
+	r.owner = A("2001:db8:1:1::7");
+	ck_assert(policy_may_see(&pc, &r, &r.owner, false, false, false));
+	ck_assert(policy_may_see(&pc, &r, &target, false, false, false));
+	ck_assert(policy_may_see(&pc, &r, &other, false, false, true));
+	ck_assert(!policy_may_see(&pc, &r, &other, false, false, false));
+	ck_assert(policy_may_see(&pc, &r, &other, true, false, false));
+	ck_assert(!policy_may_see(&pc, &r, &other, true, true, false));       /* own only narrows anyone */
+	pc.secure_mode = false;
+	ck_assert(policy_may_see(&pc, &r, &other, false, false, false));
+	ck_assert(!policy_may_see(&pc, &r, &other, false, true, false));
+}
+END_TEST
+
+/* Deny lines meet every address a rule opens: the stable one beside the one asked for, or alone. */
+START_TEST(deny_lines_every_address)
+{
+	struct policy_config pc;
+	struct rule r = pinhole("2001:db8:1:1:1234:5678:9abc:def0", IPPROTO_TCP, 8080);
+	struct in6_addr stable = A("2001:db8:1:1:5054:ff:fe12:3401");
+	char err[128];
+
+	policy_defaults(&pc);
+	ck_assert(policy_parse_perm("deny 0-65535 2001:db8:1:1:5054:ff:fe12:3401/128 0-65535", &pc.perms[0], err,
+				    sizeof(err)));
+	pc.n_perms = 1;
+	r.origin = ORIGIN_UPNP;
+	r.target.use_stable = true;
+	r.target.stable_resolved = true;
+	r.target.stable = stable;
+	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1:1234:5678:9abc:def0"), V_NOT_AUTHORIZED);
+	r.target.use_exact = false;                                            /* pinhole_target=stable */
+	ck_assert_int_eq(policy_check_standing(&pc, &r, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(policy_check_standing(&pc, &r, true), V_OK);         /* by hand: not bound */
+	ck_assert(!policy_address_allowed(&pc, &r, &stable));
+	r.origin = ORIGIN_CTL;
+	ck_assert(policy_address_allowed(&pc, &r, &stable));
+	/* what a refresh re-judges: low ports too */
+	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 22);
+	r.origin = ORIGIN_PCP;
+	ck_assert_int_eq(policy_check_standing(&pc, &r, false), V_LOW_PORT);
+}
+END_TEST
+
+/* Descriptions lose their control characters (C0, DEL, C1), nothing else. */
+START_TEST(description_scrub)
+{
+	char d[RULE_DESC_MAX + 1];
+
+	strcpy(d, "a\tb\x1b[0m\x7f\xc2\x85\xc3\xa9\xe2\x80\xa8z");
+	rule_scrub_desc(d);
+	ck_assert_str_eq(d, "a b [0m   \xc3\xa9\xe2\x80\xa8z");
+	memset(d, 'x', sizeof(d));                       /* not terminated: cut to RULE_DESC_MAX */
+	rule_scrub_desc(d);
+	ck_assert_uint_eq(strlen(d), RULE_DESC_MAX);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -292,6 +382,9 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, leases);
 	tcase_add_test(tc, owner_checks);
 	tcase_add_test(tc, permission_lines);
+	tcase_add_test(tc, change_and_see);
+	tcase_add_test(tc, deny_lines_every_address);
+	tcase_add_test(tc, description_scrub);
 	suite_add_tcase(s, tc);
 	return s;
 }

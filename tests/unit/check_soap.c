@@ -199,6 +199,15 @@ END_TEST
 static struct fw *fw;
 static struct core *core;
 
+/* fd00:1::20 and 2001:db8:1::20 are addresses of one device (the core's device table would say so) */
+static bool same_dev(void *arg, const struct in6_addr *a, const struct in6_addr *b)
+{
+	struct in6_addr t = A("fd00:1::20"), g = A("2001:db8:1::20");
+
+	(void)arg;
+	return (addr_equal(a, &t) && addr_equal(b, &g)) || (addr_equal(a, &g) && addr_equal(b, &t));
+}
+
 static void setup(void)
 {
 	struct fw_config cfg;
@@ -215,6 +224,7 @@ static void setup(void)
 	policy_defaults(&p.policy);
 	p.fw = fw;
 	p.clock = fake_clock;
+	p.same_device = same_dev;
 	core = core_new(&p);
 	ck_assert_ptr_nonnull(core);
 	ck_assert_msg(core_start(core, err, sizeof(err)) == 0, "%s", err);
@@ -319,17 +329,11 @@ START_TEST(test_pinhole_refused_targets)
 }
 END_TEST
 
-static bool same_dev(void *arg, const struct in6_addr *a, const struct in6_addr *b)
-{
-	struct in6_addr t = A("fd00:1::20"), g = A("2001:db8:1::20");
-
-	(void)arg;
-	return (addr_equal(a, &t) && addr_equal(b, &g)) || (addr_equal(a, &g) && addr_equal(b, &t));
-}
-
+/* Another address of the same device may read the pinhole (the core decides, by its device table);
+ * another device may not. */
 START_TEST(test_pinhole_same_device_reads)
 {
-	struct soap_ctx c = ctx_for("2001:db8:1::20"), ula = ctx_for("fd00:1::20");
+	struct soap_ctx c = ctx_for("2001:db8:1::20"), ula = ctx_for("fd00:1::20"), other = ctx_for("fd00:1::30");
 	struct soap_arg add[6] = PH("", "0", "2001:db8:1::20", "40000", "17", "3600");
 	struct soap_arg id[1] = { { "UniqueID", "" } };
 	struct soap_out o;
@@ -339,8 +343,7 @@ START_TEST(test_pinhole_same_device_reads)
 	snprintf(uid, sizeof(uid), "%s", outv(&o, "UniqueID"));
 	soap_out_free(&o);
 	id[0].value = uid;
-	ck_assert_int_eq(call(&ula, SOAP_SVC_V6FC, "GetPinholePackets", id, 1, &o), 606);
-	ula.same_device = same_dev;
+	ck_assert_int_eq(call(&other, SOAP_SVC_V6FC, "GetPinholePackets", id, 1, &o), 606);
 	ck_assert_int_eq(call(&ula, SOAP_SVC_V6FC, "GetPinholePackets", id, 1, &o), 0);
 	soap_out_free(&o);
 }
@@ -399,6 +402,62 @@ START_TEST(test_portmap_lifecycle)
 	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "DeletePortMapping", key, 3, &o), 714);
 	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "DeletePortMappingRange", range, 4, &o), 730);
 	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "GetListOfPortMappings", list, 5, &o), 730);
+}
+END_TEST
+
+/* One rule for every read (README, Limits): under secure_mode a CP sees its own mappings only (it made
+ * them, or they are for its device), by index, by key and in lists alike; before, GetGeneric and
+ * GetSpecific showed every device's mappings and descriptions to anyone. Without secure_mode a CP
+ * may act for anyone, so it sees everyone's, and Manage=0 narrows a list to its own. */
+START_TEST(test_portmap_reads_are_own_only)
+{
+	struct soap_ctx a = ctx_for("192.0.2.20"), b = ctx_for("192.0.2.30");
+	struct soap_arg add20[8] = PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "a's secret", "3600");
+	struct soap_arg add30[8] = PM("", "40001", "TCP", "40001", "192.0.2.30", "1", "b's", "3600");
+	struct soap_arg key20[3] = { { "NewRemoteHost", "" }, { "NewExternalPort", "40000" }, { "NewProtocol", "TCP" } };
+	struct soap_arg idx[1] = { { "NewPortMappingIndex", "0" } };
+	struct soap_arg list[5] = { { "NewStartPort", "1" }, { "NewEndPort", "65535" }, { "NewProtocol", "TCP" },
+				    { "NewManage", "1" }, { "NewNumberOfPorts", "0" } };
+	struct policy_config pc;
+	struct soap_out o;
+
+	ck_assert_int_eq(call(&a, SOAP_SVC_WANIPC, "AddPortMapping", add20, 8, &o), 0);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "AddPortMapping", add30, 8, &o), 0);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewExternalPort"), "40001");
+	soap_out_free(&o);
+	idx[0].value = "1";
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 713);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key20, 3, &o), 606);
+	b.v1 = true;
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key20, 3, &o), 714);
+	b.v1 = false;
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetListOfPortMappings", list, 5, &o), 0);
+	ck_assert_ptr_null(strstr(outv(&o, "NewPortListing"), "secret"));
+	soap_out_free(&o);
+	ck_assert_int_eq(call(&a, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key20, 3, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewPortMappingDescription"), "a's secret");
+	soap_out_free(&o);
+
+	core_policy_get(core, &pc);
+	pc.secure_mode = false;
+	core_set_policy(core, &pc);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewExternalPort"), "40001");
+	soap_out_free(&o);
+	idx[0].value = "0";
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewExternalPort"), "40000");
+	soap_out_free(&o);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key20, 3, &o), 0);
+	soap_out_free(&o);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetListOfPortMappings", list, 5, &o), 0);
+	ck_assert_ptr_nonnull(strstr(outv(&o, "NewPortListing"), "secret"));
+	soap_out_free(&o);
+	list[3].value = "0";
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "GetListOfPortMappings", list, 5, &o), 0);
+	ck_assert_ptr_null(strstr(outv(&o, "NewPortListing"), "secret"));
+	soap_out_free(&o);
 }
 END_TEST
 
@@ -570,6 +629,7 @@ static Suite *soap_suite(void)
 	tcase_add_test(h, test_pinhole_refused_targets);
 	tcase_add_test(h, test_pinhole_same_device_reads);
 	tcase_add_test(h, test_portmap_lifecycle);
+	tcase_add_test(h, test_portmap_reads_are_own_only);
 	tcase_add_test(h, test_portmap_empty_client);
 	tcase_add_test(h, test_connection_actions);
 	suite_add_tcase(s, h);
