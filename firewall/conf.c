@@ -111,6 +111,8 @@ static const struct conf_key conf_keys[] = {
 	  0, 0, 0, 0, NULL },
 	{ "upstream_pcp_server", CT_ADDR_OPT, "", "upstream PCP server; empty = the default gateway (RFC 7488)",
 	  OFF(upstream_pcp_server), SZ(upstream_pcp_server), 0, 0, NULL },
+	{ "upstream_descriptions", CT_BOOL, "no", "send each mapping's description (the app's name for it) to "
+	  "the upstream PCP server (the ISP's CGN) too", OFF(upstream_descriptions), 0, 0, 0, NULL },
 	{ "secure_mode", CT_BOOL, "yes", "a client may only open ports for its own device",
 	  OFF(policy.secure_mode), 0, 0, 0, NULL },
 	{ "allow_low_ports", CT_BOOL, "no", "let clients open ports below 1024",
