@@ -102,7 +102,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(pcp_rate_limit), 0, 0, 1000000u, NULL },
 	{ "pcp_rate_burst", CT_U32, "64", "requests a client may send at once above the rate",
 	  OFF(pcp_rate_burst), 0, 1, 1000000u, NULL },
-	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on the LAN addresses; empty = off",
+	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on every LAN interface; ADDR = an "
+	  "address of a LAN interface (or the loopback), answered only as it arrives there; empty = off",
 	  OFF(web_listen), SZ(web_listen), 0, 0, NULL },
 	{ "web_password_hash", CT_CRYPT, "", "web UI password as a crypt(3) hash (`igdctl passwd` prints the line); empty = no login",
 	  OFF(web_password_hash), SZ(web_password_hash), 0, 0, NULL },
