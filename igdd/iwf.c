@@ -193,8 +193,8 @@ static void note_answer(struct iwf *w, uint32_t epoch, bool *lost)
 
 		w->have_recreate = true;
 		w->recreate_ms = at;
-		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings in %llu ms", epoch,
-			 w->n, (unsigned long long)(at - now));
+		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings in %llu ms",
+			 epoch, w->n, (unsigned long long)(at - now));
 		for (size_t i = 0; i < w->n; i++) {
 			w->ents[i].state = pcp_client_next(w->ents[i].state, PCP_CLIENT_EV_EPOCH);
 			w->ents[i].next_ms = at;

@@ -14,7 +14,7 @@
 #              descriptions go upstream only with upstream_descriptions=yes.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=iwf_lib.sh
+# shellcheck source-path=SCRIPTDIR source=iwf_lib.sh
 . "$HERE/iwf_lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "t_hostile_edge: skipped (needs root)"; exit 77; }
@@ -100,7 +100,8 @@ for i in 1 2 3 4 5; do
 	expect_eq "$(login lan1 "$LAN1_EUI64" "guess $i")" 401 "lan1 guess $i: wrong password"
 done
 expect_eq "$(login lan1 "$LAN1_EUI64" "$PASSWORD")" 429 "lan1's 6th attempt: rate limited"
-expect_eq "$(login lan2 "$LAN2_TMP" wrong)" 401 "lan2 from another address of the same /64 is not locked out (401, not 429)"
+expect_eq "$(login lan2 "$LAN2_TMP" wrong)" 401 \
+	"lan2 from another address of the same /64 is not locked out (401, not 429)"
 
 step "login: a host posing as many addresses of the /64"
 for i in $(seq 1 24); do
@@ -112,7 +113,9 @@ for i in $(seq 1 24); do
 done
 n401=$(tr ' ' '\n' <<<"$codes" | grep -c '^401$' || true)
 n429=$(tr ' ' '\n' <<<"$codes" | grep -c '^429$' || true)
-[ "$n401" -ge 10 ] && [ "$n429" -ge 5 ] && [ $((n401 + n429)) = 24 ] || fail "24 posing addresses got:$codes"
+if [ "$n401" -lt 10 ] || [ "$n429" -lt 5 ] || [ $((n401 + n429)) != 24 ]; then
+	fail "24 posing addresses got:$codes"
+fi
 ok "24 new addresses of lan1: $n401 answered, then the /64's budget ran dry ($n429 times 429)"
 expect_eq "$(login lan2 "$LAN2_TMP" "$PASSWORD")" 429 "an unknown address of that /64 waits (the coarse last resort)"
 expect_eq "$(login lan2 "$LAN2_TMP" "$PASSWORD" -b "$LAB_DIR/jar2")" 200 "... unless it has a session"
@@ -134,6 +137,7 @@ ok "igdctl list shows the description without its control characters: $(grep -o 
 step "a slow password hash does not stall the other clients"
 lab_igdd_stop || fail "igdd stop"
 # SHA-512 crypt of "slow horse battery" with 6,000,000 rounds (~1.5 s here; Python's crypt module)
+# shellcheck disable=SC2016 # a crypt(3) hash, not an expansion
 SLOW='$6$rounds=6000000$e12saltsaltsalt$sgM2QR9ultbdRFS5cP6r.vwgoN.4XOGDoT0ajisSUbKsleZ8llxF2E/z2HfvM.2M.ut2vLU1sKf1ukt2rsrdZ1'
 lab_igdd_start "web_listen=:8080" "web_password_hash=$SLOW" || fail "igdd with the slow hash"
 t0=$(date +%s%N)
@@ -182,17 +186,22 @@ ok "upstream_descriptions=no (the default): pcpd's mapping has no description"
 
 epoch_grown() { [ "$(iwf_status_field epoch)" -ge 12 ] 2>/dev/null; }
 wait_until 20 epoch_grown || fail "the upstream epoch did not grow: $(iwf_status_field epoch)"
-step "spoofed unsolicited ANNOUNCEs (epoch 0, from the server's address $IWF_GW)"
+# Epochs far ahead of the server's clock: either, believed, is a loss of state; and no answer of
+# pcpd's carries them (its own ANNOUNCEs after its start are in the log too).
+step "spoofed unsolicited ANNOUNCEs from the server's address $IWF_GW"
 ip -n "${LAB}lan1" addr add "$IWF_GW/32" dev eth0 || fail "spoofed address on lan1"
-lab_exec lan1 "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$CPE_LAN4" --src "$IWF_GW" unsolicited --epoch 0 </dev/null >/dev/null ||
-	fail "spoof from lan1"
-ip netns exec "${LAB}cgn" "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$IWF_CPE_WAN" --src "$IWF_GW" unsolicited --epoch 0 \
+lab_exec lan1 "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$CPE_LAN4" --src "$IWF_GW" unsolicited --epoch 313131 \
+	</dev/null >/dev/null || fail "spoof from lan1"
+ip netns exec "${LAB}cgn" "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$IWF_CPE_WAN" --src "$IWF_GW" unsolicited --epoch 424242 \
 	</dev/null >/dev/null || fail "spoof on the WAN link"
-hinted() { grep -q "unsolicited ANNOUNCE from the upstream server" "$LAB_DIR/igdd.log"; }
+hinted() { grep -q "unsolicited ANNOUNCE from the upstream server (epoch 424242)" "$LAB_DIR/igdd.log"; }
 wait_until 5 hinted || fail "the ANNOUNCE on the WAN link was not even looked at"
 ok "the one on the WAN link only made igdd ask the server itself"
+grep -q "(epoch 313131)" "$LAB_DIR/igdd.log" && fail "the ANNOUNCE from lan1 was taken"
+ok "the one from lan1 was ignored"
 sleep 8  # a re-creation would start 0-5 s after a loss of state is believed
-grep -q "lost its state" "$LAB_DIR/igdd.log" && fail "igdd believed the spoofed ANNOUNCE: $(grep 'lost its state' "$LAB_DIR/igdd.log")"
+grep -q "lost its state" "$LAB_DIR/igdd.log" &&
+	fail "igdd believed the spoofed ANNOUNCE: $(grep 'lost its state' "$LAB_DIR/igdd.log")"
 expect_eq "$(iwf_status_field recreated)" 0 "no upstream mapping was re-created"
 
 step "a real loss of state is still repaired"

@@ -160,7 +160,8 @@ START_TEST(test_print_roundtrip)
 	const char *keys[] = { "ext_ifname=", "lan_ifname=", "listening_ip=", "state_dir=", "nft_table=", "nft_mode=",
 			       "nft_chain_prefix=", "control_socket=", "enable_upnp=", "enable_pcp=", "web_listen=",
 			       "web_hostname=",
-			       "upstream_pcp_server=", "upstream_descriptions=", "secure_mode=", "allow_low_ports=", "allow_temporary=",
+			       "upstream_pcp_server=", "upstream_descriptions=", "secure_mode=", "allow_low_ports=",
+			       "allow_temporary=",
 			       "pinhole_target=", "min_lifetime=", "max_lifetime=", "max_rules=",
 			       "max_rules_per_client=", "ext_port_range=", "user=", "log_level=", "allow ", "deny " };
 

@@ -23,7 +23,8 @@ static void assert_inert(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		ck_assert_msg(*p >= 0x20 && *p != 0x7f, "control byte 0x%02x in \"%s\"", *p, s);
 		ck_assert_msg(!(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f), "C1 control in \"%s\"", s);
-		ck_assert_msg(!(p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae), "bidi override in \"%s\"", s);
+		ck_assert_msg(!(p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae),
+			      "bidi override in \"%s\"", s);
 	}
 }
 
@@ -96,14 +97,14 @@ START_TEST(test_json_tree)
 {
 	json_t *j = json_pack("{s:[{s:s,s:s,s:i}],s:{s:s}}", "rules", "description", "x\x1b[31mred", "address",
 			      "192.0.2.11", "port", 80, "error", "message", "bad \xc2\x9b");
+	json_t *rule;
 	char *s;
 
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(vis_json(j), 0);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "rules"), 0), "description")),
-			 "x\\x1b[31mred");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "rules"), 0), "address")),
-			 "192.0.2.11");
+	rule = json_array_get(json_object_get(j, "rules"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(rule, "description")), "x\\x1b[31mred");
+	ck_assert_str_eq(json_string_value(json_object_get(rule, "address")), "192.0.2.11");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "message")), "bad \\u009b");
 	s = json_dumps(j, JSON_COMPACT);
 	assert_inert(s);
