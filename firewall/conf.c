@@ -104,7 +104,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(pcp_rate_limit), 0, 0, 1000000u, NULL },
 	{ "pcp_rate_burst", CT_U32, "64", "requests a client may send at once above the rate",
 	  OFF(pcp_rate_burst), 0, 1, 1000000u, NULL },
-	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on the LAN addresses; empty = off",
+	{ "web_listen", CT_HOSTPORT, ":8080", "web UI [ADDR]:PORT; \":PORT\" = on every LAN interface; ADDR = an "
+	  "address of a LAN interface (or the loopback), answered only as it arrives there; empty = off",
 	  OFF(web_listen), SZ(web_listen), 0, 0, NULL },
 	{ "web_password_hash", CT_CRYPT, "", "web UI password as a crypt(3) hash (`igdctl passwd` prints the line); empty = no login",
 	  OFF(web_password_hash), SZ(web_password_hash), 0, 0, NULL },
@@ -113,6 +114,8 @@ static const struct conf_key conf_keys[] = {
 	  0, 0, 0, 0, NULL },
 	{ "upstream_pcp_server", CT_ADDR_OPT, "", "upstream PCP server; empty = the default gateway (RFC 7488)",
 	  OFF(upstream_pcp_server), SZ(upstream_pcp_server), 0, 0, NULL },
+	{ "upstream_descriptions", CT_BOOL, "no", "send each mapping's description (the app's name for it) to "
+	  "the upstream PCP server (the ISP's CGN) too", OFF(upstream_descriptions), 0, 0, 0, NULL },
 	{ "secure_mode", CT_BOOL, "yes", "a client may only open ports for its own device",
 	  OFF(policy.secure_mode), 0, 0, 0, NULL },
 	{ "allow_low_ports", CT_BOOL, "no", "let clients open ports below 1024",

@@ -59,6 +59,7 @@ struct conf {
 	char upstream_pcp_server[64];            /* as written; empty = RFC 7488 default gateway probe */
 	bool has_upstream_pcp;
 	struct in6_addr upstream_pcp_addr;
+	bool upstream_descriptions;              /* mapping descriptions go to the upstream server too */
 	uint16_t ext_port_min, ext_port_max;
 	/* CGN (pcpd): the pool lives in fw.nat_pool (the NAT44 rule needs it), the subscriber prefix in
 	 * fw.nat_src; these are the rest, read by pcpd/cgn.c */

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "firewall/ctl.h"
+#include "igdd/vis.h"
 #include "web/session.h"
 
 #define EXIT_REFUSED     1
@@ -340,6 +341,13 @@ static int run(const struct cli *cli, const char *method, const char *path, json
 
 	if (status < 0)
 		return -status;
+	/* descriptions and names come from LAN hosts: on a terminal their control characters are shown,
+	 * not obeyed (JSON output escapes them itself) */
+	if ((!cli->json || status < 200 || status > 299) && vis_json(ans) < 0) {
+		fprintf(stderr, "igdctl: out of memory\n");
+		json_decref(ans);
+		return EXIT_REFUSED;
+	}
 	if (status < 200 || status > 299) {
 		rc = refused(ans, status);
 	} else if (cli->json) {

@@ -3,6 +3,7 @@
  * thread that keeps it alive. Decisions about timers, epochs and errors are pcpd/pcp_client.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,7 +59,10 @@ struct iwf {
 	size_t n, cap;
 	bool adopt_all;               /* after (re)start: map every port mapping the core holds */
 	uint64_t next_check_ms;
+	uint64_t last_check_ms;       /* when the last epoch check started */
 	unsigned check_fails;
+	bool have_recreate;
+	uint64_t recreate_ms;         /* the last re-creation of every mapping */
 	uint64_t recreated;
 	unsigned rng;
 };
@@ -183,9 +187,14 @@ static void note_answer(struct iwf *w, uint32_t epoch, bool *lost)
 	w->state = IWF_UP;
 	w->check_fails = 0;
 	if (!ok) {
-		uint64_t at = mono_ms() + rnd(w, PCP_CLIENT_RECREATE_MAX_MS);
+		uint64_t now = mono_ms();
+		uint64_t at = pcp_client_recreate_at(now, rnd(w, PCP_CLIENT_RECREATE_MAX_MS), w->have_recreate,
+						     w->recreate_ms);
 
-		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings", epoch, w->n);
+		w->have_recreate = true;
+		w->recreate_ms = at;
+		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings in %llu ms",
+			 epoch, w->n, (unsigned long long)(at - now));
 		for (size_t i = 0; i < w->n; i++) {
 			w->ents[i].state = pcp_client_next(w->ents[i].state, PCP_CLIENT_EV_EPOCH);
 			w->ents[i].next_ms = at;
@@ -319,8 +328,9 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	if (w->state == IWF_UNREACHABLE && wait_ms > IWF_UNREACHABLE_WAIT_MS)
 		wait_ms = IWF_UNREACHABLE_WAIT_MS;
 	pthread_mutex_unlock(&w->mu);
+	/* the app's name for the mapping tells the ISP what runs at home: only when the operator said so */
 	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
-			       lifetime_for(r), prefer_failure, r->desc);
+			       lifetime_for(r), prefer_failure, w->p.send_descriptions ? r->desc : NULL);
 	if (r->remote_len == 128) {
 		/* RemoteHost (or a LAN client's FILTER): the CGN admits only that host too (RFC 6970 5.2),
 		 * so the upstream port is not open to the internet while the CPE filters behind it. */
@@ -576,6 +586,9 @@ static void check_server(struct iwf *w, uint64_t now)
 	struct pcp_response resp;
 	bool ok;
 
+	pthread_mutex_lock(&w->mu);
+	w->last_check_ms = now;
+	pthread_mutex_unlock(&w->mu);
 	pcp_client_announce_request(&req, &in6addr_any);
 	ok = exchange(w, &req, &resp, PCP_CLIENT_IRT_MS) == 0;
 	pthread_mutex_lock(&w->mu);
@@ -683,38 +696,77 @@ static void sweep(struct iwf *w, uint64_t now)
 	free(rules);
 }
 
-/* An unsolicited ANNOUNCE (or MAP) from the server on port 5350: check its epoch. */
+bool iwf_unsolicited_ok(const struct in6_addr *src, const char *in_ifname, const struct in6_addr *server,
+			const char *ext_ifname)
+{
+	return ext_ifname && ext_ifname[0] && in_ifname && strcmp(in_ifname, ext_ifname) == 0 &&
+	       addr_equal(src, server);
+}
+
+/* One datagram from the port-5350 socket: its source and the interface it came in on. */
+static ssize_t recv_unsolicited(int fd, uint8_t *buf, size_t len, struct in6_addr *src, char ifname[IF_NAMESIZE])
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	} ctl;
+	struct sockaddr_in sin;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = &sin, .msg_namelen = sizeof(sin), .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+	ifname[0] = '\0';
+	if (n <= 0)
+		return n;
+	addr_from_v4(src, sin.sin_addr);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		struct in_pktinfo pi;
+
+		if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO)
+			continue;
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		if (!if_indextoname((unsigned)pi.ipi_ifindex, ifname))
+			ifname[0] = '\0';
+	}
+	return n;
+}
+
+/* Unsolicited ANNOUNCEs (or MAP responses) on port 5350: a hint to check the server's epoch now. */
 static void read_unsolicited(struct iwf *w)
 {
 	uint8_t buf[PCP_MAX_MSG];
-	struct sockaddr_storage ss;
 	struct pcp_response resp;
 	struct in6_addr src, server;
+	char ifname[IF_NAMESIZE], sbuf[ADDR_STRLEN];
 	bool have;
 
 	for (int i = 0; i < 16; i++) {
-		socklen_t sl = sizeof(ss);
-		ssize_t n = recvfrom(w->listen_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		ssize_t n = recv_unsolicited(w->listen_fd, buf, sizeof(buf), &src, ifname);
+		uint64_t now, at;
 
 		if (n <= 0)
 			return;
-		if (ss.ss_family == AF_INET)
-			addr_from_v4(&src, ((struct sockaddr_in *)&ss)->sin_addr);
-		else if (ss.ss_family == AF_INET6)
-			src = ((struct sockaddr_in6 *)&ss)->sin6_addr;
-		else
-			continue;
 		pthread_mutex_lock(&w->mu);
 		have = w->have_server && w->state != IWF_PROBING && w->state != IWF_OFF;
 		server = w->server;
 		pthread_mutex_unlock(&w->mu);
-		/* only the server's word counts (a LAN host could send anything to this port) */
-		if (!have || !addr_equal(&src, &server) ||
-		    pcp_wire_parse_response(buf, (size_t)n, &resp) != PCP_PARSE_OK)
+		if (!have || pcp_wire_parse_response(buf, (size_t)n, &resp) != PCP_PARSE_OK)
 			continue;
-		log_info("iwf: unsolicited %s from the upstream server, epoch %u",
-			  resp.opcode == PCP_OP_ANNOUNCE ? "ANNOUNCE" : "response", resp.epoch);
-		note_answer(w, resp.epoch, NULL);
+		if (!iwf_unsolicited_ok(&src, ifname, &server, w->p.ext_ifname)) {
+			log_debug("iwf: unsolicited PCP response from %s on %s ignored", addr_str(&src, sbuf),
+				  ifname[0] ? ifname : "?");
+			continue;
+		}
+		/* its epoch is not taken: the server's answer to our own ANNOUNCE decides */
+		now = mono_ms();
+		pthread_mutex_lock(&w->mu);
+		at = w->last_check_ms + IWF_HINT_MIN_MS > now ? w->last_check_ms + IWF_HINT_MIN_MS : now;
+		if (at < w->next_check_ms)
+			w->next_check_ms = at;
+		pthread_mutex_unlock(&w->mu);
+		log_info("iwf: unsolicited %s from the upstream server (epoch %u): checking its epoch",
+			 resp.opcode == PCP_OP_ANNOUNCE ? "ANNOUNCE" : "response", resp.epoch);
 	}
 }
 
@@ -771,8 +823,12 @@ static void *iwf_thread(void *arg)
 			probe(w);
 			continue;
 		}
-		if (poll(pfd, w->listen_fd >= 0 ? 2 : 1, 500) > 0 && (pfd[1].revents & POLLIN))
+		if (poll(pfd, w->listen_fd >= 0 ? 2 : 1, 500) > 0 && (pfd[1].revents & POLLIN)) {
 			read_unsolicited(w);
+			pthread_mutex_lock(&w->mu);
+			check_at = w->next_check_ms;
+			pthread_mutex_unlock(&w->mu);
+		}
 		if (atomic_load(&w->stop))
 			break;
 		if (st == IWF_OFF)
@@ -820,7 +876,9 @@ static int open_listen(uint16_t port)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+	/* the interface each datagram came in on: only the WAN's count (iwf_unsolicited_ok) */
+	if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		log_warn("iwf: port %u for unsolicited ANNOUNCEs (periodic checks only)", port);
 		close(fd);
 		return -1;

@@ -11,9 +11,14 @@
  * (one exchange, RFC 6887 retransmission, iwf_params.sync_wait_ms in all) and never hold the core lock
  * while they do. A dedicated thread refreshes upstream mappings at 1/2..5/8 of their lifetime for as long
  * as the local rule lives, checks the server's epoch (every response, a periodic ANNOUNCE with backoff
- * while it does not answer, and unsolicited ANNOUNCEs on port 5350), re-creates every mapping after the
- * server lost its state, adopts port mappings made by other front ends (web, igdctl, NAT-PMP) and deletes
- * the upstream mapping of a rule that expired or was deleted elsewhere.
+ * while it does not answer), re-creates every mapping after the server lost its state (at most once in
+ * PCP_CLIENT_RECREATE_MIN_GAP_MS), adopts port mappings made by other front ends (web, igdctl, NAT-PMP)
+ * and deletes the upstream mapping of a rule that expired or was deleted elsewhere.
+ *
+ * An unsolicited ANNOUNCE on port 5350 is only a hint: one from the server's address that arrived on
+ * the WAN interface brings the next epoch check forward (at most once in IWF_HINT_MIN_MS), and only the
+ * server's answer to that check counts. Anyone can put the server's address on a datagram; only the
+ * server answers our own request on the port we sent it from.
  *
  * One mapping nonce per CPE (RFC 6887 11.1 allows one per server), kept in the store (core meta
  * "iwf_nonce"), so that after an igdd restart the restored rules refresh their upstream mappings.
@@ -34,6 +39,7 @@
 #define IWF_UNREACHABLE_WAIT_MS 500u  /* one try while the server is known to be silent */
 #define IWF_CHECK_MS       5000u  /* ANNOUNCE epoch/liveness check while the server answers */
 #define IWF_CHECK_MAX_S    30u    /* backoff cap while it does not */
+#define IWF_HINT_MIN_MS    1000u  /* an unsolicited ANNOUNCE brings the next check forward at most this often */
 #define IWF_NO_ANSWER      256    /* iwf_map: the server did not answer (not a PCP result) */
 
 struct iwf;
@@ -46,6 +52,7 @@ struct iwf_params {
 	uint16_t server_port;         /* 0 = 5351 */
 	uint16_t listen_port;         /* unsolicited ANNOUNCE; 0 = 5350 */
 	uint32_t sync_wait_ms;        /* 0 = IWF_SYNC_WAIT_MS */
+	bool send_descriptions;       /* a mapping's description goes upstream too (DESCRIPTION, RFC 7220) */
 	/* the CGN's address or a mapping's external port changed (after a re-create): UPnP eventing.
 	 * Called from the IWF thread without any lock held. May be NULL. */
 	void (*changed)(void *arg);
@@ -108,6 +115,12 @@ struct iwf_mapping {
 };
 /* Copies up to max mappings; returns how many there are in all. */
 size_t iwf_list(struct iwf *w, struct iwf_mapping *out, size_t max);
+
+/* Is a datagram to the unsolicited-ANNOUNCE port worth a look? Only from the server's address (src),
+ * and only as it arrived on the WAN interface (in_ifname; "" unknown): a LAN host can send anything
+ * with any source address to that port. No ext_ifname: nothing is. */
+bool iwf_unsolicited_ok(const struct in6_addr *src, const char *in_ifname, const struct in6_addr *server,
+			const char *ext_ifname);
 
 /* The UPnP error code for an iwf_map result (RFC 6970 table; no answer = 501). */
 int iwf_upnp_code(int rc, bool v1);

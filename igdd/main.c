@@ -162,6 +162,7 @@ static int igdd_start_iwf(struct daemon *d)
 		.has_server = d->conf.has_upstream_pcp,
 		.server = d->conf.upstream_pcp_addr,
 		.ext_ifname = d->conf.ext_ifname,
+		.send_descriptions = d->conf.upstream_descriptions,
 		.changed = iwf_changed,
 		.changed_arg = f,
 	};

@@ -43,7 +43,15 @@
  * 100 queued jobs drops NOTIFYs to all but ~100 subscribers of one event. Bounded subscriptions keep the
  * queue (and memory) bounded in turn. */
 #define UPNP_MAX_JOBS          4096
-#define UPNP_MAX_SUBSCRIPTIONS 2048
+/* GENA subscriptions, per service and address family. A subscription lives at most
+ * UPNP_MAX_SUBSCRIPTION_S unless renewed ("Second-infinite" gets that too), and one control point
+ * (source address) may hold UPNP_MAX_SUBSCRIPTIONS_PER_HOST per service: a home's control points hold
+ * one or two each, so one host cannot fill the table and lock every other one out (it would need 32
+ * addresses). The per-host limit is our pupnp patch (tests/tools/pupnp/): the library's subscription
+ * callback is told neither the subscriber nor its callback URL, and only after it has answered 200. */
+#define UPNP_MAX_SUBSCRIPTIONS          512
+#define UPNP_MAX_SUBSCRIPTIONS_PER_HOST 16
+#define UPNP_MAX_SUBSCRIPTION_S         1800
 
 #define MAX_IN_ARGS (SOAP_MAX_ARGS + 2)  /* one more than any action takes: more is 402 anyway */
 
@@ -698,13 +706,23 @@ static void on_subscribe(struct upnp_handle *h, const UpnpSubscriptionRequest *s
 	enum soap_service svc = desc_service_by_id(UpnpSubscriptionRequest_get_ServiceId_cstr(s));
 	struct ev_vars v;
 
-	/* pupnp 1.14 already refuses callbacks outside the interface's subnet (CallStranger) */
+	/* pupnp 1.14 already refuses callbacks outside the interface's subnet (CallStranger), and with
+	 * our patch a subscriber over its share (limit_subscriptions) */
 	if (svc == SOAP_SVC_COUNT)
 		return;
 	ev_values(u, svc, &v);
 	UpnpAcceptSubscription(h->h, UpnpSubscriptionRequest_get_UDN_cstr(s),
 			       UpnpSubscriptionRequest_get_ServiceId_cstr(s), v.name, v.value, (int)v.n,
 			       UpnpSubscriptionRequest_get_SID_cstr(s));
+}
+
+/* The bounds above, on one registered device. */
+static void limit_subscriptions(const struct upnp_handle *h)
+{
+	if (UpnpSetMaxSubscriptions(h->h, UPNP_MAX_SUBSCRIPTIONS) != UPNP_E_SUCCESS ||
+	    UpnpSetMaxSubscriptionsPerHost(h->h, UPNP_MAX_SUBSCRIPTIONS_PER_HOST) != UPNP_E_SUCCESS ||
+	    UpnpSetMaxSubscriptionTimeOut(h->h, UPNP_MAX_SUBSCRIPTION_S) != UPNP_E_SUCCESS)
+		log_warnx("upnp: cannot bound the GENA subscriptions");
 }
 
 static void notify_all(struct upnp_service *u)
@@ -801,7 +819,7 @@ static int register_family(struct upnp_service *u, struct upnp_handle *h, int fa
 		return -1;
 	}
 	h->registered = true;
-	UpnpSetMaxSubscriptions(h->h, UPNP_MAX_SUBSCRIPTIONS);
+	limit_subscriptions(h);
 	rc = UpnpSendAdvertisement(h->h, (int)(2 * (u->p.notify_interval ? u->p.notify_interval : 900)));
 	if (rc != UPNP_E_SUCCESS)
 		log_warnx("upnp: advertise %s: %s", url, UpnpGetErrorMessage(rc));

@@ -54,6 +54,17 @@ bool pcp_client_epoch_check(struct pcp_client_epoch *e, uint32_t server_epoch, u
 	return ok;
 }
 
+uint64_t pcp_client_recreate_at(uint64_t now_ms, uint32_t jitter_ms, bool have_last, uint64_t last_ms)
+{
+	uint64_t at = now_ms + (jitter_ms > PCP_CLIENT_RECREATE_MAX_MS ? PCP_CLIENT_RECREATE_MAX_MS : jitter_ms);
+
+	if (have_last && last_ms >= now_ms)
+		return last_ms;  /* one is due anyway: this loss joins it */
+	if (have_last && at < last_ms + PCP_CLIENT_RECREATE_MIN_GAP_MS)
+		at = last_ms + PCP_CLIENT_RECREATE_MIN_GAP_MS;
+	return at;
+}
+
 bool pcp_client_match(const struct pcp_request *req, const struct pcp_response *resp)
 {
 	if (resp->opcode != req->opcode)

@@ -25,6 +25,9 @@
 #define PCP_CLIENT_MIN_RENEW_S 4u     /* never refresh more often than this */
 /* An UNSOLICITED ANNOUNCE (or a failed epoch check) -> wait a random 0..5 s, then re-create. */
 #define PCP_CLIENT_RECREATE_MAX_MS 5000u
+/* ... but re-create every mapping at most once in this time: a forged response that gets through
+ * (or a flapping server) cannot make the client hammer the server with its whole table. */
+#define PCP_CLIENT_RECREATE_MIN_GAP_MS 30000u
 
 /* The next retransmission timeout. prev_ms 0 = the first transmission. rand_pm is RAND in
  * thousandths, clamped to [-100, +100]. */
@@ -44,6 +47,11 @@ struct pcp_client_epoch {
 /* Checks a response's epoch at our time now_s and records it. false = the server lost its state
  * (every mapping must be re-created). The first response is always fine. */
 bool pcp_client_epoch_check(struct pcp_client_epoch *e, uint32_t server_epoch, uint64_t now_s);
+
+/* When to re-create every mapping after a loss of state seen at now_ms: jitter_ms (0..5 s) later, but
+ * not before PCP_CLIENT_RECREATE_MIN_GAP_MS after the previous re-creation (at last_ms, if any); a
+ * re-creation still to come (last_ms >= now_ms) takes this loss along. */
+uint64_t pcp_client_recreate_at(uint64_t now_ms, uint32_t jitter_ms, bool have_last, uint64_t last_ms);
 
 /* Does resp answer req? (opcode; for MAP/PEER nonce, protocol and internal port.) */
 bool pcp_client_match(const struct pcp_request *req, const struct pcp_response *resp);

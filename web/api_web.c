@@ -63,6 +63,7 @@ void api_web_response_free(struct api_web_response *resp)
 {
 	free(resp->body);
 	resp->body = NULL;
+	explicit_bzero(&resp->login, sizeof(resp->login));
 }
 
 /* ---------- answers ---------- */
@@ -128,27 +129,25 @@ static json_t *load_object(const struct api_web_request *req, struct api_web_res
 
 /* ---------- endpoints ---------- */
 
+/* Up to the password check, which the caller runs without its lock (API_WEB_CHECK). */
 static enum api_web_result post_login(struct api_web *w, const struct api_web_request *req,
 				      struct api_web_response *resp)
 {
 	enum api_web_result rc = API_WEB_DONE;
-	const struct session *s;
+	bool has_session;
 	json_t *j, *pw;
 	const char *key;
 	json_t *v;
-	bool good;
+	size_t len;
 
 	if (!w->has_password)
 		return respond_error(resp, 403, "no_password",
 				     "no password is set: run 'igdctl passwd' on the router and add the "
 				     "web_password_hash=... line it prints to the igdd configuration");
-	/* the bucket is taken before the password is looked at: guessing costs an attempt either way */
-	if (!session_rate_take(&w->ss, &req->peer, req->now_ms)) {
-		resp->retry_after = session_rate_retry_after(&w->ss, &req->peer, req->now_ms);
-		if (resp->retry_after == 0)
-			resp->retry_after = 1;
+	/* the attempt is taken before the password is looked at: guessing costs one either way */
+	has_session = session_find(&w->ss, req->cookie, req->now_ms) != NULL;
+	if (!session_login_allow(&w->ss, &req->peer, has_session, req->now_ms, &resp->retry_after))
 		return respond_error(resp, 429, "rate_limited", "too many login attempts; wait and try again");
-	}
 	j = load_object(req, resp, &rc);
 	if (!j)
 		return rc;
@@ -163,10 +162,26 @@ static enum api_web_result post_login(struct api_web *w, const struct api_web_re
 		json_decref(j);
 		return respond_error(resp, 400, "bad_request", "\"password\" must be a string");
 	}
-	good = strlen(json_string_value(pw)) == json_string_length(pw) &&
-	       session_check_password(w->hash, json_string_value(pw));
+	len = strlen(json_string_value(pw));
+	if (len != json_string_length(pw) || len > SESSION_PASSWORD_MAX) {
+		/* a NUL inside or too long: no hash of ours can match it */
+		json_decref(j);
+		return api_web_login_done(w, req, false, resp);
+	}
+	memcpy(resp->login.password, json_string_value(pw), len + 1);
+	memcpy(resp->login.hash, w->hash, sizeof(resp->login.hash));
 	json_decref(j);
-	if (!good)
+	return API_WEB_CHECK;
+}
+
+enum api_web_result api_web_login_done(struct api_web *w, const struct api_web_request *req, bool ok,
+				       struct api_web_response *resp)
+{
+	const struct session *s;
+
+	explicit_bzero(&resp->login, sizeof(resp->login));
+	session_login_result(&w->ss, &req->peer, ok, req->now_ms);
+	if (!ok)
 		return respond_error(resp, 401, "not_authorized", "wrong password");
 	/* a fresh token on every login: a cookie planted before login is worth nothing after it */
 	if (req->cookie)

@@ -55,17 +55,28 @@ struct api_web_request {
 	uint64_t now_ms;                      /* monotonic milliseconds */
 };
 
+/* A login's password and the hash to check it against (API_WEB_CHECK). */
+struct api_web_login {
+	char password[SESSION_PASSWORD_MAX + 1];
+	char hash[SESSION_HASH_MAX];
+};
+
 struct api_web_response {
 	int status;
 	char *body;                           /* malloc'd JSON; free with api_web_response_free */
 	char set_cookie[API_WEB_COOKIE_MAX];  /* a Set-Cookie header value, or "" */
 	uint32_t retry_after;                 /* seconds, for 429; 0 = none */
+	struct api_web_login login;           /* API_WEB_CHECK: what to check */
 };
 
 enum api_web_result {
 	API_WEB_ERROR = -1,                   /* out of memory: answer 500 */
 	API_WEB_DONE = 0,                     /* resp is the answer */
 	API_WEB_PASS = 1,                     /* authorised: hand the request to api_handle() */
+	/* a login the rate limit let through: check the password (session_check_password(resp->login.hash,
+	 * resp->login.password), slow by design) without holding the lock that serializes calls into
+	 * api_web, then call api_web_login_done with the verdict */
+	API_WEB_CHECK = 2,
 };
 
 struct api_web;
@@ -74,6 +85,10 @@ struct api_web *api_web_new(const struct api_web_params *p);
 void api_web_free(struct api_web *w);
 enum api_web_result api_web_handle(struct api_web *w, const struct api_web_request *req,
 				   struct api_web_response *resp);
+/* Ends a login after API_WEB_CHECK (same request; the password's verdict): a session cookie and 200,
+ * or 401. Wipes resp->login. API_WEB_DONE or API_WEB_ERROR. */
+enum api_web_result api_web_login_done(struct api_web *w, const struct api_web_request *req, bool ok,
+				       struct api_web_response *resp);
 void api_web_response_free(struct api_web_response *resp);
 /* The settings as they stand now. */
 void api_web_settings(const struct api_web *w, struct web_settings *out);

@@ -27,6 +27,7 @@
 
 #define WEB_MAX_DAEMONS     FW_MAX_IFNAMES
 #define WEB_CONN_LIMIT      64        /* connections per listening socket */
+#define WEB_THREADS         4         /* per listening socket: a slow login does not stall the others */
 #define WEB_PER_IP_LIMIT    16        /* a browser opens about 6 */
 #define WEB_TIMEOUT_S       30        /* idle connection closed after */
 #define WEB_MEMORY_LIMIT    (32 * 1024) /* per connection: request line + headers must fit (else 431) */
@@ -348,6 +349,14 @@ static enum MHD_Result serve_api(struct web *w, struct MHD_Connection *c, const 
 	pthread_mutex_lock(&w->mu);
 	res = api_web_handle(w->aw, &wr, &wresp);
 	pthread_mutex_unlock(&w->mu);
+	if (res == API_WEB_CHECK) {
+		/* crypt(3) is slow by design: without the lock, so other requests go on meanwhile */
+		bool good = session_check_password(wresp.login.hash, wresp.login.password);
+
+		pthread_mutex_lock(&w->mu);
+		res = api_web_login_done(w->aw, &wr, good, &wresp);
+		pthread_mutex_unlock(&w->mu);
+	}
 
 	if (res == API_WEB_PASS) {
 		struct api_request ar = {
@@ -469,18 +478,22 @@ static int listen_socket(const struct sockaddr *sa, socklen_t salen, const char 
 	return fd;
 }
 
-/* Does a belong to interface ifname? (An explicit web_listen address on the WAN is refused.) */
-static bool addr_on_ifname(const struct in6_addr *a, const char *ifname)
+/* The interface an explicit web_listen address belongs to, if it may serve the UI there: a LAN
+ * interface or the loopback. The socket is then tied to it, as in the ":PORT" mode: the LAN side's
+ * IPv6 addresses are routed from the internet, and a connection to one arriving on the WAN must not
+ * reach the UI. */
+static bool listen_ifname(const struct conf *cf, const struct in6_addr *a, char ifname[IF_NAMESIZE])
 {
 	struct ifaddrs *ifs, *i;
 	bool hit = false;
 
-	if (!ifname[0] || getifaddrs(&ifs) < 0)
+	if (getifaddrs(&ifs) < 0)
 		return false;
 	for (i = ifs; i && !hit; i = i->ifa_next) {
 		struct in6_addr x;
+		bool ours = i->ifa_flags & IFF_LOOPBACK;
 
-		if (!i->ifa_addr || strcmp(i->ifa_name, ifname) != 0)
+		if (!i->ifa_addr)
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET)
 			addr_from_v4(&x, ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr);
@@ -488,7 +501,12 @@ static bool addr_on_ifname(const struct in6_addr *a, const char *ifname)
 			x = ((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
 		else
 			continue;
-		hit = memcmp(&x, a, sizeof(x)) == 0;
+		for (size_t k = 0; k < cf->fw.n_lan && !ours; k++)
+			ours = strcmp(i->ifa_name, cf->fw.lan_ifname[k]) == 0;
+		if (ours && memcmp(&x, a, sizeof(x)) == 0) {
+			snprintf(ifname, IF_NAMESIZE, "%s", i->ifa_name);
+			hit = true;
+		}
 	}
 	freeifaddrs(ifs);
 	return hit;
@@ -502,6 +520,7 @@ static int start_daemon(struct web *w, int fd)
 	flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
 			     MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)WEB_THREADS,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)WEB_PER_IP_LIMIT,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
@@ -521,13 +540,14 @@ static int open_listeners(struct web *w, const struct conf *cf)
 {
 	if (cf->web_has_addr) {
 		struct sockaddr_storage ss;
+		char ifname[IF_NAMESIZE];
 		socklen_t len;
 		int fd;
 
 		memset(&ss, 0, sizeof(ss));
-		if (addr_on_ifname(&cf->web_addr, cf->ext_ifname)) {
-			log_warnx("web: web_listen=%s is an address of the WAN interface %s: refused", cf->web_listen,
-				  cf->ext_ifname);
+		if (!listen_ifname(cf, &cf->web_addr, ifname)) {
+			log_warnx("web: web_listen=%s is not an address of a LAN interface (lan_ifname) or of the "
+				  "loopback: refused (\":PORT\" listens on every LAN interface)", cf->web_listen);
 			return -1;
 		}
 		if (addr_is_v4(&cf->web_addr)) {
@@ -545,10 +565,10 @@ static int open_listeners(struct web *w, const struct conf *cf)
 			s6->sin6_port = htons(cf->web_port);
 			len = sizeof(*s6);
 		}
-		fd = listen_socket((struct sockaddr *)&ss, len, NULL);
+		fd = listen_socket((struct sockaddr *)&ss, len, ifname);
 		if (fd < 0 || start_daemon(w, fd) < 0)
 			return -1;
-		log_info("web: listening on %s", cf->web_listen);
+		log_info("web: listening on %s (%s)", cf->web_listen, ifname);
 		return 0;
 	}
 	for (size_t i = 0; i < cf->fw.n_lan && i < WEB_MAX_DAEMONS; i++) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The web UI's transport: libmicrohttpd in its own internal thread, on the LAN only. It serves
+/* The web UI's transport: libmicrohttpd with a few threads of its own, on the LAN only. It serves
  * web/static/ and the /api/v1 paths: the login gate and settings (web/api_web.c), then the JSON API
  * (web/api.c, api_handle) as the logged-in household user (privileged, ORIGIN_WEB). The core's
  * entry points take the core's own lock, so calling them from this thread is safe.
@@ -7,7 +7,9 @@
  * Where it listens (config web_listen):
  *   ":PORT"       one dual-stack socket per lan_ifname, bound to that interface (SO_BINDTODEVICE):
  *                 packets arriving on the WAN (or any other interface) never reach it;
- *   "ADDR:PORT"   that address only; refused if the address belongs to ext_ifname;
+ *   "ADDR:PORT"   that address only, and only as it arrives on the interface holding it, which must
+ *                 be a LAN interface or the loopback (SO_BINDTODEVICE too: the LAN's IPv6 addresses
+ *                 are routed from the internet); any other address is refused at start;
  *   empty         no web server (web_start is not called).
  * Every request, page or API, must name us in its Host header (the address it connected to,
  * localhost, or a web_hostname name; see api_web_host_ok): anything else, a DNS-rebinding page among

@@ -113,85 +113,131 @@ bool session_csrf_ok(const struct session *s, const char *hdr)
 
 /* ---------- login rate limit ---------- */
 
-/* An IPv6 host can take any address of its /64 at will: the bucket belongs to the /64. */
-static void rate_key(const struct in6_addr *peer, struct in6_addr *key)
+static bool is_v4(const struct in6_addr *a)
 {
 	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+	return memcmp(a->s6_addr, v4mapped, sizeof(v4mapped)) == 0;
+}
+
+/* The network of an address: its /64 (an IPv6 host may take any address in it at will), or for
+ * IPv4 its /24. */
+static void net_key(const struct in6_addr *peer, struct in6_addr *key)
+{
 	*key = *peer;
-	if (memcmp(peer->s6_addr, v4mapped, sizeof(v4mapped)) != 0)
+	if (is_v4(peer))
+		key->s6_addr[15] = 0;
+	else
 		memset(key->s6_addr + 8, 0, 8);
 }
 
-static void refill(struct session_rate *r, uint64_t now_ms)
+static void bucket_fill(struct session_bucket *b, uint32_t burst, uint64_t now_ms)
 {
-	const uint32_t full = SESSION_RATE_BURST * 1000u;
-	uint64_t add;
-
-	if (now_ms <= r->last_ms)
-		return;
-	add = (now_ms - r->last_ms) * 1000u / SESSION_RATE_REFILL_MS;
-	r->tokens_milli = add >= full - r->tokens_milli ? full : r->tokens_milli + (uint32_t)add;
-	r->last_ms = now_ms;
+	b->tokens_milli = burst * 1000u;
+	b->last_ms = now_ms;
 }
 
-static struct session_rate *rate_slot(struct sessions *ss, const struct in6_addr *key, bool create,
-				      uint64_t now_ms)
+static void refill(struct session_bucket *b, uint32_t burst, uint32_t refill_ms, uint64_t now_ms)
+{
+	const uint32_t full = burst * 1000u;
+	uint64_t add;
+
+	if (now_ms <= b->last_ms)
+		return;
+	add = (now_ms - b->last_ms) * 1000u / refill_ms;
+	b->tokens_milli = add >= full - b->tokens_milli ? full : b->tokens_milli + (uint32_t)add;
+	b->last_ms = now_ms;
+}
+
+/* Seconds until the bucket holds a whole token again; 0 if it does. */
+static uint32_t wait_s(const struct session_bucket *b, uint32_t refill_ms)
+{
+	if (b->tokens_milli >= 1000u)
+		return 0;
+	return (uint32_t)(((1000u - b->tokens_milli) * (uint64_t)refill_ms / 1000u + 999u) / 1000u);
+}
+
+static struct session_rate *rate_slot(struct session_rate *tab, size_t n, const struct in6_addr *key, bool create,
+				      uint32_t burst, uint64_t now_ms)
 {
 	struct session_rate *victim = NULL;
 
-	for (size_t i = 0; i < SESSION_RATE_SLOTS; i++)
-		if (ss->rate[i].used && memcmp(&ss->rate[i].key, key, sizeof(*key)) == 0)
-			return &ss->rate[i];
+	for (size_t i = 0; i < n; i++)
+		if (tab[i].used && memcmp(&tab[i].key, key, sizeof(*key)) == 0)
+			return &tab[i];
 	if (!create)
 		return NULL;
-	/* a new client takes a free slot, else the one idle longest (a full bucket by now, most likely) */
-	for (size_t i = 0; i < SESSION_RATE_SLOTS; i++) {
-		struct session_rate *r = &ss->rate[i];
+	/* a new key takes a free slot, else the one idle longest among those not known: a host posing as
+	 * many addresses cannot push out the addresses that proved the password */
+	for (size_t i = 0; i < n; i++) {
+		struct session_rate *r = &tab[i];
 
 		if (!r->used) {
 			victim = r;
 			break;
 		}
-		if (!victim || r->last_ms < victim->last_ms)
+		if (!victim || (victim->known && !r->known) ||
+		    (victim->known == r->known && r->b.last_ms < victim->b.last_ms))
 			victim = r;
 	}
+	memset(victim, 0, sizeof(*victim));
 	victim->used = true;
 	victim->key = *key;
-	victim->tokens_milli = SESSION_RATE_BURST * 1000u;
-	victim->last_ms = now_ms;
+	bucket_fill(&victim->b, burst, now_ms);
 	return victim;
 }
 
-bool session_rate_take(struct sessions *ss, const struct in6_addr *peer, uint64_t now_ms)
+bool session_login_allow(struct sessions *ss, const struct in6_addr *peer, bool has_session, uint64_t now_ms,
+			 uint32_t *retry_after_s)
 {
+	struct session_rate *a, *n;
 	struct in6_addr key;
-	struct session_rate *r;
+	uint32_t wait;
+	bool known;
 
-	rate_key(peer, &key);
-	r = rate_slot(ss, &key, true, now_ms);
-	refill(r, now_ms);
-	if (r->tokens_milli < 1000u)
+	net_key(peer, &key);
+	a = rate_slot(ss->rate, SESSION_RATE_SLOTS, peer, true, SESSION_RATE_BURST, now_ms);
+	n = rate_slot(ss->net, SESSION_NET_SLOTS, &key, true, SESSION_NET_BURST, now_ms);
+	if (!ss->all_used) {
+		bucket_fill(&ss->all, SESSION_ALL_BURST, now_ms);
+		ss->all_used = true;
+	}
+	refill(&a->b, SESSION_RATE_BURST, SESSION_RATE_REFILL_MS, now_ms);
+	refill(&n->b, SESSION_NET_BURST, SESSION_NET_REFILL_MS, now_ms);
+	refill(&ss->all, SESSION_ALL_BURST, SESSION_ALL_REFILL_MS, now_ms);
+	/* its own bucket binds every host; the shared ones bind only hosts the router does not know */
+	known = has_session || a->known;
+	wait = wait_s(&a->b, SESSION_RATE_REFILL_MS);
+	if (!known) {
+		uint32_t wn = wait_s(&n->b, SESSION_NET_REFILL_MS), wa = wait_s(&ss->all, SESSION_ALL_REFILL_MS);
+
+		wait = wait > wn ? wait : wn;
+		wait = wait > wa ? wait : wa;
+	}
+	if (wait) {
+		*retry_after_s = wait;
 		return false;
-	r->tokens_milli -= 1000u;
+	}
+	a->b.tokens_milli -= 1000u;
+	if (!known) {
+		n->b.tokens_milli -= 1000u;
+		ss->all.tokens_milli -= 1000u;
+	}
+	*retry_after_s = 0;
 	return true;
 }
 
-uint32_t session_rate_retry_after(const struct sessions *ss, const struct in6_addr *peer, uint64_t now_ms)
+void session_login_result(struct sessions *ss, const struct in6_addr *peer, bool ok, uint64_t now_ms)
 {
-	struct in6_addr key;
-	struct session_rate r;
-	const struct session_rate *p;
+	struct session_rate *a = rate_slot(ss->rate, SESSION_RATE_SLOTS, peer, false, 0, now_ms);
+	const uint32_t full = SESSION_RATE_BURST * 1000u;
 
-	rate_key(peer, &key);
-	p = rate_slot((struct sessions *)ss, &key, false, now_ms);
-	if (!p)
-		return 0;
-	r = *p;
-	refill(&r, now_ms);
-	if (r.tokens_milli >= 1000u)
-		return 0;
-	return (uint32_t)(((1000u - r.tokens_milli) * (uint64_t)SESSION_RATE_REFILL_MS / 1000u + 999u) / 1000u);
+	if (!a)
+		return;  /* pushed out meanwhile: nothing to give back */
+	a->known = ok;
+	/* a login is not a guess: its attempt goes back to the address (the shared buckets keep it) */
+	if (ok)
+		a->b.tokens_milli = a->b.tokens_milli + 1000u > full ? full : a->b.tokens_milli + 1000u;
 }
 
 /* ---------- password hashes ---------- */

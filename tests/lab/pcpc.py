@@ -5,6 +5,8 @@ for unsolicited ANNOUNCEs. Prints one line of key=value pairs per response, e.g.
   result=SUCCESS code=0 opcode=MAP lifetime=3600 epoch=12 ext_port=8080 ext_addr=2001:db8::5
 PEER names the outbound flow it is about: --port is the internal port, --peer/--peer-port the remote end,
 e.g.  pcpc.py -s 192.0.2.1 peer --proto udp --port 4000 --peer 203.0.113.2 --peer-port 5000
+`unsolicited` plays the server: it sends an unsolicited ANNOUNCE response (--epoch) to -s on port 5350,
+e.g. from a spoofed --src, to see that a client does not take it for the server's word.
 Exit status: 0 when a response arrived (whatever its result), 2 on timeout, 1 on usage errors.
 Raw mode (--raw-version/--raw-len) sends deliberately broken requests for error-path tests."""
 import argparse
@@ -136,6 +138,18 @@ def request(args):
     return 2
 
 
+def unsolicited(args):
+    """Sends one unsolicited ANNOUNCE response (RFC 6887 14.1.3) as a server would, and waits for none."""
+    fam = socket.AF_INET6 if ":" in args.server else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if args.src_port or args.src:
+        s.bind((args.src or ("::" if fam == socket.AF_INET6 else "0.0.0.0"), args.src_port))
+    msg = struct.pack("!BBBBII", 2, 0x80, 0, 0, 0, args.epoch) + b"\0" * 12
+    s.sendto(msg, (args.server, 5350))
+    print("sent=ANNOUNCE epoch=%d" % args.epoch, flush=True)
+    return 0
+
+
 def listen(args):
     """Waits for unsolicited responses on port 5350 (joined to the group on --iface)."""
     v6 = ":" in args.group
@@ -167,7 +181,7 @@ def main():
     ap.add_argument("--tries", type=int, default=3)
     ap.add_argument("--src-port", type=int, default=0)
     ap.add_argument("--src", help="source address to send from (default: the kernel's choice)")
-    ap.add_argument("cmd", choices=["map", "peer", "announce", "listen"])
+    ap.add_argument("cmd", choices=["map", "peer", "announce", "listen", "unsolicited"])
     ap.add_argument("--proto", default="tcp")
     ap.add_argument("--port", type=int, default=0, help="internal port")
     ap.add_argument("--sugg-port", type=int, default=0)
@@ -186,9 +200,12 @@ def main():
     ap.add_argument("--group", default="224.0.0.1")
     ap.add_argument("--iface", default="eth0")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--epoch", type=int, default=0, help="unsolicited: the Epoch Time to claim")
     args = ap.parse_args()
     if args.cmd == "listen":
         return listen(args)
+    if args.cmd == "unsolicited":
+        return unsolicited(args)
     if args.cmd == "peer" and args.peer is None:
         sys.exit("pcpc: peer needs --peer (and --peer-port)")
     return request(args)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything the build, the tests and the demo need, and builds pupnp 1.14.20 (libupnp)
-# from Debian trixie's own source package into .deps/ (build-local, never committed).
+# from Debian trixie's own source package, with Debian's patches and ours (tests/tools/pupnp/), into
+# .deps/ (build-local, never committed).
 #
 # Why not Debian 12's libupnp 1.8.4: no IPv6 SSDP, IPv6 HTTP on link-local only, and an
 # unauthenticated crash (CVE-2020-13848). See ../shared/reference/dependencies.md.
@@ -11,7 +12,10 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 deps="$top/.deps"
 prefix="$deps/pupnp"
-stamp="$prefix/.built-1.14.20-1+deb13u1"
+# our own patches to pupnp (tests/tools/pupnp/*.patch, applied after Debian's): the stamp names their
+# checksum, so a changed patch rebuilds the library
+ours=$(cat "$top"/tests/tools/pupnp/*.patch | sha256sum | cut -c1-12)
+stamp="$prefix/.built-1.14.20-1+deb13u1+igdd-$ours"
 
 PACKAGES="build-essential pkg-config cmake dpkg-dev xz-utils ca-certificates
  libxml2-dev libnftnl-dev libmnl-dev check libmicrohttpd-dev libjansson-dev libcap-dev
@@ -71,13 +75,17 @@ if [ ! -f "$stamp" ]; then
 		echo "deps: applying debian/patches/$patch"
 		patch -p1 --batch <"debian/patches/$patch"
 	done
+	for patch in "$top"/tests/tools/pupnp/*.patch; do
+		echo "deps: applying ${patch#"$top"/}"
+		patch -p1 --batch <"$patch"
+	done
 	cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DUPNP_BUILD_SHARED=OFF -DUPNP_BUILD_STATIC=ON -DUPNP_BUILD_SAMPLES=OFF -DUPNP_BUILD_TEST=OFF \
 		-DBUILD_TESTING=OFF -DUPNP_ENABLE_IPV6=ON -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null
 	cmake --build build -j"$(nproc)" >/dev/null
 	cmake --install build >/dev/null
 	touch "$stamp"
-	echo "deps: pupnp 1.14.20 (+ Debian patches) built into $prefix"
+	echo "deps: pupnp 1.14.20 (+ Debian's and our patches) built into $prefix"
 fi
 
 # igdd's default user= (a system user of its own, as the lab's tests run it); only made when missing.

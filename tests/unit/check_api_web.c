@@ -104,6 +104,12 @@ static struct call do_req(const char *method, const char *path, const char *body
 	snprintf(mapped, sizeof(mapped), "::ffff:%s", peer ? peer : "192.0.2.11");
 	ck_assert_int_eq(inet_pton(AF_INET6, mapped, &rq.peer), 1);
 	c.rc = api_web_handle(w, &rq, &rs);
+	if (c.rc == API_WEB_CHECK) {
+		/* the transport checks the password between the two calls, without its lock */
+		ck_assert_str_eq(rs.login.hash, hash);
+		c.rc = api_web_login_done(w, &rq, session_check_password(rs.login.hash, rs.login.password), &rs);
+		ck_assert_str_eq(rs.login.password, "");
+	}
 	c.status = rs.status;
 	c.retry_after = rs.retry_after;
 	strcpy(c.cookie, rs.set_cookie);
@@ -243,6 +249,34 @@ START_TEST(test_logout)
 	c = do_req("GET", "/api/v1/rules", NULL, token, NULL, NULL, 1200);
 	ck_assert_int_eq(c.status, 401);
 	json_decref(c.body);
+}
+END_TEST
+
+/* The slow part of a login, crypt(3), is handed back to the caller (it runs it without the lock that
+ * serializes api_web): api_web_handle itself never hashes. */
+START_TEST(test_login_hash_outside)
+{
+	struct api_web_request rq;
+	struct api_web_response rs;
+	enum api_web_result rc;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = "/api/v1/login";
+	rq.body = "{\"password\":\"a guess\"}";
+	rq.body_len = strlen(rq.body);
+	rq.now_ms = 1000;
+	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.11", &rq.peer), 1);
+	rc = api_web_handle(w, &rq, &rs);
+	ck_assert_int_eq(rc, API_WEB_CHECK);
+	ck_assert_str_eq(rs.login.password, "a guess");
+	ck_assert_str_eq(rs.login.hash, hash);
+	ck_assert_ptr_null(rs.body);
+	rc = api_web_login_done(w, &rq, false, &rs);
+	ck_assert_int_eq(rc, API_WEB_DONE);
+	ck_assert_int_eq(rs.status, 401);
+	ck_assert_str_eq(rs.login.password, "");
+	api_web_response_free(&rs);
 }
 END_TEST
 
@@ -492,6 +526,7 @@ static Suite *api_web_suite(void)
 	tcase_add_test(tc, test_no_password);
 	tcase_add_test(tc, test_login_and_gate);
 	tcase_add_test(tc, test_logout);
+	tcase_add_test(tc, test_login_hash_outside);
 	tcase_add_test(tc, test_rate_limit);
 	tcase_add_loop_test(tc, test_bad_login_bodies, 0, (int)(sizeof(bad_login_bodies) / sizeof(bad_login_bodies[0])));
 	tcase_add_test(tc, test_nul_in_password);

@@ -54,6 +54,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cf->web_port, 8080);
 	ck_assert_str_eq(cf->upstream_pcp_server, "");
 	ck_assert(!cf->has_upstream_pcp);
+	ck_assert(!cf->upstream_descriptions);  /* descriptions stay home unless asked */
 	ck_assert(cf->policy.secure_mode);
 	ck_assert(!cf->policy.allow_low_ports);
 	ck_assert(cf->policy.allow_temporary);
@@ -89,6 +90,7 @@ static const char every_key[] =
 	"web_hostname=router.lan\n"
 	"web_hostname=gw-1.home.example\n"
 	"upstream_pcp_server=198.51.100.1\n"
+	"upstream_descriptions=yes\n"
 	"secure_mode=no\n"
 	"allow_low_ports=yes\n"
 	"allow_temporary=no\n"
@@ -129,6 +131,7 @@ START_TEST(test_every_key)
 	ck_assert(cf->has_upstream_pcp);
 	ck_assert(addr_parse("198.51.100.1", &a));
 	ck_assert(addr_equal(&a, &cf->upstream_pcp_addr));
+	ck_assert(cf->upstream_descriptions);
 	ck_assert(!cf->policy.secure_mode);
 	ck_assert(cf->policy.allow_low_ports);
 	ck_assert(!cf->policy.allow_temporary);
@@ -157,7 +160,8 @@ START_TEST(test_print_roundtrip)
 	const char *keys[] = { "ext_ifname=", "lan_ifname=", "listening_ip=", "state_dir=", "nft_table=", "nft_mode=",
 			       "nft_chain_prefix=", "control_socket=", "enable_upnp=", "enable_pcp=", "web_listen=",
 			       "web_hostname=",
-			       "upstream_pcp_server=", "secure_mode=", "allow_low_ports=", "allow_temporary=",
+			       "upstream_pcp_server=", "upstream_descriptions=", "secure_mode=", "allow_low_ports=",
+			       "allow_temporary=",
 			       "pinhole_target=", "min_lifetime=", "max_lifetime=", "max_rules=",
 			       "max_rules_per_client=", "ext_port_range=", "user=", "log_level=", "allow ", "deny " };
 

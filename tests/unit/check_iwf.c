@@ -151,6 +151,50 @@ START_TEST(test_map_roundtrip)
 }
 END_TEST
 
+/* issue 12: a datagram to port 5350 with the server's address as its source re-created every
+ * upstream mapping, whoever sent it. Only the WAN interface counts, and only the server's address. */
+START_TEST(test_unsolicited_source)
+{
+	struct in6_addr server = { .s6_addr = { [10] = 0xff, [11] = 0xff, 100, 64, 0, 1 } };
+	struct in6_addr other = { .s6_addr = { [10] = 0xff, [11] = 0xff, 100, 64, 0, 9 } };
+
+	ck_assert(iwf_unsolicited_ok(&server, "wan0", &server, "wan0"));
+	ck_assert(!iwf_unsolicited_ok(&server, "lan0", &server, "wan0"));   /* spoofed from the LAN */
+	ck_assert(!iwf_unsolicited_ok(&server, "", &server, "wan0"));       /* arrival unknown */
+	ck_assert(!iwf_unsolicited_ok(&other, "wan0", &server, "wan0"));    /* another WAN host */
+	ck_assert(!iwf_unsolicited_ok(&server, "wan0", &server, NULL));     /* no WAN interface known */
+	ck_assert(!iwf_unsolicited_ok(&server, "wan0", &server, ""));
+}
+END_TEST
+
+/* Re-creating every mapping: 0..5 s after the loss is seen, at most once in 30 s. */
+START_TEST(test_recreate_gap)
+{
+	ck_assert_uint_eq(pcp_client_recreate_at(100000, 1234, false, 0), 101234);
+	ck_assert_uint_eq(pcp_client_recreate_at(100000, 99999, false, 0), 100000 + PCP_CLIENT_RECREATE_MAX_MS);
+	/* a second loss soon after waits for the gap */
+	ck_assert_uint_eq(pcp_client_recreate_at(110000, 0, true, 101234), 101234 + PCP_CLIENT_RECREATE_MIN_GAP_MS);
+	ck_assert_uint_eq(pcp_client_recreate_at(200000, 10, true, 101234), 200010);
+	/* one still to come takes a new loss along */
+	ck_assert_uint_eq(pcp_client_recreate_at(110000, 0, true, 131234), 131234);
+	/* a flood of losses re-creates at most once per gap */
+	{
+		uint64_t last = 0, waves = 0;
+		bool have = false;
+
+		for (uint64_t t = 0; t < 300000; t += 100) {
+			uint64_t at = pcp_client_recreate_at(t, 0, have, last);
+
+			if (!have || at != last)
+				waves++;
+			have = true;
+			last = at;
+		}
+		ck_assert_uint_le(waves, 300000 / PCP_CLIENT_RECREATE_MIN_GAP_MS + 1);
+	}
+}
+END_TEST
+
 static Suite *iwf_suite(void)
 {
 	Suite *s = suite_create("iwf");
@@ -162,6 +206,8 @@ static Suite *iwf_suite(void)
 	tcase_add_test(tc, test_error_table);
 	tcase_add_test(tc, test_states);
 	tcase_add_test(tc, test_map_roundtrip);
+	tcase_add_test(tc, test_unsolicited_source);
+	tcase_add_test(tc, test_recreate_gap);
 	suite_add_tcase(s, tc);
 	return s;
 }

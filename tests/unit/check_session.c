@@ -152,51 +152,174 @@ START_TEST(test_session_eviction)
 }
 END_TEST
 
+/* One attempt from peer at t: allowed? (the rate limit alone; no password involved) */
+static bool try_at(const struct in6_addr *peer, bool has_session, uint64_t t)
+{
+	uint32_t retry = 12345;
+	bool ok = session_login_allow(&ss, peer, has_session, t, &retry);
+
+	if (ok)
+		ck_assert_uint_eq(retry, 0);
+	else
+		ck_assert_uint_ge(retry, 1);
+	return ok;
+}
+
+/* An address that fails n times at t (each allowed). */
+static void fail_n(const struct in6_addr *peer, int n, uint64_t t)
+{
+	for (int i = 0; i < n; i++) {
+		ck_assert(try_at(peer, false, t));
+		session_login_result(&ss, peer, false, t);
+	}
+}
+
 START_TEST(test_rate_limit)
 {
 	struct in6_addr a = a6("::ffff:192.0.2.11"), b = a6("::ffff:192.0.2.12");
 	uint64_t t = 100000;
+	uint32_t retry;
 
-	for (int i = 0; i < SESSION_RATE_BURST; i++)
-		ck_assert(session_rate_take(&ss, &a, t));
-	ck_assert(!session_rate_take(&ss, &a, t));
-	ck_assert_uint_gt(session_rate_retry_after(&ss, &a, t), 0);
-	ck_assert_uint_le(session_rate_retry_after(&ss, &a, t), SESSION_RATE_REFILL_MS / 1000 + 1);
-	ck_assert(session_rate_take(&ss, &b, t)); /* another client has its own bucket */
-	ck_assert_uint_eq(session_rate_retry_after(&ss, &b, t), 0);
-	ck_assert(!session_rate_take(&ss, &a, t + SESSION_RATE_REFILL_MS - 1));
-	ck_assert(session_rate_take(&ss, &a, t + 2 * SESSION_RATE_REFILL_MS));
-	ck_assert(!session_rate_take(&ss, &a, t + 2 * SESSION_RATE_REFILL_MS));
+	fail_n(&a, SESSION_RATE_BURST, t);
+	ck_assert(!session_login_allow(&ss, &a, false, t, &retry));
+	ck_assert_uint_gt(retry, 0);
+	ck_assert_uint_le(retry, SESSION_RATE_REFILL_MS / 1000 + 1);
+	ck_assert(try_at(&b, false, t)); /* another host has its own bucket */
+	ck_assert(!try_at(&a, false, t + SESSION_RATE_REFILL_MS - 1));
+	ck_assert(try_at(&a, false, t + 2 * SESSION_RATE_REFILL_MS));
+	ck_assert(!try_at(&a, false, t + 2 * SESSION_RATE_REFILL_MS));
 	/* a long pause fills the bucket, never beyond the burst */
 	t += 1000u * SESSION_RATE_REFILL_MS;
 	for (int i = 0; i < SESSION_RATE_BURST; i++)
-		ck_assert(session_rate_take(&ss, &a, t));
-	ck_assert(!session_rate_take(&ss, &a, t));
+		ck_assert(try_at(&a, false, t));
+	ck_assert(!try_at(&a, false, t));
 }
 END_TEST
 
-START_TEST(test_rate_limit_ipv6_prefix)
+/* issue 12: one LAN host's failures locked every address of its /64 out of the login */
+START_TEST(test_rate_limit_same_prefix)
 {
-	struct in6_addr a = a6("2001:db8:1:1::a"), b = a6("2001:db8:1:1:dead:beef::1"), c = a6("2001:db8:1:2::a");
+	struct in6_addr a = a6("2001:db8:1:1::a"), b = a6("2001:db8:1:1:dead:beef::1");
+	struct in6_addr a4 = a6("::ffff:192.0.2.11"), b4 = a6("::ffff:192.0.2.12");
 
-	for (int i = 0; i < SESSION_RATE_BURST; i++)
-		ck_assert(session_rate_take(&ss, &a, 0));
-	/* a new address in the same /64 is the same client */
-	ck_assert(!session_rate_take(&ss, &b, 0));
-	ck_assert(session_rate_take(&ss, &c, 0));
+	fail_n(&a, SESSION_RATE_BURST, 0);
+	ck_assert(!try_at(&a, false, 0));
+	ck_assert(try_at(&b, false, 0));   /* another host of the same /64 */
+	fail_n(&a4, SESSION_RATE_BURST, 0);
+	ck_assert(!try_at(&a4, false, 0));
+	ck_assert(try_at(&b4, false, 0));  /* and of the same IPv4 /24 */
+}
+END_TEST
+
+/* Trying as fast as its own bucket lets it, one address never empties its network's bucket. */
+START_TEST(test_rate_limit_one_address_cannot_drain)
+{
+	struct in6_addr a = a6("2001:db8:1:1::a"), b = a6("2001:db8:1:1::b");
+	uint64_t t = 0;
+
+	fail_n(&a, SESSION_RATE_BURST, t);
+	for (int i = 0; i < 1000; i++) {
+		t += SESSION_RATE_REFILL_MS;
+		fail_n(&a, 1, t);
+		ck_assert(!try_at(&a, false, t));
+	}
+	ck_assert(try_at(&b, false, t));
+}
+END_TEST
+
+/* A host posing as many addresses of its /64 empties the /64's bucket: then only the hosts the
+ * router knows get in there (a valid session, or an address whose last login succeeded). */
+START_TEST(test_rate_limit_posing_as_many)
+{
+	struct in6_addr known = a6("2001:db8:1:1::100"), x = a6("2001:db8:1:1::1000"), other = a6("2001:db8:1:2::5");
+	struct in6_addr v4 = a6("::ffff:192.0.2.12");
+	int allowed = 0;
+
+	ck_assert(try_at(&known, false, 0));
+	session_login_result(&ss, &known, true, 0);
+	for (int i = 0; i < 10 * SESSION_NET_BURST; i++) {
+		x.s6_addr[15] = (uint8_t)i;
+		x.s6_addr[14] = (uint8_t)(i >> 8);
+		if (try_at(&x, false, 0)) {
+			session_login_result(&ss, &x, false, 0);
+			allowed++;
+		}
+	}
+	ck_assert_int_eq(allowed, SESSION_NET_BURST - 1);  /* the known address's first login took one */
+	x.s6_addr[13] = 0x77;
+	ck_assert(!try_at(&x, false, 0));       /* a new address of that /64: the coarse last resort */
+	ck_assert(try_at(&x, true, 0));         /* unless it has a session */
+	ck_assert(try_at(&known, false, 0));    /* or logged in from there before */
+	ck_assert(try_at(&other, false, 0));    /* another /64 is not affected */
+	ck_assert(try_at(&v4, false, 0));       /* nor IPv4 */
+	/* a known address that fails is known no longer */
+	session_login_result(&ss, &known, false, 0);
+	ck_assert(!try_at(&known, false, 0));
+	/* and the /64 refills at one address's pace */
+	ck_assert(try_at(&x, false, SESSION_NET_REFILL_MS));
+}
+END_TEST
+
+/* Many networks at once: the router-wide bucket ends it, the known hosts still get in. */
+START_TEST(test_rate_limit_all)
+{
+	struct in6_addr x = a6("2001:db8:1:1::1"), known = a6("::ffff:192.0.2.11");
+	int allowed = 0;
+
+	ck_assert(try_at(&known, false, 0));
+	session_login_result(&ss, &known, true, 0);
+	for (int i = 0; i < 4 * SESSION_ALL_BURST; i++) {
+		x.s6_addr[7] = (uint8_t)i;  /* a /64 each */
+		if (try_at(&x, false, 0))
+			allowed++;
+	}
+	ck_assert_int_eq(allowed, SESSION_ALL_BURST - 1);
+	x.s6_addr[6] = 0x55;
+	ck_assert(!try_at(&x, false, 0));
+	ck_assert(try_at(&known, false, 0));
+	ck_assert(try_at(&x, false, SESSION_ALL_REFILL_MS));
+}
+END_TEST
+
+/* A login is no guess: it gives its attempt back. */
+START_TEST(test_rate_limit_success_returns)
+{
+	struct in6_addr a = a6("::ffff:192.0.2.11");
+
+	for (int i = 0; i < 3 * SESSION_RATE_BURST; i++) {
+		ck_assert(try_at(&a, false, 0));
+		session_login_result(&ss, &a, true, 0);
+	}
 }
 END_TEST
 
 START_TEST(test_rate_table_full)
 {
-	struct in6_addr a = a6("::ffff:192.0.2.1");
+	struct in6_addr known = a6("2001:db8:1:1::100"), x = a6("2001:db8:1:1:ffff::");
+	uint64_t t = 0;
+	unsigned i;
 
-	/* more clients than slots: bounded memory, every new client still gets a bucket */
-	for (unsigned i = 0; i < 3 * SESSION_RATE_SLOTS; i++) {
-		a.s6_addr[14] = (uint8_t)(i >> 8);
-		a.s6_addr[15] = (uint8_t)i;
-		ck_assert(session_rate_take(&ss, &a, i));
+	ck_assert(try_at(&known, false, 0));
+	session_login_result(&ss, &known, true, 0);
+	/* more addresses than slots, at the pace the shared buckets refill: bounded memory, and every
+	 * new address gets a bucket */
+	for (i = 0; i < 3 * SESSION_RATE_SLOTS; i++) {
+		t = (uint64_t)i * SESSION_RATE_REFILL_MS;
+		x.s6_addr[14] = (uint8_t)(i >> 8);
+		x.s6_addr[15] = (uint8_t)i;
+		ck_assert(try_at(&x, false, t));
+		session_login_result(&ss, &x, false, t);
 	}
+	/* then all at once: the /64 runs dry */
+	for (; i < 3 * SESSION_RATE_SLOTS + 2 * SESSION_NET_BURST; i++) {
+		x.s6_addr[14] = (uint8_t)(i >> 8);
+		x.s6_addr[15] = (uint8_t)i;
+		if (try_at(&x, false, t))
+			session_login_result(&ss, &x, false, t);
+	}
+	ck_assert(!try_at(&x, false, t));
+	/* the flood of new addresses did not push the known one out of the table: it still gets in */
+	ck_assert(try_at(&known, false, t));
 }
 END_TEST
 
@@ -224,7 +347,11 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_session_idle_and_max_age);
 	tcase_add_test(tc, test_session_eviction);
 	tcase_add_test(tc, test_rate_limit);
-	tcase_add_test(tc, test_rate_limit_ipv6_prefix);
+	tcase_add_test(tc, test_rate_limit_same_prefix);
+	tcase_add_test(tc, test_rate_limit_one_address_cannot_drain);
+	tcase_add_test(tc, test_rate_limit_posing_as_many);
+	tcase_add_test(tc, test_rate_limit_all);
+	tcase_add_test(tc, test_rate_limit_success_returns);
 	tcase_add_test(tc, test_rate_table_full);
 	tcase_add_test(tc, test_str_eq);
 	suite_add_tcase(s, tc);
