@@ -84,6 +84,7 @@ struct core {
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	struct batch b;
 	struct core_params p;
+	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
 	struct hmap *rules;        /* uint32 id -> struct rule * */
 	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
 	struct hmap *owners;       /* struct in6_addr -> (uintptr_t) number of rules owned */
@@ -1076,6 +1077,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	pr.same_device = requester_owns_target(c, &r, &req->rule.owner);
 	pr.owner_rule_count = owner_count(c, &r.owner);
 	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
+	pr.lan = &c->lan;
 	v = policy_check_add(&c->p.policy, &pr);
 	if (v != V_OK)
 		return v;
@@ -1402,6 +1404,13 @@ void core_status(struct core *c, struct core_status *st)
 const struct policy_config *core_policy(struct core *c)
 {
 	return &c->p.policy;
+}
+
+void core_set_lan(struct core *c, const struct policy_lan *lan)
+{
+	pthread_mutex_lock(&c->lock);
+	c->lan = *lan;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void core_set_policy(struct core *c, const struct policy_config *pc)

@@ -117,6 +117,8 @@ void core_status(struct core *c, struct core_status *st);
 /* Rules of one kind, in O(1) (for eventing on every change). */
 uint32_t core_count(struct core *c, enum rule_kind kind);
 const struct policy_config *core_policy(struct core *c);
+/* What the LAN interfaces hold now (policy.h): targets and requesters are bounded by it from now on. */
+void core_set_lan(struct core *c, const struct policy_lan *lan);
 /* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
 void core_set_policy(struct core *c, const struct policy_config *pc);
 

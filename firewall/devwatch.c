@@ -24,7 +24,9 @@ struct devwatch {
 	struct device_table *devices;
 	struct rtnl *rtnl;
 	struct prefix_tracker prefixes;
-	int ifindex[RTNL_MAX_IFS];
+	struct lanif_set lan;     /* fed by rtnl under the core's lock; read on the loop thread */
+	bool lan_told;            /* passed on at least once, */
+	uint64_t lan_told_gen;    /* last as of this generation */
 	struct core *core;
 	struct loop *loop;
 	/* decisions made while the core's lock is held (inside rtnl_read), acted on after it */
@@ -52,10 +54,29 @@ static void on_prefix(void *arg, int ifindex, const struct in6_addr *addr, const
 
 static const char *ifname_of(const struct devwatch *dw, int ifindex)
 {
-	for (size_t i = 0; i < dw->p.n_lan; i++)
-		if (dw->ifindex[i] == ifindex)
-			return dw->p.lan_ifname[i];
-	return NULL;
+	const struct lanif *i = lanif_by_index(&dw->lan, ifindex);
+
+	return i ? i->name : NULL;
+}
+
+/* The LAN changed (or this is the first look): the policy's bounds and the front ends follow. */
+static void tell_lan(struct devwatch *dw)
+{
+	struct policy_lan pl;
+
+	if (dw->lan_told && dw->lan_told_gen == dw->lan.gen)
+		return;
+	dw->lan_told = true;
+	dw->lan_told_gen = dw->lan.gen;
+	if (dw->p.lan_bounds_policy && dw->core) {
+		memset(&pl, 0, sizeof(pl));
+		pl.known = true;
+		pl.n_subnets = lanif_subnets(&dw->lan, pl.subnet, pl.subnet_len, POLICY_MAX_SUBNETS);
+		pl.n_own = lanif_own(&dw->lan, pl.own, POLICY_MAX_OWN);
+		core_set_lan(dw->core, &pl);
+	}
+	if (dw->p.on_lan)
+		dw->p.on_lan(dw->p.lan_arg, &dw->lan);
 }
 
 /* store meta key for an interface: "lan_prefix_" + its name, other characters as '_' (meta keys are
@@ -160,6 +181,7 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 	n = core_with_devices(dw->core, read_locked, dw);
 	if (n < 0)
 		log_warn("rtnetlink");
+	tell_lan(dw);
 	act_on_changes(dw);
 	if (n != 0)
 		resolve(dw);
@@ -195,18 +217,8 @@ struct devwatch *devwatch_new(const struct devwatch_params *p)
 	if (!dw->devices)
 		goto fail;
 	memset(&rp, 0, sizeof(rp));
-	for (size_t i = 0; i < p->n_lan && i < RTNL_MAX_IFS; i++) {
-		dw->ifindex[i] = (int)if_nametoindex(p->lan_ifname[i]);
-		if (dw->ifindex[i] == 0) {
-			log_warnx("devices: LAN interface %s not found; its devices are not tracked", p->lan_ifname[i]);
-			continue;
-		}
-		rp.lan_ifindex[rp.n_lan++] = dw->ifindex[i];
-	}
-	if (rp.n_lan == 0) {
-		errno = ENODEV;
-		goto fail;
-	}
+	lanif_init(&dw->lan, p->lan_ifname, p->n_lan);
+	rp.lan = &dw->lan;
 	rp.devices = dw->devices;
 	rp.on_prefix = on_prefix;
 	rp.arg = dw;
@@ -216,6 +228,10 @@ struct devwatch *devwatch_new(const struct devwatch_params *p)
 	/* nobody else runs yet: the table can be fed without the core's lock */
 	if (rtnl_dump(dw->rtnl) < 0)
 		goto fail;
+	for (size_t i = 0; i < dw->lan.n; i++)
+		if (!lanif_usable(&dw->lan.ifs[i]))
+			log_info("devices: LAN interface %s is %s; waiting for it", dw->lan.ifs[i].name,
+				 dw->lan.ifs[i].ifindex ? "down or without carrier" : "not there yet");
 	return dw;
 fail:
 	e = errno;
@@ -240,6 +256,11 @@ void devwatch_free(struct devwatch *dw)
 struct device_table *devwatch_devices(struct devwatch *dw)
 {
 	return dw ? dw->devices : NULL;
+}
+
+const struct lanif_set *devwatch_lan(const struct devwatch *dw)
+{
+	return dw ? &dw->lan : NULL;
 }
 
 void devwatch_prepare_core(struct devwatch *dw, struct core *c)
@@ -275,6 +296,7 @@ int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l)
 	if (loop_add_fd(l, rtnl_fd(dw->rtnl), EPOLLIN, on_rtnl, dw) < 0)
 		return -1;
 	dw->loop = l;
+	tell_lan(dw);
 	loop_timer(l, DEVWATCH_AGE_MS, age_tick, dw);
 	/* rules restored pending may resolve against the table the dump filled */
 	resolve(dw);

@@ -22,17 +22,27 @@
 #define DEVWATCH_AGE_MS 1000   /* re-judging addresses (persistence makes them stable) and forgetting */
 
 struct devwatch_params {
-	char lan_ifname[RTNL_MAX_IFS][16];
+	char lan_ifname[LANIF_MAX_IFS][LANIF_NAME_MAX];
 	size_t n_lan;
 	int64_t stable_after, forget_after;   /* seconds; 0 = device.h defaults */
+	/* The LAN interfaces are links hosts sit on (igdd): targets and requesters are bounded by their
+	 * subnets (core_set_lan). pcpd's subscribers are routed, so it leaves this off. */
+	bool lan_bounds_policy;
+	/* Told on the loop thread whenever the LAN interfaces' links or addresses changed (and once at
+	 * devwatch_start): front ends that bind to the LAN follow it. May be NULL. */
+	void (*on_lan)(void *arg, const struct lanif_set *lan);
+	void *lan_arg;
 };
 
 struct devwatch;
 
-/* NULL + errno when rtnetlink cannot be opened or the device table not allocated. */
+/* NULL + errno when rtnetlink cannot be opened or the device table not allocated. A LAN interface that
+ * does not exist yet is waited for (a bridge made after us). */
 struct devwatch *devwatch_new(const struct devwatch_params *p);
 void devwatch_free(struct devwatch *dw);
 struct device_table *devwatch_devices(struct devwatch *dw);
+/* The LAN interfaces as last reported (loop thread only). */
+const struct lanif_set *devwatch_lan(const struct devwatch *dw);
 /* Before core_start: a LAN prefix that differs from the one the store remembers is handed to
  * core_set_start_reanchor (one per start; several LAN interfaces renumbered at once: the first). */
 void devwatch_prepare_core(struct devwatch *dw, struct core *c);

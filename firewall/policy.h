@@ -43,7 +43,8 @@ struct perm_rule {
 };
 
 #define POLICY_MAX_PERMS 64
-#define POLICY_MAX_SUBNETS 16
+#define POLICY_MAX_SUBNETS 32
+#define POLICY_MAX_OWN     64
 
 struct policy_config {
 	bool secure_mode;                  /* default yes: a client acts only for its own device */
@@ -56,10 +57,20 @@ struct policy_config {
 	uint32_t max_rules_per_client;     /* default 256: per owner address/device */
 	struct perm_rule perms[POLICY_MAX_PERMS];
 	size_t n_perms;
-	/* LAN subnets targets must fall in (v4-mapped for IPv4); none configured = any non-special address */
-	struct in6_addr lan_subnet[POLICY_MAX_SUBNETS];
-	uint8_t lan_subnet_len[POLICY_MAX_SUBNETS];
-	size_t n_lan_subnets;
+};
+
+/* What the LAN interfaces hold right now (lanif.h, from rtnetlink): a request's target and, unless it
+ * is privileged, its requester must be on one of these subnets, and a target must not be one of the
+ * router's own addresses (a port mapping to the router would expose its own services). known = false
+ * (no report yet: unit tests, or pcpd, whose subscribers are routed rather than on a link) restricts
+ * nothing. */
+struct policy_lan {
+	bool known;
+	struct in6_addr subnet[POLICY_MAX_SUBNETS];   /* v4-mapped for IPv4; link-local ones included */
+	uint8_t subnet_len[POLICY_MAX_SUBNETS];
+	size_t n_subnets;
+	struct in6_addr own[POLICY_MAX_OWN];
+	size_t n_own;
 };
 
 void policy_defaults(struct policy_config *pc);
@@ -73,6 +84,7 @@ struct policy_request {
 	bool third_party;              /* PCP THIRD_PARTY from an authorised requester */
 	uint32_t owner_rule_count;     /* rules the requester already holds */
 	uint32_t table_rule_count;     /* rules in the table */
+	const struct policy_lan *lan;  /* NULL = not known (nothing restricted) */
 };
 
 /* Decides whether a new rule may be added. */
