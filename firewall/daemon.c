@@ -582,6 +582,9 @@ static int open_core(struct daemon *d)
 		/* IGD:2 606 and PCP: another address of the same device (same MAC) may act for it */
 		p.same_device = device_same_cb;
 		p.device_arg = p.devices;
+		/* an address a request names and the LAN has not shown yet is asked about */
+		p.ask = devwatch_ask;
+		p.ask_arg = d->devwatch;
 	}
 	d->core = core_new(&p);
 	if (!d->core) {

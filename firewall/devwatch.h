@@ -49,6 +49,16 @@ void devwatch_prepare_core(struct devwatch *dw, struct core *c);
 /* Registers with the loop, writes the current prefixes to the store. 0 or -1. */
 int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l);
 
+/* Asks the LAN about address a (core_params.ask): the kernel sends a neighbour solicitation (ARP for
+ * IPv4) on the LAN interface whose subnet holds it, and the answer reaches the device table through
+ * rtnetlink. Any thread; never blocks; at most once a second per address and DEVWATCH_ASK_PER_S in all
+ * (an app naming random addresses cannot make the router flood the LAN). */
+#define DEVWATCH_ASK_PER_S 100
+void devwatch_ask(void *arg, const struct in6_addr *a);
+/* Frames of neighbour discovery read per second at most (a flood of made-up hosts costs bounded CPU;
+ * past it the kernel drops what the socket cannot hold). */
+#define DEVWATCH_SNOOP_PER_S 2000
+
 /* What the household decided about each device (device.h's registry: a name, apps allowed or blocked),
  * durable in the core's store: one meta value per registry slot, "device_name_N" = a device_name_record
  * ("" = a freed slot), so a change is one small atomic write and never rewrites the others.

@@ -37,7 +37,7 @@ static void forget(struct lanif *i)
 bool lanif_link(struct lanif_set *s, int ifindex, const char *name, unsigned flags)
 {
 	struct lanif *i = find_index(s, ifindex);
-	bool up = flags & IFF_UP, running = flags & IFF_RUNNING;
+	bool up = flags & IFF_UP, running = flags & IFF_RUNNING, renamed = false;
 
 	if (!name || ifindex <= 0)
 		return false;
@@ -45,12 +45,13 @@ bool lanif_link(struct lanif_set *s, int ifindex, const char *name, unsigned fla
 		forget(i);   /* renamed away: that name is not ours any more */
 		i = NULL;
 		s->gen++;
+		renamed = true;
 	}
 	for (size_t k = 0; !i && k < s->n; k++)
 		if (strcmp(s->ifs[k].name, name) == 0)
 			i = &s->ifs[k];
 	if (!i)
-		return false;
+		return renamed;
 	if (i->ifindex == ifindex && i->up == up && i->running == running)
 		return false;
 	if (i->ifindex != ifindex)

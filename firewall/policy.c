@@ -23,6 +23,7 @@ const char *verdict_str(enum verdict v)
 	case V_UNSUPPORTED_PROTO: return "protocol not supported";
 	case V_NO_RESOURCES: return "cannot store or install the rule now";
 	case V_DISABLED: return "feature disabled";
+	case V_ASKING: return "waiting for an address to answer on the LAN";
 	}
 	return "unknown verdict";
 }

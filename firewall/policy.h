@@ -23,6 +23,11 @@ enum verdict {
 	V_UNSUPPORTED_PROTO,  /* protocol the backend cannot express here */
 	V_NO_RESOURCES,       /* store or firewall failed: nothing changed, try later */
 	V_DISABLED,           /* the feature is switched off */
+	/* The answer depends on an address the LAN has not shown yet (a host's silent stable address, a
+	 * source the router has not heard from): the core is asking the link (neighbour solicitation).
+	 * Never an answer to a client: the front end waits for the address (core_add_wait) or holds the
+	 * request, then asks again with core_add_req.asked set, and the core decides with what it knows. */
+	V_ASKING,
 };
 const char *verdict_str(enum verdict v);
 

@@ -20,6 +20,7 @@ struct rtnl {
 	struct rtnl_params p;
 	struct mnl_socket *nl;   /* subscribed, non-blocking */
 	int handled;
+	bool dumping;            /* feeding a dump: entries as found, not news of traffic */
 };
 
 static int64_t now_of(const struct rtnl *r)
@@ -100,8 +101,15 @@ static void on_neigh(struct rtnl *r, const struct nlmsghdr *nlh)
 		return;
 	}
 	ll = at.tb[NDA_LLADDR];
-	if (ll && mnl_attr_get_payload_len(ll) == 6 && !(nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE)))
-		device_addr_seen(r->p.devices, mnl_attr_get_payload(ll), nd->ndm_ifindex, &dst, NULL, now);
+	if (ll && mnl_attr_get_payload_len(ll) == 6 && !(nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE))) {
+		/* An entry confirmed just now (REACHABLE, or on its way there: DELAY, PROBE) means the
+		 * router is sending to the address: answers to what the host sent from it. An entry going
+		 * STALE only aged, and a dump says nothing of when it was last used. */
+		bool traffic = !r->dumping && (nd->ndm_state & (NUD_REACHABLE | NUD_DELAY | NUD_PROBE));
+
+		device_addr_heard(r->p.devices, mnl_attr_get_payload(ll), nd->ndm_ifindex, &dst,
+				  traffic ? DEVICE_HEARD_TRAFFIC : DEVICE_HEARD_TABLE, now);
+	}
 	device_neigh_state(r->p.devices, &dst, neigh_of(nd->ndm_state), now);
 }
 
@@ -258,11 +266,13 @@ static int dump_one(struct rtnl *r, uint16_t type, uint8_t family)
 	g->rtgen_family = family;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		goto out;
+	r->dumping = true;
 	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
 		ret = mnl_cb_run(buf, (size_t)n, seq, portid, on_msg, r);
 		if (ret <= MNL_CB_STOP)
 			break;
 	}
+	r->dumping = false;
 	if (n < 0)
 		ret = -1;
 	ret = ret < 0 ? -1 : 0;

@@ -43,6 +43,11 @@ struct pcp_server {
 	struct pcp_server_stats st;
 	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
 	struct pcp_upstream up;
+	/* the datagram being handled: may its answer wait for an address (asked: no, decide now), and
+	 * did it (the core is asking the LAN about these addresses) */
+	bool asked;
+	bool deferred;
+	struct in6_addr deferred_addr[2];
 };
 
 /* What a MAP asks for, whichever protocol carried it (PCP MAP or NAT-PMP map). */
@@ -131,6 +136,8 @@ uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure)
 	case V_LOW_PORT:
 	case V_DISABLED:
 		return PCP_NOT_AUTHORIZED;
+	case V_ASKING:   /* pcp_io holds such a request; should one slip through, the client tries again */
+		return PCP_NETWORK_FAILURE;
 	case V_CONFLICT:
 		return prefer_failure ? PCP_CANNOT_PROVIDE_EXTERNAL : PCP_NO_RESOURCES;
 	case V_QUOTA:
@@ -477,6 +484,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		q.rule.remote_port = mr->filter->port;
 	}
 	q.third_party = mr->third_party;
+	q.asked = s->asked;
 	if (mr->v4 && s->p.cgn) {
 		q.rule.kind = RULE_PORTMAP;
 		q.rule.target.exact_kind = ADDR_KIND_IPV4;
@@ -516,6 +524,12 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 			return PCP_CANNOT_PROVIDE_EXTERNAL;
 	}
 	v = core_add(s->p.core, &q, &got);
+	if (v == V_ASKING) {
+		/* no answer yet: pcp_io hands the datagram in again once the LAN showed the addresses */
+		s->deferred = true;
+		s->deferred_addr[0] = mr->owner;
+		s->deferred_addr[1] = mr->internal;
+	}
 	if (v != V_OK)
 		return pcp_server_result_of(v, mr->prefer_failure);
 	res_from_rule(s, &got, res);
@@ -986,25 +1000,52 @@ void pcp_server_free(struct pcp_server *s)
 	free(s);
 }
 
-size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
-			 uint64_t now_ms, uint8_t *out, size_t cap)
+static size_t handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+		     uint64_t now_ms, uint8_t *out, size_t cap, bool asked)
 {
 	size_t n;
 
-	s->st.requests++;
+	s->deferred = false;
+	s->asked = asked;
 	if (cap < PCP_MAX_MSG || len < 1)
 		return 0;
-	if (!rate_ok(s, src, now_ms)) {
-		s->st.rate_limited++;
-		return 0;
-	}
 	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
 		n = handle_natpmp(s, in, len, src, now_ms, out, cap);
 	else
 		n = handle_pcp(s, in, len, src, now_ms, out, cap);
+	if (s->deferred)
+		return 0;
 	if (n)
 		s->st.replies++;
 	return n;
+}
+
+size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			 uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	s->st.requests++;
+	s->deferred = false;
+	if (cap >= PCP_MAX_MSG && len >= 1 && !rate_ok(s, src, now_ms)) {
+		s->st.rate_limited++;
+		return 0;
+	}
+	return handle(s, in, len, src, now_ms, out, cap, false);
+}
+
+size_t pcp_server_handle_asked(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			       uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	/* counted and rate-limited when it first came */
+	return handle(s, in, len, src, now_ms, out, cap, true);
+}
+
+bool pcp_server_deferred(const struct pcp_server *s, struct in6_addr addrs[2])
+{
+	if (!s->deferred)
+		return false;
+	addrs[0] = s->deferred_addr[0];
+	addrs[1] = s->deferred_addr[1];
+	return true;
 }
 
 void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms)

@@ -103,6 +103,14 @@ void pcp_server_free(struct pcp_server *s);
 size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
 			 uint64_t now_ms, uint8_t *out, size_t cap);
 
+/* The datagram pcp_server_handle just took got no answer yet: it asks for a mapping whose requester
+ * or internal address the LAN has not shown (the core is asking, V_ASKING). Fills the two addresses it
+ * waits for; the caller hands the same datagram to pcp_server_handle_asked once
+ * core_addresses_known() says so or CORE_ASK_WAIT_MS passed (the client would retransmit after 3 s). */
+bool pcp_server_deferred(const struct pcp_server *s, struct in6_addr addrs[2]);
+size_t pcp_server_handle_asked(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			       uint64_t now_ms, uint8_t *out, size_t cap);
+
 /* The server lost its state or its external address changed: the epoch starts again at 0. */
 void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms);
 uint32_t pcp_server_epoch(const struct pcp_server *s, uint64_t now_ms);
