@@ -100,8 +100,10 @@ struct id_order {
 
 struct core {
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
+	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
 	struct batch b;
 	struct core_params p;
+	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
 	struct hmap *rules;        /* uint32 id -> struct rule * */
 	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
 	struct hmap *clash;        /* clash scope -> struct clash_group * (remote-filtered elements) */
@@ -497,22 +499,42 @@ static void detach_rule(struct core *c, struct touched *tt, const struct rule *r
 	}
 }
 
-/* ---------- owners (quota) ---------- */
+/* ---------- owners (quota) and the devices rules name ---------- */
 
-static uint32_t owner_count(const struct core *c, const struct in6_addr *owner)
+/* Who a rule counts against: its requester's device when the LAN showed it (so one device cannot
+ * get a quota per address it uses), else the requester's address. A device is keyed as an address no
+ * requester can have: ff00:: (multicast) followed by "MAC" and the MAC. */
+static struct in6_addr owner_key(const struct rule *r)
 {
-	return (uint32_t)(uintptr_t)hmap_get(c->owners, owner);
+	struct in6_addr k = { .s6_addr = { 0xff, 0x00, 'M', 'A', 'C' } };
+
+	if (!r->has_owner_mac)
+		return r->owner;
+	memcpy(&k.s6_addr[10], r->owner_mac, 6);
+	return k;
 }
 
-static void owner_adjust(struct core *c, const struct in6_addr *owner, int delta)
+static uint32_t owner_count(const struct core *c, const struct in6_addr *key)
 {
-	uint32_t n = owner_count(c, owner);
+	return (uint32_t)(uintptr_t)hmap_get(c->owners, key);
+}
+
+/* A rule joins (+1) or leaves (-1) the table: its owner's count, and the devices it names are pinned
+ * in the device table (never evicted while a rule names them). */
+static void owner_adjust(struct core *c, const struct rule *r, int delta)
+{
+	struct in6_addr key = owner_key(r);
+	uint32_t n = owner_count(c, &key);
 
 	n = delta > 0 ? n + 1 : (n ? n - 1 : 0);
 	if (n == 0)
-		hmap_del(c->owners, owner);
-	else if (hmap_put(c->owners, owner, (void *)(uintptr_t)n) < 0)
+		hmap_del(c->owners, &key);
+	else if (hmap_put(c->owners, &key, (void *)(uintptr_t)n) < 0)
 		log_warnx("core: out of memory counting rules per client");
+	if (r->target.has_mac)
+		device_pin(c->p.devices, r->target.mac, delta);
+	if (r->has_owner_mac && (!r->target.has_mac || memcmp(r->owner_mac, r->target.mac, 6) != 0))
+		device_pin(c->p.devices, r->owner_mac, delta);
 }
 
 /* ---------- port mappings in id order ---------- */
@@ -629,7 +651,7 @@ static int table_insert(struct core *c, struct rule *r)
 {
 	if (hmap_put(c->rules, &r->id, r) < 0)
 		return -1;
-	owner_adjust(c, &r->owner, +1);
+	owner_adjust(c, r, +1);
 	c->n_kind[r->kind]++;
 	if (r->kind == RULE_PORTMAP)
 		order_add(&c->pm_order, r->id);
@@ -640,7 +662,7 @@ static int table_insert(struct core *c, struct rule *r)
 static void table_remove(struct core *c, struct rule *r)
 {
 	hmap_del(c->rules, &r->id);
-	owner_adjust(c, &r->owner, -1);
+	owner_adjust(c, r, -1);
 	c->n_kind[r->kind]--;
 	if (r->kind == RULE_PORTMAP)
 		order_del(&c->pm_order, r->id);
@@ -695,6 +717,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&c->devices_changed, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL) {
 		core_free(c);
 		return NULL;
@@ -731,6 +754,7 @@ void core_free(struct core *c)
 	free(c->pm_order.ids);
 	free(c->b.ops);
 	touched_free(&c->b.tt);
+	pthread_cond_destroy(&c->devices_changed);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1002,9 +1026,9 @@ static int rule_set(struct core *c, struct rule *r, const struct rule *next, str
 		detach_rule(c, tt, r);
 	else
 		touch_rule(c, tt, r);   /* the same elements, with a new timeout */
-	owner_adjust(c, &r->owner, -1);
+	owner_adjust(c, r, -1);
 	*r = *next;
-	owner_adjust(c, &r->owner, +1);
+	owner_adjust(c, r, +1);
 	return moved ? attach_rule(c, tt, r) : 0;
 }
 
@@ -1281,12 +1305,6 @@ static bool requester_blocked(struct core *c, const struct in6_addr *requester)
 	return requester && device_apps_blocked_at(c->p.devices, requester);
 }
 
-/* policy_check_apps with the facts the device table knows (no table: nobody is blocked). */
-static enum verdict apps_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester)
-{
-	return policy_check_apps(r->origin, requester_blocked(c, requester), target_blocked(c, r));
-}
-
 /* policy_check_change with the facts the core knows: may this requester change or delete r? */
 static enum verdict change_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester,
 				   bool privileged)
@@ -1303,17 +1321,21 @@ static enum verdict add_verdict(struct core *c, const struct core_add_req *req, 
 				const struct rule *replacing)
 {
 	struct policy_request pr = { 0 };
+	struct in6_addr key = owner_key(r);
 
 	pr.rule = r;
 	pr.requester = req->rule.owner;
 	pr.privileged = req->privileged;
 	pr.third_party = req->third_party;
 	pr.same_device = requester_owns_target(c, r, &req->rule.owner);
-	pr.owner_rule_count = owner_count(c, &r->owner);
+	pr.owner_rule_count = owner_count(c, &key);
 	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
+	pr.lan = &c->lan;
 	if (replacing) {
+		struct in6_addr was = owner_key(replacing);
+
 		pr.table_rule_count--;
-		if (pr.owner_rule_count && addr_equal(&replacing->owner, &r->owner))
+		if (pr.owner_rule_count && addr_equal(&was, &key))
 			pr.owner_rule_count--;
 	}
 	return policy_check_add(&c->p.policy, &pr);
@@ -1342,6 +1364,45 @@ static bool same_hand(const struct rule *a, const struct rule *b)
 	return rule_origin_is_app(a->origin) == rule_origin_is_app(b->origin);
 }
 
+static bool addr_known(struct core *c, const struct in6_addr *a)
+{
+	return device_by_addr(c->p.devices, a, NULL) != NULL;
+}
+
+static bool lan_may_hold(const struct core *c, const struct in6_addr *a)
+{
+	if (addr_is_unspecified(a) || addr_is_multicast(a) || addr_is_loopback(a))
+		return false;
+	if (!c->lan.known)
+		return true;
+	for (size_t i = 0; i < c->lan.n_subnets; i++)
+		if (addr_in_prefix(a, &c->lan.subnet[i], c->lan.subnet_len[i]))
+			return true;
+	return false;
+}
+
+/* policy_check_apps with the facts the device table knows (no table: nobody is blocked). The requester
+ * is judged by its device whatever address it spoke from. */
+static enum verdict apps_verdict(struct core *c, const struct rule *r, const struct in6_addr *requester)
+{
+	bool blocked = r->has_owner_mac ? device_apps_blocked(c->p.devices, r->owner_mac) :
+		       requester_blocked(c, requester);
+
+	return policy_check_apps(r->origin, blocked, target_blocked(c, r));
+}
+
+/* The requester's device, when the LAN showed it: the rule counts against that device's quota. */
+static void note_owner_device(struct core *c, struct rule *r)
+{
+	const struct device *d = device_by_addr(c->p.devices, &r->owner, NULL);
+
+	r->has_owner_mac = d != NULL;
+	if (d)
+		memcpy(r->owner_mac, d->mac, 6);
+	else
+		memset(r->owner_mac, 0, 6);
+}
+
 static enum verdict add_locked(struct core *c, const struct core_add_req *req, struct rule *out)
 {
 	struct rule r = req->rule;
@@ -1358,6 +1419,12 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	if (rule_validate(&r) != NULL)
 		return V_INVALID;
 	set_lease(c, &r, req->rule.lease, req->exact_lease, now);
+	note_owner_device(c, &r);
+	/* An app's request from an address no device answers for on the LAN (we asked): a spoofed source
+	 * or a host that left. It acts for nobody (and a blocked device cannot hide behind a new address). */
+	if (rule_origin_is_app(r.origin) && !req->privileged && c->p.devices && c->p.ask && req->asked &&
+	    !r.has_owner_mac && lan_may_hold(c, &r.owner))
+		return V_NOT_AUTHORIZED;
 	/* before the identical-rule check, so a repeated request decorates the same way and refreshes */
 	decorate_target(c, &r);
 	/* before the refresh too: an app on a blocked device keeps nothing alive */
@@ -1400,13 +1467,83 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	return insert_new(c, &r, out);
 }
 
+/* The addresses an app's request names (its source, its target) that the LAN has not shown yet and
+ * could: whose they are may change the answer (secure mode, the household's block, the device's
+ * stable address for pinhole_target). Asked once per request; then the core decides with what it has. */
+static size_t unknown_addresses(struct core *c, const struct core_add_req *req, struct in6_addr out[2])
+{
+	const struct rule *r = &req->rule;
+	size_t n = 0;
+
+	if (!c->p.devices || !c->p.ask || req->privileged || req->asked || !rule_origin_is_app(r->origin))
+		return 0;
+	if (lan_may_hold(c, &r->owner) && !addr_known(c, &r->owner))
+		out[n++] = r->owner;
+	if (r->target.use_exact && !addr_equal(&r->target.exact, &r->owner) && lan_may_hold(c, &r->target.exact) &&
+	    !addr_known(c, &r->target.exact))
+		out[n++] = r->target.exact;
+	return n;
+}
+
 enum verdict core_add(struct core *c, const struct core_add_req *req, struct rule *out)
 {
+	struct in6_addr ask[2];
+	size_t n;
 	enum verdict v;
 
 	core_enter(c);
-	v = add_locked(c, req, out);
-	return core_leave_verdict(c, v);
+	n = unknown_addresses(c, req, ask);
+	for (size_t i = 0; i < n; i++)
+		device_note_asked(c->p.devices, &ask[i], core_now(c));   /* its answer is not the host's talk */
+	v = n ? V_ASKING : add_locked(c, req, out);
+	v = core_leave_verdict(c, v);
+	for (size_t i = 0; i < n; i++)
+		c->p.ask(c->p.ask_arg, &ask[i]);
+	return v;
+}
+
+bool core_addresses_known(struct core *c, const struct in6_addr *a, size_t n)
+{
+	bool all = true;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->p.devices && all && i < n; i++)
+		all = addr_known(c, &a[i]);
+	pthread_mutex_unlock(&c->lock);
+	return all;
+}
+
+/* Waits until the table knows the request's addresses, or ms passed. */
+static void wait_known(struct core *c, const struct core_add_req *req, int64_t ms)
+{
+	struct timespec until;
+	const struct rule *r = &req->rule;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->lock);
+	while (!(addr_known(c, &r->owner) && (!r->target.use_exact || addr_known(c, &r->target.exact))) &&
+	       pthread_cond_timedwait(&c->devices_changed, &c->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&c->lock);
+}
+
+enum verdict core_add_wait(struct core *c, const struct core_add_req *req, struct rule *out)
+{
+	struct core_add_req again;
+	enum verdict v = core_add(c, req, out);
+
+	if (v != V_ASKING)
+		return v;
+	wait_known(c, req, CORE_ASK_WAIT_MS);
+	again = *req;
+	again.asked = true;
+	return core_add(c, &again, out);
 }
 
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
@@ -1429,7 +1566,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	upd = *old;
 	set_lease(c, &upd, lease, privileged, core_now(c));
 	/* what it opens is judged again: a deny line or a port limit may have come since it was made */
-	v = policy_check_standing(&c->p.policy, &upd, privileged);
+	v = policy_check_standing(&c->p.policy, &c->lan, &upd, privileged);
 	if (v == V_OK)
 		v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
 	if (v == V_OK && out)
@@ -1810,6 +1947,13 @@ void core_policy_get(struct core *c, struct policy_config *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void core_set_lan(struct core *c, const struct policy_lan *lan)
+{
+	pthread_mutex_lock(&c->lock);
+	c->lan = *lan;
+	pthread_mutex_unlock(&c->lock);
+}
+
 void core_set_policy(struct core *c, const struct policy_config *pc)
 {
 	pthread_mutex_lock(&c->lock);
@@ -2122,6 +2266,8 @@ int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *
 	pthread_mutex_lock(&c->lock);
 	if (c->p.devices)
 		rc = fn(arg, c->p.devices);
+	if (rc != 0)
+		pthread_cond_broadcast(&c->devices_changed);   /* core_add_wait may be waiting for an address */
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

@@ -51,6 +51,11 @@ struct core_params {
 	 * address kind, pinhole_target policy) and can follow a prefix change. The core only reads it, and
 	 * only under its lock; whoever feeds it must do so through core_with_devices(). Owned by the caller. */
 	struct device_table *devices;
+	/* Asks the LAN about an address the device table does not know (a neighbour solicitation, so the
+	 * host holding it answers and the table learns its MAC). Must not block; called without the core
+	 * lock. NULL = never ask (the core then decides with what it knows). */
+	void (*ask)(void *arg, const struct in6_addr *a);
+	void *ask_arg;
 };
 
 struct core *core_new(const struct core_params *p);
@@ -65,11 +70,26 @@ struct core_add_req {
 	bool third_party;        /* PCP THIRD_PARTY accepted by the front end */
 	bool any_ext_port;       /* the external port is a suggestion: pick a free one if it is taken */
 	bool exact_lease;        /* the lease asked is kept as is (operator); otherwise clamped by policy */
+	bool asked;              /* the LAN was asked already (V_ASKING): decide with what is known now */
 };
 
+/* How long a front end waits for an asked address: a host answers a neighbour solicitation within
+ * milliseconds; the kernel gives up after three tries a second apart. */
+#define CORE_ASK_WAIT_MS 1000
+
 /* Adds a rule, or refreshes the identical rule the same owner already holds (same id returned).
- * On V_OK *out holds the rule as installed (id, lease, external port chosen). */
+ * On V_OK *out holds the rule as installed (id, lease, external port chosen).
+ * V_ASKING (only for an app's request, with a device table and an ask callback, and req->asked unset):
+ * the requester or the target is an address the device table does not know, and the answer may depend
+ * on whose it is (secure mode, the household's block, the device's stable address): the core asked the
+ * LAN and changed nothing. Ask again with req->asked set once the address is known
+ * (core_addresses_known) or CORE_ASK_WAIT_MS passed. */
 enum verdict core_add(struct core *c, const struct core_add_req *req, struct rule *out);
+/* core_add for front ends whose thread may wait (UPnP's, the control socket's, the web UI's): on
+ * V_ASKING it waits for the addresses (at most CORE_ASK_WAIT_MS, without the core lock) and decides. */
+enum verdict core_add_wait(struct core *c, const struct core_add_req *req, struct rule *out);
+/* Does the device table know every one of the n addresses (true without a table)? */
+bool core_addresses_known(struct core *c, const struct in6_addr *a, size_t n);
 /* New lease for an existing rule (0 asked = policy maximum unless exact). */
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
 			  bool privileged, struct rule *out);
@@ -140,6 +160,8 @@ void core_status(struct core *c, struct core_status *st);
 uint32_t core_count(struct core *c, enum rule_kind kind);
 /* A copy of the policy in force, taken under the core's lock (another thread may swap it meanwhile). */
 void core_policy_get(struct core *c, struct policy_config *out);
+/* What the LAN interfaces hold now (policy.h): targets and requesters are bounded by it from now on. */
+void core_set_lan(struct core *c, const struct policy_lan *lan);
 /* Swaps in a new policy (SIGHUP): applies to requests from now on; existing rules stay. */
 void core_set_policy(struct core *c, const struct policy_config *pc);
 /* Changes part of the policy in force under the core's lock (a read-modify-write that a SIGHUP's

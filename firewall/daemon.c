@@ -506,6 +506,14 @@ static char *ctl_answer(void *arg, const char *req, size_t len)
 	return out;
 }
 
+static void lan_changed(void *arg, const struct lanif_set *lan)
+{
+	struct daemon *d = arg;
+
+	if (d->on_lan_change)
+		d->on_lan_change(d, lan);
+}
+
 /* Devices and prefixes: before the core, so the rules are restored against today's LAN (a prefix that
  * changed while we were down is re-anchored by core_start). Without it the daemon still works, with
  * exact-address rules only, so a failure here is a warning. */
@@ -514,8 +522,11 @@ static void open_devwatch(struct daemon *d)
 	struct devwatch_params wp;
 
 	memset(&wp, 0, sizeof(wp));
-	for (size_t i = 0; i < d->conf.fw.n_lan && i < RTNL_MAX_IFS; i++)
+	for (size_t i = 0; i < d->conf.fw.n_lan && i < LANIF_MAX_IFS; i++)
 		snprintf(wp.lan_ifname[wp.n_lan++], sizeof(wp.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
+	wp.lan_bounds_policy = d->info->lan_is_link;
+	wp.on_lan = lan_changed;
+	wp.lan_arg = d;
 	wp.stable_after = d->conf.stable_after;
 	wp.forget_after = d->conf.forget_after;
 	/* clients hear of a change through the core's on_reanchor, whoever asked for it */
@@ -592,6 +603,9 @@ static int open_core(struct daemon *d)
 		/* IGD:2 606 and PCP: another address of the same device (same MAC) may act for it */
 		p.same_device = device_same_cb;
 		p.device_arg = p.devices;
+		/* an address a request names and the LAN has not shown yet is asked about */
+		p.ask = devwatch_ask;
+		p.ask_arg = d->devwatch;
 	}
 	d->core = core_new(&p);
 	if (!d->core) {

@@ -37,6 +37,9 @@ struct daemon_info {
 	void (*stop)(struct daemon *d);
 	/* logs what of the config this build does not do yet; may be NULL */
 	void (*note_features)(const struct conf *c);
+	/* the LAN interfaces are links the hosts sit on (igdd): requests and targets must be on their
+	 * subnets. false for pcpd, whose subscribers are routed to it. */
+	bool lan_is_link;
 };
 
 struct daemon {
@@ -80,6 +83,9 @@ struct daemon {
 	 * force, so a front end can put back the part it owns (the web UI's saved settings win over the
 	 * file, as they do at start). May stay NULL. */
 	void (*on_policy_reload)(struct daemon *d);
+	/* Set by a main's start hook: the LAN interfaces' links or addresses changed (loop thread); the
+	 * current facts are also at devwatch_lan(d->devwatch) at any time on the loop thread. May stay NULL. */
+	void (*on_lan_change)(struct daemon *d, const struct lanif_set *lan);
 };
 
 /* The whole life of a daemon; returns the process exit code. */

@@ -17,12 +17,35 @@ struct name_slot {
 	bool apps_blocked;
 };
 
+#define MAX_BUCKETS 16   /* LAN interfaces told apart for the per-interface limit; more share the last */
+#define ASKED_RING  64   /* recent asks remembered */
+
+/* The devices of one LAN interface: how many, and the unpinned ones in eviction order (head = heard
+ * from least recently). */
+struct bucket {
+	int ifindex;
+	size_t count;
+	struct device *head, *tail;
+};
+
+struct asked {
+	struct in6_addr addr;
+	int64_t when;
+};
+
 struct device_table {
 	struct hmap *by_mac;    /* 6-byte MAC -> struct device * (owned) */
 	struct hmap *by_addr;   /* in6_addr -> struct device * holding it */
+	struct hmap *pins;      /* 6-byte MAC -> (uintptr_t) rules naming it, present or not */
 	struct name_slot *names; /* DEVICE_NAMES_MAX slots, allocated with the first name */
 	int64_t stable_after;
 	int64_t forget_after;
+	size_t max_per_if;
+	struct bucket buckets[MAX_BUCKETS];
+	size_t n_buckets;
+	struct asked asked[ASKED_RING];
+	size_t asked_next;
+	struct device_table_stats st;
 };
 
 struct device_table *device_table_new(int64_t stable_after, int64_t forget_after)
@@ -33,13 +56,21 @@ struct device_table *device_table_new(int64_t stable_after, int64_t forget_after
 		return NULL;
 	t->by_mac = hmap_new(6);
 	t->by_addr = hmap_new(sizeof(struct in6_addr));
-	if (!t->by_mac || !t->by_addr) {
+	t->pins = hmap_new(6);
+	if (!t->by_mac || !t->by_addr || !t->pins) {
 		device_table_free(t);
 		return NULL;
 	}
 	t->stable_after = stable_after > 0 ? stable_after : DEVICE_STABLE_AFTER_DEFAULT;
 	t->forget_after = forget_after > 0 ? forget_after : DEVICE_FORGET_AFTER_DEFAULT;
+	t->max_per_if = DEVICE_MAX_PER_IF_DEFAULT;
 	return t;
+}
+
+void device_table_set_limit(struct device_table *t, size_t max_per_if)
+{
+	if (t)
+		t->max_per_if = max_per_if ? max_per_if : DEVICE_MAX_PER_IF_DEFAULT;
 }
 
 void device_table_free(struct device_table *t)
@@ -50,11 +81,14 @@ void device_table_free(struct device_table *t)
 	if (!t)
 		return;
 	if (t->by_mac) {
-		while ((d = hmap_next(t->by_mac, &pos)))
+		while ((d = hmap_next(t->by_mac, &pos))) {
+			free(d->addrs);
 			free(d);
+		}
 		hmap_free(t->by_mac);
 	}
 	hmap_free(t->by_addr);
+	hmap_free(t->pins);
 	free(t->names);
 	free(t);
 }
@@ -211,17 +245,33 @@ static bool addr_present(const struct device_addr *da)
 	return da->neigh != NEIGH_FAILED && da->neigh != NEIGH_ABSENT;
 }
 
-/* The table's judgement of one address: the address alone first, then behaviour:
- *  - the same opaque IID in two /64s cannot be RFC 7217 or 8981 (both depend on the prefix): a fixed token, stable;
- *  - alive longer than a temporary address may be preferred (1 day): stable;
- *  - another address of the device is the stable one of this /64: the newcomer is the temporary one.
- * Persistence wins over the sibling rule, so a host with two long-lived opaque addresses keeps both. */
+/* An address whose kind only behaviour can tell: global IPv6 with an IID not made from this MAC. */
+static bool opaque_global(const struct device *d, const struct device_addr *da)
+{
+	const struct in6_addr *a = &da->addr;
+
+	return !addr_is_v4(a) && !addr_is_link_local(a) && !addr_is_ula(a) && !addr_is_multicast(a) &&
+	       !iid_matches_mac(a, d->mac);
+}
+
+static void decide(struct device_addr *da, enum addr_kind k, const char *why)
+{
+	da->decided = k;
+	snprintf(da->decided_why, sizeof(da->decided_why), "%s", why);
+}
+
+/* One address on its own (evidence 1, 2, 5 and 6 of device.h; 3 and 4 need the whole /64, see
+ * judge_subnet). Sticky verdicts hold unless the address itself says more (flags, EUI-64). */
 static void judge(const struct device_table *t, struct device *d, struct device_addr *da, int64_t now)
 {
 	char ev[DEVICE_EVIDENCE_MAX];
 	enum addr_kind k = addr_classify(&da->addr, d->mac, &da->facts, ev, sizeof(ev));
 	int64_t alive;
 
+	if (k == ADDR_KIND_UNKNOWN && da->decided != ADDR_KIND_UNKNOWN) {
+		k = da->decided;
+		snprintf(ev, sizeof(ev), "%s", da->decided_why);
+	}
 	if (k == ADDR_KIND_UNKNOWN && !da->facts.lifetimes_known) {
 		for (size_t i = 0; i < d->naddrs; i++) {
 			const struct device_addr *o = &d->addrs[i];
@@ -230,6 +280,7 @@ static void judge(const struct device_table *t, struct device *d, struct device_
 			    !addr_is_v4(&o->addr) && !addr_is_link_local(&o->addr)) {
 				k = ADDR_KIND_STABLE;
 				snprintf(ev, sizeof(ev), "seen in two prefixes with the same IID");
+				decide(da, k, ev);
 				break;
 			}
 		}
@@ -257,7 +308,48 @@ static void judge(const struct device_table *t, struct device *d, struct device_
 	memcpy(da->evidence, ev, sizeof(ev));
 }
 
-/* Judges stable ones first, so the sibling rule sees the final stable set. Returns how many changed. */
+/* Evidence 3 and 4 of device.h, for the /64 of da: the device's present opaque global addresses there. */
+static void judge_subnet(struct device *d, const struct device_addr *da, int64_t now)
+{
+	struct device_addr *silent = NULL, *talker = NULL, *only = NULL;
+	size_t n = 0, n_silent = 0;
+	bool settled_stable = false;
+	char why[DEVICE_EVIDENCE_MAX], a[ADDR_STRLEN];
+
+	for (size_t i = 0; i < d->naddrs; i++) {
+		struct device_addr *o = &d->addrs[i];
+
+		if (!same_64(&o->addr, &da->addr))
+			continue;
+		if (o->kind == ADDR_KIND_EUI64 || o->decided == ADDR_KIND_STABLE ||
+		    (o->kind == ADDR_KIND_STABLE && addr_present(o)))
+			settled_stable = true;   /* the /64 has its stable address: the rest is the sibling rule's */
+		if (!addr_present(o) || !opaque_global(d, o) || o->facts.flag_temporary || o->facts.flag_stable_privacy)
+			continue;
+		n++;
+		only = o;
+		if (o->spoke) {
+			if (!talker || o->spoke > talker->spoke)
+				talker = o;
+		} else if (o->decided != ADDR_KIND_TEMPORARY) {
+			n_silent++;
+			silent = o;
+		}
+	}
+	if (settled_stable)
+		return;
+	if (talker && n_silent == 1) {
+		snprintf(why, sizeof(why), "silent while the host speaks from %s (hosts send from temporary addresses)",
+			 addr_str(&talker->addr, a));
+		decide(silent, ADDR_KIND_STABLE, why);
+		return;
+	}
+	if (n == 1 && only->configured && now - only->configured >= DEVICE_SETTLE_S && only->decided == ADDR_KIND_UNKNOWN)
+		decide(only, ADDR_KIND_STABLE, "the only address the host configured in its /64 (seen in DAD)");
+}
+
+/* Judges every address of d: per address, then per /64, then per address again so the sibling rule
+ * sees the /64's stable address. Returns how many changed kind. */
 static size_t judge_device(const struct device_table *t, struct device *d, int64_t now)
 {
 	enum addr_kind before[DEVICE_MAX_ADDRS];
@@ -267,6 +359,11 @@ static size_t judge_device(const struct device_table *t, struct device *d, int64
 		before[i] = d->addrs[i].kind;
 		d->addrs[i].kind = ADDR_KIND_UNKNOWN;
 	}
+	for (size_t i = 0; i < d->naddrs; i++)
+		judge(t, d, &d->addrs[i], now);
+	for (size_t i = 0; i < d->naddrs; i++)
+		if (d->addrs[i].kind == ADDR_KIND_UNKNOWN && opaque_global(d, &d->addrs[i]))
+			judge_subnet(d, &d->addrs[i], now);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < d->naddrs; i++)
 			judge(t, d, &d->addrs[i], now);
@@ -291,12 +388,92 @@ static void drop_addr(struct device_table *t, struct device *d, struct device_ad
 	d->addrs[i] = d->addrs[--d->naddrs];
 }
 
+/* ---------- eviction order, per interface ---------- */
+
+static struct bucket *bucket_for(struct device_table *t, int ifindex)
+{
+	for (size_t i = 0; i < t->n_buckets; i++)
+		if (t->buckets[i].ifindex == ifindex)
+			return &t->buckets[i];
+	if (t->n_buckets < MAX_BUCKETS) {
+		t->buckets[t->n_buckets].ifindex = ifindex;
+		return &t->buckets[t->n_buckets++];
+	}
+	return &t->buckets[MAX_BUCKETS - 1];   /* a seventeenth interface shares the last one's limit */
+}
+
+static void lru_unlink(struct device_table *t, struct device *d)
+{
+	struct bucket *b = &t->buckets[d->bucket];
+
+	if (d->lru_prev)
+		d->lru_prev->lru_next = d->lru_next;
+	else if (b->head == d)
+		b->head = d->lru_next;
+	if (d->lru_next)
+		d->lru_next->lru_prev = d->lru_prev;
+	else if (b->tail == d)
+		b->tail = d->lru_prev;
+	d->lru_prev = d->lru_next = NULL;
+}
+
+/* Heard from just now: the end of its interface's eviction order (pinned ones are not in it). */
+static void lru_touch(struct device_table *t, struct device *d)
+{
+	struct bucket *b = &t->buckets[d->bucket];
+
+	lru_unlink(t, d);
+	if (d->pins)
+		return;
+	d->lru_prev = b->tail;
+	if (b->tail)
+		b->tail->lru_next = d;
+	else
+		b->head = d;
+	b->tail = d;
+}
+
 static void drop_device(struct device_table *t, struct device *d)
 {
 	while (d->naddrs)
 		drop_addr(t, d, &d->addrs[0]);
+	lru_unlink(t, d);
+	t->buckets[d->bucket].count--;
 	hmap_del(t->by_mac, d->mac);
+	free(d->addrs);
 	free(d);
+}
+
+/* Moves d to the bucket of ifindex (a device seen on another LAN interface). */
+static void rebucket(struct device_table *t, struct device *d, int ifindex)
+{
+	struct bucket *b = bucket_for(t, ifindex);
+	int nb = (int)(b - t->buckets);
+
+	if (nb == d->bucket)
+		return;
+	lru_unlink(t, d);
+	t->buckets[d->bucket].count--;
+	d->bucket = nb;
+	b->count++;
+	lru_touch(t, d);
+}
+
+/* Room for one more device on ifindex's interface: the one heard from least recently that no rule
+ * names goes. false when every device there is pinned. */
+static bool make_room(struct device_table *t, int ifindex)
+{
+	struct bucket *b = bucket_for(t, ifindex);
+
+	if (b->count < t->max_per_if)
+		return true;
+	if (!b->head) {
+		t->st.refused++;
+		return false;
+	}
+	drop_device(t, b->head);
+	t->st.evicted++;
+	return true;
 }
 
 static int find_name(const struct device_table *t, const uint8_t mac[6])
@@ -307,13 +484,16 @@ static int find_name(const struct device_table *t, const uint8_t mac[6])
 	return -1;
 }
 
-static struct device *get_device(struct device_table *t, const uint8_t mac[6], int64_t now)
+static struct device *get_device(struct device_table *t, const uint8_t mac[6], int ifindex, int64_t now)
 {
 	struct device *d = hmap_get(t->by_mac, mac);
+	struct bucket *b;
 	int slot;
 
 	if (d)
 		return d;
+	if (!make_room(t, ifindex))
+		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -323,18 +503,62 @@ static struct device *get_device(struct device_table *t, const uint8_t mac[6], i
 		memcpy(d->name, t->names[slot].name, sizeof(d->name));
 		d->apps_blocked = t->names[slot].apps_blocked;
 	}
+	d->pins = (uint32_t)(uintptr_t)hmap_get(t->pins, mac);
 	d->first_seen = now;
+	d->ifindex = ifindex;
 	if (hmap_put(t->by_mac, d->mac, d) < 0) {
 		free(d);
 		return NULL;
 	}
+	b = bucket_for(t, ifindex);
+	d->bucket = (int)(b - t->buckets);
+	b->count++;
+	lru_touch(t, d);
 	return d;
+}
+
+static struct device_addr *add_addr(struct device_table *t, struct device *d, const struct in6_addr *a, int64_t now)
+{
+	struct device_addr *da;
+
+	if (d->naddrs >= DEVICE_MAX_ADDRS)
+		return NULL;
+	if (d->naddrs == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 2;
+		struct device_addr *p = realloc(d->addrs, ncap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		d->addrs = p;
+		d->cap = ncap;
+	}
+	if (hmap_put(t->by_addr, a, d) < 0)
+		return NULL;
+	da = &d->addrs[d->naddrs++];
+	memset(da, 0, sizeof(*da));
+	da->addr = *a;
+	da->first_seen = now;
+	return da;
+}
+
+static bool asked_lately(const struct device_table *t, const struct in6_addr *a, int64_t now)
+{
+	for (size_t i = 0; i < ASKED_RING; i++)
+		if (t->asked[i].when && now - t->asked[i].when <= DEVICE_ASK_WINDOW_S && addr_equal(&t->asked[i].addr, a))
+			return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------- feeding */
 
-int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
-		     const struct addr_facts *facts, int64_t now)
+/* The kernel's word (TABLE, TRAFFIC) or a host's (DAD, ADVERT, SPEAK). */
+static bool from_kernel(enum device_heard how)
+{
+	return how == DEVICE_HEARD_TABLE || how == DEVICE_HEARD_TRAFFIC;
+}
+
+static int heard(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		 enum device_heard how, const struct addr_facts *facts, int64_t now)
 {
 	struct device *d, *holder;
 	struct device_addr *da;
@@ -342,39 +566,107 @@ int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, 
 
 	if (!t || !a || !mac_usable(mac) || addr_is_unspecified(a) || addr_is_multicast(a) || addr_is_loopback(a))
 		return -1;
-	d = get_device(t, mac, now);
-	if (!d)
-		return -1;
 	holder = hmap_get(t->by_addr, a);
-	if (holder && holder != d) {
+	if (holder && memcmp(holder->mac, mac, 6) != 0) {
+		struct device_addr *hd = find_addr(holder, a);
+
+		/* The kernel resolves an address to whoever answers; a host's own word about an address
+		 * another device still holds changes nothing (a spoofer would take over its rules). */
+		if (!from_kernel(how) && hd && addr_present(hd)) {
+			t->st.claims_ignored++;
+			return 0;
+		}
 		/* the address moved to another MAC (a new NIC, or a MAC rotation): the old claim is void */
-		drop_addr(t, holder, find_addr(holder, a));
+		drop_addr(t, holder, hd);
 		judge_device(t, holder, now);
 	}
+	d = get_device(t, mac, ifindex, now);
+	if (!d)
+		return -1;
 	da = find_addr(d, a);
 	if (!da) {
-		if (d->naddrs >= DEVICE_MAX_ADDRS || hmap_put(t->by_addr, a, d) < 0) {
+		if (!(da = add_addr(t, d, a, now))) {
 			if (!d->naddrs)
 				drop_device(t, d);
 			return -1;
 		}
-		da = &d->addrs[d->naddrs++];
-		memset(da, 0, sizeof(*da));
-		da->addr = *a;
-		da->first_seen = now;
 		isnew = 1;
 	}
 	if (facts)
 		da->facts = *facts;
+	if (how == DEVICE_HEARD_DAD)
+		da->configured = now;
+	/* the host sent from it: its own solicitation, or traffic the router answered (not our asking) */
+	if (how == DEVICE_HEARD_SPEAK || (how == DEVICE_HEARD_TRAFFIC && !asked_lately(t, a, now)))
+		da->spoke = now;
 	da->ifindex = ifindex;
 	da->last_seen = now;
 	da->gone_since = 0;
 	if (da->neigh != NEIGH_REACHABLE)
 		da->neigh = NEIGH_STALE;   /* seen with a MAC: present, whatever the caller says next */
-	d->ifindex = ifindex;
+	if (d->ifindex != ifindex) {
+		rebucket(t, d, ifindex);
+		d->ifindex = ifindex;
+	}
 	d->last_seen = now;
+	lru_touch(t, d);
 	judge_device(t, d, now);
 	return isnew;
+}
+
+int device_addr_heard(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		      enum device_heard how, int64_t now)
+{
+	return heard(t, mac, ifindex, a, how, NULL, now);
+}
+
+int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		     const struct addr_facts *facts, int64_t now)
+{
+	return heard(t, mac, ifindex, a, DEVICE_HEARD_TABLE, facts, now);
+}
+
+void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t now)
+{
+	if (!t || !a)
+		return;
+	t->asked[t->asked_next].addr = *a;
+	t->asked[t->asked_next].when = now;
+	t->asked_next = (t->asked_next + 1) % ASKED_RING;
+}
+
+void device_pin(struct device_table *t, const uint8_t mac[6], int delta)
+{
+	uintptr_t n;
+	struct device *d;
+
+	if (!t || !mac)
+		return;
+	n = (uintptr_t)hmap_get(t->pins, mac);
+	n = delta > 0 ? n + 1 : (n ? n - 1 : 0);
+	if (n == 0)
+		hmap_del(t->pins, mac);
+	else if (hmap_put(t->pins, mac, (void *)n) < 0)
+		return;   /* out of memory: the device stays evictable, which only costs its address knowledge */
+	if ((d = hmap_get(t->by_mac, mac))) {
+		d->pins = (uint32_t)n;
+		lru_touch(t, d);   /* in the eviction order exactly when unpinned */
+	}
+}
+
+void device_table_stats(const struct device_table *t, struct device_table_stats *out)
+{
+	struct device *d;
+	size_t pos = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!t)
+		return;
+	*out = t->st;
+	out->devices = hmap_count(t->by_mac);
+	out->addresses = 0;
+	while ((d = hmap_next(t->by_mac, &pos)))
+		out->addresses += d->naddrs;
 }
 
 int device_addr_gone(struct device_table *t, const struct in6_addr *a, int64_t now)

@@ -2,8 +2,25 @@
 /* The device table: a device is a MAC seen on a LAN interface, with every address it was seen using.
  * Each address carries a kind (link-local, ULA, EUI-64, stable opaque, temporary, IPv4) and the
  * evidence behind the guess, because a router can only tell stable from temporary by behaviour
- * (see reference/ipv6-cpe.md, section 3). rtnl.c feeds it; the core asks it questions.
- * No I/O here: time comes in as `now` (wall clock, unix seconds) so tests drive it. */
+ * (see reference/ipv6-cpe.md, section 3). rtnl.c (the kernel's neighbour table) and ndsnoop.c (what
+ * hosts announce on the link: Duplicate Address Detection, advertisements, solicitations) feed it;
+ * the core asks it questions. No I/O here: time comes in as `now` (wall clock, unix seconds).
+ *
+ * How an opaque IID (not derived from the MAC) is judged, strongest evidence first (the first that
+ * applies decides; "sticky" verdicts are kept until stronger evidence says otherwise):
+ *  1. the kernel's own flags (our own addresses only), or a hint (DHCPv6, the operator);
+ *  2. the same IID in another prefix of the same device: stable (Windows keeps one random IID per
+ *     network; RFC 7217 and RFC 8981 IIDs differ per prefix) - sticky;
+ *  3. in one /64 of the device, one address has been silent since we know it while another spoke (the
+ *     host sent from it, or the router's neighbour entry for it was confirmed by traffic outside the
+ *     moments we asked ourselves): hosts send from their temporary address (RFC 6724 rule 7), and the
+ *     stable one exists to be reached, so the silent one is stable - sticky - and the talkers temporary;
+ *  4. the only address the host configured in a /64 (we saw its Duplicate Address Detection, and no
+ *     sibling within DEVICE_SETTLE_S): a host without temporary addresses - stable, sticky;
+ *  5. alive longer than a temporary address is preferred (stable_after, 25 h): stable;
+ *  6. an opaque sibling of the /64's stable (or EUI-64) address: temporary;
+ *  otherwise unknown. Every wrong guess stays inside the device: a rule only ever follows a device to an
+ *  address that device holds, so at worst it opens the same device's other address. */
 #ifndef IGDD_DEVICE_H
 #define IGDD_DEVICE_H
 
@@ -27,6 +44,14 @@
 #define ADDR_TEMP_VALID_MAX     172800u
 /* An address whose neighbour entry is gone or failed is forgotten after this long. */
 #define DEVICE_FORGET_AFTER_DEFAULT (2 * 86400)
+/* A host configures its temporary address together with the public one (RFC 8981 3.4); both finish
+ * DAD within about two seconds. An address alone in its /64 this long after its DAD has no sibling. */
+#define DEVICE_SETTLE_S 5
+/* The kernel's neighbour entry for an address we asked about is our doing, not the host's talk. */
+#define DEVICE_ASK_WINDOW_S 5
+/* Devices kept per LAN interface (a flood of made-up neighbours cannot take more): past it, the one
+ * heard from least recently that holds no rule makes room. */
+#define DEVICE_MAX_PER_IF_DEFAULT 1024
 
 /* What is known about an address besides its value; all zero = nothing (the usual case for a neighbour). */
 struct addr_facts {
@@ -54,6 +79,10 @@ struct device_addr {
 	enum neigh_state neigh;
 	int64_t first_seen, last_seen;
 	int64_t gone_since;          /* when the neighbour entry failed or left; 0 = present */
+	int64_t configured;          /* when we saw the host's DAD for it; 0 = not seen */
+	int64_t spoke;               /* last time the host was seen sending from it; 0 = silent so far */
+	enum addr_kind decided;      /* a sticky verdict from behaviour (rules 2-4 above); UNKNOWN = none */
+	char decided_why[DEVICE_EVIDENCE_MAX];
 };
 
 struct device {
@@ -62,8 +91,11 @@ struct device {
 	bool apps_blocked;                /* the household forbade apps on it to open ports (registry too) */
 	int ifindex;                      /* LAN interface it was last seen on */
 	int64_t first_seen, last_seen;
-	size_t naddrs;
-	struct device_addr addrs[DEVICE_MAX_ADDRS];
+	size_t naddrs, cap;
+	struct device_addr *addrs;        /* naddrs of them (at most DEVICE_MAX_ADDRS) */
+	uint32_t pins;                    /* rules that name it (device_pin): never evicted while > 0 */
+	struct device *lru_prev, *lru_next;   /* its interface's eviction order (unpinned ones only) */
+	int bucket;                       /* index of its interface's bucket */
 };
 
 struct device_table;
@@ -90,12 +122,43 @@ bool mac_parse(const char *s, uint8_t mac[6]);
 /* A MAC a device can have: not all zero, not multicast/broadcast (group bit clear). */
 bool mac_usable(const uint8_t mac[6]);
 
+/* Devices kept per LAN interface (0 = DEVICE_MAX_PER_IF_DEFAULT). */
+void device_table_set_limit(struct device_table *t, size_t max_per_if);
+
 /* --- feeding the table --- */
-/* An address was seen with a MAC on a LAN interface (neighbour entry, or DAD/NA snooping).
- * An address seen with another MAC moves to that device. Returns 1 new address, 0 updated,
- * -1 bad input (zero/multicast MAC, multicast/unspecified/loopback address) or device full / ENOMEM. */
+/* How the router heard of an address. */
+enum device_heard {
+	DEVICE_HEARD_TABLE = 0,   /* a neighbour entry as found (a dump) or one that only aged: it exists */
+	DEVICE_HEARD_TRAFFIC,     /* the neighbour entry was confirmed by traffic just now (the router sent
+				   * to it: replies to what the host sent, unless we asked ourselves) */
+	DEVICE_HEARD_DAD,         /* the host's Duplicate Address Detection: it configured the address now */
+	DEVICE_HEARD_ADVERT,      /* the host advertised it (neighbour advertisement naming its own MAC) */
+	DEVICE_HEARD_SPEAK,       /* the host sent from it (a neighbour solicitation from that source) */
+};
+/* An address was heard of with a MAC on a LAN interface. From the kernel (TABLE, TRAFFIC) the table
+ * follows it: an address now with another MAC moves to that device, as the kernel delivers to it.
+ * Snooped from the link (DAD, ADVERT, SPEAK), a host's word about an address that another present
+ * device holds is not taken: only the kernel's own resolution moves it. A new device on an interface
+ * at its limit evicts the least recently heard one that no rule names, or is refused.
+ * Returns 1 new address, 0 updated (or a snooped claim ignored), -1 bad input (zero/multicast MAC,
+ * multicast/unspecified/loopback address), device full, interface full, ENOMEM. */
+int device_addr_heard(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
+		      enum device_heard how, int64_t now);
+/* device_addr_heard(TABLE) with what the kernel says about an address of ours (facts may be NULL). */
 int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, const struct in6_addr *a,
 		     const struct addr_facts *facts, int64_t now);
+/* We asked the LAN about a (a neighbour solicitation): the kernel's entry for it in the next
+ * DEVICE_ASK_WINDOW_S is our doing. Remembers the last few asks. */
+void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t now);
+/* A rule names the device with this MAC (delta +1) or stopped naming it (-1): a pinned device is never
+ * evicted. Counted even while the device is away (it is pinned when it shows up). */
+void device_pin(struct device_table *t, const uint8_t mac[6], int delta);
+struct device_table_stats {
+	size_t devices, addresses;
+	uint64_t evicted, refused;        /* devices evicted to make room / refused on a full interface */
+	uint64_t claims_ignored;          /* snooped claims on an address another device holds */
+};
+void device_table_stats(const struct device_table *t, struct device_table_stats *out);
 /* The address was removed for sure (e.g. the host said so). Returns 1 if it was known, else 0. */
 int device_addr_gone(struct device_table *t, const struct in6_addr *a, int64_t now);
 /* A neighbour state change without a MAC (failed, or the entry left). 1 if known, else 0. */

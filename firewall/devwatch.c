@@ -10,8 +10,14 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <unistd.h>
+
 #include "addr.h"
 #include "devwatch.h"
+#include "ndsnoop.h"
 #include "log.h"
 #include "prefix.h"
 
@@ -24,9 +30,27 @@ struct devwatch {
 	struct device_table *devices;
 	struct rtnl *rtnl;
 	struct prefix_tracker prefixes;
-	int ifindex[RTNL_MAX_IFS];
+	struct lanif_set lan;     /* fed by rtnl under the core's lock; read on the loop thread */
+	bool lan_told;            /* passed on at least once, */
+	uint64_t lan_told_gen;    /* last as of this generation */
 	struct core *core;
 	struct loop *loop;
+	/* what hosts say on the link (DAD, advertisements), read at most DEVWATCH_SNOOP_PER_S a second */
+	int snoop_fd;
+	bool snoop_paused;
+	uint64_t snoop_second;
+	unsigned snoop_count;
+	/* asking (any thread): a netlink socket of its own, and where each LAN subnet lives */
+	pthread_mutex_t ask_mu;
+	struct mnl_socket *ask_nl;
+	struct in6_addr ask_subnet[POLICY_MAX_SUBNETS];
+	uint8_t ask_len[POLICY_MAX_SUBNETS];
+	int ask_ifindex[POLICY_MAX_SUBNETS];
+	size_t ask_n;
+	struct { struct in6_addr a; uint64_t ms; } ask_recent[32];
+	size_t ask_next;
+	uint64_t ask_second;
+	unsigned ask_count;
 	/* decisions made while the core's lock is held (inside rtnl_read), acted on after it */
 	enum prefix_result res[MAX_CHANGES];
 	struct prefix_change chg[MAX_CHANGES];
@@ -52,10 +76,43 @@ static void on_prefix(void *arg, int ifindex, const struct in6_addr *addr, const
 
 static const char *ifname_of(const struct devwatch *dw, int ifindex)
 {
-	for (size_t i = 0; i < dw->p.n_lan; i++)
-		if (dw->ifindex[i] == ifindex)
-			return dw->p.lan_ifname[i];
-	return NULL;
+	const struct lanif *i = lanif_by_index(&dw->lan, ifindex);
+
+	return i ? i->name : NULL;
+}
+
+/* The LAN changed (or this is the first look): the policy's bounds and the front ends follow. */
+static void tell_lan(struct devwatch *dw)
+{
+	struct policy_lan pl;
+
+	if (dw->lan_told && dw->lan_told_gen == dw->lan.gen)
+		return;
+	dw->lan_told = true;
+	dw->lan_told_gen = dw->lan.gen;
+	pthread_mutex_lock(&dw->ask_mu);
+	dw->ask_n = 0;
+	for (size_t i = 0; i < dw->lan.n; i++)
+		for (size_t k = 0; k < dw->lan.ifs[i].n && dw->ask_n < POLICY_MAX_SUBNETS; k++) {
+			const struct lanif_addr *x = &dw->lan.ifs[i].a[k];
+
+			if (addr_is_link_local(&x->addr) || dw->lan.ifs[i].ifindex <= 0)
+				continue;
+			dw->ask_subnet[dw->ask_n] = x->addr;
+			addr_mask(&dw->ask_subnet[dw->ask_n], x->plen);
+			dw->ask_len[dw->ask_n] = x->plen;
+			dw->ask_ifindex[dw->ask_n++] = dw->lan.ifs[i].ifindex;
+		}
+	pthread_mutex_unlock(&dw->ask_mu);
+	if (dw->p.lan_bounds_policy && dw->core) {
+		memset(&pl, 0, sizeof(pl));
+		pl.known = true;
+		pl.n_subnets = lanif_subnets(&dw->lan, pl.subnet, pl.subnet_len, POLICY_MAX_SUBNETS);
+		pl.n_own = lanif_own(&dw->lan, pl.own, POLICY_MAX_OWN);
+		core_set_lan(dw->core, &pl);
+	}
+	if (dw->p.on_lan)
+		dw->p.on_lan(dw->p.lan_arg, &dw->lan);
 }
 
 /* store meta key for an interface: "lan_prefix_" + its name, other characters as '_' (meta keys are
@@ -160,9 +217,146 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 	n = core_with_devices(dw->core, read_locked, dw);
 	if (n < 0)
 		log_warn("rtnetlink");
+	tell_lan(dw);
 	act_on_changes(dw);
 	if (n != 0)
 		resolve(dw);
+}
+
+/* ---------- what hosts say on the link ---------- */
+
+struct snoop_batch {
+	struct devwatch *dw;
+	struct device_table *t;
+	int64_t now;
+	int fed;
+};
+
+static void on_claim(void *arg, int ifindex, const struct nd_claim *c)
+{
+	struct snoop_batch *b = arg;
+	static const enum device_heard how[] = {
+		[ND_CLAIM_DAD] = DEVICE_HEARD_DAD,
+		[ND_CLAIM_ADVERT] = DEVICE_HEARD_ADVERT,
+		[ND_CLAIM_SPEAK] = DEVICE_HEARD_SPEAK,
+	};
+
+	if (c->kind == ND_CLAIM_NONE || !lanif_by_index(&b->dw->lan, ifindex))
+		return;   /* the WAN, or an interface that is not ours */
+	if (device_addr_heard(b->t, c->mac, ifindex, &c->addr, how[c->kind], b->now) >= 0)
+		b->fed++;
+}
+
+static int snoop_locked(void *arg, struct device_table *t)
+{
+	struct snoop_batch *b = arg;
+	unsigned room = DEVWATCH_SNOOP_PER_S - b->dw->snoop_count;
+	int n;
+
+	b->t = t;
+	n = ndsnoop_read(b->dw->snoop_fd, room < 64 ? room : 64, on_claim, b);
+	if (n > 0)
+		b->dw->snoop_count += (unsigned)n;
+	return n < 0 ? -1 : b->fed;
+}
+
+static void snoop_resume(void *arg);
+
+static void on_snoop(void *arg, int fd, uint32_t events)
+{
+	struct devwatch *dw = arg;
+	struct snoop_batch b = { .dw = dw, .now = (int64_t)time(NULL) };
+	uint64_t second = loop_now_ms() / 1000;
+	int n;
+
+	(void)fd;
+	(void)events;
+	if (second != dw->snoop_second) {
+		dw->snoop_second = second;
+		dw->snoop_count = 0;
+	}
+	n = core_with_devices(dw->core, snoop_locked, &b);
+	if (n < 0)
+		log_warn("devices: reading neighbour discovery");
+	if (n > 0)
+		resolve(dw);
+	if (dw->snoop_count >= DEVWATCH_SNOOP_PER_S && !dw->snoop_paused) {
+		/* a flood: stop reading until the next second (the kernel drops what does not fit) */
+		loop_del_fd(dw->loop, dw->snoop_fd);
+		dw->snoop_paused = true;
+		loop_timer(dw->loop, 1000 - loop_now_ms() % 1000, snoop_resume, dw);
+	}
+}
+
+static void snoop_resume(void *arg)
+{
+	struct devwatch *dw = arg;
+
+	dw->snoop_paused = false;
+	dw->snoop_count = 0;
+	dw->snoop_second = loop_now_ms() / 1000;
+	if (loop_add_fd(dw->loop, dw->snoop_fd, EPOLLIN, on_snoop, dw) < 0)
+		log_warn("devices: neighbour discovery");
+}
+
+/* ---------- asking ---------- */
+
+/* Under ask_mu: may a be asked now (not asked within a second; the budget of the second not spent)? */
+static bool ask_admit(struct devwatch *dw, const struct in6_addr *a, uint64_t now_ms)
+{
+	size_t n = sizeof(dw->ask_recent) / sizeof(dw->ask_recent[0]);
+
+	for (size_t i = 0; i < n; i++)
+		if (dw->ask_recent[i].ms && now_ms - dw->ask_recent[i].ms < 1000 && addr_equal(&dw->ask_recent[i].a, a))
+			return false;
+	if (now_ms / 1000 != dw->ask_second) {
+		dw->ask_second = now_ms / 1000;
+		dw->ask_count = 0;
+	}
+	if (dw->ask_count >= DEVWATCH_ASK_PER_S)
+		return false;
+	dw->ask_count++;
+	dw->ask_recent[dw->ask_next].a = *a;
+	dw->ask_recent[dw->ask_next].ms = now_ms ? now_ms : 1;
+	dw->ask_next = (dw->ask_next + 1) % n;
+	return true;
+}
+
+void devwatch_ask(void *arg, const struct in6_addr *a)
+{
+	struct devwatch *dw = arg;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct ndmsg *nd;
+	int ifindex = 0;
+	bool v4 = addr_is_v4(a);
+
+	if (!dw || !a || !dw->ask_nl)
+		return;
+	pthread_mutex_lock(&dw->ask_mu);
+	for (size_t i = 0; i < dw->ask_n && !ifindex; i++)
+		if (addr_in_prefix(a, &dw->ask_subnet[i], dw->ask_len[i]))
+			ifindex = dw->ask_ifindex[i];
+	if (!ifindex || !ask_admit(dw, a, loop_now_ms())) {
+		pthread_mutex_unlock(&dw->ask_mu);
+		return;
+	}
+	/* NTF_USE: the kernel resolves the address as if it had a packet for it (NS, or ARP) */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE;
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = v4 ? AF_INET : AF_INET6;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_state = NUD_NONE;
+	nd->ndm_flags = NTF_USE;
+	mnl_attr_put(nlh, NDA_DST, v4 ? 4 : 16, v4 ? (const void *)&a->s6_addr[12] : (const void *)a->s6_addr);
+	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) < 0)
+		log_debug("devices: asking the LAN: %s", strerror(errno));
+	/* an error comes back as a message even unasked for: read and drop it, so nothing piles up */
+	while (mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_unlock(&dw->ask_mu);
 }
 
 static int age_locked(void *arg, struct device_table *t)
@@ -190,32 +384,40 @@ struct devwatch *devwatch_new(const struct devwatch_params *p)
 	if (!dw)
 		return NULL;
 	dw->p = *p;
+	dw->snoop_fd = -1;
+	pthread_mutex_init(&dw->ask_mu, NULL);
 	prefix_tracker_init(&dw->prefixes);
 	dw->devices = device_table_new(p->stable_after, p->forget_after);
 	if (!dw->devices)
 		goto fail;
 	memset(&rp, 0, sizeof(rp));
-	for (size_t i = 0; i < p->n_lan && i < RTNL_MAX_IFS; i++) {
-		dw->ifindex[i] = (int)if_nametoindex(p->lan_ifname[i]);
-		if (dw->ifindex[i] == 0) {
-			log_warnx("devices: LAN interface %s not found; its devices are not tracked", p->lan_ifname[i]);
-			continue;
-		}
-		rp.lan_ifindex[rp.n_lan++] = dw->ifindex[i];
-	}
-	if (rp.n_lan == 0) {
-		errno = ENODEV;
-		goto fail;
-	}
+	lanif_init(&dw->lan, p->lan_ifname, p->n_lan);
+	rp.lan = &dw->lan;
 	rp.devices = dw->devices;
 	rp.on_prefix = on_prefix;
 	rp.arg = dw;
 	dw->rtnl = rtnl_open(&rp);
 	if (!dw->rtnl)
 		goto fail;
+	/* still root: the packet socket needs CAP_NET_RAW, which the daemon does not keep */
+	dw->snoop_fd = ndsnoop_open();
+	if (dw->snoop_fd < 0)
+		log_warn("devices: cannot listen to neighbour discovery; addresses are learned from the "
+			 "neighbour table and by asking only");
+	dw->ask_nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (dw->ask_nl && mnl_socket_bind(dw->ask_nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(dw->ask_nl);
+		dw->ask_nl = NULL;
+	}
+	if (!dw->ask_nl)
+		log_warn("devices: cannot ask the LAN about addresses");
 	/* nobody else runs yet: the table can be fed without the core's lock */
 	if (rtnl_dump(dw->rtnl) < 0)
 		goto fail;
+	for (size_t i = 0; i < dw->lan.n; i++)
+		if (!lanif_usable(&dw->lan.ifs[i]))
+			log_info("devices: LAN interface %s is %s; waiting for it", dw->lan.ifs[i].name,
+				 dw->lan.ifs[i].ifindex ? "down or without carrier" : "not there yet");
 	return dw;
 fail:
 	e = errno;
@@ -232,6 +434,16 @@ void devwatch_free(struct devwatch *dw)
 		loop_del_fd(dw->loop, rtnl_fd(dw->rtnl));
 		loop_timer_cancel(dw->loop, age_tick, dw);
 	}
+	if (dw->loop && dw->snoop_fd >= 0) {
+		if (!dw->snoop_paused)
+			loop_del_fd(dw->loop, dw->snoop_fd);
+		loop_timer_cancel(dw->loop, snoop_resume, dw);
+	}
+	if (dw->snoop_fd >= 0)
+		close(dw->snoop_fd);
+	if (dw->ask_nl)
+		mnl_socket_close(dw->ask_nl);
+	pthread_mutex_destroy(&dw->ask_mu);
 	rtnl_close(dw->rtnl);
 	device_table_free(dw->devices);
 	free(dw);
@@ -240,6 +452,11 @@ void devwatch_free(struct devwatch *dw)
 struct device_table *devwatch_devices(struct devwatch *dw)
 {
 	return dw ? dw->devices : NULL;
+}
+
+const struct lanif_set *devwatch_lan(const struct devwatch *dw)
+{
+	return dw ? &dw->lan : NULL;
 }
 
 void devwatch_prepare_core(struct devwatch *dw, struct core *c)
@@ -275,6 +492,9 @@ int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l)
 	if (loop_add_fd(l, rtnl_fd(dw->rtnl), EPOLLIN, on_rtnl, dw) < 0)
 		return -1;
 	dw->loop = l;
+	if (dw->snoop_fd >= 0 && loop_add_fd(l, dw->snoop_fd, EPOLLIN, on_snoop, dw) < 0)
+		return -1;
+	tell_lan(dw);
 	loop_timer(l, DEVWATCH_AGE_MS, age_tick, dw);
 	/* rules restored pending may resolve against the table the dump filled */
 	resolve(dw);

@@ -22,22 +22,42 @@
 #define DEVWATCH_AGE_MS 1000   /* re-judging addresses (persistence makes them stable) and forgetting */
 
 struct devwatch_params {
-	char lan_ifname[RTNL_MAX_IFS][16];
+	char lan_ifname[LANIF_MAX_IFS][LANIF_NAME_MAX];
 	size_t n_lan;
 	int64_t stable_after, forget_after;   /* seconds; 0 = device.h defaults */
+	/* The LAN interfaces are links hosts sit on (igdd): targets and requesters are bounded by their
+	 * subnets (core_set_lan). pcpd's subscribers are routed, so it leaves this off. */
+	bool lan_bounds_policy;
+	/* Told on the loop thread whenever the LAN interfaces' links or addresses changed (and once at
+	 * devwatch_start): front ends that bind to the LAN follow it. May be NULL. */
+	void (*on_lan)(void *arg, const struct lanif_set *lan);
+	void *lan_arg;
 };
 
 struct devwatch;
 
-/* NULL + errno when rtnetlink cannot be opened or the device table not allocated. */
+/* NULL + errno when rtnetlink cannot be opened or the device table not allocated. A LAN interface that
+ * does not exist yet is waited for (a bridge made after us). */
 struct devwatch *devwatch_new(const struct devwatch_params *p);
 void devwatch_free(struct devwatch *dw);
 struct device_table *devwatch_devices(struct devwatch *dw);
+/* The LAN interfaces as last reported (loop thread only). */
+const struct lanif_set *devwatch_lan(const struct devwatch *dw);
 /* Before core_start: a LAN prefix that differs from the one the store remembers is handed to
  * core_set_start_reanchor (one per start; several LAN interfaces renumbered at once: the first). */
 void devwatch_prepare_core(struct devwatch *dw, struct core *c);
 /* Registers with the loop, writes the current prefixes to the store. 0 or -1. */
 int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l);
+
+/* Asks the LAN about address a (core_params.ask): the kernel sends a neighbour solicitation (ARP for
+ * IPv4) on the LAN interface whose subnet holds it, and the answer reaches the device table through
+ * rtnetlink. Any thread; never blocks; at most once a second per address and DEVWATCH_ASK_PER_S in all
+ * (an app naming random addresses cannot make the router flood the LAN). */
+#define DEVWATCH_ASK_PER_S 100
+void devwatch_ask(void *arg, const struct in6_addr *a);
+/* Frames of neighbour discovery read per second at most (a flood of made-up hosts costs bounded CPU;
+ * past it the kernel drops what the socket cannot hold). */
+#define DEVWATCH_SNOOP_PER_S 2000
 
 /* What the household decided about each device (device.h's registry: a name, apps allowed or blocked),
  * durable in the core's store: one meta value per registry slot, "device_name_N" = a device_name_record

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <regex.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ const char *verdict_str(enum verdict v)
 	case V_UNSUPPORTED_PROTO: return "protocol not supported";
 	case V_NO_RESOURCES: return "cannot store or install the rule now";
 	case V_DISABLED: return "feature disabled";
+	case V_ASKING: return "waiting for an address to answer on the LAN";
 	}
 	return "unknown verdict";
 }
@@ -48,21 +50,59 @@ uint32_t policy_clamp_lease(const struct policy_config *pc, uint32_t asked)
 	return asked;
 }
 
-/* The target must be a unicast LAN address: never link-local, multicast, loopback or unspecified
- * (RFC 6092 forbids forwarding scoped addresses; a pinhole to them is meaningless or dangerous). */
-static bool target_address_ok(const struct policy_config *pc, const struct rule *r, const struct in6_addr *a)
+static bool on_lan(const struct policy_lan *lan, const struct in6_addr *a)
+{
+	if (!lan || !lan->known)
+		return true;
+	for (size_t i = 0; i < lan->n_subnets; i++)
+		if (addr_in_prefix(a, &lan->subnet[i], lan->subnet_len[i]))
+			return true;
+	return false;
+}
+
+static bool is_router_own(const struct policy_lan *lan, const struct in6_addr *a)
+{
+	for (size_t i = 0; lan && lan->known && i < lan->n_own; i++)
+		if (addr_equal(&lan->own[i], a))
+			return true;
+	return false;
+}
+
+/* An IPv4 address that names no single host of a subnet: its network or broadcast address. */
+static bool v4_not_a_host(const struct policy_lan *lan, const struct in6_addr *a)
+{
+	for (size_t i = 0; lan && lan->known && addr_is_v4(a) && i < lan->n_subnets; i++) {
+		uint8_t len = lan->subnet_len[i];
+		uint32_t host, v = ntohl(addr_to_v4(a).s_addr);
+
+		if (!addr_is_v4(&lan->subnet[i]) || len < 96 || len > 126 || !addr_in_prefix(a, &lan->subnet[i], len))
+			continue;
+		host = v & (0xffffffffu >> (len - 96));
+		if (host == 0 || host == 0xffffffffu >> (len - 96))
+			return true;
+	}
+	return false;
+}
+
+/* The target must be a unicast address of a host on the LAN: never link-local, multicast, loopback,
+ * unspecified, broadcast or reserved (RFC 6092 forbids forwarding scoped addresses; a rule for them is
+ * meaningless or dangerous), never off the LAN (a port mapping to a WAN address makes the router an open
+ * relay), never the router itself. */
+static bool target_address_ok(const struct policy_lan *lan, const struct rule *r, const struct in6_addr *a)
 {
 	if (addr_is_unspecified(a) || addr_is_link_local(a) || addr_is_multicast(a) || addr_is_loopback(a))
 		return false;
 	/* A ULA is not reachable from the internet (filtered at the boundary): a pinhole would never work. */
 	if (r->kind == RULE_PINHOLE && addr_is_ula(a))
 		return false;
-	if (pc->n_lan_subnets == 0)
-		return true;
-	for (size_t i = 0; i < pc->n_lan_subnets; i++)
-		if (addr_in_prefix(a, &pc->lan_subnet[i], pc->lan_subnet_len[i]))
-			return true;
-	return false;
+	if (addr_is_v4(a)) {
+		uint8_t first = a->s6_addr[12];
+
+		/* 0/8 "this network", 240/4 reserved and the limited broadcast */
+		if (first == 0 || first >= 240)
+			return false;
+	}
+	return on_lan(lan, a) && !is_router_own(lan, a) && !v4_not_a_host(lan, a);
 }
 
 /* Ports 0 (every port) of a protocol with ports includes the low ones. */
@@ -107,13 +147,14 @@ static bool perms_allow(const struct policy_config *pc, const struct rule *r, co
 
 /* Every address the rule opens now: allowed as a target, and allowed by the permission lines (app
  * requests only: the household and the operator are not bound by them). */
-static enum verdict addresses_ok(const struct policy_config *pc, const struct rule *r, bool with_perms)
+static enum verdict addresses_ok(const struct policy_config *pc, const struct policy_lan *lan, const struct rule *r,
+				 bool with_perms)
 {
 	struct in6_addr addrs[2];
 	size_t n = rule_addresses(r, addrs);
 
 	for (size_t i = 0; i < n; i++)
-		if (!target_address_ok(pc, r, &addrs[i]))
+		if (!target_address_ok(lan, r, &addrs[i]))
 			return V_BAD_TARGET;
 	for (size_t i = 0; with_perms && i < n; i++)
 		if (!perms_allow(pc, r, &addrs[i]))
@@ -128,13 +169,13 @@ bool policy_address_allowed(const struct policy_config *pc, const struct rule *r
 
 /* What an app's rule opens: no temporary address unless allowed, no low port unless allowed, and the
  * deny lines for every address. */
-static enum verdict opens_ok(const struct policy_config *pc, const struct rule *r)
+static enum verdict opens_ok(const struct policy_config *pc, const struct policy_lan *lan, const struct rule *r)
 {
 	if (r->target.use_exact && r->target.exact_kind == ADDR_KIND_TEMPORARY && !pc->allow_temporary)
 		return V_BAD_TARGET;
 	if (!pc->allow_low_ports && touches_low_port(r))
 		return V_LOW_PORT;
-	return addresses_ok(pc, r, true);
+	return addresses_ok(pc, lan, r, true);
 }
 
 enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req)
@@ -144,27 +185,31 @@ enum verdict policy_check_add(const struct policy_config *pc, const struct polic
 
 	if (rule_validate(r) != NULL)
 		return V_INVALID;
-	if ((v = addresses_ok(pc, r, false)) != V_OK)
+	if ((v = addresses_ok(pc, req->lan, r, false)) != V_OK)
 		return v;
 	if (req->table_rule_count >= pc->max_rules)
 		return V_QUOTA;
 	if (req->privileged)
 		return V_OK;
+	/* a request from off the LAN (a spoofed source on a LAN port) acts for nobody */
+	if (!on_lan(req->lan, &req->requester))
+		return V_NOT_AUTHORIZED;
 	if (pc->secure_mode && !req->third_party && !req->same_device &&
 	    !(r->target.use_exact && addr_equal(&r->target.exact, &req->requester)))
 		return V_NOT_AUTHORIZED;
-	if ((v = opens_ok(pc, r)) != V_OK)
+	if ((v = opens_ok(pc, req->lan, r)) != V_OK)
 		return v;
 	if (req->owner_rule_count >= pc->max_rules_per_client)
 		return V_QUOTA;
 	return V_OK;
 }
 
-enum verdict policy_check_standing(const struct policy_config *pc, const struct rule *r, bool privileged)
+enum verdict policy_check_standing(const struct policy_config *pc, const struct policy_lan *lan, const struct rule *r,
+				   bool privileged)
 {
 	if (rule_validate(r) != NULL)
 		return V_INVALID;
-	return privileged ? addresses_ok(pc, r, false) : opens_ok(pc, r);
+	return privileged ? addresses_ok(pc, lan, r, false) : opens_ok(pc, lan, r);
 }
 
 enum verdict policy_check_apps(enum rule_origin origin, bool requester_blocked, bool target_blocked)

@@ -23,6 +23,11 @@ enum verdict {
 	V_UNSUPPORTED_PROTO,  /* protocol the backend cannot express here */
 	V_NO_RESOURCES,       /* store or firewall failed: nothing changed, try later */
 	V_DISABLED,           /* the feature is switched off */
+	/* The answer depends on an address the LAN has not shown yet (a host's silent stable address, a
+	 * source the router has not heard from): the core is asking the link (neighbour solicitation).
+	 * Never an answer to a client: the front end waits for the address (core_add_wait) or holds the
+	 * request, then asks again with core_add_req.asked set, and the core decides with what it knows. */
+	V_ASKING,
 };
 const char *verdict_str(enum verdict v);
 
@@ -43,7 +48,8 @@ struct perm_rule {
 };
 
 #define POLICY_MAX_PERMS 64
-#define POLICY_MAX_SUBNETS 16
+#define POLICY_MAX_SUBNETS 32
+#define POLICY_MAX_OWN     64
 
 struct policy_config {
 	bool secure_mode;                  /* default yes: a client acts only for its own device */
@@ -56,10 +62,20 @@ struct policy_config {
 	uint32_t max_rules_per_client;     /* default 256: per owner address/device */
 	struct perm_rule perms[POLICY_MAX_PERMS];
 	size_t n_perms;
-	/* LAN subnets targets must fall in (v4-mapped for IPv4); none configured = any non-special address */
-	struct in6_addr lan_subnet[POLICY_MAX_SUBNETS];
-	uint8_t lan_subnet_len[POLICY_MAX_SUBNETS];
-	size_t n_lan_subnets;
+};
+
+/* What the LAN interfaces hold right now (lanif.h, from rtnetlink): a request's target and, unless it
+ * is privileged, its requester must be on one of these subnets, and a target must not be one of the
+ * router's own addresses (a port mapping to the router would expose its own services). known = false
+ * (no report yet: unit tests, or pcpd, whose subscribers are routed rather than on a link) restricts
+ * nothing. */
+struct policy_lan {
+	bool known;
+	struct in6_addr subnet[POLICY_MAX_SUBNETS];   /* v4-mapped for IPv4; link-local ones included */
+	uint8_t subnet_len[POLICY_MAX_SUBNETS];
+	size_t n_subnets;
+	struct in6_addr own[POLICY_MAX_OWN];
+	size_t n_own;
 };
 
 void policy_defaults(struct policy_config *pc);
@@ -73,6 +89,7 @@ struct policy_request {
 	bool third_party;              /* PCP THIRD_PARTY from an authorised requester */
 	uint32_t owner_rule_count;     /* rules the requester already holds */
 	uint32_t table_rule_count;     /* rules in the table */
+	const struct policy_lan *lan;  /* NULL = not known (nothing restricted) */
 };
 
 /* Decides whether a new rule may be added: every address it opens (the one asked for and the device's
@@ -81,8 +98,9 @@ struct policy_request {
 enum verdict policy_check_add(const struct policy_config *pc, const struct policy_request *req);
 /* Whether an existing rule may stay open as it is (a refresh, a target that moved or resolved): the
  * same checks of what it opens as policy_check_add (targets, temporary addresses, low ports, deny
- * lines), without who asks and the quotas, which the change does not alter. */
-enum verdict policy_check_standing(const struct policy_config *pc, const struct rule *r, bool privileged);
+ * lines, the LAN's bounds when lan is known), without who asks and the quotas, which the change does not alter. */
+enum verdict policy_check_standing(const struct policy_config *pc, const struct policy_lan *lan, const struct rule *r,
+				   bool privileged);
 /* Do the permission lines let this rule open address a (for rules apps made; rules by hand always)?
  * What a target that moves (re-anchoring) or resolves later (the device's stable address) is checked
  * against: the address itself comes from the LAN's own prefix and the rule's device. */

@@ -7,7 +7,9 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <net/if.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
@@ -18,6 +20,7 @@ struct rtnl {
 	struct rtnl_params p;
 	struct mnl_socket *nl;   /* subscribed, non-blocking */
 	int handled;
+	bool dumping;            /* feeding a dump: entries as found, not news of traffic */
 };
 
 static int64_t now_of(const struct rtnl *r)
@@ -27,12 +30,7 @@ static int64_t now_of(const struct rtnl *r)
 
 static bool watched(const struct rtnl *r, int ifindex)
 {
-	if (r->p.n_lan == 0)
-		return true;
-	for (size_t i = 0; i < r->p.n_lan; i++)
-		if (r->p.lan_ifindex[i] == ifindex)
-			return true;
-	return false;
+	return !r->p.lan || lanif_by_index(r->p.lan, ifindex) != NULL;
 }
 
 /* An attribute's payload as an address, its length checked against the family. */
@@ -57,8 +55,10 @@ static bool attr_addr(const struct nlattr *a, int family, struct in6_addr *out)
 	return false;
 }
 
+#define MAX_ATTR 64
+
 struct attrs {
-	const struct nlattr *tb[32];
+	const struct nlattr *tb[MAX_ATTR];
 };
 
 static int collect(const struct nlattr *a, void *data)
@@ -66,7 +66,7 @@ static int collect(const struct nlattr *a, void *data)
 	struct attrs *at = data;
 	uint16_t type = mnl_attr_get_type(a);
 
-	if (type < 32)
+	if (type < MAX_ATTR)
 		at->tb[type] = a;
 	return MNL_CB_OK;
 }
@@ -101,9 +101,39 @@ static void on_neigh(struct rtnl *r, const struct nlmsghdr *nlh)
 		return;
 	}
 	ll = at.tb[NDA_LLADDR];
-	if (ll && mnl_attr_get_payload_len(ll) == 6 && !(nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE)))
-		device_addr_seen(r->p.devices, mnl_attr_get_payload(ll), nd->ndm_ifindex, &dst, NULL, now);
+	if (ll && mnl_attr_get_payload_len(ll) == 6 && !(nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE))) {
+		/* An entry confirmed just now (REACHABLE, or on its way there: DELAY, PROBE) means the
+		 * router is sending to the address: answers to what the host sent from it. An entry going
+		 * STALE only aged, and a dump says nothing of when it was last used. */
+		bool traffic = !r->dumping && (nd->ndm_state & (NUD_REACHABLE | NUD_DELAY | NUD_PROBE));
+
+		device_addr_heard(r->p.devices, mnl_attr_get_payload(ll), nd->ndm_ifindex, &dst,
+				  traffic ? DEVICE_HEARD_TRAFFIC : DEVICE_HEARD_TABLE, now);
+	}
 	device_neigh_state(r->p.devices, &dst, neigh_of(nd->ndm_state), now);
+}
+
+static void on_link(struct rtnl *r, const struct nlmsghdr *nlh)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	char name[IF_NAMESIZE];
+	uint16_t len;
+
+	if (!r->p.lan || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return;
+	if (nlh->nlmsg_type == RTM_DELLINK) {
+		lanif_link_gone(r->p.lan, ifi->ifi_index);
+		return;
+	}
+	if (mnl_attr_parse(nlh, sizeof(*ifi), collect, &at) != MNL_CB_OK || !at.tb[IFLA_IFNAME])
+		return;
+	len = mnl_attr_get_payload_len(at.tb[IFLA_IFNAME]);
+	if (len == 0 || len > sizeof(name))
+		return;
+	memcpy(name, mnl_attr_get_payload(at.tb[IFLA_IFNAME]), len);
+	name[len - 1] = '\0';   /* the kernel's name ends with NUL; a hostile one is cut there */
+	lanif_link(r->p.lan, ifi->ifi_index, name, ifi->ifi_flags);
 }
 
 static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
@@ -113,13 +143,17 @@ static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
 	struct addr_facts f = { 0 };
 	struct in6_addr a, prefix;
 	uint32_t flags;
+	bool added = nlh->nlmsg_type == RTM_NEWADDR, v6;
 
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) || ifa->ifa_family != AF_INET6 ||
-	    !watched(r, (int)ifa->ifa_index) || ifa->ifa_prefixlen > 128 || !r->p.on_prefix)
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) || (ifa->ifa_family != AF_INET6 && ifa->ifa_family != AF_INET) ||
+	    !watched(r, (int)ifa->ifa_index))
 		return;
-	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &at) != MNL_CB_OK)
+	v6 = ifa->ifa_family == AF_INET6;
+	if (ifa->ifa_prefixlen > (v6 ? 128 : 32) || mnl_attr_parse(nlh, sizeof(*ifa), collect, &at) != MNL_CB_OK)
 		return;
-	if (!attr_addr(at.tb[IFA_ADDRESS], AF_INET6, &a) || addr_is_link_local(&a) || addr_is_multicast(&a))
+	/* IPv4: IFA_LOCAL is our address (IFA_ADDRESS is the peer's on point-to-point links) */
+	if (!attr_addr(v6 ? at.tb[IFA_ADDRESS] : (at.tb[IFA_LOCAL] ? at.tb[IFA_LOCAL] : at.tb[IFA_ADDRESS]),
+		       ifa->ifa_family, &a) || addr_is_multicast(&a))
 		return;
 	flags = ifa->ifa_flags;
 	if (at.tb[IFA_FLAGS] && mnl_attr_get_payload_len(at.tb[IFA_FLAGS]) == 4)
@@ -134,10 +168,15 @@ static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
 		f.preferred = ci->ifa_prefered;
 		f.valid = ci->ifa_valid;
 	}
+	if (r->p.lan)
+		lanif_addr(r->p.lan, (int)ifa->ifa_index, &a, (uint8_t)(v6 ? ifa->ifa_prefixlen : 96 + ifa->ifa_prefixlen),
+			   flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED),
+			   (flags & IFA_F_DEPRECATED) || (f.lifetimes_known && f.preferred == 0), added);
+	if (!v6 || addr_is_link_local(&a) || !r->p.on_prefix)
+		return;
 	prefix = a;
 	addr_mask(&prefix, ifa->ifa_prefixlen);
-	r->p.on_prefix(r->p.arg, (int)ifa->ifa_index, &a, &prefix, ifa->ifa_prefixlen,
-		       nlh->nlmsg_type == RTM_NEWADDR, &f);
+	r->p.on_prefix(r->p.arg, (int)ifa->ifa_index, &a, &prefix, ifa->ifa_prefixlen, added, &f);
 }
 
 static int on_msg(const struct nlmsghdr *nlh, void *data)
@@ -145,6 +184,10 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 	struct rtnl *r = data;
 
 	switch (nlh->nlmsg_type) {
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		on_link(r, nlh);
+		break;
 	case RTM_NEWNEIGH:
 	case RTM_DELNEIGH:
 		on_neigh(r, nlh);
@@ -164,7 +207,7 @@ struct rtnl *rtnl_open(const struct rtnl_params *p)
 {
 	struct rtnl *r;
 
-	if (!p || !p->devices || p->n_lan > RTNL_MAX_IFS) {
+	if (!p || !p->devices) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -172,7 +215,8 @@ struct rtnl *rtnl_open(const struct rtnl_params *p)
 		return NULL;
 	r->p = *p;
 	r->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!r->nl || mnl_socket_bind(r->nl, RTMGRP_NEIGH | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+	if (!r->nl || mnl_socket_bind(r->nl, RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+					    MNL_SOCKET_AUTOPID) < 0) {
 		int e = errno;
 
 		rtnl_close(r);
@@ -216,16 +260,19 @@ static int dump_one(struct rtnl *r, uint16_t type, uint8_t family)
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;
-	/* struct ndmsg / ifaddrmsg both start with the family; a full-size header keeps strict kernels happy */
-	g = mnl_nlmsg_put_extra_header(nlh, type == RTM_GETNEIGH ? sizeof(struct ndmsg) : sizeof(struct ifaddrmsg));
+	/* ndmsg / ifaddrmsg / ifinfomsg all start with the family; a full-size header keeps strict kernels happy */
+	g = mnl_nlmsg_put_extra_header(nlh, type == RTM_GETNEIGH ? sizeof(struct ndmsg) :
+					     type == RTM_GETLINK ? sizeof(struct ifinfomsg) : sizeof(struct ifaddrmsg));
 	g->rtgen_family = family;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		goto out;
+	r->dumping = true;
 	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
 		ret = mnl_cb_run(buf, (size_t)n, seq, portid, on_msg, r);
 		if (ret <= MNL_CB_STOP)
 			break;
 	}
+	r->dumping = false;
 	if (n < 0)
 		ret = -1;
 	ret = ret < 0 ? -1 : 0;
@@ -242,8 +289,9 @@ int rtnl_dump(struct rtnl *r)
 		errno = EINVAL;
 		return -1;
 	}
-	/* addresses first: the prefixes are known before the neighbours in them */
-	if (dump_one(r, RTM_GETADDR, AF_INET6) < 0 || dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
+	/* links, then addresses, then neighbours: each is known before what lives on it */
+	if (dump_one(r, RTM_GETLINK, AF_UNSPEC) < 0 || dump_one(r, RTM_GETADDR, AF_UNSPEC) < 0 ||
+	    dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
 		return -1;
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* rtnetlink listener (libmnl): neighbour entries (IPv6 and IPv4, with MACs) on the LAN interfaces go into
- * the device table; address events on the LAN interfaces (our own addresses) are handed to a prefix
- * callback. It reports; it does not decide (what counts as a prefix change is prefix.c's / the core's job). */
+ * the device table; link and address events of the LAN interfaces (ours) go into the LAN facts
+ * (lanif.h), and our global IPv6 addresses are also handed to a prefix callback. It reports; it does not
+ * decide (what counts as a prefix change is prefix.c's / the core's job). */
 #ifndef IGDD_RTNL_H
 #define IGDD_RTNL_H
 
@@ -11,12 +12,14 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "lanif.h"
 
 #define RTNL_MAX_IFS 8
 
 struct rtnl_params {
-	int lan_ifindex[RTNL_MAX_IFS];   /* interfaces to watch */
-	size_t n_lan;                    /* 0 = every interface (tests) */
+	/* The LAN interfaces, by name (they may appear later); links and addresses update it. NULL = every
+	 * interface counts as LAN and nothing is recorded (tests). */
+	struct lanif_set *lan;
 	struct device_table *devices;    /* required */
 	/* One of our global or ULA IPv6 addresses on a LAN interface appeared/changed (added true) or left.
 	 * prefix is the address masked to its prefix length; facts carry lifetimes and flags. May be NULL. */
@@ -29,12 +32,12 @@ struct rtnl_params {
 
 struct rtnl;
 
-/* Opens and subscribes (neighbours, IPv4 and IPv6 addresses). NULL + errno on failure. */
+/* Opens and subscribes (links, neighbours, IPv4 and IPv6 addresses). NULL + errno on failure. */
 struct rtnl *rtnl_open(const struct rtnl_params *p);
 void rtnl_close(struct rtnl *r);
 /* Non-blocking fd for the event loop. */
 int rtnl_fd(const struct rtnl *r);
-/* Initial dump of addresses, then neighbours, fed like events. 0, or -1 with errno. */
+/* Initial dump of links, addresses, then neighbours, fed like events. 0, or -1 with errno. */
 int rtnl_dump(struct rtnl *r);
 /* Drains what is readable. Returns messages handled (>= 0), or -1 with errno (ENOBUFS: events were
  * lost, the caller should rtnl_dump again). */

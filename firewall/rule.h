@@ -80,6 +80,8 @@ struct rule {
 	uint32_t lease;            /* lease asked at the last add/refresh, seconds (0 = none) */
 	enum rule_origin origin;
 	struct in6_addr owner;     /* requester's address (v4-mapped for IPv4) */
+	uint8_t owner_mac[6];      /* the requester's device when the LAN showed it (quotas count devices) */
+	bool has_owner_mac;
 	bool has_nonce;
 	uint8_t nonce[RULE_NONCE_LEN];
 	char desc[RULE_DESC_MAX + 1];

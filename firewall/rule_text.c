@@ -216,6 +216,8 @@ int rule_format(const struct rule *r, char *buf, size_t len)
 	put_i64(&w, "expires", r->expires);
 	put_u64(&w, "lease", r->lease);
 	put_addr(&w, "owner", &r->owner);
+	if (r->has_owner_mac)
+		put_hex(&w, "owner_mac", r->owner_mac, sizeof(r->owner_mac), ':');
 	if (r->has_nonce)
 		put_hex(&w, "nonce", r->nonce, sizeof(r->nonce), '\0');
 	/* desc before the counters: a line cut short loses a required field, not silently a tail */
@@ -476,6 +478,14 @@ static const char *f_lease(struct rule *r, const char *v)
 	return NULL;
 }
 
+static const char *f_owner_mac(struct rule *r, const char *v)
+{
+	if (!parse_hex(v, r->owner_mac, sizeof(r->owner_mac), ':'))
+		return "bad MAC address";
+	r->has_owner_mac = true;
+	return NULL;
+}
+
 static const char *f_owner(struct rule *r, const char *v)
 {
 	return addr_parse(v, &r->owner) ? NULL : BAD_ADDR;
@@ -512,7 +522,7 @@ static const char *f_bytes(struct rule *r, const char *v)
 enum field_id {
 	F_V, F_ID, F_KIND, F_STATE, F_ORIGIN, F_PROTO, F_INT_PORT, F_EXT_PORT, F_EXT_ADDR,
 	F_REMOTE, F_REMOTE_LEN, F_REMOTE_PORT, F_MAC, F_EXACT, F_EXACT_KIND, F_SUBNET, F_SUBNET_LEN,
-	F_STABLE, F_EXPIRES, F_LEASE, F_OWNER, F_NONCE, F_DESC, F_PACKETS, F_BYTES, F_COUNT
+	F_STABLE, F_EXPIRES, F_LEASE, F_OWNER, F_OWNER_MAC, F_NONCE, F_DESC, F_PACKETS, F_BYTES, F_COUNT
 };
 
 struct field {
@@ -547,6 +557,7 @@ static const struct field fields[F_COUNT] = {
 	[F_EXPIRES]     = { K("expires"),     f_expires,     true,  VALUE_RAW_MAX },
 	[F_LEASE]       = { K("lease"),       f_lease,       true,  VALUE_RAW_MAX },
 	[F_OWNER]       = { K("owner"),       f_owner,       true,  VALUE_RAW_MAX },
+	[F_OWNER_MAC]   = { K("owner_mac"),   f_owner_mac,   false, VALUE_RAW_MAX },
 	[F_NONCE]       = { K("nonce"),       f_nonce,       false, VALUE_RAW_MAX },
 	[F_DESC]        = { K("desc"),        f_desc,        true,  DESC_RAW_MAX },
 	[F_PACKETS]     = { K("packets"),     f_packets,     true,  VALUE_RAW_MAX },

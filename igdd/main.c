@@ -190,6 +190,7 @@ static int igdd_start_upnp(struct daemon *d)
 		.force_v1 = d->conf.force_igd_v1,
 		.notify_interval = d->conf.upnp_notify_interval,
 		.http_port = (unsigned short)d->conf.upnp_http_port,
+		.lan = devwatch_lan(d->devwatch),
 	};
 
 	if (igdd_start_iwf(d) < 0)
@@ -243,6 +244,16 @@ static void fronts_wish(void *arg, const struct web_settings *s)
 		log_warn("front-end switches");
 }
 
+/* Loop thread: UPnP follows the LAN interface (it may come up after us, and renumbering changes the
+ * address SSDP must announce). */
+static void igdd_lan_changed(struct daemon *d, const struct lanif_set *lan)
+{
+	struct igdd_fronts *f = d->front;
+
+	if (f)
+		upnp_lan_changed(__atomic_load_n(&f->upnp, __ATOMIC_ACQUIRE), lan);
+}
+
 static void igdd_policy_reloaded(struct daemon *d)
 {
 	struct igdd_fronts *f = d->front;
@@ -264,6 +275,7 @@ static int igdd_start(struct daemon *d)
 	d->on_prefix_change = igdd_prefix_changed;
 	d->on_rule_change = igdd_rule_changed;
 	d->on_policy_reload = igdd_policy_reloaded;
+	d->on_lan_change = igdd_lan_changed;
 	if (f->switch_fd < 0 || loop_add_fd(d->loop, f->switch_fd, EPOLLIN, apply_switches, f) < 0) {
 		log_warn("front-end switches");
 		return -1;
@@ -325,6 +337,7 @@ static const struct daemon_info igdd_info = {
 	.start_after_drop = igdd_start_after_drop,
 	.stop = igdd_stop,
 	.note_features = igdd_note_features,
+	.lan_is_link = true,
 };
 
 int main(int argc, char **argv)

@@ -475,7 +475,8 @@ static int verdict_portmap(enum soap_op op, enum verdict v, bool v1)
 	case V_NOT_FOUND: return op == SOAP_OP_DEL_PM ? 714 : SOAP_E_ACTION_FAILED;
 	case V_UNSUPPORTED_PROTO: return SOAP_E_OUT_OF_RANGE;
 	case V_DISABLED: return 729;
-	case V_NO_RESOURCES: return SOAP_E_ACTION_FAILED;
+	case V_NO_RESOURCES:
+	case V_ASKING: return SOAP_E_ACTION_FAILED;
 	}
 	return SOAP_E_ACTION_FAILED;
 }
@@ -494,7 +495,8 @@ static int verdict_pinhole(enum soap_op op, enum verdict v)
 	case V_NOT_FOUND: return op == SOAP_OP_PH_ID ? 704 : SOAP_E_ACTION_FAILED;
 	case V_UNSUPPORTED_PROTO: return op == SOAP_OP_ADD_PH ? 705 : SOAP_E_ACTION_FAILED;
 	case V_DISABLED: return 703;
-	case V_NO_RESOURCES: return SOAP_E_ACTION_FAILED;
+	case V_NO_RESOURCES:
+	case V_ASKING: return SOAP_E_ACTION_FAILED;
 	}
 	return SOAP_E_ACTION_FAILED;
 }

@@ -55,7 +55,7 @@ static int add_pinhole(const struct soap_ctx *ctx, const struct soap_arg *in, si
 
 		snprintf(req.rule.desc, sizeof(req.rule.desc), "UPnP AddPinhole from %s", addr_str(&ctx->peer, who));
 	}
-	v = core_add(ctx->core, &req, &got);
+	v = core_add_wait(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(SOAP_OP_ADD_PH, v, false);
 	if (got.id > 65535) {

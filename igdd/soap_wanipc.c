@@ -134,7 +134,7 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.owner = ctx->peer;
 	memcpy(req.rule.desc, q.desc, sizeof(req.rule.desc));
 	req.any_ext_port = any;
-	v = core_add(ctx->core, &req, &got);
+	v = core_add_wait(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(any ? SOAP_OP_ADD_ANY_PM : SOAP_OP_ADD_PM, v, ctx->v1);
 	if ((w = upstream()) != NULL) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "firewall/core.h"
+#include "firewall/lanif.h"
 #include "igdd/soap_args.h"
 
 /* ---------- the service as main.c sees it ---------- */
@@ -31,11 +32,16 @@ struct upnp_params {
 	 * when the core has none. */
 	bool (*same_device)(void *arg, const struct in6_addr *a, const struct in6_addr *b);
 	void *device_arg;
+	const struct lanif_set *lan;  /* the LAN interfaces as they are now (copied); NULL = not known yet */
 };
 
-/* Starts libupnp on lan_ifname, registers the IGD for IPv4 and IPv6 and announces it.
- * Returns 0, or -1 with a message already logged. */
+/* Prepares the service (UUID and descriptions in state_dir: a failure there is -1, logged) and starts
+ * its supervisor thread, which starts libupnp on lan_ifname once the interface is up with usable
+ * addresses, registers the IGD for IPv4 and IPv6 and announces it; and starts it again on the new
+ * addresses whenever they change (upnp_lan_changed). Returns 0, or -1 with a message already logged. */
 int upnp_start(struct upnp_service **out, const struct upnp_params *p);
+/* The LAN interfaces' links or addresses changed (any thread): libupnp follows within moments. */
+void upnp_lan_changed(struct upnp_service *u, const struct lanif_set *lan);
 /* Sends byebye, unregisters and stops libupnp. NULL is fine. */
 void upnp_stop(struct upnp_service *u);
 /* Tell the service that the rule table changed: SystemUpdateID + 1 and a GENA NOTIFY (with

@@ -29,6 +29,7 @@
 #define PCP_IO_WAN_CACHE_MS 1000 /* how long a looked-up WAN address is trusted */
 
 struct rx_slot;
+struct held;
 
 struct pcp_service {
 	struct pcp_service_params p;
@@ -46,6 +47,9 @@ struct pcp_service {
 	/* ANNOUNCE burst */
 	unsigned announce_left;
 	uint64_t announce_next_ms;
+	/* requests waiting for the LAN to show an address (pcp_server_deferred) */
+	struct held *held;
+	size_t n_held;
 };
 
 /* ---------- interfaces and the WAN address ---------- */
@@ -223,6 +227,67 @@ struct rx_slot {
 	struct rx rx;
 };
 
+/* A request whose answer waits for an address the core is asking the LAN about. */
+struct held {
+	struct rx_slot *slot;     /* a copy: the batch's slots are reused */
+	struct in6_addr addrs[2];
+	uint64_t deadline_ms;
+};
+
+#define PCP_IO_HELD_MAX   32    /* more waiting at once are decided at once, with what is known */
+#define PCP_IO_HELD_POLL_MS 50
+
+static void rx_answer(const struct rx_slot *x);
+static void on_held(void *arg);
+
+/* Decides a held request with what the LAN has shown now, answers it, and lets it go. */
+static void held_finish(struct pcp_service *s, size_t i, uint64_t now)
+{
+	struct rx_slot *x = s->held[i].slot;
+
+	x->out_len = pcp_server_handle_asked(s->srv, x->in, x->trunc ? sizeof(x->in) : x->len, &x->rx.src, now,
+					     x->out, sizeof(x->out));
+	if (x->out_len)
+		rx_answer(x);
+	free(x);
+	s->held[i] = s->held[--s->n_held];
+}
+
+/* The datagram in x got no answer yet (pcp_server_deferred): keep a copy until its addresses are
+ * known or CORE_ASK_WAIT_MS passed. Full: decided now instead. */
+static void held_add(struct pcp_service *s, const struct rx_slot *x, const struct in6_addr addrs[2], uint64_t now)
+{
+	struct rx_slot *copy;
+
+	if (!s->held && !(s->held = calloc(PCP_IO_HELD_MAX, sizeof(*s->held))))
+		return;   /* the client retransmits */
+	if (s->n_held == PCP_IO_HELD_MAX)
+		held_finish(s, 0, now);
+	if (!(copy = malloc(sizeof(*copy))))
+		return;
+	*copy = *x;
+	s->held[s->n_held].slot = copy;
+	s->held[s->n_held].addrs[0] = addrs[0];
+	s->held[s->n_held].addrs[1] = addrs[1];
+	s->held[s->n_held++].deadline_ms = now + CORE_ASK_WAIT_MS;
+	loop_timer(s->p.loop, PCP_IO_HELD_POLL_MS, on_held, s);
+}
+
+static void on_held(void *arg)
+{
+	struct pcp_service *s = arg;
+	uint64_t now = loop_now_ms();
+
+	for (size_t i = 0; i < s->n_held;) {
+		if (now >= s->held[i].deadline_ms || core_addresses_known(s->p.core, s->held[i].addrs, 2))
+			held_finish(s, i, now);   /* moves the last one to i */
+		else
+			i++;
+	}
+	if (s->n_held)
+		loop_timer(s->p.loop, PCP_IO_HELD_POLL_MS, on_held, s);
+}
+
 /* Reads up to max waiting datagrams of fd into slots with one recvmmsg; returns how many. */
 static size_t rx_drain(struct pcp_service *s, int fd, int family, struct rx_slot *slots, size_t max)
 {
@@ -288,6 +353,7 @@ static void on_readable(void *arg, int fd, uint32_t events)
 	int other = fd == s->fd4 ? s->fd6 : s->fd4;
 	struct pcp_server_msg msg[PCP_IO_BATCH];
 	struct rx_slot *from[PCP_IO_BATCH];
+	uint64_t now = loop_now_ms();
 	size_t n, nm = 0;
 
 	(void)events;
@@ -308,11 +374,13 @@ static void on_readable(void *arg, int fd, uint32_t events)
 	}
 	if (nm == 0)
 		return;
-	pcp_server_handle_group(s->srv, msg, nm, loop_now_ms());
+	pcp_server_handle_group(s->srv, msg, nm, now);
 	for (size_t i = 0; i < nm; i++) {
 		from[i]->out_len = msg[i].out_len;
 		if (msg[i].out_len)
 			rx_answer(from[i]);
+		else if (msg[i].deferred)
+			held_add(s, from[i], msg[i].wait_for, now);
 	}
 }
 
@@ -502,7 +570,11 @@ void pcp_service_stop(struct pcp_service *s)
 	if (s->p.loop) {
 		loop_timer_cancel(s->p.loop, on_announce, s);
 		loop_timer_cancel(s->p.loop, on_gc, s);
+		loop_timer_cancel(s->p.loop, on_held, s);
 	}
+	for (size_t i = 0; i < s->n_held; i++)
+		free(s->held[i].slot);
+	free(s->held);
 	if (s->fd4 >= 0) {
 		loop_del_fd(s->p.loop, s->fd4);
 		close(s->fd4);

@@ -43,6 +43,11 @@ struct pcp_server {
 	struct pcp_server_stats st;
 	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
 	struct pcp_upstream up;
+	/* the datagram being handled: may its answer wait for an address (asked: no, decide now), and
+	 * did it (the core is asking the LAN about these addresses) */
+	bool asked;
+	bool deferred;
+	struct in6_addr deferred_addr[2];
 };
 
 /* What a MAP asks for, whichever protocol carried it (PCP MAP or NAT-PMP map). */
@@ -131,6 +136,8 @@ uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure)
 	case V_LOW_PORT:
 	case V_DISABLED:
 		return PCP_NOT_AUTHORIZED;
+	case V_ASKING:   /* pcp_io holds such a request; should one slip through, the client tries again */
+		return PCP_NETWORK_FAILURE;
 	case V_CONFLICT:
 		return prefer_failure ? PCP_CANNOT_PROVIDE_EXTERNAL : PCP_NO_RESOURCES;
 	case V_QUOTA:
@@ -485,6 +492,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		q.rule.remote_port = mr->filter->port;
 	}
 	q.third_party = mr->third_party;
+	q.asked = s->asked;
 	if (mr->v4 && s->p.cgn) {
 		q.rule.kind = RULE_PORTMAP;
 		q.rule.target.exact_kind = ADDR_KIND_IPV4;
@@ -524,6 +532,12 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 			return PCP_CANNOT_PROVIDE_EXTERNAL;
 	}
 	v = core_add(s->p.core, &q, &got);
+	if (v == V_ASKING) {
+		/* no answer yet: pcp_io hands the datagram in again once the LAN showed the addresses */
+		s->deferred = true;
+		s->deferred_addr[0] = mr->owner;
+		s->deferred_addr[1] = mr->internal;
+	}
 	if (v != V_OK)
 		return pcp_server_result_of(v, mr->prefer_failure);
 	res_from_rule(s, &got, res);
@@ -1004,31 +1018,52 @@ void pcp_server_free(struct pcp_server *s)
 	free(s);
 }
 
-/* One request past the rate limit, by its version. */
-static size_t dispatch(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
-		       uint64_t now_ms, uint8_t *out, size_t cap)
+static size_t handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+		     uint64_t now_ms, uint8_t *out, size_t cap, bool asked)
 {
+	size_t n;
+
+	s->deferred = false;
+	s->asked = asked;
+	if (cap < PCP_MAX_MSG || len < 1)
+		return 0;
 	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
-		return handle_natpmp(s, in, len, src, now_ms, out, cap);
-	return handle_pcp(s, in, len, src, now_ms, out, cap);
+		n = handle_natpmp(s, in, len, src, now_ms, out, cap);
+	else
+		n = handle_pcp(s, in, len, src, now_ms, out, cap);
+	if (s->deferred)
+		return 0;
+	if (n)
+		s->st.replies++;
+	return n;
 }
 
 size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
 			 uint64_t now_ms, uint8_t *out, size_t cap)
 {
-	size_t n;
-
 	s->st.requests++;
-	if (cap < PCP_MAX_MSG || len < 1)
-		return 0;
-	if (!rate_ok(s, src, now_ms)) {
+	s->deferred = false;
+	if (cap >= PCP_MAX_MSG && len >= 1 && !rate_ok(s, src, now_ms)) {
 		s->st.rate_limited++;
 		return 0;
 	}
-	n = dispatch(s, in, len, src, now_ms, out, cap);
-	if (n)
-		s->st.replies++;
-	return n;
+	return handle(s, in, len, src, now_ms, out, cap, false);
+}
+
+size_t pcp_server_handle_asked(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			       uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	/* counted and rate-limited when it first came */
+	return handle(s, in, len, src, now_ms, out, cap, true);
+}
+
+bool pcp_server_deferred(const struct pcp_server *s, struct in6_addr addrs[2])
+{
+	if (!s->deferred)
+		return false;
+	addrs[0] = s->deferred_addr[0];
+	addrs[1] = s->deferred_addr[1];
+	return true;
 }
 
 /* Success in either protocol's answer: PCP's result is octet 3, NAT-PMP's octets 2-3. */
@@ -1072,6 +1107,7 @@ static void group_one(struct pcp_server *s, struct pcp_server_msg *m, uint64_t n
 	size_t before = core_batch_changes(s->p.core);
 
 	m->out_len = pcp_server_handle(s, m->in, m->len, &m->src, now_ms, m->out, m->cap);
+	m->deferred = pcp_server_deferred(s, m->wait_for);
 	m->hung_on_batch = reply_is_success(m->out, m->out_len) && core_batch_changes(s->p.core) != before;
 }
 
@@ -1082,8 +1118,10 @@ void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, siz
 	if (pcp_server_upstream_on(s)) {
 		/* each request commits on its own (a batch of one inside the core), so the upstream exchange
 		 * runs without the core lock and a local rule is never undone after its upstream twin was made */
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			m[i].out_len = pcp_server_handle(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap);
+			m[i].deferred = pcp_server_deferred(s, m[i].wait_for);
+		}
 		return;
 	}
 	core_batch_begin(s->p.core);
@@ -1099,7 +1137,7 @@ void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, siz
 			continue;
 		retried++;
 		core_batch_begin(s->p.core);
-		m[i].out_len = dispatch(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap);
+		m[i].out_len = handle(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap, false);
 		if (core_batch_end(s->p.core) < 0) {
 			pcp_server_gc(s);
 			m[i].out_len = refuse(s, &m[i], now_ms);

@@ -103,6 +103,14 @@ void pcp_server_free(struct pcp_server *s);
 size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
 			 uint64_t now_ms, uint8_t *out, size_t cap);
 
+/* The datagram pcp_server_handle just took got no answer yet: it asks for a mapping whose requester
+ * or internal address the LAN has not shown (the core is asking, V_ASKING). Fills the two addresses it
+ * waits for; the caller hands the same datagram to pcp_server_handle_asked once
+ * core_addresses_known() says so or CORE_ASK_WAIT_MS passed (the client would retransmit after 3 s). */
+bool pcp_server_deferred(const struct pcp_server *s, struct in6_addr addrs[2]);
+size_t pcp_server_handle_asked(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+			       uint64_t now_ms, uint8_t *out, size_t cap);
+
 /* One datagram of a group (pcp_server_handle_group), and its answer. */
 struct pcp_server_msg {
 	const uint8_t *in;
@@ -111,6 +119,8 @@ struct pcp_server_msg {
 	uint8_t *out;                     /* room for the answer, cap >= PCP_MAX_MSG */
 	size_t cap;
 	size_t out_len;                   /* set: the answer's length, 0 = send nothing */
+	bool deferred;                    /* set: no answer yet, see pcp_server_deferred */
+	struct in6_addr wait_for[2];      /* set when deferred: the addresses it waits for */
 	bool hung_on_batch;               /* internal: a success that holds only if the batch commits */
 };
 

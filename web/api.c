@@ -180,6 +180,7 @@ int api_verdict_status(enum verdict v)
 	case V_UNSUPPORTED_PROTO: return 422;
 	case V_NO_RESOURCES:      return 503;
 	case V_DISABLED:          return 503;
+	case V_ASKING:            return 503;
 	}
 	return 500;
 }
@@ -198,6 +199,7 @@ const char *api_verdict_code(enum verdict v)
 	case V_UNSUPPORTED_PROTO: return "unsupported_proto";
 	case V_NO_RESOURCES:      return "no_resources";
 	case V_DISABLED:          return "disabled";
+	case V_ASKING:            return "no_resources";
 	}
 	return "internal";
 }
@@ -558,7 +560,7 @@ static int post_rule(struct core *core, const struct api_request *req, struct ap
 	add.privileged = req->privileged;
 	/* the operator's lease is taken as given (0 = no expiry); everyone else's is clamped */
 	add.exact_lease = req->origin == ORIGIN_CTL && req->privileged;
-	v = core_add(core, &add, &out);
+	v = core_add_wait(core, &add, &out);
 	if (v != V_OK)
 		return respond_verdict(resp, v);
 	return respond_rule(resp, 201, &out, request_now(req));

@@ -123,7 +123,7 @@ PY
 }
 
 # fault_burst NS OUT [--ctl N] [--pcp N] [--del-ids "ID ..."] [--pcp-server ADDR] [--ctl-port0 P] [--pcp-port0 P]
-#   [--ctl-addr ADDR6] [--until-dead] [--seconds S]
+#   [--ctl-addr ADDR6 (default lan2's stable address)] [--until-dead] [--seconds S]
 # Runs in namespace NS (the control socket is a path, reachable from any namespace). Interleaves control socket
 # pinhole adds, deletes of the given ids and PCP MAP requests (one try each, 0.3 s). Appends to OUT, one line per
 # ACKNOWLEDGED request as soon as the answer arrived:
@@ -133,7 +133,7 @@ PY
 fault_burst() {
 	local ns=$1 out=$2
 	shift 2
-	ip netns exec "${LAB}$ns" "$LAB_PY" - "$LAB_DIR/igdd.sock" "$out" "$@" <<'PY'
+	ip netns exec "${LAB}$ns" "$LAB_PY" - "$LAB_DIR/igdd.sock" "$out" --ctl-addr "$LAN2_STABLE" "$@" <<'PY'
 import argparse, json, os, socket, struct, sys, time
 
 sock_path, out_path = sys.argv[1], sys.argv[2]
@@ -144,7 +144,7 @@ ap.add_argument("--del-ids", default="")
 ap.add_argument("--pcp-server", default="192.0.2.1")
 ap.add_argument("--ctl-port0", type=int, default=30000)
 ap.add_argument("--pcp-port0", type=int, default=20000)
-ap.add_argument("--ctl-addr", default="2001:db8:1:1:5054:ff:fe12:3402")
+ap.add_argument("--ctl-addr", required=True)
 ap.add_argument("--until-dead", action="store_true")
 ap.add_argument("--seconds", type=float, default=20)
 a = ap.parse_args(sys.argv[3:])

@@ -30,7 +30,7 @@ fail() {
 it_setup() {
 	lab_trap
 	lab_up || fail "lab_up"
-	step "lab $LAB up (lan1 $LAN1_EUI64 tmp $LAN1_TMP, lan2 $LAN2_EUI64)"
+	step "lab $LAB up (lan1 $LAN1_EUI64 tmp $LAN1_TMP, lan2 $LAN2_STABLE)"
 }
 
 # it_system_user NAME: prints NAME's uid, adding it as a system user first if it is missing (as

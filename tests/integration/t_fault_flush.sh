@@ -77,11 +77,11 @@ step "rules work"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "pinhole from before the flushes"
 port=$(awk '$1 == "ctl-add" { p = $3 } END { print p }' "$out")
 lab_listen lan2 tcp "$port"
-expect_connect wan tcp "$LAN2_EUI64" "$port" "last acknowledged control-socket pinhole"
+expect_connect wan tcp "$LAN2_STABLE" "$port" "last acknowledged control-socket pinhole"
 read -r _ _ iport eport < <(awk '$1 == "pcp-add" { l = $0 } END { print l }' "$out")
 lab_listen lan1 udp "$iport"
 expect_connect wan udp "$CPE_WAN4" "$eport" "last acknowledged PCP mapping"
-expect_no_connect wan tcp "$LAN2_EUI64" 29999 "default deny holds"
+expect_no_connect wan tcp "$LAN2_STABLE" 29999 "default deny holds"
 st=$(igdctl_lab --json status) || fail "status"
 rec=$(echo "$st" | fault_json 'j["firewall"]["reconciles"]')
 [ "$rec" -ge 3 ] || fail "status counts $rec reconciles, want >= 3"

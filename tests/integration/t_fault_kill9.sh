@@ -86,11 +86,11 @@ step "the table still works"
 port=$(awk '$1 == "ctl-add" { print $3; exit }' "$LAB_DIR/burst2.log")
 [ -n "$port" ] || port=$(awk '$1 == "ctl-add" { print $3; exit }' "$LAB_DIR/burst1.log")
 lab_listen lan2 tcp "$port"
-expect_connect wan tcp "$LAN2_EUI64" "$port" "acknowledged control-socket pinhole passes traffic"
+expect_connect wan tcp "$LAN2_STABLE" "$port" "acknowledged control-socket pinhole passes traffic"
 read -r _ _ iport eport < <(awk '$1 == "pcp-add" { print; exit }' "$LAB_DIR/burst1.log")
 lab_listen lan1 udp "$iport"
 expect_connect wan udp "$CPE_WAN4" "$eport" "acknowledged PCP mapping passes traffic"
-expect_no_connect wan tcp "$LAN2_EUI64" 29999 "default deny holds"
+expect_no_connect wan tcp "$LAN2_STABLE" 29999 "default deny holds"
 out=$(pcpc lan1 map --proto udp --port 22000 --lifetime 600) || true
 expect_eq "$(field "$out" result)" SUCCESS "PCP answers after two crashes"
 msg=$(fault_consistent "final") || fail "$msg"

@@ -47,7 +47,7 @@ check() {
 	ok "$msg"
 	expect_connect wan tcp "$LAN1_EUI64" 8080 "$1: pinhole passes traffic" 2
 	expect_connect wan udp "$CPE_WAN4" "$eport" "$1: PCP port mapping passes traffic" 2
-	expect_no_connect wan tcp "$LAN2_EUI64" 8080 "$1: default deny holds"
+	expect_no_connect wan tcp "$LAN2_STABLE" 8080 "$1: default deny holds"
 }
 
 step "lan0 down for 2 s, PCP asked meanwhile, then up"

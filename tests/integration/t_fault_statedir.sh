@@ -41,7 +41,7 @@ first_fail=
 acked=()
 for ((i = 0; i < 60; i++)); do
 	rc=0
-	id=$(igdctl_lab add pinhole "$LAN2_EUI64" tcp $((40000 + i)) 2>"$LAB_DIR/err") || rc=$?
+	id=$(igdctl_lab add pinhole "$LAN2_STABLE" tcp $((40000 + i)) 2>"$LAB_DIR/err") || rc=$?
 	if [ "$rc" = 0 ]; then
 		acked+=("$id")
 		continue
@@ -55,7 +55,7 @@ grep -q no_resources "$LAB_DIR/err" || fail "igdctl message does not say no_reso
 grep -q 503 "$LAB_DIR/err" || fail "igdctl message does not say 503: $(cat "$LAB_DIR/err")"
 ok "request $first_fail refused (${#acked[@]} fitted in the journal's last page): $(cat "$LAB_DIR/err")"
 for ((i = 100; i < 105; i++)); do
-	if igdctl_lab add pinhole "$LAN2_EUI64" tcp $((40000 + i)) 2>"$LAB_DIR/err" >/dev/null; then
+	if igdctl_lab add pinhole "$LAN2_STABLE" tcp $((40000 + i)) 2>"$LAB_DIR/err" >/dev/null; then
 		fail "request accepted on a full file system"
 	fi
 	grep -q no_resources "$LAB_DIR/err" || fail "refusal without no_resources: $(cat "$LAB_DIR/err")"
@@ -95,18 +95,18 @@ msg=$(fault_consistent "full disk") || fail "$msg"
 ok "$msg"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "pinhole still works"
 expect_connect wan udp "$CPE_WAN4" "$eport" "PCP mapping still works"
-expect_no_connect wan tcp "$LAN2_EUI64" 40100 "refused request opened nothing"
+expect_no_connect wan tcp "$LAN2_STABLE" 40100 "refused request opened nothing"
 expect_result lan1 SUCCESS "PCP ANNOUNCE still answered" announce
 igdctl_lab status >/dev/null || fail "status on a full disk"
 ok "igdctl status answers"
 
 step "room again"
 in_igdd_ns rm -f "$STATE/filler"
-id=$(igdctl_add pinhole "$LAN2_EUI64" tcp 40200)
+id=$(igdctl_add pinhole "$LAN2_STABLE" tcp 40200)
 ok "control-socket request accepted again (id $id)"
 expect_result lan1 SUCCESS "PCP MAP accepted again" map --proto udp --port 9100 --lifetime 600
 lab_listen lan2 tcp 40200
-expect_connect wan tcp "$LAN2_EUI64" 40200 "new pinhole works"
+expect_connect wan tcp "$LAN2_STABLE" 40200 "new pinhole works"
 msg=$(fault_consistent "after the disk had room again") || fail "$msg"
 ok "$msg"
 n_before=$(igdctl_lab --json list | fault_json 'len(j["rules"])')
@@ -132,7 +132,7 @@ ok "$msg"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "restored pinhole works"
 refused=0
 for ((i = 0; i < 40; i++)); do
-	if ! igdctl_lab add pinhole "$LAN2_EUI64" tcp $((42000 + i)) >/dev/null 2>"$LAB_DIR/err"; then
+	if ! igdctl_lab add pinhole "$LAN2_STABLE" tcp $((42000 + i)) >/dev/null 2>"$LAB_DIR/err"; then
 		refused=1
 		break
 	fi

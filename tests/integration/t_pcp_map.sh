@@ -12,7 +12,7 @@ it_setup
 N1=0102030405060708090a0b0c
 N2=ffffffffffffffffffffffff
 SRC6=$LAN1_EUI64  # the stable address: the kernel would pick the temporary one
-IWF=$LAN2_EUI64
+IWF=$LAN2_STABLE
 
 ip netns exec "${LAB}cpe" tshark -q -i lan0 -f "udp port 5351 or udp port 5350" -w "$LAB_DIR/pcp.pcap" \
 	</dev/null >/dev/null 2>"$LAB_DIR/tshark.err" &
@@ -61,7 +61,7 @@ igdctl_lab list | grep -q "pcp filter test" && ok "DESCRIPTION shown by igdctl l
 
 step "THIRD_PARTY"
 expect_result lan1 NOT_AUTHORIZED "THIRD_PARTY from lan1 (not authorised)" -s "$CPE_LAN6" --src "$SRC6" map --port 7071 \
-	--third-party "$LAN2_EUI64"
+	--third-party "$LAN2_STABLE"
 expect_result lan2 SUCCESS "THIRD_PARTY from the authorised IWF" -s "$CPE_LAN6" --src "$IWF" map --port 7071 \
 	--third-party "$LAN1_EUI64"
 

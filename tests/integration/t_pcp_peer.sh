@@ -101,7 +101,7 @@ conntrack_flush
 expect_udp wan "$WAN_V6" $Q6 "$LAN1_EUI64" $P6 yes "the peer reaches lan1 without conntrack state"
 expect_udp wan "$WAN_V6" $((Q6 + 1)) "$LAN1_EUI64" $P6 no "another port of the peer"
 expect_udp wan "$WAN_V6_OTHER" $Q6 "$LAN1_EUI64" $P6 no "another wan address"
-expect_udp wan "$WAN_V6" $Q6 "$LAN2_EUI64" $P6 no "lan2, which asked for nothing"
+expect_udp wan "$WAN_V6" $Q6 "$LAN2_STABLE" $P6 no "lan2, which asked for nothing"
 expect_result lan1 SUCCESS "refresh with the same nonce" -s "$CPE_LAN6" --src "$LAN1_EUI64" peer --proto udp \
 	--port $P6 --peer "$WAN_V6" --peer-port $Q6 --nonce $N1 --lifetime 900
 expect_eq "$(field "$PCP_LINE" lifetime)" 900 "refresh grants the new lifetime"

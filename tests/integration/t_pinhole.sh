@@ -20,19 +20,19 @@ lab_igdd_start || fail "igdd did not start"
 step "igdd up"
 expect_no_connect wan tcp "$LAN1_EUI64" 8080 "default deny inbound"
 expect_no_connect wan udp "$LAN1_EUI64" 8081 "default deny inbound"
-expect_connect lan1 tcp "$LAN2_EUI64" 8080 "LAN to LAN is not igdd's business"
+expect_connect lan1 tcp "$LAN2_STABLE" 8080 "LAN to LAN is not igdd's business"
 
 step "igdctl add pinhole $LAN1_EUI64 tcp 8080"
 tcp_id=$(igdctl_add pinhole "$LAN1_EUI64" tcp 8080)
 expect_connect wan tcp "$LAN1_EUI64" 8080 "pinhole opens lan1"
-expect_no_connect wan tcp "$LAN2_EUI64" 8080 "pinhole for lan1 does not open lan2"
+expect_no_connect wan tcp "$LAN2_STABLE" 8080 "pinhole for lan1 does not open lan2"
 expect_no_connect wan tcp "$LAN1_TMP" 8080 "pinhole for lan1's EUI-64 address does not open its temporary address"
 expect_no_connect wan udp "$LAN1_EUI64" 8080 "tcp pinhole does not open udp"
 
 step "igdctl add pinhole $LAN1_EUI64 udp 8081"
 udp_id=$(igdctl_add pinhole "$LAN1_EUI64" udp 8081)
 expect_connect wan udp "$LAN1_EUI64" 8081 "udp pinhole opens lan1"
-expect_no_connect wan udp "$LAN2_EUI64" 8081 "udp pinhole for lan1 does not open lan2"
+expect_no_connect wan udp "$LAN2_STABLE" 8081 "udp pinhole for lan1 does not open lan2"
 expect_no_connect wan udp "$LAN1_TMP" 8081 "udp pinhole does not open lan1's temporary address"
 [ "$(set_count ph_port)" = 2 ] || fail "ph_port should hold 2 elements, holds $(set_count ph_port)"
 ok "ph_port holds 2 elements"

@@ -13,7 +13,7 @@ lab_igdd_start || fail "igdd did not start"
 igdctl_add pinhole "$LAN1_EUI64" tcp 8080 >/dev/null
 igdctl_add pinhole "$LAN1_EUI64" udp 8081 >/dev/null
 expect_connect wan tcp "$LAN1_EUI64" 8080 "pinhole open"
-expect_no_connect wan tcp "$LAN2_EUI64" 8080 "lan2 closed"
+expect_no_connect wan tcp "$LAN2_STABLE" 8080 "lan2 closed"
 rules0=$(lab_nft_count rules list table inet igdd)
 
 has_elem() { lab_exec cpe nft list set inet igdd ph_port 2>/dev/null | grep -q "$LAN1_EUI64 . tcp . 8080"; }
@@ -28,7 +28,7 @@ check_repair() {
 	ok "$1: repaired in $WAITED s"
 	expect_connect wan tcp "$LAN1_EUI64" 8080 "$1: pinhole works again"
 	expect_connect wan udp "$LAN1_EUI64" 8081 "$1: udp pinhole works again"
-	expect_no_connect wan tcp "$LAN2_EUI64" 8080 "$1: default deny is back"
+	expect_no_connect wan tcp "$LAN2_STABLE" 8080 "$1: default deny is back"
 }
 
 step "nft flush table inet igdd"

@@ -25,8 +25,8 @@ A2=$N2:1:$(rn_iid7217 $N2)
 A3=$N3:1:$(rn_iid7217 $N3)
 
 step "lan2 becomes an RFC 7217 host: EUI-64 address removed, stable opaque $A1"
-lab_exec lan2 ip -6 addr del "$LAN2_EUI64/64" dev eth0
-lab_exec cpe ip -6 neigh del "$LAN2_EUI64" dev lan0 2>/dev/null || true
+lab_exec lan2 ip -6 addr del "$LAN2_STABLE/64" dev eth0
+lab_exec cpe ip -6 neigh del "$LAN2_STABLE" dev lan0 2>/dev/null || true
 rn_host_add 2 "$A1"
 for p in 8080 8081; do lab_listen lan1 tcp $p; lab_listen lan2 tcp $p; done
 

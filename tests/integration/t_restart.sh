@@ -16,12 +16,12 @@ ids() { igdctl_lab --json list | "$LAB_PY" -c 'import json,sys; print(" ".join(s
 step "five rules, then one deleted"
 igdctl_add pinhole "$LAN1_EUI64" tcp 8080 >/dev/null
 igdctl_add pinhole "$LAN1_EUI64" udp 8081 lease=600 >/dev/null
-gone=$(igdctl_add pinhole "$LAN2_EUI64" tcp 8090)
+gone=$(igdctl_add pinhole "$LAN2_STABLE" tcp 8090)
 igdctl_add portmap 18080 "$LAN1_V4" 8080 tcp >/dev/null
 igdctl_add pinhole "$LAN1_EUI64" tcp 8084 lease=3600 desc=restart >/dev/null
-expect_connect wan tcp "$LAN2_EUI64" 8090 "pinhole to lan2 open"
+expect_connect wan tcp "$LAN2_STABLE" 8090 "pinhole to lan2 open"
 igdctl_lab delete "$gone" || fail "delete $gone"
-expect_no_connect wan tcp "$LAN2_EUI64" 8090 "deleted pinhole closed"
+expect_no_connect wan tcp "$LAN2_STABLE" 8090 "deleted pinhole closed"
 short=$(igdctl_add pinhole "$LAN1_EUI64" tcp 8085 lease=2)
 t_short=$(date +%s%N)
 before=$(ids)
@@ -52,7 +52,7 @@ expect_eq "$(set_count ph_port)" "$((ph_before - 1))" "ph_port elements"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "pinhole passes traffic after restart"
 expect_connect wan udp "$LAN1_EUI64" 8081 "udp pinhole passes traffic after restart"
 expect_connect wan tcp "$CPE_WAN4" 18080 "port mapping passes traffic after restart"
-expect_no_connect wan tcp "$LAN2_EUI64" 8090 "deleted pinhole stays closed"
+expect_no_connect wan tcp "$LAN2_STABLE" 8090 "deleted pinhole stays closed"
 
 step "clean restart (SIGTERM) keeps them too"
 lab_igdd_stop || fail "igdd did not stop on SIGTERM"

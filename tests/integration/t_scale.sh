@@ -28,7 +28,7 @@ text=$(lab_exec cpe nft list table inet igdd)
 echo "$text" | grep -q "$LAN1_EUI64 . tcp . 25000" || fail "nft list table does not show element $LAN1_EUI64 . tcp . 25000"
 ok "nft list table shows the elements in the set"
 expect_connect wan tcp "$LAN1_EUI64" 25000 "pinhole in the middle of $N works"
-expect_no_connect wan tcp "$LAN2_EUI64" 25000 "lan2 still closed"
+expect_no_connect wan tcp "$LAN2_STABLE" 25000 "lan2 still closed"
 
 step "deleting them all"
 res=$(lab_ctlbulk delete-all 2>&1) || fail "bulk delete: $res"

@@ -127,7 +127,7 @@ expect_out "$out" "IsWorking = Yes" "CheckPinholeWorking"
 out=$(upc lan1 -6 -D "$ph")
 expect_out "$out" "UPNP_DeletePinhole\(\) returned : 0" "DeletePinhole"
 expect_no_connect wan tcp "$LAN1_EUI64" 8080 "deleted pinhole is closed"
-out=$(upc lan1 -6 -A "" 0 "$LAN2_EUI64" 8080 6 600)
+out=$(upc lan1 -6 -A "" 0 "$LAN2_STABLE" 8080 6 600)
 expect_out "$out" "606|not authorized" "lan1 cannot open a pinhole for lan2 (606)"
 out=$(upc lan1 -6 -A "" 0 "$LAN1_LL" 8080 6 600)
 expect_out "$out" "606|not authorized" "pinhole to a link-local address refused (606)"

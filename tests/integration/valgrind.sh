@@ -54,7 +54,7 @@ vg_start
 step "control socket"
 id1=$(igdctl_add pinhole "$LAN1_EUI64" tcp 8080 desc=valgrind)
 id2=$(igdctl_add portmap 18080 "$LAN1_V4" 8080 tcp lease=600)
-id3=$(igdctl_add pinhole "$LAN2_EUI64" udp 0 lease=300)
+id3=$(igdctl_add pinhole "$LAN2_STABLE" udp 0 lease=300)
 igdctl_lab refresh "$id2" 1200 >/dev/null || fail "refresh"
 igdctl_lab delete "$id3" || fail "delete"
 igdctl_lab list >/dev/null || fail "list"

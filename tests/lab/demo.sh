@@ -35,7 +35,7 @@ wan   an internet host         $WAN_V6, $WAN_V4
 cpe   the home router (igdd)   wan0 $CPE_WAN6, $CPE_WAN4; lan0 $CPE_LAN6, $CPE_LAN4
 lan1  a computer at home       $LAN1_EUI64 (stable, from its MAC $LAN1_MAC)
                                $LAN1_TMP (temporary)
-lan2  another computer         $LAN2_EUI64
+lan2  another computer         $LAN2_STABLE
 EOT
 
 say "Starting igdd on the router"
@@ -65,8 +65,8 @@ say "wan tries lan1's temporary address and lan2 on the same port"
 lab_listen lan2 tcp 8080 || bad "listener"
 if lab_can_connect wan tcp "$LAN1_TMP" 8080 0.5; then bad "the temporary address got in"; fi
 echo "    [$LAN1_TMP]:8080 => blocked (temporary addresses are not opened)"
-if lab_can_connect wan tcp "$LAN2_EUI64" 8080 0.5; then bad "lan2 got in"; fi
-echo "    [$LAN2_EUI64]:8080 => blocked (the pinhole is for lan1 only)"
+if lab_can_connect wan tcp "$LAN2_STABLE" 8080 0.5; then bad "lan2 got in"; fi
+echo "    [$LAN2_STABLE]:8080 => blocked (the pinhole is for lan1 only)"
 
 say "igdctl delete $id"
 igdctl_lab delete "$id" || bad "igdctl delete failed"

@@ -2,17 +2,33 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # The igdd lab: four network namespaces on the real kernel, sourced by the integration tests,
-# the demo and the benchmarks (bash).
+# the demo and the benchmarks (bash). The LAN hosts configure themselves as real ones do: the cpe runs
+# radvd (Debian's) announcing the LAN /64, the hosts form their addresses by SLAAC with Duplicate
+# Address Detection, and nothing is added by hand or pinged to prime the router's caches.
 #
-#      ${LAB}wan                 ${LAB}cpe (runs igdd)                ${LAB}lan1 / ${LAB}lan2
+#      ${LAB}wan                 ${LAB}cpe (runs igdd, radvd)         ${LAB}lan1 / ${LAB}lan2
 #   eth0 203.0.113.2    ---  wan0 203.0.113.1             lan0 (bridge) --- eth0 192.0.2.11 / .12
-#        2001:db8:ffff::2         2001:db8:ffff::1          192.0.2.1        2001:db8:1:1:5054:ff:fe12:3401 / ..02 (EUI-64)
-#                                 (delegated 2001:db8:1::/56) 2001:db8:1:1::1  + one random "temporary" address each
+#        2001:db8:ffff::2         2001:db8:ffff::1          192.0.2.1        SLAAC in 2001:db8:1:1::/64:
+#                                 (delegated 2001:db8:1::/56) 2001:db8:1:1::1
+#   lan1: an EUI-64 host (addr_gen_mode 0, like older Android or a server) with a temporary address
+#         (use_tempaddr 2, the default source, RFC 6724 rule 7): LAN1_EUI64, LAN1_TMP
+#   lan2: a stable-privacy host (RFC 7217, addr_gen_mode 2 with a per-run stable_secret, as Windows,
+#         macOS and NetworkManager do) with a temporary address: LAN2_STABLE (its stable address, which
+#         never sends a packet of its own), LAN2_TMP
 #
 # IPv4 from the LAN is masqueraded on wan0 (table ip labnat, the lab's own; table inet igdd is igdd's).
 # wan has no route to 192.0.2.0/24: only igdd's port mappings reach the LAN over IPv4.
 #
 #   LAB=xy lab_up / lab_down / lab_trap        build / remove (idempotent) / remove on EXIT INT TERM
+#   LAB_LAN_DOWN=1 lab_up                      the same, but the LAN stays unplugged (bridge without
+#                                              carrier, hosts down) until lab_lan_up
+#   lab_lan_up                                 plugs the hosts in; they configure themselves (SLAAC)
+#   lab_renumber NET                           radvd announces NET:1::/64 (NET e.g. 2001:db8:2) and the
+#                                              old prefix with preferred lifetime 0; the cpe numbers lan0
+#                                              from it (and keeps the old address deprecated)
+#   lab_host_addr H stable|temporary [NET]     a host's address of that kind (in NET:1::/64)
+#   lab_background H                           the host talks now and then from its default source (a
+#                                              ping to the wan every 0.5 s), as a desktop does
 #   lab_exec NS CMD...                         run CMD in ${LAB}NS (NS = wan, cpe, lan1, lan2)
 #   lab_listen NS tcp|udp PORT [ADDR]          background echo server in NS (waits until bound)
 #   lab_can_connect NS tcp|udp ADDR PORT [S]   0 if an echo round trip from NS succeeds within S seconds (1)
@@ -33,11 +49,11 @@ IGDCTL_BIN=${IGDD_BUILD:-$TOP}/igdd/igdctl
 export WAN_V4=203.0.113.2 WAN_V6=2001:db8:ffff::2
 export CPE_WAN4=203.0.113.1 CPE_WAN6=2001:db8:ffff::1
 export CPE_LAN4=192.0.2.1 CPE_LAN6=2001:db8:1:1::1
-export DELEGATED6=2001:db8:1::/56 LAN_PREFIX6=2001:db8:1:1::/64 LAN_PREFIX4=192.0.2.0/24
+export DELEGATED6=2001:db8:1::/56 LAN_NET6=2001:db8:1 LAN_PREFIX6=2001:db8:1:1::/64 LAN_PREFIX4=192.0.2.0/24
 export LAN1_MAC=52:54:00:12:34:01 LAN1_V4=192.0.2.11
 export LAN1_EUI64=2001:db8:1:1:5054:ff:fe12:3401 LAN1_LL=fe80::5054:ff:fe12:3401
 export LAN2_MAC=52:54:00:12:34:02 LAN2_V4=192.0.2.12
-export LAN2_EUI64=2001:db8:1:1:5054:ff:fe12:3402 LAN2_LL=fe80::5054:ff:fe12:3402
+# read from the hosts once SLAAC is done (lab_up): LAN1_TMP LAN2_STABLE LAN2_TMP LAN2_LL
 
 if [ -z "${LAB:-}" ]; then
 	LAB=ig$$
@@ -60,6 +76,102 @@ _lab_rand_iid() {
 	printf '%x:%x:%x:%x' $((0x2000 + RANDOM % 0xd000)) $((RANDOM % 0xfe00)) $((RANDOM)) $((RANDOM + 1))
 }
 
+# _lab_radvd_conf NET [OLDNET...]: radvd announces NET:1::/64, and each OLDNET:1::/64 as going away
+# (preferred lifetime 0), as RFC 7084 / RFC 9096 routers do when the delegated prefix changes
+_lab_radvd_conf() {
+	local net=$1 old
+	shift
+	{
+		echo "interface lan0 {"
+		echo "	AdvSendAdvert on;"
+		echo "	MinRtrAdvInterval 3;"
+		echo "	MaxRtrAdvInterval 10;"
+		echo "	prefix $net:1::/64 { AdvOnLink on; AdvAutonomous on; AdvValidLifetime 7200; AdvPreferredLifetime 3600; };"
+		for old in "$@"; do
+			echo "	prefix $old:1::/64 { AdvOnLink on; AdvAutonomous on; AdvValidLifetime 7200; AdvPreferredLifetime 0; };"
+		done
+		echo "};"
+	} >"$LAB_DIR/radvd.conf"
+}
+
+_lab_start_radvd() {
+	ip netns exec "${LAB}cpe" radvd -n -C "$LAB_DIR/radvd.conf" -p "$LAB_DIR/radvd.pid" -m logfile \
+		-l "$LAB_DIR/radvd.log" </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	disown "$pid" 2>/dev/null || true
+	echo "$pid" >>"$LAB_DIR/pids"
+}
+
+# _lab_host_setup H: sysctls of a LAN host, before its link comes up (as an OS sets them at boot)
+_lab_host_setup() {
+	local ns="${LAB}lan$1" conf=net.ipv6.conf
+	ip netns exec "$ns" sysctl -qw $conf.all.accept_ra=1 $conf.default.accept_ra=1 $conf.eth0.accept_ra=1 \
+		$conf.eth0.use_tempaddr=2 net.ipv4.conf.all.rp_filter=0 >/dev/null || return 1
+	if [ "$1" = 2 ]; then
+		# RFC 7217: a secret of this host's own (per run), then stable-privacy generation
+		ip netns exec "$ns" sysctl -qw \
+			"$conf.eth0.stable_secret=$(_lab_rand_iid):$(_lab_rand_iid)" $conf.eth0.addr_gen_mode=2 >/dev/null ||
+			return 1
+	fi
+}
+
+# lab_host_addr H stable|temporary|link [NET]: the address of that kind the host holds now (not
+# tentative), in NET:1::/64 (default: the lab's first prefix); empty if none
+lab_host_addr() {
+	local h=$1 kind=$2 net=${3:-$LAN_NET6} want
+	case $kind in
+	temporary) want='temporary' ;;
+	stable) want='mngtmpaddr' ;;
+	link) want='scope link' ;;
+	esac
+	ip -n "${LAB}lan$h" -6 -o addr show dev eth0 2>/dev/null |
+		awk -v w="$want" -v net="$net:1:" -v k="$kind" '
+			/tentative|dadfailed/ { next }
+			index($0, w) == 0 { next }
+			{ split($4, a, "/"); if (k == "link" || index(a[1], net) == 1) { print a[1]; exit } }'
+}
+
+# _lab_settled NS [DEV]: no address of NS (on DEV) is still in DAD
+_lab_settled() {
+	! ip -n "${LAB}$1" -6 -o addr show ${2:+dev "$2"} 2>/dev/null | grep -q tentative
+}
+
+# _lab_wait_addrs WHAT...: waits (bounded: 20 s) until each WHAT holds: "NS" or "NS/DEV" settled, or
+# "hosts": both hosts have their stable and temporary addresses, out of DAD
+_lab_wait_addrs() {
+	local i w ok
+	for ((i = 0; i < 200; i++)); do
+		ok=1
+		for w in "$@"; do
+			case $w in
+			hosts)
+				[ -n "$(lab_host_addr 1 temporary)" ] && [ -n "$(lab_host_addr 1 stable)" ] &&
+					[ -n "$(lab_host_addr 2 temporary)" ] && [ -n "$(lab_host_addr 2 stable)" ] &&
+					_lab_settled lan1 && _lab_settled lan2 || ok=0 ;;
+			*/*) _lab_settled "${w%/*}" "${w#*/}" || ok=0 ;;
+			*) _lab_settled "$w" || ok=0 ;;
+			esac
+		done
+		[ $ok = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "lab: addresses not configured within 20 s ($*):" >&2
+	for w in cpe lan1 lan2; do ip -n "${LAB}$w" -6 -o addr show >&2; done
+	return 1
+}
+
+# _lab_read_hosts: the hosts' own addresses, as SLAAC made them
+_lab_read_hosts() {
+	LAN1_TMP=$(lab_host_addr 1 temporary)
+	LAN2_STABLE=$(lab_host_addr 2 stable)
+	LAN2_TMP=$(lab_host_addr 2 temporary)
+	LAN2_LL=$(lab_host_addr 2 link)
+	export LAN1_TMP LAN2_STABLE LAN2_TMP LAN2_LL
+	printf 'LAB=%s\nLAN1_TMP=%s\nLAN2_STABLE=%s\nLAN2_TMP=%s\nLAN2_LL=%s\n' "$LAB" "$LAN1_TMP" "$LAN2_STABLE" \
+		"$LAN2_TMP" "$LAN2_LL" >"$LAB_DIR/lab.env"
+	[ -n "$LAN1_TMP" ] && [ -n "$LAN2_STABLE" ] && [ -n "$LAN2_TMP" ]
+}
+
 lab_up() {
 	local ns h
 	# Never below the checkout: igdd, once it runs as its own user, and the browser must reach these
@@ -71,16 +183,13 @@ lab_up() {
 	LAB_DIR_OWNED=1
 	export LAB_DIR LAB_DIR_OWNED LAB_OUT
 	: >"$LAB_DIR/pids"
-	LAN1_TMP=2001:db8:1:1:$(_lab_rand_iid)
-	LAN2_TMP=2001:db8:1:1:$(_lab_rand_iid)
-	export LAN1_TMP LAN2_TMP
-	printf 'LAB=%s\nLAN1_TMP=%s\nLAN2_TMP=%s\n' "$LAB" "$LAN1_TMP" "$LAN2_TMP" >"$LAB_DIR/lab.env"
+	LAB_NET6=$LAN_NET6
+	export LAB_NET6
 
 	for ns in wan cpe lan1 lan2; do
 		ip netns add "${LAB}$ns" || { lab_down; return 1; }
-		# No DAD (addresses usable at once), no router advertisements taken from anywhere.
-		ip netns exec "${LAB}$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-			net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+		# nobody takes router advertisements unless told below (the hosts are)
+		ip netns exec "${LAB}$ns" sysctl -qw net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
 			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 >/dev/null ||
 			{ lab_down; return 1; }
 	done
@@ -93,17 +202,18 @@ lab_up() {
 		lab_down
 		return 1
 	fi
+	for h in 1 2; do _lab_host_setup $h || { lab_down; return 1; }; done
 
 	ip -n "${LAB}wan" -batch - <<-EOF || { lab_down; return 1; }
 		link set lo up
 		link set eth0 up
 		addr add $WAN_V4/24 dev eth0
-		addr add $WAN_V6/64 dev eth0 nodad
+		addr add $WAN_V6/64 dev eth0
 		route add $DELEGATED6 via $CPE_WAN6
 	EOF
 	ip -n "${LAB}cpe" -batch - <<-EOF || { lab_down; return 1; }
 		link set lo up
-		link add lan0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+		link add lan0 type bridge forward_delay 0 stp_state 0
 		link set lan1 master lan0
 		link set lan2 master lan0
 		link set lan1 up
@@ -111,24 +221,11 @@ lab_up() {
 		link set lan0 up
 		link set wan0 up
 		addr add $CPE_WAN4/24 dev wan0
-		addr add $CPE_WAN6/64 dev wan0 nodad
+		addr add $CPE_WAN6/64 dev wan0
 		addr add $CPE_LAN4/24 dev lan0
-		addr add $CPE_LAN6/64 dev lan0 nodad
+		addr add $CPE_LAN6/64 dev lan0
 		route add unreachable $DELEGATED6
 	EOF
-	for h in 1 2; do
-		local v4 eui tmp
-		eval "v4=\$LAN${h}_V4 eui=\$LAN${h}_EUI64 tmp=\$LAN${h}_TMP"
-		ip -n "${LAB}lan$h" -batch - <<-EOF || { lab_down; return 1; }
-			link set lo up
-			link set eth0 up
-			addr add $v4/24 dev eth0
-			addr add $eui/64 dev eth0 nodad
-			addr add $tmp/64 dev eth0 nodad preferred_lft 3600 valid_lft 7200
-			route add default via $CPE_LAN4
-			route add default via $CPE_LAN6
-		EOF
-	done
 	ip netns exec "${LAB}cpe" nft -f - <<-EOF || { lab_down; return 1; }
 		table ip labnat {
 			chain postrouting {
@@ -137,26 +234,65 @@ lab_up() {
 			}
 		}
 	EOF
-	# Let the cpe see every LAN address once (neighbour table), as a real network would.
-	local pids=()
-	for h in 1 2; do
-		local eui tmp
-		eval "eui=\$LAN${h}_EUI64 tmp=\$LAN${h}_TMP"
-		ip netns exec "${LAB}lan$h" ping -6 -q -c1 -W1 -I "$eui" "$CPE_LAN6" >/dev/null 2>&1 &
-		pids+=($!)
-		ip netns exec "${LAB}lan$h" ping -6 -q -c1 -W1 -I "$tmp" "$CPE_LAN6" >/dev/null 2>&1 &
-		pids+=($!)
-		ip netns exec "${LAB}lan$h" ping -4 -q -c1 -W1 "$CPE_LAN4" >/dev/null 2>&1 &
-		pids+=($!)
-	done
-	local p rc=0
-	for p in "${pids[@]}"; do wait "$p" || rc=1; done
-	if [ $rc -ne 0 ]; then
-		echo "lab_up: a LAN host cannot reach the cpe" >&2
-		lab_down
-		return 1
+	if [ "${LAB_LAN_DOWN:-0}" = 1 ]; then
+		# the router boots before anyone is plugged in: lan0 has no carrier, its addresses wait in DAD
+		_lab_wait_addrs wan cpe/wan0 || { lab_down; return 1; }
+		_lab_radvd_conf "$LAN_NET6"
+		_lab_start_radvd
+		return 0
 	fi
+	# the hosts are plugged in but still booting (no IPv6 yet): the router's LAN has carrier and its
+	# own addresses finish DAD before radvd announces and the hosts configure themselves
+	for h in 1 2; do
+		ip netns exec "${LAB}lan$h" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 >/dev/null &&
+			ip -n "${LAB}lan$h" link set eth0 up || { lab_down; return 1; }
+	done
+	_lab_wait_addrs wan cpe || { lab_down; return 1; }
+	_lab_radvd_conf "$LAN_NET6"
+	_lab_start_radvd
+	lab_lan_up || { lab_down; return 1; }
 	return 0
+}
+
+# lab_lan_up: the hosts are plugged in (or finish booting) and configure themselves (SLAAC with DAD:
+# a few seconds)
+lab_lan_up() {
+	local h
+	for h in 1 2; do
+		ip netns exec "${LAB}lan$h" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 >/dev/null || return 1
+		ip -n "${LAB}lan$h" -batch - <<-EOF || return 1
+			link set lo up
+			link set eth0 up
+			addr add $(eval "echo \$LAN${h}_V4")/24 dev eth0
+			route add default via $CPE_LAN4
+		EOF
+	done
+	_lab_wait_addrs hosts || return 1
+	_lab_read_hosts || { echo "lab: the hosts lack an address" >&2; return 1; }
+}
+
+# lab_renumber NET: the delegated prefix becomes NET::/56 (e.g. 2001:db8:2): the cpe routes it and
+# numbers lan0 from it, radvd announces NET:1::/64 and the current prefix deprecated; the hosts form
+# new addresses by themselves. Returns once radvd announced (not waiting for the hosts).
+lab_renumber() {
+	local net=$1 old=$LAB_NET6
+	ip -n "${LAB}cpe" -6 route add unreachable "$net::/56" 2>/dev/null || true
+	ip -n "${LAB}wan" -6 route add "$net::/56" via "$CPE_WAN6" 2>/dev/null || true
+	ip -n "${LAB}cpe" -6 addr add "$net:1::1/64" dev lan0 || return 1
+	ip -n "${LAB}cpe" -6 addr change "$old:1::1/64" dev lan0 preferred_lft 0 || return 1
+	_lab_radvd_conf "$net" "$old"
+	LAB_NET6=$net
+	export LAB_NET6
+	kill -HUP "$(cat "$LAB_DIR/radvd.pid")" || return 1
+}
+
+# lab_background H: the host talks from its default source now and then (a ping to the wan every
+# 0.5 s), as a desktop's background traffic does; stopped with the lab
+lab_background() {
+	ip netns exec "${LAB}lan$1" ping -6 -q -i 0.5 "$WAN_V6" </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	disown "$pid" 2>/dev/null || true
+	echo "$pid" >>"$LAB_DIR/pids"
 }
 
 _lab_alive() {

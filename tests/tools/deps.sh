@@ -20,7 +20,7 @@ stamp="$prefix/.built-1.14.20-1+deb13u1+igdd-$ours"
 PACKAGES="build-essential pkg-config cmake dpkg-dev xz-utils ca-certificates
  libxml2-dev libnftnl-dev libmnl-dev check libmicrohttpd-dev libjansson-dev libcap-dev
  clang libclang-rt-14-dev
- nftables iproute2 iputils-ping procps psmisc socat tshark valgrind conntrack
+ nftables iproute2 iputils-ping procps psmisc socat tshark valgrind conntrack radvd
  miniupnpc python3 python3-miniupnpc natpmpc miniupnpd-nftables
  chromium"
 

@@ -183,13 +183,75 @@ START_TEST(secure_mode_and_targets)
 	r = portmap(8080, "127.0.0.1", 80);
 	ck_assert_int_eq(check(&pc, &r, "127.0.0.1"), V_BAD_TARGET);
 
-	/* LAN subnets, when known, bound the targets */
-	ck_assert(addr_parse_prefix("2001:db8:1:1::/64", &pc.lan_subnet[0], &pc.lan_subnet_len[0]));
-	pc.n_lan_subnets = 1;
+	/* reserved IPv4 ranges are no host's, whatever the LAN */
+	r = portmap(8080, "0.1.2.3", 8080);
+	ck_assert_int_eq(check(&pc, &r, "0.1.2.3"), V_BAD_TARGET);
+	r = portmap(8080, "255.255.255.255", 8080);
+	ck_assert_int_eq(check(&pc, &r, "255.255.255.255"), V_BAD_TARGET);
+	r = portmap(8080, "240.0.0.1", 8080);
+	ck_assert_int_eq(check(&pc, &r, "240.0.0.1"), V_BAD_TARGET);
+}
+END_TEST
+
+/* The LAN as rtnetlink reports it: 2001:db8:1:1::1/64, 192.0.2.1/24, fe80::1/64 on the LAN interface. */
+static void lan_facts(struct policy_lan *lan)
+{
+	memset(lan, 0, sizeof(*lan));
+	lan->known = true;
+	ck_assert(addr_parse_prefix("2001:db8:1:1::/64", &lan->subnet[0], &lan->subnet_len[0]));
+	ck_assert(addr_parse_prefix("192.0.2.0/24", &lan->subnet[1], &lan->subnet_len[1]));
+	ck_assert(addr_parse_prefix("fe80::/64", &lan->subnet[2], &lan->subnet_len[2]));
+	lan->n_subnets = 3;
+	lan->own[0] = A("2001:db8:1:1::1");
+	lan->own[1] = A("192.0.2.1");
+	lan->own[2] = A("fe80::1");
+	lan->n_own = 3;
+}
+
+static enum verdict check_lan(const struct policy_config *pc, const struct policy_lan *lan, const struct rule *r,
+			      const char *requester, bool privileged)
+{
+	struct policy_request req = { .rule = r, .requester = A(requester), .lan = lan, .privileged = privileged,
+				      .third_party = true };
+
+	return policy_check_add(pc, &req);
+}
+
+/* Issue 12: a spoofed source made the router forward WAN:8443 to 203.0.113.5 (an open relay). */
+START_TEST(lan_bounds_targets_and_requesters)
+{
+	struct policy_config pc;
+	struct policy_lan lan;
+	struct rule r;
+
+	policy_defaults(&pc);
+	lan_facts(&lan);
 	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 8080);
-	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1::5"), V_OK);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "2001:db8:1:1::5", false), V_OK);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "fe80::5", false), V_OK);   /* asked over link-local */
 	r = pinhole("2001:db8:2:1::5", IPPROTO_TCP, 8080);
-	ck_assert_int_eq(check(&pc, &r, "2001:db8:2:1::5"), V_BAD_TARGET);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "2001:db8:2:1::5", false), V_BAD_TARGET);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "2001:db8:2:1::5", true), V_BAD_TARGET);  /* nobody may */
+	/* the open relay: a LAN host spoofing a WAN source, for itself or for a LAN host */
+	r = portmap(8443, "203.0.113.5", 8443);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "203.0.113.5", false), V_BAD_TARGET);
+	r = portmap(8443, "192.0.2.11", 8443);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "203.0.113.5", false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "192.0.2.12", false), V_OK);
+	/* the router's own addresses, the subnet's network and broadcast addresses */
+	r = portmap(2222, "192.0.2.1", 22);
+	pc.allow_low_ports = true;
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "192.0.2.1", true), V_BAD_TARGET);
+	r = pinhole("2001:db8:1:1::1", IPPROTO_TCP, 8080);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "2001:db8:1:1::1", true), V_BAD_TARGET);
+	r = portmap(8080, "192.0.2.255", 8080);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "192.0.2.11", false), V_BAD_TARGET);
+	r = portmap(8080, "192.0.2.0", 8080);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "192.0.2.11", false), V_BAD_TARGET);
+	/* not known yet: nothing restricted (pcpd's routed subscribers, unit tests) */
+	lan.known = false;
+	r = portmap(8443, "203.0.113.5", 8443);
+	ck_assert_int_eq(check_lan(&pc, &lan, &r, "203.0.113.5", false), V_OK);
 }
 END_TEST
 
@@ -342,15 +404,15 @@ START_TEST(deny_lines_every_address)
 	r.target.stable = stable;
 	ck_assert_int_eq(check(&pc, &r, "2001:db8:1:1:1234:5678:9abc:def0"), V_NOT_AUTHORIZED);
 	r.target.use_exact = false;                                            /* pinhole_target=stable */
-	ck_assert_int_eq(policy_check_standing(&pc, &r, false), V_NOT_AUTHORIZED);
-	ck_assert_int_eq(policy_check_standing(&pc, &r, true), V_OK);         /* by hand: not bound */
+	ck_assert_int_eq(policy_check_standing(&pc, NULL, &r, false), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(policy_check_standing(&pc, NULL, &r, true), V_OK);         /* by hand: not bound */
 	ck_assert(!policy_address_allowed(&pc, &r, &stable));
 	r.origin = ORIGIN_CTL;
 	ck_assert(policy_address_allowed(&pc, &r, &stable));
 	/* what a refresh re-judges: low ports too */
 	r = pinhole("2001:db8:1:1::5", IPPROTO_TCP, 22);
 	r.origin = ORIGIN_PCP;
-	ck_assert_int_eq(policy_check_standing(&pc, &r, false), V_LOW_PORT);
+	ck_assert_int_eq(policy_check_standing(&pc, NULL, &r, false), V_LOW_PORT);
 }
 END_TEST
 
@@ -378,6 +440,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, rule_validation);
 	tcase_add_test(tc, rule_addresses_dedup);
 	tcase_add_test(tc, secure_mode_and_targets);
+	tcase_add_test(tc, lan_bounds_targets_and_requesters);
 	tcase_add_test(tc, ports_quota_temporary);
 	tcase_add_test(tc, leases);
 	tcase_add_test(tc, owner_checks);

@@ -82,6 +82,8 @@ START_TEST(dump_learns)
 	struct rtnl *r;
 	struct in6_addr e = A("2001:db8:1:1:5054:ff:fe12:3401"), v4 = A("192.0.2.10"), want = A("2001:db8:1:1::");
 	const struct device_addr *da;
+	struct lanif_set lan;
+	struct in6_addr got;
 
 	if (!lab())
 		return;
@@ -90,8 +92,8 @@ START_TEST(dump_learns)
 	sh("ip -6 neigh add 2001:db8:1:1:5054:ff:fe12:3401 lladdr 52:54:00:12:34:01 dev v0 nud reachable");
 	sh("ip neigh add 192.0.2.10 lladdr 52:54:00:12:34:01 dev v0 nud stale");
 	t = device_table_new(0, 0);
-	p.lan_ifindex[0] = (int)if_nametoindex("v0");
-	p.n_lan = 1;
+	lanif_init(&lan, (const char (*)[LANIF_NAME_MAX]) "v0", 1);
+	p.lan = &lan;
 	p.devices = t;
 	p.on_prefix = on_prefix;
 	p.arg = &s;
@@ -107,6 +109,14 @@ START_TEST(dump_learns)
 	ck_assert(addr_equal(&s.prefix, &want));
 	ck_assert_uint_eq(s.len, 64);
 	ck_assert(s.facts.flag_permanent);
+	/* the LAN facts: v0 is there and up, with its IPv4 and IPv6 addresses */
+	ck_assert_int_eq(lan.ifs[0].ifindex, (int)if_nametoindex("v0"));
+	ck_assert(lan.ifs[0].up);
+	ck_assert(lanif_v4(&lan.ifs[0], &got, NULL));
+	ck_assert(addr_equal(&got, &(struct in6_addr){ .s6_addr = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 1 } }));
+	ck_assert(lanif_global(&lan.ifs[0], &got, NULL));
+	ck_assert(addr_equal(&got, &(struct in6_addr){ .s6_addr = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1, [15] = 1 } }));
+	ck_assert_int_eq(lanif_index_for(&lan, &e), (int)if_nametoindex("v0"));
 	rtnl_close(r);
 	device_table_free(t);
 }
@@ -120,18 +130,20 @@ START_TEST(events_learn)
 	struct rtnl *r;
 	struct in6_addr o = A("2001:db8:2:1::77"), ll = A("fe80::1234"), want = A("2001:db8:2:1::");
 	const struct device_addr *da;
+	struct lanif_set lan;
 
 	if (!lab()) {
 		device_table_free(t);
 		return;
 	}
-	p.lan_ifindex[0] = (int)if_nametoindex("v0");
-	p.n_lan = 1;
+	lanif_init(&lan, (const char (*)[LANIF_NAME_MAX]) "v0", 1);
+	p.lan = &lan;
 	p.devices = t;
 	p.on_prefix = on_prefix;
 	p.arg = &s;
 	r = rtnl_open(&p);
 	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(rtnl_dump(r), 0);      /* the links: v0 is the LAN */
 	ck_assert_int_eq(rtnl_read(r), 0);      /* nothing yet, non-blocking */
 	sh("ip -6 addr add 2001:db8:2:1::1/64 dev v0 nodad preferred_lft 3600 valid_lft 7200");
 	sh("ip -6 neigh add 2001:db8:2:1::77 lladdr 52:54:00:12:34:02 dev v0 nud stale");
@@ -158,6 +170,57 @@ START_TEST(events_learn)
 }
 END_TEST
 
+/* A LAN bridge made after we started, with its link-local address in DAD at first (the router booted
+ * before its LAN): the facts follow it, by name. */
+START_TEST(interface_comes_later)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct rtnl_params p = { 0 };
+	struct lanif_set lan;
+	struct rtnl *r;
+	struct in6_addr ll;
+	uint64_t gen;
+
+	if (!lab()) {
+		device_table_free(t);
+		return;
+	}
+	lanif_init(&lan, (const char (*)[LANIF_NAME_MAX]) "br9", 1);
+	p.lan = &lan;
+	p.devices = t;
+	r = rtnl_open(&p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(rtnl_dump(r), 0);
+	ck_assert_int_eq(lan.ifs[0].ifindex, 0);
+	ck_assert(!lanif_usable(&lan.ifs[0]));
+	gen = lan.gen;
+	sh("ip link add br9 type bridge && ip link set v1 master br9 && ip link set br9 up");
+	drain(r);
+	ck_assert_int_eq(lan.ifs[0].ifindex, (int)if_nametoindex("br9"));
+	ck_assert_uint_gt(lan.gen, gen);
+	ck_assert(lan.ifs[0].up);
+	sh("ip addr add 192.0.2.1/24 dev br9");
+	sh("ip -6 addr add fe80::1/64 dev br9");   /* with DAD: tentative for a second */
+	drain(r);
+	if (!lanif_link_local(&lan.ifs[0], &ll)) {
+		/* DAD still running: it finishes within about a second and the event says so */
+		struct pollfd pfd = { .fd = rtnl_fd(r), .events = POLLIN };
+
+		for (int i = 0; i < 30 && !lanif_link_local(&lan.ifs[0], &ll); i++)
+			if (poll(&pfd, 1, 100) > 0)
+				ck_assert_int_ge(rtnl_read(r), 0);
+	}
+	ck_assert(lanif_link_local(&lan.ifs[0], &ll));
+	ck_assert(lanif_v4(&lan.ifs[0], NULL, NULL));
+	sh("ip link del br9");
+	drain(r);
+	ck_assert_int_eq(lan.ifs[0].ifindex, 0);
+	ck_assert_uint_eq(lan.ifs[0].n, 0);
+	rtnl_close(r);
+	device_table_free(t);
+}
+END_TEST
+
 START_TEST(bad_params)
 {
 	struct rtnl_params p = { 0 };
@@ -178,6 +241,7 @@ static Suite *rtnl_suite(void)
 
 	tcase_add_test(tc, dump_learns);
 	tcase_add_test(tc, events_learn);
+	tcase_add_test(tc, interface_comes_later);
 	tcase_add_test(tc, bad_params);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
