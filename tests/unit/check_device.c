@@ -579,6 +579,43 @@ START_TEST(rule3_silent_sibling)
 }
 END_TEST
 
+/* Rule 3 and RFC 8981 regeneration: the next temporary address is configured about 5 s before the one
+ * in use is deprecated, and is silent at first while the old one still speaks. It is the newer one,
+ * not the stable one, even when the stable address is not known yet. */
+START_TEST(rule3_regenerated_temporary)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr sub = A("2001:db8:1:1::"), out;
+	const char *s = "2001:db8:1:1:1111:2222:3333:4444", *t1 = "2001:db8:1:1:aaaa:bbbb:cccc:1", *t2 =
+		"2001:db8:1:1:aaaa:bbbb:cccc:2";
+
+	ck_assert_int_eq(hear(t, MAC1, t1, DEVICE_HEARD_TRAFFIC, 100), 1);   /* the router learnt it by traffic */
+	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_DAD, 80000), 1);
+	ck_assert_int_eq(hear(t, MAC1, t1, DEVICE_HEARD_TRAFFIC, 80003), 0);
+	device_table_age(t, 80004);
+	kind_is(t, t2, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_SPEAK, 80005), 0);
+	/* the stable address shows up (asked about): silent beside two talkers */
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 80100), 1);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, t1, ADDR_KIND_TEMPORARY, NULL);
+	kind_is(t, t2, ADDR_KIND_TEMPORARY, NULL);
+	ck_assert(device_stable_address(t, MAC1, &sub, 64, &out));
+	ck_assert(addr_equal(&out, &addr_of(t, s)->addr));
+	/* a host joining configures both together (either DAD first): the silent one is still stable */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::a", DEVICE_HEARD_DAD, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_DAD, 101), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_SPEAK, 103), 0);
+	kind_is(t, "2001:db8:1:1::a", ADDR_KIND_STABLE, "silent");
+	/* and so when it comes back to the link later and configures both again */
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::c", DEVICE_HEARD_TRAFFIC, 100), 1);
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::c", DEVICE_HEARD_DAD, 5000), 0);
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::d", DEVICE_HEARD_DAD, 5001), 1);
+	kind_is(t, "2001:db8:1:1::d", ADDR_KIND_STABLE, "silent");
+	device_table_free(t);
+}
+END_TEST
+
 /* Rule 4: the only address a host configured in its /64 (seen in DAD), still alone DEVICE_SETTLE_S later. */
 START_TEST(rule4_alone_after_dad)
 {
@@ -854,6 +891,7 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, apps_registry);
 	tcase_add_test(tc, rule2_iid_in_two_prefixes);
 	tcase_add_test(tc, rule3_silent_sibling);
+	tcase_add_test(tc, rule3_regenerated_temporary);
 	tcase_add_test(tc, rule4_alone_after_dad);
 	tcase_add_test(tc, rule6_sibling_of_stable);
 	tcase_add_test(tc, ask_window);
