@@ -308,6 +308,16 @@ static void judge(const struct device_table *t, struct device *d, struct device_
 	memcpy(da->evidence, ev, sizeof(ev));
 }
 
+/* An address whose DAD we saw well after the talker was configured (or first seen) is newer than it:
+ * RFC 8981 makes the next temporary address REGEN_ADVANCE (~5 s) before the one in use is deprecated,
+ * and it is silent until then. A stable address is configured together with the talker, or earlier. */
+static bool configured_after(const struct device_addr *a, const struct device_addr *talker)
+{
+	int64_t since = talker->configured ? talker->configured : talker->first_seen;
+
+	return a->configured && a->configured > since + DEVICE_SETTLE_S;
+}
+
 /* Evidence 3 and 4 of device.h, for the /64 of da: the device's present opaque global addresses there. */
 static void judge_subnet(struct device *d, const struct device_addr *da, int64_t now)
 {
@@ -338,7 +348,7 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 	}
 	if (settled_stable)
 		return;
-	if (talker && n_silent == 1) {
+	if (talker && n_silent == 1 && !configured_after(silent, talker)) {
 		snprintf(why, sizeof(why), "silent while the host speaks from %s (hosts send from temporary addresses)",
 			 addr_str(&talker->addr, a));
 		decide(silent, ADDR_KIND_STABLE, why);

@@ -14,7 +14,8 @@
  *  3. in one /64 of the device, one address has been silent since we know it while another spoke (the
  *     host sent from it, or the router's neighbour entry for it was confirmed by traffic outside the
  *     moments we asked ourselves): hosts send from their temporary address (RFC 6724 rule 7), and the
- *     stable one exists to be reached, so the silent one is stable - sticky - and the talkers temporary;
+ *     stable one exists to be reached, so the silent one is stable - sticky - and the talkers temporary
+ *     (unless we saw the silent one configured well after the talker: that is the next temporary one);
  *  4. the only address the host configured in a /64 (we saw its Duplicate Address Detection, and no
  *     sibling within DEVICE_SETTLE_S): a host without temporary addresses - stable, sticky;
  *  5. alive longer than a temporary address is preferred (stable_after, 25 h): stable;

@@ -43,11 +43,13 @@ static uint16_t icmp6_sum(const uint8_t *ip6, const uint8_t *msg, size_t len)
 	return (uint16_t)~sum;
 }
 
-/* The link-layer address option of this type, if there is one and it is well formed. false when the
- * options are malformed (a zero length, running past the end: RFC 4861 says drop the packet). */
-static bool options(const uint8_t *o, size_t len, uint8_t type, const uint8_t **lla)
+/* Are the options well formed (no zero length, none running past the end: RFC 4861 says drop the
+ * packet), and does every link-layer address option of this type name mac? *lla: there is one.
+ * Ethernet's is 8 bytes (RFC 2464); one of another size, or a second naming another MAC, speaks for
+ * someone else, whichever comes first. */
+static bool options(const uint8_t *o, size_t len, uint8_t type, const uint8_t mac[6], bool *lla)
 {
-	*lla = NULL;
+	*lla = false;
 	while (len > 0) {
 		size_t olen;
 
@@ -56,8 +58,11 @@ static bool options(const uint8_t *o, size_t len, uint8_t type, const uint8_t **
 		olen = (size_t)o[1] * 8;
 		if (olen > len)
 			return false;
-		if (o[0] == type && olen == 8)
-			*lla = o + 2;   /* Ethernet: 6 bytes in an 8-byte option */
+		if (o[0] == type) {
+			if (olen != 8 || memcmp(o + 2, mac, 6) != 0)
+				return false;
+			*lla = true;
+		}
 		o += olen;
 		len -= olen;
 	}
@@ -71,10 +76,11 @@ static bool host_address(const struct in6_addr *a)
 
 bool ndsnoop_parse(const uint8_t *pkt, size_t len, const uint8_t src_mac[6], struct nd_claim *out)
 {
-	const uint8_t *icmp, *lla;
+	const uint8_t *icmp;
 	struct in6_addr src, dst, target;
 	size_t plen;
 	uint8_t type;
+	bool lla;
 
 	memset(out, 0, sizeof(*out));
 	if (!pkt || !src_mac || len < IP6_HDR + ND_HDR || (pkt[0] >> 4) != 6)
@@ -91,11 +97,10 @@ bool ndsnoop_parse(const uint8_t *pkt, size_t len, const uint8_t src_mac[6], str
 	memcpy(&src, pkt + 8, 16);
 	memcpy(&dst, pkt + 24, 16);
 	memcpy(&target, icmp + 8, 16);
-	if (addr_is_multicast(&target) || !options(icmp + ND_HDR, plen - ND_HDR, type == ICMP6_NS ? OPT_SLLA : OPT_TLLA,
-						   &lla))
+	/* an option speaking for another MAC: a proxy, or a liar; either way not the sender's word */
+	if (addr_is_multicast(&target) ||
+	    !options(icmp + ND_HDR, plen - ND_HDR, type == ICMP6_NS ? OPT_SLLA : OPT_TLLA, src_mac, &lla))
 		return false;
-	if (lla && memcmp(lla, src_mac, 6) != 0)
-		return false;   /* speaking for another MAC: a proxy, or a liar; either way not the sender's */
 	memcpy(out->mac, src_mac, 6);
 	if (type == ICMP6_NS && addr_is_unspecified(&src)) {
 		/* DAD (RFC 4862 5.4.2): to the target's solicited-node group, never with a link-layer option */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* device_ and addr_classify: the address classifier and the device table. */
 #include <check.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -511,6 +512,389 @@ START_TEST(apps_registry)
 }
 END_TEST
 
+/* ---- behaviour over time (device.h rules 2-6), the kernel's word against a host's, the limits ---- */
+
+static int hear(struct device_table *t, const uint8_t mac[6], const char *s, enum device_heard how, int64_t now)
+{
+	struct in6_addr a = A(s);
+
+	return device_addr_heard(t, mac, 2, &a, how, now);
+}
+
+static const struct device_addr *addr_of(struct device_table *t, const char *s)
+{
+	const struct device_addr *da;
+	struct in6_addr a = A(s);
+
+	ck_assert_msg(device_by_addr(t, &a, &da) && da, "%s unknown", s);
+	return da;
+}
+
+static void kind_is(struct device_table *t, const char *s, enum addr_kind want, const char *evidence)
+{
+	const struct device_addr *da = addr_of(t, s);
+
+	ck_assert_msg(da->kind == want, "%s: %s, want %s (%s)", s, addr_kind_name(da->kind), addr_kind_name(want),
+		      da->evidence);
+	if (evidence)
+		ck_assert_msg(strstr(da->evidence, evidence), "%s: evidence '%s' lacks '%s'", s, da->evidence, evidence);
+}
+
+/* Rule 2: one opaque IID in two prefixes of one device (Windows) is stable, and stays so when the
+ * other prefix goes. Another device's IID, or the device's link-local one, proves nothing. */
+START_TEST(rule2_iid_in_two_prefixes)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr old = A("2001:db8:aaaa:1::42");
+
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1::42", DEVICE_HEARD_TABLE, 10), 1);
+	kind_is(t, "2001:db8:1:1::42", ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:aaaa:1::42", DEVICE_HEARD_TABLE, 11), 1);
+	kind_is(t, "2001:db8:1:1::42", ADDR_KIND_STABLE, "two prefixes");
+	kind_is(t, "2001:db8:aaaa:1::42", ADDR_KIND_STABLE, "two prefixes");
+	/* sticky: the old prefix is withdrawn, the verdict stays */
+	ck_assert_int_eq(device_addr_gone(t, &old, 20), 1);
+	device_table_age(t, 30);
+	kind_is(t, "2001:db8:1:1::42", ADDR_KIND_STABLE, "two prefixes");
+	/* the same IID on another device */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:3:1::42", DEVICE_HEARD_TABLE, 40), 1);
+	kind_is(t, "2001:db8:3:1::42", ADDR_KIND_UNKNOWN, NULL);
+	/* a link-local address with the global's IID is not another prefix */
+	ck_assert_int_eq(hear(t, MAC2, "fe80::99", DEVICE_HEARD_TABLE, 40), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:3:1::99", DEVICE_HEARD_TABLE, 40), 1);
+	kind_is(t, "2001:db8:3:1::99", ADDR_KIND_UNKNOWN, NULL);
+	device_table_free(t);
+}
+END_TEST
+
+/* Rule 3: in one /64, the address that stays silent while another speaks is the stable one. */
+START_TEST(rule3_silent_sibling)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr sub = A("2001:db8:1:1::"), out;
+	const char *s = "2001:db8:1:1:1111:2222:3333:4444", *tmp = "2001:db8:1:1:aaaa:bbbb:cccc:dddd";
+
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(hear(t, MAC1, tmp, DEVICE_HEARD_TABLE, 100), 1);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);   /* both silent: nothing told apart yet */
+	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(hear(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, 110), 0);
+	ck_assert_int_eq(addr_of(t, tmp)->spoke, 110);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, "sibling");
+	ck_assert(device_stable_address(t, MAC1, &sub, 64, &out));
+	ck_assert(addr_equal(&out, &addr_of(t, s)->addr));
+	/* sticky: the stable one speaking later (a host may) changes nothing */
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_SPEAK, 120), 0);
+	device_table_age(t, 130);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
+	/* two silent ones beside a talker: which is stable is not known */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::a", DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::c", DEVICE_HEARD_SPEAK, 101), 1);
+	kind_is(t, "2001:db8:1:1::a", ADDR_KIND_UNKNOWN, NULL);
+	kind_is(t, "2001:db8:1:1::b", ADDR_KIND_UNKNOWN, NULL);
+	kind_is(t, "2001:db8:1:1::c", ADDR_KIND_UNKNOWN, NULL);
+	/* a silent address in another /64 is no sibling of the talker */
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::d", DEVICE_HEARD_SPEAK, 100), 1);
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:2::e", DEVICE_HEARD_TABLE, 100), 1);
+	kind_is(t, "2001:db8:1:2::e", ADDR_KIND_UNKNOWN, NULL);
+	device_table_free(t);
+}
+END_TEST
+
+/* Rule 3 and RFC 8981 regeneration: the next temporary address is configured about 5 s before the one
+ * in use is deprecated, and is silent at first while the old one still speaks. It is the newer one,
+ * not the stable one, even when the stable address is not known yet. */
+START_TEST(rule3_regenerated_temporary)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr sub = A("2001:db8:1:1::"), out;
+	const char *s = "2001:db8:1:1:1111:2222:3333:4444", *t1 = "2001:db8:1:1:aaaa:bbbb:cccc:1", *t2 =
+		"2001:db8:1:1:aaaa:bbbb:cccc:2";
+
+	ck_assert_int_eq(hear(t, MAC1, t1, DEVICE_HEARD_TRAFFIC, 100), 1);   /* the router learnt it by traffic */
+	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_DAD, 80000), 1);
+	ck_assert_int_eq(hear(t, MAC1, t1, DEVICE_HEARD_TRAFFIC, 80003), 0);
+	device_table_age(t, 80004);
+	kind_is(t, t2, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_SPEAK, 80005), 0);
+	/* the stable address shows up (asked about): silent beside two talkers */
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 80100), 1);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, t1, ADDR_KIND_TEMPORARY, NULL);
+	kind_is(t, t2, ADDR_KIND_TEMPORARY, NULL);
+	ck_assert(device_stable_address(t, MAC1, &sub, 64, &out));
+	ck_assert(addr_equal(&out, &addr_of(t, s)->addr));
+	/* a host joining configures both together (either DAD first): the silent one is still stable */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::a", DEVICE_HEARD_DAD, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_DAD, 101), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_SPEAK, 103), 0);
+	kind_is(t, "2001:db8:1:1::a", ADDR_KIND_STABLE, "silent");
+	/* and so when it comes back to the link later and configures both again */
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::c", DEVICE_HEARD_TRAFFIC, 100), 1);
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::c", DEVICE_HEARD_DAD, 5000), 0);
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::d", DEVICE_HEARD_DAD, 5001), 1);
+	kind_is(t, "2001:db8:1:1::d", ADDR_KIND_STABLE, "silent");
+	device_table_free(t);
+}
+END_TEST
+
+/* Rule 4: the only address a host configured in its /64 (seen in DAD), still alone DEVICE_SETTLE_S later. */
+START_TEST(rule4_alone_after_dad)
+{
+	struct device_table *t = device_table_new(0, 0);
+	const char *s = "2001:db8:1:1:1111:2222:3333:4444";
+
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_DAD, 100), 1);
+	ck_assert_int_eq(addr_of(t, s)->configured, 100);
+	ck_assert_uint_eq(device_table_age(t, 100 + DEVICE_SETTLE_S - 1), 0);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_uint_eq(device_table_age(t, 100 + DEVICE_SETTLE_S), 1);
+	kind_is(t, s, ADDR_KIND_STABLE, "only address");
+	/* a temporary address made later is the sibling; the verdict holds */
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1:aaaa:bbbb:cccc:dddd", DEVICE_HEARD_DAD, 200), 1);
+	device_table_age(t, 210);
+	kind_is(t, s, ADDR_KIND_STABLE, "only address");
+	kind_is(t, "2001:db8:1:1:aaaa:bbbb:cccc:dddd", ADDR_KIND_TEMPORARY, "sibling");
+	/* two configured together (public and temporary, RFC 8981 3.4): neither is known */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::a", DEVICE_HEARD_DAD, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_DAD, 102), 1);
+	device_table_age(t, 200);
+	kind_is(t, "2001:db8:1:1::a", ADDR_KIND_UNKNOWN, NULL);
+	kind_is(t, "2001:db8:1:1::b", ADDR_KIND_UNKNOWN, NULL);
+	/* alone, but its DAD never seen (only the neighbour table): not known either */
+	ck_assert_int_eq(hear(t, MACL, "2001:db8:1:1::c", DEVICE_HEARD_TABLE, 100), 1);
+	device_table_age(t, 200);
+	kind_is(t, "2001:db8:1:1::c", ADDR_KIND_UNKNOWN, NULL);
+	device_table_free(t);
+}
+END_TEST
+
+/* Rule 6: an opaque sibling of the /64's stable address is temporary, only while that address is there;
+ * persistence (rule 5) outranks it. */
+START_TEST(rule6_sibling_of_stable)
+{
+	struct device_table *t = device_table_new(1000, 0);
+	struct in6_addr e = A("2001:db8:1:1:5054:ff:fe12:3401");
+	const char *o = "2001:db8:1:1:aaaa:bbbb:cccc:dddd";
+
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1:5054:ff:fe12:3401", DEVICE_HEARD_TABLE, 0), 1);
+	ck_assert_int_eq(hear(t, MAC1, o, DEVICE_HEARD_TABLE, 10), 1);
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:2::77", DEVICE_HEARD_TABLE, 10), 1);
+	kind_is(t, o, ADDR_KIND_TEMPORARY, "sibling");
+	kind_is(t, "2001:db8:1:2::77", ADDR_KIND_UNKNOWN, NULL);   /* another /64 */
+	/* a failed EUI-64 address is no stable sibling */
+	ck_assert_int_eq(device_neigh_state(t, &e, NEIGH_FAILED, 20), 1);
+	kind_is(t, o, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(device_neigh_state(t, &e, NEIGH_REACHABLE, 30), 1);
+	kind_is(t, o, ADDR_KIND_TEMPORARY, "sibling");
+	/* not sticky: without the stable address the guess goes */
+	ck_assert_int_eq(device_addr_gone(t, &e, 40), 1);
+	kind_is(t, o, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1:5054:ff:fe12:3401", DEVICE_HEARD_TABLE, 50), 1);
+	kind_is(t, o, ADDR_KIND_TEMPORARY, NULL);
+	device_table_age(t, 10 + 1000);
+	kind_is(t, o, ADDR_KIND_STABLE, "persisted");
+	device_table_free(t);
+}
+END_TEST
+
+/* The kernel's neighbour entry for an address we just asked about is our doing: not the host speaking. */
+START_TEST(ask_window)
+{
+	struct device_table *t = device_table_new(0, 0);
+	const char *s = "2001:db8:1:1:1111:2222:3333:4444", *tmp = "2001:db8:1:1:aaaa:bbbb:cccc:dddd";
+	struct in6_addr ta = A(tmp), other = A("2001:db8:1:1::99");
+
+	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(hear(t, MAC1, tmp, DEVICE_HEARD_TABLE, 100), 1);
+	device_note_asked(t, &ta, 100);
+	device_note_asked(t, &other, 104);
+	ck_assert_int_eq(hear(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, 100 + DEVICE_ASK_WINDOW_S), 0);
+	ck_assert_int_eq(addr_of(t, tmp)->spoke, 0);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
+	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
+	/* past the window it is traffic the host caused */
+	ck_assert_int_eq(hear(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, 100 + DEVICE_ASK_WINDOW_S + 1), 0);
+	ck_assert_int_eq(addr_of(t, tmp)->spoke, 100 + DEVICE_ASK_WINDOW_S + 1);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
+	/* unasked traffic speaks, a table entry never does, the host's own solicitation even inside the window */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::a", DEVICE_HEARD_TRAFFIC, 100), 1);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1::a")->spoke, 100);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::b", DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1::b")->spoke, 0);
+	device_note_asked(t, &other, 200);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::99", DEVICE_HEARD_SPEAK, 201), 1);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1::99")->spoke, 201);
+	device_table_free(t);
+}
+END_TEST
+
+/* A host's word (DAD, ADVERT, SPEAK) about an address another present device holds is not taken; the
+ * kernel's (TABLE, TRAFFIC) moves it. */
+START_TEST(claims_on_held_address)
+{
+	static const enum device_heard snooped[] = { DEVICE_HEARD_DAD, DEVICE_HEARD_ADVERT, DEVICE_HEARD_SPEAK };
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr x = A("2001:db8:1:1::5");
+	struct device_table_stats st;
+
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1::5", DEVICE_HEARD_TABLE, 10), 1);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::5", snooped[i], 11), 0);
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.claims_ignored, 3);
+	ck_assert(device_holds(t, MAC1, &x));
+	ck_assert_ptr_null(device_find(t, MAC2));   /* an ignored claim makes no device either */
+	/* the kernel now resolves it to MAC2 */
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::5", DEVICE_HEARD_TABLE, 12), 1);
+	ck_assert(device_holds(t, MAC2, &x));
+	ck_assert(!device_holds(t, MAC1, &x));
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1::5", DEVICE_HEARD_TRAFFIC, 13), 1);
+	ck_assert(device_holds(t, MAC1, &x));
+	/* an address whose holder stopped answering is free to claim */
+	ck_assert_int_eq(device_neigh_state(t, &x, NEIGH_FAILED, 14), 1);
+	ck_assert_int_eq(hear(t, MAC2, "2001:db8:1:1::5", DEVICE_HEARD_DAD, 15), 1);
+	ck_assert(device_holds(t, MAC2, &x));
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.claims_ignored, 3);
+	device_table_free(t);
+}
+END_TEST
+
+static void mac_n(uint8_t mac[6], uint32_t n)
+{
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = (uint8_t)(n >> 24);
+	mac[3] = (uint8_t)(n >> 16);
+	mac[4] = (uint8_t)(n >> 8);
+	mac[5] = (uint8_t)n;
+}
+
+/* A device on ifindex with one address of its own (numbered as its MAC). */
+static int hear_n(struct device_table *t, uint32_t n, int ifindex, int64_t now)
+{
+	uint8_t mac[6];
+	struct in6_addr a = A("2001:db8:1:1::");
+
+	mac_n(mac, n);
+	memcpy(a.s6_addr + 12, (uint8_t[]){ (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n }, 4);
+	return device_addr_heard(t, mac, ifindex, &a, DEVICE_HEARD_TABLE, now);
+}
+
+static bool present(struct device_table *t, uint32_t n)
+{
+	uint8_t mac[6];
+
+	mac_n(mac, n);
+	return device_find(t, mac) != NULL;
+}
+
+/* Per interface, the device heard from least recently makes room. */
+START_TEST(limit_lru)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct device_table_stats st;
+
+	device_table_set_limit(t, 3);
+	for (uint32_t n = 1; n <= 3; n++)
+		ck_assert_int_eq(hear_n(t, n, 2, n), 1);
+	ck_assert_int_eq(hear_n(t, 1, 2, 4), 0);   /* 1 heard again: 2 is now the oldest */
+	ck_assert_int_eq(hear_n(t, 4, 2, 5), 1);
+	ck_assert_uint_eq(device_count(t), 3);
+	ck_assert(present(t, 1) && !present(t, 2) && present(t, 3) && present(t, 4));
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.evicted, 1);
+	ck_assert_uint_eq(st.addresses, 3);   /* the evicted device's address went with it */
+	/* another interface has its own limit */
+	for (uint32_t n = 10; n < 13; n++)
+		ck_assert_int_eq(hear_n(t, n, 3, 6), 1);
+	ck_assert_uint_eq(device_count(t), 6);
+	ck_assert_int_eq(hear_n(t, 5, 2, 7), 1);   /* evicts 3, the oldest on interface 2 */
+	ck_assert(!present(t, 3) && present(t, 10) && present(t, 11) && present(t, 12));
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.evicted, 2);
+	ck_assert_uint_eq(st.refused, 0);
+	device_table_free(t);
+}
+END_TEST
+
+/* A device a rule names is never evicted; with every device pinned a newcomer is refused. */
+START_TEST(limit_pins)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct device_table_stats st;
+	uint8_t m1[6], m2[6];
+
+	mac_n(m1, 1);
+	mac_n(m2, 2);
+	device_table_set_limit(t, 2);
+	device_pin(t, m1, +1);   /* named by a rule before it shows up */
+	ck_assert_int_eq(hear_n(t, 1, 2, 1), 1);
+	ck_assert_int_eq(hear_n(t, 2, 2, 2), 1);
+	ck_assert_int_eq(hear_n(t, 3, 2, 3), 1);   /* 1 is the oldest, but pinned: 2 goes */
+	ck_assert(present(t, 1) && !present(t, 2) && present(t, 3));
+	mac_n(m2, 3);
+	device_pin(t, m2, +1);
+	device_pin(t, m2, +1);
+	ck_assert_int_eq(hear_n(t, 4, 2, 4), -1);
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.refused, 1);
+	ck_assert_uint_eq(st.evicted, 1);
+	ck_assert_uint_eq(device_count(t), 2);
+	ck_assert(!present(t, 4));
+	device_pin(t, m2, -1);                     /* one of two rules left: still pinned */
+	ck_assert_int_eq(hear_n(t, 4, 2, 5), -1);
+	device_pin(t, m2, -1);
+	ck_assert_int_eq(hear_n(t, 4, 2, 6), 1);
+	ck_assert(present(t, 1) && !present(t, 3) && present(t, 4));
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.refused, 2);
+	ck_assert_uint_eq(st.evicted, 2);
+	device_table_free(t);
+}
+END_TEST
+
+/* Bytes the process holds now: ASan's count when it replaced malloc, glibc's otherwise. */
+size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+static size_t heap_in_use(void)
+{
+	if (__sanitizer_get_current_allocated_bytes)
+		return __sanitizer_get_current_allocated_bytes();
+	return mallinfo2().uordblks;
+}
+
+/* 100,000 made-up neighbours on one interface: the table stays at its limit, and so does its memory. */
+START_TEST(limit_flood)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct device_table_stats st;
+	size_t before;
+	uint32_t n;
+
+	for (n = 1; n <= 4 * DEVICE_MAX_PER_IF_DEFAULT; n++)
+		ck_assert_int_eq(hear_n(t, n, 2, n), 1);
+	before = heap_in_use();
+	for (; n <= 100000; n++)
+		ck_assert_int_eq(hear_n(t, n, 2, n), 1);
+	ck_assert_uint_eq(device_count(t), DEVICE_MAX_PER_IF_DEFAULT);
+	device_table_stats(t, &st);
+	ck_assert_uint_eq(st.addresses, DEVICE_MAX_PER_IF_DEFAULT);
+	ck_assert_uint_eq(st.evicted, 100000 - DEVICE_MAX_PER_IF_DEFAULT);
+	/* the newest are the ones kept */
+	ck_assert(present(t, 100000) && present(t, 100000 - DEVICE_MAX_PER_IF_DEFAULT + 1));
+	ck_assert(!present(t, 100000 - DEVICE_MAX_PER_IF_DEFAULT));
+	/* one device is ~1 KiB: a leak per eviction would be ~90 MiB; an index doubling once, < 256 KiB */
+	ck_assert_msg(heap_in_use() < before + 256 * 1024, "heap grew from %zu to %zu", before, heap_in_use());
+	device_table_free(t);
+}
+END_TEST
+
 static Suite *device_suite(void)
 {
 	Suite *s = suite_create("device");
@@ -530,6 +914,16 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, names_record);
 	tcase_add_test(tc, apps_record);
 	tcase_add_test(tc, apps_registry);
+	tcase_add_test(tc, rule2_iid_in_two_prefixes);
+	tcase_add_test(tc, rule3_silent_sibling);
+	tcase_add_test(tc, rule3_regenerated_temporary);
+	tcase_add_test(tc, rule4_alone_after_dad);
+	tcase_add_test(tc, rule6_sibling_of_stable);
+	tcase_add_test(tc, ask_window);
+	tcase_add_test(tc, claims_on_held_address);
+	tcase_add_test(tc, limit_lru);
+	tcase_add_test(tc, limit_pins);
+	tcase_add_test(tc, limit_flood);
 	suite_add_tcase(s, tc);
 	return s;
 }
