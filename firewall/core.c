@@ -1135,6 +1135,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	pr.requester = req->rule.owner;
 	pr.privileged = req->privileged;
 	pr.third_party = req->third_party;
+	pr.own_device_only = req->own_device_only;
 	pr.same_device = requester_owns_target(c, &r, &req->rule.owner);
 	{
 		struct in6_addr key = owner_key(&r);

@@ -166,7 +166,7 @@ enum verdict policy_check_add(const struct policy_config *pc, const struct polic
 		return V_NOT_AUTHORIZED;
 	if (r->target.use_exact && r->target.exact_kind == ADDR_KIND_TEMPORARY && !pc->allow_temporary)
 		return V_BAD_TARGET;
-	if (pc->secure_mode && !req->third_party && !req->same_device &&
+	if ((pc->secure_mode || req->own_device_only) && !req->third_party && !req->same_device &&
 	    !(r->target.use_exact && addr_equal(&r->target.exact, &req->requester)))
 		return V_NOT_AUTHORIZED;
 	if (!pc->allow_low_ports && touches_low_port(r))
