@@ -80,12 +80,19 @@ int soap_call(const struct soap_ctx *ctx, enum soap_service svc, const char *act
 
 bool soap_is_own(const struct soap_ctx *ctx, const struct rule *r)
 {
+	struct in6_addr addrs[2];
+	size_t n;
+
 	if (addr_equal(&r->owner, &ctx->peer))
 		return true;
-	if (r->target.use_exact && addr_equal(&r->target.exact, &ctx->peer))
-		return true;
-	return r->target.use_exact && ctx->same_device &&
-	       ctx->same_device(ctx->arg, &ctx->peer, &r->target.exact);
+	/* every address the rule opens counts, the device's stable one too: after a renumbering the
+	 * owner's (temporary) address is gone and a rule asked for the stable address has no exact one */
+	n = rule_addresses(r, addrs);
+	for (size_t i = 0; i < n; i++)
+		if (addr_equal(&addrs[i], &ctx->peer) ||
+		    (ctx->same_device && ctx->same_device(ctx->arg, &ctx->peer, &addrs[i])))
+			return true;
+	return false;
 }
 
 static const char *pm_proto(uint16_t p)

@@ -346,6 +346,29 @@ START_TEST(test_pinhole_same_device_reads)
 }
 END_TEST
 
+/* A rule for the device's stable address only (asked for it by name, then re-anchored): its owner's
+ * temporary address is gone after a renumbering, so the device's other address must count. */
+START_TEST(test_pinhole_own_by_stable_address)
+{
+	struct soap_ctx ula = ctx_for("fd00:1::20");
+	struct rule r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = RULE_PINHOLE;
+	r.owner = A("2001:db8:9::99");
+	r.target.use_stable = true;
+	r.target.subnet = A("2001:db8:1::");
+	r.target.subnet_len = 64;
+	r.target.stable_resolved = true;
+	r.target.stable = A("2001:db8:1::20");
+	ck_assert(!soap_is_own(&ula, &r));
+	ula.same_device = same_dev;
+	ck_assert(soap_is_own(&ula, &r));
+	r.target.stable = A("2001:db8:1::21");
+	ck_assert(!soap_is_own(&ula, &r));
+}
+END_TEST
+
 START_TEST(test_portmap_lifecycle)
 {
 	struct soap_ctx c = ctx_for("192.0.2.20"), other = ctx_for("192.0.2.30");
@@ -569,6 +592,7 @@ static Suite *soap_suite(void)
 	tcase_add_test(h, test_pinhole_lifecycle);
 	tcase_add_test(h, test_pinhole_refused_targets);
 	tcase_add_test(h, test_pinhole_same_device_reads);
+	tcase_add_test(h, test_pinhole_own_by_stable_address);
 	tcase_add_test(h, test_portmap_lifecycle);
 	tcase_add_test(h, test_portmap_empty_client);
 	tcase_add_test(h, test_connection_actions);
