@@ -72,3 +72,9 @@ dv_wait_addr() {
 	done
 	return 1
 }
+
+# dv_show_device MAC: the device's addresses as igdd judges them (for a failure's explanation)
+dv_show_device() {
+	dv_json "'\\n'.join('  %s %s (%s) state %s first %s' % (a['address'], a['kind'], a['evidence'], a['state'],
+		a['first_seen']) for d in j['devices'] if d['mac']=='$1' for a in d['addresses'])" devices
+}

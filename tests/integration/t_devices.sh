@@ -67,7 +67,9 @@ if wait_until 10 reach_new; then
 	lat=$(dv_ms_since "$t_usable")
 	ok "pinhole follows to $NEW_STABLE: re-anchoring latency $(dv_secs "$lat") s after the address was usable"
 else
-	echo "rule $ph1: $(dv_rule "$ph1"); $NEW_STABLE: kind $(dv_kind "$NEW_STABLE") ($(dv_evidence "$NEW_STABLE"))"
+	echo "rule $ph1: $(dv_rule "$ph1"); lan2 as igdd sees it ($NEW_STABLE is its stable address):"
+	dv_show_device "$LAN2_MAC"
+	lab_exec lan2 ip -6 -o addr show dev eth0 | awk '{ print "  host:", $4, $5, $6, $7, $8, $9 }'
 	fail "WAN does not reach $NEW_STABLE:8080 within 10 s of it being usable"
 fi
 reach_new2() { lab_can_connect wan tcp "$NEW_STABLE" 8081 0.3; }
