@@ -32,7 +32,9 @@ lab_igdd_start enable_upnp=yes enable_pcp=yes pinhole_target=both || fail "igdd 
 pid=$(lab_igdd_pid)
 ok "igdd is up without a usable LAN (pid $pid)"
 for p in 8080 8081; do lab_listen lan2 tcp $p; done
-sleep 1   # the router sits alone for a moment, as it does at boot (no event is ordered by this)
+waiting() { grep -q "upnp: waiting for lan0" "$LAB_DIR/igdd.log"; }
+wait_until 5 waiting || fail "igdd does not say it waits for lan0"
+ok "UPnP waits for lan0 ($(grep -m1 "upnp: waiting for lan0" "$LAB_DIR/igdd.log"))"
 _lab_alive "$pid" || fail "igdd exited while the LAN was down"
 t_plug=$(date +%s%N)
 lab_lan_up || fail "lab_lan_up"
@@ -54,6 +56,8 @@ else
 fi
 _lab_alive "$pid" || fail "igdd exited ($(tail -n 3 "$LAB_DIR/igdd.log"))"
 ok "igdd still running (pid $pid)"
+grep -q "cannot tie socket" "$LAB_DIR/igdd.log" && fail "false warning: $(grep -m1 "cannot tie socket" "$LAB_DIR/igdd.log")"
+ok "no 'cannot tie socket' warning"
 n_bind=$(grep -c "UPNP_E_SOCKET_BIND" "$LAB_DIR/igdd.log" || true)
 echo "UPnP start attempts that failed to bind: $n_bind; log lines about lan0:"
 grep -E "^upnp:" "$LAB_DIR/igdd.log" | head -n 8
