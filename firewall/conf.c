@@ -99,7 +99,7 @@ static const struct conf_key conf_keys[] = {
 	{ "enable_natpmp", CT_BOOL, "yes", "answer NAT-PMP (RFC 6886) requests on the PCP port",
 	  OFF(enable_natpmp), 0, 0, 0, NULL },
 	{ "pcp_allow_thirdparty", CT_PREFIX_LIST, NULL,
-	  "ADDR[/LEN] allowed to use PCP THIRD_PARTY, repeatable (none by default)", 0, 0, 0, 0, NULL },
+	  "ADDR[/LEN] allowed to use PCP THIRD_PARTY for any host, repeatable (none by default; others may name only addresses of their own device)", 0, 0, 0, 0, NULL },
 	{ "pcp_rate_limit", CT_U32, "32", "PCP/NAT-PMP requests per second per client (0 = no limit)",
 	  OFF(pcp_rate_limit), 0, 0, 1000000u, NULL },
 	{ "pcp_rate_burst", CT_U32, "64", "requests a client may send at once above the rate",

@@ -1327,6 +1327,7 @@ static enum verdict add_verdict(struct core *c, const struct core_add_req *req, 
 	pr.requester = req->rule.owner;
 	pr.privileged = req->privileged;
 	pr.third_party = req->third_party;
+	pr.own_device_only = req->own_device_only;
 	pr.same_device = requester_owns_target(c, r, &req->rule.owner);
 	pr.owner_rule_count = owner_count(c, &key);
 	pr.table_rule_count = (uint32_t)hmap_count(c->rules);

@@ -68,6 +68,8 @@ struct core_add_req {
 	struct rule rule;        /* kind, proto, target, ports, remote, lease (asked), origin, owner, nonce, desc */
 	bool privileged;         /* operator / household UI: secure mode and port limits do not apply */
 	bool third_party;        /* PCP THIRD_PARTY accepted by the front end */
+	bool own_device_only;    /* PCP THIRD_PARTY from a requester not on the allow list: only for an
+				  * address of the requester's own device, whatever secure_mode says */
 	bool any_ext_port;       /* the external port is a suggestion: pick a free one if it is taken */
 	bool exact_lease;        /* the lease asked is kept as is (operator); otherwise clamped by policy */
 	bool asked;              /* the LAN was asked already (V_ASKING): decide with what is known now */

@@ -194,7 +194,7 @@ enum verdict policy_check_add(const struct policy_config *pc, const struct polic
 	/* a request from off the LAN (a spoofed source on a LAN port) acts for nobody */
 	if (!on_lan(req->lan, &req->requester))
 		return V_NOT_AUTHORIZED;
-	if (pc->secure_mode && !req->third_party && !req->same_device &&
+	if ((pc->secure_mode || req->own_device_only) && !req->third_party && !req->same_device &&
 	    !(r->target.use_exact && addr_equal(&r->target.exact, &req->requester)))
 		return V_NOT_AUTHORIZED;
 	if ((v = opens_ok(pc, req->lan, r)) != V_OK)

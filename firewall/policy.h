@@ -87,6 +87,7 @@ struct policy_request {
 	bool privileged;               /* operator or household UI: secure mode and port limits do not apply */
 	bool same_device;              /* requester and target are addresses of the same device (neighbour table) */
 	bool third_party;              /* PCP THIRD_PARTY from an authorised requester */
+	bool own_device_only;          /* the target must be the requester's own device (even with secure_mode=no) */
 	uint32_t owner_rule_count;     /* rules the requester already holds */
 	uint32_t table_rule_count;     /* rules in the table */
 	const struct policy_lan *lan;  /* NULL = not known (nothing restricted) */

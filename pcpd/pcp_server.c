@@ -63,7 +63,8 @@ struct map_req {
 	bool has_nonce;
 	uint8_t nonce[RULE_NONCE_LEN];
 	bool prefer_failure;
-	bool third_party;
+	bool third_party;             /* THIRD_PARTY from an allowed requester */
+	bool own_device_only;         /* THIRD_PARTY from anyone else: for its own device only */
 	bool peer;                    /* a PCP PEER: filter is its remote peer, part of its name */
 	const struct pcp_filter *filter;  /* NULL = any remote peer */
 	const char *desc;
@@ -492,6 +493,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		q.rule.remote_port = mr->filter->port;
 	}
 	q.third_party = mr->third_party;
+	q.own_device_only = mr->own_device_only;
 	q.asked = s->asked;
 	if (mr->v4 && s->p.cgn) {
 		q.rule.kind = RULE_PORTMAP;
@@ -728,10 +730,12 @@ static uint8_t pcp_map_target(struct pcp_server *s, struct pcp_request *req, con
 	mr->owner = *src;
 	mr->internal = *src;
 	if (req->opt.has_third_party) {
-		if (!third_party_allowed(s, src))
-			return PCP_NOT_AUTHORIZED;
+		/* A requester on the allow list acts for anyone; any other host only for an address of its
+		 * own device (an app speaking from its temporary address for the stable one, issue 11):
+		 * the core decides that with the device table. */
 		mr->internal = req->opt.third_party;
-		mr->third_party = true;
+		mr->third_party = third_party_allowed(s, src);
+		mr->own_device_only = !mr->third_party;
 	}
 	mr->v4 = addr_is_v4(&mr->internal);
 	if (req->opt.n_filters > 1)

@@ -29,6 +29,16 @@ struct fixture {
 };
 
 static struct fixture fx;
+/* when set, the core's device table says these two addresses are one device */
+static const char *device_pair[2];
+
+static bool pair_same_device(void *arg, const struct in6_addr *a, const struct in6_addr *b)
+{
+	struct in6_addr x = A(device_pair[0]), y = A(device_pair[1]);
+
+	(void)arg;
+	return (addr_equal(a, &x) && addr_equal(b, &y)) || (addr_equal(a, &y) && addr_equal(b, &x));
+}
 
 static void setup_with(const struct pcp_server_params *extra)
 {
@@ -48,6 +58,8 @@ static void setup_with(const struct pcp_server_params *extra)
 	p.fw = fx.fw;
 	p.store = NULL;
 	p.clock = fake_clock;
+	if (device_pair[0])
+		p.same_device = pair_same_device;
 	fx.core = core_new(&p);
 	ck_assert_ptr_nonnull(fx.core);
 	ck_assert_msg(core_start(fx.core, err, sizeof(err)) == 0, "core_start: %s", err);
@@ -425,6 +437,34 @@ START_TEST(third_party_unauthorised)
 	q.opt.third_party = A("2001:db8:1::6");
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
 	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+/* An app speaking from its temporary address names its device's stable one (issue 11): no allow
+ * list needed for the requester's own device, and the answer carries the option it honoured. */
+START_TEST(third_party_own_device)
+{
+	struct pcp_request q;
+	struct pcp_response r;
+
+	teardown();
+	device_pair[0] = "2001:db8:1::5";
+	device_pair[1] = "2001:db8:1::6";
+	setup();
+	q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 1);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(r.opt.has_third_party);
+	ck_assert(has_pinhole("2001:db8:1::6", IPPROTO_TCP, 8080));
+	/* another device's address stays refused */
+	q = map_req("2001:db8:1::5", IPPROTO_TCP, 8081, 0, 600, 2);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::7");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	device_pair[0] = device_pair[1] = NULL;
 }
 END_TEST
 
@@ -1260,6 +1300,7 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, filter_v4);
 	tcase_add_test(tc, third_party_unauthorised);
 	tcase_add_test(tc, third_party_authorised);
+	tcase_add_test(tc, third_party_own_device);
 	tcase_add_test(tc, description_stored);
 	tcase_add_test(tc, description_too_long_cut);
 	tcase_add_test(tc, address_mismatch);

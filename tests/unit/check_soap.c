@@ -349,6 +349,8 @@ START_TEST(test_pinhole_same_device_reads)
 }
 END_TEST
 
+/* A rule for the device's stable address only (asked for it by name, then re-anchored): its owner's
+ * temporary address is gone after a renumbering, so the device's other address must count. */
 START_TEST(test_portmap_lifecycle)
 {
 	struct soap_ctx c = ctx_for("192.0.2.20"), other = ctx_for("192.0.2.30");
