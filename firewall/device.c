@@ -46,6 +46,8 @@ struct device_table {
 	struct asked asked[ASKED_RING];
 	size_t asked_next;
 	struct device_table_stats st;
+	uint32_t subnets_gen;   /* device_subnets_changed; devices start at 0, so each is asked once */
+	int64_t clock_ms;       /* device_table_clock_ms */
 };
 
 struct device_table *device_table_new(int64_t stable_after, int64_t forget_after)
@@ -64,7 +66,20 @@ struct device_table *device_table_new(int64_t stable_after, int64_t forget_after
 	t->stable_after = stable_after > 0 ? stable_after : DEVICE_STABLE_AFTER_DEFAULT;
 	t->forget_after = forget_after > 0 ? forget_after : DEVICE_FORGET_AFTER_DEFAULT;
 	t->max_per_if = DEVICE_MAX_PER_IF_DEFAULT;
+	t->subnets_gen = 1;
 	return t;
+}
+
+void device_table_clock_ms(struct device_table *t, int64_t now_ms)
+{
+	if (t)
+		t->clock_ms = now_ms;
+}
+
+/* now (seconds) to the millisecond, when the feeder said so for this second */
+static int64_t now_ms_of(const struct device_table *t, int64_t now)
+{
+	return t->clock_ms / 1000 == now ? t->clock_ms : now * 1000;
 }
 
 void device_table_set_limit(struct device_table *t, size_t max_per_if)
@@ -319,11 +334,23 @@ static bool configured_after(const struct device_addr *a, const struct device_ad
 }
 
 /* Evidence 3 and 4 of device.h, for the /64 of da: the device's present opaque global addresses there. */
+/* When x became usable (its DAD done): 0 when we did not see its DAD (usable since before we knew it). */
+static int64_t usable_ms(const struct device_addr *x)
+{
+	return x->configured_ms ? x->configured_ms + DEVICE_DAD_MS : 0;
+}
+
+/* Rule 3's and rule 4's candidates in da's /64: present opaque global addresses not flagged by the kernel. */
+static bool subnet_candidate(const struct device *d, const struct device_addr *o, const struct device_addr *da)
+{
+	return same_64(&o->addr, &da->addr) && addr_present(o) && opaque_global(d, o) && !o->facts.flag_temporary &&
+	       !o->facts.flag_stable_privacy;
+}
+
 static void judge_subnet(struct device *d, const struct device_addr *da, int64_t now)
 {
 	struct device_addr *silent = NULL, *talker = NULL, *only = NULL;
 	size_t n = 0, n_silent = 0;
-	bool settled_stable = false;
 	char why[DEVICE_EVIDENCE_MAX], a[ADDR_STRLEN];
 
 	for (size_t i = 0; i < d->naddrs; i++) {
@@ -333,22 +360,29 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 			continue;
 		if (o->kind == ADDR_KIND_EUI64 || o->decided == ADDR_KIND_STABLE ||
 		    (o->kind == ADDR_KIND_STABLE && addr_present(o)))
-			settled_stable = true;   /* the /64 has its stable address: the rest is the sibling rule's */
-		if (!addr_present(o) || !opaque_global(d, o) || o->facts.flag_temporary || o->facts.flag_stable_privacy)
+			return;   /* the /64 has its stable address: the rest is the sibling rule's */
+		if (!subnet_candidate(d, o, da))
 			continue;
 		n++;
 		only = o;
-		if (o->spoke) {
-			if (!talker || o->spoke > talker->spoke)
-				talker = o;
-		} else if (o->decided != ADDR_KIND_TEMPORARY) {
+		if (o->spoke && (!talker || o->spoke_ms > talker->spoke_ms))
+			talker = o;   /* the last to speak */
+	}
+	for (size_t i = 0; talker && i < d->naddrs; i++) {
+		struct device_addr *o = &d->addrs[i];
+
+		/* silent: never spoke, or only before the talker was usable (the host had no other address) */
+		if (o != talker && subnet_candidate(d, o, da) && o->decided != ADDR_KIND_TEMPORARY &&
+		    (!o->spoke || o->spoke_ms < usable_ms(talker))) {
 			n_silent++;
 			silent = o;
 		}
 	}
-	if (settled_stable)
-		return;
-	if (talker && n_silent == 1 && !configured_after(silent, talker)) {
+	/* the talker spoke while the silent one was usable, or in an earlier life (before its own last DAD:
+	 * the host left and came back, reconfiguring both; not the race of a new prefix) */
+	if (talker && n_silent == 1 &&
+	    (talker->spoke_ms >= usable_ms(silent) || talker->spoke_ms < talker->configured_ms) &&
+	    !configured_after(silent, talker)) {
 		snprintf(why, sizeof(why), "silent while the host speaks from %s (hosts send from temporary addresses)",
 			 addr_str(&talker->addr, a));
 		decide(silent, ADDR_KIND_STABLE, why);
@@ -604,11 +638,15 @@ static int heard(struct device_table *t, const uint8_t mac[6], int ifindex, cons
 	}
 	if (facts)
 		da->facts = *facts;
-	if (how == DEVICE_HEARD_DAD)
+	if (how == DEVICE_HEARD_DAD) {
 		da->configured = now;
+		da->configured_ms = now_ms_of(t, now);
+	}
 	/* the host sent from it: its own solicitation, or traffic the router answered (not our asking) */
-	if (how == DEVICE_HEARD_SPEAK || (how == DEVICE_HEARD_TRAFFIC && !asked_lately(t, a, now)))
+	if (how == DEVICE_HEARD_SPEAK || (how == DEVICE_HEARD_TRAFFIC && !asked_lately(t, a, now))) {
 		da->spoke = now;
+		da->spoke_ms = now_ms_of(t, now);
+	}
 	da->ifindex = ifindex;
 	da->last_seen = now;
 	da->gone_since = 0;
@@ -643,6 +681,47 @@ void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t
 	t->asked[t->asked_next].addr = *a;
 	t->asked[t->asked_next].when = now;
 	t->asked_next = (t->asked_next + 1) % ASKED_RING;
+}
+
+void device_subnets_changed(struct device_table *t)
+{
+	if (t && ++t->subnets_gen == 0)
+		t->subnets_gen = 1;
+}
+
+size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,
+			   size_t max, int64_t now)
+{
+	struct device *d;
+	size_t pos = 0, got = 0;
+
+	if (!t)
+		return 0;
+	while ((d = hmap_next(t->by_mac, &pos)) != NULL) {
+		size_t mine = 0;
+		uint8_t iid[8];
+
+		if (d->eui64_asked_gen == t->subnets_gen || d->naddrs == 0)
+			continue;   /* asked already, or away (a named device kept while gone) */
+		addr_eui64_iid(d->mac, iid);
+		for (size_t i = 0; i < n; i++) {
+			struct in6_addr a = subnets[i];
+
+			if (addr_is_v4(&a))
+				continue;
+			memcpy(&a.s6_addr[8], iid, 8);
+			if (hmap_get(t->by_addr, &a) != NULL)
+				continue;
+			if (got + mine == max)
+				return got;   /* not whole: this device waits for the next call */
+			out[got + mine++] = a;
+		}
+		for (size_t i = 0; i < mine; i++)
+			device_note_asked(t, &out[got + i], now);
+		got += mine;
+		d->eui64_asked_gen = t->subnets_gen;
+	}
+	return got;
 }
 
 void device_pin(struct device_table *t, const uint8_t mac[6], int delta)

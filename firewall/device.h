@@ -15,7 +15,12 @@
  *     host sent from it, or the router's neighbour entry for it was confirmed by traffic outside the
  *     moments we asked ourselves): hosts send from their temporary address (RFC 6724 rule 7), and the
  *     stable one exists to be reached, so the silent one is stable - sticky - and the talkers temporary
- *     (unless we saw the silent one configured well after the talker: that is the next temporary one);
+ *     (unless we saw the silent one configured well after the talker: that is the next temporary one).
+ *     Talk counts only once both were usable (DAD done, DEVICE_DAD_MS after we saw it): when a prefix
+ *     changes, the host configures both addresses at once and sends from whichever finishes DAD first
+ *     (the old ones are deprecated) until its temporary one is usable. So the talker is the one that
+ *     spoke last, after the silent one was usable, and speech from before the talker was usable does
+ *     not make an address a talker (times to the millisecond: device_table_clock_ms);
  *  4. the only address the host configured in a /64 (we saw its Duplicate Address Detection, and no
  *     sibling within DEVICE_SETTLE_S): a host without temporary addresses - stable, sticky;
  *  5. alive longer than a temporary address is preferred (stable_after, 25 h): stable;
@@ -48,6 +53,8 @@
 /* A host configures its temporary address together with the public one (RFC 8981 3.4); both finish
  * DAD within about two seconds. An address alone in its /64 this long after its DAD has no sibling. */
 #define DEVICE_SETTLE_S 5
+/* An address is usable this long after its DAD probe (RFC 4862: one probe, RetransTimer 1 s). */
+#define DEVICE_DAD_MS 1000
 /* The kernel's neighbour entry for an address we asked about is our doing, not the host's talk. */
 #define DEVICE_ASK_WINDOW_S 5
 /* Devices kept per LAN interface (a flood of made-up neighbours cannot take more): past it, the one
@@ -82,6 +89,7 @@ struct device_addr {
 	int64_t gone_since;          /* when the neighbour entry failed or left; 0 = present */
 	int64_t configured;          /* when we saw the host's DAD for it; 0 = not seen */
 	int64_t spoke;               /* last time the host was seen sending from it; 0 = silent so far */
+	int64_t configured_ms, spoke_ms;   /* the same two, in milliseconds (0 = not seen) */
 	enum addr_kind decided;      /* a sticky verdict from behaviour (rules 2-4 above); UNKNOWN = none */
 	char decided_why[DEVICE_EVIDENCE_MAX];
 };
@@ -97,6 +105,7 @@ struct device {
 	uint32_t pins;                    /* rules that name it (device_pin): never evicted while > 0 */
 	struct device *lru_prev, *lru_next;   /* its interface's eviction order (unpinned ones only) */
 	int bucket;                       /* index of its interface's bucket */
+	uint32_t eui64_asked_gen;         /* device_eui64_to_ask: the subnets' generation it was asked in */
 };
 
 struct device_table;
@@ -123,6 +132,10 @@ bool mac_parse(const char *s, uint8_t mac[6]);
 /* A MAC a device can have: not all zero, not multicast/broadcast (group bit clear). */
 bool mac_usable(const uint8_t mac[6]);
 
+/* The time of what is fed next, in milliseconds of the same wall clock as `now`: orders DAD and talk
+ * within a second (rule 3). Ignored when it is not within the `now` second given with the feeding
+ * (then now * 1000 stands in). */
+void device_table_clock_ms(struct device_table *t, int64_t now_ms);
 /* Devices kept per LAN interface (0 = DEVICE_MAX_PER_IF_DEFAULT). */
 void device_table_set_limit(struct device_table *t, size_t max_per_if);
 
@@ -151,6 +164,16 @@ int device_addr_seen(struct device_table *t, const uint8_t mac[6], int ifindex, 
 /* We asked the LAN about a (a neighbour solicitation): the kernel's entry for it in the next
  * DEVICE_ASK_WINDOW_S is our doing. Remembers the last few asks. */
 void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t now);
+/* Modified EUI-64 addresses worth asking the LAN about. A host that forms its stable address from its
+ * MAC (many phones, printers and older systems) holds it silently, yet the router can name it: for each
+ * device not asked since the subnets last changed (device_subnets_changed), its EUI-64 address in each
+ * of the n /64 subnets, unless some device holds it already. A device's candidates come whole or not at
+ * all (the rest wait for the next call); each is noted as asked (device_note_asked). Returns how many
+ * went into out (at most max). */
+size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,
+			   size_t max, int64_t now);
+/* The LAN's subnets changed: every device's EUI-64 address is worth asking about again. */
+void device_subnets_changed(struct device_table *t);
 /* A rule names the device with this MAC (delta +1) or stopped naming it (-1): a pinned device is never
  * evicted. Counted even while the device is away (it is pinned when it shows up). */
 void device_pin(struct device_table *t, const uint8_t mac[6], int delta);

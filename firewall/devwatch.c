@@ -51,6 +51,9 @@ struct devwatch {
 	size_t ask_next;
 	uint64_t ask_second;
 	unsigned ask_count;
+	/* the LAN's global /64s as last seen by probe_locked (a change makes every EUI-64 worth asking) */
+	struct in6_addr probe_subnet[POLICY_MAX_SUBNETS];
+	size_t probe_n;
 	/* decisions made while the core's lock is held (inside rtnl_read), acted on after it */
 	enum prefix_result res[MAX_CHANGES];
 	struct prefix_change chg[MAX_CHANGES];
@@ -185,12 +188,21 @@ static void act_on_changes(struct devwatch *dw)
 	dw->nchg = 0;
 }
 
+/* The wall clock in milliseconds: orders what hosts do within a second (device_table_clock_ms). */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int read_locked(void *arg, struct device_table *t)
 {
 	struct devwatch *dw = arg;
 	int n;
 
-	(void)t;
+	device_table_clock_ms(t, wall_ms());
 	n = rtnl_read(dw->rtnl);
 	if (n < 0 && errno == ENOBUFS) {
 		log_warnx("rtnetlink: events lost, dumping again");
@@ -207,6 +219,8 @@ static void resolve(struct devwatch *dw)
 		log_warnx("devices: installing pending rules failed; will retry");
 }
 
+static void probe_eui64(struct devwatch *dw);
+
 static void on_rtnl(void *arg, int fd, uint32_t events)
 {
 	struct devwatch *dw = arg;
@@ -219,8 +233,10 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 		log_warn("rtnetlink");
 	tell_lan(dw);
 	act_on_changes(dw);
-	if (n != 0)
+	if (n != 0) {
 		resolve(dw);
+		probe_eui64(dw);
+	}
 }
 
 /* ---------- what hosts say on the link ---------- */
@@ -251,9 +267,12 @@ static int snoop_locked(void *arg, struct device_table *t)
 {
 	struct snoop_batch *b = arg;
 	unsigned room = DEVWATCH_SNOOP_PER_S - b->dw->snoop_count;
+	int64_t ms = wall_ms();
 	int n;
 
 	b->t = t;
+	b->now = ms / 1000;
+	device_table_clock_ms(t, ms);
 	n = ndsnoop_read(b->dw->snoop_fd, room < 64 ? room : 64, on_claim, b);
 	if (n > 0)
 		b->dw->snoop_count += (unsigned)n;
@@ -359,6 +378,48 @@ void devwatch_ask(void *arg, const struct in6_addr *a)
 	pthread_mutex_unlock(&dw->ask_mu);
 }
 
+/* ---------- EUI-64 addresses the LAN may hold silently ---------- */
+
+#define DEVWATCH_PROBE_MAX 16   /* asked per event or second: a fraction of DEVWATCH_ASK_PER_S */
+
+struct probe {
+	struct devwatch *dw;
+	struct in6_addr ask[DEVWATCH_PROBE_MAX];
+	size_t n;
+};
+
+static int probe_locked(void *arg, struct device_table *t)
+{
+	struct probe *p = arg;
+	struct devwatch *dw = p->dw;
+	struct in6_addr all[POLICY_MAX_SUBNETS], now_subnets[POLICY_MAX_SUBNETS];
+	uint8_t len[POLICY_MAX_SUBNETS];
+	size_t n = lanif_subnets(&dw->lan, all, len, POLICY_MAX_SUBNETS), k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (len[i] == 64 && !addr_is_v4(&all[i]) && !addr_is_ula(&all[i]) && !addr_is_link_local(&all[i]))
+			now_subnets[k++] = all[i];
+	if (k != dw->probe_n || memcmp(now_subnets, dw->probe_subnet, k * sizeof(now_subnets[0])) != 0) {
+		memcpy(dw->probe_subnet, now_subnets, k * sizeof(now_subnets[0]));
+		dw->probe_n = k;
+		device_subnets_changed(t);
+	}
+	p->n = device_eui64_to_ask(t, now_subnets, k, p->ask, DEVWATCH_PROBE_MAX, (int64_t)time(NULL));
+	return 0;
+}
+
+/* Asks the LAN about the EUI-64 address of devices not asked yet in the current prefixes: a host that
+ * holds it answers (and the device learns its stable address before any rule needs it). */
+static void probe_eui64(struct devwatch *dw)
+{
+	struct probe p = { .dw = dw };
+
+	if (!dw->ask_nl || core_with_devices(dw->core, probe_locked, &p) < 0)
+		return;
+	for (size_t i = 0; i < p.n; i++)
+		devwatch_ask(dw, &p.ask[i]);
+}
+
 static int age_locked(void *arg, struct device_table *t)
 {
 	(void)arg;
@@ -372,6 +433,7 @@ static void age_tick(void *arg)
 	/* persistence promotes opaque addresses to stable: pending rules may resolve */
 	if (core_with_devices(dw->core, age_locked, dw) > 0)
 		resolve(dw);
+	probe_eui64(dw);
 	loop_timer(dw->loop, DEVWATCH_AGE_MS, age_tick, dw);
 }
 

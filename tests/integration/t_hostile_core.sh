@@ -80,7 +80,7 @@ expect_connect wan tcp "$CPE_WAN4" 8080 "8080 still reaches lan2:8080"
 step "a PCP MAP with a /64 FILTER and a PEER inside it, in bursts with 40 other clients' MAPs"
 # One process sends from both namespaces (sockets made in each via setns), back to back, so the
 # offending PEER is read in the same wake-ups as the other clients' requests.
-burst=$("$LAB_PY" - "$LAB" "$PCPC" "$CPE_LAN6" "$LAN1_EUI64" "$LAN2_EUI64" <<'PY'
+burst=$("$LAB_PY" - "$LAB" "$PCPC" "$CPE_LAN6" "$LAN1_EUI64" "$LAN2_STABLE" <<'PY'
 import argparse, ctypes, importlib.util, os, socket, sys, time
 lab, pcpc_path, server, attacker, victim = sys.argv[1:6]
 spec = importlib.util.spec_from_file_location("pcpc", pcpc_path)
@@ -165,8 +165,8 @@ expect_result lan1 NOT_AUTHORIZED "MAP tcp 8443 for $LAN1_TMP (its device's stab
 	-s "$CPE_LAN6" --src "$LAN1_TMP" map --proto tcp --port 8443 --lifetime 600
 expect_no_connect wan tcp "$LAN1_EUI64" 8443 "lan1's stable address stays closed"
 expect_no_connect wan tcp "$LAN1_TMP" 8443 "and its temporary one"
-expect_result lan2 SUCCESS "lan2 maps its own 8443 (no line denies it)" -s "$CPE_LAN6" --src "$LAN2_EUI64" map \
+expect_result lan2 SUCCESS "lan2 maps its own 8443 (no line denies it)" -s "$CPE_LAN6" --src "$LAN2_STABLE" map \
 	--proto tcp --port 8443 --lifetime 600
-expect_connect wan tcp "$LAN2_EUI64" 8443 "lan2:8443 open"
+expect_connect wan tcp "$LAN2_STABLE" 8443 "lan2:8443 open"
 igdctl_lab status >/dev/null || fail "igdd stopped answering"
 it_done

@@ -95,7 +95,7 @@ login() {
 }
 
 step "login: one host's failures are its own"
-expect_eq "$(login lan2 "$LAN2_EUI64" "$PASSWORD" -c "$LAB_DIR/jar2")" 200 "lan2 logs in (its EUI-64 address)"
+expect_eq "$(login lan2 "$LAN2_STABLE" "$PASSWORD" -c "$LAB_DIR/jar2")" 200 "lan2 logs in (its stable address)"
 for i in 1 2 3 4 5; do
 	expect_eq "$(login lan1 "$LAN1_EUI64" "guess $i")" 401 "lan1 guess $i: wrong password"
 done
@@ -119,7 +119,7 @@ fi
 ok "24 new addresses of lan1: $n401 answered, then the /64's budget ran dry ($n429 times 429)"
 expect_eq "$(login lan2 "$LAN2_TMP" "$PASSWORD")" 429 "an unknown address of that /64 waits (the coarse last resort)"
 expect_eq "$(login lan2 "$LAN2_TMP" "$PASSWORD" -b "$LAB_DIR/jar2")" 200 "... unless it has a session"
-expect_eq "$(login lan2 "$LAN2_EUI64" "$PASSWORD")" 200 "an address whose last login succeeded gets in"
+expect_eq "$(login lan2 "$LAN2_STABLE" "$PASSWORD")" 200 "an address whose last login succeeded gets in"
 
 # ---------------------------------------------------------------- igdctl list
 step "igdctl list with a terminal escape in a description"

@@ -641,6 +641,75 @@ START_TEST(rule3_regenerated_temporary)
 }
 END_TEST
 
+/* hear() at a moment given to the millisecond */
+static int hear_ms(struct device_table *t, const uint8_t mac[6], const char *s, enum device_heard how, int64_t ms)
+{
+	device_table_clock_ms(t, ms);
+	return hear(t, mac, s, how, ms / 1000);
+}
+
+/* Rule 3 when a prefix changes: both new addresses start DAD together; the stable one is usable first and
+ * the host sends from it (the old addresses are deprecated) until the temporary one is usable. That talk
+ * must not make the silent (still tentative) temporary address "stable". */
+START_TEST(rule3_renumbering_race)
+{
+	struct device_table *t = device_table_new(0, 0);
+	const char *s = "2001:db8:2:1:1111:2222:3333:4444", *tmp = "2001:db8:2:1:aaaa:bbbb:cccc:1";
+	int64_t t0 = 100000500;   /* ms; the DAD probes land in one second, the talk in the next */
+
+	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_DAD, t0), 1);
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_DAD, t0 + 300), 1);
+	/* usable at t0 + 1000: the host talks from it; tmp is usable only at t0 + 1300 */
+	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_TRAFFIC, t0 + 1100), 0);
+	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
+	/* the temporary address is usable and the host moves to it: now the silent one is the stable one */
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1400), 0);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
+	device_table_free(t);
+}
+END_TEST
+
+/* A clock for another second than the feeding's is not taken (now * 1000 stands in). */
+START_TEST(clock_ms_only_within_its_second)
+{
+	struct device_table *t = device_table_new(0, 0);
+
+	device_table_clock_ms(t, 5000700);
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1::1", DEVICE_HEARD_DAD, 5000), 1);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1::1")->configured_ms, 5000700);
+	ck_assert_int_eq(hear(t, MAC1, "2001:db8:1:1::2", DEVICE_HEARD_DAD, 5001), 1);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1::2")->configured_ms, 5001000);
+	device_table_free(t);
+}
+END_TEST
+
+/* The EUI-64 address of every known device in every /64 is asked about once per set of subnets. */
+START_TEST(eui64_candidates_once_per_prefix)
+{
+	struct device_table *t = device_table_new(0, 0);
+	struct in6_addr sub[2] = { A("2001:db8:1:1::"), A("::ffff:192.0.2.0") }, out[4];
+	struct in6_addr e1 = A("2001:db8:1:1:5054:ff:fe12:3401"), e2 = A("2001:db8:1:1:5054:ff:fe12:3402");
+
+	ck_assert_int_eq(hear(t, MAC1, "fe80::1", DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_int_eq(hear(t, MAC2, "fe80::2", DEVICE_HEARD_TABLE, 100), 1);
+	ck_assert_uint_eq(device_eui64_to_ask(t, sub, 2, out, 1, 100), 1);   /* IPv4 subnets have none */
+	ck_assert_uint_eq(device_eui64_to_ask(t, sub, 2, out + 1, 3, 100), 1);   /* the other device */
+	ck_assert((addr_equal(&out[0], &e1) && addr_equal(&out[1], &e2)) ||
+		  (addr_equal(&out[0], &e2) && addr_equal(&out[1], &e1)));
+	ck_assert_uint_eq(device_eui64_to_ask(t, sub, 2, out, 4, 100), 0);   /* both asked in these subnets */
+	/* one answers; after a change of subnets only the other is asked again */
+	ck_assert_int_eq(device_addr_heard(t, MAC1, 2, &e1, DEVICE_HEARD_TRAFFIC, 101), 1);
+	kind_is(t, "2001:db8:1:1:5054:ff:fe12:3401", ADDR_KIND_EUI64, NULL);
+	ck_assert_int_eq(addr_of(t, "2001:db8:1:1:5054:ff:fe12:3401")->spoke, 0);   /* we asked: not its talk */
+	device_subnets_changed(t);
+	ck_assert_uint_eq(device_eui64_to_ask(t, sub, 2, out, 4, 102), 1);
+	ck_assert(addr_equal(&out[0], &e2));
+	device_table_free(t);
+}
+END_TEST
+
 /* Rule 4: the only address a host configured in its /64 (seen in DAD), still alone DEVICE_SETTLE_S later. */
 START_TEST(rule4_alone_after_dad)
 {
@@ -917,6 +986,9 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, rule2_iid_in_two_prefixes);
 	tcase_add_test(tc, rule3_silent_sibling);
 	tcase_add_test(tc, rule3_regenerated_temporary);
+	tcase_add_test(tc, rule3_renumbering_race);
+	tcase_add_test(tc, clock_ms_only_within_its_second);
+	tcase_add_test(tc, eui64_candidates_once_per_prefix);
 	tcase_add_test(tc, rule4_alone_after_dad);
 	tcase_add_test(tc, rule6_sibling_of_stable);
 	tcase_add_test(tc, ask_window);
