@@ -132,7 +132,11 @@ ndev1=$(dv_json "len(j['devices'])" devices) || fail "igdctl devices failed afte
 ms=$(dv_ms_since "$t0")
 echo "igdd RSS: $rss0 KiB before, $rss1 KiB after the flood (+$((rss1 - rss0)) KiB); devices $ndev0 -> $ndev1;" \
 	"igdctl --json devices took $ms ms"
-if [ $((rss1 - rss0)) -le 4096 ]; then ok "memory bounded: +$((rss1 - rss0)) KiB (<= 4 MiB)"; else
+if grep -q libasan "/proc/$(lab_igdd_pid)/maps" 2>/dev/null; then
+	# ASan keeps freed memory in its quarantine (up to 256 MiB): RSS says nothing about leaks here; the
+	# bound is measured on the plain build by make bench (devices_run.sh) and on the heap by check_device
+	echo "  (ASan build: RSS includes ASan's quarantine of the evicted devices; not a figure)"
+elif [ $((rss1 - rss0)) -le 4096 ]; then ok "memory bounded: +$((rss1 - rss0)) KiB (<= 4 MiB)"; else
 	fail "igdd grew by $((rss1 - rss0)) KiB under the flood (> 4 MiB)"
 fi
 # one LAN interface: at most DEVICE_MAX_PER_IF_DEFAULT (1024) devices, real hosts included

@@ -85,7 +85,9 @@ l4=$!
 ip netns exec "${LAB}lan1" python3 "$PCPC" listen --group ff02::1 --iface eth0 --timeout 8 --count 1 \
 	>"$LAB_DIR/announce6" 2>&1 </dev/null &
 l6=$!
-sleep 0.5
+# both listeners bound before igdd starts (a fixed sleep lost the first ANNOUNCE under load)
+listeners() { [ "$(ip netns exec "${LAB}lan1" ss -Hlun 'sport = :5350' | wc -l)" -ge 2 ]; }
+wait_until 5 listeners || fail "the ANNOUNCE listeners did not bind within 5 s"
 lab_igdd_start enable_pcp=yes "pcp_allow_thirdparty=$IWF" || fail "igdd did not restart"
 wait $l4 || true
 wait $l6 || true
