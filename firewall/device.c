@@ -689,6 +689,55 @@ void device_subnets_changed(struct device_table *t)
 		t->subnets_gen = 1;
 }
 
+/* The talker of da's /64 whose talk came before a silent sibling was usable, and when all of the /64's
+ * candidates are usable (NULL if none, or not yet). */
+static struct device_addr *stale_talker(struct device *d, const struct device_addr *da, int64_t *all_usable)
+{
+	struct device_addr *talker = NULL;
+	int64_t latest = 0;
+
+	for (size_t i = 0; i < d->naddrs; i++) {
+		struct device_addr *o = &d->addrs[i];
+
+		if (!same_64(&o->addr, &da->addr))
+			continue;
+		if (o->kind == ADDR_KIND_EUI64 || o->kind == ADDR_KIND_STABLE || o->decided == ADDR_KIND_STABLE)
+			return NULL;   /* decided: nothing to wait for */
+		if (!subnet_candidate(d, o, da))
+			continue;
+		if (usable_ms(o) > latest)
+			latest = usable_ms(o);
+		if (o->spoke && (!talker || o->spoke_ms > talker->spoke_ms))
+			talker = o;
+	}
+	*all_usable = latest;
+	return talker && talker->spoke_ms < latest ? talker : NULL;
+}
+
+size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max)
+{
+	struct device *d;
+	size_t pos = 0, got = 0;
+
+	while (t && got < max && (d = hmap_next(t->by_mac, &pos)) != NULL) {
+		for (size_t i = 0; i < d->naddrs && got < max; i++) {
+			struct device_addr *talker;
+			int64_t usable;
+
+			if (d->addrs[i].kind != ADDR_KIND_UNKNOWN || !opaque_global(d, &d->addrs[i]))
+				continue;
+			talker = stale_talker(d, &d->addrs[i], &usable);
+			if (!talker || now_ms < usable || talker->relisten_ms >= usable || talker->neigh == NEIGH_FAILED)
+				continue;
+			talker->relisten_ms = now_ms;
+			out[got].addr = talker->addr;
+			out[got].ifindex = talker->ifindex;
+			memcpy(out[got++].mac, d->mac, 6);
+		}
+	}
+	return got;
+}
+
 size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,
 			   size_t max, int64_t now)
 {

@@ -90,6 +90,7 @@ struct device_addr {
 	int64_t configured;          /* when we saw the host's DAD for it; 0 = not seen */
 	int64_t spoke;               /* last time the host was seen sending from it; 0 = silent so far */
 	int64_t configured_ms, spoke_ms;   /* the same two, in milliseconds (0 = not seen) */
+	int64_t relisten_ms;         /* device_to_relisten handed it out then (0 = never) */
 	enum addr_kind decided;      /* a sticky verdict from behaviour (rules 2-4 above); UNKNOWN = none */
 	char decided_why[DEVICE_EVIDENCE_MAX];
 };
@@ -172,6 +173,18 @@ void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t
  * went into out (at most max). */
 size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,
 			   size_t max, int64_t now);
+/* Rule 3 waits when the host's last talk came before its silent sibling was usable (the temporary
+ * address finished DAD first after a prefix change, and the kernel reports no more talk while its
+ * neighbour entry stays REACHABLE). Such talkers are handed out once per sibling becoming usable, once
+ * all of the /64's addresses are usable: the caller marks the router's neighbour entry STALE, so the
+ * host's next packet goes through the kernel's reachability check again (DELAY, PROBE, REACHABLE) and
+ * is heard as talk. Returns how many went into out (address, interface, MAC), at most max. */
+struct device_relisten {
+	struct in6_addr addr;
+	int ifindex;
+	uint8_t mac[6];
+};
+size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max);
 /* The LAN's subnets changed: every device's EUI-64 address is worth asking about again. */
 void device_subnets_changed(struct device_table *t);
 /* A rule names the device with this MAC (delta +1) or stopped naming it (-1): a pinned device is never

@@ -51,6 +51,10 @@ struct devwatch {
 	size_t ask_next;
 	uint64_t ask_second;
 	unsigned ask_count;
+	/* talkers whose neighbour entry we made STALE, looked at again RELISTEN_LOOK_MS later */
+	struct relisten_check { struct device_relisten r; uint64_t due_ms; } checks[16];
+	size_t n_checks;
+	bool check_armed;
 	/* the LAN's global /64s as last seen by probe_locked (a change makes every EUI-64 worth asking) */
 	struct in6_addr probe_subnet[POLICY_MAX_SUBNETS];
 	size_t probe_n;
@@ -420,6 +424,153 @@ static void probe_eui64(struct devwatch *dw)
 		devwatch_ask(dw, &p.ask[i]);
 }
 
+/* ---------- talk after a prefix change ---------- */
+
+/* Long enough for a host's next packets (most send more than once a second while in use); the
+ * kernel's own PROBE five seconds later catches slower talkers. */
+#define RELISTEN_LOOK_MS 700
+
+/* The router's neighbour entry for r, set STALE (NUD_STALE, same MAC, never created): the next packet
+ * the router sends to it moves it to DELAY, which we can see. */
+static void neigh_set_stale(struct devwatch *dw, const struct device_relisten *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ndmsg *nd;
+
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_REPLACE;
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = AF_INET6;
+	nd->ndm_ifindex = r->ifindex;
+	nd->ndm_state = NUD_STALE;
+	mnl_attr_put(nlh, NDA_DST, 16, r->addr.s6_addr);
+	mnl_attr_put(nlh, NDA_LLADDR, 6, r->mac);
+	pthread_mutex_lock(&dw->ask_mu);
+	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) < 0)
+		log_debug("devices: marking a neighbour stale: %s", strerror(errno));
+	while (mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_unlock(&dw->ask_mu);
+}
+
+static int neigh_state_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_type == RTM_NEWNEIGH && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*nd)))
+		*(int *)data = nd->ndm_state;
+	return MNL_CB_OK;
+}
+
+/* The state of the router's neighbour entry for r (NUD_*), 0 if none. */
+static int neigh_state(struct devwatch *dw, const struct device_relisten *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ndmsg *nd;
+	int state = 0;
+	ssize_t n;
+
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = AF_INET6;
+	nd->ndm_ifindex = r->ifindex;
+	mnl_attr_put(nlh, NDA_DST, 16, r->addr.s6_addr);
+	pthread_mutex_lock(&dw->ask_mu);
+	/* rtnetlink answers within the send: the reply (or the error) is queued when sendto returns */
+	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) >= 0)
+		while ((n = mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf))) > 0)
+			(void)mnl_cb_run(buf, (size_t)n, 0, 0, neigh_state_cb, &state);
+	pthread_mutex_unlock(&dw->ask_mu);
+	return state;
+}
+
+struct heard_now {
+	const struct device_relisten *r;
+	size_t n;
+};
+
+static int talk_locked(void *arg, struct device_table *t)
+{
+	struct heard_now *h = arg;
+	int64_t ms = wall_ms();
+	int fed = 0;
+
+	device_table_clock_ms(t, ms);
+	for (size_t i = 0; i < h->n; i++)
+		fed += device_addr_heard(t, h->r[i].mac, h->r[i].ifindex, &h->r[i].addr, DEVICE_HEARD_TRAFFIC,
+					 ms / 1000) >= 0;
+	return fed;
+}
+
+static void on_relisten_look(void *arg)
+{
+	struct devwatch *dw = arg;
+	struct device_relisten talked[16];
+	struct heard_now h = { .r = talked };
+	uint64_t now = loop_now_ms(), next = UINT64_MAX;
+
+	dw->check_armed = false;
+	for (size_t i = 0; i < dw->n_checks;) {
+		struct relisten_check *c = &dw->checks[i];
+
+		if (c->due_ms > now) {
+			if (c->due_ms < next)
+				next = c->due_ms;
+			i++;
+			continue;
+		}
+		/* DELAY or PROBE since we set it STALE: the router sent to it, answering the host's talk */
+		if (neigh_state(dw, &c->r) & (NUD_DELAY | NUD_PROBE))
+			talked[h.n++] = c->r;
+		*c = dw->checks[--dw->n_checks];
+	}
+	if (h.n && core_with_devices(dw->core, talk_locked, &h) > 0)
+		resolve(dw);
+	if (next != UINT64_MAX) {
+		dw->check_armed = true;
+		loop_timer(dw->loop, next - now, on_relisten_look, dw);
+	}
+}
+
+struct relisten_batch {
+	struct device_relisten r[8];
+	size_t n, max;
+};
+
+static int relisten_locked(void *arg, struct device_table *t)
+{
+	struct relisten_batch *b = arg;
+
+	b->n = device_to_relisten(t, wall_ms(), b->r, b->max);
+	return 0;
+}
+
+/* After a prefix change: makes the router look again at talkers whose last talk came too early to
+ * tell their stable sibling (device_to_relisten). */
+static void relisten(struct devwatch *dw)
+{
+	struct relisten_batch b = { .max = sizeof(dw->checks) / sizeof(dw->checks[0]) - dw->n_checks };
+
+	if (!dw->ask_nl || b.max == 0)
+		return;
+	if (b.max > sizeof(b.r) / sizeof(b.r[0]))
+		b.max = sizeof(b.r) / sizeof(b.r[0]);
+	if (core_with_devices(dw->core, relisten_locked, &b) < 0)
+		return;
+	for (size_t i = 0; i < b.n; i++) {
+		neigh_set_stale(dw, &b.r[i]);
+		dw->checks[dw->n_checks].r = b.r[i];
+		dw->checks[dw->n_checks++].due_ms = loop_now_ms() + RELISTEN_LOOK_MS;
+	}
+	if (b.n && !dw->check_armed) {
+		dw->check_armed = true;
+		loop_timer(dw->loop, RELISTEN_LOOK_MS, on_relisten_look, dw);
+	}
+}
+
 static int age_locked(void *arg, struct device_table *t)
 {
 	(void)arg;
@@ -434,6 +585,7 @@ static void age_tick(void *arg)
 	if (core_with_devices(dw->core, age_locked, dw) > 0)
 		resolve(dw);
 	probe_eui64(dw);
+	relisten(dw);
 	loop_timer(dw->loop, DEVWATCH_AGE_MS, age_tick, dw);
 }
 
@@ -495,6 +647,7 @@ void devwatch_free(struct devwatch *dw)
 	if (dw->loop && dw->rtnl) {
 		loop_del_fd(dw->loop, rtnl_fd(dw->rtnl));
 		loop_timer_cancel(dw->loop, age_tick, dw);
+		loop_timer_cancel(dw->loop, on_relisten_look, dw);
 	}
 	if (dw->loop && dw->snoop_fd >= 0) {
 		if (!dw->snoop_paused)

@@ -671,6 +671,34 @@ START_TEST(rule3_renumbering_race)
 }
 END_TEST
 
+/* The other order: the temporary address finishes DAD first and the host talks from it before the stable
+ * one is usable; the kernel says nothing more while its entry stays REACHABLE. The talker is handed out
+ * once (the router looks again), and its next talk decides. */
+START_TEST(rule3_relisten_when_talk_came_early)
+{
+	struct device_table *t = device_table_new(0, 0);
+	const char *s = "2001:db8:2:1:1111:2222:3333:4444", *tmp = "2001:db8:2:1:aaaa:bbbb:cccc:1";
+	struct device_relisten r[4];
+	int64_t t0 = 100000100;
+
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_DAD, t0), 1);
+	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_DAD, t0 + 300), 1);
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1100), 0);   /* s still tentative */
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 1200, r, 4), 0);   /* s not usable yet */
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 1400, r, 4), 1);
+	ck_assert(addr_equal(&r[0].addr, &addr_of(t, tmp)->addr));
+	ck_assert_mem_eq(r[0].mac, MAC1, 6);
+	ck_assert_int_eq(r[0].ifindex, 2);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 2400, r, 4), 0);   /* once */
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 2100), 0);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 9000, r, 4), 0);   /* decided: nothing to look at */
+	device_table_free(t);
+}
+END_TEST
+
 /* A clock for another second than the feeding's is not taken (now * 1000 stands in). */
 START_TEST(clock_ms_only_within_its_second)
 {
@@ -987,6 +1015,7 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, rule3_silent_sibling);
 	tcase_add_test(tc, rule3_regenerated_temporary);
 	tcase_add_test(tc, rule3_renumbering_race);
+	tcase_add_test(tc, rule3_relisten_when_talk_came_early);
 	tcase_add_test(tc, clock_ms_only_within_its_second);
 	tcase_add_test(tc, eui64_candidates_once_per_prefix);
 	tcase_add_test(tc, rule4_alone_after_dad);
