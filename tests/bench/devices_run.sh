@@ -70,11 +70,16 @@ pct() {
 	printf '%s\n' "$@" | sort -n | awk -v p="$p" '{ v[NR] = $1 } END { r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
 }
 
-# stable_state NET: "ADDR tentative|usable" of lan2's stable address in NET:1::/64 (empty: none yet)
-stable_state() {
+# host_state NET: "STABLE STATE TEMPORARY STATE" of lan2's addresses in NET:1::/64, STATE tentative or
+# usable ("- -" for one not formed yet)
+host_state() {
 	ip -n "${LAB}lan2" -6 -o addr show dev eth0 2>/dev/null |
-		awk -v net="$1:1:" '/mngtmpaddr/ && !/dadfailed/ { split($4, a, "/"); if (index(a[1], net) == 1) {
-			print a[1], (/tentative/ ? "tentative" : "usable"); exit } }'
+		awk -v net="$1:1:" 'BEGIN { s = "- -"; t = "- -" }
+			/dadfailed/ { next }
+			{ split($4, a, "/"); if (index(a[1], net) != 1) next
+			  v = a[1] " " (/tentative/ ? "tentative" : "usable")
+			  if (/mngtmpaddr/) s = v; else if (/temporary/) t = v }
+			END { print s, t }'
 }
 
 echo "devices bench: lab $LAB, igdd from ${IGDD_BUILD:-$TOP}; lan2 stable $LAN2_STABLE, temporary $LAN2_TMP" >&2
@@ -120,13 +125,14 @@ for ((k = 1; k <= N; k++)); do
 	expire_old
 	t_ren=$(now_ns)
 	lab_renumber "$net"
-	t_seen='' t_usable='' addr='' opener=''
+	t_seen='' t_usable='' t_tmp='' addr='' opener=''
 	rm -f "$LAB_DIR/open.out"
 	while :; do
 		t=$(now_ns)
 		[ $((t - t_ren)) -lt $((CAP_S * 1000000000)) ] || break
-		read -r a st <<<"$(stable_state "$net")" || true
-		if [ -n "${a:-}" ]; then
+		read -r a st _ tst <<<"$(host_state "$net")" || true
+		[ -z "$t_tmp" ] && [ "$tst" = usable ] && t_tmp=$t
+		if [ "$a" != - ]; then
 			if [ -z "$addr" ]; then
 				addr=$a
 				t_seen=$t
@@ -158,6 +164,7 @@ for ((k = 1; k <= N; k++)); do
 		"$LAB_DIR/igdd.tslog" 2>/dev/null || true)
 	ig=-
 	[ -n "$t_igdd" ] && ig=$(ms $((t_igdd - t_usable)))
+	if [ -z "$t_tmp" ] && [ "$(host_state "$net" | awk '{ print $4 }')" = usable ]; then t_tmp=$(now_ns); fi
 	if [ "${res%%=*}" = open_ns ] && [ $((t_open - t_usable)) -le $((CAP_S * 1000000000)) ]; then
 		lat=$((t_open - t_usable))
 		[ $lat -lt 0 ] && lat=0   # cannot be: a tentative address takes no connection
@@ -174,8 +181,10 @@ for ((k = 1; k <= N; k++)); do
 			lab_exec lan2 ip -6 -o addr show dev eth0 | awk '{ print "  host:", $4, $5, $6, $7, $8, $9 }'
 		} >>"$LAB_DIR/failures" 2>&1 || true
 	fi
-	timeline+=("$(printf '%2d  %-40s RA->seen %5s  DAD %5s  igdd +%5s  %s' "$k" "$addr" \
-		"$(ms $((t_seen - t_ren)))" "$(ms $((t_usable - t_seen)))" "$ig" "$verdict")")
+	tf=-
+	[ -n "$t_tmp" ] && tf=$(ms $((t_tmp - t_usable)))
+	timeline+=("$(printf '%2d  %-40s RA->seen %5s  DAD %5s  temp usable %+6s  igdd %+6s  %s' "$k" "$addr" \
+		"$(ms $((t_seen - t_ren)))" "$(ms $((t_usable - t_seen)))" "$tf" "$ig" "$verdict")")
 	echo "devices bench: ${timeline[-1]}" >&2
 	sleep 1
 done
@@ -238,7 +247,8 @@ row "after the flood: WAN -> [lan2 stable]:$PORT connects" "$ok" "(lan2 still ho
 [ -f "$LAB_DIR/failures" ] && { echo; cat "$LAB_DIR/failures"; }
 echo
 echo "per renumbering: RA change -> lan2's new stable address seen (tentative) -> usable after DAD;"
-echo "igdd = its log line putting rule $ph on the address, relative to usable (ms); open = WAN TCP connect"
+echo "temp usable = when lan2's new temporary address was seen out of DAD, relative to the stable one (ms;"
+echo "negative: first); igdd = its log line putting rule $ph on the address, relative to usable (ms); open = WAN TCP connect"
 printf '%s\n' "${timeline[@]}"
 echo
 printf '%-66s %14s %s\n' "igdd devices bench ($(uname -r), $(nproc) CPUs)" "figure" "detail"
