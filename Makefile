@@ -130,6 +130,7 @@ bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	sh tests/bench/run.sh
 	sh tests/bench/pcp_run.sh
+	sh tests/bench/devices_run.sh
 
 compare: deps
 	$(MAKE) all
