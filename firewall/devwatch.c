@@ -263,6 +263,8 @@ static void on_claim(void *arg, int ifindex, const struct nd_claim *c)
 
 	if (c->kind == ND_CLAIM_NONE || !lanif_by_index(&b->dw->lan, ifindex))
 		return;   /* the WAN, or an interface that is not ours */
+	if (lanif_is_own(&b->dw->lan, &c->addr))
+		return;   /* the router's own DAD or advertisement, looped back by the bridge: not a device */
 	if (device_addr_heard(b->t, c->mac, ifindex, &c->addr, how[c->kind], b->now) >= 0)
 		b->fed++;
 }

@@ -210,6 +210,15 @@ size_t lanif_own(const struct lanif_set *s, struct in6_addr *out, size_t max)
 	return n;
 }
 
+bool lanif_is_own(const struct lanif_set *s, const struct in6_addr *a)
+{
+	for (size_t i = 0; a && i < s->n; i++)
+		for (size_t k = 0; k < s->ifs[i].n; k++)
+			if (addr_equal(&s->ifs[i].a[k].addr, a))
+				return true;
+	return false;
+}
+
 int lanif_index_for(const struct lanif_set *s, const struct in6_addr *a)
 {
 	for (size_t i = 0; a && i < s->n; i++)

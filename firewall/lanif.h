@@ -68,6 +68,8 @@ bool lanif_global(const struct lanif *i, struct in6_addr *out, uint8_t *plen);
 size_t lanif_subnets(const struct lanif_set *s, struct in6_addr *out, uint8_t *len, size_t max);
 /* Our own addresses on the LAN interfaces (tentative ones too). */
 size_t lanif_own(const struct lanif_set *s, struct in6_addr *out, size_t max);
+/* Is a one of our own addresses on the LAN interfaces (tentative ones too)? */
+bool lanif_is_own(const struct lanif_set *s, const struct in6_addr *a);
 /* The LAN interface whose subnet holds a (0 if none). */
 int lanif_index_for(const struct lanif_set *s, const struct in6_addr *a);
 

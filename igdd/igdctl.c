@@ -246,6 +246,17 @@ static void print_devices(json_t *b)
 			       k ? "" : str_or(d, "name", ""), k ? "" : apps, str_or(a, "address", "?"),
 			       str_or(a, "kind", "?"), str_or(a, "state", "?"), str_or(a, "evidence", ""));
 	}
+	if (json_is_object(json_object_get(b, "table"))) {
+		json_t *t = json_object_get(b, "table");
+
+		printf("%lld devices, %lld addresses; since start: %lld evicted to make room, %lld refused (all held "
+		       "rules), %lld claims on another device's address ignored\n",
+		       (long long)json_integer_value(json_object_get(t, "devices")),
+		       (long long)json_integer_value(json_object_get(t, "addresses")),
+		       (long long)json_integer_value(json_object_get(t, "evicted")),
+		       (long long)json_integer_value(json_object_get(t, "refused")),
+		       (long long)json_integer_value(json_object_get(t, "claims_ignored")));
+	}
 }
 
 static void print_named(json_t *b)

@@ -46,29 +46,40 @@ static json_t *device_json(const struct device *d)
 			 "last_seen", (json_int_t)d->last_seen, "addresses", addrs);
 }
 
+struct devices_out {
+	json_t *arr;
+	struct device_table_stats st;
+};
+
 /* Runs under the core's lock: builds JSON only (no I/O). */
 static int collect(void *arg, struct device_table *t)
 {
-	json_t *arr = arg;
+	struct devices_out *o = arg;
 	const struct device *d;
 	size_t pos = 0;
 
+	device_table_stats(t, &o->st);
 	while ((d = device_next(t, &pos)) != NULL)
-		if (json_array_append_new(arr, device_json(d)) < 0)
+		if (json_array_append_new(o->arr, device_json(d)) < 0)
 			return -1;
 	return 0;
 }
 
 int api_devices_get(struct core *core, const struct api_request *req, struct api_response *resp)
 {
-	json_t *arr = json_array();
+	struct devices_out o = { .arr = json_array() };
 
 	(void)req;
-	if (!arr || core_with_devices(core, collect, arr) < 0) {
-		json_decref(arr);
+	if (!o.arr || core_with_devices(core, collect, &o) < 0) {
+		json_decref(o.arr);
 		return api_respond_error(resp, 503, "no_resources", "out of memory");
 	}
-	return api_respond(resp, 200, json_pack("{s:o}", "devices", arr));
+	/* the table's own counters: what a flood of made-up neighbours cost (evicted, refused, ignored) */
+	return api_respond(resp, 200, json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I}}", "devices", o.arr, "table",
+						"devices", (json_int_t)o.st.devices, "addresses",
+						(json_int_t)o.st.addresses, "evicted", (json_int_t)o.st.evicted,
+						"refused", (json_int_t)o.st.refused, "claims_ignored",
+						(json_int_t)o.st.claims_ignored));
 }
 
 /* The {mac} of a path: exactly "xx:xx:xx:xx:xx:xx", a MAC a device can have. */

@@ -238,7 +238,9 @@ row "igdd VmRSS under the flood: start / peak / end" "$rss0 / $peak / $rss1 KiB"
 	"(growth +$((rss1 - rss0)) KiB at the end, +$((peak - rss0)) KiB at the peak)"
 row "igdctl devices: devices (addresses) before / after" "$ndev0 / $ndev1" \
 	"($naddr0 / $naddr1 addresses; mid-flood: ${mid:-not sampled}; cpe kernel neighbours on lan0: $kneigh)"
-row "device table stats (evicted / refused)" "-" "(not exposed by igdctl or the API)"
+row "device table since start: evicted / refused / claims ignored" \
+	"$(devjson "'%d / %d / %d' % (j['table']['evicted'], j['table']['refused'], j['table']['claims_ignored'])")" \
+	"(igdctl --json devices: table)"
 echo "devices bench: VmRSS samples (KiB, 1/s): ${samples[*]}" >&2
 ok=no
 lab_can_connect wan tcp "$NEW_STABLE" $PORT 1 && ok=yes

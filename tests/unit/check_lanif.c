@@ -119,6 +119,8 @@ START_TEST(subnets_and_own)
 	ck_assert_uint_eq(n, 3);
 	ck_assert_uint_eq(lanif_subnets(&s, sub, len, 2), 2);      /* bounded */
 	ck_assert_uint_eq(lanif_own(&s, own, 8), 4);
+	ck_assert(lanif_is_own(&s, &own[3]));                        /* tentative ones too */
+	ck_assert(!lanif_is_own(&s, &h));
 	ck_assert_int_eq(lanif_index_for(&s, &h), 3);
 	ck_assert_int_eq(lanif_index_for(&s, &v), 3);
 	ck_assert_int_eq(lanif_index_for(&s, &far), 0);
