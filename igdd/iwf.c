@@ -770,6 +770,19 @@ static void read_unsolicited(struct iwf *w)
 	}
 }
 
+/* Interworking stays off until restart: no port 5350 for ANNOUNCEs nobody will send (on the iwf thread,
+ * the only one that uses the socket). */
+static void turn_off(struct iwf *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->state = IWF_OFF;
+	pthread_mutex_unlock(&w->mu);
+	if (w->listen_fd >= 0) {
+		close(w->listen_fd);
+		w->listen_fd = -1;
+	}
+}
+
 static void probe(struct iwf *w)
 {
 	struct in6_addr gw;
@@ -778,10 +791,8 @@ static void probe(struct iwf *w)
 	char buf[ADDR_STRLEN];
 
 	if (!default_gateway(w->p.ext_ifname, &gw)) {
+		turn_off(w);   /* before saying so: the socket is gone once the line is written */
 		log_info("iwf: no upstream_pcp_server and no IPv4 default gateway: interworking off");
-		pthread_mutex_lock(&w->mu);
-		w->state = IWF_OFF;
-		pthread_mutex_unlock(&w->mu);
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -798,11 +809,11 @@ static void probe(struct iwf *w)
 		learn_ext(w);
 		return;
 	}
-	log_info("iwf: the default gateway %s does not answer PCP: interworking off", addr_str(&gw, buf));
 	pthread_mutex_lock(&w->mu);
 	w->have_server = false;
-	w->state = IWF_OFF;
 	pthread_mutex_unlock(&w->mu);
+	turn_off(w);
+	log_info("iwf: the default gateway %s does not answer PCP: interworking off", addr_str(&gw, buf));
 }
 
 static void *iwf_thread(void *arg)

@@ -106,7 +106,9 @@ while read -r proto local; do
 	case "$proto $local" in
 	"udp 0.0.0.0:5351" | "udp [::]:5351") ;;         # PCP and NAT-PMP (answers LAN interfaces only)
 	"udp 0.0.0.0%lan0:1900" | "udp [::]%lan0:1900") ;; # SSDP, tied to the LAN
-	"udp 0.0.0.0:5350") ;;                            # interworking (RFC 6970): the upstream server's ANNOUNCE
+	"udp 0.0.0.0:5350")                               # interworking (RFC 6970): the upstream server's ANNOUNCE,
+		# only while interworking may come on (the lab's cpe has no IPv4 default gateway: it is off)
+		grep -q "interworking off" "$LAB_DIR/igdd.log" && fail "port 5350 still bound with interworking off" ;;
 	"udp 127.0.0.1:"*) ;;                             # libupnp's internal stop socket, loopback only
 	"tcp *%lan0:8080") ;;                             # the web UI, tied to the LAN
 	"tcp "*"%lan0:"49*) ;;                            # UPnP description/SOAP/GENA, tied to the LAN
