@@ -340,6 +340,13 @@ static int64_t usable_ms(const struct device_addr *x)
 	return x->configured_ms ? x->configured_ms + DEVICE_DAD_MS : 0;
 }
 
+/* The earliest moment x is known to have been usable: its DAD done, or when we first saw it. Talk that
+ * is to tell x apart must come after it (x might have been configured just before we saw it). */
+static int64_t surely_usable_ms(const struct device_addr *x)
+{
+	return x->configured_ms ? x->configured_ms + DEVICE_DAD_MS : x->first_seen_ms;
+}
+
 /* Rule 3's and rule 4's candidates in da's /64: present opaque global addresses not flagged by the kernel. */
 static bool subnet_candidate(const struct device *d, const struct device_addr *o, const struct device_addr *da)
 {
@@ -381,7 +388,7 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 	/* the talker spoke while the silent one was usable, or in an earlier life (before its own last DAD:
 	 * the host left and came back, reconfiguring both; not the race of a new prefix) */
 	if (talker && n_silent == 1 &&
-	    (talker->spoke_ms >= usable_ms(silent) || talker->spoke_ms < talker->configured_ms) &&
+	    (talker->spoke_ms >= surely_usable_ms(silent) || talker->spoke_ms < talker->configured_ms) &&
 	    !configured_after(silent, talker)) {
 		snprintf(why, sizeof(why), "silent while the host speaks from %s (hosts send from temporary addresses)",
 			 addr_str(&talker->addr, a));
@@ -582,6 +589,7 @@ static struct device_addr *add_addr(struct device_table *t, struct device *d, co
 	memset(da, 0, sizeof(*da));
 	da->addr = *a;
 	da->first_seen = now;
+	da->first_seen_ms = now_ms_of(t, now);
 	return da;
 }
 
@@ -705,8 +713,8 @@ static struct device_addr *stale_talker(struct device *d, const struct device_ad
 			return NULL;   /* decided: nothing to wait for */
 		if (!subnet_candidate(d, o, da))
 			continue;
-		if (usable_ms(o) > latest)
-			latest = usable_ms(o);
+		if (surely_usable_ms(o) > latest)
+			latest = surely_usable_ms(o);
 		if (o->spoke && (!talker || o->spoke_ms > talker->spoke_ms))
 			talker = o;
 	}

@@ -90,6 +90,7 @@ struct device_addr {
 	int64_t configured;          /* when we saw the host's DAD for it; 0 = not seen */
 	int64_t spoke;               /* last time the host was seen sending from it; 0 = silent so far */
 	int64_t configured_ms, spoke_ms;   /* the same two, in milliseconds (0 = not seen) */
+	int64_t first_seen_ms;
 	int64_t relisten_ms;         /* device_to_relisten handed it out then (0 = never) */
 	enum addr_kind decided;      /* a sticky verdict from behaviour (rules 2-4 above); UNKNOWN = none */
 	char decided_why[DEVICE_EVIDENCE_MAX];

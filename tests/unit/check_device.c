@@ -620,8 +620,17 @@ START_TEST(rule3_regenerated_temporary)
 	device_table_age(t, 80004);
 	kind_is(t, t2, ADDR_KIND_UNKNOWN, NULL);
 	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_SPEAK, 80005), 0);
-	/* the stable address shows up (asked about): silent beside two talkers */
+	/* the stable address shows up (asked about): silent beside two talkers, once one talks again after
+	 * we know it (it may have been configured just before: the router looks again at the last talker) */
 	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 80100), 1);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
+	{
+		struct device_relisten r[2];
+
+		ck_assert_uint_eq(device_to_relisten(t, 80100 * 1000 + 1, r, 2), 1);
+		ck_assert(addr_equal(&r[0].addr, &addr_of(t, t2)->addr));
+	}
+	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_TRAFFIC, 80101), 0);
 	kind_is(t, s, ADDR_KIND_STABLE, "silent");
 	kind_is(t, t1, ADDR_KIND_TEMPORARY, NULL);
 	kind_is(t, t2, ADDR_KIND_TEMPORARY, NULL);
