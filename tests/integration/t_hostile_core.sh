@@ -150,19 +150,17 @@ step "a deny line protects lan1's stable address, asked for through its temporar
 lab_igdd_stop || fail "igdd did not stop"
 igdd_up "deny 0-65535 $LAN1_EUI64/128 0-65535"
 ok "igdd restarted with deny 0-65535 $LAN1_EUI64/128 0-65535 (pinhole_target=both, the default)"
-# lan1 speaks from both addresses, so the device table knows they are one device
-lab_exec lan1 ping -6 -c 1 -W 1 -I "$LAN1_TMP" "$CPE_LAN6" >/dev/null 2>&1 || true
-lab_exec lan1 ping -6 -c 1 -W 1 -I "$LAN1_EUI64" "$CPE_LAN6" >/dev/null 2>&1 || true
 knows_both() {
 	igdctl_lab --json devices | "$LAB_PY" -c "import json,sys
 d = next((x for x in json.load(sys.stdin)['devices'] if x['mac'] == '$LAN1_MAC'), {'addresses': []})
 have = {a['address'] for a in d['addresses']}
 sys.exit(0 if {'$LAN1_TMP', '$LAN1_EUI64'} <= have else 1)"
 }
-wait_until 10 knows_both || fail "the device table does not tie $LAN1_TMP and $LAN1_EUI64 to lan1"
-ok "the device table ties both addresses to lan1 (${WAITED} s)"
+# nothing primes the router: igdd asks the LAN about the requester and lan1's EUI-64 address itself
 expect_result lan1 NOT_AUTHORIZED "MAP tcp 8443 for $LAN1_TMP (its device's stable address is denied)" \
 	-s "$CPE_LAN6" --src "$LAN1_TMP" map --proto tcp --port 8443 --lifetime 600
+wait_until 10 knows_both || fail "the device table does not tie $LAN1_TMP and $LAN1_EUI64 to lan1"
+ok "the device table ties both addresses to lan1 (${WAITED} s)"
 expect_no_connect wan tcp "$LAN1_EUI64" 8443 "lan1's stable address stays closed"
 expect_no_connect wan tcp "$LAN1_TMP" 8443 "and its temporary one"
 expect_result lan2 SUCCESS "lan2 maps its own 8443 (no line denies it)" -s "$CPE_LAN6" --src "$LAN2_STABLE" map \
