@@ -8,6 +8,9 @@
   probe.py connect tcp|udp ADDR PORT [TIMEOUT_S]
       Exit 0 if a TCP connect + echo round trip, or a UDP datagram's echo, succeeds within TIMEOUT_S
       (default 1). Exit 1 otherwise. UDP datagrams are resent every 0.2 s until the timeout.
+  probe.py accepted ADDR PORT [TIMEOUT_S]
+      Exit 0 if a TCP connection to ADDR PORT is accepted within TIMEOUT_S (default 1): for real
+      applications that speak their own protocol instead of echoing.
 """
 import os
 import select
@@ -128,6 +131,16 @@ def connect(proto, addr, port, timeout):
         return 1
 
 
+def accepted(addr, port, timeout):
+    """TCP only: 0 once something at ADDR PORT accepts the connection (for real applications that speak
+    their own protocol rather than echo)."""
+    try:
+        with socket.create_connection((addr, port), timeout=timeout):
+            return 0
+    except OSError:
+        return 1
+
+
 def main(argv):
     if len(argv) >= 4 and argv[1] == "listen" and argv[2] in ("tcp", "udp"):
         rest = argv[4:]
@@ -141,6 +154,8 @@ def main(argv):
     if len(argv) in (5, 6) and argv[1] == "connect" and argv[2] in ("tcp", "udp"):
         timeout = float(argv[5]) if len(argv) == 6 else 1.0
         return connect(argv[2], argv[3], int(argv[4]), timeout)
+    if len(argv) in (4, 5) and argv[1] == "accepted":
+        return accepted(argv[2], int(argv[3]), float(argv[4]) if len(argv) == 5 else 1.0)
     sys.stderr.write(__doc__)
     return 2
 
