@@ -23,7 +23,7 @@
 #include "device.h"
 #include "rule.h"
 
-#define REANCHOR_WHY_MAX 128
+#define REANCHOR_WHY_MAX 192   /* two selectors' reasons whole */
 
 struct reanchor_step {
 	size_t index;                 /* into the rules array given */
