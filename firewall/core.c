@@ -10,7 +10,16 @@
  * Group commit: changes are made in batches (a call outside core_batch_begin/end is a batch of one).
  * Each change applies to memory at once, queues its journal line and records how to undo it; the
  * batch's end syncs the journal once and sends every touched kernel element once, in one transaction.
- * If either fails, the batch is undone in reverse, so no change is ever half applied. */
+ * If either fails, the batch is undone in reverse, so no change is ever half applied.
+ *
+ * Across threads: UPnP's and the control socket's threads each make one change at a time, and each
+ * change used to pay a journal sync and a transaction of its own. A request entry point (core_add,
+ * core_refresh, core_delete) that ends its batch while another thread is waiting for the lock leaves
+ * the batch open as a group instead, and waits (without the lock) until the group is committed; the
+ * waiting thread joins the group, and the last one in, finding nobody waiting, commits all of it. A
+ * thread answers only after its group is durable and in the kernel, as before. Everything else that
+ * takes the lock (readers, expiry, re-anchoring, the store) first commits an open group, so nothing
+ * but the group's own members ever sees a change that is not yet committed. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -71,8 +80,21 @@ struct batch_op {
 	struct rule note;      /* the rule as on_change is told */
 };
 
+/* A thread whose change waits in an open group (its own stack): the committer fills it. */
+struct group_member {
+	bool done, ok;
+};
+
+/* Changes of one group beyond which a thread commits even with others waiting: bounds the latency
+ * the first member of a long stream waits, and the undo of a refused transaction. */
+#define GROUP_MAX_OPS 256
+
 struct batch {
 	unsigned depth;           /* open levels: core_batch_begin's and each entry point's own */
+	bool open;                /* a group: changes made, not committed (depth may be 0 between members) */
+	size_t mine_from;         /* ops before the current lock holder's outermost level */
+	struct group_member **members;   /* threads waiting for this group's commit */
+	size_t n_members, cap_members;
 	struct touched tt;
 	struct batch_op *ops;     /* in the order made; kept allocated from batch to batch */
 	size_t n_ops, cap_ops;
@@ -101,6 +123,8 @@ struct id_order {
 struct core {
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
+	pthread_cond_t group_done;        /* with lock: an open group was committed (or undone) */
+	unsigned entering;                /* threads waiting for the lock (atomic: counted before taking it) */
 	struct batch b;
 	struct core_params p;
 	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
@@ -688,6 +712,7 @@ static uint32_t alloc_id(struct core *c)
 
 static void maybe_snapshot(struct core *c);
 static int snapshot_locked(struct core *c);
+static void lock_settled(struct core *c);
 static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
 			   uint8_t nl, bool to_kernel, struct core_reanchor_result *res);
 
@@ -718,6 +743,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&c->devices_changed, NULL);
+	pthread_cond_init(&c->group_done, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL) {
 		core_free(c);
 		return NULL;
@@ -753,8 +779,10 @@ void core_free(struct core *c)
 	hmap_free(c->clash);
 	free(c->pm_order.ids);
 	free(c->b.ops);
+	free(c->b.members);
 	touched_free(&c->b.tt);
 	pthread_cond_destroy(&c->devices_changed);
+	pthread_cond_destroy(&c->group_done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -865,7 +893,7 @@ int core_start(struct core *c, char *err, size_t errlen)
 	struct load_ctx lc = { .c = c };
 	int rc = 0;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	lc.now = core_now(c);
 	if (c->p.store && store_load(c->p.store, load_one, &lc, err, errlen) < 0) {
 		rc = -1;
@@ -927,7 +955,7 @@ int core_snapshot(struct core *c)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	if (c->p.store)
 		rc = snapshot_locked(c);
 	pthread_mutex_unlock(&c->lock);
@@ -979,10 +1007,14 @@ static void batch_open(struct core *c)
 
 	if (b->depth++ > 0)
 		return;
-	b->n_ops = 0;
-	b->broken = false;
-	if (c->p.store)
-		b->mark = store_mark(c->p.store);
+	if (!b->open) {
+		b->open = true;
+		b->n_ops = 0;
+		b->broken = false;
+		if (c->p.store)
+			b->mark = store_mark(c->p.store);
+	}
+	b->mine_from = b->n_ops;
 }
 
 /* Room for one more change, asked before anything is changed so that recording it cannot fail. */
@@ -1061,17 +1093,15 @@ static void op_done(struct core *c, struct batch_op *op)
 		free(op->r);
 }
 
-/* Closes one level. The outermost makes the batch durable (one journal sync) and then commits it to
- * the firewall (one transaction); if either fails, every change is undone in reverse, in memory, in
- * the index and in the journal (cut back to where the batch began). Returns false in that case. */
-static bool batch_close(struct core *c)
+/* Commits the open group: makes it durable (one journal sync), then commits it to the firewall (one
+ * transaction); if either fails, every change is undone in reverse, in memory, in the index and in the
+ * journal (cut back to where the group began). Tells the members waiting for it. Returns false if undone. */
+static bool group_commit(struct core *c)
 {
 	struct batch *b = &c->b;
 	struct txn t = { 0 };
 	bool ok;
 
-	if (--b->depth > 0)
-		return true;
 	touched_txn(c, &b->tt, &t, core_now(c));
 	ok = !b->broken && persist_sync(c) == 0 && txn_commit(c, &t) == 0;
 	if (!ok) {
@@ -1085,37 +1115,126 @@ static bool batch_close(struct core *c)
 		if (ok || b->ops[i].keep)
 			op_done(c, &b->ops[i]);
 	b->n_ops = 0;
+	b->open = false;
 	touched_free(&b->tt);
 	txn_free(&t);
+	for (size_t i = 0; i < b->n_members; i++) {
+		b->members[i]->ok = ok;
+		b->members[i]->done = true;
+	}
+	if (b->n_members) {
+		b->n_members = 0;
+		pthread_cond_broadcast(&c->group_done);
+	}
 	if (ok)
 		maybe_snapshot(c);
 	return ok;
 }
 
-/* Every entry point that changes rules runs as (part of) a batch. */
-static void core_enter(struct core *c)
+static bool others_waiting(struct core *c)
 {
+	return __atomic_load_n(&c->entering, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* Takes the lock as one of the threads counted in c->entering (which keeps an open group alive). */
+static void lock_counted(struct core *c)
+{
+	__atomic_add_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_lock(&c->lock);
+	__atomic_sub_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+}
+
+/* The lock, for anything but a request joining a group: an open group is committed first. */
+static void lock_settled(struct core *c)
+{
+	lock_counted(c);
+	if (c->b.depth == 0 && c->b.open)
+		group_commit(c);
+}
+
+enum close_result { CLOSED_OK, CLOSED_UNDONE, LEFT_OPEN, DEFERRED };
+
+/* Closes one level. The outermost commits the batch (group_commit), unless join_ok and another thread
+ * is waiting for the lock to make a change of its own: then the batch stays open as a group, and the
+ * caller, if it changed anything, waits for the group as *me. */
+static enum close_result batch_close(struct core *c, bool join_ok, struct group_member *me)
+{
+	struct batch *b = &c->b;
+	bool changed;
+
+	if (--b->depth > 0)
+		return CLOSED_OK;
+	changed = b->n_ops > b->mine_from;
+	/* (a request changes rules only through ops; other paths may have queued journal lines of their
+	 * own, so they always end in a commit) */
+	if (join_ok && b->n_ops == 0 && !b->broken) {
+		b->open = false;
+		return CLOSED_OK;
+	}
+	if (join_ok && others_waiting(c) && b->n_ops < GROUP_MAX_OPS) {
+		if (!changed)
+			return LEFT_OPEN;   /* the answer does not depend on the group; a waiting thread commits it */
+		if (b->n_members == b->cap_members) {
+			size_t ncap = b->cap_members ? b->cap_members * 2 : 16;
+			struct group_member **m = realloc(b->members, ncap * sizeof(*m));
+
+			if (m == NULL)
+				return group_commit(c) ? CLOSED_OK : CLOSED_UNDONE;
+			b->members = m;
+			b->cap_members = ncap;
+		}
+		b->members[b->n_members++] = me;
+		return DEFERRED;
+	}
+	return group_commit(c) ? CLOSED_OK : CLOSED_UNDONE;
+}
+
+/* Every entry point that changes rules runs as (part of) a batch. A request (join_ok) may join the
+ * group other threads left open; anything else commits that group first. */
+static void core_enter_as(struct core *c, bool join_ok)
+{
+	if (join_ok)
+		lock_counted(c);
+	else
+		lock_settled(c);
 	batch_open(c);
 }
 
-static bool core_leave(struct core *c)
+static void core_enter(struct core *c)
 {
-	bool ok = batch_close(c);
+	core_enter_as(c, false);
+}
 
+static bool core_leave_as(struct core *c, bool join_ok)
+{
+	struct group_member me = { 0 };
+	enum close_result r = batch_close(c, join_ok, &me);
+	bool ok = r != CLOSED_UNDONE;
+
+	if (r == DEFERRED) {
+		/* the lock is held once here (entry points are not called under it): the wait releases it */
+		while (!me.done)
+			pthread_cond_wait(&c->group_done, &c->lock);
+		ok = me.ok;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }
 
-/* The verdict of a change once its batch ended: one the batch could not commit is NO_RESOURCES. */
-static enum verdict core_leave_verdict(struct core *c, enum verdict v)
+static bool core_leave(struct core *c)
 {
-	return core_leave(c) || v != V_OK ? v : V_NO_RESOURCES;
+	return core_leave_as(c, false);
+}
+
+/* The verdict of a request once its group ended: one the group could not commit is NO_RESOURCES. */
+static enum verdict request_leave_verdict(struct core *c, enum verdict v)
+{
+	return core_leave_as(c, true) || v != V_OK ? v : V_NO_RESOURCES;
 }
 
 void core_batch_begin(struct core *c)
 {
-	core_enter(c);
+	core_enter_as(c, true);   /* an explicit batch joins an open group, and commits it at its end */
 }
 
 int core_batch_end(struct core *c)
@@ -1123,11 +1242,16 @@ int core_batch_end(struct core *c)
 	return core_leave(c) ? 0 : -1;
 }
 
+unsigned core_waiting(struct core *c)
+{
+	return __atomic_load_n(&c->entering, __ATOMIC_ACQUIRE);
+}
+
 size_t core_batch_changes(struct core *c)
 {
 	size_t n;
 
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->lock);   /* held already by the batch's owner (recursive) */
 	n = c->b.depth ? c->b.n_ops : 0;
 	pthread_mutex_unlock(&c->lock);
 	return n;
@@ -1492,12 +1616,12 @@ enum verdict core_add(struct core *c, const struct core_add_req *req, struct rul
 	size_t n;
 	enum verdict v;
 
-	core_enter(c);
+	core_enter_as(c, true);
 	n = unknown_addresses(c, req, ask);
 	for (size_t i = 0; i < n; i++)
 		device_note_asked(c->p.devices, &ask[i], core_now(c));   /* its answer is not the host's talk */
 	v = n ? V_ASKING : add_locked(c, req, out);
-	v = core_leave_verdict(c, v);
+	v = request_leave_verdict(c, v);
 	for (size_t i = 0; i < n; i++)
 		c->p.ask(c->p.ask_arg, &ask[i]);
 	return v;
@@ -1553,7 +1677,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	struct rule *old, upd;
 	enum verdict v;
 
-	core_enter(c);
+	core_enter_as(c, true);
 	old = rule_by_id(c, id);
 	if (old == NULL) {
 		v = V_NOT_FOUND;
@@ -1573,7 +1697,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	if (v == V_OK && out)
 		*out = *old;
 out:
-	return core_leave_verdict(c, v);
+	return request_leave_verdict(c, v);
 }
 
 /* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
@@ -1598,7 +1722,7 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 	struct rule *r;
 	enum verdict v;
 
-	core_enter(c);
+	core_enter_as(c, true);
 	r = rule_by_id(c, id);
 	if (r == NULL) {
 		v = V_NOT_FOUND;
@@ -1608,7 +1732,7 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 	if (v == V_OK && remove_rule(c, r, CORE_EV_DELETED, false) < 0)
 		v = V_NO_RESOURCES;
 out:
-	return core_leave_verdict(c, v);
+	return request_leave_verdict(c, v);
 }
 
 /* Appends r to a growing array of rules (*arr, *n of *cap). false: out of memory, nothing appended. */
@@ -1688,7 +1812,7 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 {
 	struct rule *r;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	r = rule_by_id(c, id);
 	if (r) {
 		fill_counters(c, r);
@@ -1710,7 +1834,7 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	if (remote_len && remote)
 		e.remote = *remote;
 	k = key_of(&e);
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	s = hmap_get(c->elems, &k);
 	if (s && s->n_rules > 0) {
 		struct rule *r = rule_by_id(c, s->rule_ids[0]);
@@ -1737,7 +1861,7 @@ size_t core_list(struct core *c, struct rule **out)
 	size_t n, pos = 0, i = 0;
 	struct rule *r;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	n = hmap_count(c->rules);
 	*out = n ? malloc(n * sizeof(**out)) : NULL;
 	if (*out == NULL) {
@@ -1770,7 +1894,7 @@ enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *
 	enum verdict v = V_NOT_FOUND;
 	struct rule *r;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	r = rule_by_id(c, id);
 	if (r && !reader_sees(c, r, rd)) {
 		v = V_NOT_AUTHORIZED;
@@ -1795,7 +1919,7 @@ enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_
 	const struct id_order *o = &c->pm_order;
 	struct rule *r = NULL;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	if (!order_ready(c)) {
 		v = V_NO_RESOURCES;
 	} else if (reader_sees_all(c, rd)) {
@@ -1823,7 +1947,7 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 	const struct id_order *o = &c->pm_order;
 	size_t n = 0;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	if (after < RULE_ID_MAX && order_ready(c))
 		for (size_t i = order_find(o, after + 1); n < max && i < o->n; i++) {
 			struct rule *r = rule_by_id(c, o->ids[i]);
@@ -1874,7 +1998,7 @@ int core_reconcile(struct core *c)
 {
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	rc = resync_locked(c);
 	c->reconciles++;
 	pthread_mutex_unlock(&c->lock);
@@ -1902,7 +2026,7 @@ int core_read_counters(struct core *c)
 	struct counter_ctx cc = { c };
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -1914,7 +2038,7 @@ uint32_t core_count(struct core *c, enum rule_kind kind)
 
 	if (kind != RULE_PINHOLE && kind != RULE_PORTMAP)
 		return 0;
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	n = c->n_kind[kind];
 	pthread_mutex_unlock(&c->lock);
 	return n;
@@ -1926,7 +2050,7 @@ void core_status(struct core *c, struct core_status *st)
 	size_t pos = 0;
 
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	while ((r = hmap_next(c->rules, &pos)) != NULL) {
 		if (r->kind == RULE_PINHOLE)
 			st->pinholes++;
@@ -2203,7 +2327,7 @@ int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old
 
 	if (res == NULL)
 		res = &local;
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	rc = reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0 && c->p.on_reanchor)
@@ -2289,7 +2413,7 @@ int core_meta_get(struct core *c, const char *key, char *buf, size_t len)
 {
 	int rc = -1;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_get(c->p.store, key, buf, len);
 	pthread_mutex_unlock(&c->lock);
@@ -2300,7 +2424,7 @@ int core_meta_set(struct core *c, const char *key, const char *value)
 {
 	int rc = -1;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_set(c->p.store, key, value);
 	pthread_mutex_unlock(&c->lock);

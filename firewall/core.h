@@ -105,9 +105,14 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
  * undone (table, index, journal) and it returns -1: each provisional V_OK is then to be answered as
  * V_NO_RESOURCES. on_change hears only committed changes, at core_batch_end. A change outside a batch
  * is a batch of one, so its verdict is final. Batches nest (the outermost end commits). Inside a
- * batch call only the request functions and the read-only ones. */
+ * batch call only the request functions and the read-only ones.
+ * Requests from several threads group by themselves: a core_add/core_refresh/core_delete made while
+ * another thread waits for the lock shares that thread's commit (and waits for it before it returns),
+ * so concurrent UPnP and control-socket clients share journal syncs and transactions. */
 void core_batch_begin(struct core *c);
 int core_batch_end(struct core *c);
+/* Threads waiting for the core's lock right now (tests use it to line requests up for a group). */
+unsigned core_waiting(struct core *c);
 /* Changes recorded in the open batch so far (0 outside one, by the thread holding it): compared before
  * and after a request, it tells whether the request's answer depends on the batch committing. */
 size_t core_batch_changes(struct core *c);

@@ -8,7 +8,11 @@
 #     each with 1 and with 10,000 pinholes installed,
 #   - UPnP AddPinhole / AddPortMapping latency p50/p99 (tests/bench/soap_bench.py; pupnp closes the
 #     connection after each answer, so each request includes its TCP connect) with 0, 1,000 and 10,000
-#     rules already installed: the cost per request must not grow with the table.
+#     rules already installed: the cost per request must not grow with the table,
+#   - UPnP AddPinhole from 16 concurrent clients (4 processes x 4 threads, each request on its own
+#     connection as pupnp wants) with 10,000 rules installed: requests/s, and how many journal syncs /
+#     nft transactions they shared (the core groups requests that arrive together; each is durable
+#     and in the kernel before its answer).
 #   IGDD_BUILD=DIR selects the build; BENCH_SECONDS (3) the length of each traffic run.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu
@@ -85,7 +89,7 @@ remove_all() {
 }
 
 echo "bench: lab $LAB, igdd from ${IGDD_BUILD:-$TOP}, ${SECS} s per traffic run" >&2
-lab_igdd_start enable_upnp=yes upnp_http_port=49152
+lab_igdd_start enable_upnp=yes upnp_http_port=49152 max_rules_per_client=65535
 SOAP_BENCH="$LAB_TOOLS/../bench/soap_bench.py"
 DESC4="http://$CPE_LAN4:49152/igd/rootDesc.xml"
 DESC6="http://[$CPE_LAN6]:49152/igd/rootDesc.xml"
@@ -103,6 +107,27 @@ soap_latency() {
 	SOAP_BASE=$((SOAP_BASE + 200))
 }
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# soap_concurrent LABEL: 16 clients (4 processes x 4 threads), 1,000 AddPinhole each (new ports)
+soap_concurrent() {
+	local label=$1 k tx0 tx1 t0 t1 ok=0 out secs
+	tx0=$(igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])')
+	t0=$(date +%s%N)
+	for k in 0 1 2 3; do
+		timeout 300 ip netns exec "${LAB}lan1" "$LAB_PY" "$SOAP_BENCH" soap "$DESC6" --action pinhole \
+			--src "$LAN1_EUI64" --target "$LAN1_EUI64" --base-port $((50000 + k * 1000)) --count 1000 \
+			--clients 4 --time-limit 240 </dev/null >"$LAB_DIR/soapc.$k" &
+	done
+	wait
+	t1=$(date +%s%N)
+	tx1=$(igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])')
+	for k in 0 1 2 3; do
+		out=$(cat "$LAB_DIR/soapc.$k")
+		ok=$((ok + $(kv "$out" ok)))
+	done
+	secs=$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')
+	row "UPnP AddPinhole, 16 concurrent clients, $label" "$(rate "$ok" "$secs")/s" "($ok of 4000 ok; $((tx1 - tx0)) nft transactions, p99 $(kv "$out" p99_ms) ms)"
+}
 
 echo "bench: nft CLI reference (10,000 elements, one transaction)" >&2
 {
@@ -156,6 +181,8 @@ targets
 install 10000
 echo "bench: UPnP latency with 10,000 rules" >&2
 soap_latency "10,000 rules installed"
+echo "bench: UPnP AddPinhole from 16 concurrent clients with 10,000 rules" >&2
+soap_concurrent "10,000 rules installed"
 
 echo "bench: traffic with 10,000 pinholes" >&2
 n=$(lab_nft_count elems list set inet igdd ph_port)

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -943,6 +944,99 @@ START_TEST(reads_through_the_id_index)
 }
 END_TEST
 
+/* ---------- group commit across threads ---------- */
+
+struct grouped_add {
+	struct core *c;
+	uint16_t port;
+	enum verdict v;
+};
+
+static void *add_in_thread(void *arg)
+{
+	struct grouped_add *g = arg;
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, g->port, 600);
+	struct rule r;
+
+	g->v = core_add(g->c, &q, &r);
+	return NULL;
+}
+
+/* Holds the lock in a batch until n threads wait for it with a core_add each, then lets them go. */
+static void add_lined_up(struct core *c, struct grouped_add *g, pthread_t *th, size_t n, uint16_t port0)
+{
+	core_batch_begin(c);
+	for (size_t i = 0; i < n; i++) {
+		g[i] = (struct grouped_add){ .c = c, .port = (uint16_t)(port0 + i), .v = V_NOT_FOUND };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, add_in_thread, &g[i]), 0);
+	}
+	for (int waited = 0; core_waiting(c) < n && waited < 5000; waited++)
+		usleep(1000);
+	ck_assert_uint_eq(core_waiting(c), n);
+	ck_assert_int_eq(core_batch_end(c), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+}
+
+START_TEST(threads_share_a_commit)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, st, count_change);
+	uint64_t txns = fw->ops->transactions(fw), syncs = store_syncs(st);
+	struct grouped_add g[8];
+	pthread_t th[8];
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7300, 600);
+	struct rule r;
+
+	told = 0;
+	add_lined_up(c, g, th, 8, 7200);
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_int_eq(g[i].v, V_OK);
+	/* each of the 8 answered only after the one sync and the one transaction they shared */
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 1);
+	ck_assert_uint_eq(store_syncs(st), syncs + 1);
+	ck_assert_uint_eq(fw_mem_count(fw), 8);
+	ck_assert_uint_eq(told, 8);
+	/* with nobody waiting, a request is a batch of one again */
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 2);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
+START_TEST(threads_refused_together)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, st);
+	struct grouped_add g[6];
+	pthread_t th[6];
+	struct rule *all = NULL;
+
+	fw_mem_fail_next(fw, EIO);
+	add_lined_up(c, g, th, 6, 7400);
+	/* the group's one transaction failed: every member answers NO_RESOURCES, nothing stays */
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_int_eq(g[i].v, V_NO_RESOURCES);
+	ck_assert_uint_eq(core_list(c, &all), 0);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	free(all);
+	core_free(c);
+	/* nor in the journal: a restart finds none of them */
+	c = new_core(fw, st);
+	ck_assert_uint_eq(core_list(c, &all), 0);
+	free(all);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -968,6 +1062,8 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, overlapping_remote_ranges_conflict);
 	tcase_add_test(tc, bad_stored_rules_skipped_or_clamped);
 	tcase_add_test(tc, reads_through_the_id_index);
+	tcase_add_test(tc, threads_share_a_commit);
+	tcase_add_test(tc, threads_refused_together);
 	suite_add_tcase(s, tc);
 	return s;
 }
