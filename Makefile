@@ -73,7 +73,7 @@ $(B)/igdd/igdd: $(B)/igdd/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/igdd/igdctl: $(B)/igdd/igdctl.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/pcpd/pcpd: $(B)/pcpd/main.o $(LIB_WEB) $(LIB_PCP) $(LIB_FIREWALL)
+$(B)/pcpd/pcpd: $(B)/pcpd/main.o $(LIB_PCP) $(LIB_FIREWALL)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/unit/%: tests/unit/%.c $(LIBS)
@@ -114,6 +114,7 @@ fuzz: $(FUZZERS)
 
 # ---- the two commands ----
 test: deps
+	sh tests/tools/layers.sh
 	$(MAKE) all
 	$(MAKE) B=.build/san SAN=1 all unit
 	$(MAKE) fuzz-smoke

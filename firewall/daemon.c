@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "api.h"
 #include "cgroup.h"
 #include "daemon.h"
 #include "log.h"
@@ -497,7 +498,7 @@ static int drop_privileges(struct daemon *d)
 static char *ctl_answer(void *arg, const char *req, size_t len)
 {
 	struct daemon *d = arg;
-	char *out = d->info->ctl_answer(d->core, &d->conf.fw, req, len);
+	char *out = api_ctl_answer(d->core, &d->conf.fw, req, len);
 
 	/* A long answer is a list, built through transient copies many times its size: give them back
 	 * now rather than at the next tick. Short answers (adds, deletes) skip the trim's heap walk. */

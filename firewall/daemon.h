@@ -26,8 +26,6 @@ struct daemon;
 
 struct daemon_info {
 	const char *name;   /* "igdd", "pcpd": syslog ident and messages */
-	/* answers one control socket request (web/api.c api_ctl_answer); firewall/ cannot include web/ */
-	char *(*ctl_answer)(struct core *core, const struct fw_config *fw, const char *req, size_t len);
 	/* called once the core runs, before the loop starts (front ends register here); may be NULL */
 	int (*start)(struct daemon *d);
 	/* called once privileges are dropped: front ends that create threads start here, so the

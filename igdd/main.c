@@ -17,7 +17,7 @@
 #include "igdd/iwf.h"
 #include "igdd/upnp.h"
 #include "pcpd/pcp_io.h"
-#include "web/api.h"
+#include "firewall/api.h"
 #include "web/http.h"
 
 struct igdd_fronts {
@@ -332,7 +332,6 @@ static void igdd_note_features(const struct conf *c)
 
 static const struct daemon_info igdd_info = {
 	.name = "igdd",
-	.ctl_answer = api_ctl_answer,
 	.start = igdd_start,
 	.start_after_drop = igdd_start_after_drop,
 	.stop = igdd_stop,

@@ -6,7 +6,6 @@
 #include "firewall/fw.h"
 #include "firewall/log.h"
 #include "pcpd/pcp_io.h"
-#include "web/api.h"
 
 static int pcpd_start(struct daemon *d)
 {
@@ -60,7 +59,6 @@ static void pcpd_note_features(const struct conf *c)
 
 static const struct daemon_info pcpd_info = {
 	.name = "pcpd",
-	.ctl_answer = api_ctl_answer,
 	.start = pcpd_start,
 	.stop = pcpd_stop,
 	.note_features = pcpd_note_features,

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "firewall/addr.h"
-#include "web/api.h"
+#include "firewall/api.h"
 #include "web/api_web.h"
 
 struct api_web {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libmicrohttpd around the pure handlers (see http.h). This file does the I/O and decides
- * nothing: who may do what is web/api_web.c's and web/api.c's business. */
+ * nothing: who may do what is web/api_web.c's and firewall/api.c's business. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 
 #include "firewall/addr.h"
 #include "firewall/log.h"
-#include "web/api.h"
+#include "firewall/api.h"
 #include "web/api_web.h"
 #include "web/http.h"
 

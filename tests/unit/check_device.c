@@ -1006,6 +1006,7 @@ static Suite *device_suite(void)
 	Suite *s = suite_create("device");
 	TCase *tc = tcase_create("core");
 
+	tcase_set_timeout(tc, 60);   /* limit_flood: 100,000 devices under ASan on a busy machine */
 	tcase_add_test(tc, eui64_iid);
 	tcase_add_loop_test(tc, classify_table, 0, sizeof(ccases) / sizeof(ccases[0]));
 	tcase_add_test(tc, classify_bad_input);

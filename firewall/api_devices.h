@@ -13,7 +13,7 @@
 #ifndef IGDD_API_DEVICES_H
 #define IGDD_API_DEVICES_H
 
-#include "web/api.h"
+#include "firewall/api.h"
 
 int api_devices_get(struct core *core, const struct api_request *req, struct api_response *resp);
 int api_device_put(struct core *core, const struct api_request *req, const char *mac, size_t maclen,

@@ -9,7 +9,7 @@
 #include "firewall/device.h"
 #include "firewall/devwatch.h"
 #include "firewall/prefix.h"
-#include "web/api_devices.h"
+#include "firewall/api_devices.h"
 
 static const char *neigh_name(enum neigh_state s)
 {

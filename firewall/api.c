@@ -12,8 +12,8 @@
 
 #include "firewall/addr.h"
 #include "firewall/policy.h"
-#include "web/api.h"
-#include "web/api_devices.h"
+#include "firewall/api.h"
+#include "firewall/api_devices.h"
 
 /* ---------- rule -> JSON ---------- */
 
