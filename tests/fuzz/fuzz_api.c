@@ -14,7 +14,7 @@
 #include "firewall/core.h"
 #include "firewall/device.h"
 #include "firewall/log.h"
-#include "web/api.h"
+#include "firewall/api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

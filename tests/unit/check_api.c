@@ -18,7 +18,7 @@
 #include "firewall/fw.h"
 #include "firewall/store.h"
 #include "tests/unit/testutil.h"
-#include "web/api.h"
+#include "firewall/api.h"
 
 #define NOW 1700000000
 
