@@ -354,27 +354,52 @@ static bool subnet_candidate(const struct device *d, const struct device_addr *o
 	       !o->facts.flag_stable_privacy;
 }
 
-static void judge_subnet(struct device *d, const struct device_addr *da, int64_t now)
-{
-	struct device_addr *silent = NULL, *talker = NULL, *only = NULL;
-	size_t n = 0, n_silent = 0;
-	char why[DEVICE_EVIDENCE_MAX], a[ADDR_STRLEN];
+/* What rule 3 sees in da's /64 (judge_subnet decides by it, device_to_relisten looks again by it). */
+struct subnet_view {
+	bool has_stable;              /* the /64 has its stable address: the rest is the sibling rule's */
+	size_t n;                     /* candidates (subnet_candidate) */
+	struct device_addr *only;     /* the last candidate seen (the only one when n == 1) */
+	struct device_addr *talker;   /* the candidate that spoke last */
+	int64_t latest_usable;        /* when the last candidate was surely usable */
+};
 
+static void view_subnet(struct device *d, const struct device_addr *da, struct subnet_view *v)
+{
+	memset(v, 0, sizeof(*v));
 	for (size_t i = 0; i < d->naddrs; i++) {
 		struct device_addr *o = &d->addrs[i];
 
 		if (!same_64(&o->addr, &da->addr))
 			continue;
 		if (o->kind == ADDR_KIND_EUI64 || o->decided == ADDR_KIND_STABLE ||
-		    (o->kind == ADDR_KIND_STABLE && addr_present(o)))
-			return;   /* the /64 has its stable address: the rest is the sibling rule's */
+		    (o->kind == ADDR_KIND_STABLE && addr_present(o))) {
+			v->has_stable = true;
+			return;
+		}
 		if (!subnet_candidate(d, o, da))
 			continue;
-		n++;
-		only = o;
-		if (o->spoke && (!talker || o->spoke_ms > talker->spoke_ms))
-			talker = o;   /* the last to speak */
+		v->n++;
+		v->only = o;
+		if (surely_usable_ms(o) > v->latest_usable)
+			v->latest_usable = surely_usable_ms(o);
+		if (o->spoke && (!v->talker || o->spoke_ms > v->talker->spoke_ms))
+			v->talker = o;
 	}
+}
+
+static void judge_subnet(struct device *d, const struct device_addr *da, int64_t now)
+{
+	struct device_addr *silent = NULL, *talker, *only;
+	struct subnet_view v;
+	size_t n, n_silent = 0;
+	char why[DEVICE_EVIDENCE_MAX], a[ADDR_STRLEN];
+
+	view_subnet(d, da, &v);
+	if (v.has_stable)
+		return;
+	talker = v.talker;
+	only = v.only;
+	n = v.n;
 	for (size_t i = 0; talker && i < d->naddrs; i++) {
 		struct device_addr *o = &d->addrs[i];
 
@@ -701,25 +726,13 @@ void device_subnets_changed(struct device_table *t)
  * candidates are usable (NULL if none, or not yet). */
 static struct device_addr *stale_talker(struct device *d, const struct device_addr *da, int64_t *all_usable)
 {
-	struct device_addr *talker = NULL;
-	int64_t latest = 0;
+	struct subnet_view v;
 
-	for (size_t i = 0; i < d->naddrs; i++) {
-		struct device_addr *o = &d->addrs[i];
-
-		if (!same_64(&o->addr, &da->addr))
-			continue;
-		if (o->kind == ADDR_KIND_EUI64 || o->kind == ADDR_KIND_STABLE || o->decided == ADDR_KIND_STABLE)
-			return NULL;   /* decided: nothing to wait for */
-		if (!subnet_candidate(d, o, da))
-			continue;
-		if (surely_usable_ms(o) > latest)
-			latest = surely_usable_ms(o);
-		if (o->spoke && (!talker || o->spoke_ms > talker->spoke_ms))
-			talker = o;
-	}
-	*all_usable = latest;
-	return talker && talker->spoke_ms < latest ? talker : NULL;
+	view_subnet(d, da, &v);
+	*all_usable = v.latest_usable;
+	if (v.has_stable)
+		return NULL;   /* decided: nothing to wait for */
+	return v.talker && v.talker->spoke_ms < v.latest_usable ? v.talker : NULL;
 }
 
 size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max)

@@ -347,14 +347,42 @@ static bool ask_admit(struct devwatch *dw, const struct in6_addr *a, uint64_t no
 	return true;
 }
 
+/* One request about the router's neighbour entry for a on ifindex (an RTM_*NEIGH message on the asking
+ * socket): what the kernel sends back (rtnetlink answers within the send, an error even unasked for) is
+ * read right away, handed to cb if given, so nothing piles up. Called with ask_mu held. Returns -1 if
+ * it could not be sent. */
+static int neigh_request(struct devwatch *dw, uint16_t type, uint16_t flags, int ifindex, uint16_t state,
+			 uint8_t ndm_flags, const struct in6_addr *a, const uint8_t *mac, mnl_cb_t cb, void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ndmsg *nd;
+	bool v4 = addr_is_v4(a);
+	ssize_t n;
+	int rc = 0;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = v4 ? AF_INET : AF_INET6;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_state = state;
+	nd->ndm_flags = ndm_flags;
+	mnl_attr_put(nlh, NDA_DST, v4 ? 4 : 16, v4 ? (const void *)&a->s6_addr[12] : (const void *)a->s6_addr);
+	if (mac)
+		mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) < 0)
+		rc = -1;
+	while ((n = mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf))) > 0)
+		if (cb)
+			(void)mnl_cb_run(buf, (size_t)n, 0, 0, cb, data);
+	return rc;
+}
+
 void devwatch_ask(void *arg, const struct in6_addr *a)
 {
 	struct devwatch *dw = arg;
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	struct ndmsg *nd;
 	int ifindex = 0;
-	bool v4 = addr_is_v4(a);
 
 	if (!dw || !a || !dw->ask_nl)
 		return;
@@ -367,20 +395,8 @@ void devwatch_ask(void *arg, const struct in6_addr *a)
 		return;
 	}
 	/* NTF_USE: the kernel resolves the address as if it had a packet for it (NS, or ARP) */
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWNEIGH;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE;
-	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
-	nd->ndm_family = v4 ? AF_INET : AF_INET6;
-	nd->ndm_ifindex = ifindex;
-	nd->ndm_state = NUD_NONE;
-	nd->ndm_flags = NTF_USE;
-	mnl_attr_put(nlh, NDA_DST, v4 ? 4 : 16, v4 ? (const void *)&a->s6_addr[12] : (const void *)a->s6_addr);
-	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) < 0)
+	if (neigh_request(dw, RTM_NEWNEIGH, NLM_F_CREATE, ifindex, NUD_NONE, NTF_USE, a, NULL, NULL, NULL) < 0)
 		log_debug("devices: asking the LAN: %s", strerror(errno));
-	/* an error comes back as a message even unasked for: read and drop it, so nothing piles up */
-	while (mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf)) > 0)
-		;
 	pthread_mutex_unlock(&dw->ask_mu);
 }
 
@@ -416,14 +432,19 @@ static int probe_locked(void *arg, struct device_table *t)
 
 /* Asks the LAN about the EUI-64 address of devices not asked yet in the current prefixes: a host that
  * holds it answers (and the device learns its stable address before any rule needs it). */
+static void probe_ask(struct devwatch *dw, const struct probe *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		devwatch_ask(dw, &p->ask[i]);
+}
+
 static void probe_eui64(struct devwatch *dw)
 {
 	struct probe p = { .dw = dw };
 
 	if (!dw->ask_nl || core_with_devices(dw->core, probe_locked, &p) < 0)
 		return;
-	for (size_t i = 0; i < p.n; i++)
-		devwatch_ask(dw, &p.ask[i]);
+	probe_ask(dw, &p);
 }
 
 /* ---------- talk after a prefix change ---------- */
@@ -436,23 +457,10 @@ static void probe_eui64(struct devwatch *dw)
  * the router sends to it moves it to DELAY, which we can see. */
 static void neigh_set_stale(struct devwatch *dw, const struct device_relisten *r)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ndmsg *nd;
-
-	nlh->nlmsg_type = RTM_NEWNEIGH;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_REPLACE;
-	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
-	nd->ndm_family = AF_INET6;
-	nd->ndm_ifindex = r->ifindex;
-	nd->ndm_state = NUD_STALE;
-	mnl_attr_put(nlh, NDA_DST, 16, r->addr.s6_addr);
-	mnl_attr_put(nlh, NDA_LLADDR, 6, r->mac);
 	pthread_mutex_lock(&dw->ask_mu);
-	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) < 0)
+	if (neigh_request(dw, RTM_NEWNEIGH, NLM_F_REPLACE, r->ifindex, NUD_STALE, 0, &r->addr, r->mac, NULL,
+			  NULL) < 0)
 		log_debug("devices: marking a neighbour stale: %s", strerror(errno));
-	while (mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf)) > 0)
-		;
 	pthread_mutex_unlock(&dw->ask_mu);
 }
 
@@ -468,23 +476,10 @@ static int neigh_state_cb(const struct nlmsghdr *nlh, void *data)
 /* The state of the router's neighbour entry for r (NUD_*), 0 if none. */
 static int neigh_state(struct devwatch *dw, const struct device_relisten *r)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ndmsg *nd;
 	int state = 0;
-	ssize_t n;
 
-	nlh->nlmsg_type = RTM_GETNEIGH;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
-	nd->ndm_family = AF_INET6;
-	nd->ndm_ifindex = r->ifindex;
-	mnl_attr_put(nlh, NDA_DST, 16, r->addr.s6_addr);
 	pthread_mutex_lock(&dw->ask_mu);
-	/* rtnetlink answers within the send: the reply (or the error) is queued when sendto returns */
-	if (mnl_socket_sendto(dw->ask_nl, nlh, nlh->nlmsg_len) >= 0)
-		while ((n = mnl_socket_recvfrom(dw->ask_nl, buf, sizeof(buf))) > 0)
-			(void)mnl_cb_run(buf, (size_t)n, 0, 0, neigh_state_cb, &state);
+	(void)neigh_request(dw, RTM_GETNEIGH, 0, r->ifindex, 0, 0, &r->addr, NULL, neigh_state_cb, &state);
 	pthread_mutex_unlock(&dw->ask_mu);
 	return state;
 }
@@ -550,44 +545,62 @@ static int relisten_locked(void *arg, struct device_table *t)
 	return 0;
 }
 
-/* After a prefix change: makes the router look again at talkers whose last talk came too early to
- * tell their stable sibling (device_to_relisten). */
-static void relisten(struct devwatch *dw)
+/* Room for the look-agains that can start now (at most one batch). */
+static void relisten_prepare(struct devwatch *dw, struct relisten_batch *b)
 {
-	struct relisten_batch b = { .max = sizeof(dw->checks) / sizeof(dw->checks[0]) - dw->n_checks };
+	b->n = 0;
+	b->max = dw->ask_nl ? sizeof(dw->checks) / sizeof(dw->checks[0]) - dw->n_checks : 0;
+	if (b->max > sizeof(b->r) / sizeof(b->r[0]))
+		b->max = sizeof(b->r) / sizeof(b->r[0]);
+}
 
-	if (!dw->ask_nl || b.max == 0)
-		return;
-	if (b.max > sizeof(b.r) / sizeof(b.r[0]))
-		b.max = sizeof(b.r) / sizeof(b.r[0]);
-	if (core_with_devices(dw->core, relisten_locked, &b) < 0)
-		return;
-	for (size_t i = 0; i < b.n; i++) {
-		neigh_set_stale(dw, &b.r[i]);
-		dw->checks[dw->n_checks].r = b.r[i];
+/* After a prefix change: makes the router look again at talkers whose last talk came too early to
+ * tell their stable sibling (device_to_relisten, collected into b under the core's lock). */
+static void relisten_start(struct devwatch *dw, const struct relisten_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		neigh_set_stale(dw, &b->r[i]);
+		dw->checks[dw->n_checks].r = b->r[i];
 		dw->checks[dw->n_checks++].due_ms = loop_now_ms() + RELISTEN_LOOK_MS;
 	}
-	if (b.n && !dw->check_armed) {
+	if (b->n && !dw->check_armed) {
 		dw->check_armed = true;
 		loop_timer(dw->loop, RELISTEN_LOOK_MS, on_relisten_look, dw);
 	}
 }
 
-static int age_locked(void *arg, struct device_table *t)
+/* What the once-a-second tick does with the table, in one visit under the core's lock. */
+struct tick {
+	int promoted;                 /* addresses persistence made stable */
+	struct probe probe;
+	struct relisten_batch relisten;
+};
+
+static int tick_locked(void *arg, struct device_table *t)
 {
-	(void)arg;
-	return (int)device_table_age(t, (int64_t)time(NULL));
+	struct tick *k = arg;
+
+	k->promoted = (int)device_table_age(t, (int64_t)time(NULL));
+	if (k->probe.dw->ask_nl)
+		probe_locked(&k->probe, t);
+	if (k->relisten.max)
+		relisten_locked(&k->relisten, t);
+	return 0;
 }
 
 static void age_tick(void *arg)
 {
 	struct devwatch *dw = arg;
+	struct tick k = { .probe = { .dw = dw } };
 
-	/* persistence promotes opaque addresses to stable: pending rules may resolve */
-	if (core_with_devices(dw->core, age_locked, dw) > 0)
-		resolve(dw);
-	probe_eui64(dw);
-	relisten(dw);
+	relisten_prepare(dw, &k.relisten);
+	if (core_with_devices(dw->core, tick_locked, &k) == 0) {
+		/* persistence promotes opaque addresses to stable: pending rules may resolve */
+		if (k.promoted > 0)
+			resolve(dw);
+		probe_ask(dw, &k.probe);
+		relisten_start(dw, &k.relisten);
+	}
 	loop_timer(dw->loop, DEVWATCH_AGE_MS, age_tick, dw);
 }
 
