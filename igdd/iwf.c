@@ -251,6 +251,10 @@ static int exchange(struct iwf *w, struct pcp_request *req, struct pcp_response 
 		pthread_mutex_lock(&w->mu);
 		rt = pcp_client_rt_ms(rt, (int)rnd(w, 201) - 100);
 		pthread_mutex_unlock(&w->mu);
+		/* a budget shorter than RFC 6887's first timeout still gets a second try (one lost datagram
+		 * must not fail a UPnP request) */
+		if (wait_ms < PCP_CLIENT_IRT_MS && rt > wait_ms / 2)
+			rt = wait_ms / 2;
 		next = now + rt < deadline ? now + rt : deadline;
 		for (int polls = 0; polls < 64 && (now = mono_ms()) < next; polls++) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };

@@ -101,6 +101,11 @@ static bool proxy_ext_of(void *arg, uint32_t rule_id, struct in_addr *ext_addr, 
 	return true;
 }
 
+static bool proxy_ext_addr(void *arg, struct in_addr *out)
+{
+	return iwf_ext_addr(arg, out);
+}
+
 static json_t *api_upstream_status(void *arg)
 {
 	struct iwf_status st;
@@ -147,7 +152,7 @@ static json_t *api_upstream_rule(void *arg, uint32_t id)
 static void hook_pcp(struct igdd_fronts *f)
 {
 	struct pcp_upstream u = { .active = proxy_active, .map = proxy_map, .unmap = proxy_unmap,
-				  .ext_of = proxy_ext_of, .arg = f->iwf };
+				  .ext_of = proxy_ext_of, .ext_addr = proxy_ext_addr, .arg = f->iwf };
 
 	if (f->pcp)
 		pcp_server_set_upstream(pcp_service_server(f->pcp), f->iwf ? &u : NULL);
