@@ -107,6 +107,7 @@ struct iwf_status {
 	char ext_addr[16];            /* "" when unknown */
 	size_t mappings, mapped;
 	uint64_t recreated;           /* mappings re-created after the server lost its state */
+	uint64_t resets;              /* times the server was seen to lose its state (one per restart) */
 };
 void iwf_status(struct iwf *w, struct iwf_status *st);
 

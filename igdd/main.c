@@ -122,14 +122,15 @@ static json_t *api_upstream_status(void *arg)
 			"lifetime", (json_int_t)m[i].ext.lifetime));
 	}
 	iwf_status(arg, &st);
-	j = json_pack("{s:s?,s:s,s:o,s:s?,s:I,s:I,s:I}",
+	j = json_pack("{s:s?,s:s,s:o,s:s?,s:I,s:I,s:I,s:I}",
 			 "server", st.server[0] ? st.server : NULL,
 			 "state", iwf_state_name(st.state),
 			 "epoch", st.has_epoch ? json_integer(st.epoch) : json_null(),
 			 "ext_addr", st.ext_addr[0] ? st.ext_addr : NULL,
 			 "mappings", (json_int_t)st.mappings,
 			 "mapped", (json_int_t)st.mapped,
-			 "recreated", (json_int_t)st.recreated);
+			 "recreated", (json_int_t)st.recreated,
+			 "resets", (json_int_t)st.resets);
 	if (j && arr)
 		json_object_set_new(j, "list", arr);
 	else
