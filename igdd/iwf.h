@@ -37,7 +37,7 @@
 /* UPnP callers: a CGN that is up answers in milliseconds, and a UPnP client stops reading long before the
  * 30 s UPnP limit (miniupnpc after 5 s), so the first request after the upstream went silent must hear
  * its 501 within 2 s: two tries, the second halfway (exchange). */
-#define IWF_SYNC_WAIT_MS   1500u
+#define IWF_SYNC_WAIT_MS   1200u
 #define IWF_PROXY_WAIT_MS  4000u  /* PCP proxy (on the loop thread): the LAN client retransmits itself */
 #define IWF_UNREACHABLE_WAIT_MS 500u  /* one try while the server is known to be silent */
 #define IWF_CHECK_MS       5000u  /* ANNOUNCE epoch/liveness check while the server answers */
