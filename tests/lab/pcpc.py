@@ -60,7 +60,7 @@ def build_v1_map(args, client):
 def build(args, client):
     op = {"announce": 0, "map": 1, "peer": 2}[args.cmd]
     lifetime = 0 if op == 0 else args.lifetime
-    if op == 1 and args.layout == "v1":
+    if op == 1 and getattr(args, "layout", "v2") == "v1":
         return build_v1_map(args, client)
     msg = struct.pack("!BBHI", 2, op, 0, lifetime) + addr16(args.client or client)
     if op:
