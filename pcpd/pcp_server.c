@@ -656,7 +656,7 @@ static bool nonce_adopted(struct pcp_server *s, const struct map_req *mr, struct
 	if (core_renonce(s->p.core, r->id, &mr->owner, mr->nonce, r) != V_OK)
 		return false;
 	s->st.nonces_replaced++;
-	log_info("pcp: %s renews %s mapping %u of its own with a new nonce: the mapping takes it",
+	log_info("pcp: %s came with a new nonce for its own %s mapping %u: the mapping takes it",
 		 addr_str(&mr->owner, a), r->origin == ORIGIN_PCP_PEER ? "PEER" : "MAP", r->id);
 	return true;
 }
