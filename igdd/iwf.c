@@ -37,6 +37,7 @@ struct iwf_ent {
 	uint64_t next_ms;             /* monotonic: next refresh / retry / re-create */
 	unsigned attempt;
 	enum pcp_client_state state;
+	bool lost;                    /* the server lost it: counted as re-created once it is made again */
 };
 
 struct iwf {
@@ -235,6 +236,7 @@ static void note_answer(struct iwf *w, uint32_t epoch, uint64_t arrival)
 			 epoch, w->n, (unsigned long long)(at - now));
 		for (size_t i = 0; i < w->n; i++) {
 			w->ents[i].state = pcp_client_next(w->ents[i].state, PCP_CLIENT_EV_EPOCH);
+			w->ents[i].lost = true;
 			w->ents[i].next_ms = at;
 			w->ents[i].attempt = 0;
 		}
@@ -446,6 +448,9 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	e->ext_addr = pcp_addr_is_v4mapped(&resp.op.ext_addr) ? addr_to_v4(&resp.op.ext_addr) : (struct in_addr){ 0 };
 	e->lifetime = resp.lifetime;
 	e->state = pcp_client_next(e->state, PCP_CLIENT_EV_OK);
+	if (e->lost)
+		w->recreated++;
+	e->lost = false;
 	e->attempt = 0;
 	e->next_ms = now + (uint64_t)pcp_client_renew_s(resp.lifetime, 0, rnd(w, 1001)) * 1000u;
 	if (e->ext_addr.s_addr) {
@@ -741,11 +746,6 @@ static void sweep(struct iwf *w, uint64_t now)
 
 		if (!rule_listed(rules, n, due[i].rule_id, &r))
 			continue;
-		if (due[i].state == PCP_CLIENT_LOST) {
-			pthread_mutex_lock(&w->mu);
-			w->recreated++;
-			pthread_mutex_unlock(&w->mu);
-		}
 		/* keep the port the clients were told; a server that cannot give it picks another */
 		do_map(w, r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
 	}

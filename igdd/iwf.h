@@ -106,7 +106,7 @@ struct iwf_status {
 	uint32_t epoch;               /* the server's epoch at its last answer, plus the time since */
 	char ext_addr[16];            /* "" when unknown */
 	size_t mappings, mapped;
-	uint64_t recreated;           /* mappings re-created after the server lost its state */
+	uint64_t recreated;           /* mappings made again after the server lost its state (not tries) */
 	uint64_t resets;              /* times the server was seen to lose its state (one per restart) */
 };
 void iwf_status(struct iwf *w, struct iwf_status *st);

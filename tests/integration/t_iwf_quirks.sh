@@ -86,6 +86,7 @@ expect_eq "$n_lost" 1 "igdd logged one loss of state"
 st=$(igdctl_lab status)
 grep -q "^upstream resets 1 " <<<"$st" || fail "igdctl status: $(grep upstream <<<"$st")"
 ok "igdctl status: $(grep '^upstream resets' <<<"$st")"
+expect_eq "$((c1 - c0))" 3 "each of the three upstream mappings counted re-created once"
 ok "figures: mappings reachable again $back_ms ms after pcpd restarted; $((c1 - c0)) upstream mappings re-created for 1 reset"
 
 step "the upstream goes silent: the first UPnP request fails within 2 s"
