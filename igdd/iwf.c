@@ -641,6 +641,7 @@ static void learn_ext(struct iwf *w)
 	struct pcp_request req;
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
+	bool changed;
 
 	copy_nonce(w, nonce);
 	pcp_client_map_request(&req, &in6addr_any, nonce, IPPROTO_UDP, IWF_PROBE_PORT, 0, NULL, IWF_LIFETIME_MIN, false, NULL);
@@ -648,10 +649,14 @@ static void learn_ext(struct iwf *w)
 	    !pcp_addr_is_v4mapped(&resp.op.ext_addr))
 		return;
 	pthread_mutex_lock(&w->mu);
+	changed = !w->have_ext || w->ext.s_addr != addr_to_v4(&resp.op.ext_addr).s_addr;
 	w->have_ext = true;
 	w->ext = addr_to_v4(&resp.op.ext_addr);
 	pthread_mutex_unlock(&w->mu);
 	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, PCP_CLIENT_IRT_MS);
+	/* the LAN's clients hear the address they are reached at (UPnP eventing, PCP and NAT-PMP ANNOUNCE) */
+	if (changed && w->p.changed)
+		w->p.changed(w->p.changed_arg);
 }
 
 static void check_server(struct iwf *w, uint64_t now)

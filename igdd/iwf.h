@@ -56,7 +56,8 @@ struct iwf_params {
 	uint16_t listen_port;         /* unsolicited ANNOUNCE; 0 = 5350 */
 	uint32_t sync_wait_ms;        /* 0 = IWF_SYNC_WAIT_MS */
 	bool send_descriptions;       /* a mapping's description goes upstream too (DESCRIPTION, RFC 7220) */
-	/* the CGN's address or a mapping's external port changed (after a re-create): UPnP eventing.
+	/* the CGN's address became known or changed, or a mapping's external port changed (after a
+	 * re-create): UPnP eventing, and the PCP / NAT-PMP ANNOUNCE to the LAN (igdd/main.c).
 	 * Called from the IWF thread without any lock held. May be NULL. */
 	void (*changed)(void *arg);
 	void *changed_arg;

@@ -27,6 +27,7 @@ struct igdd_fronts {
 	struct web *web;
 	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server; NULL = none */
 	int switch_fd;               /* eventfd: the web UI changed the on/off switches */
+	int upstream_fd;             /* eventfd: the upstream's external address or an upstream port changed */
 	atomic_bool want_pcp;
 };
 
@@ -56,11 +57,32 @@ static void igdd_rule_changed(struct daemon *d, const struct rule *r, enum core_
 /* ---------- the interworking function, as the front ends see it ---------- */
 
 /* the CGN's address or a mapping's port changed: UPnP clients learn it through eventing */
+/* Any thread (the IWF's, a UPnP one): the loop tells the PCP and NAT-PMP clients. */
 static void iwf_changed(void *arg)
 {
 	struct igdd_fronts *f = arg;
+	uint64_t one = 1;
 
 	upnp_rule_changed(__atomic_load_n(&f->upnp, __ATOMIC_ACQUIRE), NULL, CORE_EV_CHANGED);
+	if (write(f->upstream_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("iwf: waking the loop");
+}
+
+/* Loop thread: what the LAN's PCP and NAT-PMP clients were told (the external address, a mapping's
+ * external port) changed upstream, which to them is a loss of state (RFC 6887 8.5): the epoch restarts
+ * and the ANNOUNCE burst goes out, the NAT-PMP one with the upstream's address. */
+static void upstream_changed(void *arg, int fd, uint32_t events)
+{
+	struct igdd_fronts *f = arg;
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("iwf: loop wake-up");
+	if (f->pcp == NULL)
+		return;
+	log_info("pcp: the upstream's external address or port changed: epoch restarts, ANNOUNCE");
+	pcp_service_state_lost(f->pcp);
 }
 
 static bool proxy_active(void *arg)
@@ -276,6 +298,7 @@ static int igdd_start(struct daemon *d)
 		return -1;
 	f->d = d;
 	f->switch_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	f->upstream_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	atomic_store(&f->want_pcp, d->conf.enable_pcp);
 	d->front = f;
 	d->on_prefix_change = igdd_prefix_changed;
@@ -284,6 +307,10 @@ static int igdd_start(struct daemon *d)
 	d->on_lan_change = igdd_lan_changed;
 	if (f->switch_fd < 0 || loop_add_fd(d->loop, f->switch_fd, EPOLLIN, apply_switches, f) < 0) {
 		log_warn("front-end switches");
+		return -1;
+	}
+	if (f->upstream_fd < 0 || loop_add_fd(d->loop, f->upstream_fd, EPOLLIN, upstream_changed, f) < 0) {
+		log_warn("iwf: loop wake-up");
 		return -1;
 	}
 	/* The web UI's persisted switch, recorded when the web server starts, corrects this later. */
@@ -325,6 +352,10 @@ static void igdd_stop(struct daemon *d)
 	if (f->switch_fd >= 0) {
 		loop_del_fd(d->loop, f->switch_fd);
 		close(f->switch_fd);
+	}
+	if (f->upstream_fd >= 0) {
+		loop_del_fd(d->loop, f->upstream_fd);
+		close(f->upstream_fd);
 	}
 	free(f);
 	d->front = NULL;

@@ -25,6 +25,12 @@ iwf_trap
 iwf_up || fail "iwf lab up"
 step "lab $LAB up: wan - cgn - cpe - lan1"
 iwf_pcpd_start || fail "pcpd start"
+# the LAN hears the announcements igdd multicasts on 224.0.0.1:5350 from its start on
+ip netns exec "${LAB}lan1" "$LAB_PY" "$LAB_TOOLS/pcpc.py" listen --group 224.0.0.1 --timeout 10 --count 8 \
+	>"$LAB_DIR/announce4" 2>&1 </dev/null &
+listener=$!
+bound() { [ "$(ip netns exec "${LAB}lan1" ss -Hlun 'sport = :5350' | wc -l)" -ge 1 ]; }
+wait_until 5 bound || fail "the ANNOUNCE listener did not bind within 5 s"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
 up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
@@ -32,6 +38,12 @@ wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)' 
 ok "igdd sees the upstream, external address $IWF_CGN_EXT, in ${WAITED}s"
 
 step "NAT-PMP's public address is the CGN's"
+heard() { grep -q "ext_addr=$IWF_CGN_EXT proto=natpmp" "$LAB_DIR/announce4"; }
+wait_until 10 heard || fail "no NAT-PMP announcement of $IWF_CGN_EXT: $(cat "$LAB_DIR/announce4")"
+kill "$listener" 2>/dev/null || true
+grep -q "ext_addr=$IWF_CPE_WAN proto=natpmp" "$LAB_DIR/announce4" &&
+	fail "a NAT-PMP announcement of the CPE's $IWF_CPE_WAN: $(cat "$LAB_DIR/announce4")"
+ok "NAT-PMP announcements on 224.0.0.1:5350 name $IWF_CGN_EXT ($(grep -c "proto=natpmp" "$LAB_DIR/announce4") heard), never $IWF_CPE_WAN"
 out=$(iwf_upnpc -s)
 grep -q "ExternalIPAddress = $IWF_CGN_EXT" <<<"$out" || fail "upnpc -s: $out"
 ok "UPnP GetExternalIPAddress: $IWF_CGN_EXT"

@@ -265,7 +265,8 @@ def listen(args):
     try:
         while got < args.count:
             buf, frm = s.recvfrom(2048)
-            d = parse(buf) if buf[:1] == b"\x02" else {"result": "NATPMP", "len": len(buf)}
+            d = any_parse(buf)
+            d["proto"] = "natpmp" if buf[:1] == b"\0" else "pcp"
             d["from"] = frm[0].split("%")[0]
             show(d)
             got += 1
