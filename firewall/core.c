@@ -1700,6 +1700,32 @@ out:
 	return request_leave_verdict(c, v);
 }
 
+enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *requester,
+			  const uint8_t nonce[RULE_NONCE_LEN], struct rule *out)
+{
+	struct rule *old, upd;
+	enum verdict v = V_NOT_AUTHORIZED;
+
+	core_enter(c);
+	old = rule_by_id(c, id);
+	if (old == NULL) {
+		v = V_NOT_FOUND;
+		goto out;
+	}
+	/* the mapping's own host only: whoever made it for another host (THIRD_PARTY) is not that host */
+	if (!old->has_nonce || !old->target.use_exact || !same_device(c, requester, &old->target.exact))
+		goto out;
+	if ((v = apps_verdict(c, old, requester)) != V_OK)
+		goto out;
+	upd = *old;
+	memcpy(upd.nonce, nonce, RULE_NONCE_LEN);
+	v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
+	if (v == V_OK && out)
+		*out = *old;
+out:
+	return core_leave_verdict(c, v);
+}
+
 /* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
  * the batch fails (expiry: the kernel times the elements out by itself). */
 static int remove_rule(struct core *c, struct rule *r, enum core_event ev, bool keep)

@@ -95,6 +95,12 @@ bool core_addresses_known(struct core *c, const struct in6_addr *a, size_t n);
 /* New lease for an existing rule (0 asked = policy maximum unless exact). */
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
 			  bool privileged, struct rule *out);
+/* PCP: a request for an existing mapping came with another nonce from the mapping's own host (its
+ * internal address, or an address of the same device): an app that restarted, or one that makes a
+ * nonce per request. The rule takes the new nonce, nothing else changes (one journal line). Anyone else,
+ * including a THIRD_PARTY requester acting for that host: V_NOT_AUTHORIZED. */
+enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *requester,
+			  const uint8_t nonce[RULE_NONCE_LEN], struct rule *out);
 enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *requester, bool privileged);
 
 /* Group commit. Between core_batch_begin and core_batch_end the calling thread holds the core's lock

@@ -160,6 +160,7 @@ static void print_upstream(json_t *u)
 	printf("upstream addr %s\n", str_or(u, "ext_addr", "-"));
 	printf("upstream maps %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " mapped, %" JSON_INTEGER_FORMAT
 	       " re-created)\n", int_or(u, "mappings", 0), int_or(u, "mapped", 0), int_or(u, "recreated", 0));
+	printf("upstream resets %" JSON_INTEGER_FORMAT " (times the server lost its state)\n", int_or(u, "resets", 0));
 	json_array_foreach(list, i, m)
 		printf("  rule %-6" JSON_INTEGER_FORMAT " %s %-5" JSON_INTEGER_FORMAT " -> %s:%" JSON_INTEGER_FORMAT
 		       "  %s  lifetime %" JSON_INTEGER_FORMAT "\n", int_or(m, "rule", 0), str_or(m, "proto", "?"),

@@ -37,6 +37,7 @@ struct iwf_ent {
 	uint64_t next_ms;             /* monotonic: next refresh / retry / re-create */
 	unsigned attempt;
 	enum pcp_client_state state;
+	bool lost;                    /* the server lost it: counted as re-created once it is made again */
 };
 
 struct iwf {
@@ -64,6 +65,7 @@ struct iwf {
 	bool have_recreate;
 	uint64_t recreate_ms;         /* the last re-creation of every mapping */
 	uint64_t recreated;
+	uint64_t resets;              /* losses of state seen (one per upstream restart) */
 	unsigned rng;
 };
 
@@ -73,6 +75,37 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Asks the kernel to stamp each datagram with its arrival (SO_TIMESTAMPNS): the epoch is judged by
+ * when an answer came, not by when a busy thread read it. */
+static void stamp_arrivals(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
+		log_debug("iwf: no receive timestamps; a datagram's arrival is when it is read");
+}
+
+/* The monotonic time a datagram arrived, from its receive timestamp (wall clock) in mh; now if none. */
+static uint64_t arrival_ms(struct msghdr *mh)
+{
+	uint64_t now = mono_ms();
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		struct timespec ts, real;
+		int64_t age;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &real);
+		age = ((int64_t)real.tv_sec - (int64_t)ts.tv_sec) * 1000 + (real.tv_nsec - ts.tv_nsec) / 1000000;
+		/* a wall clock stepped meanwhile makes the age meaningless: then it is now */
+		if (age > 0 && age < 600000 && (uint64_t)age < now)
+			return now - (uint64_t)age;
+	}
+	return now;
 }
 
 static unsigned rnd(struct iwf *w, unsigned mod)
@@ -175,36 +208,41 @@ static int open_to_server(struct iwf *w, const struct in6_addr *server, struct i
 	return fd;
 }
 
-/* Called with a response's epoch: false when the server lost its state. Takes w->mu. */
-static void note_answer(struct iwf *w, uint32_t epoch, bool *lost)
+/* A response's epoch, judged at its arrival (monotonic ms). Takes w->mu. */
+static void note_answer(struct iwf *w, uint32_t epoch, uint64_t arrival)
 {
-	bool ok;
+	enum pcp_client_epoch_verdict v;
 
 	pthread_mutex_lock(&w->mu);
-	ok = pcp_client_epoch_check(&w->epoch, epoch, mono_ms() / 1000u);
+	v = pcp_client_epoch_arrived(&w->epoch, epoch, arrival);
 	if (w->state == IWF_UNREACHABLE || w->state == IWF_PROBING)
 		log_info("iwf: upstream PCP server answers (epoch %u)", epoch);
 	w->state = IWF_UP;
 	w->check_fails = 0;
-	if (!ok) {
+	if (v == PCP_CLIENT_EPOCH_STALE)
+		log_debug("iwf: an answer (epoch %u) that arrived before the last one judged: says nothing newer",
+			  epoch);
+	if (v == PCP_CLIENT_EPOCH_LOST) {
 		uint64_t now = mono_ms();
 		uint64_t at = pcp_client_recreate_at(now, rnd(w, PCP_CLIENT_RECREATE_MAX_MS), w->have_recreate,
 						     w->recreate_ms);
 
+		/* a loss seen while the re-creation of the last one is still to come is the same loss */
+		if (!(w->have_recreate && w->recreate_ms >= now))
+			w->resets++;
 		w->have_recreate = true;
 		w->recreate_ms = at;
 		log_info("iwf: upstream PCP server lost its state (epoch %u): re-creating %zu mappings in %llu ms",
 			 epoch, w->n, (unsigned long long)(at - now));
 		for (size_t i = 0; i < w->n; i++) {
 			w->ents[i].state = pcp_client_next(w->ents[i].state, PCP_CLIENT_EV_EPOCH);
+			w->ents[i].lost = true;
 			w->ents[i].next_ms = at;
 			w->ents[i].attempt = 0;
 		}
 		w->adopt_all = true;
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (lost)
-		*lost = !ok;
 }
 
 static void note_silence(struct iwf *w)
@@ -217,13 +255,31 @@ static void note_silence(struct iwf *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Takes w->op by the deadline (monotonic ms): a UPnP request must not spend its budget queued behind the
+ * background check's exchange with a server that went silent. */
+static bool op_lock_by(struct iwf *w, uint64_t deadline)
+{
+	struct timespec until;
+	uint64_t now = mono_ms(), left = deadline > now ? deadline - now : 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(left / 1000);
+	until.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&w->op, &until) == 0;
+}
+
 /* Sends req (client address filled in here) and waits for its answer, retransmitting per RFC 6887
- * 8.1.1, at most wait_ms in all. 0 with resp, or -1 (no answer, unreachable, no server). Holds w->op. */
+ * 8.1.1, at most wait_ms in all, the wait for another exchange to end included. 0 with resp, or -1 (no
+ * answer, unreachable, no server). Holds w->op. */
 static int exchange(struct iwf *w, struct pcp_request *req, struct pcp_response *resp, uint32_t wait_ms)
 {
 	struct in6_addr server;
 	uint8_t out[PCP_MAX_MSG], in[PCP_MAX_MSG];
-	uint64_t t0, deadline;
+	uint64_t t0, deadline, arrived = 0;
 	uint32_t rt = 0;
 	size_t len;
 	int fd, rc = -1;
@@ -235,12 +291,14 @@ static int exchange(struct iwf *w, struct pcp_request *req, struct pcp_response 
 		return -1;
 	}
 	pthread_mutex_unlock(&w->mu);
-	pthread_mutex_lock(&w->op);
+	t0 = mono_ms();
+	deadline = t0 + wait_ms;
+	if (!op_lock_by(w, deadline))
+		return -1;  /* the exchange ahead of us decides whether the server is silent */
 	if ((fd = open_to_server(w, &server, &req->client_addr)) < 0 ||
 	    (len = pcp_wire_build_request(req, out, sizeof(out))) == 0)
 		goto out;
-	t0 = mono_ms();
-	deadline = t0 + wait_ms;
+	stamp_arrivals(fd);
 	for (int tx = 0; tx < 16 && !atomic_load(&w->stop); tx++) {
 		uint64_t now = mono_ms(), next;
 
@@ -251,19 +309,31 @@ static int exchange(struct iwf *w, struct pcp_request *req, struct pcp_response 
 		pthread_mutex_lock(&w->mu);
 		rt = pcp_client_rt_ms(rt, (int)rnd(w, 201) - 100);
 		pthread_mutex_unlock(&w->mu);
+		/* a budget shorter than RFC 6887's first timeout still gets a second try (one lost datagram
+		 * must not fail a UPnP request) */
+		if (wait_ms < PCP_CLIENT_IRT_MS && rt > wait_ms / 2)
+			rt = wait_ms / 2;
 		next = now + rt < deadline ? now + rt : deadline;
 		for (int polls = 0; polls < 64 && (now = mono_ms()) < next; polls++) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(struct timespec))];
+			} ctl;
+			struct iovec iov = { .iov_base = in, .iov_len = sizeof(in) };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+					     .msg_controllen = sizeof(ctl.buf) };
 			ssize_t n;
 
 			if (poll(&pfd, 1, (int)(next - now)) <= 0)
 				continue;
-			n = recv(fd, in, sizeof(in), 0);
+			n = recvmsg(fd, &mh, 0);
 			if (n < 0 && errno == ECONNREFUSED)
 				goto out;  /* nothing listens there: no point in waiting */
 			if (n <= 0)
 				continue;
 			if (pcp_wire_parse_response(in, (size_t)n, resp) == PCP_PARSE_OK && pcp_client_match(req, resp)) {
+				arrived = arrival_ms(&mh);
 				rc = 0;
 				goto out;
 			}
@@ -274,7 +344,7 @@ out:
 		close(fd);
 	pthread_mutex_unlock(&w->op);
 	if (rc == 0)
-		note_answer(w, resp->epoch, NULL);
+		note_answer(w, resp->epoch, arrived);
 	else
 		note_silence(w);
 	return rc;
@@ -378,6 +448,9 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	e->ext_addr = pcp_addr_is_v4mapped(&resp.op.ext_addr) ? addr_to_v4(&resp.op.ext_addr) : (struct in_addr){ 0 };
 	e->lifetime = resp.lifetime;
 	e->state = pcp_client_next(e->state, PCP_CLIENT_EV_OK);
+	if (e->lost)
+		w->recreated++;
+	e->lost = false;
 	e->attempt = 0;
 	e->next_ms = now + (uint64_t)pcp_client_renew_s(resp.lifetime, 0, rnd(w, 1001)) * 1000u;
 	if (e->ext_addr.s_addr) {
@@ -516,6 +589,7 @@ void iwf_status(struct iwf *w, struct iwf_status *st)
 	for (size_t i = 0; i < w->n; i++)
 		st->mapped += w->ents[i].state == PCP_CLIENT_MAPPED;
 	st->recreated = w->recreated;
+	st->resets = w->resets;
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -567,6 +641,7 @@ static void learn_ext(struct iwf *w)
 	struct pcp_request req;
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
+	bool changed;
 
 	copy_nonce(w, nonce);
 	pcp_client_map_request(&req, &in6addr_any, nonce, IPPROTO_UDP, IWF_PROBE_PORT, 0, NULL, IWF_LIFETIME_MIN, false, NULL);
@@ -574,10 +649,14 @@ static void learn_ext(struct iwf *w)
 	    !pcp_addr_is_v4mapped(&resp.op.ext_addr))
 		return;
 	pthread_mutex_lock(&w->mu);
+	changed = !w->have_ext || w->ext.s_addr != addr_to_v4(&resp.op.ext_addr).s_addr;
 	w->have_ext = true;
 	w->ext = addr_to_v4(&resp.op.ext_addr);
 	pthread_mutex_unlock(&w->mu);
 	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, PCP_CLIENT_IRT_MS);
+	/* the LAN's clients hear the address they are reached at (UPnP eventing, PCP and NAT-PMP ANNOUNCE) */
+	if (changed && w->p.changed)
+		w->p.changed(w->p.changed_arg);
 }
 
 static void check_server(struct iwf *w, uint64_t now)
@@ -672,11 +751,6 @@ static void sweep(struct iwf *w, uint64_t now)
 
 		if (!rule_listed(rules, n, due[i].rule_id, &r))
 			continue;
-		if (due[i].state == PCP_CLIENT_LOST) {
-			pthread_mutex_lock(&w->mu);
-			w->recreated++;
-			pthread_mutex_unlock(&w->mu);
-		}
 		/* keep the port the clients were told; a server that cannot give it picks another */
 		do_map(w, r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
 	}
@@ -704,11 +778,12 @@ bool iwf_unsolicited_ok(const struct in6_addr *src, const char *in_ifname, const
 }
 
 /* One datagram from the port-5350 socket: its source and the interface it came in on. */
-static ssize_t recv_unsolicited(int fd, uint8_t *buf, size_t len, struct in6_addr *src, char ifname[IF_NAMESIZE])
+static ssize_t recv_unsolicited(int fd, uint8_t *buf, size_t len, struct in6_addr *src, char ifname[IF_NAMESIZE],
+				uint64_t *arrived)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(struct timespec))];
 	} ctl;
 	struct sockaddr_in sin;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -720,6 +795,7 @@ static ssize_t recv_unsolicited(int fd, uint8_t *buf, size_t len, struct in6_add
 	if (n <= 0)
 		return n;
 	addr_from_v4(src, sin.sin_addr);
+	*arrived = arrival_ms(&mh);
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		struct in_pktinfo pi;
 
@@ -739,23 +815,31 @@ static void read_unsolicited(struct iwf *w)
 	struct pcp_response resp;
 	struct in6_addr src, server;
 	char ifname[IF_NAMESIZE], sbuf[ADDR_STRLEN];
-	bool have;
+	bool have, stale;
 
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv_unsolicited(w->listen_fd, buf, sizeof(buf), &src, ifname);
-		uint64_t now, at;
+		uint64_t now, at, arrived;
+		ssize_t n = recv_unsolicited(w->listen_fd, buf, sizeof(buf), &src, ifname, &arrived);
 
 		if (n <= 0)
 			return;
 		pthread_mutex_lock(&w->mu);
 		have = w->have_server && w->state != IWF_PROBING && w->state != IWF_OFF;
 		server = w->server;
+		/* queued while this thread was busy, and older than the server's last answer to us: that
+		 * answer already told what the announcement could (a restart announces itself ~10 times) */
+		stale = w->epoch.valid && arrived < w->epoch.prev_arrival_ms;
 		pthread_mutex_unlock(&w->mu);
 		if (!have || pcp_wire_parse_response(buf, (size_t)n, &resp) != PCP_PARSE_OK)
 			continue;
 		if (!iwf_unsolicited_ok(&src, ifname, &server, w->p.ext_ifname)) {
 			log_debug("iwf: unsolicited PCP response from %s on %s ignored", addr_str(&src, sbuf),
 				  ifname[0] ? ifname : "?");
+			continue;
+		}
+		if (stale) {
+			log_debug("iwf: unsolicited %s (epoch %u) arrived before the server's last answer: no new check",
+				  resp.opcode == PCP_OP_ANNOUNCE ? "ANNOUNCE" : "response", resp.epoch);
 			continue;
 		}
 		/* its epoch is not taken: the server's answer to our own ANNOUNCE decides */
@@ -888,6 +972,7 @@ static int open_listen(uint16_t port)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* the interface each datagram came in on: only the WAN's count (iwf_unsolicited_ok) */
+	stamp_arrivals(fd);
 	if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		log_warn("iwf: port %u for unsolicited ANNOUNCEs (periodic checks only)", port);

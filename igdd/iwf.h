@@ -34,7 +34,10 @@
 #include "firewall/core.h"
 #include "pcpd/pcp_client.h"
 
-#define IWF_SYNC_WAIT_MS   9000u  /* UPnP callers: IRT 3 s + one retransmission (6 s); < the 30 s UPnP limit */
+/* UPnP callers: a CGN that is up answers in milliseconds, and a UPnP client stops reading long before the
+ * 30 s UPnP limit (miniupnpc after 5 s), so the first request after the upstream went silent must hear
+ * its 501 within 2 s: two tries, the second halfway (exchange). */
+#define IWF_SYNC_WAIT_MS   1200u
 #define IWF_PROXY_WAIT_MS  4000u  /* PCP proxy (on the loop thread): the LAN client retransmits itself */
 #define IWF_UNREACHABLE_WAIT_MS 500u  /* one try while the server is known to be silent */
 #define IWF_CHECK_MS       5000u  /* ANNOUNCE epoch/liveness check while the server answers */
@@ -53,7 +56,8 @@ struct iwf_params {
 	uint16_t listen_port;         /* unsolicited ANNOUNCE; 0 = 5350 */
 	uint32_t sync_wait_ms;        /* 0 = IWF_SYNC_WAIT_MS */
 	bool send_descriptions;       /* a mapping's description goes upstream too (DESCRIPTION, RFC 7220) */
-	/* the CGN's address or a mapping's external port changed (after a re-create): UPnP eventing.
+	/* the CGN's address became known or changed, or a mapping's external port changed (after a
+	 * re-create): UPnP eventing, and the PCP / NAT-PMP ANNOUNCE to the LAN (igdd/main.c).
 	 * Called from the IWF thread without any lock held. May be NULL. */
 	void (*changed)(void *arg);
 	void *changed_arg;
@@ -103,7 +107,8 @@ struct iwf_status {
 	uint32_t epoch;               /* the server's epoch at its last answer, plus the time since */
 	char ext_addr[16];            /* "" when unknown */
 	size_t mappings, mapped;
-	uint64_t recreated;           /* mappings re-created after the server lost its state */
+	uint64_t recreated;           /* mappings made again after the server lost its state (not tries) */
+	uint64_t resets;              /* times the server was seen to lose its state (one per restart) */
 };
 void iwf_status(struct iwf *w, struct iwf_status *st);
 

@@ -27,6 +27,7 @@ struct igdd_fronts {
 	struct web *web;
 	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server; NULL = none */
 	int switch_fd;               /* eventfd: the web UI changed the on/off switches */
+	int upstream_fd;             /* eventfd: the upstream's external address or an upstream port changed */
 	atomic_bool want_pcp;
 };
 
@@ -56,11 +57,32 @@ static void igdd_rule_changed(struct daemon *d, const struct rule *r, enum core_
 /* ---------- the interworking function, as the front ends see it ---------- */
 
 /* the CGN's address or a mapping's port changed: UPnP clients learn it through eventing */
+/* Any thread (the IWF's, a UPnP one): the loop tells the PCP and NAT-PMP clients. */
 static void iwf_changed(void *arg)
 {
 	struct igdd_fronts *f = arg;
+	uint64_t one = 1;
 
 	upnp_rule_changed(__atomic_load_n(&f->upnp, __ATOMIC_ACQUIRE), NULL, CORE_EV_CHANGED);
+	if (write(f->upstream_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("iwf: waking the loop");
+}
+
+/* Loop thread: what the LAN's PCP and NAT-PMP clients were told (the external address, a mapping's
+ * external port) changed upstream, which to them is a loss of state (RFC 6887 8.5): the epoch restarts
+ * and the ANNOUNCE burst goes out, the NAT-PMP one with the upstream's address. */
+static void upstream_changed(void *arg, int fd, uint32_t events)
+{
+	struct igdd_fronts *f = arg;
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("iwf: loop wake-up");
+	if (f->pcp == NULL)
+		return;
+	log_info("pcp: the upstream's external address or port changed: epoch restarts, ANNOUNCE");
+	pcp_service_state_lost(f->pcp);
 }
 
 static bool proxy_active(void *arg)
@@ -101,6 +123,11 @@ static bool proxy_ext_of(void *arg, uint32_t rule_id, struct in_addr *ext_addr, 
 	return true;
 }
 
+static bool proxy_ext_addr(void *arg, struct in_addr *out)
+{
+	return iwf_ext_addr(arg, out);
+}
+
 static json_t *api_upstream_status(void *arg)
 {
 	struct iwf_status st;
@@ -117,14 +144,15 @@ static json_t *api_upstream_status(void *arg)
 			"lifetime", (json_int_t)m[i].ext.lifetime));
 	}
 	iwf_status(arg, &st);
-	j = json_pack("{s:s?,s:s,s:o,s:s?,s:I,s:I,s:I}",
+	j = json_pack("{s:s?,s:s,s:o,s:s?,s:I,s:I,s:I,s:I}",
 			 "server", st.server[0] ? st.server : NULL,
 			 "state", iwf_state_name(st.state),
 			 "epoch", st.has_epoch ? json_integer(st.epoch) : json_null(),
 			 "ext_addr", st.ext_addr[0] ? st.ext_addr : NULL,
 			 "mappings", (json_int_t)st.mappings,
 			 "mapped", (json_int_t)st.mapped,
-			 "recreated", (json_int_t)st.recreated);
+			 "recreated", (json_int_t)st.recreated,
+			 "resets", (json_int_t)st.resets);
 	if (j && arr)
 		json_object_set_new(j, "list", arr);
 	else
@@ -147,7 +175,7 @@ static json_t *api_upstream_rule(void *arg, uint32_t id)
 static void hook_pcp(struct igdd_fronts *f)
 {
 	struct pcp_upstream u = { .active = proxy_active, .map = proxy_map, .unmap = proxy_unmap,
-				  .ext_of = proxy_ext_of, .arg = f->iwf };
+				  .ext_of = proxy_ext_of, .ext_addr = proxy_ext_addr, .arg = f->iwf };
 
 	if (f->pcp)
 		pcp_server_set_upstream(pcp_service_server(f->pcp), f->iwf ? &u : NULL);
@@ -270,6 +298,7 @@ static int igdd_start(struct daemon *d)
 		return -1;
 	f->d = d;
 	f->switch_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	f->upstream_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	atomic_store(&f->want_pcp, d->conf.enable_pcp);
 	d->front = f;
 	d->on_prefix_change = igdd_prefix_changed;
@@ -278,6 +307,10 @@ static int igdd_start(struct daemon *d)
 	d->on_lan_change = igdd_lan_changed;
 	if (f->switch_fd < 0 || loop_add_fd(d->loop, f->switch_fd, EPOLLIN, apply_switches, f) < 0) {
 		log_warn("front-end switches");
+		return -1;
+	}
+	if (f->upstream_fd < 0 || loop_add_fd(d->loop, f->upstream_fd, EPOLLIN, upstream_changed, f) < 0) {
+		log_warn("iwf: loop wake-up");
 		return -1;
 	}
 	/* The web UI's persisted switch, recorded when the web server starts, corrects this later. */
@@ -319,6 +352,10 @@ static void igdd_stop(struct daemon *d)
 	if (f->switch_fd >= 0) {
 		loop_del_fd(d->loop, f->switch_fd);
 		close(f->switch_fd);
+	}
+	if (f->upstream_fd >= 0) {
+		loop_del_fd(d->loop, f->upstream_fd);
+		close(f->upstream_fd);
 	}
 	free(f);
 	d->front = NULL;

@@ -54,6 +54,16 @@ bool pcp_client_epoch_check(struct pcp_client_epoch *e, uint32_t server_epoch, u
 	return ok;
 }
 
+enum pcp_client_epoch_verdict pcp_client_epoch_arrived(struct pcp_client_epoch *e, uint32_t server_epoch,
+							uint64_t arrival_ms)
+{
+	if (e->valid && arrival_ms < e->prev_arrival_ms)
+		return PCP_CLIENT_EPOCH_STALE;
+	e->prev_arrival_ms = arrival_ms;
+	return pcp_client_epoch_check(e, server_epoch, arrival_ms / 1000u) ? PCP_CLIENT_EPOCH_FINE
+									   : PCP_CLIENT_EPOCH_LOST;
+}
+
 uint64_t pcp_client_recreate_at(uint64_t now_ms, uint32_t jitter_ms, bool have_last, uint64_t last_ms)
 {
 	uint64_t at = now_ms + (jitter_ms > PCP_CLIENT_RECREATE_MAX_MS ? PCP_CLIENT_RECREATE_MAX_MS : jitter_ms);

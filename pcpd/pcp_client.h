@@ -43,10 +43,24 @@ struct pcp_client_epoch {
 	bool valid;                /* a previous response was seen */
 	uint64_t prev_client_s;    /* our clock (monotonic seconds) at that response */
 	uint32_t prev_server;      /* its Epoch Time */
+	uint64_t prev_arrival_ms;  /* when that response arrived (pcp_client_epoch_arrived) */
 };
 /* Checks a response's epoch at our time now_s and records it. false = the server lost its state
  * (every mapping must be re-created). The first response is always fine. */
 bool pcp_client_epoch_check(struct pcp_client_epoch *e, uint32_t server_epoch, uint64_t now_s);
+
+enum pcp_client_epoch_verdict {
+	PCP_CLIENT_EPOCH_FINE,
+	PCP_CLIENT_EPOCH_LOST,    /* the server lost its state */
+	PCP_CLIENT_EPOCH_STALE,   /* arrived before the response last judged: says nothing newer */
+};
+/* pcp_client_epoch_check at the time the response arrived (monotonic ms, from the kernel's receive
+ * timestamp), not when a busy thread got to read it: a response or announcement that sat in a socket
+ * queue, or that another thread judges later, is put where it belongs in time. One that arrived before
+ * the response the epoch was last judged by is STALE and not recorded, so the old server's last answer
+ * read after the restarted one's first cannot look like a second restart. */
+enum pcp_client_epoch_verdict pcp_client_epoch_arrived(struct pcp_client_epoch *e, uint32_t server_epoch,
+							uint64_t arrival_ms);
 
 /* When to re-create every mapping after a loss of state seen at now_ms: jitter_ms (0..5 s) later, but
  * not before PCP_CLIENT_RECREATE_MIN_GAP_MS after the previous re-creation (at last_ms, if any); a

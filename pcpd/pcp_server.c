@@ -308,6 +308,19 @@ bool pcp_server_upstream_on(const struct pcp_server *s)
 	return s->has_upstream && s->p.cgn == NULL && s->up.active && s->up.active(s->up.arg);
 }
 
+/* The address the internet sees for an IPv4 mapping of this internal host (NULL: the CPE's own): behind
+ * an upstream PCP server that is its external address (what UPnP's GetExternalIPAddress and PCP MAP
+ * answer too), not our WAN address, which is then the CGN's inside one (100.64/10: apps take a gateway
+ * with such an external address for a double NAT and give up); unknown until the upstream told us. */
+static bool public_addr_for(const struct pcp_server *s, const struct in6_addr *internal, struct in_addr *out)
+{
+	if (pcp_server_upstream_on(s) && s->up.ext_addr)
+		return s->up.ext_addr(s->up.arg, out) && out->s_addr != 0;
+	if (internal == NULL)
+		return wan_addr(s, out);
+	return ext_addr_for(s, internal, out);
+}
+
 void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u)
 {
 	if (s == NULL)
@@ -629,6 +642,25 @@ static uint8_t map_delete_all(struct pcp_server *s, const struct map_req *mr)
 	return rc;
 }
 
+/* A PCP request for an existing PCP mapping with another nonce: from the mapping's own host (its
+ * internal address or the same device) it is the app itself after a restart, or an app that makes a
+ * nonce per request (Tailscale), and refusing would leave its mapping unrenewable and undeletable until
+ * it runs out; so the mapping takes the new nonce. From anyone else it stays NOT_AUTHORIZED (RFC 6887
+ * 11.3), a THIRD_PARTY requester included. NAT-PMP carries no nonce: the two stay apart. */
+static bool nonce_adopted(struct pcp_server *s, const struct map_req *mr, struct rule *r)
+{
+	char a[ADDR_STRLEN];
+
+	if (!mr->has_nonce || !r->has_nonce)
+		return false;
+	if (core_renonce(s->p.core, r->id, &mr->owner, mr->nonce, r) != V_OK)
+		return false;
+	s->st.nonces_replaced++;
+	log_info("pcp: %s came with a new nonce for its own %s mapping %u: the mapping takes it",
+		 addr_str(&mr->owner, a), r->origin == ORIGIN_PCP_PEER ? "PEER" : "MAP", r->id);
+	return true;
+}
+
 static uint8_t map_run(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
 {
 	struct map_key k = key_of_req(mr);
@@ -636,7 +668,7 @@ static uint8_t map_run(struct pcp_server *s, const struct map_req *mr, struct ma
 	bool have = index_find(s, &k, &old);
 
 	memset(res, 0, sizeof(*res));
-	if (have && !nonce_ok(mr, &old))
+	if (have && !nonce_ok(mr, &old) && !nonce_adopted(s, mr, &old))
 		return PCP_NOT_AUTHORIZED;
 	if (mr->lifetime == 0) {
 		if (have)
@@ -974,7 +1006,7 @@ static size_t handle_natpmp(struct pcp_server *s, const uint8_t *in, size_t len,
 	resp.op = req.op;
 	resp.epoch = epoch_of(s, now_ms);
 	if (resp.result == NATPMP_SUCCESS && req.op == NATPMP_OP_EXTERNAL) {
-		if (ext_addr_for(s, src, &wan))
+		if (public_addr_for(s, src, &wan))
 			memcpy(resp.ext_addr, &wan.s_addr, 4);
 		else
 			resp.result = NATPMP_NETWORK_FAILURE;
@@ -984,6 +1016,25 @@ static size_t handle_natpmp(struct pcp_server *s, const uint8_t *in, size_t len,
 		if (prc != PCP_SUCCESS)
 			s->st.errors[prc & 15]++;
 	}
+	return natpmp_wire_build_response(&resp, out, cap);
+}
+
+/* NAT-PMP turned off: a version-0 request is answered as a NAT-PMP-only client reads it, the 8-octet
+ * NAT-PMP UNSUPP_VERSION (RFC 6887 9), not a PCP header it would take for a malformed answer. */
+static size_t natpmp_unsupp_version(struct pcp_server *s, const uint8_t *in, size_t len, uint64_t now_ms,
+				    uint8_t *out, size_t cap)
+{
+	struct natpmp_response resp;
+
+	if (len < 2 || in[1] >= NATPMP_OP_RESPONSE) {
+		s->st.dropped++;
+		return 0;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.op = in[1];
+	resp.result = NATPMP_UNSUPP_VERSION;
+	resp.epoch = epoch_of(s, now_ms);
+	s->st.errors[PCP_UNSUPP_VERSION]++;
 	return natpmp_wire_build_response(&resp, out, cap);
 }
 
@@ -1033,6 +1084,8 @@ static size_t handle(struct pcp_server *s, const uint8_t *in, size_t len, const 
 		return 0;
 	if (in[0] == NATPMP_VERSION && !s->p.natpmp_off)
 		n = handle_natpmp(s, in, len, src, now_ms, out, cap);
+	else if (in[0] == NATPMP_VERSION)
+		n = natpmp_unsupp_version(s, in, len, now_ms, out, cap);
 	else
 		n = handle_pcp(s, in, len, src, now_ms, out, cap);
 	if (s->deferred)
@@ -1179,7 +1232,7 @@ size_t pcp_server_natpmp_announce(const struct pcp_server *s, uint64_t now_ms, u
 	struct natpmp_response r;
 	struct in_addr wan;
 
-	if (!wan_addr(s, &wan))
+	if (!public_addr_for(s, NULL, &wan))
 		return 0;
 	memset(&r, 0, sizeof(r));
 	r.op = NATPMP_OP_EXTERNAL;

@@ -76,6 +76,8 @@ struct pcp_upstream {
 	void (*unmap)(void *arg, uint32_t rule_id);
 	/* the upstream external port of a rule, if it has one */
 	bool (*ext_of)(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port);
+	/* the upstream's external address, once known (NAT-PMP's public address answer); NULL = none */
+	bool (*ext_addr)(void *arg, struct in_addr *out);
 	void *arg;
 };
 /* Copies the hook (NULL = none). */
@@ -87,6 +89,7 @@ bool pcp_server_upstream_on(const struct pcp_server *s);
 struct pcp_server_stats {
 	uint64_t requests, replies, dropped, rate_limited;
 	uint64_t maps_added, maps_refreshed, maps_deleted;
+	uint64_t nonces_replaced;         /* a mapping's own host came with a new nonce (core_renonce) */
 	uint64_t errors[16];              /* by PCP result code (NAT-PMP results counted as PCP ones) */
 };
 

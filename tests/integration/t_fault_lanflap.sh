@@ -26,7 +26,7 @@ n0=$(igdctl_lab --json list | fault_json 'len(j["rules"])')
 lan_back() {
 	lab_exec cpe ip addr replace "$CPE_LAN6/64" dev lan0 nodad
 }
-# one nonce for these probes: a repeated MAP with the same nonce is a refresh (another nonce is NOT_AUTHORIZED)
+# one nonce for these probes: a repeated MAP with the same nonce is a refresh (another nonce is taken over as the host's own)
 NONCE=0123456789abcdef01234567
 pcp_answers() {
 	local l4 l6

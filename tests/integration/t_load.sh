@@ -39,7 +39,7 @@ fig "VmRSS at start" "$RSS0 kB"
 PROBE_PORT=44000
 probe() {
 	local i out
-	PROBE_PORT=$((PROBE_PORT + 1))   # a new mapping each time (another nonce for the same one is refused)
+	PROBE_PORT=$((PROBE_PORT + 1))   # a new mapping each time (not a refresh of the last)
 	for ((i = 0; i < 3; i++)); do
 		out=$(CMP_TIMEOUT=8 cmp_bench lan2 call "$URL4" --src "$LAN2_V4" 2>&1) && break
 	done

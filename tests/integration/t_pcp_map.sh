@@ -32,8 +32,12 @@ expect_connect wan tcp "$LAN1_EUI64" 8080 "the pinhole admits wan"
 expect_result lan1 SUCCESS "refresh, same nonce" -s "$CPE_LAN6" --src "$SRC6" map --port 8080 --nonce $N1 --lifetime 900
 expect_eq "$(field "$PCP_LINE" lifetime)" 900 "refresh grants the new lifetime"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "still open after refresh"
-expect_result lan1 NOT_AUTHORIZED "other nonce" -s "$CPE_LAN6" --src "$SRC6" map --port 8080 --nonce $N2
-expect_result lan1 NOT_AUTHORIZED "other nonce cannot delete" -s "$CPE_LAN6" --src "$SRC6" map --port 8080 --nonce $N2 --lifetime 0
+# another host (here the allowed THIRD_PARTY requester) with another nonce; the mapping's own host with a new
+# nonce is accepted (t_quirks_pcp)
+expect_result lan2 NOT_AUTHORIZED "other nonce from another host" -s "$CPE_LAN6" --src "$IWF" map --port 8080 \
+	--nonce $N2 --third-party "$LAN1_EUI64"
+expect_result lan2 NOT_AUTHORIZED "other nonce from another host cannot delete" -s "$CPE_LAN6" --src "$IWF" map \
+	--port 8080 --nonce $N2 --third-party "$LAN1_EUI64" --lifetime 0
 expect_result lan1 SUCCESS "delete (lifetime 0)" -s "$CPE_LAN6" --src "$SRC6" map --port 8080 --nonce $N1 --lifetime 0
 expect_no_connect wan tcp "$LAN1_EUI64" 8080 "deleted pinhole is closed"
 

@@ -105,8 +105,9 @@ expect_udp wan "$WAN_V6" $Q6 "$LAN2_STABLE" $P6 no "lan2, which asked for nothin
 expect_result lan1 SUCCESS "refresh with the same nonce" -s "$CPE_LAN6" --src "$LAN1_EUI64" peer --proto udp \
 	--port $P6 --peer "$WAN_V6" --peer-port $Q6 --nonce $N1 --lifetime 900
 expect_eq "$(field "$PCP_LINE" lifetime)" 900 "refresh grants the new lifetime"
-expect_result lan1 NOT_AUTHORIZED "another nonce cannot delete it" -s "$CPE_LAN6" --src "$LAN1_EUI64" peer \
-	--proto udp --port $P6 --peer "$WAN_V6" --peer-port $Q6 --nonce $N2 --lifetime 0
+expect_result lan2 NOT_AUTHORIZED "another host with another nonce cannot delete it" -s "$CPE_LAN6" \
+	--src "$LAN2_STABLE" peer --proto udp --port $P6 --peer "$WAN_V6" --peer-port $Q6 --nonce $N2 --lifetime 0 \
+	--third-party "$LAN1_EUI64"
 expect_result lan1 SUCCESS "PEER lifetime 0" -s "$CPE_LAN6" --src "$LAN1_EUI64" peer --proto udp \
 	--port $P6 --peer "$WAN_V6" --peer-port $Q6 --nonce $N1 --lifetime 0
 expect_eq "$(field "$PCP_LINE" lifetime)" 0 "deleted: lifetime 0"

@@ -8,13 +8,19 @@ e.g.  pcpc.py -s 192.0.2.1 peer --proto udp --port 4000 --peer 203.0.113.2 --pee
 `unsolicited` plays the server: it sends an unsolicited ANNOUNCE response (--epoch) to -s on port 5350,
 e.g. from a spoofed --src, to see that a client does not take it for the server's word.
 Exit status: 0 when a response arrived (whatever its result), 2 on timeout, 1 on usage errors.
-Raw mode (--raw-version/--raw-len) sends deliberately broken requests for error-path tests."""
+Raw mode (--raw-version/--raw-len) sends deliberately broken requests for error-path tests.
+`natpmp` speaks NAT-PMP (RFC 6886): --op external|udp|tcp, e.g. the requests Bitcoin Core and libtorrent send.
+`probe` replays Tailscale's gateway probe: a NAT-PMP public-address request and a PCP ANNOUNCE from one
+socket, and reports each answer with the milliseconds it took (exit 0 only if both came within --timeout).
+`map --layout v1` sends the pre-RFC version-1 MAP (draft PCP, no nonce), the second step of libpcp.
+Every line carries len=, the answer's size in octets (clients such as libtorrent check it exactly)."""
 import argparse
 import ipaddress
 import os
 import socket
 import struct
 import sys
+import time
 
 RESULTS = ["SUCCESS", "UNSUPP_VERSION", "NOT_AUTHORIZED", "MALFORMED_REQUEST", "UNSUPP_OPCODE",
            "UNSUPP_OPTION", "MALFORMED_OPTION", "NETWORK_FAILURE", "NO_RESOURCES", "UNSUPP_PROTOCOL",
@@ -41,9 +47,21 @@ def option(code, data):
     return struct.pack("!BBH", code, 0, len(data)) + data + b"\0" * pad
 
 
+def build_v1_map(args, client):
+    """The draft (version 1) MAP: header, then protocol, 3 reserved, internal port, suggested external port,
+    suggested external address; no nonce."""
+    proto = PROTOS.get(args.proto, None)
+    proto = int(args.proto) if proto is None else proto
+    sugg = args.sugg_addr or ("0.0.0.0" if ":" not in (args.client or client) else "::")
+    return (struct.pack("!BBHI", 1, 1, 0, args.lifetime) + addr16(args.client or client)
+            + struct.pack("!B3xHH", proto, args.port, args.sugg_port) + addr16(sugg))
+
+
 def build(args, client):
     op = {"announce": 0, "map": 1, "peer": 2}[args.cmd]
     lifetime = 0 if op == 0 else args.lifetime
+    if op == 1 and getattr(args, "layout", "v2") == "v1":
+        return build_v1_map(args, client)
     msg = struct.pack("!BBHI", 2, op, 0, lifetime) + addr16(args.client or client)
     if op:
         nonce = bytes.fromhex(args.nonce) if args.nonce else os.urandom(12)
@@ -108,6 +126,37 @@ def parse(buf):
     return out
 
 
+NATPMP_OPS = {"external": 0, "udp": 1, "tcp": 2}
+
+
+def natpmp_build(args):
+    op = NATPMP_OPS[args.op]
+    ver = 0 if args.raw_version is None else args.raw_version
+    if op == 0:
+        return struct.pack("!BB", ver, 0)
+    return struct.pack("!BBHHHI", ver, op, 0, args.port, args.sugg_port, args.lifetime)
+
+
+def natpmp_parse(buf):
+    """A NAT-PMP answer: 8 octets (errors), 12 (public address) or 16 (mapping)."""
+    if len(buf) < 8:
+        return {"result": "SHORT", "len": len(buf)}
+    ver, opr, code, epoch = struct.unpack("!BBHI", buf[:8])
+    names = ["SUCCESS", "UNSUPP_VERSION", "NOT_AUTHORIZED", "NETWORK_FAILURE", "NO_RESOURCES", "UNSUPP_OPCODE"]
+    out = {"result": names[code] if code < len(names) else str(code), "code": code, "version": ver,
+           "op": opr, "epoch": epoch, "len": len(buf)}
+    if opr == 128 and len(buf) >= 12:
+        out["ext_addr"] = str(ipaddress.IPv4Address(buf[8:12]))
+    elif opr in (129, 130) and len(buf) >= 16:
+        out["int_port"], out["ext_port"], out["lifetime"] = struct.unpack("!HHI", buf[8:16])
+    return out
+
+
+def any_parse(buf):
+    """An answer of either protocol, told apart by its version octet."""
+    return natpmp_parse(buf) if buf[:1] == b"\0" else parse(buf)
+
+
 def show(d):
     print(" ".join("%s=%s" % kv for kv in d.items()), flush=True)
 
@@ -138,6 +187,57 @@ def request(args):
     return 2
 
 
+def natpmp(args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if args.src_port or args.src:
+        s.bind((args.src or "0.0.0.0", args.src_port))
+    s.connect((args.server, 5351))
+    msg = natpmp_build(args)
+    for _ in range(args.tries):
+        s.send(msg)
+        s.settimeout(args.timeout)
+        try:
+            buf = s.recv(2048)
+        except socket.timeout:
+            continue
+        show(any_parse(buf))
+        return 0
+    print("result=TIMEOUT", flush=True)
+    return 2
+
+
+def probe(args):
+    """Tailscale's probe: NAT-PMP public address and PCP ANNOUNCE at once, from one socket."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if args.src_port or args.src:
+        s.bind((args.src or "0.0.0.0", args.src_port))
+    s.connect((args.server, 5351))
+    me = s.getsockname()[0]
+    announce = struct.pack("!BBHI", 2, 0, 0, 0) + addr16(me)
+    t0 = time.monotonic()
+    s.send(b"\0\0")
+    s.send(announce)
+    seen = set()
+    while len(seen) < 2:
+        left = args.timeout - (time.monotonic() - t0)
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            buf = s.recv(2048)
+        except socket.timeout:
+            break
+        d = any_parse(buf)
+        d["proto"] = "natpmp" if buf[:1] == b"\0" else "pcp"
+        d["ms"] = "%.1f" % ((time.monotonic() - t0) * 1000)
+        seen.add(d["proto"])
+        show(d)
+    if len(seen) < 2:
+        print("result=TIMEOUT answered=%s" % (",".join(sorted(seen)) or "none"), flush=True)
+        return 2
+    return 0
+
+
 def unsolicited(args):
     """Sends one unsolicited ANNOUNCE response (RFC 6887 14.1.3) as a server would, and waits for none."""
     fam = socket.AF_INET6 if ":" in args.server else socket.AF_INET
@@ -165,7 +265,8 @@ def listen(args):
     try:
         while got < args.count:
             buf, frm = s.recvfrom(2048)
-            d = parse(buf) if buf[:1] == b"\x02" else {"result": "NATPMP", "len": len(buf)}
+            d = any_parse(buf)
+            d["proto"] = "natpmp" if buf[:1] == b"\0" else "pcp"
             d["from"] = frm[0].split("%")[0]
             show(d)
             got += 1
@@ -181,7 +282,9 @@ def main():
     ap.add_argument("--tries", type=int, default=3)
     ap.add_argument("--src-port", type=int, default=0)
     ap.add_argument("--src", help="source address to send from (default: the kernel's choice)")
-    ap.add_argument("cmd", choices=["map", "peer", "announce", "listen", "unsolicited"])
+    ap.add_argument("cmd", choices=["map", "peer", "announce", "listen", "unsolicited", "natpmp", "probe"])
+    ap.add_argument("--op", choices=sorted(NATPMP_OPS), default="external", help="natpmp: the request")
+    ap.add_argument("--layout", choices=["v2", "v1"], default="v2", help="map: v1 = the pre-RFC draft MAP")
     ap.add_argument("--proto", default="tcp")
     ap.add_argument("--port", type=int, default=0, help="internal port")
     ap.add_argument("--sugg-port", type=int, default=0)
@@ -206,6 +309,10 @@ def main():
         return listen(args)
     if args.cmd == "unsolicited":
         return unsolicited(args)
+    if args.cmd == "natpmp":
+        return natpmp(args)
+    if args.cmd == "probe":
+        return probe(args)
     if args.cmd == "peer" and args.peer is None:
         sys.exit("pcpc: peer needs --peer (and --peer-port)")
     return request(args)

@@ -395,6 +395,60 @@ START_TEST(restart_restores_rules)
 }
 END_TEST
 
+/* A PCP mapping's own host renews it with a new nonce (core_renonce): the nonce is replaced and kept
+ * across a restart; nobody else may, a rule without a nonce is not a PCP one. */
+START_TEST(renonce_own_host_only)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX", err[256];
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 41641, 3600);
+	struct in6_addr host = A("2001:db8:1:1::5"), other = A("2001:db8:1:1::9");
+	uint8_t n1[RULE_NONCE_LEN], n2[RULE_NONCE_LEN];
+	struct store *st;
+	struct fw *fw;
+	struct core *c;
+	struct rule r, got, plain;
+
+	memset(n1, 1, sizeof(n1));
+	memset(n2, 2, sizeof(n2));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	st = store_open(dir, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	fw = mem_fw();
+	c = new_core(fw, st);
+	q.rule.origin = ORIGIN_PCP;
+	q.rule.has_nonce = true;
+	memcpy(q.rule.nonce, n1, sizeof(n1));
+	q.rule.owner = A("2001:db8:1:1::7");   /* made for it by another host (THIRD_PARTY) */
+	q.third_party = true;
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_int_eq(core_renonce(c, r.id, &other, n2, &got), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_renonce(c, r.id, &q.rule.owner, n2, &got), V_NOT_AUTHORIZED);
+	ck_assert_int_eq(core_renonce(c, 99, &host, n2, &got), V_NOT_FOUND);
+	ck_assert_int_eq(core_renonce(c, r.id, &host, n2, &got), V_OK);
+	ck_assert_mem_eq(got.nonce, n2, RULE_NONCE_LEN);
+	ck_assert_int_eq(got.expires, r.expires);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 41641, NULL));
+	q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 5000, 3600);
+	ck_assert_int_eq(core_add(c, &q, &plain), V_OK);
+	ck_assert_int_eq(core_renonce(c, plain.id, &host, n2, NULL), V_NOT_AUTHORIZED);
+	core_free(c);
+	fw->ops->destroy(fw);
+	store_close(st);
+
+	st = store_open(dir, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	fw = mem_fw();
+	c = new_core(fw, st);
+	ck_assert_int_eq(core_get(c, r.id, &got), V_OK);
+	ck_assert(got.has_nonce);
+	ck_assert_mem_eq(got.nonce, n2, RULE_NONCE_LEN);
+	core_free(c);
+	fw->ops->destroy(fw);
+	store_close(st);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 /* ---------- group commit ---------- */
 
 static struct store *tmp_store(char *dir)
@@ -1052,6 +1106,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, reconcile_restores_kernel);
 	tcase_add_test(tc, quota_per_client);
 	tcase_add_test(tc, restart_restores_rules);
+	tcase_add_test(tc, renonce_own_host_only);
 	tcase_add_test(tc, batch_commits_once);
 	tcase_add_test(tc, batch_failure_undoes_everything);
 	tcase_add_test(tc, batch_add_delete_same_key);

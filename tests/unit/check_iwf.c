@@ -26,9 +26,44 @@ START_TEST(test_rt_schedule)
 		rt = pcp_client_rt_ms(rt, 0);
 	ck_assert_uint_eq(rt, PCP_CLIENT_MRT_MS);
 	ck_assert_uint_eq(pcp_client_rt_ms(PCP_CLIENT_MRT_MS, 100), 1126400);
-	/* the synchronous UPnP wait holds the first try and one retransmission */
-	ck_assert_uint_ge(IWF_SYNC_WAIT_MS, pcp_client_rt_ms(0, 100));
-	ck_assert_uint_lt(IWF_SYNC_WAIT_MS, 30000);
+	/* the synchronous UPnP wait fails the first request after the upstream went silent within 2 s (a
+	 * UPnP client stops reading at 5 s), and still holds two tries: the second halfway, after a longer
+	 * wait than any answer of a live server takes */
+	ck_assert_uint_le(IWF_SYNC_WAIT_MS, 2000);
+	ck_assert_uint_ge(IWF_SYNC_WAIT_MS / 2, 500);
+}
+END_TEST
+
+/* One restart of the upstream server is one loss, however late its datagrams are read: each is judged
+ * at its arrival, and one that arrived before the answer last judged says nothing newer. */
+START_TEST(test_epoch_by_arrival)
+{
+	struct pcp_client_epoch e = { 0 };
+
+	/* the old server answers at 50 s (epoch 1000) and at 60 s (epoch 1010) */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 1000, 50000), PCP_CLIENT_EPOCH_FINE);
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 1010, 60000), PCP_CLIENT_EPOCH_FINE);
+	/* it restarts; the new one's first answer arrives at 64 s with epoch 1: the one loss */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 1, 64000), PCP_CLIENT_EPOCH_LOST);
+	/* the old server's last answer, arrived at 61 s but read only now (a busy thread): judged at its
+	 * arrival it is older than what we know, not a "jump ahead" of the new server */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 1011, 61000), PCP_CLIENT_EPOCH_STALE);
+	/* the new server's answer at 65 s, then one of its announcements (epoch 0) that arrived at 63.5 s
+	 * and sat queued until 70 s: judged against the time it was read it would look like the epoch went
+	 * backwards (0 after 2) */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 2, 66000), PCP_CLIENT_EPOCH_FINE);
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 0, 63500), PCP_CLIENT_EPOCH_STALE);
+	{
+		struct pcp_client_epoch naive = e;
+
+		ck_assert(!pcp_client_epoch_check(&naive, 0, 70));
+	}
+	/* and the new server keeps its pace from there */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 12, 76000), PCP_CLIENT_EPOCH_FINE);
+	ck_assert_uint_eq(e.prev_server, 12);
+	ck_assert_uint_eq(e.prev_client_s, 76);
+	/* an answer that arrived in the same millisecond as the last one is judged, not stale */
+	ck_assert_int_eq(pcp_client_epoch_arrived(&e, 12, 76000), PCP_CLIENT_EPOCH_FINE);
 }
 END_TEST
 
@@ -203,6 +238,7 @@ static Suite *iwf_suite(void)
 	tcase_add_test(tc, test_rt_schedule);
 	tcase_add_test(tc, test_renew);
 	tcase_add_test(tc, test_epoch);
+	tcase_add_test(tc, test_epoch_by_arrival);
 	tcase_add_test(tc, test_error_table);
 	tcase_add_test(tc, test_states);
 	tcase_add_test(tc, test_map_roundtrip);

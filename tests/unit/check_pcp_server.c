@@ -286,21 +286,158 @@ START_TEST(refresh_same_nonce_keeps)
 }
 END_TEST
 
-START_TEST(different_nonce_not_authorized)
+/* The mapping's own host with a new nonce (Tailscale makes one per request; Bitcoin Core and libtorrent
+ * after a restart): renewed and deleted, the mapping takes the nonce; the same external port stays. */
+START_TEST(new_nonce_from_own_host)
 {
-	struct pcp_request q = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 600, 7);
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 5000, 6000, 600, 7);
+	struct pcp_response r1, r2;
+	struct rule *all;
+	uint32_t id;
+	struct pcp_server_stats st;
+
+	r1 = send_pcp(&q);
+	ck_assert_uint_eq(r1.result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	id = all[0].id;
+	free(all);
+	memset(q.op.nonce, 8, PCP_NONCE_LEN);
+	q.op.ext_port = 0;
+	r2 = send_pcp(&q);
+	ck_assert_uint_eq(r2.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r2.op.ext_port, r1.op.ext_port);
+	ck_assert_mem_eq(r2.op.nonce, q.op.nonce, PCP_NONCE_LEN);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].id, id);
+	ck_assert_uint_eq(all[0].nonce[0], 8);
+	ck_assert_uint_eq(all[0].nonce[11], 8);
+	free(all);
+	pcp_server_stats(fx.srv, &st);
+	ck_assert_uint_eq(st.nonces_replaced, 1);
+	ck_assert_uint_eq(st.maps_refreshed, 1);
+	/* and a release with yet another nonce deletes it */
+	memset(q.op.nonce, 9, PCP_NONCE_LEN);
+	q.lifetime = 0;
+	r2 = send_pcp(&q);
+	ck_assert_uint_eq(r2.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r2.lifetime, 0);
+	ck_assert_uint_eq(rules(&all), 0);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+}
+END_TEST
+
+/* Anyone else with another nonce stays NOT_AUTHORIZED: another host naming it by THIRD_PARTY, on the
+ * allow list or not, and the allowed third party that made it for that host. */
+START_TEST(new_nonce_from_others_refused)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
 	struct pcp_response r;
 
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.third_party[0] = A("2001:db8:1::1");
+	sp.third_party_len[0] = 128;
+	sp.n_third_party = 1;
+	setup_with(&sp);
+	/* the host itself made it */
+	q = map_req("2001:db8:1::6", IPPROTO_UDP, 4000, 0, 600, 7);
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
-	memset(q.op.nonce, 8, PCP_NONCE_LEN);
+	/* the allowed third party, with its own nonce */
+	q = map_req("2001:db8:1::1", IPPROTO_UDP, 4000, 0, 600, 8);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
 	r = send_pcp(&q);
 	ck_assert_uint_eq(r.result, PCP_NOT_AUTHORIZED);
 	ck_assert_uint_eq(r.lifetime, PCP_SERVER_LONG_ERROR_S);
 	ck_assert_mem_eq(r.op.nonce, q.op.nonce, PCP_NONCE_LEN);  /* errors copy the request back */
-	/* nor may the other nonce delete it */
 	q.lifetime = 0;
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
-	ck_assert(has_pinhole("2001:db8:1::5", IPPROTO_UDP, 4000));
+	/* another LAN host, not on the list */
+	q = map_req("2001:db8:1::5", IPPROTO_UDP, 4000, 0, 0, 9);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert(has_pinhole("2001:db8:1::6", IPPROTO_UDP, 4000));
+	/* a mapping the allowed third party made for a host: it keeps the nonce it made it with, and
+	 * may not take it over with another one */
+	q = map_req("2001:db8:1::1", IPPROTO_TCP, 4001, 0, 600, 1);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	memset(q.op.nonce, 2, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	memset(q.op.nonce, 1, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	/* while the host itself may (its own mapping, whoever asked for it) */
+	q = map_req("2001:db8:1::6", IPPROTO_TCP, 4001, 0, 600, 3);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 2);
+}
+END_TEST
+
+/* The same device, another address (temporary vs stable, device table): its own mapping too. */
+START_TEST(new_nonce_from_own_device)
+{
+	struct pcp_request q;
+
+	teardown();
+	device_pair[0] = "2001:db8:1::5";
+	device_pair[1] = "2001:db8:1::6";
+	setup();
+	q = map_req("2001:db8:1::6", IPPROTO_TCP, 8080, 0, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q = map_req("2001:db8:1::5", IPPROTO_TCP, 8080, 0, 600, 2);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q.lifetime = 0;
+	memset(q.op.nonce, 3, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	/* a third address, not of that device, is refused */
+	q = map_req("2001:db8:1::6", IPPROTO_TCP, 8081, 0, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q = map_req("2001:db8:1::7", IPPROTO_TCP, 8081, 0, 0, 2);
+	q.opt.has_third_party = true;
+	q.opt.third_party = A("2001:db8:1::6");
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	device_pair[0] = device_pair[1] = NULL;
+}
+END_TEST
+
+/* Bitcoin Core: one nonce for all its mappings. Mappings are named by internal address, protocol and
+ * port, never by the nonce: each is its own, and deleting one leaves the others. */
+START_TEST(one_nonce_many_mappings)
+{
+	struct pcp_request q;
+	struct rule *all;
+	uint16_t ports[3] = { 8333, 8334, 18333 };
+
+	for (int i = 0; i < 3; i++) {
+		q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, ports[i], ports[i], 1200, 0x42);
+		ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+		q = map_req("2001:db8:1::5", IPPROTO_TCP, ports[i], 0, 1200, 0x42);
+		ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	}
+	ck_assert_uint_eq(rules(&all), 6);
+	free(all);
+	/* a refresh of each keeps six */
+	for (int i = 0; i < 3; i++) {
+		q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, ports[i], ports[i], 1200, 0x42);
+		ck_assert_uint_eq(send_pcp(&q).op.ext_port, ports[i]);
+	}
+	ck_assert_uint_eq(rules(&all), 6);
+	free(all);
+	q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8334, 0, 0, 0x42);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 5);
+	free(all);
+	ck_assert(has_portmap(IPPROTO_TCP, 8333, NULL));
+	ck_assert(!has_portmap(IPPROTO_TCP, 8334, NULL));
+	ck_assert(has_portmap(IPPROTO_TCP, 18333, NULL));
 }
 END_TEST
 
@@ -630,14 +767,17 @@ START_TEST(peer_refresh_nonce_delete)
 	ck_assert_uint_eq(rules(&all), 1);
 	ck_assert_uint_eq(all[0].id, id);
 	free(all);
-	/* another nonce may neither refresh nor delete it */
+	/* its own host with another nonce (the app restarted) renews the same PEER, which takes the nonce */
 	memset(q.op.nonce, 2, PCP_NONCE_LEN);
-	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
-	q.lifetime = 0;
-	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].id, id);
+	ck_assert_uint_eq(all[0].nonce[0], 2);
+	free(all);
 	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
-	/* lifetime 0 with its nonce deletes it, and answers lifetime 0 */
-	memset(q.op.nonce, 1, PCP_NONCE_LEN);
+	/* lifetime 0 deletes it, and answers lifetime 0 */
+	q.lifetime = 0;
 	r = send_pcp(&q);
 	ck_assert_uint_eq(r.result, PCP_SUCCESS);
 	ck_assert_uint_eq(r.lifetime, 0);
@@ -847,9 +987,11 @@ START_TEST(peer_index_survives_restart_and_gc)
 	sp.rate_off = true;
 	fx.srv = pcp_server_new(&sp, now_ms);
 	ck_assert_uint_eq(pcp_server_gc(fx.srv), 0);
+	/* a restarted app (new nonce) renews the PEER it had, not a new one */
 	memset(p.op.nonce, 9, PCP_NONCE_LEN);
-	ck_assert_uint_eq(send_pcp(&p).result, PCP_NOT_AUTHORIZED);
-	memset(p.op.nonce, 1, PCP_NONCE_LEN);
+	ck_assert_uint_eq(send_pcp(&p).result, PCP_SUCCESS);
+	ck_assert_uint_eq(rules(&all), 2);
+	free(all);
 	ck_assert_uint_eq(send_pcp(&p).result, PCP_SUCCESS);
 	m.lifetime = 0;
 	ck_assert_uint_eq(send_pcp(&m).result, PCP_SUCCESS);
@@ -1058,6 +1200,222 @@ START_TEST(natpmp_errors)
 }
 END_TEST
 
+/* ---------- what clients check of the answer's shape ---------- */
+
+/* Raw bytes in, raw answer out: the length is what libtorrent checks (exactly 60 for a MAP without
+ * options, exactly 16 / 12 for NAT-PMP), and nothing the client did not send comes back. */
+static size_t raw_pcp(const struct pcp_request *q, const char *src, uint8_t *out)
+{
+	uint8_t in[PCP_MAX_MSG];
+	struct in6_addr s = A(src);
+	size_t n = pcp_wire_build_request(q, in, sizeof(in));
+
+	return pcp_server_handle(fx.srv, in, n, &s, now_ms, out, PCP_MAX_MSG);
+}
+
+START_TEST(exact_answer_sizes)
+{
+	uint8_t out[PCP_MAX_MSG], ext_req[2] = { 0, 0 }, in[NATPMP_MAP_REQ_LEN];
+	struct natpmp_request nq = { .op = NATPMP_OP_MAP_TCP, .internal_port = 6881, .ext_port = 6881,
+				     .lifetime = 7200 };
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 6881, 6881, 7200, 5);
+	struct pcp_request a;
+
+	/* PCP MAP: create, refresh, new nonce, delete, an error: 24 + 36 octets each */
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	ck_assert_uint_eq(out[3], PCP_SUCCESS);
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	memset(q.op.nonce, 6, PCP_NONCE_LEN);
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	ck_assert_uint_eq(out[3], PCP_SUCCESS);
+	q.op.protocol = 200;
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	ck_assert_uint_eq(out[3], PCP_MALFORMED_REQUEST);  /* a protocol without ports, with a port */
+	q.op.protocol = IPPROTO_TCP;
+	q.lifetime = 0;
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	ck_assert_uint_eq(out[3], PCP_SUCCESS);
+	/* IPv6 MAP and PEER, ANNOUNCE */
+	q = map_req("2001:db8:1::5", IPPROTO_UDP, 41641, 0, 7200, 5);
+	ck_assert_uint_eq(raw_pcp(&q, "2001:db8:1::5", out), 60);
+	q = peer_req("2001:db8:1::5", IPPROTO_UDP, 41642, "2001:db8:99::1", 41641, 600, 5);
+	ck_assert_uint_eq(raw_pcp(&q, "2001:db8:1::5", out), 80);
+	memset(&a, 0, sizeof(a));
+	a.opcode = PCP_OP_ANNOUNCE;
+	a.client_addr = A("::ffff:192.0.2.10");
+	ck_assert_uint_eq(raw_pcp(&a, "::ffff:192.0.2.10", out), PCP_HDR_LEN);
+	/* NAT-PMP: public address 12, map 16, delete 16, unknown opcode 8 */
+	ck_assert_uint_eq(natpmp(ext_req, 2, "192.0.2.10", out), 12);
+	ck_assert_uint_eq(natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.10", out), 16);
+	ck_assert_uint_eq(out[1], 128 + NATPMP_OP_MAP_TCP);
+	nq.lifetime = 0;
+	ck_assert_uint_eq(natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.10", out), 16);
+	ext_req[1] = 3;
+	ck_assert_uint_eq(natpmp(ext_req, 2, "192.0.2.10", out), 8);
+}
+END_TEST
+
+/* libpcp tries version 2, then 1, then NAT-PMP: every version but 0 and 2 gets UNSUPP_VERSION saying
+ * 2, shaped as a MAP answer (so it is not read as truncated); 0 is NAT-PMP. */
+START_TEST(version_steps)
+{
+	uint8_t out[PCP_MAX_MSG], in[60];
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_UDP, 5000, 0, 600, 5);
+	struct in6_addr src = A("::ffff:192.0.2.10");
+	const uint8_t versions[] = { 1, 3, 4, 127, 255 };
+	size_t n = pcp_wire_build_request(&q, in, sizeof(in));
+
+	for (size_t i = 0; i < sizeof(versions); i++) {
+		in[0] = versions[i];
+		ck_assert_uint_eq(pcp_server_handle(fx.srv, in, n, &src, now_ms, out, sizeof(out)), 60);
+		ck_assert_uint_eq(out[0], PCP_VERSION);
+		ck_assert_uint_eq(out[1], 0x80 | PCP_OP_MAP);
+		ck_assert_uint_eq(out[3], PCP_UNSUPP_VERSION);
+	}
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	in[0] = PCP_VERSION;
+	ck_assert_uint_eq(pcp_server_handle(fx.srv, in, n, &src, now_ms, out, sizeof(out)), 60);
+	ck_assert_uint_eq(out[3], PCP_SUCCESS);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+}
+END_TEST
+
+/* NAT-PMP turned off: a NAT-PMP client hears the 8-octet NAT-PMP UNSUPP_VERSION (version 0, its
+ * opcode + 128, result 1, the epoch), what Bitcoin Core and libnatpmp read as "not here". */
+START_TEST(natpmp_off_short_unsupp_version)
+{
+	struct pcp_server_params sp;
+	uint8_t out[PCP_MAX_MSG], ext_req[2] = { 0, 0 }, in[NATPMP_MAP_REQ_LEN];
+	struct natpmp_request nq = { .op = NATPMP_OP_MAP_UDP, .internal_port = 8333, .ext_port = 8333,
+				     .lifetime = 7200 };
+	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8333, 8333, 7200, 5);
+	size_t n;
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.natpmp_off = true;
+	setup_with(&sp);
+	now_ms += 7000;
+	n = natpmp(ext_req, 2, "192.0.2.10", out);
+	ck_assert_uint_eq(n, NATPMP_SHORT_RESP_LEN);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_uint_eq(out[1], 128);
+	ck_assert_uint_eq(out[2], 0);
+	ck_assert_uint_eq(out[3], NATPMP_UNSUPP_VERSION);
+	ck_assert_uint_eq(out[7], 7);  /* epoch 7 s */
+	n = natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.10", out);
+	ck_assert_uint_eq(n, NATPMP_SHORT_RESP_LEN);
+	ck_assert_uint_eq(out[1], 128 + NATPMP_OP_MAP_UDP);
+	ck_assert_uint_eq(out[3], NATPMP_UNSUPP_VERSION);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	/* a NAT-PMP response is not answered */
+	ext_req[1] = 128;
+	ck_assert_uint_eq(natpmp(ext_req, 2, "192.0.2.10", out), 0);
+	/* PCP is still served */
+	ck_assert_uint_eq(raw_pcp(&q, "::ffff:192.0.2.10", out), 60);
+	ck_assert_uint_eq(out[3], PCP_SUCCESS);
+}
+END_TEST
+
+static bool up_on;
+static bool up_has_addr;
+
+static bool up_active(void *arg)
+{
+	(void)arg;
+	return up_on;
+}
+
+static uint8_t up_map(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure, struct in_addr *ext,
+		      uint16_t *ext_port, uint32_t *lifetime)
+{
+	(void)arg;
+	(void)sugg_port;
+	(void)prefer_failure;
+	ext->s_addr = htonl(0xcb007108);   /* 203.0.113.8 */
+	*ext_port = (uint16_t)(r->ext_port + 1);
+	*lifetime = 600;
+	return PCP_SUCCESS;
+}
+
+static bool up_ext_addr(void *arg, struct in_addr *out)
+{
+	(void)arg;
+	out->s_addr = htonl(0xcb007108);
+	return up_has_addr;
+}
+
+/* Behind a CGN the NAT-PMP public address is the upstream's (as UPnP's and PCP's answers), not our WAN
+ * address inside the CGN; unknown yet: NETWORK_FAILURE, as without a WAN address. */
+START_TEST(natpmp_public_address_upstream)
+{
+	struct pcp_upstream u = { .active = up_active, .map = up_map, .ext_addr = up_ext_addr };
+	uint8_t out[PCP_MAX_MSG], ext_req[2] = { 0, 0 };
+	struct natpmp_response r;
+	size_t n;
+
+	pcp_server_set_upstream(fx.srv, &u);
+	up_on = true;
+	up_has_addr = true;
+	n = natpmp(ext_req, 2, "192.0.2.10", out);
+	ck_assert_uint_eq(n, 12);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_SUCCESS);
+	ck_assert_uint_eq(r.ext_addr[0], 203);
+	ck_assert_uint_eq(r.ext_addr[3], 8);
+	n = pcp_server_natpmp_announce(fx.srv, now_ms, out, sizeof(out));
+	ck_assert_uint_eq(n, 12);
+	ck_assert_uint_eq(out[11], 8);
+	up_has_addr = false;
+	n = natpmp(ext_req, 2, "192.0.2.10", out);
+	ck_assert_uint_eq(n, 12);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.result, NATPMP_NETWORK_FAILURE);
+	ck_assert_uint_eq(pcp_server_natpmp_announce(fx.srv, now_ms, out, sizeof(out)), 0);
+	/* interworking off again: our own WAN address */
+	up_on = false;
+	n = natpmp(ext_req, 2, "192.0.2.10", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	ck_assert_uint_eq(r.ext_addr[3], 1);
+}
+END_TEST
+
+/* The same client asking again for the same internal endpoint gets the same external port back, even
+ * when it suggests another (libnatpmp suggests the internal port every time). */
+START_TEST(same_endpoint_same_port)
+{
+	uint8_t out[PCP_MAX_MSG], in[NATPMP_MAP_REQ_LEN];
+	struct natpmp_request nq = { .op = NATPMP_OP_MAP_UDP, .internal_port = 5060, .ext_port = 5060,
+				     .lifetime = 3600 };
+	struct pcp_request q;
+	struct natpmp_response r;
+	uint16_t got;
+	size_t n;
+
+	/* 192.0.2.10 holds 5060: 192.0.2.11 is given another, and keeps it when it asks again */
+	natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.10", out);
+	n = natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.11", out);
+	ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+	got = r.ext_port;
+	ck_assert_uint_ne(got, 5060);
+	for (int i = 0; i < 3; i++) {
+		n = natpmp(in, natpmp_wire_build_request(&nq, in, sizeof(in)), "192.0.2.11", out);
+		ck_assert_int_eq(natpmp_wire_parse_response(out, n, &r), NATPMP_PARSE_OK);
+		ck_assert_uint_eq(r.ext_port, got);
+	}
+	/* PCP alike, whether the client suggests nothing, the internal port or another one */
+	q = map_req("::ffff:192.0.2.11", IPPROTO_TCP, 5060, 5060, 3600, 1);
+	got = send_pcp(&q).op.ext_port;
+	q = map_req("::ffff:192.0.2.12", IPPROTO_TCP, 5060, 5060, 3600, 1);
+	ck_assert_uint_ne(send_pcp(&q).op.ext_port, got);
+	q = map_req("::ffff:192.0.2.11", IPPROTO_TCP, 5060, 0, 3600, 2);
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, got);
+	q.op.ext_port = 40000;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, got);
+}
+END_TEST
+
 START_TEST(pcp_and_natpmp_share_table)
 {
 	uint8_t out[PCP_MAX_MSG], in[NATPMP_MAP_REQ_LEN];
@@ -1143,7 +1501,12 @@ START_TEST(index_survives_restart_and_gc)
 	sp.rate_off = true;
 	fx.srv = pcp_server_new(&sp, now_ms);
 	memset(q.op.nonce, 9, PCP_NONCE_LEN);
-	ck_assert_uint_eq(send_pcp(&q).result, PCP_NOT_AUTHORIZED);
+	q.opt.has_third_party = true;  /* another host naming it (THIRD_PARTY): the index knows the nonce */
+	q.opt.third_party = q.client_addr;
+	q.client_addr = A("::ffff:192.0.2.11");
+	ck_assert_uint_eq(send_from(&q, "::ffff:192.0.2.11").result, PCP_NOT_AUTHORIZED);
+	q.opt.has_third_party = false;
+	q.client_addr = q.opt.third_party;
 	/* the core expires it: the index forgets it, a new nonce may map again */
 	fake_now += 601;
 	core_expire(fx.core);
@@ -1291,7 +1654,15 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, map_v4_needs_wan_address);
 	tcase_add_test(tc, map_v4_other_protocol);
 	tcase_add_test(tc, refresh_same_nonce_keeps);
-	tcase_add_test(tc, different_nonce_not_authorized);
+	tcase_add_test(tc, new_nonce_from_own_host);
+	tcase_add_test(tc, new_nonce_from_others_refused);
+	tcase_add_test(tc, new_nonce_from_own_device);
+	tcase_add_test(tc, one_nonce_many_mappings);
+	tcase_add_test(tc, exact_answer_sizes);
+	tcase_add_test(tc, version_steps);
+	tcase_add_test(tc, natpmp_off_short_unsupp_version);
+	tcase_add_test(tc, natpmp_public_address_upstream);
+	tcase_add_test(tc, same_endpoint_same_port);
 	tcase_add_test(tc, lifetime_zero_deletes);
 	tcase_add_test(tc, lifetime_clamped);
 	tcase_add_test(tc, prefer_failure_taken_port);

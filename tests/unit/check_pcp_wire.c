@@ -239,6 +239,29 @@ START_TEST(test_reply_map_success)
 }
 END_TEST
 
+/* Tailscale's MAP as it sends it (UDP 41641, lifetime 7200, no suggestion: 16 zero octets, no options):
+ * the server's success, which echoes every option it processed, is exactly 60 octets; libtorrent drops
+ * anything else. */
+START_TEST(test_reply_without_options_is_60)
+{
+	uint8_t out[PCP_MAX_MSG];
+	uint8_t rc;
+	struct pcp_reply r = { .result = PCP_SUCCESS, .lifetime = 7200, .epoch = 9, .ext_port = 41641,
+			       .echo = PCP_ECHO_ALL };
+
+	addr6(&r.ext_addr, A_203_0_113_7);
+	ck_assert_int_eq(parse_hex("02 01 0000 00001c20" A_192_0_2_11 NONCE "11 000000 a2a9 0000" A_ZERO, &g_req, &rc),
+			 PCP_PARSE_OK);
+	ck_bytes(out, pcp_wire_build_reply(&g_req, &r, out, sizeof(out)),
+		 "02 81 00 00 00001c20 00000009 000000000000000000000000"
+		 NONCE "11 000000 a2a9 a2a9" A_203_0_113_7);
+	/* and an error answer to it: the request's 36 octets copied back, nothing more */
+	r.result = PCP_NOT_AUTHORIZED;
+	r.lifetime = 1800;
+	ck_assert_uint_eq(pcp_wire_build_reply(&g_req, &r, out, sizeof(out)), 60);
+}
+END_TEST
+
 START_TEST(test_reply_peer_and_announce)
 {
 	uint8_t out[PCP_MAX_MSG];
@@ -774,6 +797,37 @@ START_TEST(test_natpmp_parse_responses)
 }
 END_TEST
 
+/* What NAT-PMP clients check: 8 octets for UNSUPP_VERSION / UNSUPP_OPCODE (Bitcoin Core falls back to
+ * NAT-PMP on exactly that), 12 for the public address, 16 for a mapping, whatever the result. */
+START_TEST(test_natpmp_answer_sizes)
+{
+	uint8_t out[PCP_MAX_MSG];
+	struct natpmp_response r;
+	static const struct { uint8_t op; uint16_t result; size_t len; } cases[] = {
+		{ NATPMP_OP_EXTERNAL, NATPMP_SUCCESS, 12 },
+		{ NATPMP_OP_EXTERNAL, NATPMP_NETWORK_FAILURE, 12 },
+		{ NATPMP_OP_MAP_UDP, NATPMP_SUCCESS, 16 },
+		{ NATPMP_OP_MAP_TCP, NATPMP_NOT_AUTHORIZED, 16 },
+		{ NATPMP_OP_MAP_TCP, NATPMP_NO_RESOURCES, 16 },
+		{ NATPMP_OP_EXTERNAL, NATPMP_UNSUPP_VERSION, 8 },
+		{ NATPMP_OP_MAP_TCP, NATPMP_UNSUPP_VERSION, 8 },
+		{ 7, NATPMP_UNSUPP_OPCODE, 8 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		r.op = cases[i].op;
+		r.result = cases[i].result;
+		r.epoch = 77;
+		ck_assert_uint_eq(natpmp_wire_build_response(&r, out, sizeof(out)), cases[i].len);
+		ck_assert_uint_eq(out[0], 0);
+		ck_assert_uint_eq(out[1], 128 + cases[i].op);
+		ck_assert_uint_eq(out[3], cases[i].result);
+		ck_assert_uint_eq(out[7], 77);
+	}
+}
+END_TEST
+
 static Suite *pcp_wire_suite(void)
 {
 	Suite *s = suite_create("pcp_wire");
@@ -786,6 +840,7 @@ static Suite *pcp_wire_suite(void)
 	tcase_add_test(tc, test_build_request_roundtrip);
 	tcase_add_test(tc, test_build_request_refuses_invalid);
 	tcase_add_test(tc, test_reply_map_success);
+	tcase_add_test(tc, test_reply_without_options_is_60);
 	tcase_add_test(tc, test_reply_peer_and_announce);
 	tcase_add_test(tc, test_reserved_ignored_and_zeroed);
 	tcase_add_test(tc, test_reply_error_copies_payload);
@@ -811,6 +866,7 @@ static Suite *natpmp_wire_suite(void)
 	tcase_add_test(tc, test_natpmp_map);
 	tcase_add_test(tc, test_natpmp_bad_requests);
 	tcase_add_test(tc, test_natpmp_parse_responses);
+	tcase_add_test(tc, test_natpmp_answer_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
