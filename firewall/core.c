@@ -1706,7 +1706,7 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 	struct rule *old, upd;
 	enum verdict v = V_NOT_AUTHORIZED;
 
-	core_enter(c);
+	core_enter_as(c, true);
 	old = rule_by_id(c, id);
 	if (old == NULL) {
 		v = V_NOT_FOUND;
@@ -1723,7 +1723,7 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 	if (v == V_OK && out)
 		*out = *old;
 out:
-	return core_leave_verdict(c, v);
+	return request_leave_verdict(c, v);
 }
 
 /* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
