@@ -164,8 +164,13 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.kind = RULE_PORTMAP;
 	req.rule.proto = q.proto;
 	req.rule.ext_port = q.ext_port ? q.ext_port : q.int_port;  /* AddAny with 0: start from the internal port */
-	if (any && own_mapping_of(ctx, &q, &got))
-		req.rule.ext_port = got.ext_port;   /* the local port; the upstream's follows from the rule */
+	if (any && own_mapping_of(ctx, &q, &got)) {
+		struct iwf_ext had;
+
+		req.rule.ext_port = got.ext_port;   /* the local port */
+		if (iwf_get(upstream(), got.id, &had) && had.port)
+			q.ext_port = had.port;      /* and the CGN's, which the client knows it by */
+	}
 	req.rule.int_port = q.int_port;
 	req.rule.target.use_exact = true;
 	req.rule.target.exact = q.client;
