@@ -117,10 +117,11 @@ out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8080 6 3)
 t_open=$(date +%s%N)
 expect_out "$out" "Pinhole ID = [0-9]+" "AddPinhole with LeaseTime 3"
 expect_connect wan tcp "$LAN1_EUI64" 8080 "open at first"
+# the core counts whole seconds: a 3 s lease ends 2 to 3 s after it was granted, plus the polling
 closed() { ! lab_can_connect wan tcp "$LAN1_EUI64" 8080 0.3; }
 wait_until 10 closed || fail "the 3 s pinhole is still open after 10 s"
 life=$(awk -v d=$(($(date +%s%N) - t_open)) 'BEGIN { printf "%.1f", d / 1e9 }')
-awk -v l="$life" 'BEGIN { exit !(l >= 2.5 && l <= 5.5) }' || fail "the 3 s pinhole closed after $life s"
+awk -v l="$life" 'BEGIN { exit !(l >= 1.5 && l <= 5.5) }' || fail "the 3 s pinhole closed after $life s"
 ok "closed after $life s (asked 3 s; min_lifetime is 120 s)"
 out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8080 6 0)
 expect_out "$out" "Pinhole ID = [0-9]+" "AddPinhole with LeaseTime 0 is the maximum, not 402"
