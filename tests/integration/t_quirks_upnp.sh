@@ -101,7 +101,9 @@ u_stable=$(uid "$out")
 out=$(st_pinhole "$LAN1_TMP")
 expect_out "$out" "^200 ok" "AddPinhole for the temporary address"
 u_tmp=$(uid "$out")
-[ -n "$u_stable" ] && [ -n "$u_tmp" ] && [ "$u_stable" != "$u_tmp" ] || fail "UniqueIDs '$u_stable' '$u_tmp'"
+if [ -z "$u_stable" ] || [ -z "$u_tmp" ] || [ "$u_stable" = "$u_tmp" ]; then
+	fail "UniqueIDs '$u_stable' '$u_tmp'"
+fi
 ok "two pinholes ($u_stable, $u_tmp)"
 n_before=$(igdctl_lab list | wc -l)
 out=$(st_pinhole "$LAN1_EUI64")
