@@ -111,8 +111,10 @@ expect_eq "$(uid "$out")" "$u_stable" "the identical AddPinhole again is a refre
 out=$(st_pinhole "$LAN1_TMP")
 expect_eq "$(uid "$out")" "$u_tmp" "the same for the temporary address"
 expect_eq "$(igdctl_lab list | wc -l)" "$n_before" "no new rules from the repeats"
-expect_connect wan tcp "$LAN1_EUI64" 22000 "the WAN reaches syncthing at the EUI-64 address"
-expect_connect wan tcp "$LAN1_TMP" 22000 "the WAN reaches syncthing at the temporary address"
+# 2 s: room for one SYN retransmission (seen once in eight runs on a loaded VM: the first SYN to the
+# EUI-64 address, which never sends, unanswered within 1 s; not seen again in 60 tries)
+expect_connect wan tcp "$LAN1_EUI64" 22000 "the WAN reaches syncthing at the EUI-64 address" 2
+expect_connect wan tcp "$LAN1_TMP" 22000 "the WAN reaches syncthing at the temporary address" 2
 
 step "a pinhole asked for 3 s lives 3 s (real upnpc), not min_lifetime"
 out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8080 6 3)
