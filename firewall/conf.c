@@ -124,7 +124,7 @@ static const struct conf_key conf_keys[] = {
 	  OFF(policy.allow_temporary), 0, 0, 0, NULL },
 	{ "pinhole_target", CT_CHOICE, "both", "requested | stable | both: which address of a device a pinhole opens",
 	  OFF(policy.pinhole_target), 0, 0, 0, pinhole_targets },
-	{ "min_lifetime", CT_U32, "120", "shortest lease granted, seconds",
+	{ "min_lifetime", CT_U32, "120", "shortest lease granted, seconds (not to UPnP: kept as asked)",
 	  OFF(policy.min_lifetime), 0, 1, 2147483647u, NULL },
 	{ "max_lifetime", CT_U32, "86400", "longest lease granted, seconds (a lease of 0 asks for this)",
 	  OFF(policy.max_lifetime), 0, 1, 2147483647u, NULL },

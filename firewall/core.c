@@ -1311,7 +1311,7 @@ static struct elem_slot *first_slot_of(struct core *c, const struct rule *r)
 
 static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact, int64_t now)
 {
-	r->lease = exact ? asked : policy_clamp_lease(&c->p.policy, asked);
+	r->lease = exact ? asked : policy_lease_for(&c->p.policy, r->origin, asked);
 	r->expires = r->lease ? now + r->lease : 0;
 }
 

@@ -50,6 +50,15 @@ uint32_t policy_clamp_lease(const struct policy_config *pc, uint32_t asked)
 	return asked;
 }
 
+uint32_t policy_lease_for(const struct policy_config *pc, enum rule_origin origin, uint32_t asked)
+{
+	/* UPnP's answer carries no lease: a floor would keep open what the client believes closed (a
+	 * pinhole asked for 3 s open for min_lifetime), so UPnP gets what it asked, up to the maximum */
+	if (origin == ORIGIN_UPNP && asked != 0 && asked < pc->min_lifetime)
+		return asked;
+	return policy_clamp_lease(pc, asked);
+}
+
 static bool on_lan(const struct policy_lan *lan, const struct in6_addr *a)
 {
 	if (!lan || !lan->known)

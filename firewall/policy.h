@@ -129,6 +129,10 @@ enum verdict policy_check_change(const struct policy_config *pc, const struct ru
 				 bool requester_blocked);
 /* Lease clamp: 0 asked = max_lifetime (IGD:2 / PCP semantics); otherwise into [min, max]. */
 uint32_t policy_clamp_lease(const struct policy_config *pc, uint32_t asked);
+/* The lease a request from origin gets: policy_clamp_lease, but the min_lifetime floor applies only
+ * where the answer tells the client what it got (PCP, NAT-PMP, the web UI, igdctl). UPnP cannot say:
+ * its leases are kept as asked, 0 and above max_lifetime becoming max_lifetime. */
+uint32_t policy_lease_for(const struct policy_config *pc, enum rule_origin origin, uint32_t asked);
 /* Parses a permission line (without the leading keyword handling done by conf). false + msg on error. */
 bool policy_parse_perm(const char *line, struct perm_rule *out, char *err, size_t errlen);
 

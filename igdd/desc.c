@@ -61,8 +61,15 @@ enum soap_service desc_service_by_id(const char *service_id)
 
 bool desc_ua_needs_v1(const char *ua)
 {
-	/* the clients known to stop at an IGD:2 description: Windows and Xbox (miniupnpd's test) */
-	return ua && (strcasestr(ua, "microsoft") != NULL || strstr(ua, "FDSSDP") != NULL);
+	if (ua == NULL)
+		return false;
+	/* Windows ("Microsoft-Windows/10.0 UPnP/1.0", its SSDP service "FDSSDP") and the Xbox stop at an
+	 * IGD:2 description; the Windows-XP-era strings are what older Apple (mDNSResponder's legacy NAT
+	 * traversal) and clients of its age send, and they look for "WANIPConnection:1" in the text; an
+	 * old Mac's own UPnP stack says "Darwin/...". miniupnpc on Windows ("MSWindows/...") reads IGD:2. */
+	return strcasestr(ua, "microsoft") != NULL || strstr(ua, "FDSSDP") != NULL ||
+	       strcasestr(ua, "xbox") != NULL || strstr(ua, "Windows NT/") != NULL ||
+	       strstr(ua, "Windows 9x") != NULL || strncmp(ua, "Darwin/", 7) == 0;
 }
 
 bool desc_uuid_valid(const char *s)

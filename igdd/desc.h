@@ -25,7 +25,7 @@ struct desc_params {
 
 /* "uuid:..." of a device: the base uuid with its last hex digit replaced by the device index. */
 void desc_udn(const struct desc_params *p, enum desc_device d, char out[DESC_UUID_LEN + 6]);
-/* Does this HTTP User-Agent belong to a client that breaks on IGD:2 (Windows, Xbox)? */
+/* Does this HTTP User-Agent belong to a client that breaks on IGD:2 (Windows, Xbox, older Apple)? */
 bool desc_ua_needs_v1(const char *ua);
 /* Is s a well-formed uuid text (36 characters, hex digits and four dashes)? */
 bool desc_uuid_valid(const char *s);

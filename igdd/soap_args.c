@@ -195,6 +195,26 @@ int soap_parse_ui4(const char *s, uint32_t *out)
 	return parse_uint(s, UINT32_MAX, out);
 }
 
+int soap_parse_lease(const char *s, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0, digits = 0;
+
+	if (s == NULL)
+		return SOAP_E_INVALID_ARGS;
+	while (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
+		i++;
+	for (; s[i] >= '0' && s[i] <= '9'; i++, digits++)
+		if (v <= max)   /* saturates: a longer number is "more than the maximum" all the same */
+			v = v * 10 + (uint64_t)(s[i] - '0');
+	while (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
+		i++;
+	if (digits == 0 || s[i] != '\0')
+		return SOAP_E_INVALID_ARGS;
+	*out = v == 0 || v > max ? max : (uint32_t)v;
+	return SOAP_OK;
+}
+
 int soap_parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "1", "true", "yes" }, *const no[] = { "0", "false", "no" };
@@ -316,11 +336,9 @@ int soap_parse_add_portmap(const struct soap_arg *a, size_t n, bool any_port, st
 		return rc;
 	if ((rc = parse_desc(soap_arg_get(a, n, "NewPortMappingDescription"), out->desc)))
 		return rc;
-	if ((rc = soap_parse_ui4(soap_arg_get(a, n, "NewLeaseDuration"), &out->lease)))
-		return rc;
 	/* IGD:2: 0 means the maximum, never "forever"; above the maximum is clamped (as miniupnpd) */
-	if (out->lease == 0 || out->lease > SOAP_LEASE_MAX_PM)
-		out->lease = SOAP_LEASE_MAX_PM;
+	if ((rc = soap_parse_lease(soap_arg_get(a, n, "NewLeaseDuration"), SOAP_LEASE_MAX_PM, &out->lease)))
+		return rc;
 	if (out->int_port == 0)
 		return 732;
 	if (out->ext_port == 0 && !any_port)
@@ -411,10 +429,8 @@ int soap_parse_add_pinhole(const struct soap_arg *a, size_t n, struct soap_ph_re
 
 	if ((rc = parse_5tuple(a, n, out, &client_wild)))
 		return rc;
-	if ((rc = soap_parse_ui4(soap_arg_get(a, n, "LeaseTime"), &out->lease)))
+	if ((rc = soap_parse_lease(soap_arg_get(a, n, "LeaseTime"), SOAP_LEASE_MAX_PH, &out->lease)))
 		return rc;
-	if (out->lease < 1 || out->lease > SOAP_LEASE_MAX_PH)
-		return SOAP_E_INVALID_ARGS;
 	if (client_wild)
 		return 708;
 	if (out->proto == RULE_PROTO_ANY)
@@ -452,9 +468,7 @@ int soap_parse_update_pinhole(const struct soap_arg *a, size_t n, uint16_t *id, 
 
 	if ((rc = soap_parse_pinhole_id(a, n, id)))
 		return rc;
-	if ((rc = soap_parse_ui4(soap_arg_get(a, n, "NewLeaseTime"), lease)))
-		return rc;
-	return *lease < 1 || *lease > SOAP_LEASE_MAX_PH ? SOAP_E_INVALID_ARGS : SOAP_OK;
+	return soap_parse_lease(soap_arg_get(a, n, "NewLeaseTime"), SOAP_LEASE_MAX_PH, lease);
 }
 
 /* ---------- verdicts ---------- */

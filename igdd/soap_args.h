@@ -29,6 +29,7 @@
 #define SOAP_VALUE_MAX   1024   /* longest in-argument value we look at; longer -> 402 (605 for strings) */
 #define SOAP_LEASE_MAX_PM 604800u  /* WANIPConnection:2 PortMappingLeaseDuration maximum */
 #define SOAP_LEASE_MAX_PH 86400u   /* WANIPv6FirewallControl:1 LeaseTime maximum */
+#define SOAP_LONG_LEASE   86400u   /* a port mapping lease this long reads as 0 to IGD:1 user agents */
 
 enum soap_service {
 	SOAP_SVC_WANIPC = 0,   /* WANIPConnection:2 (and :1) */
@@ -79,6 +80,10 @@ const char *soap_arg_get(const struct soap_arg *a, size_t n, const char *name);
 int soap_parse_ui2(const char *s, uint16_t *out);
 int soap_parse_ui4(const char *s, uint32_t *out);
 int soap_parse_bool(const char *s, bool *out);
+/* A lease in seconds (ui4 text): 0 and anything above max (however many digits) become max, so a
+ * client never hears 402 (nor the deprecated 725) for the lease it asked; Tailscale and iroh answer
+ * those by asking 0, Transmission asks 0 from the start. 402 only for what is not a number. */
+int soap_parse_lease(const char *s, uint32_t max, uint32_t *out);
 
 /* ----- WANIPConnection ----- */
 
@@ -119,9 +124,9 @@ struct soap_ph_req {
 	struct in6_addr client;
 	uint16_t int_port;
 	uint16_t proto;            /* IANA number; RULE_PROTO_ANY only from GetOutboundPinholeTimeout */
-	uint32_t lease;            /* AddPinhole: 1..86400 */
+	uint32_t lease;            /* AddPinhole: 1..86400 (0 and above: 86400) */
 };
-/* AddPinhole: 402 bad types or lease, 708 wildcard client, 706 wildcard port, 707 wildcard protocol,
+/* AddPinhole: 402 bad types, 708 wildcard client, 706 wildcard port, 707 wildcard protocol,
  * 705 protocol out of range. */
 int soap_parse_add_pinhole(const struct soap_arg *a, size_t n, struct soap_ph_req *out);
 /* GetOutboundPinholeTimeout: same five arguments; wildcards allowed. */

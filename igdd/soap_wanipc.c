@@ -90,6 +90,21 @@ static uint32_t remaining(const struct soap_ctx *ctx, const struct rule *r)
 	return r->expires > ctx->now ? (uint32_t)(r->expires - ctx->now) : 0;
 }
 
+/* The lease GetGeneric/GetSpecificPortMappingEntry report. Windows' and the Xbox's IGD:1 clients hide
+ * every mapping with a lease from their list (IGD:1 knew 0 as "permanent", and they asked 0): to them a
+ * long lease (a day or more, or the longest the policy grants) is shown as the 0 they asked for. */
+static uint32_t reported_lease(const struct soap_ctx *ctx, const struct rule *r)
+{
+	struct policy_config pc;
+
+	if (ctx->ua_igd1 && r->expires != 0) {
+		core_policy_get(ctx->core, &pc);
+		if (r->lease >= SOAP_LONG_LEASE || r->lease >= pc.max_lifetime)
+			return 0;
+	}
+	return remaining(ctx, r);
+}
+
 static const char *host_str(const struct in6_addr *a, uint8_t len, char buf[ADDR_STRLEN])
 {
 	if (len == 0) {
@@ -100,6 +115,32 @@ static const char *host_str(const struct in6_addr *a, uint8_t len, char buf[ADDR
 }
 
 /* ---------- adding and deleting ---------- */
+
+/* The CP's own UPnP mapping of this internal endpoint (client, port, protocol, remote), if it has one:
+ * AddAnyPortMapping gives its port back. Clients ask again after a restart or a lost answer with
+ * another port (Tailscale a random one), and would collect a mapping per attempt. */
+static bool own_mapping_of(const struct soap_ctx *ctx, const struct soap_pm_req *q, struct rule *found)
+{
+	struct core_reader rd = reader_of(ctx, true);
+	struct rule chunk[32];
+	uint32_t after = 0;
+	size_t got;
+
+	while ((got = core_portmaps_after(ctx->core, &rd, after, chunk, 32)) > 0) {
+		after = chunk[got - 1].id;
+		for (size_t i = 0; i < got; i++) {
+			const struct rule *r = &chunk[i];
+
+			if (r->origin == ORIGIN_UPNP && r->proto == q->proto && r->int_port == q->int_port &&
+			    addr_equal(&r->target.exact, &q->client) && r->remote_len == q->remote_len &&
+			    (q->remote_len == 0 || addr_equal(&r->remote, &q->remote))) {
+				*found = *r;
+				return true;
+			}
+		}
+	}
+	return false;
+}
 
 static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, size_t n, bool any,
 		       struct soap_out *out)
@@ -123,6 +164,13 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.kind = RULE_PORTMAP;
 	req.rule.proto = q.proto;
 	req.rule.ext_port = q.ext_port ? q.ext_port : q.int_port;  /* AddAny with 0: start from the internal port */
+	if (any && own_mapping_of(ctx, &q, &got)) {
+		struct iwf_ext had;
+
+		req.rule.ext_port = got.ext_port;   /* the local port */
+		if (iwf_get(upstream(), got.id, &had) && had.port)
+			q.ext_port = had.port;      /* and the CGN's, which the client knows it by */
+	}
 	req.rule.int_port = q.int_port;
 	req.rule.target.use_exact = true;
 	req.rule.target.exact = q.client;
@@ -282,7 +330,7 @@ static void entry_out(const struct soap_ctx *ctx, const struct rule *r, bool wit
 	soap_out_add(out, "NewInternalClient", addr_str(&r->target.exact, buf));
 	soap_out_add(out, "NewEnabled", "1");
 	soap_out_add(out, "NewPortMappingDescription", r->desc);
-	soap_out_addf(out, "NewLeaseDuration", "%u", remaining(ctx, r));
+	soap_out_addf(out, "NewLeaseDuration", "%u", reported_lease(ctx, r));
 }
 
 static int get_specific(const struct soap_ctx *ctx, const struct soap_arg *in, size_t n, struct soap_out *out)

@@ -67,6 +67,8 @@ struct soap_ctx {
 	struct core *core;
 	struct in6_addr peer;         /* the control point's address (v4-mapped for IPv4) */
 	bool v1;                      /* the CP spoke the IGD:1 namespace: v1 error codes */
+	bool ua_igd1;                 /* its User-Agent gets IGD:1 (desc_ua_needs_v1: Windows, Xbox, old
+				       * Apple): long leases read back as 0 */
 	int64_t now;                  /* wall clock, unix seconds (remaining leases) */
 	int64_t uptime;               /* seconds the WAN connection has been up */
 	struct soap_wan_info wan;

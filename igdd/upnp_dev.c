@@ -490,13 +490,14 @@ static bool core_same_device(void *arg, const struct in6_addr *a, const struct i
 	return upnp_same_device_neigh(NULL, a, b);
 }
 
-static void make_ctx(const struct upnp_service *u, const struct in6_addr *peer, bool v1, bool counters,
-		     struct soap_ctx *ctx)
+static void make_ctx(const struct upnp_service *u, const struct in6_addr *peer, bool v1, const char *ua,
+		     bool counters, struct soap_ctx *ctx)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->core = u->p.core;
 	ctx->peer = *peer;
 	ctx->v1 = v1;
+	ctx->ua_igd1 = desc_ua_needs_v1(ua);
 	ctx->now = (int64_t)time(NULL);
 	ctx->uptime = ctx->now - u->started;
 	wan_info(u, counters, &ctx->wan);
@@ -655,7 +656,8 @@ static void on_action(struct upnp_service *u, UpnpActionRequest *r)
 		set_error(r, svc, SOAP_E_INVALID_ARGS);
 		return;
 	}
-	make_ctx(u, &peer, v1 || u->p.force_v1, svc == SOAP_SVC_WANCIC, &ctx);
+	/* pupnp 1.14 copies the request's User-Agent into the action request's "Os" (soap_device.c) */
+	make_ctx(u, &peer, v1 || u->p.force_v1, UpnpActionRequest_get_Os_cstr(r), svc == SOAP_SVC_WANCIC, &ctx);
 	rc = soap_call(&ctx, svc, action, args, n, &out);
 	log_debug("upnp: %s from %s -> %d", action, addr_str(&peer, pbuf), rc);
 	if (rc != SOAP_OK) {

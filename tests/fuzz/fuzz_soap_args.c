@@ -71,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.v1 = data[1] & 2;
 	ctx.firewall_enabled = !(data[1] & 4);
 	ctx.pinholes_allowed = !(data[1] & 8);
+	ctx.ua_igd1 = data[1] & 16;   /* a Windows or Xbox User-Agent */
 	ctx.now = 1700000000;
 	if (soap_call(&ctx, def->svc, def->name, args, n, &out) == 0)
 		soap_out_free(&out);

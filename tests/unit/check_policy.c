@@ -296,6 +296,13 @@ START_TEST(leases)
 	ck_assert_uint_eq(policy_clamp_lease(&pc, 5), 120);
 	ck_assert_uint_eq(policy_clamp_lease(&pc, 3600), 3600);
 	ck_assert_uint_eq(policy_clamp_lease(&pc, 10000000), 86400);
+	/* the floor only where the answer says what was granted: UPnP keeps a short lease as asked */
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 3), 3);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 0), 86400);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 10000000), 86400);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_PCP, 3), 120);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_NATPMP, 3), 120);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_WEB, 3), 120);
 }
 END_TEST
 

@@ -49,8 +49,11 @@ static const struct pm_case pm_cases[] = {
 	{ PM("", "40000", "TCP", "40000", "host.example", "1", "x", "3600"), false, 402 },
 	{ PM("2001:db8::9", "40000", "TCP", "40000", "192.0.2.20", "1", "x", "3600"), false, 402 },
 	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "maybe", "x", "3600"), false, 402 },
-	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "x", "4294967296"), false, 402 },
+	/* a lease is never refused for its size (clamped to the maximum): only for not being a number */
+	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "x", "4294967296"), false, 0 },
 	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "x", "0x10"), false, 402 },
+	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "x", "-1"), false, 402 },
+	{ PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "x", ""), false, 402 },
 };
 
 START_TEST(test_parse_portmap)
@@ -93,8 +96,9 @@ static const struct ph_case ph_cases[] = {
 	{ PH("*", "0", "2001:db8:1::20", "40000", "17", "1"), 0 },
 	{ PH("2001:db8:ff::2", "5000", "2001:db8:1::20", "40000", "17", "86400"), 0 },
 	{ PH("", "0", "2001:db8:1::20", "0", "58", "3600"), 0 },        /* ICMPv6: no ports */
-	{ PH("", "0", "2001:db8:1::20", "40000", "6", "0"), 402 },
-	{ PH("", "0", "2001:db8:1::20", "40000", "6", "86401"), 402 },
+	{ PH("", "0", "2001:db8:1::20", "40000", "6", "0"), 0 },        /* 0 and above: 86400, never 402 */
+	{ PH("", "0", "2001:db8:1::20", "40000", "6", "86401"), 0 },
+	{ PH("", "0", "2001:db8:1::20", "40000", "6", "3 600"), 402 },
 	{ PH("", "0", "", "40000", "6", "3600"), 708 },
 	{ PH("", "0", "*", "40000", "6", "3600"), 708 },
 	{ PH("", "0", "2001:db8:1::20", "0", "6", "3600"), 706 },
@@ -116,6 +120,34 @@ START_TEST(test_parse_pinhole)
 	int rc = soap_parse_add_pinhole(c->a, 6, &q);
 
 	ck_assert_msg(rc == c->want, "case %d: got %d want %d", _i, rc, c->want);
+}
+END_TEST
+
+START_TEST(test_lease_values)
+{
+	struct soap_arg ph0[6] = PH("", "0", "2001:db8:1::20", "40000", "6", " 0 ");
+	struct soap_arg ph3[6] = PH("", "0", "2001:db8:1::20", "40000", "6", "3");
+	struct soap_arg phbig[6] = PH("", "0", "2001:db8:1::20", "40000", "6", "99999999999999999999999");
+	struct soap_arg upd0[2] = { { "UniqueID", "3" }, { "NewLeaseTime", "0" } };
+	struct soap_ph_req q;
+	uint32_t lease;
+	uint16_t id;
+
+	ck_assert_int_eq(soap_parse_add_pinhole(ph0, 6, &q), 0);
+	ck_assert_uint_eq(q.lease, 86400);
+	ck_assert_int_eq(soap_parse_add_pinhole(ph3, 6, &q), 0);
+	ck_assert_uint_eq(q.lease, 3);   /* as asked: UPnP cannot tell the client of a floor */
+	ck_assert_int_eq(soap_parse_add_pinhole(phbig, 6, &q), 0);
+	ck_assert_uint_eq(q.lease, 86400);
+	ck_assert_int_eq(soap_parse_update_pinhole(upd0, 2, &id, &lease), 0);
+	ck_assert_uint_eq(lease, 86400);
+	ck_assert_int_eq(soap_parse_lease("604801", SOAP_LEASE_MAX_PM, &lease), 0);
+	ck_assert_uint_eq(lease, 604800);
+	ck_assert_int_eq(soap_parse_lease("1", SOAP_LEASE_MAX_PM, &lease), 0);
+	ck_assert_uint_eq(lease, 1);
+	ck_assert_int_eq(soap_parse_lease("1e3", SOAP_LEASE_MAX_PM, &lease), 402);
+	ck_assert_int_eq(soap_parse_lease(NULL, SOAP_LEASE_MAX_PM, &lease), 402);
+	ck_assert_int_eq(soap_parse_lease("  ", SOAP_LEASE_MAX_PM, &lease), 402);
 }
 END_TEST
 
@@ -475,6 +507,162 @@ START_TEST(test_portmap_empty_client)
 }
 END_TEST
 
+/* A UPnP lease is kept as asked (the answer cannot carry another), 0 is the maximum, and the rule goes
+ * when its lease ends; PCP and NAT-PMP, whose answers say what they got, keep min_lifetime's floor. */
+START_TEST(test_upnp_leases_as_asked)
+{
+	struct soap_ctx c = ctx_for("2001:db8:1::20"), c4 = ctx_for("192.0.2.20");
+	struct soap_arg ph[6] = PH("", "0", "2001:db8:1::20", "40000", "6", "3");
+	struct soap_arg upd[2] = { { "UniqueID", "" }, { "NewLeaseTime", "0" } };
+	struct soap_arg pm0[8] = PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "transmission", "0");
+	struct soap_arg pm5[8] = PM("", "40001", "TCP", "40001", "192.0.2.20", "1", "", "5");
+	struct soap_arg key[3] = { { "NewRemoteHost", "" }, { "NewExternalPort", "40000" }, { "NewProtocol", "TCP" } };
+	struct policy_config pc;
+	struct rule r;
+	struct soap_out o;
+	char uid[8];
+	uint32_t id;
+
+	core_policy_get(core, &pc);
+	ck_assert_uint_eq(pc.min_lifetime, 120);
+	ck_assert_int_eq(call(&c, SOAP_SVC_V6FC, "AddPinhole", ph, 6, &o), 0);
+	snprintf(uid, sizeof(uid), "%s", outv(&o, "UniqueID"));
+	soap_out_free(&o);
+	id = (uint32_t)strtoul(uid, NULL, 10);
+	ck_assert_int_eq(core_get(core, id, &r), V_OK);
+	ck_assert_uint_eq(r.lease, 3);
+	ck_assert_int_eq(r.expires, fake_now + 3);
+	upd[0].value = uid;
+	ck_assert_int_eq(call(&c, SOAP_SVC_V6FC, "UpdatePinhole", upd, 2, &o), 0);   /* 0: the maximum */
+	ck_assert_int_eq(core_get(core, id, &r), V_OK);
+	ck_assert_uint_eq(r.lease, 86400);
+	upd[1].value = "3";
+	ck_assert_int_eq(call(&c, SOAP_SVC_V6FC, "UpdatePinhole", upd, 2, &o), 0);
+	fake_now += 4;
+	core_expire(core);
+	ck_assert_int_eq(core_get(core, id, &r), V_NOT_FOUND);
+
+	c4.now = fake_now;
+	ck_assert_int_eq(call(&c4, SOAP_SVC_WANIPC, "AddPortMapping", pm0, 8, &o), 0);
+	ck_assert_int_eq(call(&c4, SOAP_SVC_WANIPC, "AddPortMapping", pm5, 8, &o), 0);
+	ck_assert_int_eq(call(&c4, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key, 3, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "86400");   /* 0 = max_lifetime */
+	soap_out_free(&o);
+	key[1].value = "40001";
+	ck_assert_int_eq(call(&c4, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key, 3, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "5");
+	soap_out_free(&o);
+
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_PCP, 3), 120);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_NATPMP, 3), 120);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 3), 3);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 0), 86400);
+	ck_assert_uint_eq(policy_lease_for(&pc, ORIGIN_UPNP, 604800), 86400);
+}
+END_TEST
+
+/* AddAnyPortMapping from a client that has a mapping of the same internal endpoint gets that mapping's
+ * port again, whatever port it suggests now (Tailscale suggests a random one after a restart). */
+START_TEST(test_anyport_same_endpoint)
+{
+	struct soap_ctx a = ctx_for("192.0.2.20"), b = ctx_for("192.0.2.30");
+	struct soap_arg a40[8] = PM("", "40000", "UDP", "40000", "192.0.2.20", "1", "a", "3600");
+	struct soap_arg b40[8] = PM("", "40000", "UDP", "41641", "192.0.2.30", "1", "tailscale-portmap", "7200");
+	struct soap_out o;
+	char port[8];
+
+	ck_assert_int_eq(call(&a, SOAP_SVC_WANIPC, "AddAnyPortMapping", a40, 8, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewReservedPort"), "40000");
+	soap_out_free(&o);
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "AddAnyPortMapping", b40, 8, &o), 0);
+	snprintf(port, sizeof(port), "%s", outv(&o, "NewReservedPort"));
+	ck_assert_str_ne(port, "40000");
+	soap_out_free(&o);
+	b40[1].value = "52345";   /* a new random suggestion */
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "AddAnyPortMapping", b40, 8, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewReservedPort"), port);
+	soap_out_free(&o);
+	b40[1].value = "0";
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "AddAnyPortMapping", b40, 8, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewReservedPort"), port);
+	soap_out_free(&o);
+	ck_assert_uint_eq(core_count(core, RULE_PORTMAP), 2);
+	/* another internal port is another endpoint: a mapping of its own, at the port it suggests */
+	b40[1].value = "52345";
+	b40[3].value = "41642";
+	ck_assert_int_eq(call(&b, SOAP_SVC_WANIPC, "AddAnyPortMapping", b40, 8, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewReservedPort"), "52345");
+	soap_out_free(&o);
+	ck_assert_uint_eq(core_count(core, RULE_PORTMAP), 3);
+}
+END_TEST
+
+/* A port held by anyone else (another client, a PCP mapping, the household's rule) is a conflict:
+ * 718 for AddPortMapping in both namespaces (libtorrent reads 501 as one too and would hop ports). */
+START_TEST(test_conflict_is_718)
+{
+	struct soap_ctx c = ctx_for("192.0.2.20");
+	struct soap_arg pm[8] = PM("", "40010", "TCP", "40010", "192.0.2.20", "1", "", "0");
+	struct core_add_req req;
+	struct rule got;
+	struct soap_out o;
+
+	memset(&req, 0, sizeof(req));
+	req.rule.kind = RULE_PORTMAP;
+	req.rule.proto = IPPROTO_TCP;
+	req.rule.ext_port = 40010;
+	req.rule.int_port = 8080;
+	req.rule.target.use_exact = true;
+	req.rule.target.exact = A("192.0.2.30");
+	req.rule.target.exact_kind = ADDR_KIND_IPV4;
+	req.rule.origin = ORIGIN_WEB;
+	req.rule.owner = A("192.0.2.30");
+	req.privileged = true;
+	ck_assert_int_eq(core_add(core, &req, &got), V_OK);
+	req.rule.ext_port = 40011;
+	req.rule.origin = ORIGIN_PCP;
+	req.privileged = false;
+	ck_assert_int_eq(core_add(core, &req, &got), V_OK);
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm, 8, &o), 718);
+	pm[1].value = "40011";
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm, 8, &o), 718);
+	c.v1 = true;
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm, 8, &o), 718);
+	pm[1].value = "40010";
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm, 8, &o), 718);
+}
+END_TEST
+
+/* Windows and the Xbox list only mappings with lease 0: a long lease reads back as 0 to them. */
+START_TEST(test_ua_igd1_reads_long_lease_as_zero)
+{
+	struct soap_ctx c = ctx_for("192.0.2.20");
+	struct soap_arg pm0[8] = PM("", "40000", "TCP", "40000", "192.0.2.20", "1", "xbox", "0");
+	struct soap_arg pm600[8] = PM("", "40001", "TCP", "40001", "192.0.2.20", "1", "", "600");
+	struct soap_arg key[3] = { { "NewRemoteHost", "" }, { "NewExternalPort", "40000" }, { "NewProtocol", "TCP" } };
+	struct soap_arg idx[1] = { { "NewPortMappingIndex", "0" } };
+	struct soap_out o;
+
+	c.v1 = true;
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm0, 8, &o), 0);
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "AddPortMapping", pm600, 8, &o), 0);
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key, 3, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "86400");
+	soap_out_free(&o);
+	c.ua_igd1 = true;
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "GetSpecificPortMappingEntry", key, 3, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "0");
+	soap_out_free(&o);
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "0");
+	soap_out_free(&o);
+	idx[0].value = "1";
+	ck_assert_int_eq(call(&c, SOAP_SVC_WANIPC, "GetGenericPortMappingEntry", idx, 1, &o), 0);
+	ck_assert_str_eq(outv(&o, "NewLeaseDuration"), "600");   /* a short lease is what it is */
+	soap_out_free(&o);
+}
+END_TEST
+
 START_TEST(test_connection_actions)
 {
 	struct soap_ctx c = ctx_for("192.0.2.20");
@@ -566,7 +754,13 @@ START_TEST(test_desc_user_agent)
 	ck_assert(desc_ua_needs_v1("Microsoft-Windows/10.0 UPnP/1.0"));
 	ck_assert(desc_ua_needs_v1("FDSSDP"));
 	ck_assert(desc_ua_needs_v1("xbox MICROSOFT thing"));
+	ck_assert(desc_ua_needs_v1("Xbox/2.0.17559.0 UPnP/1.0 Xbox/2.0.17559.0"));
+	ck_assert(desc_ua_needs_v1("Mozilla/4.0 (compatible; UPnP/1.0; Windows NT/5.1)"));
+	ck_assert(desc_ua_needs_v1("Mozilla/4.0 (compatible; UPnP/1.0; Windows 9x)"));
+	ck_assert(desc_ua_needs_v1("Darwin/10.8.0 UPnP/1.0"));
 	ck_assert(!desc_ua_needs_v1("Linux/6.1 UPnP/1.1 MiniUPnPc/2.2.4"));
+	ck_assert(!desc_ua_needs_v1("MSWindows/10.0.19045, UPnP/1.1, MiniUPnPc/2.2.8"));
+	ck_assert(!desc_ua_needs_v1("Go-http-client/1.1"));
 	ck_assert(!desc_ua_needs_v1(NULL));
 }
 END_TEST
@@ -622,6 +816,7 @@ static Suite *soap_suite(void)
 	tcase_add_loop_test(p, test_parse_portmap, 0, sizeof(pm_cases) / sizeof(pm_cases[0]));
 	tcase_add_loop_test(p, test_parse_pinhole, 0, sizeof(ph_cases) / sizeof(ph_cases[0]));
 	tcase_add_test(p, test_portmap_lease_and_values);
+	tcase_add_test(p, test_lease_values);
 	tcase_add_test(p, test_check_args);
 	tcase_add_test(p, test_range_and_misc);
 	tcase_add_test(p, test_codes);
@@ -634,6 +829,10 @@ static Suite *soap_suite(void)
 	tcase_add_test(h, test_portmap_reads_are_own_only);
 	tcase_add_test(h, test_portmap_empty_client);
 	tcase_add_test(h, test_connection_actions);
+	tcase_add_test(h, test_upnp_leases_as_asked);
+	tcase_add_test(h, test_anyport_same_endpoint);
+	tcase_add_test(h, test_conflict_is_718);
+	tcase_add_test(h, test_ua_igd1_reads_long_lease_as_zero);
 	suite_add_tcase(s, h);
 	return s;
 }
