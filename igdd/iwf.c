@@ -416,9 +416,11 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	if (rc < 0 || resp.result != PCP_SUCCESS) {
 		int res = rc < 0 ? IWF_NO_ANSWER : resp.result;
 
+		/* A front end's exchange that failed says nothing of a mapping the CGN holds already (a
+		 * PREFER_FAILURE request for another port, say): only the background's own tries move it. */
 		if (e && sync && !existed) {
 			ent_del(w, r->id);
-		} else if (e) {
+		} else if (e && !sync) {
 			e->state = pcp_client_next(e->state, rc < 0 ? PCP_CLIENT_EV_TIMEOUT : PCP_CLIENT_EV_REFUSED);
 			e->attempt++;
 			e->next_ms = now + (uint64_t)pcp_client_backoff_s(e->attempt, 60) * 1000u;

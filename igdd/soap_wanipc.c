@@ -147,9 +147,11 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 {
 	struct soap_pm_req q;
 	struct core_add_req req;
-	struct rule got;
+	struct rule got, prev;
 	struct iwf *w;
+	struct iwf_ext had;
 	enum verdict v;
+	bool had_local;
 	int rc = soap_parse_add_portmap(in, n, any, &q);
 
 	if (rc)
@@ -165,8 +167,6 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.proto = q.proto;
 	req.rule.ext_port = q.ext_port ? q.ext_port : q.int_port;  /* AddAny with 0: start from the internal port */
 	if (any && own_mapping_of(ctx, &q, &got)) {
-		struct iwf_ext had;
-
 		req.rule.ext_port = got.ext_port;   /* the local port */
 		if (iwf_get(upstream(), got.id, &had) && had.port)
 			q.ext_port = had.port;      /* and the CGN's, which the client knows it by */
@@ -182,13 +182,22 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.owner = ctx->peer;
 	memcpy(req.rule.desc, q.desc, sizeof(req.rule.desc));
 	req.any_ext_port = any;
+	/* Is this the client's mapping already (a refresh)? Then it stands whatever the upstream says now:
+	 * it may be the one the same app's PCP or NAT-PMP request made a moment ago (libtorrent sends both
+	 * at once), mapped on the CGN already. */
+	had_local = core_find_portmap(ctx->core, (struct in_addr){ 0 }, req.rule.proto, req.rule.ext_port,
+				      &req.rule.remote, req.rule.remote_len, &prev) == V_OK &&
+		    addr_equal(&prev.target.exact, &q.client) && prev.int_port == q.int_port;
+	if (had_local && !any && (w = upstream()) != NULL && iwf_get(w, prev.id, &had) && had.port &&
+	    had.port != q.ext_port)
+		return iwf_upnp_code(PCP_CANNOT_PROVIDE_EXTERNAL, ctx->v1);   /* the CGN gave it another port */
 	v = core_add_wait(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(any ? SOAP_OP_ADD_ANY_PM : SOAP_OP_ADD_PM, v, ctx->v1);
 	if ((w = upstream()) != NULL) {
 		/* RFC 6970: the policy said yes and the local DNAT (CPE port got.ext_port) is in; now the CGN.
 		 * Refused or unanswered -> the local rule goes again (if this call made it): no half mapping. */
-		bool existed = iwf_get(w, got.id, NULL);
+		bool existed = had_local || iwf_get(w, got.id, NULL);
 		struct iwf_ext ext;
 		int prc = iwf_map(w, &got, q.ext_port, !any, 0, &ext);
 
