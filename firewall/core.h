@@ -3,7 +3,21 @@
  * of these entry points. Each takes the core's single lock, decides through policy, makes the change
  * durable in the store, then commits it to the firewall backend in one transaction, and only then
  * returns. A front end with many requests at once (PCP) groups them in a batch instead: one journal
- * sync and one transaction for all. Nothing here does network I/O to a client. */
+ * sync and one transaction for all. Nothing here does network I/O to a client.
+ *
+ * Locks of the daemons, in the order a thread may take them (never the other way round):
+ *   1. igdd/upnp_dev.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
+ *      then sdk_lock (libupnp's handles: written to stop or start libupnp, read to send GENA events;
+ *      SOAP threads hold neither, so stopping libupnp can wait for them);
+ *   2. firewall/devwatch.c names_mu (feeds names into the device table through the core);
+ *   3. this core's lock (recursive; the device table is read and fed only under it). Under it the core
+ *      calls on_change, which may take only leaf locks (upnp ev_lock); on_reanchor and ask are called
+ *      after it is released. A PCP batch holds it while the PCP proxy waits for the upstream, so:
+ *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking thread never calls
+ *      the core while holding either;
+ *   5. firewall/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
+ *   leaves, which call nothing that locks: upnp ev_lock, daemon prefix_mu, devwatch ask_mu, web/http.c mu.
+ */
 #ifndef IGDD_CORE_H
 #define IGDD_CORE_H
 
