@@ -1817,6 +1817,17 @@ size_t core_list(struct core *c, struct rule **out)
 	return i;
 }
 
+void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg)
+{
+	struct rule *r;
+	size_t pos = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while ((r = hmap_next(c->rules, &pos)) != NULL)
+		fn(arg, r);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* ---------- reading as a client ---------- */
 
 static bool reader_sees(struct core *c, const struct rule *r, const struct core_reader *rd)
