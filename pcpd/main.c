@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/daemon.c) plus the
  * PCP/NAT-PMP service on the subscriber-facing interfaces. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "firewall/conf.h"
 #include "firewall/daemon.h"
 #include "firewall/fw.h"
 #include "firewall/log.h"
+#include "pcpd/cgn.h"
 #include "pcpd/pcp_io.h"
 #include "web/api.h"
 
@@ -66,7 +71,44 @@ static const struct daemon_info pcpd_info = {
 	.note_features = pcpd_note_features,
 };
 
+/* pcpd --print-blocks csv|json -f FILE: the subscriber <-> (pool address, port block) table of FILE's
+ * CGN settings, for the operator to archive (cgn.h). Computed from the configuration alone: the same
+ * arithmetic pcpd and its NAT44 block map use, so it holds whether pcpd runs or not. */
+static int print_blocks(int argc, char **argv)
+{
+	enum cgn_export_format f;
+	struct cgn_config cc;
+	struct conf *c;
+	struct cgn *g;
+	char err[512];
+	int rc = DAEMON_EXIT_CONFIG;
+
+	if (argc != 5 || !cgn_export_format_parse(argv[2], &f) || strcmp(argv[3], "-f") != 0) {
+		fprintf(stderr, "usage: %s --print-blocks csv|json -f FILE\n", argv[0]);
+		return DAEMON_EXIT_CONFIG;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return DAEMON_EXIT_START;
+	if (conf_load_file(argv[4], c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+	} else if (!cgn_configured(c)) {
+		fprintf(stderr, "%s: no cgn_pool: no port blocks\n", argv[4]);
+	} else {
+		cgn_config_from_conf(c, &cc);
+		if ((g = cgn_new(&cc, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s: %s\n", argv[4], err);
+		} else {
+			rc = cgn_export(g, f, stdout) == 0 ? DAEMON_EXIT_OK : DAEMON_EXIT_START;
+			cgn_free(g);
+		}
+	}
+	free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--print-blocks") == 0)
+		return print_blocks(argc, argv);
 	return daemon_main(&pcpd_info, argc, argv);
 }
