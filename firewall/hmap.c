@@ -289,9 +289,12 @@ int hmap_put(struct hmap *m, const void *key, void *value)
 		m->values[i] = value;
 		return 0;
 	}
-	if ((m->used + 1) * 10 >= m->cap * 7) {
+	/* Up to 4/5 full: a probe reads the 1-byte states (and compares a key only on a 7-bit tag match),
+	 * so a long run costs little, while slots are what a large index is made of (a million rules:
+	 * 3 indexes of 1-2 M slots). */
+	if ((m->used + 1) * 5 >= m->cap * 4) {
 		/* Mostly tombstones: rehash at the same size; otherwise grow. */
-		size_t cap = (m->count + 1) * 10 >= m->cap * 5 ? m->cap * 2 : m->cap;
+		size_t cap = (m->count + 1) * 2 >= m->cap ? m->cap * 2 : m->cap;
 
 		if (rehash(m, cap) < 0)
 			return -1;
