@@ -527,7 +527,7 @@ static int collect_rule(void *arg, const struct rule *r)
 {
 	struct rule **next = arg;
 
-	*(*next)++ = *r;
+	rule_copy((*next)++, r);
 	return 0;
 }
 
