@@ -2165,12 +2165,14 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			 r->state == RULE_GONE ? "removed" : na ? "[" : "pending",
 			 r->state != RULE_GONE && na ? addr_str(&after[0], b) : "",
 			 r->state != RULE_GONE && na ? "]" : "", pl->steps[i].why);
+		/* on_change gets a whole struct rule, as from a batch (u[i].saved is done with: reuse it) */
+		rule_copy(&u[i].saved, r);
 		if (r->state == RULE_GONE) {
-			notify(c, r, CORE_EV_EXPIRED);
+			notify(c, &u[i].saved, CORE_EV_EXPIRED);
 			table_remove(c, r);
 			free(r);
 		} else {
-			notify(c, r, CORE_EV_CHANGED);
+			notify(c, &u[i].saved, CORE_EV_CHANGED);
 		}
 	}
 	rc = 0;
