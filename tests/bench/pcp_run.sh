@@ -132,9 +132,9 @@ fi
 if part mem; then
 MB=${IGDD_BUILD:-$TOP}/tests/bench/mem_bench
 for n in 100000 ${PCP_MEM_BIG:-1000000}; do
-	out=$("$MB" "$n" 64 | grep '^result')
+	out=$("$MB" "$n" 64 | grep '^result' | tr '\n' ' ')
 	row "pcpd user space, $n CGN mappings (mem_bench, no kernel)" "$(kv "$out" rss_per_mapping) B/mapping" \
-		"heap $(kv "$out" heap_per_mapping) B/mapping; installed at $(kv "$out" rate)/s ($(kv "$out" fail) failed)"
+		"heap $(kv "$out" heap_per_mapping) B/mapping; installed at $(kv "$out" rate)/s ($(kv "$out" fail) failed); restart (store, indexes) $(kv "$out" restart_s) s"
 done
 fi
 
