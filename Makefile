@@ -84,6 +84,10 @@ BENCH_TOOLS := $(B)/tests/bench/nft_bench $(B)/tests/bench/reanchor_bench $(B)/t
 $(BENCH_TOOLS): $(B)/tests/bench/%: tests/bench/%.c $(LIB_FIREWALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_FIREWALL) $(LDLIBS)
+BENCH_TOOLS += $(B)/tests/bench/mem_bench
+$(B)/tests/bench/mem_bench: tests/bench/mem_bench.c $(LIB_PCP) $(LIB_FIREWALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_PCP) $(LIB_FIREWALL) $(LDLIBS)
 
 # Unit tests (Check, fork per test). CK_RUN_SUITE=name picks one suite.
 unit: $(UNITS)

@@ -144,6 +144,9 @@ static const struct conf_key conf_keys[] = {
 	  OFF(cgn_ports_per_subscriber), 0, 1, 65535u, NULL },
 	{ "cgn_port_range", CT_CGN_PORTS, "1024-65535", "CGN: external ports cut into subscriber blocks, MIN-MAX",
 	  0, 0, 0, 0, NULL },
+	{ "mapping_log", CT_PATH, NULL, "pcpd: file each mapping's create/delete/expire record is appended to (one line "
+	  "each, see \"Records for the operator\"); none = the same lines to syslog",
+	  OFF(mapping_log), SZ(mapping_log), 0, 0, NULL },
 	{ "user", CT_NAME, "igdd", "user to run as after start-up, a system user of its own (root = keep uid 0, "
 	  "drop capabilities)",
 	  OFF(user), SZ(user), 0, 0, NULL },
@@ -363,7 +366,9 @@ static bool parse_cgn_subs(struct conf *c, const struct conf_key *k, const char 
 
 static bool parse_path(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
 {
-	/* absolute, because the daemon changes to / when it detaches */
+	/* absolute, because the daemon changes to / when it detaches; empty only where none is the default */
+	if (v[0] == '\0' && k->def == NULL)
+		return set_string(c, k, v, err, errlen);
 	if (v[0] != '/') {
 		snprintf(err, errlen, "must be an absolute path");
 		return false;

@@ -67,6 +67,7 @@ struct conf {
 	char cgn_subscribers[24];
 	uint32_t cgn_ports_per_subscriber;
 	uint16_t cgn_port_min, cgn_port_max;
+	char mapping_log[CONF_PATH_MAX];         /* pcpd: mapping records file; empty = syslog */
 	char user[32];                           /* drop privileges to; "root" = keep uid 0, drop capabilities */
 	int log_level;                           /* enum conf_log_level */
 	uint32_t stable_after;                   /* device table: opaque address persisting this long is stable */

@@ -21,6 +21,7 @@
  * takes the lock (readers, expiry, re-anchoring, the store) first commits an open group, so nothing
  * but the group's own members ever sees a change that is not yet committed. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,12 +45,28 @@ struct elem_key {
 	uint8_t remote[16];
 };
 
+/* One per kernel element, so kept small: its key is derived from elem (the index holds no copy), and
+ * the one rule most elements have is kept inline. */
 struct elem_slot {
-	struct elem_key key;
 	struct fw_elem elem;   /* as last sent to the kernel (counters as last read) */
-	uint32_t *rule_ids;
-	size_t n_rules, cap_rules;
+	union {
+		uint32_t one;      /* cap_rules 1 */
+		uint32_t *many;    /* cap_rules > 1 */
+	} ids;
+	uint32_t n_rules, cap_rules;
 };
+
+static uint32_t *slot_ids(struct elem_slot *s)
+{
+	return s->cap_rules > 1 ? s->ids.many : &s->ids.one;
+}
+
+static void slot_free(struct elem_slot *s)
+{
+	if (s->cap_rules > 1)
+		free(s->ids.many);
+	free(s);
+}
 
 struct txn {
 	struct fw_elem *del, *add;
@@ -337,13 +354,29 @@ static struct rule *rule_by_id(const struct core *c, uint32_t id)
 	return hmap_get(c->rules, &id);
 }
 
+/* The table keeps each rule in rule_used_size() bytes (rule.h): the description, last, only as long
+ * as it is. A table rule is read with rule_copy and never assigned whole. */
+static struct rule *stored_new(const struct rule *src)
+{
+	struct rule *r = malloc(rule_used_size(src));
+
+	if (r)
+		rule_copy(r, src);
+	return r;
+}
+
+static bool stored_fits(struct rule *r, const struct rule *next)
+{
+	return malloc_usable_size(r) >= rule_used_size(next);
+}
+
 /* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
 static uint64_t slot_timeout_ms(struct core *c, const struct elem_slot *s, int64_t now)
 {
 	int64_t latest = 0;
 
 	for (size_t i = 0; i < s->n_rules; i++) {
-		const struct rule *r = rule_by_id(c, s->rule_ids[i]);
+		const struct rule *r = rule_by_id(c, slot_ids((struct elem_slot *)s)[i]);
 
 		if (r == NULL || r->expires == 0)
 			return 0;
@@ -362,24 +395,31 @@ static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_
 
 static bool slot_add_rule(struct elem_slot *s, uint32_t id)
 {
+	if (s->cap_rules == 0)
+		s->cap_rules = 1;
 	if (s->n_rules == s->cap_rules) {
-		size_t ncap = s->cap_rules ? s->cap_rules * 2 : 2;
-		uint32_t *p = realloc(s->rule_ids, ncap * sizeof(*p));
+		uint32_t ncap = s->cap_rules * 2;
+		uint32_t *p = s->cap_rules > 1 ? realloc(s->ids.many, ncap * sizeof(*p)) : malloc(ncap * sizeof(*p));
 
-		if (p == NULL)
+		if (p == NULL || ncap < s->cap_rules) {
+			if (s->cap_rules == 1)
+				free(p);
 			return false;
-		s->rule_ids = p;
+		}
+		if (s->cap_rules == 1)
+			p[0] = s->ids.one;
+		s->ids.many = p;
 		s->cap_rules = ncap;
 	}
-	s->rule_ids[s->n_rules++] = id;
+	slot_ids(s)[s->n_rules++] = id;
 	return true;
 }
 
 static void slot_remove_rule(struct elem_slot *s, uint32_t id)
 {
 	for (size_t i = 0; i < s->n_rules; i++)
-		if (s->rule_ids[i] == id) {
-			s->rule_ids[i] = s->rule_ids[--s->n_rules];
+		if (slot_ids(s)[i] == id) {
+			slot_ids(s)[i] = slot_ids(s)[--s->n_rules];
 			return;
 		}
 }
@@ -445,7 +485,7 @@ static bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 	for (size_t i = 0; i < g->n; i++) {
 		const struct elem_slot *s = g->slots[i];
 
-		if (s->n_rules == 1 && s->rule_ids[0] == self)
+		if (s->n_rules == 1 && slot_ids((struct elem_slot *)s)[0] == self)
 			continue;
 		if (fw_elems_clash(e, &s->elem))
 			return true;
@@ -481,12 +521,12 @@ static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 		touch_key(c, tt, &e[i]);
 		if (s == NULL) {
 			s = calloc(1, sizeof(*s));
+			if (s)
+				s->elem = e[i];   /* first: the index derives the key from it */
 			if (s == NULL || hmap_put(c->elems, &k, s) < 0) {
 				free(s);
 				return -1;
 			}
-			s->key = k;
-			s->elem = e[i];
 			if (clash_index_add(c, s) < 0) {
 				hmap_del(c->elems, &k);
 				free(s);
@@ -518,8 +558,7 @@ static void detach_rule(struct core *c, struct touched *tt, const struct rule *r
 			continue;
 		hmap_del(c->elems, &k);
 		clash_index_del(c, s);
-		free(s->rule_ids);
-		free(s);
+		slot_free(s);
 	}
 }
 
@@ -718,6 +757,19 @@ static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol
 
 /* ---------- public: life cycle ---------- */
 
+/* The indexes derive their keys from what they hold (hmap_new_derived): no copy of each key. */
+static void rule_key(const void *value, void *key)
+{
+	memcpy(key, &((const struct rule *)value)->id, sizeof(uint32_t));
+}
+
+static void slot_key(const void *value, void *key)
+{
+	struct elem_key k = key_of(&((const struct elem_slot *)value)->elem);
+
+	memcpy(key, &k, sizeof(k));
+}
+
 struct core *core_new(const struct core_params *p)
 {
 	struct core *c = calloc(1, sizeof(*c));
@@ -732,8 +784,8 @@ struct core *core_new(const struct core_params *p)
 		c->p.ext_port_min = 1024;
 		c->p.ext_port_max = 65535;
 	}
-	c->rules = hmap_new(sizeof(uint32_t));
-	c->elems = hmap_new(sizeof(struct elem_key));
+	c->rules = hmap_new_derived(sizeof(uint32_t), rule_key);
+	c->elems = hmap_new_derived(sizeof(struct elem_key), slot_key);
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
 	c->next_id = 1;
@@ -764,8 +816,7 @@ void core_free(struct core *c)
 	pos = 0;
 	if (c->elems)
 		while ((v = hmap_next(c->elems, &pos)) != NULL) {
-			free(((struct elem_slot *)v)->rule_ids);
-			free(v);
+			slot_free(v);
 		}
 	pos = 0;
 	if (c->clash)
@@ -791,6 +842,7 @@ struct load_ctx {
 	struct core *c;
 	int64_t now;
 	size_t loaded, expired, skipped;
+	struct rule tmp;
 };
 
 /* What is wrong with a rule read back from the store, or NULL. The store holds what we wrote, but a
@@ -831,15 +883,15 @@ static int load_one(void *arg, const struct rule *in)
 		lc->skipped++;
 		return 0;
 	}
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		return -1;
-	*r = *in;
-	rule_scrub_desc(r->desc);
+	rule_copy(&lc->tmp, in);
+	rule_scrub_desc(lc->tmp.desc);
 	/* A clock that went backwards (a router without RTC before NTP) must not stretch a lease; this
 	 * also bounds every expiry to now + 2^32 s, so the millisecond arithmetic on it cannot overflow. */
-	if (r->expires != 0 && r->expires - lc->now > (int64_t)r->lease)
-		r->expires = lc->now + r->lease;
+	if (lc->tmp.expires != 0 && lc->tmp.expires - lc->now > (int64_t)lc->tmp.lease)
+		lc->tmp.expires = lc->now + lc->tmp.lease;
+	r = stored_new(&lc->tmp);
+	if (r == NULL)
+		return -1;
 	if (table_insert(lc->c, r) < 0) {
 		free(r);
 		return -1;
@@ -1043,25 +1095,38 @@ static struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rul
 	op->ev = ev;
 	op->keep = false;
 	op->r = r;
-	op->saved = *r;
+	rule_copy(&op->saved, r);
 	return op;
 }
 
 static bool rule_moves(const struct rule *a, const struct rule *b);
 
-/* Makes the table's rule r become next, in the element index too (tt: noting the kernel elements). */
-static int rule_set(struct core *c, struct rule *r, const struct rule *next, struct touched *tt)
+/* Makes the table's rule *rp become next, in the element index too (tt: noting the kernel elements).
+ * A longer description than *rp has room for moves the rule: *rp, the table and the batch's records
+ * then point at the new place. -1 when out of memory (nothing changed if that was the move). */
+static int rule_set(struct core *c, struct rule **rp, const struct rule *next, struct touched *tt)
 {
+	struct rule *r = *rp, *dst = r;
 	bool moved = rule_moves(r, next);
 
+	if (!stored_fits(r, next) && (dst = malloc(rule_used_size(next))) == NULL)
+		return -1;
 	if (moved)
 		detach_rule(c, tt, r);
 	else
 		touch_rule(c, tt, r);   /* the same elements, with a new timeout */
 	owner_adjust(c, r, -1);
-	*r = *next;
-	owner_adjust(c, r, +1);
-	return moved ? attach_rule(c, tt, r) : 0;
+	rule_copy(dst, next);
+	if (dst != r) {
+		(void)hmap_put(c->rules, &dst->id, dst);   /* the id is there: a replacement, which cannot fail */
+		for (size_t i = 0; i < c->b.n_ops; i++)
+			if (c->b.ops[i].r == r)
+				c->b.ops[i].r = dst;
+		free(r);
+		*rp = dst;
+	}
+	owner_adjust(c, dst, +1);
+	return moved ? attach_rule(c, tt, dst) : 0;
 }
 
 static void op_undo(struct core *c, struct batch_op *op)
@@ -1075,7 +1140,7 @@ static void op_undo(struct core *c, struct batch_op *op)
 		free(r);
 		break;
 	case OP_REPLACED:
-		if (rule_set(c, r, &op->saved, NULL) < 0)
+		if (rule_set(c, &r, &op->saved, NULL) < 0)
 			log_warnx("core: out of memory restoring rule %u", r->id);
 		break;
 	case OP_REMOVED:
@@ -1315,22 +1380,27 @@ static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact
 	r->expires = r->lease ? now + r->lease : 0;
 }
 
-/* Replaces *old (already in the table) by *upd: one journal line, its elements in the batch. */
-static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev)
+/* Replaces *old (already in the table) by *upd: one journal line, its elements in the batch. out (may
+ * be NULL): the rule as it is now. */
+static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev,
+				 struct rule *out)
 {
-	struct rule next = *upd;
+	struct rule next;
 	struct in6_addr addrs[2];
 	struct batch_op *op;
 
+	rule_copy(&next, upd);
 	/* Front ends do not set the state: it follows from whether the rule has an address now. */
 	next.state = rule_addresses(&next, addrs) ? RULE_INSTALLED : RULE_PENDING;
 	if (!batch_reserve(c) || persist_put(c, &next) < 0)
 		return V_NO_RESOURCES;
 	op = batch_push(c, OP_REPLACED, old, ev);
-	if (rule_set(c, old, &next, &c->b.tt) < 0)
+	if (rule_set(c, &old, &next, &c->b.tt) < 0)
 		c->b.broken = true;
 	note_expiry(c, old);
-	op->note = *old;
+	rule_copy(&op->note, old);
+	if (out)
+		rule_copy(out, old);
 	return V_OK;
 }
 
@@ -1355,9 +1425,8 @@ static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 	r->id = alloc_id(c);
 	if (r->id == 0)
 		return V_QUOTA;
-	if (!batch_reserve(c) || (nr = malloc(sizeof(*nr))) == NULL)
+	if (!batch_reserve(c) || (nr = stored_new(r)) == NULL)
 		return V_NO_RESOURCES;
-	*nr = *r;
 	if (table_insert(c, nr) < 0) {
 		free(nr);
 		return V_NO_RESOURCES;
@@ -1368,8 +1437,8 @@ static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 		free(nr);
 		return V_NO_RESOURCES;
 	}
-	batch_push(c, OP_INSERTED, nr, CORE_EV_ADDED)->note = *nr;
-	*out = *nr;
+	rule_copy(&batch_push(c, OP_INSERTED, nr, CORE_EV_ADDED)->note, nr);
+	rule_copy(out, nr);
 	return V_OK;
 }
 
@@ -1477,10 +1546,7 @@ static enum verdict replace_checked(struct core *c, const struct core_add_req *r
 	if (v != V_OK)
 		return v;
 	r->id = old->id;
-	v = replace_rule(c, old, r, CORE_EV_CHANGED);
-	if (v == V_OK)
-		*out = *old;
-	return v;
+	return replace_rule(c, old, r, CORE_EV_CHANGED, out);
 }
 
 /* Made by the same hand: both by apps, or both by the household or the operator. */
@@ -1558,7 +1624,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 
 	s = first_slot_of(c, &r);
 	for (size_t i = 0; s && i < s->n_rules; i++) {
-		struct rule *old = rule_by_id(c, s->rule_ids[i]);
+		struct rule *old = rule_by_id(c, slot_ids(s)[i]);
 
 		if (old == NULL)
 			continue;
@@ -1688,14 +1754,12 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 		v = apps_verdict(c, old, requester);
 	if (v != V_OK)
 		goto out;
-	upd = *old;
+	rule_copy(&upd, old);
 	set_lease(c, &upd, lease, privileged, core_now(c));
 	/* what it opens is judged again: a deny line or a port limit may have come since it was made */
 	v = policy_check_standing(&c->p.policy, &c->lan, &upd, privileged);
 	if (v == V_OK)
-		v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
-	if (v == V_OK && out)
-		*out = *old;
+		v = replace_rule(c, old, &upd, CORE_EV_CHANGED, out);
 out:
 	return request_leave_verdict(c, v);
 }
@@ -1717,11 +1781,9 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 		goto out;
 	if ((v = apps_verdict(c, old, requester)) != V_OK)
 		goto out;
-	upd = *old;
+	rule_copy(&upd, old);
 	memcpy(upd.nonce, nonce, RULE_NONCE_LEN);
-	v = replace_rule(c, old, &upd, CORE_EV_CHANGED);
-	if (v == V_OK && out)
-		*out = *old;
+	v = replace_rule(c, old, &upd, CORE_EV_CHANGED, out);
 out:
 	return request_leave_verdict(c, v);
 }
@@ -1739,7 +1801,7 @@ static int remove_rule(struct core *c, struct rule *r, enum core_event ev, bool 
 	detach_rule(c, &c->b.tt, r);
 	table_remove(c, r);
 	r->state = RULE_GONE;
-	op->note = *r;
+	rule_copy(&op->note, r);
 	return 0;
 }
 
@@ -1842,7 +1904,7 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 	r = rule_by_id(c, id);
 	if (r) {
 		fill_counters(c, r);
-		*out = *r;
+		rule_copy(out, r);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return r ? V_OK : V_NOT_FOUND;
@@ -1863,11 +1925,11 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	lock_settled(c);
 	s = hmap_get(c->elems, &k);
 	if (s && s->n_rules > 0) {
-		struct rule *r = rule_by_id(c, s->rule_ids[0]);
+		struct rule *r = rule_by_id(c, slot_ids(s)[0]);
 
 		if (r) {
 			fill_counters(c, r);
-			*out = *r;
+			rule_copy(out, r);
 			v = V_OK;
 		}
 	}
@@ -1896,11 +1958,22 @@ size_t core_list(struct core *c, struct rule **out)
 	}
 	while ((r = hmap_next(c->rules, &pos)) != NULL) {
 		fill_counters(c, r);
-		(*out)[i++] = *r;
+		rule_copy(&(*out)[i++], r);
 	}
 	pthread_mutex_unlock(&c->lock);
 	qsort(*out, i, sizeof(**out), by_id);
 	return i;
+}
+
+void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg)
+{
+	struct rule *r;
+	size_t pos = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while ((r = hmap_next(c->rules, &pos)) != NULL)
+		fn(arg, r);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---------- reading as a client ---------- */
@@ -1926,7 +1999,7 @@ enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *
 		v = V_NOT_AUTHORIZED;
 	} else if (r) {
 		fill_counters(c, r);
-		*out = *r;
+		rule_copy(out, r);
 		v = V_OK;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1960,7 +2033,7 @@ enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_
 	}
 	if (r) {
 		fill_counters(c, r);
-		*out = *r;
+		rule_copy(out, r);
 		v = V_OK;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1980,7 +2053,7 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 
 			if (r && reader_sees(c, r, rd)) {
 				fill_counters(c, r);
-				out[n++] = *r;
+				rule_copy(&out[n++], r);
 			}
 		}
 	pthread_mutex_unlock(&c->lock);
@@ -2130,9 +2203,10 @@ struct step_undo {
  * an add checks every address), and nothing the kernel would refuse beside another rule's element. */
 static const char *selector_refused(struct core *c, const struct rule *r, const struct in6_addr *a)
 {
-	struct rule one = *r;
+	struct rule one;
 	struct fw_elem e[2];
 
+	rule_copy(&one, r);
 	if (!policy_address_allowed(&c->p.policy, r, a))
 		return "denied by a permission line";
 	one.target.use_exact = true;
@@ -2199,7 +2273,7 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 		if (r == NULL)
 			continue;
 		u[i].r = r;
-		u[i].saved = *r;
+		rule_copy(&u[i].saved, r);
 		detach_rule(c, &tt, r);
 	}
 	for (size_t i = 0; i < pl->n; i++) {
@@ -2239,12 +2313,14 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			 r->state == RULE_GONE ? "removed" : na ? "[" : "pending",
 			 r->state != RULE_GONE && na ? addr_str(&after[0], b) : "",
 			 r->state != RULE_GONE && na ? "]" : "", pl->steps[i].why);
+		/* on_change gets a whole struct rule, as from a batch (u[i].saved is done with: reuse it) */
+		rule_copy(&u[i].saved, r);
 		if (r->state == RULE_GONE) {
-			notify(c, r, CORE_EV_EXPIRED);
+			notify(c, &u[i].saved, CORE_EV_EXPIRED);
 			table_remove(c, r);
 			free(r);
 		} else {
-			notify(c, r, CORE_EV_CHANGED);
+			notify(c, &u[i].saved, CORE_EV_CHANGED);
 		}
 	}
 	rc = 0;
@@ -2258,7 +2334,7 @@ undo:
 			continue;
 		if (r->state != RULE_GONE)
 			detach_rule(c, NULL, r);
-		*r = u[i].saved;
+		rule_copy(r, &u[i].saved);   /* the same description: it fits */
 		attach_rule(c, NULL, r);
 		r->state = u[i].saved.state;
 	}
@@ -2283,7 +2359,7 @@ static size_t copy_pinholes(struct core *c, struct rule **out, bool (*want)(cons
 		return 0;
 	while ((r = hmap_next(c->rules, &pos)) != NULL)
 		if (r->kind == RULE_PINHOLE && (want == NULL || want(r)))
-			(*out)[n++] = *r;
+			rule_copy(&(*out)[n++], r);
 	return n;
 }
 

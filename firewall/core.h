@@ -143,6 +143,10 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out);
 /* Copies all rules, sorted by id, into a malloc'd array; returns the count (*out NULL when 0). */
 size_t core_list(struct core *c, struct rule **out);
+/* Calls fn for every rule, in no order, under the core's lock, without copying the table (a million
+ * rules are ~440 MB as core_list's copies). fn must not call the core, and reads the rule in place:
+ * only its fields, never a copy by assignment (rule_copy; see rule.h). Counters are not filled in. */
+void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg);
 
 /* ---------- reading as a client ----------
  * What a client may see of the rule table is decided here, once, for every front end: the household

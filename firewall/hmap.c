@@ -9,7 +9,11 @@
 
 #include "hmap.h"
 
-enum slot_state { SLOT_EMPTY = 0, SLOT_FULL, SLOT_TOMBSTONE };
+/* A slot's state byte: empty, a tombstone, or full with 7 bits of the key's hash (a probe compares
+ * keys only where those match, which matters when a key has to be derived from its value). */
+enum slot_state { SLOT_EMPTY = 0, SLOT_TOMBSTONE = 1 };
+#define SLOT_FULL_BIT 0x80u
+#define KEY_MAX 64       /* derived keys are built on the stack */
 
 #define MIN_CAP 64
 
@@ -19,9 +23,15 @@ struct hmap {
 	size_t count;
 	size_t used;     /* full + tombstones: drives the rehash */
 	uint8_t *state;
-	uint8_t *keys;   /* cap * key_len */
+	uint8_t *keys;   /* cap * key_len; NULL when keys are derived from values */
 	void **values;
+	void (*key_of)(const void *value, void *key);   /* hmap_new_derived */
 };
+
+static bool slot_full(uint8_t st)
+{
+	return st & SLOT_FULL_BIT;
+}
 
 /* ---------- the hash: SipHash-1-3, keyed once per process ----------
  * With an unkeyed hash, whoever picks the keys (a LAN host picks its IPv6 addresses, PCP clients their
@@ -122,9 +132,9 @@ static uint64_t hash_bytes(const void *key, size_t len)
 static bool alloc_slots(struct hmap *m, size_t cap)
 {
 	m->state = calloc(cap, 1);
-	m->keys = calloc(cap, m->key_len);
+	m->keys = m->key_of ? NULL : calloc(cap, m->key_len);
 	m->values = calloc(cap, sizeof(void *));
-	if (m->state == NULL || m->keys == NULL || m->values == NULL) {
+	if (m->state == NULL || (m->keys == NULL && m->key_of == NULL) || m->values == NULL) {
 		free(m->state);
 		free(m->keys);
 		free(m->values);
@@ -136,7 +146,7 @@ static bool alloc_slots(struct hmap *m, size_t cap)
 	return true;
 }
 
-struct hmap *hmap_new(size_t key_len)
+static struct hmap *map_new(size_t key_len, void (*key_of)(const void *value, void *key))
 {
 	struct hmap *m = calloc(1, sizeof(*m));
 
@@ -144,11 +154,24 @@ struct hmap *hmap_new(size_t key_len)
 		return NULL;
 	pthread_once(&proc_key_once, proc_key_init);
 	m->key_len = key_len;
+	m->key_of = key_of;
 	if (!alloc_slots(m, MIN_CAP)) {
 		free(m);
 		return NULL;
 	}
 	return m;
+}
+
+struct hmap *hmap_new(size_t key_len)
+{
+	return map_new(key_len, NULL);
+}
+
+struct hmap *hmap_new_derived(size_t key_len, void (*key_of)(const void *value, void *key))
+{
+	if (key_len == 0 || key_len > KEY_MAX || key_of == NULL)
+		return NULL;
+	return map_new(key_len, key_of);
 }
 
 void hmap_free(struct hmap *m)
@@ -161,12 +184,29 @@ void hmap_free(struct hmap *m)
 	free(m);
 }
 
-/* Index of the slot holding key, or of the first free slot where it would go (*found false). */
-static size_t probe(const struct hmap *m, const void *key, bool *found)
+static uint8_t tag_of(uint64_t h)
+{
+	return (uint8_t)(SLOT_FULL_BIT | (h >> 57));
+}
+
+/* Is the key of full slot i equal to key? */
+static bool slot_has(const struct hmap *m, size_t i, const void *key)
+{
+	uint8_t k[KEY_MAX];
+
+	if (m->keys)
+		return memcmp(m->keys + i * m->key_len, key, m->key_len) == 0;
+	m->key_of(m->values[i], k);
+	return memcmp(k, key, m->key_len) == 0;
+}
+
+/* Index of the slot holding key (hash h), or of the first free slot where it would go (*found false). */
+static size_t probe(const struct hmap *m, const void *key, uint64_t h, bool *found)
 {
 	size_t mask = m->cap - 1;
-	size_t i = (size_t)hash_bytes(key, m->key_len) & mask;
+	size_t i = (size_t)h & mask;
 	size_t first_free = SIZE_MAX;
+	uint8_t tag = tag_of(h);
 
 	for (size_t n = 0; n < m->cap; n++, i = (i + 1) & mask) {
 		if (m->state[i] == SLOT_EMPTY) {
@@ -178,13 +218,25 @@ static size_t probe(const struct hmap *m, const void *key, bool *found)
 				first_free = i;
 			continue;
 		}
-		if (memcmp(m->keys + i * m->key_len, key, m->key_len) == 0) {
+		if (m->state[i] == tag && slot_has(m, i, key)) {
 			*found = true;
 			return i;
 		}
 	}
 	*found = false;
 	return first_free;
+}
+
+/* Puts a key known to be absent into slot i. */
+static void slot_fill(struct hmap *m, size_t i, const void *key, uint64_t h, void *value)
+{
+	if (m->state[i] == SLOT_EMPTY)
+		m->used++;
+	m->state[i] = tag_of(h);
+	if (m->keys)
+		memcpy(m->keys + i * m->key_len, key, m->key_len);
+	m->values[i] = value;
+	m->count++;
 }
 
 static int rehash(struct hmap *m, size_t cap)
@@ -196,17 +248,21 @@ static int rehash(struct hmap *m, size_t cap)
 		return -1;
 	}
 	for (size_t i = 0; i < old.cap; i++) {
+		uint8_t k[KEY_MAX];
+		const void *key;
+		uint64_t h;
 		bool found;
-		size_t j;
 
-		if (old.state[i] != SLOT_FULL)
+		if (!slot_full(old.state[i]))
 			continue;
-		j = probe(m, old.keys + i * old.key_len, &found);
-		m->state[j] = SLOT_FULL;
-		memcpy(m->keys + j * m->key_len, old.keys + i * old.key_len, m->key_len);
-		m->values[j] = old.values[i];
-		m->count++;
-		m->used++;
+		if (old.keys) {
+			key = old.keys + i * old.key_len;
+		} else {
+			old.key_of(old.values[i], k);
+			key = k;
+		}
+		h = hash_bytes(key, m->key_len);
+		slot_fill(m, probe(m, key, h, &found), key, h, old.values[i]);
 	}
 	free(old.state);
 	free(old.keys);
@@ -217,39 +273,41 @@ static int rehash(struct hmap *m, size_t cap)
 void *hmap_get(const struct hmap *m, const void *key)
 {
 	bool found;
-	size_t i = probe(m, key, &found);
+	size_t i = probe(m, key, hash_bytes(key, m->key_len), &found);
 
 	return found ? m->values[i] : NULL;
 }
 
 int hmap_put(struct hmap *m, const void *key, void *value)
 {
+	uint64_t h = hash_bytes(key, m->key_len);
 	bool found;
-	size_t i;
+	size_t i = probe(m, key, h, &found);
 
-	if ((m->used + 1) * 10 >= m->cap * 7) {
+	if (found) {
+		/* a replacement needs no room: it never fails (callers rely on it) */
+		m->values[i] = value;
+		return 0;
+	}
+	/* Up to 4/5 full: a probe reads the 1-byte states (and compares a key only on a 7-bit tag match),
+	 * so a long run costs little, while slots are what a large index is made of (a million rules:
+	 * 3 indexes of 1-2 M slots). */
+	if ((m->used + 1) * 5 >= m->cap * 4) {
 		/* Mostly tombstones: rehash at the same size; otherwise grow. */
-		size_t cap = (m->count + 1) * 10 >= m->cap * 5 ? m->cap * 2 : m->cap;
+		size_t cap = (m->count + 1) * 2 >= m->cap ? m->cap * 2 : m->cap;
 
 		if (rehash(m, cap) < 0)
 			return -1;
+		i = probe(m, key, h, &found);
 	}
-	i = probe(m, key, &found);
-	if (!found) {
-		if (m->state[i] == SLOT_EMPTY)
-			m->used++;
-		m->state[i] = SLOT_FULL;
-		memcpy(m->keys + i * m->key_len, key, m->key_len);
-		m->count++;
-	}
-	m->values[i] = value;
+	slot_fill(m, i, key, h, value);
 	return 0;
 }
 
 void *hmap_del(struct hmap *m, const void *key)
 {
 	bool found;
-	size_t i = probe(m, key, &found);
+	size_t i = probe(m, key, hash_bytes(key, m->key_len), &found);
 	void *v;
 
 	if (!found)
@@ -281,7 +339,7 @@ void *hmap_next(const struct hmap *m, size_t *pos)
 	while (*pos < m->cap) {
 		size_t i = (*pos)++;
 
-		if (m->state[i] == SLOT_FULL)
+		if (slot_full(m->state[i]))
 			return m->values[i];
 	}
 	return NULL;

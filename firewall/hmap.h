@@ -13,9 +13,14 @@
 struct hmap;
 
 struct hmap *hmap_new(size_t key_len);
+/* A map whose keys live in its values (key_len at most 64): key_of writes a value's key. Its slots hold
+ * only the value, so a large index costs ~9 bytes a slot however long the key (a key is rebuilt from
+ * its value only where 7 bits of its hash match). A value's key must not change while it is in. */
+struct hmap *hmap_new_derived(size_t key_len, void (*key_of)(const void *value, void *key));
 void hmap_free(struct hmap *m);
 void *hmap_get(const struct hmap *m, const void *key);
-/* Inserts or replaces. Returns 0, or -1 when out of memory (the map is unchanged). */
+/* Inserts or replaces. Returns 0, or -1 when out of memory (the map is unchanged); replacing the value
+ * of a key that is in never fails. */
 int hmap_put(struct hmap *m, const void *key, void *value);
 /* Removes and returns the value (NULL if absent). The map may shrink: no removal while iterating. */
 void *hmap_del(struct hmap *m, const void *key);

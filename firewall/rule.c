@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,19 @@ static bool map_value(const struct name_map *m, size_t n, const char *s, int *ou
 			return true;
 		}
 	return false;
+}
+
+size_t rule_used_size(const struct rule *r)
+{
+	return offsetof(struct rule, desc) + strnlen(r->desc, RULE_DESC_MAX) + 1;
+}
+
+void rule_copy(struct rule *dst, const struct rule *src)
+{
+	size_t n = strnlen(src->desc, RULE_DESC_MAX);
+
+	memmove(dst, src, offsetof(struct rule, desc) + n);
+	dst->desc[n] = '\0';
 }
 
 const char *rule_kind_name(enum rule_kind k) { return map_name(kind_names, N(kind_names), (int)k); }

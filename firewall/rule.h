@@ -80,14 +80,23 @@ struct rule {
 	uint32_t lease;            /* lease asked at the last add/refresh, seconds (0 = none) */
 	enum rule_origin origin;
 	struct in6_addr owner;     /* requester's address (v4-mapped for IPv4) */
+	uint64_t packets;          /* from the kernel's per-element counters (see README: what the counter counts) */
+	uint64_t bytes;
+	/* byte-sized fields last, so no padding comes before desc */
 	uint8_t owner_mac[6];      /* the requester's device when the LAN showed it (quotas count devices) */
 	bool has_owner_mac;
 	bool has_nonce;
 	uint8_t nonce[RULE_NONCE_LEN];
+	/* Last, so the core's table can keep each rule in rule_used_size() bytes (most have no
+	 * description): a table rule is copied out with rule_copy, never by assignment. */
 	char desc[RULE_DESC_MAX + 1];
-	uint64_t packets;          /* from the kernel's per-element counters (see README: what the counter counts) */
-	uint64_t bytes;
 };
+
+/* Bytes of r up to and including its description's terminating NUL. */
+size_t rule_used_size(const struct rule *r);
+/* Copies rule_used_size(src) bytes of src into dst: dst is a whole struct rule, or a table rule with
+ * room for that much. */
+void rule_copy(struct rule *dst, const struct rule *src);
 
 const char *rule_kind_name(enum rule_kind k);
 const char *rule_origin_name(enum rule_origin o);

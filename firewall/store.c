@@ -732,9 +732,12 @@ int store_snapshot(struct store *st, const struct rule *const *rules, size_t n)
 
 /* ---------------------------------------------------------------- loading */
 
-/* The rules being rebuilt: an array in first-seen order, plus an id -> index+1 hash (0 = empty). */
+/* The rules being rebuilt: an array in first-seen order, plus an id -> index+1 hash (0 = empty). Each
+ * rule is kept only as long as its description (rule_used_size: ~190 bytes, not 440; a million rules
+ * are loaded beside the table the core builds from them), its id beside it for the hash's probes. */
 struct table {
-	struct rule *rules;
+	struct rule **rules;
+	uint32_t *ids;
 	bool *alive;
 	size_t n, cap;
 	uint32_t *slots;
@@ -749,7 +752,7 @@ static size_t slot_of(const struct table *t, uint32_t id)
 
 	/* bounded: the table is never more than half full, so an empty slot comes within nslots steps */
 	for (size_t k = 0; k < t->nslots; k++, i = (i + 1) & mask) {
-		if (t->slots[i] == 0 || t->rules[t->slots[i] - 1].id == id)
+		if (t->slots[i] == 0 || t->ids[t->slots[i] - 1] == id)
 			return i;
 	}
 	return SIZE_MAX;
@@ -759,12 +762,17 @@ static int table_grow(struct table *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 1024;
 	size_t nslots = cap * 2;
-	struct rule *rules = realloc(t->rules, cap * sizeof(*rules));
+	struct rule **rules = realloc(t->rules, cap * sizeof(*rules));
+	uint32_t *ids;
 	bool *alive;
 
 	if (rules == NULL)
 		return -1;
 	t->rules = rules;
+	ids = realloc(t->ids, cap * sizeof(*ids));
+	if (ids == NULL)
+		return -1;
+	t->ids = ids;
 	alive = realloc(t->alive, cap * sizeof(*alive));
 	if (alive == NULL)
 		return -1;
@@ -776,13 +784,16 @@ static int table_grow(struct table *t)
 	t->nslots = nslots;
 	t->cap = cap;
 	for (size_t i = 0; i < t->n; i++)
-		t->slots[slot_of(t, t->rules[i].id)] = (uint32_t)(i + 1);
+		t->slots[slot_of(t, t->ids[i])] = (uint32_t)(i + 1);
 	return 0;
 }
 
 static void table_free(struct table *t)
 {
+	for (size_t i = 0; i < t->n; i++)
+		free(t->rules[i]);
 	free(t->rules);
+	free(t->ids);
 	free(t->alive);
 	free(t->slots);
 }
@@ -792,18 +803,25 @@ static int table_put(struct table *t, const struct rule *r)
 {
 	size_t s;
 
-	if (t->n == t->cap && table_grow(t) < 0)
+	struct rule *copy = malloc(rule_used_size(r));
+
+	if (copy == NULL || (t->n == t->cap && table_grow(t) < 0)) {
+		free(copy);
 		return -1;
+	}
+	rule_copy(copy, r);
 	s = slot_of(t, r->id);
 	if (t->slots[s] != 0) {
 		size_t i = t->slots[s] - 1;
 		bool was = t->alive[i];
 
-		t->rules[i] = *r;
+		free(t->rules[i]);
+		t->rules[i] = copy;
 		t->alive[i] = true;
 		return was ? 1 : 0;
 	}
-	t->rules[t->n] = *r;
+	t->rules[t->n] = copy;
+	t->ids[t->n] = r->id;
 	t->alive[t->n] = true;
 	t->slots[s] = (uint32_t)++t->n;
 	return 0;
@@ -1028,9 +1046,12 @@ static int hand_out(struct loader *ld, int (*cb)(void *arg, const struct rule *r
 	for (size_t i = 0; i < ld->t.n; i++) {
 		if (!ld->t.alive[i])
 			continue;
-		if (cb(arg, &ld->t.rules[i]) != 0)
+		if (cb(arg, ld->t.rules[i]) != 0)
 			return set_err(ld->err, ld->errlen, "%s: rule %u refused while loading",
-				       ld->st->dir, ld->t.rules[i].id);
+				       ld->st->dir, ld->t.ids[i]);
+		/* handed over: the caller keeps its own copy, so the two tables never both hold it all */
+		free(ld->t.rules[i]);
+		ld->t.rules[i] = NULL;
 	}
 	return 0;
 }

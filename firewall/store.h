@@ -32,7 +32,8 @@ int store_give_to(struct store *st, uid_t uid, gid_t gid, char *err, size_t errl
 int store_check_writable(struct store *st, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Replays snapshot then journal; cb gets each surviving rule once (later puts win, dels remove).
+/* Replays snapshot then journal; cb gets each surviving rule once (later puts win, dels remove),
+ * kept only as long as its description: read it with rule_copy, never by assignment (rule.h).
  * Returns 0, or -1 with a message in err. */
 int store_load(struct store *st, int (*cb)(void *arg, const struct rule *r), void *arg, char *err, size_t errlen);
 /* Journal one added or changed rule / one deleted id. 0 on success (durable), -1 with errno set. */

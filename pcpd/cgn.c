@@ -127,3 +127,66 @@ const char *cgn_block_str(const struct cgn_block *b, char *buf, size_t len)
 	snprintf(buf, len, "%s:%u-%u", inet_ntop(AF_INET, &b->addr, a, sizeof(a)), b->lo, b->hi);
 	return buf;
 }
+
+/* ---------- the block table for the operator ---------- */
+
+bool cgn_export_format_parse(const char *s, enum cgn_export_format *out)
+{
+	if (strcmp(s, "csv") == 0)
+		*out = CGN_EXPORT_CSV;
+	else if (strcmp(s, "json") == 0)
+		*out = CGN_EXPORT_JSON;
+	else
+		return false;
+	return true;
+}
+
+const char *cgn_export_head(enum cgn_export_format f)
+{
+	return f == CGN_EXPORT_JSON ? "{\"subscribers\": [" : "subscriber,external_address,port_first,port_last,block,nat";
+}
+
+const char *cgn_export_tail(enum cgn_export_format f)
+{
+	return f == CGN_EXPORT_JSON ? "]}" : "";
+}
+
+size_t cgn_export_row(const struct cgn *g, enum cgn_export_format f, uint64_t i, char *buf, size_t len)
+{
+	char s[INET_ADDRSTRLEN], e[INET_ADDRSTRLEN];
+	struct in_addr sub, ext;
+	uint16_t lo, hi;
+	const char *nat = i < FW_NAT_BLOCK_ELEMS_MAX ? "block" : "pool";
+	int n;
+
+	if (i >= cgn_capacity(g))
+		return 0;
+	fw_nat_block_at(&g->nb, i, &sub, &ext, &lo, &hi);
+	inet_ntop(AF_INET, &sub, s, sizeof(s));
+	inet_ntop(AF_INET, &ext, e, sizeof(e));
+	if (f == CGN_EXPORT_JSON)
+		n = snprintf(buf, len, "  {\"subscriber\": \"%s\", \"external_address\": \"%s\", \"port_first\": %u, "
+			     "\"port_last\": %u, \"block\": %llu, \"nat\": \"%s\"}%s", s, e, lo, hi,
+			     (unsigned long long)i, nat, i + 1 < cgn_capacity(g) ? "," : "");
+	else
+		n = snprintf(buf, len, "%s,%s,%u,%u,%llu,%s", s, e, lo, hi, (unsigned long long)i, nat);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+int cgn_export(const struct cgn *g, enum cgn_export_format f, FILE *out)
+{
+	uint64_t n = cgn_capacity(g);
+	char row[256];
+
+	fprintf(out, "%s\n", cgn_export_head(f));
+	for (uint64_t i = 0; i < n; i++) {
+		size_t len = cgn_export_row(g, f, i, row, sizeof(row));
+
+		if (len == 0)
+			return -1;
+		fprintf(out, "%s\n", row);
+	}
+	if (*cgn_export_tail(f))
+		fprintf(out, "%s\n", cgn_export_tail(f));
+	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "firewall/fw.h"
@@ -73,5 +74,23 @@ uint64_t cgn_capacity(const struct cgn *g);
 size_t cgn_pool_size(const struct cgn *g);
 /* "203.0.113.8:1024-2047" (for the start-up log and igdctl) */
 const char *cgn_block_str(const struct cgn_block *b, char *buf, size_t len);
+
+/* ---------- the block table for the operator (RFC 7422: what to archive instead of per-flow logs) ----------
+ * `pcpd --print-blocks csv|json -f FILE` prints one row per subscriber with a block, in block order:
+ *   subscriber,external_address,port_first,port_last,block,nat
+ *   100.64.0.1,203.0.113.1,1024,2047,0,block
+ * nat: "block" = its dynamic TCP/UDP flows leave from this block too (the block map); "pool" = only its
+ * PCP mappings use the block, other flows the pool rule (subscribers beyond FW_NAT_BLOCK_ELEMS_MAX).
+ * JSON: {"subscribers": [{"subscriber": "...", "external_address": "...", "port_first": N, ...}, ...]}. */
+enum cgn_export_format { CGN_EXPORT_CSV = 1, CGN_EXPORT_JSON };
+bool cgn_export_format_parse(const char *s, enum cgn_export_format *out);
+/* Row i (< cgn_capacity) into buf, without a newline (JSON rows but the last end with ",").
+ * Returns the length written, or 0 if i is beyond the capacity or buf is too small. */
+size_t cgn_export_row(const struct cgn *g, enum cgn_export_format f, uint64_t i, char *buf, size_t len);
+/* The header (CSV) or the opening (JSON), and the JSON closing ("" for CSV). */
+const char *cgn_export_head(enum cgn_export_format f);
+const char *cgn_export_tail(enum cgn_export_format f);
+/* Every row to out. 0, or -1 when writing failed. */
+int cgn_export(const struct cgn *g, enum cgn_export_format f, FILE *out);
 
 #endif

@@ -1,30 +1,81 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/daemon.c) plus the
  * PCP/NAT-PMP service on the subscriber-facing interfaces. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "firewall/conf.h"
 #include "firewall/daemon.h"
 #include "firewall/fw.h"
 #include "firewall/log.h"
+#include "pcpd/cgn.h"
+#include "pcpd/maplog.h"
 #include "pcpd/pcp_io.h"
+
+/* What pcpd's start hook made, in d->front. */
+struct pcpd_front {
+	struct pcp_service *pcp;
+	int maplog_fd;            /* mapping_log, opened before privileges are dropped; -1 = syslog */
+};
+
+/* Every committed change, under the core lock: the operator's record of each mapping (maplog.h). */
+static void pcpd_rule_change(struct daemon *d, const struct rule *r, enum core_event ev)
+{
+	struct pcpd_front *f = d->front;
+	char line[MAPLOG_LINE_MAX];
+	size_t n = maplog_format(line, sizeof(line), (int64_t)time(NULL), ev, r);
+
+	if (n == 0 || f == NULL)
+		return;
+	if (f->maplog_fd < 0) {
+		log_info("record %.*s", (int)n - 1, line);
+		return;
+	}
+	/* one write per line on an O_APPEND descriptor: whole lines, even beside a logrotate copytruncate */
+	if (write(f->maplog_fd, line, n) != (ssize_t)n)
+		log_warn("mapping_log %s: record of rule %u not written", d->conf.mapping_log, r->id);
+}
 
 static int pcpd_start(struct daemon *d)
 {
-	struct pcp_service *pcp = NULL;
+	struct pcpd_front *f = calloc(1, sizeof(*f));
 
+	if (f == NULL)
+		return -1;
+	f->maplog_fd = -1;
+	if (d->conf.mapping_log[0] &&
+	    (f->maplog_fd = open(d->conf.mapping_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0) {
+		log_warn("mapping_log %s", d->conf.mapping_log);
+		free(f);
+		return -1;
+	}
+	d->front = f;
+	d->on_rule_change = pcpd_rule_change;
 	if (!d->conf.enable_pcp) {
 		log_info("enable_pcp=no: pcpd runs with the control socket only");
 		return 0;
 	}
-	if (pcp_service_start_conf(&pcp, d->loop, d->core, &d->conf) < 0)
+	if (pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
 		return -1;
-	d->front = pcp;
 	return 0;
 }
 
 static void pcpd_stop(struct daemon *d)
 {
-	pcp_service_stop(d->front);
+	struct pcpd_front *f = d->front;
+
+	if (f == NULL)
+		return;
+	pcp_service_stop(f->pcp);
+	if (f->maplog_fd >= 0)
+		close(f->maplog_fd);
+	d->on_rule_change = NULL;
 	d->front = NULL;
+	free(f);
 }
 
 /* The block map (firewall/nft.c) serves at most FW_NAT_BLOCK_ELEMS_MAX subscribers: say when the
@@ -64,7 +115,44 @@ static const struct daemon_info pcpd_info = {
 	.note_features = pcpd_note_features,
 };
 
+/* pcpd --print-blocks csv|json -f FILE: the subscriber <-> (pool address, port block) table of FILE's
+ * CGN settings, for the operator to archive (cgn.h). Computed from the configuration alone: the same
+ * arithmetic pcpd and its NAT44 block map use, so it holds whether pcpd runs or not. */
+static int print_blocks(int argc, char **argv)
+{
+	enum cgn_export_format f;
+	struct cgn_config cc;
+	struct conf *c;
+	struct cgn *g;
+	char err[512];
+	int rc = DAEMON_EXIT_CONFIG;
+
+	if (argc != 5 || !cgn_export_format_parse(argv[2], &f) || strcmp(argv[3], "-f") != 0) {
+		fprintf(stderr, "usage: %s --print-blocks csv|json -f FILE\n", argv[0]);
+		return DAEMON_EXIT_CONFIG;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return DAEMON_EXIT_START;
+	if (conf_load_file(argv[4], c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+	} else if (!cgn_configured(c)) {
+		fprintf(stderr, "%s: no cgn_pool: no port blocks\n", argv[4]);
+	} else {
+		cgn_config_from_conf(c, &cc);
+		if ((g = cgn_new(&cc, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s: %s\n", argv[4], err);
+		} else {
+			rc = cgn_export(g, f, stdout) == 0 ? DAEMON_EXIT_OK : DAEMON_EXIT_START;
+			cgn_free(g);
+		}
+	}
+	free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--print-blocks") == 0)
+		return print_blocks(argc, argv);
 	return daemon_main(&pcpd_info, argc, argv);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* PCP / NAT-PMP server logic: decide, ask the core, render the answer. No sockets, no clock of its
  * own (the caller passes now), so every path is unit-tested with the in-memory firewall. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ struct map_key {
 	uint8_t peer[16];
 	uint16_t peer_port;
 };
+/* MAPs, by far the most, are indexed by the first MAP_KEY_LEN bytes of their key (the peer fields are
+ * zero), and IPv4 ones (a CGN's subscribers) by 8 bytes: a carrier's million mappings cost 8 key bytes
+ * a slot, not 38. */
+#define MAP_KEY_LEN offsetof(struct map_key, peer)
+struct map_key4 {
+	uint8_t addr[4];
+	uint16_t proto;
+	uint16_t port;
+};
 
 /* Every PEER rule's description starts so (then the flow, then the client's DESCRIPTION), so that
  * igdctl list and the web UI say what it is. (What tells a PEER from a MAP with a one-host FILTER
@@ -38,7 +48,9 @@ struct bucket {
 struct pcp_server {
 	struct pcp_server_params p;
 	uint64_t epoch_ms;            /* when the current epoch began */
-	struct hmap *maps;            /* struct map_key -> (uintptr_t) rule id */
+	struct hmap *maps4;           /* IPv4 MAP: struct map_key4 -> (uintptr_t) rule id */
+	struct hmap *maps;            /* IPv6 MAP: struct map_key (MAP_KEY_LEN bytes) -> (uintptr_t) rule id */
+	struct hmap *peers;           /* PEER: struct map_key -> (uintptr_t) rule id */
 	struct hmap *buckets;         /* struct in6_addr -> struct bucket * */
 	struct pcp_server_stats st;
 	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
@@ -187,11 +199,35 @@ static bool rule_is_ours(const struct rule *r)
 	       r->target.use_exact;
 }
 
+/* The map holding k, and the key it is held by there (*kp: k itself, or k4 filled in). A PEER's peer
+ * address is never unspecified (pcp_peer refuses it). */
+static struct hmap *index_of(const struct pcp_server *s, const struct map_key *k, const void **kp,
+			     struct map_key4 *k4)
+{
+	static const uint8_t zero[16];
+	struct in6_addr a;
+
+	*kp = k;
+	if (memcmp(k->peer, zero, sizeof(zero)) != 0 || k->peer_port)
+		return s->peers;
+	memcpy(a.s6_addr, k->addr, 16);
+	if (!addr_is_v4(&a))
+		return s->maps;
+	memcpy(k4->addr, &k->addr[12], 4);
+	k4->proto = k->proto;
+	k4->port = k->port;
+	*kp = k4;
+	return s->maps4;
+}
+
 static void index_put(struct pcp_server *s, const struct rule *r)
 {
 	struct map_key k = key_of_rule(r);
+	struct map_key4 k4;
+	const void *kp;
+	struct hmap *m = index_of(s, &k, &kp, &k4);
 
-	if (hmap_put(s->maps, &k, (void *)(uintptr_t)r->id) < 0)
+	if (hmap_put(m, kp, (void *)(uintptr_t)r->id) < 0)
 		log_warnx("pcp: out of memory indexing rule %u", r->id);
 }
 
@@ -199,7 +235,10 @@ static void index_put(struct pcp_server *s, const struct rule *r)
  * operator deleted it and the id went to another rule since. */
 static bool index_find(struct pcp_server *s, const struct map_key *k, struct rule *out)
 {
-	uint32_t id = (uint32_t)(uintptr_t)hmap_get(s->maps, k);
+	struct map_key4 k4;
+	const void *kp;
+	struct hmap *m = index_of(s, k, &kp, &k4);
+	uint32_t id = (uint32_t)(uintptr_t)hmap_get(m, kp);
 	struct map_key now;
 
 	if (id == 0)
@@ -209,34 +248,44 @@ static bool index_find(struct pcp_server *s, const struct map_key *k, struct rul
 		if (memcmp(&now, k, sizeof(now)) == 0)
 			return true;
 	}
-	hmap_del(s->maps, k);
+	hmap_del(m, kp);
 	return false;
+}
+
+static void index_one(void *arg, const struct rule *r)
+{
+	if (rule_is_ours(r))
+		index_put(arg, r);
 }
 
 static void index_build(struct pcp_server *s)
 {
-	struct rule *all = NULL;
-	size_t n = core_list(s->p.core, &all);
-
-	for (size_t i = 0; i < n; i++)
-		if (rule_is_ours(&all[i]))
-			index_put(s, &all[i]);
-	free(all);
+	core_walk(s->p.core, index_one, s);
 }
 
 size_t pcp_server_gc(struct pcp_server *s)
 {
-	size_t before = hmap_count(s->maps), after;
-	struct hmap *fresh = hmap_new(sizeof(struct map_key)), *old = s->maps;
+	size_t before = hmap_count(s->maps4) + hmap_count(s->maps) + hmap_count(s->peers), after;
+	struct hmap *fresh4 = hmap_new(sizeof(struct map_key4)), *fresh = hmap_new(MAP_KEY_LEN);
+	struct hmap *fresh_peers = hmap_new(sizeof(struct map_key));
+	struct hmap *old4 = s->maps4, *old = s->maps, *old_peers = s->peers;
 
-	if (fresh == NULL)
+	if (fresh4 == NULL || fresh == NULL || fresh_peers == NULL) {
+		hmap_free(fresh4);
+		hmap_free(fresh);
+		hmap_free(fresh_peers);
 		return 0;
-	/* Rebuilt from the core in one core_list (one lock round) instead of a core_get per entry:
+	}
+	/* Rebuilt from the core in one core_walk (one lock round) instead of a core_get per entry:
 	 * whatever the core no longer holds simply is not carried over. */
+	s->maps4 = fresh4;
 	s->maps = fresh;
+	s->peers = fresh_peers;
 	index_build(s);
+	hmap_free(old4);
 	hmap_free(old);
-	after = hmap_count(s->maps);
+	hmap_free(old_peers);
+	after = hmap_count(s->maps4) + hmap_count(s->maps) + hmap_count(s->peers);
 	return before > after ? before - after : 0;
 }
 
@@ -571,10 +620,14 @@ static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const 
 {
 	enum verdict v = core_delete(s->p.core, r->id, &mr->owner, false);
 	struct map_key k = key_of_rule(r);
+	struct map_key4 k4;
+	const void *kp;
+	struct hmap *m;
 
 	if (v != V_OK && v != V_NOT_FOUND)
 		return pcp_server_result_of(v, false);
-	hmap_del(s->maps, &k);
+	m = index_of(s, &k, &kp, &k4);
+	hmap_del(m, kp);
 	res_from_rule(s, r, res);
 	if (r->kind == RULE_PORTMAP && s->has_upstream && s->up.unmap)
 		s->up.unmap(s->up.arg, r->id);
@@ -1048,9 +1101,11 @@ struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t no
 		return NULL;
 	s->p = *p;
 	s->epoch_ms = now_ms;
-	s->maps = hmap_new(sizeof(struct map_key));
+	s->maps4 = hmap_new(sizeof(struct map_key4));
+	s->maps = hmap_new(MAP_KEY_LEN);
+	s->peers = hmap_new(sizeof(struct map_key));
 	s->buckets = hmap_new(sizeof(struct in6_addr));
-	if (s->maps == NULL || s->buckets == NULL || p->core == NULL) {
+	if (s->maps4 == NULL || s->maps == NULL || s->peers == NULL || s->buckets == NULL || p->core == NULL) {
 		pcp_server_free(s);
 		return NULL;
 	}
@@ -1069,7 +1124,9 @@ void pcp_server_free(struct pcp_server *s)
 		while ((b = hmap_next(s->buckets, &pos)) != NULL)
 			free(b);
 	hmap_free(s->buckets);
+	hmap_free(s->maps4);
 	hmap_free(s->maps);
+	hmap_free(s->peers);
 	free(s);
 }
 

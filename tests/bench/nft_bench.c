@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Times the nftables backend alone (no daemon, no journal): N pinholes in one transaction, a full
  * resync, and a re-anchoring-sized change (delete N + add N in one transaction). Uses its own table
- * so it can run beside a live igdd. Prints "label: X ms" lines for tests/bench/run.sh. */
+ * so it can run beside a live igdd. Prints "label: X ms" lines for tests/bench/run.sh.
+ *   nft_bench [BIG]: also the resync of BIG pinholes into the emptied table (what a restart with BIG
+ *   rules asks of the kernel: one transaction), e.g. 1000000 for the carrier-scale figure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +47,9 @@ static int timed(const char *label, int rc, double t0)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	size_t big = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
 	struct fw_config cfg;
 	struct fw *fw;
 	struct fw_elem *old1k = pinholes(1000, "2001:db8:1:1::"), *old = pinholes(10000, "2001:db8:1:1::"),
@@ -75,6 +78,20 @@ int main(void)
 	t0 = now_ms();
 	rc |= timed("re-anchor 10000 pinholes (delete + add, one transaction)",
 		    fw->ops->commit(fw, old, 10000, moved, 10000), t0);
+	if (big) {
+		struct fw_elem *many = pinholes(big, "2001:db8:3::");
+		char label[96];
+
+		if (many == NULL || fw->ops->resync(fw, NULL, 0) < 0) {
+			fprintf(stderr, "nft_bench: no memory for %zu pinholes, or the table cannot be emptied\n", big);
+			rc = -1;
+		} else {
+			snprintf(label, sizeof(label), "resync %zu pinholes into an empty table (a restart)", big);
+			t0 = now_ms();
+			rc |= timed(label, fw->ops->resync(fw, many, big), t0);
+		}
+		free(many);
+	}
 	fw->ops->remove(fw);
 	fw->ops->destroy(fw);
 	free(old1k);

@@ -98,6 +98,7 @@ cgn_pcpd_conf() {
 		cgn_subscribers=100.64.0.0/24
 		cgn_ports_per_subscriber=$CGN_PPS
 		cgn_port_range=$CGN_RANGE
+		mapping_log=$CGN_DIR/mappings.log
 	CONF
 }
 

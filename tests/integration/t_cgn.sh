@@ -4,7 +4,8 @@
 # the subscriber there; the subscriber's outbound flow from the mapped internal port leaves from the
 # same external endpoint (endpoint-independent mapping); the block is the quota; a neighbour gets
 # another block; unmapped TCP and UDP flows leave from the subscriber's own block (the block map,
-# RFC 7422), each subscriber its own; after kill -9, a flush and a restart the mappings and the
+# RFC 7422), each subscriber its own, as `pcpd --print-blocks` exports it; every mapping created or
+# deleted is in mapping_log; after kill -9, a flush and a restart the mappings and the
 # block map are back in the kernel and still work.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +46,32 @@ cgn_echo sub1 tcp 8080 || fail "echo server in sub1"
 cgn_connect wan tcp "$EXT_ADDR" "$EXT_TCP" 2 || fail "wan -> $EXT_ADDR:$EXT_TCP does not reach sub1"
 ok "wan reaches sub1 through $EXT_ADDR:$EXT_TCP/tcp"
 
+step "the operator's records: block table and mapping log"
+# the exported table says what pcpd assigned: sub1 (100.64.0.2) on its address, its port in its row
+BLOCKS=$("$PCPD_BIN" --print-blocks csv -f "$CGN_DIR/pcpd.conf") || fail "pcpd --print-blocks csv"
+[ "$(head -n1 <<<"$BLOCKS")" = subscriber,external_address,port_first,port_last,block,nat ] ||
+	fail "block table header: $(head -n1 <<<"$BLOCKS")"
+ROW=$(grep '^100\.64\.0\.2,' <<<"$BLOCKS") || fail "no row for sub1 in the block table"
+IFS=, read -r _ R_ADDR R_LO R_HI _ R_NAT <<<"$ROW"
+[ "$R_ADDR" = "$EXT_ADDR" ] && [ "$EXT_TCP" -ge "$R_LO" ] && [ "$EXT_TCP" -le "$R_HI" ] && [ "$R_NAT" = block ] ||
+	fail "sub1 got $EXT_ADDR:$EXT_TCP, the table says $ROW"
+ok "block table row '$ROW' holds sub1's mapping $EXT_ADDR:$EXT_TCP"
+NJ=$("$PCPD_BIN" --print-blocks json -f "$CGN_DIR/pcpd.conf" |
+	"$CGN_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["subscribers"]))') || fail "JSON block table"
+[ "$NJ" = $(($(wc -l <<<"$BLOCKS") - 1)) ] || fail "JSON has $NJ rows, CSV $(($(wc -l <<<"$BLOCKS") - 1))"
+ok "JSON block table parses, $NJ rows as the CSV"
+REC=$(grep " create tcp subscriber=100.64.0.2 internal=100.64.0.2:8080 external=$EXT_ADDR:$EXT_TCP lifetime=600 via=pcp id=" \
+	"$CGN_DIR/mappings.log") || fail "no create record for sub1's mapping: $(cat "$CGN_DIR/mappings.log")"
+[[ "$REC" =~ ^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-9:]{8}Z\  ]] || fail "record without a UTC time: $REC"
+ok "mapping_log: $REC"
+L=$(cgn_pcpc sub1 map --proto udp --port 4777 --lifetime 600 --nonce "$NONCE1")
+[ "$(field "$L" result)" = SUCCESS ] || fail "MAP udp 4777: $L"
+L=$(cgn_pcpc sub1 map --proto udp --port 4777 --lifetime 0 --nonce "$NONCE1")
+[ "$(field "$L" result)" = SUCCESS ] || fail "delete of udp 4777: $L"
+grep -q " delete udp subscriber=100.64.0.2 internal=100.64.0.2:4777 external=$EXT_ADDR:" "$CGN_DIR/mappings.log" ||
+	fail "no delete record: $(tail -n 3 "$CGN_DIR/mappings.log")"
+ok "mapping_log records the delete too"
+
 step "endpoint-independent mapping"
 L=$(cgn_pcpc sub1 map --proto udp --port 4001 --lifetime 600 --nonce "$NONCE1")
 [ "$(field "$L" result)" = SUCCESS ] || fail "MAP udp 4001: $L"
@@ -61,6 +88,10 @@ ok "nat_block holds $NB subscribers"
 SEEN2=$(cgn_peer_of sub2 4555)
 [ "${SEEN2%:*}" = 203.0.113.8 ] && in_block "${SEEN2#*:}" 3 || fail "unmapped sub2 flow seen as '$SEEN2', want its block"
 ok "unmapped sub2 udp 4555 leaves from its block ($SEEN2)"
+IFS=, read -r _ R_ADDR R_LO R_HI _ _ <<<"$(grep '^100\.64\.0\.3,' <<<"$BLOCKS")"
+[ "${SEEN2%:*}" = "$R_ADDR" ] && [ "${SEEN2#*:}" -ge "$R_LO" ] && [ "${SEEN2#*:}" -le "$R_HI" ] ||
+	fail "sub2's flow $SEEN2 is not where the block table puts sub2 ($R_ADDR:$R_LO-$R_HI)"
+ok "the block table names sub2 for $SEEN2 ($R_ADDR:$R_LO-$R_HI)"
 # several flows per protocol and subscriber (3 of a block of $CGN_PPS, to one destination: each
 # needs its own port), sub1 = subscriber 2, sub2 = subscriber 3, all on 203.0.113.8
 for sub in 1 2; do

@@ -126,6 +126,55 @@ START_TEST(port_try_order)
 }
 END_TEST
 
+/* The operator's table (pcpd --print-blocks): one row per subscriber with a block, each saying what
+ * cgn_block_of assigns (so the archive names who held an address and port), in CSV and in JSON. */
+START_TEST(export_rows_are_the_blocks)
+{
+	struct cgn_config cc = small_cfg();
+	struct cgn *g = cgn_new(&cc, NULL, 0);
+	enum cgn_export_format f;
+	char row[256], want[256], a[INET_ADDRSTRLEN];
+	struct cgn_block b;
+	FILE *mem;
+	char *text = NULL;
+	size_t len = 0, lines = 0;
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert(cgn_export_format_parse("csv", &f) && f == CGN_EXPORT_CSV);
+	ck_assert(cgn_export_format_parse("json", &f) && f == CGN_EXPORT_JSON);
+	ck_assert(!cgn_export_format_parse("xml", &f));
+	ck_assert_str_eq(cgn_export_head(CGN_EXPORT_CSV), "subscriber,external_address,port_first,port_last,block,nat");
+	for (uint64_t i = 0; i < cgn_capacity(g); i++) {
+		struct in_addr sub = { htonl(ntohl(V4("100.64.0.0").s_addr) + (uint32_t)i) };
+
+		ck_assert_int_eq(cgn_block_of(g, sub, &b), CGN_OK);
+		snprintf(want, sizeof(want), "100.64.0.%u,%s,%u,%u,%u,block", (unsigned)i,
+			 inet_ntop(AF_INET, &b.addr, a, sizeof(a)), b.lo, b.hi, b.index);
+		ck_assert_uint_gt(cgn_export_row(g, CGN_EXPORT_CSV, i, row, sizeof(row)), 0);
+		ck_assert_str_eq(row, want);
+	}
+	ck_assert_str_eq((cgn_export_row(g, CGN_EXPORT_CSV, 5, row, sizeof(row)), row), "100.64.0.5,203.0.113.9,1028,1031,5,block");
+	ck_assert_uint_eq(cgn_export_row(g, CGN_EXPORT_CSV, cgn_capacity(g), row, sizeof(row)), 0);
+	ck_assert_uint_eq(cgn_export_row(g, CGN_EXPORT_CSV, 0, row, 8), 0);     /* too small: nothing */
+	cgn_export_row(g, CGN_EXPORT_JSON, 0, row, sizeof(row));
+	ck_assert_str_eq(row, "  {\"subscriber\": \"100.64.0.0\", \"external_address\": \"203.0.113.8\", "
+			      "\"port_first\": 1024, \"port_last\": 1027, \"block\": 0, \"nat\": \"block\"},");
+	cgn_export_row(g, CGN_EXPORT_JSON, cgn_capacity(g) - 1, row, sizeof(row));
+	ck_assert(row[strlen(row) - 1] == '}');                                  /* the last: no comma */
+	/* the whole table: head, 16 rows, tail */
+	mem = open_memstream(&text, &len);
+	ck_assert_int_eq(cgn_export(g, CGN_EXPORT_JSON, mem), 0);
+	fclose(mem);
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	ck_assert_uint_eq(lines, 16 + 2);
+	ck_assert(strncmp(text, "{\"subscribers\": [\n", 17) == 0);
+	ck_assert_str_eq(text + len - 3, "]}\n");
+	free(text);
+	cgn_free(g);
+}
+END_TEST
+
 START_TEST(bad_configs)
 {
 	struct cgn_config c = small_cfg();
@@ -340,6 +389,7 @@ static Suite *cgn_suite(void)
 	tcase_add_test(alloc, pcp_blocks_are_the_nat_block_map);
 	tcase_add_test(alloc, port_try_order);
 	tcase_add_test(alloc, bad_configs);
+	tcase_add_test(alloc, export_rows_are_the_blocks);
 	tcase_add_test(alloc, from_conf);
 	tcase_add_checked_fixture(server, setup, teardown);
 	tcase_add_test(server, map_gets_pool_address_and_block_port);

@@ -154,6 +154,71 @@ START_TEST(identical_request_refreshes)
 }
 END_TEST
 
+/* The table keeps a rule's description only as long as it is: a refresh that lengthens it moves the
+ * rule (the table, the element index and the batch's undo records follow), a failed batch puts the
+ * short one back, and every read gets the whole description. (ASan checks nothing reads past one.) */
+START_TEST(description_grows_and_shrinks)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 51413, 600);
+	struct rule a, b, got;
+	char longdesc[RULE_DESC_MAX + 1];
+
+	q.rule.desc[0] = '\0';
+	ck_assert_int_eq(core_add(c, &q, &a), V_OK);
+	ck_assert_str_eq(a.desc, "");
+	memset(longdesc, 'x', RULE_DESC_MAX);
+	longdesc[RULE_DESC_MAX] = '\0';
+	memcpy(q.rule.desc, longdesc, sizeof(longdesc));
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);            /* the same request: a refresh */
+	ck_assert_uint_eq(b.id, a.id);
+	ck_assert_str_eq(b.desc, longdesc);
+	ck_assert_int_eq(core_get(c, a.id, &got), V_OK);
+	ck_assert_str_eq(got.desc, longdesc);
+	/* grown again inside a batch that fails: back to the long one, still deletable */
+	snprintf(q.rule.desc, sizeof(q.rule.desc), "short");
+	core_batch_begin(c);
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_str_eq(b.desc, "short");
+	memcpy(q.rule.desc, longdesc, sizeof(longdesc));
+	q.rule.desc[100] = '\0';
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	fw_mem_fail_next(fw, 5);
+	ck_assert_int_eq(core_batch_end(c), -1);
+	ck_assert_int_eq(core_get(c, a.id, &got), V_OK);
+	ck_assert_str_eq(got.desc, longdesc);
+	ck_assert(kernel_has(fw, "2001:db8:1:1::5", IPPROTO_UDP, 51413, NULL));
+	/* a new rule without one, then two changes in a failing batch, the second moving it: both undone */
+	ck_assert_int_eq(core_delete(c, a.id, NULL, true), V_OK);
+	q.rule.desc[0] = '\0';
+	ck_assert_int_eq(core_add(c, &q, &a), V_OK);
+	core_batch_begin(c);
+	snprintf(q.rule.desc, sizeof(q.rule.desc), "ab");
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	memcpy(q.rule.desc, longdesc, sizeof(longdesc));
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_str_eq(b.desc, longdesc);
+	fw_mem_fail_next(fw, 5);
+	ck_assert_int_eq(core_batch_end(c), -1);
+	ck_assert_int_eq(core_get(c, a.id, &got), V_OK);
+	ck_assert_str_eq(got.desc, "");
+	/* and from empty to long inside one committed batch, then deleted */
+	q.rule.desc[0] = '\0';
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	core_batch_begin(c);
+	snprintf(q.rule.desc, sizeof(q.rule.desc), "a longer one");
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_int_eq(core_refresh(c, a.id, 1200, &q.rule.owner, false, &got), V_OK);
+	ck_assert_str_eq(got.desc, "a longer one");
+	ck_assert_int_eq(core_batch_end(c), 0);
+	ck_assert_int_eq(core_delete(c, a.id, NULL, true), V_OK);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 START_TEST(shared_element_refcount)
 {
 	struct fw *fw = mem_fw();
@@ -517,7 +582,7 @@ static int collect_rule(void *arg, const struct rule *r)
 {
 	struct rule **next = arg;
 
-	*(*next)++ = *r;
+	rule_copy((*next)++, r);
 	return 0;
 }
 
@@ -1098,6 +1163,7 @@ static Suite *core_suite(void)
 
 	tcase_add_test(tc, add_get_delete);
 	tcase_add_test(tc, identical_request_refreshes);
+	tcase_add_test(tc, description_grows_and_shrinks);
 	tcase_add_test(tc, shared_element_refcount);
 	tcase_add_test(tc, portmap_conflicts);
 	tcase_add_test(tc, policy_is_applied);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "firewall/hmap.h"
 #include "tests/unit/testutil.h"
@@ -14,6 +15,66 @@ static void *val(uint32_t k)
 {
 	return (void *)(uintptr_t)(k + 1);
 }
+
+/* A derived map keeps no keys: each is read from its value. Values here are records holding a 40-byte
+ * key (like the core's element slots); lookups by key, replacement (which never fails), deletion with
+ * the shrink it triggers, and iteration work as in a keyed map. */
+struct rec {
+	uint8_t key[40];
+	uint32_t n;
+};
+
+static void rec_key(const void *value, void *key)
+{
+	memcpy(key, ((const struct rec *)value)->key, 40);
+}
+
+static void rec_fill(struct rec *r, uint32_t n)
+{
+	memset(r->key, 0xa5, sizeof(r->key));
+	memcpy(r->key + 17, &n, sizeof(n));
+	r->n = n;
+}
+
+START_TEST(derived_keys)
+{
+	struct hmap *m = hmap_new_derived(40, rec_key);
+	struct rec *recs = calloc(5000, sizeof(*recs)), probe, other;
+	size_t pos = 0, seen = 0;
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_null(hmap_new_derived(65, rec_key));
+	for (uint32_t i = 0; i < 5000; i++) {
+		rec_fill(&recs[i], i);
+		ck_assert_int_eq(hmap_put(m, recs[i].key, &recs[i]), 0);
+	}
+	ck_assert_uint_eq(hmap_count(m), 5000);
+	for (uint32_t i = 0; i < 5000; i++) {
+		rec_fill(&probe, i);
+		ck_assert_ptr_eq(hmap_get(m, probe.key), &recs[i]);
+	}
+	rec_fill(&probe, 7777);
+	ck_assert_ptr_null(hmap_get(m, probe.key));
+	/* replacing the value of a key that is in: a record moved elsewhere, same key */
+	rec_fill(&other, 42);
+	ck_assert_int_eq(hmap_put(m, other.key, &other), 0);
+	ck_assert_ptr_eq(hmap_get(m, recs[42].key), &other);
+	ck_assert_uint_eq(hmap_count(m), 5000);
+	ck_assert_int_eq(hmap_put(m, other.key, &recs[42]), 0);
+	for (uint32_t i = 0; i < 5000; i++)
+		if (i % 10)
+			ck_assert_ptr_eq(hmap_del(m, recs[i].key), &recs[i]);
+	ck_assert_uint_eq(hmap_count(m), 500);
+	ck_assert_uint_le(hmap_capacity(m), 2048);            /* shrank (rehashed from the values) */
+	for (uint32_t i = 0; i < 5000; i++)
+		ck_assert_ptr_eq(hmap_get(m, recs[i].key), i % 10 ? NULL : &recs[i]);
+	while (hmap_next(m, &pos) != NULL)
+		seen++;
+	ck_assert_uint_eq(seen, 500);
+	hmap_free(m);
+	free(recs);
+}
+END_TEST
 
 START_TEST(put_get_del_iterate)
 {
@@ -184,6 +245,7 @@ static Suite *hmap_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, put_get_del_iterate);
+	tcase_add_test(tc, derived_keys);
 	tcase_add_test(tc, churn_keeps_capacity);
 	tcase_add_test(tc, shrinks_after_a_burst);
 	tcase_add_test(tc, no_thrash_at_the_boundary);

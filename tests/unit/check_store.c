@@ -509,7 +509,7 @@ static int collect(void *arg, const struct rule *r)
 		c->rules = realloc(c->rules, c->cap * sizeof(*c->rules));
 		ck_assert_ptr_nonnull(c->rules);
 	}
-	c->rules[c->n++] = *r;
+	rule_copy(&c->rules[c->n++], r);
 	return 0;
 }
 
