@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* namewatch (see namewatch.h). Loop thread only; the device table under the core's lock. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "lanif.h"
+#include "log.h"
+#include "names.h"
+#include "namewatch.h"
+
+struct lease_file {
+	const char *path;
+	enum names_lease_format fmt;
+	struct stat st;              /* as last read: a change of any of these reads it again */
+	bool seen;
+	struct names_lease *leases;  /* the named ones, at most NAMES_LEASES_MAX */
+	size_t n;
+};
+
+struct pending {
+	struct names_mdns_record r;
+	struct in6_addr from;
+	int64_t until;
+};
+
+struct namewatch {
+	struct namewatch_params p;
+	struct core *core;
+	struct devwatch *dw;
+	struct loop *loop;
+	struct lease_file files[2];
+	int fd4, fd6;
+	int joined4[LANIF_MAX_IFS], joined6[LANIF_MAX_IFS];   /* ifindexes whose group we joined */
+	bool paused;
+	uint64_t second;
+	unsigned count;
+	struct pending pend[NAMEWATCH_PENDING];
+	size_t npend;
+	uint64_t taken, refused;     /* mDNS records: named a device / not the sender's own */
+};
+
+/* ---------- lease files ---------- */
+
+static void collect_lease(void *arg, const struct names_lease *l)
+{
+	struct lease_file *f = arg;
+
+	f->leases[f->n++] = *l;
+}
+
+/* Reads the file if it changed since last time. true if it was read. */
+static bool read_leases(struct lease_file *f)
+{
+	struct stat st;
+	char *text;
+	ssize_t got;
+	size_t len = 0, bad = 0;
+	int fd;
+
+	if (!f->path[0])
+		return false;
+	if (stat(f->path, &st) < 0) {
+		if (f->seen)
+			log_info("names: %s is gone; its names are kept until the devices leave", f->path);
+		f->seen = false;
+		return false;
+	}
+	if (f->seen && st.st_ino == f->st.st_ino && st.st_size == f->st.st_size &&
+	    st.st_mtim.tv_sec == f->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec)
+		return false;
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		if (!f->seen)
+			log_warn("names: %s", f->path);
+		f->seen = true;
+		f->st = st;
+		return false;
+	}
+	f->seen = true;
+	f->st = st;
+	if (!(text = malloc(NAMES_LEASE_FILE_MAX))) {
+		close(fd);
+		return false;
+	}
+	while (len < NAMES_LEASE_FILE_MAX && (got = read(fd, text + len, NAMES_LEASE_FILE_MAX - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (!f->leases && !(f->leases = calloc(NAMES_LEASES_MAX, sizeof(*f->leases)))) {
+		free(text);
+		return false;
+	}
+	f->n = 0;
+	names_leases_parse(f->fmt, text, len, (int64_t)time(NULL), collect_lease, f, &bad);
+	free(text);
+	if (bad)
+		log_debug("names: %s: %zu lines are not leases", f->path, bad);
+	log_debug("names: %s: %zu named leases", f->path, f->n);
+	return true;
+}
+
+struct apply {
+	struct namewatch *nw;
+	int changed;
+};
+
+static void learn(struct device_table *t, const uint8_t mac[6], enum name_source src, const char *name, int *changed)
+{
+	char m[18];
+
+	if (device_learn_name(t, mac, src, name) > 0) {
+		(*changed)++;
+		log_info("names: %s is \"%s\" (%s)", mac_str(mac, m), name, name_source_str(src));
+	}
+}
+
+/* Every named lease whose device is in the table: by MAC, else by one of its addresses. */
+static int apply_leases_locked(void *arg, struct device_table *t)
+{
+	struct apply *a = arg;
+
+	for (size_t k = 0; k < 2; k++) {
+		const struct lease_file *f = &a->nw->files[k];
+
+		for (size_t i = 0; i < f->n; i++) {
+			const struct names_lease *l = &f->leases[i];
+			const struct device *d = l->has_mac ? device_find(t, l->mac) : NULL;
+
+			for (size_t j = 0; !d && j < l->naddrs; j++)
+				d = device_by_addr(t, &l->addr[j], NULL);
+			if (d)
+				learn(t, d->mac, NAME_SOURCE_DHCP, l->name, &a->changed);
+		}
+	}
+	return a->changed;
+}
+
+/* ---------- mDNS ---------- */
+
+static void join_groups(struct namewatch *nw)
+{
+	const struct lanif_set *lan = devwatch_lan(nw->dw);
+
+	for (size_t i = 0; lan && i < lan->n && i < LANIF_MAX_IFS; i++) {
+		int ifx = lan->ifs[i].ifindex;
+
+		if (ifx && nw->fd4 >= 0 && nw->joined4[i] != ifx) {
+			struct ip_mreqn m = { .imr_ifindex = ifx };
+
+			inet_pton(AF_INET, "224.0.0.251", &m.imr_multiaddr);
+			if (setsockopt(nw->fd4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)) == 0 || errno == EADDRINUSE)
+				nw->joined4[i] = ifx;
+		}
+		if (ifx && nw->fd6 >= 0 && nw->joined6[i] != ifx) {
+			struct ipv6_mreq m = { .ipv6mr_interface = (unsigned)ifx };
+
+			inet_pton(AF_INET6, "ff02::fb", &m.ipv6mr_multiaddr);
+			if (setsockopt(nw->fd6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof(m)) == 0 || errno == EADDRINUSE)
+				nw->joined6[i] = ifx;
+		}
+	}
+}
+
+static int open_mdns(int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(NAMES_MDNS_PORT) };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(NAMES_MDNS_PORT) };
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	/* the router's own mDNS responder (avahi) may hold the port too: both hear every message */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (family == AF_INET) {
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		rc = bind(fd, (struct sockaddr *)&s4, sizeof(s4));
+	} else {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		rc = bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+	}
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct mdns_batch {
+	struct namewatch *nw;
+	struct in6_addr from;
+	struct names_mdns_record r[NAMES_MDNS_MAX_RRS];
+	size_t n;
+};
+
+static void collect_record(void *arg, const struct names_mdns_record *r)
+{
+	struct mdns_batch *b = arg;
+
+	/* a goodbye withdraws a record, not the name; a service names its host, which A/AAAA did */
+	if (r->ttl == 0 || r->kind != NAMES_MDNS_HOST_ADDR || b->n == NAMES_MDNS_MAX_RRS)
+		return;
+	b->r[b->n++] = *r;
+}
+
+/* 1 taken (or already so), 0 the sender is not known yet, -1 refused (another device's address). */
+static int take_record(struct device_table *t, const struct in6_addr *from, const struct names_mdns_record *r,
+		       int *changed)
+{
+	const struct device *sender = device_by_addr(t, from, NULL), *owner = device_by_addr(t, &r->addr, NULL);
+
+	if (!sender)
+		return 0;
+	if (!owner) {
+		/* an address the table does not hold yet, announced by a known host: its own (a host
+		 * announces only addresses it has configured) only if it is the sender's address */
+		if (!addr_equal(from, &r->addr))
+			return 0;
+		owner = sender;
+	}
+	if (memcmp(sender->mac, owner->mac, 6) != 0)
+		return -1;
+	learn(t, owner->mac, NAME_SOURCE_MDNS, r->host, changed);
+	return 1;
+}
+
+static void pend(struct namewatch *nw, const struct in6_addr *from, const struct names_mdns_record *r)
+{
+	struct pending *p;
+
+	for (size_t i = 0; i < nw->npend; i++)
+		if (addr_equal(&nw->pend[i].from, from) && addr_equal(&nw->pend[i].r.addr, &r->addr)) {
+			nw->pend[i].r = *r;   /* the latest word about it */
+			return;
+		}
+	if (nw->npend == NAMEWATCH_PENDING)
+		return;   /* full: a flood of strangers; a real host announces again */
+	p = &nw->pend[nw->npend++];
+	p->r = *r;
+	p->from = *from;
+	p->until = (int64_t)time(NULL) + NAMEWATCH_PENDING_S;
+}
+
+static int mdns_locked(void *arg, struct device_table *t)
+{
+	struct mdns_batch *b = arg;
+	struct apply a = { .nw = b->nw };
+
+	for (size_t i = 0; i < b->n; i++) {
+		int rc = take_record(t, &b->from, &b->r[i], &a.changed);
+
+		if (rc == 0)
+			pend(b->nw, &b->from, &b->r[i]);
+		else if (rc < 0)
+			b->nw->refused++;
+		else
+			b->nw->taken++;
+	}
+	return a.changed;
+}
+
+static int pending_locked(void *arg, struct device_table *t)
+{
+	struct namewatch *nw = arg;
+	int64_t now = (int64_t)time(NULL);
+	int changed = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < nw->npend; i++) {
+		int rc = take_record(t, &nw->pend[i].from, &nw->pend[i].r, &changed);
+
+		if (rc == 0 && nw->pend[i].until > now)
+			nw->pend[k++] = nw->pend[i];
+		else if (rc < 0)
+			nw->refused++;
+	}
+	nw->npend = k;
+	return changed;
+}
+
+/* One datagram: the source address, and whether it came in on a LAN interface. */
+static ssize_t recv_mdns(struct namewatch *nw, int fd, uint8_t *buf, size_t size, struct in6_addr *from)
+{
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))]; } c;
+	struct sockaddr_storage ss;
+	struct iovec iov = { .iov_base = buf, .iov_len = size };
+	struct msghdr mh = { .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = c.b, .msg_controllen = sizeof(c.b) };
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+	int ifindex = 0;
+
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO)
+			ifindex = ((struct in_pktinfo *)(void *)CMSG_DATA(cm))->ipi_ifindex;
+		else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO)
+			ifindex = (int)((struct in6_pktinfo *)(void *)CMSG_DATA(cm))->ipi6_ifindex;
+	}
+	if (!lanif_by_index(devwatch_lan(nw->dw), ifindex) || (mh.msg_flags & MSG_TRUNC))
+		return 0;   /* the WAN, or a message longer than any real one */
+	memset(from, 0, sizeof(*from));
+	if (ss.ss_family == AF_INET) {
+		from->s6_addr[10] = from->s6_addr[11] = 0xff;
+		memcpy(&from->s6_addr[12], &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		*from = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+	} else {
+		return 0;
+	}
+	return n;
+}
+
+static void mdns_resume(void *arg);
+
+static void on_mdns(void *arg, int fd, uint32_t events)
+{
+	struct namewatch *nw = arg;
+	uint64_t second = loop_now_ms() / 1000;
+	static uint8_t buf[NAMEWATCH_MDNS_MAX];   /* loop thread only */
+	struct mdns_batch *b;
+
+	(void)events;
+	if (second != nw->second) {
+		nw->second = second;
+		nw->count = 0;
+	}
+	if (!(b = malloc(sizeof(*b))))
+		return;
+	for (int i = 0; i < 16 && nw->count < NAMEWATCH_MDNS_PER_S; i++) {
+		ssize_t n = recv_mdns(nw, fd, buf, sizeof(buf), &b->from);
+
+		if (n < 0)
+			break;
+		nw->count++;
+		b->nw = nw;
+		b->n = 0;
+		if (n == 0 || names_mdns_parse(buf, (size_t)n, collect_record, b) <= 0 || b->n == 0)
+			continue;
+		if (core_with_devices(nw->core, mdns_locked, b) > 0)
+			log_debug("names: mDNS named a device");
+	}
+	free(b);
+	if (nw->count >= NAMEWATCH_MDNS_PER_S && !nw->paused) {
+		/* a flood: stop reading until the next second (the kernel drops what does not fit) */
+		if (nw->fd4 >= 0)
+			loop_del_fd(nw->loop, nw->fd4);
+		if (nw->fd6 >= 0)
+			loop_del_fd(nw->loop, nw->fd6);
+		nw->paused = true;
+		log_debug("names: more than %d mDNS messages a second; the rest of this second is not read",
+			  NAMEWATCH_MDNS_PER_S);
+		loop_timer(nw->loop, 1000 - loop_now_ms() % 1000, mdns_resume, nw);
+	}
+}
+
+static void mdns_resume(void *arg)
+{
+	struct namewatch *nw = arg;
+
+	nw->paused = false;
+	nw->count = 0;
+	nw->second = loop_now_ms() / 1000;
+	if ((nw->fd4 >= 0 && loop_add_fd(nw->loop, nw->fd4, EPOLLIN, on_mdns, nw) < 0) ||
+	    (nw->fd6 >= 0 && loop_add_fd(nw->loop, nw->fd6, EPOLLIN, on_mdns, nw) < 0))
+		log_warn("names: mDNS");
+}
+
+/* ---------- the tick ---------- */
+
+static void tick(void *arg)
+{
+	struct namewatch *nw = arg;
+	struct apply a = { .nw = nw };
+
+	read_leases(&nw->files[0]);
+	read_leases(&nw->files[1]);
+	/* every tick, not only when a file changed: a device may appear after its lease was written */
+	if (nw->files[0].n || nw->files[1].n)
+		core_with_devices(nw->core, apply_leases_locked, &a);
+	if (nw->npend)
+		core_with_devices(nw->core, pending_locked, nw);
+	join_groups(nw);
+	loop_timer(nw->loop, NAMEWATCH_TICK_MS, tick, nw);
+}
+
+struct namewatch *namewatch_new(const struct namewatch_params *p)
+{
+	struct namewatch *nw = calloc(1, sizeof(*nw));
+
+	if (!nw)
+		return NULL;
+	nw->p = *p;
+	nw->files[0].path = nw->p.dnsmasq_leases;
+	nw->files[0].fmt = NAMES_DNSMASQ;
+	nw->files[1].path = nw->p.odhcpd_leases;
+	nw->files[1].fmt = NAMES_ODHCPD;
+	nw->fd4 = nw->fd6 = -1;
+	if (p->mdns) {
+		nw->fd4 = open_mdns(AF_INET);
+		nw->fd6 = open_mdns(AF_INET6);
+		if (nw->fd4 < 0 || nw->fd6 < 0)
+			log_warn("names: cannot listen to mDNS on port 5353 (%s)", nw->fd4 < 0 ? "IPv4" : "IPv6");
+	}
+	return nw;
+}
+
+void namewatch_free(struct namewatch *nw)
+{
+	if (!nw)
+		return;
+	if (nw->loop) {
+		loop_timer_cancel(nw->loop, tick, nw);
+		loop_timer_cancel(nw->loop, mdns_resume, nw);
+		if (!nw->paused && nw->fd4 >= 0)
+			loop_del_fd(nw->loop, nw->fd4);
+		if (!nw->paused && nw->fd6 >= 0)
+			loop_del_fd(nw->loop, nw->fd6);
+	}
+	if (nw->fd4 >= 0)
+		close(nw->fd4);
+	if (nw->fd6 >= 0)
+		close(nw->fd6);
+	free(nw->files[0].leases);
+	free(nw->files[1].leases);
+	free(nw);
+}
+
+int namewatch_start(struct namewatch *nw, struct core *c, struct devwatch *dw, struct loop *l)
+{
+	nw->core = c;
+	nw->dw = dw;
+	nw->loop = l;
+	if (nw->fd4 >= 0 && loop_add_fd(l, nw->fd4, EPOLLIN, on_mdns, nw) < 0)
+		return -1;
+	if (nw->fd6 >= 0 && loop_add_fd(l, nw->fd6, EPOLLIN, on_mdns, nw) < 0)
+		return -1;
+	tick(nw);
+	return 0;
+}
