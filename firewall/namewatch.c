@@ -247,6 +247,9 @@ static void pend(struct namewatch *nw, const struct in6_addr *from, const struct
 		}
 	if (nw->npend == NAMEWATCH_PENDING)
 		return;   /* full: a flood of strangers; a real host announces again */
+	/* the router has not heard of the sender: ask the LAN (rate-limited there), so its next word or
+	 * the retry on the next tick finds it */
+	devwatch_ask(nw->dw, from);
 	p = &nw->pend[nw->npend++];
 	p->r = *r;
 	p->from = *from;
