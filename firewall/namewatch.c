@@ -26,6 +26,7 @@ struct lease_file {
 	struct stat st;              /* as last read: a change of any of these reads it again */
 	bool seen;
 	struct names_lease *leases;  /* the named ones, at most NAMES_LEASES_MAX */
+	int64_t *asked;              /* per lease: when its address was last asked about (0 = never) */
 	size_t n;
 };
 
@@ -96,11 +97,13 @@ static bool read_leases(struct lease_file *f)
 	while (len < NAMES_LEASE_FILE_MAX && (got = read(fd, text + len, NAMES_LEASE_FILE_MAX - len)) > 0)
 		len += (size_t)got;
 	close(fd);
-	if (!f->leases && !(f->leases = calloc(NAMES_LEASES_MAX, sizeof(*f->leases)))) {
+	if ((!f->leases && !(f->leases = calloc(NAMES_LEASES_MAX, sizeof(*f->leases)))) ||
+	    (!f->asked && !(f->asked = calloc(NAMES_LEASES_MAX, sizeof(*f->asked))))) {
 		free(text);
 		return false;
 	}
 	f->n = 0;
+	memset(f->asked, 0, NAMES_LEASES_MAX * sizeof(*f->asked));
 	names_leases_parse(f->fmt, text, len, (int64_t)time(NULL), collect_lease, f, &bad);
 	free(text);
 	if (bad)
@@ -112,6 +115,10 @@ static bool read_leases(struct lease_file *f)
 struct apply {
 	struct namewatch *nw;
 	int changed;
+	/* leased addresses the table does not hold: the DHCP server handed them out, so the device
+	 * (in the table by its MAC, or not yet) is asked about them (the kernel's answer feeds the table) */
+	struct in6_addr ask[NAMEWATCH_ASK_PER_TICK];
+	size_t nask;
 };
 
 static void learn(struct device_table *t, const uint8_t mac[6], enum name_source src, const char *name, int *changed)
@@ -128,9 +135,10 @@ static void learn(struct device_table *t, const uint8_t mac[6], enum name_source
 static int apply_leases_locked(void *arg, struct device_table *t)
 {
 	struct apply *a = arg;
+	int64_t now = (int64_t)time(NULL);
 
 	for (size_t k = 0; k < 2; k++) {
-		const struct lease_file *f = &a->nw->files[k];
+		struct lease_file *f = &a->nw->files[k];
 
 		for (size_t i = 0; i < f->n; i++) {
 			const struct names_lease *l = &f->leases[i];
@@ -140,6 +148,11 @@ static int apply_leases_locked(void *arg, struct device_table *t)
 				d = device_by_addr(t, &l->addr[j], NULL);
 			if (d)
 				learn(t, d->mac, NAME_SOURCE_DHCP, l->name, &a->changed);
+			if (l->naddrs && !device_by_addr(t, &l->addr[0], NULL) && a->nask < NAMEWATCH_ASK_PER_TICK &&
+			    (!f->asked[i] || now - f->asked[i] >= NAMEWATCH_ASK_AGAIN_S)) {
+				f->asked[i] = now;
+				a->ask[a->nask++] = l->addr[0];
+			}
 		}
 	}
 	return a->changed;
@@ -393,6 +406,8 @@ static void tick(void *arg)
 	/* every tick, not only when a file changed: a device may appear after its lease was written */
 	if (nw->files[0].n || nw->files[1].n)
 		core_with_devices(nw->core, apply_leases_locked, &a);
+	for (size_t i = 0; i < a.nask; i++)
+		devwatch_ask(nw->dw, &a.ask[i]);
 	if (nw->npend)
 		core_with_devices(nw->core, pending_locked, nw);
 	join_groups(nw);
@@ -436,8 +451,10 @@ void namewatch_free(struct namewatch *nw)
 		close(nw->fd4);
 	if (nw->fd6 >= 0)
 		close(nw->fd6);
-	free(nw->files[0].leases);
-	free(nw->files[1].leases);
+	for (size_t k = 0; k < 2; k++) {
+		free(nw->files[k].leases);
+		free(nw->files[k].asked);
+	}
 	free(nw);
 }
 

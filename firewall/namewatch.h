@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* namewatch: gives devices the names the router already knows (names.h parses, this reads). It reads
- * the DHCP servers' lease files when they change and listens, passively, to mDNS on the LAN
+ * the DHCP servers' lease files when they change (and asks the LAN about a leased address the device
+ * table does not hold yet, so the device's IPv4 address is known before it talks) and listens, passively, to mDNS on the LAN
  * interfaces (224.0.0.251 and ff02::fb, port 5353: it never sends). Names go into the device table
  * under the core's lock; the household's own names stay first (device_shown_name).
  *
@@ -23,6 +24,10 @@
 #define NAMEWATCH_MDNS_MAX     9000   /* RFC 6762 17: a message, even over jumbo frames */
 #define NAMEWATCH_PENDING      32     /* records waiting for their sender to be known */
 #define NAMEWATCH_PENDING_S    10
+/* A leased address the device table does not hold is asked about (ARP / neighbour solicitation):
+ * at most this many a tick, each again after this long (a device that is away costs little). */
+#define NAMEWATCH_ASK_PER_TICK 16
+#define NAMEWATCH_ASK_AGAIN_S  60
 
 struct namewatch_params {
 	char dnsmasq_leases[NAMEWATCH_PATH_MAX];   /* "" = none */

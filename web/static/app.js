@@ -248,6 +248,7 @@
   }
 
   const SOURCE_TEXT = { household: 'named by you', dhcp: 'from its DHCP request', mdns: 'from its mDNS announcement' };
+  const SOURCE_SHORT = { household: 'by you', dhcp: 'from DHCP', mdns: 'from mDNS' };
 
   // Where the shown name came from, and the other names the router knows it by (text only: names
   // come from the LAN and are shown with textContent, never as markup).
@@ -257,7 +258,7 @@
     return el('p', { class: 'name-source' },
       el('span', { class: 'source source-' + d.name_source, text: SOURCE_TEXT[d.name_source] || d.name_source }),
       others.length ? el('span', { class: 'also', text: ' · also known as ' +
-        others.map((n) => '“' + n.name + '” (' + n.source + ')').join(', ') }) : null);
+        others.map((n) => '“' + n.name + '” (' + (SOURCE_SHORT[n.source] || n.source) + ')').join(', ') }) : null);
   }
 
   // ---------- naming a device ----------
@@ -405,6 +406,12 @@
     axis.setAttribute('d', 'M1 ' + (H - 1) + ' H' + (W - 1));
     axis.setAttribute('class', 'axis');
     svg.append(axis);
+    if (r.expires && now < end) {   // where the lease stands now: the rest of it is still to come
+      const tick = document.createElementNS(ns, 'path');
+      tick.setAttribute('d', 'M' + x(now).toFixed(1) + ' ' + (H - 5) + ' V' + (H - 1));
+      tick.setAttribute('class', 'now');
+      svg.append(tick);
+    }
     if (pts.length) {
       const d = pts.map((q, i) => (i ? 'L' : 'M') + x(q.t).toFixed(1) + ' ' + y(q.p).toFixed(1)).join(' ');
       const line = document.createElementNS(ns, 'path');
