@@ -22,7 +22,7 @@ PACKAGES="build-essential pkg-config cmake dpkg-dev xz-utils ca-certificates
  clang libclang-rt-14-dev
  nftables iproute2 iputils-ping procps psmisc socat tshark valgrind conntrack radvd
  miniupnpc python3 python3-miniupnpc natpmpc miniupnpd-nftables
- chromium"
+ chromium avahi-daemon"
 
 missing=""
 for p in $PACKAGES; do
