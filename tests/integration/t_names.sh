@@ -105,4 +105,23 @@ out=$(igdctl_lab devices)
 echo "$out" | grep -E "^$LAN2_MAC +lan2-printer +mdns " >/dev/null || fail "igdctl devices: $out"
 echo "$out" | grep -E "^$LAN1_MAC +Game console +household " >/dev/null || fail "igdctl devices: $out"
 ok "igdctl devices shows names and sources"
+step "6. lan1 floods the link with announcements (random 63-byte labels, 4,000 a second for 5 s)"
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_igdd_pid)/status"; }
+rss0=$(rss)
+MDNS_FLOOD="20000 5" ip netns exec "${LAB}lan1" python3 "$TOP/tests/lab/mdns_announce.py" 4 eth0 x "$LAN1_V4" \
+	>"$LAB_DIR/flood.out" &
+flood=$!
+t0=$(date +%s%N)
+igdctl_lab devices >/dev/null || fail "igdctl devices does not answer during the flood"
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$flood" || fail "the flood did not run"
+rss1=$(rss)
+echo "flood: $(cat "$LAB_DIR/flood.out"); igdd VmRSS ${rss0} -> ${rss1} KiB; igdctl devices answered in ${ms} ms mid-flood"
+[ $((rss1 - rss0)) -lt 8192 ] || fail "igdd grew by $((rss1 - rss0)) KiB under the flood"
+ok "memory bounded under the flood (+$((rss1 - rss0)) KiB), igdctl answered in ${ms} ms"
+case $(dev "$LAN1_MAC") in *'|'*'household=Game console'*) ;; *) fail "lan1's names after the flood: $(dev "$LAN1_MAC")" ;; esac
+shown_is "$LAN2_MAC" lan2-printer mdns || fail "lan2's name after the flood: $(dev "$LAN2_MAC")"
+len=$(dev "$LAN1_MAC" | sed -n 's/.*mdns=//p' | wc -c)
+[ "$len" -le 64 ] || fail "a flooded name longer than 63 bytes: $len"
+ok "after the flood: lan1 still \"Game console\" first, lan2 still lan2-printer, lan1's mDNS name at most 63 bytes ($((len - 1)))"
 it_done
