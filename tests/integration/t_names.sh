@@ -102,8 +102,8 @@ ok "lan1: $(dev "$LAN1_MAC")"
 
 step "5. igdctl devices"
 out=$(igdctl_lab devices)
-echo "$out" | grep -E "^$LAN2_MAC +lan2-printer +mdns " >/dev/null || fail "igdctl devices: $out"
-echo "$out" | grep -E "^$LAN1_MAC +Game console +household " >/dev/null || fail "igdctl devices: $out"
+echo "$out" | grep -E "^$LAN2_MAC +mdns +lan2-printer " >/dev/null || fail "igdctl devices: $out"
+echo "$out" | grep -E "^$LAN1_MAC +household +Game console +allowed " >/dev/null || fail "igdctl devices: $out"
 ok "igdctl devices shows names and sources"
 step "6. lan1 floods the link with announcements (random 63-byte labels, 4,000 a second for 5 s)"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_igdd_pid)/status"; }
