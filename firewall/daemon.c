@@ -527,6 +527,8 @@ static void open_namewatch(struct daemon *d)
 	snprintf(np.dnsmasq_leases, sizeof(np.dnsmasq_leases), "%s", d->conf.dhcp_leases);
 	snprintf(np.odhcpd_leases, sizeof(np.odhcpd_leases), "%s", d->conf.odhcpd_leases);
 	np.mdns = d->conf.mdns_names;
+	for (size_t i = 0; i < d->conf.fw.n_lan && i < LANIF_MAX_IFS; i++)
+		snprintf(np.lan_ifname[np.n_lan++], sizeof(np.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
 	if (!(d->namewatch = namewatch_new(&np)))
 		log_warn("names: devices are shown without the names the LAN knows them by");
 }

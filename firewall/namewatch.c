@@ -42,8 +42,14 @@ struct namewatch {
 	struct devwatch *dw;
 	struct loop *loop;
 	struct lease_file files[2];
-	int fd4, fd6;
-	int joined4[LANIF_MAX_IFS], joined6[LANIF_MAX_IFS];   /* ifindexes whose group we joined */
+	/* per LAN interface, an IPv4 and an IPv6 socket on port 5353 tied to it (SO_BINDTODEVICE: nothing
+	 * from the WAN reaches them), made again when the interface is (a new index) */
+	struct mdns_if {
+		char name[LANIF_NAME_MAX];
+		int ifindex;               /* the one the sockets are tied to and joined on; 0 = none yet */
+		int fd[2];                 /* [0] IPv4, [1] IPv6; -1 = none */
+	} ifs[LANIF_MAX_IFS];
+	size_t n_ifs;
 	bool paused;
 	uint64_t second;
 	unsigned count;
@@ -160,55 +166,83 @@ static int apply_leases_locked(void *arg, struct device_table *t)
 
 /* ---------- mDNS ---------- */
 
-static void join_groups(struct namewatch *nw)
+static void on_mdns(void *arg, int fd, uint32_t events);
+
+/* A socket on port 5353 tied to ifname and in the mDNS group there. -1 (errno) on failure. */
+static int open_mdns(int family, const char *ifname, int ifindex)
 {
-	const struct lanif_set *lan = devwatch_lan(nw->dw);
-
-	for (size_t i = 0; lan && i < lan->n && i < LANIF_MAX_IFS; i++) {
-		int ifx = lan->ifs[i].ifindex;
-
-		if (ifx && nw->fd4 >= 0 && nw->joined4[i] != ifx) {
-			struct ip_mreqn m = { .imr_ifindex = ifx };
-
-			inet_pton(AF_INET, "224.0.0.251", &m.imr_multiaddr);
-			if (setsockopt(nw->fd4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)) == 0 || errno == EADDRINUSE)
-				nw->joined4[i] = ifx;
-		}
-		if (ifx && nw->fd6 >= 0 && nw->joined6[i] != ifx) {
-			struct ipv6_mreq m = { .ipv6mr_interface = (unsigned)ifx };
-
-			inet_pton(AF_INET6, "ff02::fb", &m.ipv6mr_multiaddr);
-			if (setsockopt(nw->fd6, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof(m)) == 0 || errno == EADDRINUSE)
-				nw->joined6[i] = ifx;
-		}
-	}
-}
-
-static int open_mdns(int family)
-{
-	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, rc;
 	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(NAMES_MDNS_PORT) };
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(NAMES_MDNS_PORT) };
-	int rc;
+	struct ip_mreqn m4 = { .imr_ifindex = ifindex };
+	struct ipv6_mreq m6 = { .ipv6mr_interface = (unsigned)ifindex };
 
 	if (fd < 0)
 		return -1;
+	inet_pton(AF_INET, "224.0.0.251", &m4.imr_multiaddr);
+	inet_pton(AF_INET6, "ff02::fb", &m6.ipv6mr_multiaddr);
 	/* the router's own mDNS responder (avahi) may hold the port too: both hear every message */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (family == AF_INET) {
-		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
-		rc = bind(fd, (struct sockaddr *)&s4, sizeof(s4));
-	} else {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
-		rc = bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0)
+		goto fail;
+	if (family == AF_INET)
+		rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
+		     bind(fd, (struct sockaddr *)&s4, sizeof(s4)) < 0 ||
+		     setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m4, sizeof(m4)) < 0;
+	else
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0 ||
+		     bind(fd, (struct sockaddr *)&s6, sizeof(s6)) < 0 ||
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m6, sizeof(m6)) < 0;
+	if (!rc)
+		return fd;
+fail:
+	rc = errno;
+	close(fd);
+	errno = rc;
+	return -1;
+}
+
+static void close_if(struct namewatch *nw, struct mdns_if *mi)
+{
+	for (int k = 0; k < 2; k++) {
+		if (mi->fd[k] < 0)
+			continue;
+		if (nw->loop && !nw->paused)
+			loop_del_fd(nw->loop, mi->fd[k]);
+		close(mi->fd[k]);
+		mi->fd[k] = -1;
 	}
-	if (rc < 0) {
-		close(fd);
-		return -1;
+	mi->ifindex = 0;
+}
+
+/* Each LAN interface as it is now: sockets for a new one (or one made again with a new index). */
+static void follow_lan(struct namewatch *nw)
+{
+	const struct lanif_set *lan = nw->dw ? devwatch_lan(nw->dw) : NULL;
+
+	for (size_t i = 0; i < nw->n_ifs; i++) {
+		struct mdns_if *mi = &nw->ifs[i];
+		int ifx = 0;
+
+		for (size_t j = 0; lan && j < lan->n; j++)
+			if (strcmp(lan->ifs[j].name, mi->name) == 0)
+				ifx = lan->ifs[j].ifindex;
+		if (ifx == mi->ifindex)
+			continue;
+		close_if(nw, mi);
+		if (!ifx)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			mi->fd[k] = open_mdns(k ? AF_INET6 : AF_INET, mi->name, ifx);
+			if (mi->fd[k] < 0)
+				log_warn("names: cannot listen to mDNS (%s) on %s", k ? "IPv6" : "IPv4", mi->name);
+			else if (nw->loop && !nw->paused && loop_add_fd(nw->loop, mi->fd[k], EPOLLIN, on_mdns, nw) < 0)
+				log_warn("names: mDNS on %s", mi->name);
+		}
+		mi->ifindex = ifx;
 	}
-	return fd;
 }
 
 struct mdns_batch {
@@ -371,10 +405,10 @@ static void on_mdns(void *arg, int fd, uint32_t events)
 	free(b);
 	if (nw->count >= NAMEWATCH_MDNS_PER_S && !nw->paused) {
 		/* a flood: stop reading until the next second (the kernel drops what does not fit) */
-		if (nw->fd4 >= 0)
-			loop_del_fd(nw->loop, nw->fd4);
-		if (nw->fd6 >= 0)
-			loop_del_fd(nw->loop, nw->fd6);
+		for (size_t i = 0; i < nw->n_ifs; i++)
+			for (int k = 0; k < 2; k++)
+				if (nw->ifs[i].fd[k] >= 0)
+					loop_del_fd(nw->loop, nw->ifs[i].fd[k]);
 		nw->paused = true;
 		log_debug("names: more than %d mDNS messages a second; the rest of this second is not read",
 			  NAMEWATCH_MDNS_PER_S);
@@ -389,9 +423,10 @@ static void mdns_resume(void *arg)
 	nw->paused = false;
 	nw->count = 0;
 	nw->second = loop_now_ms() / 1000;
-	if ((nw->fd4 >= 0 && loop_add_fd(nw->loop, nw->fd4, EPOLLIN, on_mdns, nw) < 0) ||
-	    (nw->fd6 >= 0 && loop_add_fd(nw->loop, nw->fd6, EPOLLIN, on_mdns, nw) < 0))
-		log_warn("names: mDNS");
+	for (size_t i = 0; i < nw->n_ifs; i++)
+		for (int k = 0; k < 2; k++)
+			if (nw->ifs[i].fd[k] >= 0 && loop_add_fd(nw->loop, nw->ifs[i].fd[k], EPOLLIN, on_mdns, nw) < 0)
+				log_warn("names: mDNS");
 }
 
 /* ---------- the tick ---------- */
@@ -410,7 +445,7 @@ static void tick(void *arg)
 		devwatch_ask(nw->dw, &a.ask[i]);
 	if (nw->npend)
 		core_with_devices(nw->core, pending_locked, nw);
-	join_groups(nw);
+	follow_lan(nw);
 	loop_timer(nw->loop, NAMEWATCH_TICK_MS, tick, nw);
 }
 
@@ -425,12 +460,11 @@ struct namewatch *namewatch_new(const struct namewatch_params *p)
 	nw->files[0].fmt = NAMES_DNSMASQ;
 	nw->files[1].path = nw->p.odhcpd_leases;
 	nw->files[1].fmt = NAMES_ODHCPD;
-	nw->fd4 = nw->fd6 = -1;
-	if (p->mdns) {
-		nw->fd4 = open_mdns(AF_INET);
-		nw->fd6 = open_mdns(AF_INET6);
-		if (nw->fd4 < 0 || nw->fd6 < 0)
-			log_warn("names: cannot listen to mDNS on port 5353 (%s)", nw->fd4 < 0 ? "IPv4" : "IPv6");
+	for (size_t i = 0; p->mdns && i < p->n_lan && i < LANIF_MAX_IFS; i++) {
+		struct mdns_if *mi = &nw->ifs[nw->n_ifs++];
+
+		snprintf(mi->name, sizeof(mi->name), "%s", p->lan_ifname[i]);
+		mi->fd[0] = mi->fd[1] = -1;
 	}
 	return nw;
 }
@@ -442,15 +476,9 @@ void namewatch_free(struct namewatch *nw)
 	if (nw->loop) {
 		loop_timer_cancel(nw->loop, tick, nw);
 		loop_timer_cancel(nw->loop, mdns_resume, nw);
-		if (!nw->paused && nw->fd4 >= 0)
-			loop_del_fd(nw->loop, nw->fd4);
-		if (!nw->paused && nw->fd6 >= 0)
-			loop_del_fd(nw->loop, nw->fd6);
 	}
-	if (nw->fd4 >= 0)
-		close(nw->fd4);
-	if (nw->fd6 >= 0)
-		close(nw->fd6);
+	for (size_t i = 0; i < nw->n_ifs; i++)
+		close_if(nw, &nw->ifs[i]);
 	for (size_t k = 0; k < 2; k++) {
 		free(nw->files[k].leases);
 		free(nw->files[k].asked);
@@ -463,10 +491,6 @@ int namewatch_start(struct namewatch *nw, struct core *c, struct devwatch *dw, s
 	nw->core = c;
 	nw->dw = dw;
 	nw->loop = l;
-	if (nw->fd4 >= 0 && loop_add_fd(l, nw->fd4, EPOLLIN, on_mdns, nw) < 0)
-		return -1;
-	if (nw->fd6 >= 0 && loop_add_fd(l, nw->fd6, EPOLLIN, on_mdns, nw) < 0)
-		return -1;
-	tick(nw);
+	tick(nw);   /* the sockets for the LAN interfaces there are now, registered with the loop */
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "core.h"
 #include "devwatch.h"
+#include "lanif.h"
 #include "loop.h"
 
 #define NAMEWATCH_PATH_MAX     256
@@ -33,14 +34,17 @@ struct namewatch_params {
 	char dnsmasq_leases[NAMEWATCH_PATH_MAX];   /* "" = none */
 	char odhcpd_leases[NAMEWATCH_PATH_MAX];    /* "" = none */
 	bool mdns;
+	char lan_ifname[LANIF_MAX_IFS][LANIF_NAME_MAX];   /* mDNS is heard on these only */
+	size_t n_lan;
 };
 
 struct namewatch;
 
-/* NULL + errno (ENOMEM). The mDNS sockets are opened here; failing to open them is a warning. */
+/* NULL + errno (ENOMEM). */
 struct namewatch *namewatch_new(const struct namewatch_params *p);
 void namewatch_free(struct namewatch *nw);
-/* Registers with the loop (after devwatch_start: the LAN interfaces come from dw). 0 or -1. */
+/* Registers with the loop (after devwatch_start: the LAN interfaces come from dw); the mDNS sockets
+ * follow the LAN interfaces from then on (failing to open one is a warning). 0 or -1. */
 int namewatch_start(struct namewatch *nw, struct core *c, struct devwatch *dw, struct loop *l);
 
 #endif
