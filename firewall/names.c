@@ -147,11 +147,32 @@ static bool field_i64(const struct fields *f, size_t i, int64_t *v)
 	return true;
 }
 
+/* Six groups of one or two hex digits (odhcpd writes it with ether_ntoa: "52:54:0:12:34:1"). */
 static bool field_mac(const struct fields *f, size_t i, uint8_t mac[6])
 {
-	char buf[18];
+	const char *p = f->p[i], *end = p + f->len[i];
 
-	return f->len[i] == 17 && field_copy(f, i, buf, sizeof(buf)) && mac_parse(buf, mac) && mac_usable(mac);
+	for (int g = 0; g < 6; g++) {
+		unsigned v = 0, digits = 0;
+
+		while (p < end && *p != ':' && digits < 3) {
+			char c = (char)(*p | 0x20);
+
+			if (*p >= '0' && *p <= '9')
+				v = v * 16 + (unsigned)(*p - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = v * 16 + (unsigned)(c - 'a' + 10);
+			else
+				return false;
+			p++;
+			digits++;
+		}
+		if (digits == 0 || digits > 2 || (g < 5 ? (p == end || *p != ':') : p != end))
+			return false;
+		mac[g] = (uint8_t)v;
+		p++;
+	}
+	return mac_usable(mac);
 }
 
 /* A hostname field: its first label (a lease may carry a domain), cleaned. false when empty. */

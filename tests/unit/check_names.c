@@ -86,7 +86,7 @@ END_TEST
 START_TEST(odhcpd_lines)
 {
 	struct names_lease l;
-	char a[ADDR_STRLEN];
+	char a[ADDR_STRLEN], m[18];
 
 	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 000100012a2b2c2d525400000001 1234 phone 1700003600 50 128 "
 			      "2001:db8:1:1::50/128 2001:db8:1:1::52/128 ", &l), 1);
@@ -97,6 +97,14 @@ START_TEST(odhcpd_lines)
 	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 52:54:00:12:34:01 ipv4 laptop -1 c000020b 32 192.0.2.11/32 ", &l), 1);
 	ck_assert(l.has_mac);
 	ck_assert_str_eq(addr_str(&l.addr[0], a), "192.0.2.11");
+	/* as odhcpd writes the MAC (ether_ntoa: no leading zeros) */
+	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 52:54:0:12:34:a ipv4 tablet 1700003600 c000020c 32 192.0.2.12/32", &l), 1);
+	ck_assert(l.has_mac);
+	ck_assert_str_eq(mac_str(l.mac, m), "52:54:00:12:34:0a");
+	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 52:54:0:12:34 ipv4 short 1700003600 c000020c 32 192.0.2.12/32", &l), 1);
+	ck_assert(!l.has_mac);   /* not a MAC: by address */
+	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 52:54:000:12:34:0a ipv4 x 1700003600 c000020c 32 192.0.2.12/32", &l), 1);
+	ck_assert(!l.has_mac);
 	/* no name, a name odhcpd found broken, a lease that is over */
 	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 0001 1 - 1700003600 1 128 2001:db8:1:1::53/128", &l), 0);
 	ck_assert_int_eq(line(NAMES_ODHCPD, "# br-lan 0001 1 broken\\x20a\\x20b 1700003600 1 128 2001:db8:1:1::53/128", &l), 0);
