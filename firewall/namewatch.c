@@ -129,11 +129,17 @@ struct apply {
 
 static void learn(struct device_table *t, const uint8_t mac[6], enum name_source src, const char *name, int *changed)
 {
+	const struct device *d = device_find(t, mac);
+	bool first = d && !(src == NAME_SOURCE_DHCP ? d->dhcp_name : d->mdns_name)[0];
 	char m[18];
 
 	if (device_learn_name(t, mac, src, name) > 0) {
 		(*changed)++;
-		log_info("names: %s is \"%s\" (%s)", mac_str(mac, m), name, name_source_str(src));
+		/* a host may change its name as often as it sends: only its first one is worth the log */
+		if (first)
+			log_info("names: %s is \"%s\" (%s)", mac_str(mac, m), name, name_source_str(src));
+		else
+			log_debug("names: %s is now \"%s\" (%s)", mac_str(mac, m), name, name_source_str(src));
 	}
 }
 
