@@ -108,6 +108,7 @@ ok "igdctl devices shows names and sources"
 step "6. lan1 floods the link with announcements (random 63-byte labels, 4,000 a second for 5 s)"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_igdd_pid)/status"; }
 rss0=$(rss)
+log0=$(wc -l <"$LAB_DIR/igdd.log")
 MDNS_FLOOD="20000 5" ip netns exec "${LAB}lan1" python3 "$TOP/tests/lab/mdns_announce.py" 4 eth0 x "$LAN1_V4" \
 	>"$LAB_DIR/flood.out" &
 flood=$!
@@ -119,6 +120,9 @@ rss1=$(rss)
 echo "flood: $(cat "$LAB_DIR/flood.out"); igdd VmRSS ${rss0} -> ${rss1} KiB; igdctl devices answered in ${ms} ms mid-flood"
 [ $((rss1 - rss0)) -lt 8192 ] || fail "igdd grew by $((rss1 - rss0)) KiB under the flood"
 ok "memory bounded under the flood (+$((rss1 - rss0)) KiB), igdctl answered in ${ms} ms"
+logged=$(($(wc -l <"$LAB_DIR/igdd.log") - log0))
+[ "$logged" -lt 20 ] || fail "the flood wrote $logged lines to igdd's log"
+ok "the flood cost $logged log lines"
 case $(dev "$LAN1_MAC") in *'|'*'household=Game console'*) ;; *) fail "lan1's names after the flood: $(dev "$LAN1_MAC")" ;; esac
 shown_is "$LAN2_MAC" lan2-printer mdns || fail "lan2's name after the flood: $(dev "$LAN2_MAC")"
 len=$(dev "$LAN1_MAC" | sed -n 's/.*mdns=//p' | wc -c)
