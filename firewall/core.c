@@ -100,6 +100,7 @@ struct id_order {
 };
 
 struct core {
+	bool counters_read;      /* a counter read went through since the start (core_last_packet) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
 	struct batch b;
@@ -1893,7 +1894,8 @@ static void take_counter(void *arg, const struct fw_elem *e)
 	struct elem_slot *s = hmap_get(cc->c->elems, &k);
 
 	if (s) {
-		if (e->packets > s->elem.packets)
+		/* the first read after a start only learns what the kernel counted before it */
+		if (cc->c->counters_read && e->packets > s->elem.packets)
 			s->rose_at = core_now(cc->c);
 		s->elem.packets = e->packets;
 		s->elem.bytes = e->bytes;
@@ -1907,6 +1909,8 @@ int core_read_counters(struct core *c)
 
 	pthread_mutex_lock(&c->lock);
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
+	if (rc == 0)
+		c->counters_read = true;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
