@@ -516,11 +516,20 @@ static int get_rules(struct core *core, const struct api_request *req, struct ap
 	json_t *arr = json_array();
 	int64_t now = request_now(req);
 
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, api_rule_to_json(&rules[i], now)) < 0) {
+	for (size_t i = 0; arr && i < n; i++) {
+		json_t *r = api_rule_to_json(&rules[i], now);
+		int64_t last = core_last_packet(core, rules[i].id);
+
+		/* when the rule last admitted traffic (as the counters showed it), for the household's chart */
+		if (r && json_object_set_new(r, "last_packet", last ? json_integer(last) : json_null()) < 0) {
+			json_decref(r);
+			r = NULL;
+		}
+		if (json_array_append_new(arr, r) < 0) {
 			json_decref(arr);
 			arr = NULL;
 		}
+	}
 	free(rules);
 	return api_respond(resp, 200, arr ? json_pack("{s:o}", "rules", arr) : NULL);
 }
@@ -592,6 +601,43 @@ static int post_refresh(struct core *core, const struct api_request *req, uint32
 	return respond_rule(resp, 200, &out, request_now(req));
 }
 
+/* POST /api/v1/rules/ID/give {"mac":"52:54:00:12:34:02"}: the household gives the rule's port to
+ * another device (core_give decides). */
+static int post_give(struct core *core, const struct api_request *req, uint32_t id, struct api_response *resp)
+{
+	static const char *const fields[] = { "mac", NULL };
+	struct field_err fe;
+	struct rule out;
+	uint8_t mac[6];
+	enum verdict v;
+	json_t *j, *m;
+	int rc = 0;
+
+	if (!req->privileged)
+		return api_respond_error(resp, 403, "not_authorized", "only the household or the operator may give a port to another device");
+	if (!(j = api_load_object(req, resp, &rc)))
+		return rc;
+	if (!only_known_fields(j, fields, &fe)) {
+		json_decref(j);
+		return api_respond_error(resp, fe.status, fe.status == 400 ? "bad_request" : "invalid", fe.msg);
+	}
+	m = json_object_get(j, "mac");
+	if (!m || !json_is_string(m)) {
+		json_decref(j);
+		return api_respond_error(resp, 400, "bad_request", "\"mac\" must be a string like 52:54:00:12:34:02");
+	}
+	if (strlen(json_string_value(m)) != json_string_length(m) || !mac_parse(json_string_value(m), mac) ||
+	    !mac_usable(mac)) {
+		json_decref(j);
+		return api_respond_error(resp, 422, "invalid", "\"mac\" is not a device MAC like 52:54:00:12:34:02");
+	}
+	json_decref(j);
+	v = core_give(core, id, mac, &out);
+	if (v != V_OK)
+		return respond_verdict(resp, v);
+	return respond_rule(resp, 200, &out, request_now(req));
+}
+
 static int delete_rule(struct core *core, const struct api_request *req, uint32_t id, struct api_response *resp)
 {
 	enum verdict v = core_delete(core, id, &req->peer, req->privileged);
@@ -609,6 +655,7 @@ enum route {
 	ROUTE_RULES,
 	ROUTE_RULE,
 	ROUTE_REFRESH,
+	ROUTE_GIVE,
 	ROUTE_DEVICES,
 	ROUTE_DEVICE,
 	ROUTE_PREFIX_CHANGED,
@@ -681,6 +728,8 @@ static enum route route_path(const char *path, size_t len, struct route_arg *arg
 		return ROUTE_NONE;
 	if ((size_t)(rest + restlen - slash) == strlen("/refresh") && memcmp(slash, "/refresh", 8) == 0)
 		return ROUTE_REFRESH;
+	if ((size_t)(rest + restlen - slash) == strlen("/give") && memcmp(slash, "/give", 5) == 0)
+		return ROUTE_GIVE;
 	return ROUTE_NONE;
 }
 
@@ -711,6 +760,10 @@ static int dispatch(struct core *core, const struct api_request *req, enum route
 	case ROUTE_REFRESH:
 		if (post)
 			return post_refresh(core, req, id, resp);
+		break;
+	case ROUTE_GIVE:
+		if (post)
+			return post_give(core, req, id, resp);
 		break;
 	case ROUTE_DEVICES:
 		if (get)

@@ -26,7 +26,9 @@ static const char *neigh_name(enum neigh_state s)
 static json_t *device_json(const struct device *d)
 {
 	char mac[18], a[ADDR_STRLEN];
-	json_t *addrs = json_array();
+	json_t *addrs = json_array(), *names;
+	enum name_source src;
+	const char *shown;
 
 	for (size_t i = 0; addrs && i < d->naddrs; i++) {
 		const struct device_addr *da = &d->addrs[i];
@@ -41,7 +43,26 @@ static json_t *device_json(const struct device *d)
 	}
 	if (!addrs)
 		return NULL;
-	return json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:o}", "mac", mac_str(d->mac, mac), "name", d->name,
+	shown = device_shown_name(d, &src);
+	/* every name known, the household's first, each with where it came from */
+	names = json_array();
+	for (size_t i = 0; names && i < 3; i++) {
+		static const enum name_source order[] = { NAME_SOURCE_HOUSEHOLD, NAME_SOURCE_DHCP, NAME_SOURCE_MDNS };
+		const char *n = i == 0 ? d->name : i == 1 ? d->dhcp_name : d->mdns_name;
+
+		if (n[0] && json_array_append_new(names, json_pack("{s:s,s:s}", "name", n, "source",
+								   name_source_str(order[i]))) < 0) {
+			json_decref(names);
+			names = NULL;
+		}
+	}
+	if (!names) {
+		json_decref(addrs);
+		return NULL;
+	}
+	/* "name" stays the household's own (what PUT sets); "shown_name" is what to call the device */
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:b,s:i,s:I,s:I,s:o}", "mac", mac_str(d->mac, mac), "name", d->name,
+			 "shown_name", shown, "name_source", name_source_str(src), "names", names,
 			 "apps", !d->apps_blocked, "ifindex", d->ifindex, "first_seen", (json_int_t)d->first_seen,
 			 "last_seen", (json_int_t)d->last_seen, "addresses", addrs);
 }

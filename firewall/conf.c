@@ -20,6 +20,7 @@ enum conf_type {
 	CT_IFLIST,      /* repeatable interface name (fw.lan_ifname) */
 	CT_LISTEN_IP,   /* repeatable interface name or ADDR[/LEN] */
 	CT_PATH,        /* absolute path, size bytes max */
+	CT_PATH_OPT,    /* absolute path or empty (none) */
 	CT_BOOL,        /* yes|no */
 	CT_U32,         /* decimal in [min, max] */
 	CT_CHOICE,      /* one word out of choices[], stored as an int */
@@ -144,7 +145,7 @@ static const struct conf_key conf_keys[] = {
 	  OFF(cgn_ports_per_subscriber), 0, 1, 65535u, NULL },
 	{ "cgn_port_range", CT_CGN_PORTS, "1024-65535", "CGN: external ports cut into subscriber blocks, MIN-MAX",
 	  0, 0, 0, 0, NULL },
-	{ "mapping_log", CT_PATH, NULL, "pcpd: file each mapping's create/delete/expire record is appended to (one line "
+	{ "mapping_log", CT_PATH_OPT, NULL, "pcpd: file each mapping's create/delete/expire record is appended to (one line "
 	  "each, see \"Records for the operator\"); none = the same lines to syslog",
 	  OFF(mapping_log), SZ(mapping_log), 0, 0, NULL },
 	{ "user", CT_NAME, "igdd", "user to run as after start-up, a system user of its own (root = keep uid 0, "
@@ -157,6 +158,15 @@ static const struct conf_key conf_keys[] = {
 	  OFF(stable_after), 0, 1, 2147483647u, NULL },
 	{ "forget_after", CT_U32, "172800", "seconds a LAN address that left the neighbour table is remembered",
 	  OFF(forget_after), 0, 1, 2147483647u, NULL },
+	{ "dhcp_leases", CT_PATH_OPT, "/var/lib/misc/dnsmasq.leases", "dnsmasq's lease file (dhcp-leasefile; "
+	  "OpenWrt: /tmp/dhcp.leases): devices are named by the hostname their DHCP client sent; empty = none",
+	  OFF(dhcp_leases), SZ(dhcp_leases), 0, 0, NULL },
+	{ "odhcpd_leases", CT_PATH_OPT, "", "odhcpd's lease file (OpenWrt: option leasefile, e.g. "
+	  "/tmp/hosts/odhcpd): the same from odhcpd's DHCPv4/DHCPv6 leases; empty = none",
+	  OFF(odhcpd_leases), SZ(odhcpd_leases), 0, 0, NULL },
+	{ "mdns_names", CT_BOOL, "yes", "name devices by the host name they announce over mDNS on the LAN "
+	  "(listens on port 5353, never sends)",
+	  OFF(mdns_names), 0, 0, 0, NULL },
 };
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -366,10 +376,8 @@ static bool parse_cgn_subs(struct conf *c, const struct conf_key *k, const char 
 
 static bool parse_path(struct conf *c, const struct conf_key *k, const char *v, char *err, size_t errlen)
 {
-	/* absolute, because the daemon changes to / when it detaches; empty only where none is the default */
-	if (v[0] == '\0' && k->def == NULL)
-		return set_string(c, k, v, err, errlen);
-	if (v[0] != '/') {
+	/* absolute, because the daemon changes to / when it detaches; empty = none, where that is allowed */
+	if (v[0] != '/' && !(k->type == CT_PATH_OPT && v[0] == '\0')) {
 		snprintf(err, errlen, "must be an absolute path");
 		return false;
 	}
@@ -559,7 +567,8 @@ static bool parse_value(struct conf *c, const struct conf_key *k, const char *v,
 	case CT_IFNAME:     return parse_ifname(c, k, v, err, errlen);
 	case CT_IFLIST:     return parse_iflist(c, v, err, errlen);
 	case CT_LISTEN_IP:  return parse_listen_ip(c, v, err, errlen);
-	case CT_PATH:       return parse_path(c, k, v, err, errlen);
+	case CT_PATH:
+	case CT_PATH_OPT:   return parse_path(c, k, v, err, errlen);
 	case CT_BOOL:       return parse_bool(c, k, v, err, errlen);
 	case CT_U32:        return parse_number(c, k, v, err, errlen);
 	case CT_CHOICE:     return parse_choice(c, k, v, err, errlen);
@@ -854,6 +863,7 @@ static void print_key(const struct conf *c, const struct conf_key *k, FILE *f)
 		return;
 	case CT_IFNAME:
 	case CT_PATH:
+	case CT_PATH_OPT:
 	case CT_NFT_TABLE:
 	case CT_NAME:
 	case CT_HOSTPORT:

@@ -72,6 +72,9 @@ struct conf {
 	int log_level;                           /* enum conf_log_level */
 	uint32_t stable_after;                   /* device table: opaque address persisting this long is stable */
 	uint32_t forget_after;                   /* device table: absent addresses are forgotten after this */
+	char dhcp_leases[CONF_PATH_MAX];         /* dnsmasq's lease file, for device names; "" = none */
+	char odhcpd_leases[CONF_PATH_MAX];       /* odhcpd's lease file (OpenWrt), for device names; "" = none */
+	bool mdns_names;                         /* device names from mDNS announcements on the LAN */
 	char perm_text[POLICY_MAX_PERMS][CONF_PERM_TEXT_MAX]; /* permission lines as written, for -n */
 	struct policy_config policy;             /* secure_mode, lifetimes, quotas, pinhole_target, perms */
 	struct fw_config fw;                     /* family, table, mode, wan/lan ifnames, chain prefix */

@@ -49,6 +49,7 @@ struct elem_key {
  * the one rule most elements have is kept inline. */
 struct elem_slot {
 	struct fw_elem elem;   /* as last sent to the kernel (counters as last read) */
+	int64_t rose_at;       /* when a counter read found more packets than the one before; 0 = never */
 	union {
 		uint32_t one;      /* cap_rules 1 */
 		uint32_t *many;    /* cap_rules > 1 */
@@ -138,6 +139,7 @@ struct id_order {
 };
 
 struct core {
+	bool counters_read;      /* a counter read went through since the start (core_last_packet) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
 	pthread_cond_t group_done;        /* with lock: an open group was committed (or undone) */
@@ -1970,7 +1972,7 @@ void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void
 	struct rule *r;
 	size_t pos = 0;
 
-	pthread_mutex_lock(&c->lock);
+	lock_settled(c);
 	while ((r = hmap_next(c->rules, &pos)) != NULL)
 		fn(arg, r);
 	pthread_mutex_unlock(&c->lock);
@@ -2115,6 +2117,9 @@ static void take_counter(void *arg, const struct fw_elem *e)
 	struct elem_slot *s = hmap_get(cc->c->elems, &k);
 
 	if (s) {
+		/* the first read after a start only learns what the kernel counted before it */
+		if (cc->c->counters_read && e->packets > s->elem.packets)
+			s->rose_at = core_now(cc->c);
 		s->elem.packets = e->packets;
 		s->elem.bytes = e->bytes;
 	}
@@ -2127,6 +2132,8 @@ int core_read_counters(struct core *c)
 
 	lock_settled(c);
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
+	if (rc == 0)
+		c->counters_read = true;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -2531,4 +2538,125 @@ int core_meta_set(struct core *c, const char *key, const char *value)
 		rc = store_meta_set(c->p.store, key, value);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+int64_t core_last_packet(struct core *c, uint32_t id)
+{
+	struct fw_elem e[2];
+	struct rule *r;
+	int64_t last = 0;
+
+	lock_settled(c);
+	if ((r = rule_by_id(c, id))) {
+		size_t n = rule_elems(r, e);
+
+		for (size_t i = 0; i < n; i++) {
+			struct elem_key k = key_of(&e[i]);
+			struct elem_slot *s = hmap_get(c->elems, &k);
+
+			if (s && s->rose_at > last)
+				last = s->rose_at;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return last;
+}
+
+struct give_find {
+	const uint8_t *mac;
+	enum rule_kind kind;
+	struct in6_addr subnet;   /* pinhole: the /64 the rule opens in */
+	bool found;
+	struct in6_addr addr;
+};
+
+/* Under the core's lock: the address of the device that receives the port. A port mapping goes to
+ * its IPv4 address; a pinhole to its stable address in the rule's /64, else its EUI-64 or stable
+ * global one anywhere (never a temporary address: it would be gone within a day). */
+static int give_find_locked(void *arg, struct device_table *t)
+{
+	struct give_find *g = arg;
+	const struct device *d = device_find(t, g->mac);
+
+	if (!d)
+		return 0;
+	if (g->kind == RULE_PINHOLE && device_stable_address(t, g->mac, &g->subnet, 64, &g->addr)) {
+		g->found = true;
+		return 1;
+	}
+	for (size_t i = 0; i < d->naddrs && !g->found; i++) {
+		const struct device_addr *da = &d->addrs[i];
+		bool fits = g->kind == RULE_PORTMAP ? da->kind == ADDR_KIND_IPV4 :
+			    (da->kind == ADDR_KIND_EUI64 || da->kind == ADDR_KIND_STABLE);
+
+		if (fits && da->neigh != NEIGH_FAILED && da->neigh != NEIGH_ABSENT) {
+			g->addr = da->addr;
+			g->found = true;
+		}
+	}
+	return 1;
+}
+
+enum verdict core_give(struct core *c, uint32_t id, const uint8_t mac[6], struct rule *out)
+{
+	struct core_add_req req;
+	struct give_find g = { .mac = mac };
+	struct rule old;
+	enum verdict v;
+	int64_t now = core_now(c);
+	int rc;
+
+	if ((v = core_get(c, id, &old)) != V_OK)
+		return v;
+	if (old.kind != RULE_PORTMAP && old.kind != RULE_PINHOLE)
+		return V_INVALID;
+	g.kind = old.kind;
+	if (old.target.use_stable)
+		g.subnet = old.target.subnet;
+	else if (old.target.use_exact) {
+		g.subnet = old.target.exact;
+		addr_mask(&g.subnet, 64);
+	}
+	rc = core_with_devices(c, give_find_locked, &g);
+	if (rc == 0 && !c->p.devices)
+		return V_DISABLED;
+	if (rc <= 0 || !g.found)
+		return V_BAD_TARGET;
+	if (old.target.has_mac && memcmp(old.target.mac, mac, 6) == 0) {
+		if (out)
+			*out = old;
+		return V_OK;   /* it holds the port already */
+	}
+	memset(&req, 0, sizeof(req));
+	req.rule = old;
+	req.rule.id = 0;
+	memset(&req.rule.target, 0, sizeof(req.rule.target));
+	req.rule.target.has_mac = true;
+	memcpy(req.rule.target.mac, mac, 6);
+	req.rule.target.use_exact = true;
+	req.rule.target.exact = g.addr;
+	req.rule.target.exact_kind = old.kind == RULE_PORTMAP ? ADDR_KIND_IPV4 : ADDR_KIND_UNKNOWN;
+	/* the household decided: its rule now, for the time the old one had left */
+	req.rule.origin = ORIGIN_WEB;
+	req.rule.owner = g.addr;
+	req.rule.has_owner_mac = true;
+	memcpy(req.rule.owner_mac, mac, 6);
+	req.rule.has_nonce = false;
+	req.rule.lease = old.expires == 0 ? 0 : (uint32_t)(old.expires > now + 1 ? old.expires - now : 1);
+	req.rule.packets = req.rule.bytes = 0;
+	req.privileged = true;
+	req.exact_lease = true;
+	req.asked = true;
+	/* the port is free for the other device only once the old holder lost it; if the new rule is
+	 * refused, the old one comes back as it was */
+	if ((v = core_delete(c, id, NULL, true)) != V_OK)
+		return v;
+	if ((v = core_add(c, &req, out)) != V_OK) {
+		struct core_add_req back = { .rule = old, .privileged = true, .exact_lease = true, .asked = true };
+
+		back.rule.lease = req.rule.lease;
+		if (core_add(c, &back, NULL) != V_OK)
+			log_warnx("give: the port of rule %u was neither given nor given back", id);
+	}
+	return v;
 }

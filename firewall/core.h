@@ -106,6 +106,17 @@ enum verdict core_add(struct core *c, const struct core_add_req *req, struct rul
 enum verdict core_add_wait(struct core *c, const struct core_add_req *req, struct rule *out);
 /* Does the device table know every one of the n addresses (true without a table)? */
 bool core_addresses_known(struct core *c, const struct in6_addr *a, size_t n);
+/* The household gives the port a rule holds to another device, by MAC (a PS4/PS5 asks for 9308 and
+ * never another): the same kind, protocol, ports, remote filter and time left, now for that device's
+ * IPv4 address (a port mapping) or its stable address (a pinhole), as the household's own rule
+ * (ORIGIN_WEB). The old rule is removed first; if the new one is refused the old one is put back.
+ * V_OK (*out the new rule; the same rule when the device holds it already), V_NOT_FOUND (no such
+ * rule), V_BAD_TARGET (the device is not in the table or has no such address), V_DISABLED (no device
+ * table), or the new rule's refusal. */
+enum verdict core_give(struct core *c, uint32_t id, const uint8_t mac[6], struct rule *out);
+/* When a counter read last found more packets on the rule (wall clock; 0 = none seen since start):
+ * the last connection the rule admitted. */
+int64_t core_last_packet(struct core *c, uint32_t id);
 /* New lease for an existing rule (0 asked = policy maximum unless exact). */
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
 			  bool privileged, struct rule *out);

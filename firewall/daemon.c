@@ -515,6 +515,25 @@ static void lan_changed(void *arg, const struct lanif_set *lan)
 		d->on_lan_change(d, lan);
 }
 
+/* Names for the devices, on a LAN hosts sit on (igdd; pcpd's subscribers are routed): the DHCP
+ * servers' lease files and mDNS, as configured. A failure costs names only. */
+static void open_namewatch(struct daemon *d)
+{
+	struct namewatch_params np;
+
+	if (!d->devwatch || !d->info->lan_is_link ||
+	    (!d->conf.dhcp_leases[0] && !d->conf.odhcpd_leases[0] && !d->conf.mdns_names))
+		return;
+	memset(&np, 0, sizeof(np));
+	snprintf(np.dnsmasq_leases, sizeof(np.dnsmasq_leases), "%s", d->conf.dhcp_leases);
+	snprintf(np.odhcpd_leases, sizeof(np.odhcpd_leases), "%s", d->conf.odhcpd_leases);
+	np.mdns = d->conf.mdns_names;
+	for (size_t i = 0; i < d->conf.fw.n_lan && i < LANIF_MAX_IFS; i++)
+		snprintf(np.lan_ifname[np.n_lan++], sizeof(np.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
+	if (!(d->namewatch = namewatch_new(&np)))
+		log_warn("names: devices are shown without the names the LAN knows them by");
+}
+
 /* Devices and prefixes: before the core, so the rules are restored against today's LAN (a prefix that
  * changed while we were down is re-anchored by core_start). Without it the daemon still works, with
  * exact-address rules only, so a failure here is a warning. */
@@ -534,6 +553,7 @@ static void open_devwatch(struct daemon *d)
 	d->devwatch = devwatch_new(&wp);
 	if (!d->devwatch)
 		log_warn("devices: cannot watch the LAN (rtnetlink); pinholes will not follow prefix changes");
+	open_namewatch(d);
 }
 
 /* The output wall (nft.c): our cgroup v2, so the backend can keep our own TCP connections on the
@@ -671,6 +691,10 @@ static int start(struct daemon *d)
 		log_warn("devices: event loop");
 		return -1;
 	}
+	if (d->namewatch && namewatch_start(d->namewatch, d->core, d->devwatch, d->loop) < 0) {
+		log_warn("names: event loop");
+		return -1;
+	}
 	if (d->info->start && d->info->start(d) < 0)
 		return -1;
 	if (drop_privileges(d) < 0)
@@ -687,6 +711,7 @@ static void stop(struct daemon *d, bool started)
 	if (started && d->core && core_snapshot(d->core) < 0)
 		log_warnx("store: final snapshot failed");
 	ctl_close(d->ctl);
+	namewatch_free(d->namewatch);
 	devwatch_free(d->devwatch);   /* no more device events into a core being freed */
 	core_free(d->core);
 	/* destroy only frees our side; the kernel keeps the rules for the next start */

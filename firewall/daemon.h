@@ -15,6 +15,7 @@
 #include "core.h"
 #include "ctl.h"
 #include "devwatch.h"
+#include "namewatch.h"
 #include "loop.h"
 
 /* Exit codes */
@@ -63,6 +64,7 @@ struct daemon {
 	} change_log;
 	void *front;        /* the main's front ends (UPnP, PCP, web), owned by its start/stop hooks */
 	struct devwatch *devwatch;  /* LAN devices and prefixes (rtnetlink); NULL if it could not start */
+	struct namewatch *namewatch;  /* device names from lease files and mDNS; NULL when not asked for */
 	/* Set by a main's start hook to tell clients of a LAN prefix change (UPnP SystemUpdateID, PCP
 	 * ANNOUNCE); called on the loop thread after the core re-anchored its rules. May stay NULL. */
 	/* Set by a main's start hook to hear about every rule change (UPnP eventing). Called under the core

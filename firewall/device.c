@@ -1206,3 +1206,49 @@ bool device_holds(const struct device_table *t, const uint8_t mac[6], const stru
 
 	return d && mac && memcmp(d->mac, mac, 6) == 0 && da && addr_present(da);
 }
+
+const char *name_source_str(enum name_source s)
+{
+	switch (s) {
+	case NAME_SOURCE_HOUSEHOLD: return "household";
+	case NAME_SOURCE_DHCP:      return "dhcp";
+	case NAME_SOURCE_MDNS:      return "mdns";
+	case NAME_SOURCE_NONE:      break;
+	}
+	return "";
+}
+
+int device_learn_name(struct device_table *t, const uint8_t mac[6], enum name_source src, const char *name)
+{
+	struct device *d;
+	char *slot;
+
+	if (!t || !mac || !device_name_valid(name) || !(d = hmap_get(t->by_mac, mac)))
+		return -1;
+	if (src == NAME_SOURCE_DHCP)
+		slot = d->dhcp_name;
+	else if (src == NAME_SOURCE_MDNS)
+		slot = d->mdns_name;
+	else
+		return -1;
+	if (strcmp(slot, name) == 0)
+		return 0;
+	snprintf(slot, DEVICE_NAME_MAX + 1, "%s", name);
+	return 1;
+}
+
+const char *device_shown_name(const struct device *d, enum name_source *src)
+{
+	enum name_source s = NAME_SOURCE_NONE;
+	const char *n = "";
+
+	if (d && d->name[0])
+		s = NAME_SOURCE_HOUSEHOLD, n = d->name;
+	else if (d && d->dhcp_name[0])
+		s = NAME_SOURCE_DHCP, n = d->dhcp_name;
+	else if (d && d->mdns_name[0])
+		s = NAME_SOURCE_MDNS, n = d->mdns_name;
+	if (src)
+		*src = s;
+	return n;
+}

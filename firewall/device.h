@@ -96,9 +96,20 @@ struct device_addr {
 	char decided_why[DEVICE_EVIDENCE_MAX];
 };
 
+/* Where a device's name came from, the household's first: the order they are shown in. */
+enum name_source {
+	NAME_SOURCE_NONE = 0,
+	NAME_SOURCE_HOUSEHOLD,   /* given in the web UI / igdctl (the registry below) */
+	NAME_SOURCE_DHCP,        /* the hostname its DHCPv4/DHCPv6 client sent (dnsmasq, odhcpd lease files) */
+	NAME_SOURCE_MDNS,        /* the host name it announces on the link (mDNS, RFC 6762) */
+};
+const char *name_source_str(enum name_source s);   /* "household", "dhcp", "mdns", "" */
+
 struct device {
 	uint8_t mac[6];
 	char name[DEVICE_NAME_MAX + 1];   /* user-given (from the name registry), "" = none */
+	char dhcp_name[DEVICE_NAME_MAX + 1];   /* learned (names.h), device_name_valid text; "" = none */
+	char mdns_name[DEVICE_NAME_MAX + 1];
 	bool apps_blocked;                /* the household forbade apps on it to open ports (registry too) */
 	int ifindex;                      /* LAN interface it was last seen on */
 	int64_t first_seen, last_seen;
@@ -243,6 +254,14 @@ bool device_name_record_parse(const char *rec, uint8_t mac[6], char name[DEVICE_
  * (a named or blocked device stays listed while away; the registry keeps its entry either way).
  * Returns how many addresses changed kind or were forgotten: non-zero means pending rules may resolve. */
 size_t device_table_age(struct device_table *t, int64_t now);
+
+/* A name learned from the LAN (DHCP, mDNS) for the device with this MAC, which must be in the table
+ * (learned names are not kept for absent devices: they are learned again). name must be
+ * device_name_valid; "" forgets it. 1 changed, 0 the same, -1 unknown device, bad source or name. */
+int device_learn_name(struct device_table *t, const uint8_t mac[6], enum name_source src, const char *name);
+/* The name to show: the household's, else the DHCP one, else the mDNS one ("" and NAME_SOURCE_NONE
+ * when none). src may be NULL. */
+const char *device_shown_name(const struct device *d, enum name_source *src);
 
 /* --- questions --- */
 size_t device_count(const struct device_table *t);

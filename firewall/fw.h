@@ -173,6 +173,7 @@ struct fw *fw_mem_new(const struct fw_config *cfg);  /* mem_fw.c */
 /* mem backend introspection for unit tests */
 size_t fw_mem_count(struct fw *fw);
 bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out);
+bool fw_mem_admit(struct fw *fw, const struct fw_elem *key, uint64_t packets);   /* as if the kernel counted them */
 void fw_mem_fail_next(struct fw *fw, int err);       /* make the next commit/resync fail with -err */
 void fw_mem_foreign_change(struct fw *fw);           /* simulate someone flushing our sets */
 /* Make every commit that adds this element fail with -EEXIST, as the kernel fails a whole transaction

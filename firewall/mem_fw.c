@@ -365,6 +365,18 @@ bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out)
 	return e != NULL;
 }
 
+bool fw_mem_admit(struct fw *fw, const struct fw_elem *key, uint64_t packets)
+{
+	struct mem_entry *e;
+	struct fw_key k;
+
+	if (!fw || fw->ops != &mem_ops || !key || fw_key_build(key, &k) || !(e = find(mem_of(fw), &k)))
+		return false;
+	e->elem.packets += packets;
+	e->elem.bytes += packets * 100;
+	return true;
+}
+
 void fw_mem_fail_next(struct fw *fw, int err)
 {
 	if (fw && fw->ops == &mem_ops)

@@ -634,6 +634,26 @@ static void msg_new_fw_set(struct batch *b, struct nft *p, enum fw_set which)
 	nftnl_set_free(s);
 }
 
+/* nft reads a set's key byte order from the set's userdata, and takes big endian without it: an
+ * interface name (a string, kept in host order) would then be printed backwards from its NUL padding,
+ * as "", and `nft -f` refuses that listing back ("Empty string is not allowed"). nft itself writes
+ * the byte order of every set it makes; so do we for name sets. false (set freed) on ENOMEM. */
+#define NFT_BYTEORDER_HOST_ENDIAN 1   /* nftables' enum byteorder */
+static bool set_key_host_order(struct batch *b, struct nftnl_set *s)
+{
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(16);
+
+	if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST_ENDIAN)) {
+		nftnl_udata_buf_free(ud);
+		nftnl_set_free(s);
+		b->oom = true;
+		return false;
+	}
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nftnl_udata_buf_free(ud);
+	return true;
+}
+
 /* A constant set (named wan_if, or anonymous for a rule): keys of key_len bytes each. */
 static uint32_t msg_const_set(struct batch *b, struct nft *p, const char *name, bool anonymous,
 			      uint32_t key_type, uint32_t key_len, const void *keys, size_t n)
@@ -649,6 +669,8 @@ static uint32_t msg_const_set(struct batch *b, struct nft *p, const char *name, 
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	if (anonymous)
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT);
+	if (key_type == FW_TYPE_IFNAME && !set_key_host_order(b, s))
+		return id;
 	msg_set(b, s, NFT_MSG_NEWSET);
 	for (size_t i = 0; i < n; i++) {
 		struct nftnl_set_elem *e = nftnl_set_elem_alloc();

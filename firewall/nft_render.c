@@ -202,7 +202,7 @@ static void put_if_set(FILE *f, const struct fw_config *cfg, const char *base,
 	fw_obj_name(cfg, base, name, sizeof(name));
 	fprintf(f, "\tset %s {\n\t\ttype ifname\n\t\telements = { ", name);
 	for (size_t i = 0; i < n && i < FW_MAX_IFNAMES; i++)
-		fprintf(f, "%s\"%.*s\"", i ? ", " : "", 15, ifname[i]);
+		fprintf(f, "%s\"%.*s\"", i ? ",\n\t\t\t     " : "", 15, ifname[i]);   /* as nft lists names */
 	fputs(" }\n\t}\n\n", f);
 }
 

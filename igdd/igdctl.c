@@ -234,17 +234,20 @@ static void print_devices(json_t *b)
 	json_t *devs = json_object_get(b, "devices"), *d, *a;
 	size_t i, k;
 
-	printf("%-17s %-16s %-7s %-40s %-10s %-9s %s\n", "MAC", "NAME", "APPS", "ADDRESS", "KIND", "STATE",
-	       "EVIDENCE");
+	/* the name shown is the household's, else the one its DHCP client sent, else its mDNS host name;
+	 * FROM says which (names are text without control characters: the daemon escaped them) */
+	printf("%-17s %-9s %-20s %-7s %-40s %-10s %-9s %s\n", "MAC", "FROM", "NAME", "APPS", "ADDRESS", "KIND",
+	       "STATE", "EVIDENCE");
 	json_array_foreach(devs, i, d) {
 		json_t *addrs = json_object_get(d, "addresses");
 		const char *apps = json_is_false(json_object_get(d, "apps")) ? "blocked" : "allowed";
+		const char *name = str_or(d, "shown_name", str_or(d, "name", "")), *from = str_or(d, "name_source", "");
 
 		if (json_array_size(addrs) == 0)
-			printf("%-17s %-16s %s\n", str_or(d, "mac", "?"), str_or(d, "name", ""), apps);
+			printf("%-17s %-9s %-20s %s\n", str_or(d, "mac", "?"), from, name, apps);
 		json_array_foreach(addrs, k, a)
-			printf("%-17s %-16s %-7s %-40s %-10s %-9s %s\n", k ? "" : str_or(d, "mac", "?"),
-			       k ? "" : str_or(d, "name", ""), k ? "" : apps, str_or(a, "address", "?"),
+			printf("%-17s %-9s %-20s %-7s %-40s %-10s %-9s %s\n", k ? "" : str_or(d, "mac", "?"),
+			       k ? "" : from, k ? "" : name, k ? "" : apps, str_or(a, "address", "?"),
 			       str_or(a, "kind", "?"), str_or(a, "state", "?"), str_or(a, "evidence", ""));
 	}
 	if (json_is_object(json_object_get(b, "table"))) {

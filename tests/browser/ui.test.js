@@ -27,6 +27,10 @@ const PASSWORD = env('WEB_PASSWORD');
 const CHROMIUM = env('CHROMIUM_WRAPPER');
 const LAN1_EUI64 = env('LAN1_EUI64');
 const LAN1_MAC = env('LAN1_MAC');
+const LAN1_V4 = env('LAN1_V4');
+const LAN2_MAC = env('LAN2_MAC');
+const CPE_WAN4 = env('CPE_WAN4');
+const GIVE_PORT = Number(env('GIVE_PORT'));
 const PORT = Number(process.env.TEST_PORT || 8081);
 
 let checks = 0;
@@ -109,6 +113,14 @@ async function main() {
       if (!/stable/.test(text)) fail('lan1 card without address kinds: ' + text);
       lan1Listed = true;
       ok('Devices page lists lan1 with ' + LAN1_EUI64 + ' and its kind');
+      // names from the DHCP server's lease file, with where they came from
+      await card.locator('h3', { hasText: 'lan1-pc' }).waitFor({ timeout: 6000 });
+      const src = await card.locator('.name-source').innerText();
+      if (!/from its DHCP request/.test(src)) fail('lan1 card does not say where its name came from: ' + src);
+      ok('lan1 is shown as "lan1-pc" ' + src);
+      const card2 = page.locator(`article.device[data-mac="${LAN2_MAC}"]`);
+      await card2.locator('h3', { hasText: 'lan2-console' }).waitFor({ timeout: 6000 });
+      ok('lan2 is shown as "lan2-console" from its DHCP request');
     } else {
       ok('the devices API is not there yet (404): devices come from the rules (checked after adding one)');
     }
@@ -135,6 +147,9 @@ async function main() {
       await shot(page, '02a-devices-rename');
       await page.keyboard.press('Enter');
       await card().locator('h3', { hasText: NAME }).waitFor();
+      const src = await card().locator('.name-source').innerText();
+      if (!/named by you/.test(src) || !/lan1-pc/.test(src)) fail('after the rename the card does not put the household first: ' + src);
+      ok('the household\'s name comes first, the DHCP one is still shown: ' + src);
       const said = await page.locator('#devices-result').innerText();
       if (!said.includes(NAME)) fail('no confirmation of the rename: ' + said);
       ok('lan1 renamed "' + NAME + '" with the keyboard: ' + said);
@@ -183,9 +198,29 @@ async function main() {
     await shot(page, '04-rules');
     if (!canConnect(LAN1_EUI64, PORT)) fail(`wan -> [${LAN1_EUI64}]:${PORT} does not connect with the rule`);
     ok(`wan -> [${LAN1_EUI64}]:${PORT}/tcp connects`);
-    await page.waitForTimeout(4500); // two more polls: the packet counter and its sparkline move
+    await page.waitForTimeout(4500); // two more polls: the packet counter and its chart move
     const pk = Number(await row.first().locator('.packets').innerText());
+    if (pk < 1) fail('the packet counter did not count the connection: ' + pk);
     ok('the packet counter shows ' + pk);
+    // the chart of packets over the lease: an SVG with a line, the last connection marked and named
+    // (read in one go in the page: a poll redraws the row every 2 s)
+    const ch = await row.first().evaluate((tr) => {
+      const svg = tr.querySelector('svg.chart');
+      if (!svg) return null;
+      const r = svg.getBoundingClientRect();
+      return { pts: Number(svg.dataset.points), lines: svg.querySelectorAll('path.line').length,
+        dots: svg.querySelectorAll('circle.last').length, label: svg.getAttribute('aria-label'),
+        last: (tr.querySelector('.last-packet') || {}).textContent || '',
+        w: r.width, h: r.height };
+    });
+    if (!ch) fail('no chart in the rule row');
+    if (ch.pts < 2 || ch.lines !== 1) fail('the chart has no line of packets: ' + JSON.stringify(ch));
+    if (ch.dots !== 1) fail('the chart does not mark the last connection: ' + JSON.stringify(ch));
+    if (!/last connection admitted at/.test(ch.label)) fail('the chart does not say when the last connection came: ' + ch.label);
+    if (!/^last connection \d/.test(ch.last)) fail('no time of the last connection under the chart: ' + ch.last);
+    if (ch.w < 100 || ch.h < 24) fail('the chart is not drawn at its size: ' + JSON.stringify(ch));
+    ok('the packets chart: ' + ch.pts + ' points, ' + ch.label + ' ("' + ch.last + '")');
+    await row.first().screenshot({ path: path.join(SHOTS, '05a-rule-chart.png') }).catch(() => {});   // a poll may redraw it meanwhile
     await shot(page, '05-rules-traffic');
 
     if (!devicesApi) {
@@ -217,6 +252,32 @@ async function main() {
     if (took > 2.0 + 0.5) fail('the UPnP pinhole took ' + took + ' s to appear');
     ok(`a pinhole opened by upnpc (UPnP AddPinhole) appeared in ${took.toFixed(2)} s with its description, without a reload`);
     await shot(page, '07-rules-live');
+
+    // ---- a console's port: upnpc on lan1 maps 9308 (as a PS4 asks, and it never tries another);
+    // the household gives it to lan2 on the Rules page, and the WAN reaches lan2
+    {
+      const m = inNs('lan1', 'upnpc', ['-i', '-a', LAN1_V4, String(GIVE_PORT), String(GIVE_PORT), 'TCP', '600']);
+      if (m.status !== 0 || !/is redirected to internal/.test(m.stdout)) fail('upnpc -a failed: ' + m.stdout + m.stderr);
+      await page.getByRole('link', { name: 'Rules' }).click();
+      const prow = () => page.locator('#rules-body tr').filter({ hasText: GIVE_PORT + ' → ' + GIVE_PORT });
+      await prow().first().waitFor({ timeout: 2500 });
+      const held = await prow().first().locator('.devname').innerText();
+      if (!held.includes(NAME)) fail('the port mapping row does not say which device holds it: ' + held);
+      ok('port ' + GIVE_PORT + ' is held by "' + held + '" (lan1)');
+      if (canConnect(CPE_WAN4, GIVE_PORT)) fail('the WAN reached port ' + GIVE_PORT + ' before lan2 had it');
+      await prow().first().getByRole('button', { name: /^Give .* to another device/ }).click();
+      const pick = prow().first().locator('select[data-role="give-to"]');
+      await pick.waitFor();
+      await pick.selectOption(LAN2_MAC);
+      await shot(page, '07c-rules-give');
+      await prow().first().getByRole('button', { name: 'Give', exact: true }).click();
+      await page.locator('#message').filter({ hasText: 'now goes to lan2-console' }).waitFor();
+      await prow().filter({ hasText: 'lan2-console' }).first().waitFor();
+      ok('the household gave port ' + GIVE_PORT + ' to lan2-console: ' + (await page.locator('#message').innerText()));
+      if (!canConnect(CPE_WAN4, GIVE_PORT)) fail(`wan -> ${CPE_WAN4}:${GIVE_PORT} does not reach lan2 after the give`);
+      ok(`wan -> ${CPE_WAN4}:${GIVE_PORT}/tcp reaches lan2`);
+      await shot(page, '07d-rules-given');
+    }
 
     // ---- block apps on lan1: asked first, the app-made pinhole goes, upnpc is refused; allow again
     if (lan1Listed) {

@@ -106,6 +106,7 @@ while read -r proto local; do
 	case "$proto $local" in
 	"udp 0.0.0.0:5351" | "udp [::]:5351") ;;         # PCP and NAT-PMP (answers LAN interfaces only)
 	"udp 0.0.0.0%lan0:1900" | "udp [::]%lan0:1900") ;; # SSDP, tied to the LAN
+	"udp 0.0.0.0%lan0:5353" | "udp [::]%lan0:5353") ;; # mDNS, heard for device names (mdns_names), tied to the LAN
 	"udp 0.0.0.0:5350")                               # interworking (RFC 6970): the upstream server's ANNOUNCE,
 		# only while interworking may come on (the lab's cpe has no IPv4 default gateway: it is off)
 		grep -q "interworking off" "$LAB_DIR/igdd.log" && fail "port 5350 still bound with interworking off" ;;

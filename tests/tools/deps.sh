@@ -23,7 +23,7 @@ PACKAGES="build-essential pkg-config cmake dpkg-dev xz-utils ca-certificates
  nftables iproute2 iputils-ping procps psmisc socat tshark valgrind conntrack radvd
  miniupnpc python3 python3-miniupnpc natpmpc miniupnpd-nftables
  transmission-daemon qbittorrent-nox python3-libtorrent syncthing
- chromium"
+ chromium avahi-daemon"
 
 missing=""
 for p in $PACKAGES; do
@@ -41,12 +41,9 @@ if [ -n "$missing" ]; then
 	apt-get install -y --no-install-recommends $missing
 fi
 # Debian's miniupnpd package may start its own daemon; the lab and the side-by-side bench start theirs.
-# The same for Debian's transmission-daemon (the lab test runs its own in a LAN namespace).
-for unit in miniupnpd transmission-daemon; do
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$unit" 2>/dev/null; then
-		systemctl disable --now "$unit" || true
-	fi
-done
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q miniupnpd 2>/dev/null; then
+	systemctl disable --now miniupnpd || true
+fi
 
 if [ ! -f "$stamp" ]; then
 	ORIG=pupnp_1.14.20.orig.tar.gz

@@ -849,6 +849,121 @@ START_TEST(test_name_no_devices)
 }
 END_TEST
 
+
+/* Names learned from the LAN (lease files, mDNS) are listed after the household's, each with its
+ * source; "name" stays the household's own. */
+START_TEST(test_learned_names_listed)
+{
+	json_t *v, *n;
+
+	seen(MAC1, "2001:db8:1:1::5");
+	ck_assert_int_eq(device_learn_name(devices, MAC1, NAME_SOURCE_MDNS, "Johns-laptop"), 1);
+	v = listed(DEV1, "shown_name");
+	ck_assert_str_eq(json_string_value(v), "Johns-laptop");
+	json_decref(v);
+	v = listed(DEV1, "name_source");
+	ck_assert_str_eq(json_string_value(v), "mdns");
+	json_decref(v);
+	ck_assert_int_eq(device_learn_name(devices, MAC1, NAME_SOURCE_DHCP, "laptop"), 1);
+	v = listed(DEV1, "shown_name");
+	ck_assert_str_eq(json_string_value(v), "laptop");
+	json_decref(v);
+	expect_listed(DEV1, "");   /* no name of the household's own yet */
+	put_name("/api/v1/devices/" DEV1, "{\"name\":\"Work laptop\"}", DEV1, "Work laptop", true);
+	v = listed(DEV1, "shown_name");
+	ck_assert_str_eq(json_string_value(v), "Work laptop");
+	json_decref(v);
+	v = listed(DEV1, "names");
+	ck_assert_uint_eq(json_array_size(v), 3);
+	n = json_array_get(v, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(n, "source")), "household");
+	n = json_array_get(v, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(n, "source")), "dhcp");
+	ck_assert_str_eq(json_string_value(json_object_get(n, "name")), "laptop");
+	n = json_array_get(v, 2);
+	ck_assert_str_eq(json_string_value(json_object_get(n, "source")), "mdns");
+	json_decref(v);
+	/* a device nobody named: no source */
+	seen(MAC2, "2001:db8:1:1::6");
+	v = listed(DEV2, "name_source");
+	ck_assert_str_eq(json_string_value(v), "");
+	json_decref(v);
+}
+END_TEST
+
+/* The household gives a console's port (9308) to the other console: the core moves the mapping. */
+START_TEST(test_give_port)
+{
+	json_t *j, *rules;
+	json_int_t id, id2;
+	char path[64];
+
+	seen(MAC1, "::ffff:192.0.2.11");
+	seen(MAC2, "::ffff:192.0.2.12");
+	id = add_ok("{\"kind\":\"portmap\",\"ext_port\":9308,\"address\":\"192.0.2.11\",\"port\":9308,"
+		    "\"proto\":\"udp\",\"lease\":3600,\"description\":\"PS4\"}");
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld/give", (long long)id);
+	/* not from a LAN host, not to a device that is not there, not with a bad MAC */
+	ck_assert_int_eq(call_as("2001:db8:1:1::9", ORIGIN_WEB, "POST", path, "{\"mac\":\"" DEV2 "\"}", &j), 403);
+	json_decref(j);
+	expect_error("POST", path, "{\"mac\":\"52:54:00:12:34:99\"}", 403, "bad_target");
+	expect_error("POST", path, "{\"mac\":\"ff:ff:ff:ff:ff:ff\"}", 422, "invalid");
+	expect_error("POST", path, "{\"mac\":7}", 400, "bad_request");
+	expect_error("POST", path, "{\"mac\":\"" DEV2 "\",\"x\":1}", 400, "bad_request");
+	expect_error("POST", "/api/v1/rules/999/give", "{\"mac\":\"" DEV2 "\"}", 404, "not_found");
+	/* given */
+	ck_assert_int_eq(call("POST", path, "{\"mac\":\"" DEV2 "\"}", &j), 200);
+	{
+		json_t *r = json_object_get(j, "rule");
+
+		ck_assert_str_eq(json_string_value(json_object_get(r, "address")), "192.0.2.12");
+		ck_assert_int_eq(json_integer_value(json_object_get(r, "ext_port")), 9308);
+		ck_assert_int_eq(json_integer_value(json_object_get(r, "port")), 9308);
+		ck_assert_str_eq(json_string_value(json_object_get(r, "proto")), "udp");
+		ck_assert_str_eq(json_string_value(json_object_get(r, "origin")), "web");
+		ck_assert_str_eq(json_string_value(json_object_get(r, "description")), "PS4");
+		ck_assert_int_eq(json_integer_value(json_object_get(r, "lease")), 3600);
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "target"), "mac")), DEV2);
+		id2 = json_integer_value(json_object_get(r, "id"));
+	}
+	json_decref(j);
+	ck_assert_int_ne(id, id2);
+	/* one rule holds 9308 now, the other console's; its counters never rose */
+	ck_assert_int_eq(call("GET", "/api/v1/rules", NULL, &j), 200);
+	rules = json_object_get(j, "rules");
+	ck_assert_uint_eq(json_array_size(rules), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(rules, 0), "address")), "192.0.2.12");
+	ck_assert(json_is_null(json_object_get(json_array_get(rules, 0), "last_packet")));
+	json_decref(j);
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld", (long long)id);
+	expect_error("GET", path, NULL, 404, "not_found");
+	/* giving it to the device that holds it changes nothing */
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld/give", (long long)id2);
+	ck_assert_int_eq(call("POST", path, "{\"mac\":\"" DEV2 "\"}", &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rule"), "id")), id2);
+	json_decref(j);
+}
+END_TEST
+
+/* A pinhole goes to the other device's stable (here EUI-64) address in the same /64. */
+START_TEST(test_give_pinhole)
+{
+	json_t *j;
+	json_int_t id;
+	char path[64];
+
+	seen(MAC1, "2001:db8:1:1:5054:ff:fe12:3401");
+	seen(MAC2, "2001:db8:1:1:5054:ff:fe12:3402");
+	id = add_ok("{\"kind\":\"pinhole\",\"address\":\"2001:db8:1:1:5054:ff:fe12:3401\",\"proto\":\"tcp\","
+		    "\"port\":3074,\"lease\":600}");
+	snprintf(path, sizeof(path), "/api/v1/rules/%lld/give", (long long)id);
+	ck_assert_int_eq(call("POST", path, "{\"mac\":\"" DEV2 "\"}", &j), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "rule"), "address")),
+			 "2001:db8:1:1:5054:ff:fe12:3402");
+	json_decref(j);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -873,6 +988,9 @@ static Suite *api_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tn, named_setup, named_teardown);
 	tcase_add_test(tn, test_name_device);
+	tcase_add_test(tn, test_learned_names_listed);
+	tcase_add_test(tn, test_give_port);
+	tcase_add_test(tn, test_give_pinhole);
 	tcase_add_test(tn, test_name_survives_restart);
 	tcase_add_loop_test(tn, test_name_bad, 0, (int)(sizeof(bad_names) / sizeof(bad_names[0])));
 	tcase_add_test(tn, test_name_limits);

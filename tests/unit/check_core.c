@@ -131,6 +131,46 @@ START_TEST(add_get_delete)
 }
 END_TEST
 
+/* When a rule last admitted traffic: the counter read that first showed more packets, not later reads
+ * that show the same. */
+START_TEST(last_packet_is_when_counters_rose)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 8080, 3600);
+	struct fw_elem k;
+	struct rule r;
+	int64_t t0 = fake_now;
+
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	memset(&k, 0, sizeof(k));
+	k.proto = IPPROTO_TCP;
+	k.addr = A("2001:db8:1:1::5");
+	k.port = 8080;
+	/* what the kernel counted before the first read after a start (a restart) is not "now" */
+	ck_assert(fw_mem_admit(fw, &k, 5));
+	ck_assert_int_eq(core_read_counters(c), 0);
+	ck_assert_int_eq(core_last_packet(c, r.id), 0);
+	ck_assert(fw_mem_admit(fw, &k, 1));
+	fake_now = t0 + 30;
+	ck_assert_int_eq(core_read_counters(c), 0);
+	ck_assert_int_eq(core_last_packet(c, r.id), t0 + 30);
+	fake_now = t0 + 60;   /* nothing new */
+	ck_assert_int_eq(core_read_counters(c), 0);
+	ck_assert_int_eq(core_last_packet(c, r.id), t0 + 30);
+	ck_assert(fw_mem_admit(fw, &k, 2));
+	fake_now = t0 + 90;
+	ck_assert_int_eq(core_read_counters(c), 0);
+	ck_assert_int_eq(core_last_packet(c, r.id), t0 + 90);
+	ck_assert_int_eq(core_get(c, r.id, &r), V_OK);
+	ck_assert_uint_eq(r.packets, 8);
+	ck_assert_int_eq(core_last_packet(c, 99), 0);
+	fake_now = t0;
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 START_TEST(identical_request_refreshes)
 {
 	struct fw *fw = mem_fw();
@@ -1162,6 +1202,7 @@ static Suite *core_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, add_get_delete);
+	tcase_add_test(tc, last_packet_is_when_counters_rose);
 	tcase_add_test(tc, identical_request_refreshes);
 	tcase_add_test(tc, description_grows_and_shrinks);
 	tcase_add_test(tc, shared_element_refcount);

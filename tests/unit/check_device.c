@@ -1001,6 +1001,42 @@ START_TEST(limit_flood)
 }
 END_TEST
 
+/* Names learned from the LAN (names.h: DHCP, mDNS) are kept per device; the household's comes first. */
+START_TEST(table_learned_names_household_first)
+{
+	struct device_table *t = device_table_new(0, 0);
+	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 }, other[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
+	struct in6_addr a = A("2001:db8:1:1::11");
+	enum name_source src;
+	const struct device *d;
+
+	ck_assert_ptr_nonnull(t);
+	/* not in the table: nothing to name */
+	ck_assert_int_eq(device_learn_name(t, other, NAME_SOURCE_DHCP, "x"), -1);
+	ck_assert_int_ge(device_addr_heard(t, mac, 2, &a, DEVICE_HEARD_TABLE, 1700000000), 0);
+	d = device_find(t, mac);
+	ck_assert_str_eq(device_shown_name(d, &src), "");
+	ck_assert_int_eq(src, NAME_SOURCE_NONE);
+	ck_assert_int_eq(device_learn_name(t, mac, NAME_SOURCE_MDNS, "Johns-iPhone"), 1);
+	ck_assert_str_eq(device_shown_name(d, &src), "Johns-iPhone");
+	ck_assert_int_eq(src, NAME_SOURCE_MDNS);
+	ck_assert_int_eq(device_learn_name(t, mac, NAME_SOURCE_DHCP, "iPhone"), 1);
+	ck_assert_int_eq(device_learn_name(t, mac, NAME_SOURCE_DHCP, "iPhone"), 0);
+	ck_assert_str_eq(device_shown_name(d, &src), "iPhone");
+	ck_assert_int_eq(src, NAME_SOURCE_DHCP);
+	ck_assert_int_eq(device_set_name(t, mac, "John's phone"), 0);
+	ck_assert_str_eq(device_shown_name(d, &src), "John's phone");
+	ck_assert_int_eq(src, NAME_SOURCE_HOUSEHOLD);
+	ck_assert_str_eq(d->dhcp_name, "iPhone");
+	ck_assert_str_eq(d->mdns_name, "Johns-iPhone");
+	/* not text the table accepts, not a source it learns from */
+	ck_assert_int_eq(device_learn_name(t, mac, NAME_SOURCE_MDNS, "a\x1b"), -1);
+	ck_assert_int_eq(device_learn_name(t, mac, NAME_SOURCE_HOUSEHOLD, "x"), -1);
+	ck_assert_str_eq(name_source_str(NAME_SOURCE_MDNS), "mdns");
+	device_table_free(t);
+}
+END_TEST
+
 static Suite *device_suite(void)
 {
 	Suite *s = suite_create("device");
@@ -1019,6 +1055,7 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, names_registry);
 	tcase_add_loop_test(tc, names_valid, 0, sizeof(names) / sizeof(names[0]));
 	tcase_add_test(tc, names_record);
+	tcase_add_test(tc, table_learned_names_household_first);
 	tcase_add_test(tc, apps_record);
 	tcase_add_test(tc, apps_registry);
 	tcase_add_test(tc, rule2_iid_in_two_prefixes);

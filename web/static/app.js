@@ -6,7 +6,7 @@
 
 (function () {
   const POLL_MS = 2000;
-  const SPARK_POINTS = 30;
+  const CHART_POINTS = 900;   // 30 minutes of polls
   const KIND_TEXT = {
     eui64: 'stable (from the hardware address)',
     stable: 'stable',
@@ -23,11 +23,12 @@
     rules: [],
     devices: [],
     devicesApi: true,       // false once GET /devices said 404: devices are derived from the rules
-    history: new Map(),     // rule id -> packet counts sampled at each poll
+    history: new Map(),     // rule id -> [{t: unix seconds, p: packet count}] sampled at each poll
     settings: null,
     timer: null,
     page: null,
     renaming: null,         // MAC of the device whose name is being edited
+    giving: null,           // id of the rule whose port is being given to another device
     blocking: null,         // MAC of the device whose apps are about to be blocked (asking to confirm)
   };
 
@@ -151,7 +152,10 @@
     return {
       key: d.mac || (addrs[0] && addrs[0].address) || '?',
       mac: d.mac || null,
-      name: d.name || '',
+      name: d.shown_name || d.name || '',   // the household's name first, else DHCP's, else mDNS's
+      own_name: d.name || '',               // what the household gave (the rename form edits it)
+      name_source: d.name_source || (d.name ? 'household' : ''),
+      names: d.names || [],
       apps: d.apps !== false,   // may apps on it open ports (UPnP, PCP); absent in older daemons: yes
       last_seen: d.last_seen,
       addresses: addrs,
@@ -231,6 +235,7 @@
       }
       const card = el('article', { class: 'card device', 'data-mac': d.mac || '', 'aria-label': 'Device ' + deviceLabel(d) },
         el('h3', { text: deviceLabel(d) }),
+        nameSources(d),
         d.mac ? el('p', { class: 'mac' }, 'MAC ', el('code', { text: d.mac })) : null,
         d.mac && state.devicesApi ? renameControl(d) : null,
         d.mac && state.devicesApi ? appsControl(d, rules) : null,
@@ -240,6 +245,20 @@
           'Open a port for this device'));
       list.append(card);
     }
+  }
+
+  const SOURCE_TEXT = { household: 'named by you', dhcp: 'from its DHCP request', mdns: 'from its mDNS announcement' };
+  const SOURCE_SHORT = { household: 'by you', dhcp: 'from DHCP', mdns: 'from mDNS' };
+
+  // Where the shown name came from, and the other names the router knows it by (text only: names
+  // come from the LAN and are shown with textContent, never as markup).
+  function nameSources(d) {
+    if (!d.name_source) return null;
+    const others = d.names.filter((n) => n.source !== d.name_source);
+    return el('p', { class: 'name-source' },
+      el('span', { class: 'source source-' + d.name_source, text: SOURCE_TEXT[d.name_source] || d.name_source }),
+      others.length ? el('span', { class: 'also', text: ' · also known as ' +
+        others.map((n) => '“' + n.name + '” (' + (SOURCE_SHORT[n.source] || n.source) + ')').join(', ') }) : null);
   }
 
   // ---------- naming a device ----------
@@ -255,7 +274,7 @@
         'aria-label': 'Rename ' + deviceLabel(d), onclick: () => openRename(d.mac) }, 'Rename');
     }
     const id = 'name-' + d.mac.replace(/:/g, '');
-    const input = el('input', { id, name: 'name', value: d.name, maxlength: '63', autocomplete: 'off',
+    const input = el('input', { id, name: 'name', value: d.own_name || '', placeholder: d.name || '', maxlength: '63', autocomplete: 'off',
       'aria-describedby': id + '-help' });
     const form = el('form', { class: 'rename-form', onsubmit: (ev) => { ev.preventDefault(); saveName(d.mac, input.value, form); } },
       el('label', { for: id, text: 'Name' }),
@@ -359,32 +378,60 @@
 
   // ---------- rules ----------
 
-  function sparkline(id) {
-    const pts = state.history.get(id) || [];
+  // Packets over the lease: x from when the lease began (or since this page watched) to when it ends,
+  // y the packets admitted so far; a dot where the last connection came in. SVG, no library.
+  function packetChart(r) {
     const ns = 'http://www.w3.org/2000/svg';
+    const W = 120, H = 32;
+    const pts = state.history.get(r.id) || [];
+    const now = pts.length ? pts[pts.length - 1].t : Date.now() / 1000;
+    const end = r.expires ? Math.max(r.expires, now) : now;
+    let start = r.expires && r.lease ? r.expires - r.lease : (pts.length ? pts[0].t : now - 60);
+    if (pts.length && pts[0].t < start) start = pts[0].t;
+    const span = Math.max(1, end - start);
+    const max = Math.max(1, ...pts.map((q) => q.p));
+    const x = (t) => ((t - start) / span) * (W - 2) + 1;
+    const y = (p) => H - 2 - (p / max) * (H - 4);
     const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('class', 'spark');
-    svg.setAttribute('viewBox', '0 0 60 16');
-    svg.setAttribute('width', '60');
-    svg.setAttribute('height', '16');
+    svg.setAttribute('class', 'chart');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('width', String(W));
+    svg.setAttribute('height', String(H));
     svg.setAttribute('role', 'img');
-    // packets per interval, from the running counter
-    const rates = [];
-    for (let i = 1; i < pts.length; i++) rates.push(Math.max(0, pts[i] - pts[i - 1]));
-    const max = Math.max(1, ...rates);
-    svg.setAttribute('aria-label', rates.length ? 'recent traffic, up to ' + max + ' packets per 2 s' : 'no traffic data yet');
-    if (rates.length > 1) {
-      const step = 60 / (SPARK_POINTS - 1);
-      const off = (SPARK_POINTS - rates.length) * step;
-      const d = rates.map((v, i) => (i ? 'L' : 'M') + (off + i * step).toFixed(1) + ' ' + (15 - (v / max) * 14).toFixed(1)).join(' ');
-      const path = document.createElementNS(ns, 'path');
-      path.setAttribute('d', d);
-      path.setAttribute('fill', 'none');
-      path.setAttribute('stroke', 'currentColor');
-      path.setAttribute('stroke-width', '1.5');
-      svg.append(path);
+    svg.setAttribute('data-points', String(pts.length));
+    const last = r.last_packet ? new Date(r.last_packet * 1000) : null;
+    svg.setAttribute('aria-label', (r.packets || 0) + ' packets over the lease' +
+      (last ? '; last connection admitted at ' + last.toLocaleTimeString() : '; no connection yet'));
+    const axis = document.createElementNS(ns, 'path');
+    axis.setAttribute('d', 'M1 ' + (H - 1) + ' H' + (W - 1));
+    axis.setAttribute('class', 'axis');
+    svg.append(axis);
+    if (r.expires && now < end) {   // where the lease stands now: the rest of it is still to come
+      const tick = document.createElementNS(ns, 'path');
+      tick.setAttribute('d', 'M' + x(now).toFixed(1) + ' ' + (H - 5) + ' V' + (H - 1));
+      tick.setAttribute('class', 'now');
+      svg.append(tick);
     }
-    return svg;
+    if (pts.length) {
+      const d = pts.map((q, i) => (i ? 'L' : 'M') + x(q.t).toFixed(1) + ' ' + y(q.p).toFixed(1)).join(' ');
+      const line = document.createElementNS(ns, 'path');
+      line.setAttribute('d', d);
+      line.setAttribute('class', 'line');
+      svg.append(line);
+    }
+    if (r.last_packet && r.last_packet >= start) {
+      const dot = document.createElementNS(ns, 'circle');
+      dot.setAttribute('cx', x(r.last_packet).toFixed(1));
+      dot.setAttribute('cy', y(r.packets || 0).toFixed(1));
+      dot.setAttribute('r', '2.5');
+      dot.setAttribute('class', 'last');
+      svg.append(dot);
+    }
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = svg.getAttribute('aria-label');
+    svg.append(title);
+    return el('span', { class: 'packets-cell' }, svg, el('br'),
+      el('small', { class: 'last-packet', text: last ? 'last connection ' + last.toLocaleTimeString() : 'no connection yet' }));
   }
 
   function ruleCells(r) {
@@ -402,7 +449,9 @@
     return [
       el('td', { 'data-label': 'Added by' }, el('strong', { text: origin }), el('br'),
         el('span', { class: 'desc', text: r.description || '' }), el('br'), el('small', { text: kind + (r.state !== 'installed' ? ' · ' + r.state : '') })),
-      el('td', { 'data-label': 'Device' }, dev ? el('span', { class: 'devname', text: deviceLabel(dev) }) : null, dev ? el('br') : null,
+      el('td', { 'data-label': 'Device' }, dev ? el('span', { class: 'devname', text: deviceLabel(dev) }) : null,
+        dev && dev.name_source && dev.name_source !== 'household' ? el('small', { class: 'source', text: ' (' + dev.name_source + ')' }) : null,
+        dev ? el('br') : null,
         el('code', { class: 'addr', text: r.address || 'waiting for the device' }),
         addrKind ? el('span', { class: 'kind kind-' + addrKind, text: ' ' + kindText(addrKind) }) : null,
         follows ? el('small', { text: follows }) : null),
@@ -410,13 +459,41 @@
       el('td', { 'data-label': 'Port', text: port }),
       el('td', { 'data-label': 'Allowed from', text: remote }),
       el('td', { 'data-label': 'Time left', text: duration(r.expires_in) }),
-      el('td', { 'data-label': 'Packets' }, el('span', { class: 'packets', text: String(r.packets || 0) }), ' ', sparkline(r.id)),
+      el('td', { 'data-label': 'Packets' }, el('span', { class: 'packets', text: String(r.packets || 0) }), ' ', packetChart(r)),
     ];
+  }
+
+  // A console asks for its one port and never another: the household gives the port to the device
+  // that should have it (the core moves the rule; the old holder loses it).
+  function giveControl(r, label) {
+    const holder = deviceForRule(r);
+    const others = state.devices.filter((d) => d.mac && d !== holder && (r.kind !== 'portmap' || d.v4));
+    if (!state.devicesApi || !others.length) return null;
+    if (state.giving !== r.id) {
+      return el('button', { type: 'button', class: 'secondary', 'data-action': 'give', 'aria-label': 'Give ' + label + ' to another device',
+        onclick: () => { state.giving = r.id; renderRules(); } }, 'Give to…');
+    }
+    const sel = el('select', { 'aria-label': 'Device to give ' + label + ' to', 'data-role': 'give-to' },
+      ...others.map((d) => el('option', { value: d.mac, text: deviceLabel(d) })));
+    return el('span', { class: 'give-form' }, sel, ' ',
+      el('button', { type: 'button', 'data-action': 'give-confirm', onclick: () => giveRule(r.id, sel.value) }, 'Give'), ' ',
+      el('button', { type: 'button', class: 'secondary', onclick: () => { state.giving = null; renderRules(); } }, 'Cancel'));
+  }
+
+  async function giveRule(id, mac) {
+    try {
+      const out = await api('POST', '/rules/' + id + '/give', { mac });
+      state.giving = null;
+      const d = state.devices.find((x) => x.mac === mac);
+      showMessage('Port ' + (out.rule.ext_port || out.rule.port) + ' now goes to ' + (d ? deviceLabel(d) : mac) + '.');
+      state.history.delete(id);
+      await poll();
+    } catch (e) { showMessage('Could not give the port: ' + e.message); }
   }
 
   function actionsCell(r) {
     const label = (r.description ? '“' + r.description + '” ' : '') + r.proto + ' ' + r.port;
-    return el('td', { class: 'actions', 'data-label': 'Actions' },
+    return el('td', { class: 'actions', 'data-label': 'Actions' }, giveControl(r, label),
       el('button', { type: 'button', class: 'secondary', 'data-action': 'extend', 'aria-label': 'Extend ' + label, onclick: () => extendRule(r.id) }, 'Extend'),
       el('button', { type: 'button', class: 'danger', 'data-action': 'delete', 'aria-label': 'Delete ' + label, onclick: () => deleteRule(r.id) }, 'Delete'));
   }
@@ -430,13 +507,19 @@
       const id = String(r.id);
       seen.add(id);
       let tr = rows.get(id);
+      const giving = String(state.giving === r.id);
       if (!tr) {
-        tr = el('tr', { 'data-id': id });
+        tr = el('tr', { 'data-id': id, 'data-giving': giving });
         tr.append(...ruleCells(r), actionsCell(r));
         body.append(tr);
       } else {
         const cells = ruleCells(r);
         cells.forEach((c, i) => tr.children[i].replaceWith(c));
+        // the buttons stay (they may hold focus) unless the give form opened or closed
+        if (tr.dataset.giving !== giving) {
+          tr.dataset.giving = giving;
+          tr.lastElementChild.replaceWith(actionsCell(r));
+        }
       }
     }
     for (const [id, tr] of rows) if (!seen.has(id)) tr.remove();
@@ -489,8 +572,8 @@
       state.rules = rules.rules || [];
       for (const r of state.rules) {
         const h = state.history.get(r.id) || [];
-        h.push(r.packets || 0);
-        while (h.length > SPARK_POINTS) h.shift();
+        h.push({ t: Date.now() / 1000, p: r.packets || 0 });
+        while (h.length > CHART_POINTS) h.shift();
         state.history.set(r.id, h);
       }
       for (const id of [...state.history.keys()]) if (!state.rules.some((r) => r.id === id)) state.history.delete(id);
