@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "device.h"
 #include "hmap.h"
+#include "utf8.h"
 
 struct name_slot {
 	bool used;
@@ -879,37 +880,6 @@ int device_addr_hint(struct device_table *t, const struct in6_addr *a, enum addr
 
 /* ---------------------------------------------------------------- the name registry */
 
-/* One UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most U+10FFFF): its length and code
- * point, or 0 if malformed (a NUL inside the sequence is malformed too). */
-static size_t utf8_next(const unsigned char *s, uint32_t *cp)
-{
-	uint32_t c = s[0], min;
-	size_t n;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2, c &= 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3, c &= 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4, c &= 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* Unicode's format characters (general category Cf, Unicode 15): invisible, and some reorder the text
  * around them (U+202E RIGHT-TO-LEFT OVERRIDE turns "gnp.exe" into "exe.png" on screen). A name shows in
  * the UI and in igdctl's output: it may not hold one, as it may not hold a control character. */
@@ -944,7 +914,7 @@ bool device_name_valid(const char *name)
 	for (size_t i = 0, n; i < len; i += n) {
 		uint32_t c;
 
-		n = utf8_next((const unsigned char *)name + i, &c);
+		n = utf8_decode((const unsigned char *)name + i, len - i, &c);
 		if (n == 0 || !name_char_ok(c))
 			return false;
 	}

@@ -7,34 +7,7 @@
 #include <strings.h>
 
 #include "names.h"
-
-/* Length of the well-formed UTF-8 sequence at s (at most avail bytes), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-	size_t n;
-	uint32_t c;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, c = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, c = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, c = s[0] & 0x07;
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	return n;
-}
+#include "utf8.h"
 
 size_t names_clean(const void *in, size_t len, char out[DEVICE_NAME_MAX + 1])
 {
@@ -43,7 +16,8 @@ size_t names_clean(const void *in, size_t len, char out[DEVICE_NAME_MAX + 1])
 
 	out[0] = '\0';
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(s + i, len - i);
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
 		char one[5] = { 0 };
 
 		if (n)

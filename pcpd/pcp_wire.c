@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include "firewall/utf8.h"
 #include "pcpd/pcp_wire.h"
 #include "pcpd/wire_bytes.h"
 
@@ -21,7 +22,6 @@
 #define PCP_OP_MASK 0x7fu
 /* Option codes 0-127 must be understood by the receiver; 128-255 may be skipped. */
 #define PCP_OPT_OPTIONAL_MIN 128
-
 
 static void get_addr(struct in6_addr *a, const uint8_t *p)
 {
@@ -126,46 +126,6 @@ static void put_opdata(uint8_t *p, uint8_t opcode, const struct pcp_opdata *op,
 		put16(p + 36, op->peer_port);
 		put_addr(p + 40, &op->peer_addr);
 	}
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
- * NUL is refused too: the text is handed on as a C string and must not be cut short. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t more;
-		uint32_t cp, min;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			more = 1; cp = c & 0x1f; min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			more = 2; cp = c & 0x0f; min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			more = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i - 1 < more)
-			return false;
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += more + 1;
-	}
-	return true;
 }
 
 /* FILTER prefix length counts bits of the 128-bit field, so an IPv4 peer needs 96..128
