@@ -1407,17 +1407,78 @@ static enum verdict replace_rule(struct core *c, struct rule *old, const struct 
 }
 
 /* Port mappings: find a free external port near the one asked for (AddAnyPortMapping, PCP). */
-static bool pick_free_ext_port(struct core *c, struct rule *r)
+/* Would the remote-filtered port mapping r take traffic from another host's unfiltered mapping on its
+ * external port (the NAT looks up the filtered one first)? The same internal endpoint's is no harm. */
+static bool shadows_another(struct core *c, const struct rule *r)
 {
-	uint32_t lo = c->p.ext_port_min, hi = c->p.ext_port_max, span = hi - lo + 1;
-	uint32_t start = r->ext_port >= lo && r->ext_port <= hi ? r->ext_port : lo;
+	struct rule open;
+	struct elem_slot *s;
 
-	for (uint32_t i = 0; i < span; i++) {
-		r->ext_port = (uint16_t)(lo + (start - lo + i) % span);
-		if (first_slot_of(c, r) == NULL)
+	if (r->remote_len == 0)
+		return false;
+	open = *r;
+	open.remote_len = 0;
+	open.remote_port = 0;
+	memset(&open.remote, 0, sizeof(open.remote));
+	if ((s = first_slot_of(c, &open)) == NULL)
+		return false;
+	for (size_t i = 0; i < s->n_rules; i++) {
+		const struct rule *o = rule_by_id(c, slot_ids(s)[i]);
+
+		if (o && !(addr_equal(&o->target.exact, &r->target.exact) && o->int_port == r->int_port))
 			return true;
 	}
 	return false;
+}
+
+static bool port_free(struct core *c, const struct rule *r)
+{
+	return first_slot_of(c, r) == NULL && !shadows_another(c, r);
+}
+
+/* r's external port by a searching strategy (enum core_port), set in r: V_OK, or V_CONFLICT / V_QUOTA. */
+static enum verdict pick_port(struct core *c, const struct core_add_req *req, struct rule *r)
+{
+	uint32_t lo, hi, span, start, tries;
+	bool low_ok = false;
+
+	switch (req->port) {
+	case CORE_PORT_EXACT:
+	case CORE_PORT_NEW_EXACT:
+		return port_free(c, r) ? V_OK : V_CONFLICT;
+	case CORE_PORT_NEAREST:
+		lo = c->p.ext_port_min, hi = c->p.ext_port_max;
+		start = r->ext_port >= lo && r->ext_port <= hi ? r->ext_port : lo;
+		tries = hi - lo + 1;
+		low_ok = true;   /* ext_port_min bounds it */
+		break;
+	case CORE_PORT_NEW_NEAREST:
+		if (r->ext_port >= 1024 && port_free(c, r))
+			return V_OK;
+		lo = 1024, hi = 65535;
+		start = req->port_then ? req->port_then : r->ext_port;
+		if (start < lo)
+			start = lo;
+		tries = CORE_PORT_SEARCH;
+		break;
+	case CORE_PORT_IN_BLOCK:
+		if (req->port_lo == 0 || req->port_hi < req->port_lo)
+			return V_INVALID;
+		lo = req->port_lo, hi = req->port_hi;
+		start = r->ext_port >= lo && r->ext_port <= hi ? r->ext_port : lo + r->int_port % (hi - lo + 1);
+		tries = hi - lo + 1;
+		low_ok = true;
+		break;
+	default:
+		return V_INVALID;
+	}
+	span = hi - lo + 1;
+	for (uint32_t i = 0; i < tries && i < span; i++) {
+		r->ext_port = (uint16_t)(lo + (start - lo + i) % span);
+		if ((low_ok || r->ext_port >= 1024) && port_free(c, r))
+			return V_OK;
+	}
+	return req->port == CORE_PORT_IN_BLOCK ? V_QUOTA : V_CONFLICT;
 }
 
 static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
@@ -1609,6 +1670,10 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	else
 		memset(&r.remote, 0, sizeof(r.remote));
 	r.packets = r.bytes = 0;
+	/* a new mapping whatever the requester holds: its port first (no slot holds it then; a CGN block
+	 * may be asked without a suggestion) */
+	if (r.kind == RULE_PORTMAP && req->port >= CORE_PORT_NEW_EXACT && (v = pick_port(c, req, &r)) != V_OK)
+		return v;
 	if (rule_validate(&r) != NULL)
 		return V_INVALID;
 	set_lease(c, &r, req->rule.lease, req->exact_lease, now);
@@ -1636,9 +1701,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 			if (change_verdict(c, old, &req->rule.owner, req->privileged) == V_OK &&
 			    addr_equal(&old->target.exact, &r.target.exact))
 				return replace_checked(c, req, old, &r, out);
-			if (!req->any_ext_port)
-				return V_CONFLICT;
-			if (!pick_free_ext_port(c, &r))
+			if (req->port != CORE_PORT_NEAREST || pick_port(c, req, &r) != V_OK)
 				return V_CONFLICT;
 			break;
 		}
@@ -1652,6 +1715,9 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 		}
 	}
 
+	if (r.kind == RULE_PORTMAP && shadows_another(c, &r) &&
+	    (req->port != CORE_PORT_NEAREST || pick_port(c, req, &r) != V_OK))
+		return V_CONFLICT;
 	v = add_verdict(c, req, &r, NULL);
 	if (v == V_OK && rule_clashes(c, &r, 0))
 		v = V_CONFLICT;

@@ -78,13 +78,35 @@ void core_free(struct core *c);
 /* Loads the store, drops expired rules, and makes the kernel match the table (one transaction). */
 int core_start(struct core *c, char *err, size_t errlen);
 
+/* How the core picks a port mapping's external port; rule.ext_port is the suggestion. "Free" means: no
+ * mapping holds that key, and a remote-filtered mapping does not sit on a port another host's unfiltered
+ * mapping holds (the NAT looks up filtered mappings first: it would take that host's traffic from the
+ * remote). Every strategy keeps that rule; they differ in what happens when the suggestion is not free. */
+enum core_port {
+	CORE_PORT_EXACT = 0,     /* that port or V_CONFLICT; the holder's own mapping there is changed
+				  * (UPnP AddPortMapping) */
+	CORE_PORT_NEAREST,       /* as EXACT, else the next free one of ext_port_min..max (AddAnyPortMapping) */
+	CORE_PORT_NEW_EXACT,     /* that port if free, else V_CONFLICT; never another mapping's, even the
+				  * requester's own (PCP with PREFER_FAILURE) */
+	CORE_PORT_NEW_NEAREST,   /* that port if free, else the next free one from port_then (or from the
+				  * suggestion), at or above 1024, within CORE_PORT_SEARCH tries (PCP) */
+	CORE_PORT_IN_BLOCK,      /* a free port of port_lo..port_hi, from the suggestion if it is in the block,
+				  * else from the internal port's place in it; none left = V_QUOTA (a CGN
+				  * subscriber's block) */
+};
+
+#define CORE_PORT_SEARCH 4096   /* bounded: a table this full answers V_CONFLICT */
+
 struct core_add_req {
 	struct rule rule;        /* kind, proto, target, ports, remote, lease (asked), origin, owner, nonce, desc */
 	bool privileged;         /* operator / household UI: secure mode and port limits do not apply */
 	bool third_party;        /* PCP THIRD_PARTY accepted by the front end */
 	bool own_device_only;    /* PCP THIRD_PARTY from a requester not on the allow list: only for an
 				  * address of the requester's own device, whatever secure_mode says */
-	bool any_ext_port;       /* the external port is a suggestion: pick a free one if it is taken */
+	enum core_port port;     /* how a port mapping's external port is chosen (rule.ext_port suggests) */
+	uint16_t port_lo, port_hi;   /* CORE_PORT_IN_BLOCK: the block, on rule.ext_addr */
+	uint16_t port_then;      /* CORE_PORT_NEW_NEAREST: where the search goes on if the suggestion is
+				  * taken (0 = right after it); PCP PEER: the internal port */
 	bool exact_lease;        /* the lease asked is kept as is (operator); otherwise clamped by policy */
 	bool asked;              /* the LAN was asked already (V_ASKING): decide with what is known now */
 };

@@ -181,7 +181,7 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.origin = ORIGIN_UPNP;
 	req.rule.owner = ctx->peer;
 	memcpy(req.rule.desc, q.desc, sizeof(req.rule.desc));
-	req.any_ext_port = any;
+	req.port = any ? CORE_PORT_NEAREST : CORE_PORT_EXACT;
 	/* Is this the client's mapping already (a refresh)? Then it stands whatever the upstream says now:
 	 * it may be the one the same app's PCP or NAT-PMP request made a moment ago (libtorrent sends both
 	 * at once), mapped on the CGN already. */

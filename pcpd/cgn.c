@@ -102,14 +102,6 @@ uint32_t cgn_block_size(const struct cgn_block *b)
 	return (uint32_t)b->hi - b->lo + 1u;
 }
 
-uint16_t cgn_port_try(const struct cgn_block *b, uint16_t suggested, uint16_t int_port, uint32_t i)
-{
-	uint32_t size = cgn_block_size(b);
-	uint32_t start = suggested >= b->lo && suggested <= b->hi ? (uint32_t)(suggested - b->lo) : int_port % size;
-
-	return (uint16_t)(b->lo + (start + i) % size);
-}
-
 uint64_t cgn_capacity(const struct cgn *g)
 {
 	return fw_nat_blocks_capacity(&g->nb);

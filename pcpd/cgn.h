@@ -64,10 +64,6 @@ struct cgn *cgn_new(const struct cgn_config *cfg, char *err, size_t errlen);
 void cgn_free(struct cgn *g);
 
 enum cgn_result cgn_block_of(const struct cgn *g, struct in_addr subscriber, struct cgn_block *out);
-/* The i-th external port to try (i < block size) for a mapping of int_port: the suggested port
- * first when it lies in the block, else a start derived from the internal port (so the same
- * internal port tends to get the same external port again), then onwards, wrapping in the block. */
-uint16_t cgn_port_try(const struct cgn_block *b, uint16_t suggested, uint16_t int_port, uint32_t i);
 uint32_t cgn_block_size(const struct cgn_block *b);
 /* How many subscribers get a block; the pool's address count. */
 uint64_t cgn_capacity(const struct cgn *g);

@@ -441,21 +441,6 @@ static bool filter_matches(const struct map_req *mr, const struct rule *r)
 	return addr_equal(&a, &r->remote);
 }
 
-/* Is the external port free for r? Nobody may hold r's own key; and as the NAT looks up
- * remote-filtered mappings before the others, a filtered one must not sit on a port another host's
- * unfiltered mapping holds, or it would take that host's traffic from this remote. */
-static bool ext_port_free(struct pcp_server *s, const struct rule *r, uint16_t port)
-{
-	static const struct in6_addr none;
-	struct in_addr any = { 0 };
-	struct rule held;
-
-	if (core_find_portmap(s->p.core, any, r->proto, port, &r->remote, r->remote_len, &held) == V_OK)
-		return false;
-	return r->remote_len == 0 || core_find_portmap(s->p.core, any, r->proto, port, &none, 0, &held) != V_OK ||
-	       (addr_equal(&held.target.exact, &r->target.exact) && held.int_port == r->int_port);
-}
-
 static bool allow_low_ports(struct pcp_server *s)
 {
 	struct policy_config pc;
@@ -464,42 +449,11 @@ static bool allow_low_ports(struct pcp_server *s)
 	return pc.allow_low_ports;
 }
 
-/* A port mapping's external port: the suggestion if free, else (unless PREFER_FAILURE) the next free
- * one. Done here rather than by core_add's any_ext_port because the core lets a client overwrite its
- * own mapping on the same external port (IGD semantics), while PCP gives it a second mapping. */
-static uint8_t pick_ext_port(struct pcp_server *s, const struct map_req *mr, struct rule *r)
-{
-	uint16_t start = r->ext_port;
-
-	/* PEER: masquerade keeps a flow's source port when it can, so after the suggestion the internal
-	 * port is where the outbound flow and the mapping agree. */
-	if (mr->peer && start != mr->int_port && !ext_port_free(s, r, start))
-		start = mr->int_port;
-	for (uint32_t i = 0; i < 65536; i++) {
-		uint16_t port = (uint16_t)(start + i);
-
-		if (port < 1024)
-			continue;  /* picked ports stay out of the privileged range */
-		if (ext_port_free(s, r, port)) {
-			r->ext_port = port;
-			return PCP_SUCCESS;
-		}
-		if (mr->prefer_failure)
-			return PCP_CANNOT_PROVIDE_EXTERNAL;
-		if (i >= 4096)
-			break;  /* bounded: a table this full answers NO_RESOURCES */
-	}
-	return PCP_NO_RESOURCES;
-}
-
-/* CGN mode: the suggested port if free and in the subscriber's block, else the next free one of
- * the block (RFC 6887 11.3: the server may assign another). A block with no free port is the
- * subscriber's quota: USER_EX_QUOTA (RFC 6887 7.4). */
-static uint8_t pick_cgn_port(struct pcp_server *s, const struct map_req *mr, struct rule *r)
+/* CGN mode: the subscriber's block (pool address and port range) holds its mappings; a suggestion
+ * outside it cannot be had (RFC 6887 11.3: the server may assign another, unless PREFER_FAILURE). */
+static uint8_t cgn_port_req(struct pcp_server *s, const struct map_req *mr, struct core_add_req *q)
 {
 	struct cgn_block b;
-	struct rule held;
-	uint32_t size;
 
 	switch (cgn_block_of(s->p.cgn, addr_to_v4(&mr->internal), &b)) {
 	case CGN_OK:
@@ -514,19 +468,12 @@ static uint8_t pick_cgn_port(struct pcp_server *s, const struct map_req *mr, str
 	      (!addr_is_v4(&mr->sugg_addr) || addr_to_v4(&mr->sugg_addr).s_addr != b.addr.s_addr)) ||
 	     (mr->sugg_port && (mr->sugg_port < b.lo || mr->sugg_port > b.hi))))
 		return PCP_CANNOT_PROVIDE_EXTERNAL;
-	r->ext_addr = b.addr;
-	size = cgn_block_size(&b);
-	for (uint32_t i = 0; i < size; i++) {
-		uint16_t port = cgn_port_try(&b, mr->sugg_port, mr->int_port, i);
-
-		if (core_find_portmap(s->p.core, b.addr, r->proto, port, &r->remote, r->remote_len, &held) != V_OK) {
-			r->ext_port = port;
-			return PCP_SUCCESS;
-		}
-		if (mr->prefer_failure)
-			return PCP_CANNOT_PROVIDE_EXTERNAL;
-	}
-	return PCP_USER_EX_QUOTA;
+	q->rule.ext_addr = b.addr;
+	q->rule.ext_port = mr->sugg_port;
+	q->port = mr->prefer_failure && mr->sugg_port ? CORE_PORT_NEW_EXACT : CORE_PORT_IN_BLOCK;
+	q->port_lo = b.lo;
+	q->port_hi = b.hi;
+	return PCP_SUCCESS;
 }
 
 static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
@@ -564,7 +511,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 			return PCP_UNSUPP_PROTOCOL;
 		if (mr->int_port == 0)
 			return PCP_UNSUPP_PROTOCOL;
-		rc = pick_cgn_port(s, mr, &q.rule);
+		rc = cgn_port_req(s, mr, &q);
 		if (rc != PCP_SUCCESS)
 			return rc;
 	} else if (mr->v4) {
@@ -584,9 +531,11 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		q.rule.ext_port = mr->sugg_port ? mr->sugg_port : mr->int_port;
 		if (q.rule.ext_port < 1024 && !mr->prefer_failure && !allow_low_ports(s))
 			q.rule.ext_port = mr->int_port;
-		rc = pick_ext_port(s, mr, &q.rule);
-		if (rc != PCP_SUCCESS)
-			return rc;
+		/* a second mapping of the same host gets a port of its own (the core would let it take over
+		 * its first one, as IGD does); PEER: masquerade keeps a flow's source port when it can, so
+		 * after the suggestion the internal port is where the outbound flow and the mapping agree */
+		q.port = mr->prefer_failure ? CORE_PORT_NEW_EXACT : CORE_PORT_NEW_NEAREST;
+		q.port_then = mr->peer ? mr->int_port : 0;
 	} else {
 		q.rule.kind = RULE_PINHOLE;
 		/* No translation: only the internal address:port can be had outside. */

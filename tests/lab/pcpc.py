@@ -161,57 +161,51 @@ def show(d):
     print(" ".join("%s=%s" % kv for kv in d.items()), flush=True)
 
 
-def request(args):
-    fam = socket.AF_INET6 if ":" in args.server else socket.AF_INET
+def client_socket(args, fam=None):
+    """A UDP socket connected to the server's PCP port, bound to --src / --src-port if given."""
+    fam = fam or (socket.AF_INET6 if ":" in args.server else socket.AF_INET)
     s = socket.socket(fam, socket.SOCK_DGRAM)
     if args.src_port or args.src:
         s.bind((args.src or ("::" if fam == socket.AF_INET6 else "0.0.0.0"), args.src_port))
     s.connect((args.server, 5351))
+    return s
+
+
+def ask(s, msg, args, parse_fn):
+    """Sends msg up to --tries times, --timeout apart, and shows the first answer (exit 0), or
+    result=TIMEOUT (exit 2). RFC 6887 8.1.1 would back off from 3 s; a lab on one host answers in
+    microseconds."""
+    for _ in range(args.tries):
+        s.send(msg)
+        s.settimeout(args.timeout)
+        try:
+            buf = s.recv(2048)
+        except socket.timeout:
+            continue
+        show(parse_fn(buf))
+        return 0
+    print("result=TIMEOUT", flush=True)
+    return 2
+
+
+def request(args):
+    s = client_socket(args)
     client = s.getsockname()[0].split("%")[0]
     msg = build(args, client)
     if args.raw_version is not None:
         msg = bytes([args.raw_version]) + msg[1:]
     if args.raw_len is not None:
         msg = msg[:args.raw_len]
-    # RFC 6887 8.1.1 would back off from 3 s; a lab on one host answers in microseconds.
-    for _ in range(args.tries):
-        s.send(msg)
-        s.settimeout(args.timeout)
-        try:
-            buf = s.recv(2048)
-        except socket.timeout:
-            continue
-        show(parse(buf))
-        return 0
-    print("result=TIMEOUT", flush=True)
-    return 2
+    return ask(s, msg, args, parse)
 
 
 def natpmp(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if args.src_port or args.src:
-        s.bind((args.src or "0.0.0.0", args.src_port))
-    s.connect((args.server, 5351))
-    msg = natpmp_build(args)
-    for _ in range(args.tries):
-        s.send(msg)
-        s.settimeout(args.timeout)
-        try:
-            buf = s.recv(2048)
-        except socket.timeout:
-            continue
-        show(any_parse(buf))
-        return 0
-    print("result=TIMEOUT", flush=True)
-    return 2
+    return ask(client_socket(args, socket.AF_INET), natpmp_build(args), args, any_parse)
 
 
 def probe(args):
     """Tailscale's probe: NAT-PMP public address and PCP ANNOUNCE at once, from one socket."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if args.src_port or args.src:
-        s.bind((args.src or "0.0.0.0", args.src_port))
-    s.connect((args.server, 5351))
+    s = client_socket(args, socket.AF_INET)
     me = s.getsockname()[0]
     announce = struct.pack("!BBHI", 2, 0, 0, 0) + addr16(me)
     t0 = time.monotonic()

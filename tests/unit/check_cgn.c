@@ -111,21 +111,6 @@ START_TEST(pcp_blocks_are_the_nat_block_map)
 }
 END_TEST
 
-START_TEST(port_try_order)
-{
-	struct cgn_block b = { .lo = 2000, .hi = 2003 };
-	bool hit[4] = { false };
-
-	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 0), 2002);    /* suggestion in the block first */
-	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 1), 2003);
-	ck_assert_uint_eq(cgn_port_try(&b, 2002, 80, 2), 2000);    /* wraps */
-	ck_assert_uint_eq(cgn_port_try(&b, 9999, 5, 0), 2001);     /* outside: from the internal port */
-	for (uint32_t i = 0; i < 4; i++)
-		hit[cgn_port_try(&b, 0, 7, i) - 2000] = true;
-	ck_assert(hit[0] && hit[1] && hit[2] && hit[3]);
-}
-END_TEST
-
 /* The operator's table (pcpd --print-blocks): one row per subscriber with a block, each saying what
  * cgn_block_of assigns (so the archive names who held an address and port), in CSV and in JSON. */
 START_TEST(export_rows_are_the_blocks)
@@ -387,7 +372,6 @@ static Suite *cgn_suite(void)
 
 	tcase_add_test(alloc, blocks_are_deterministic_and_disjoint);
 	tcase_add_test(alloc, pcp_blocks_are_the_nat_block_map);
-	tcase_add_test(alloc, port_try_order);
 	tcase_add_test(alloc, bad_configs);
 	tcase_add_test(alloc, export_rows_are_the_blocks);
 	tcase_add_test(alloc, from_conf);

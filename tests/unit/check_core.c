@@ -299,7 +299,7 @@ START_TEST(portmap_conflicts)
 
 	ck_assert_int_eq(core_add(c, &q, &a), V_OK);
 	ck_assert_int_eq(core_add(c, &other, &b), V_CONFLICT);      /* IGD 718 */
-	other.any_ext_port = true;                                  /* AddAnyPortMapping */
+	other.port = CORE_PORT_NEAREST;                              /* AddAnyPortMapping */
 	ck_assert_int_eq(core_add(c, &other, &b), V_OK);
 	ck_assert_uint_ne(b.ext_port, 8080);
 	ck_assert_uint_ge(b.ext_port, 1024);
@@ -312,6 +312,109 @@ START_TEST(portmap_conflicts)
 	ck_assert_uint_eq(found.int_port, 9090);
 	ck_assert_int_eq(core_find_portmap(c, any, IPPROTO_UDP, 8080, NULL, 0, &found), V_NOT_FOUND);
 	ck_assert_uint_eq(fw_mem_count(fw), 2);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* The port strategies (enum core_port): what PCP and a CGN block ask of the core. */
+START_TEST(port_strategies)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req first = portmap_req(7000, "192.0.2.11", 7000, 3600);
+	struct core_add_req q;
+	struct rule a, b;
+
+	ck_assert_int_eq(core_add(c, &first, &a), V_OK);
+	/* NEW_EXACT (PREFER_FAILURE): the requester's own mapping is not taken over */
+	q = portmap_req(7000, "192.0.2.11", 7001, 3600);
+	q.port = CORE_PORT_NEW_EXACT;
+	ck_assert_int_eq(core_add(c, &q, &b), V_CONFLICT);
+	/* NEW_NEAREST: a port of its own next to it, the first mapping untouched */
+	q.port = CORE_PORT_NEW_NEAREST;
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_uint_eq(b.ext_port, 7001);
+	ck_assert_uint_ne(b.id, a.id);
+	ck_assert_int_eq(core_get(c, a.id, &a), V_OK);
+	ck_assert_uint_eq(a.int_port, 7000);
+	/* ... or from port_then when the suggestion is taken (PCP PEER: the internal port) */
+	q = portmap_req(7000, "192.0.2.11", 7100, 3600);
+	q.port = CORE_PORT_NEW_NEAREST;
+	q.port_then = 7100;
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_uint_eq(b.ext_port, 7100);
+	/* a low suggestion is searched from 1024 up */
+	q = portmap_req(80, "192.0.2.11", 7200, 3600);
+	q.port = CORE_PORT_NEW_NEAREST;
+	ck_assert_int_eq(core_add(c, &q, &b), V_OK);
+	ck_assert_uint_ge(b.ext_port, 1024);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+START_TEST(port_in_block)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q;
+	struct rule r;
+	uint16_t got[5];
+
+	/* a block of four on 198.51.100.1: the suggestion first, then onwards, wrapping; full = quota */
+	for (int i = 0; i < 5; i++) {
+		q = portmap_req(2002, "192.0.2.11", (uint16_t)(5000 + i), 3600);
+		q.rule.ext_addr.s_addr = htonl(0xc6336401);
+		q.port = CORE_PORT_IN_BLOCK;
+		q.port_lo = 2000;
+		q.port_hi = 2003;
+		got[i] = core_add(c, &q, &r) == V_OK ? r.ext_port : 0;
+		if (i == 4)
+			ck_assert_int_eq(core_add(c, &q, &r), V_QUOTA);
+	}
+	ck_assert_uint_eq(got[0], 2002);
+	ck_assert_uint_eq(got[1], 2003);
+	ck_assert_uint_eq(got[2], 2000);
+	ck_assert_uint_eq(got[3], 2001);
+	ck_assert_uint_eq(got[4], 0);
+	/* without a suggestion in the block: from the internal port's place in it (5001 % 4 = 1) */
+	q = portmap_req(0, "192.0.2.12", 5001, 3600);
+	q.rule.ext_addr.s_addr = htonl(0xc6336402);
+	q.port = CORE_PORT_IN_BLOCK;
+	q.port_lo = 2000;
+	q.port_hi = 2003;
+	ck_assert_int_eq(core_add(c, &q, &r), V_OK);
+	ck_assert_uint_eq(r.ext_port, 2001);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
+/* A remote-filtered mapping may not sit on a port another host's open mapping holds: the NAT would
+ * hand it that host's traffic from the remote. Whatever the front end (UPnP's AddPortMapping too). */
+START_TEST(filtered_mapping_does_not_shadow_another_host)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req open = portmap_req(8080, "192.0.2.11", 8080, 3600);
+	struct core_add_req thief = portmap_req(8080, "192.0.2.12", 8080, 3600);
+	struct rule a, b;
+
+	ck_assert_int_eq(core_add(c, &open, &a), V_OK);
+	thief.rule.owner = A("192.0.2.12");
+	thief.rule.remote = A("203.0.113.9");
+	thief.rule.remote_len = 128;
+	ck_assert_int_eq(core_add(c, &thief, &b), V_CONFLICT);
+	thief.port = CORE_PORT_NEW_NEAREST;
+	ck_assert_int_eq(core_add(c, &thief, &b), V_OK);
+	ck_assert_uint_ne(b.ext_port, 8080);
+	/* the same internal endpoint may narrow its own port to one remote */
+	open.rule.remote = A("203.0.113.9");
+	open.rule.remote_len = 128;
+	open.port = CORE_PORT_NEW_EXACT;
+	ck_assert_int_eq(core_add(c, &open, &b), V_OK);
+	ck_assert_uint_eq(b.ext_port, 8080);
 	core_free(c);
 	fw->ops->destroy(fw);
 }
@@ -1207,6 +1310,9 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, description_grows_and_shrinks);
 	tcase_add_test(tc, shared_element_refcount);
 	tcase_add_test(tc, portmap_conflicts);
+	tcase_add_test(tc, port_strategies);
+	tcase_add_test(tc, port_in_block);
+	tcase_add_test(tc, filtered_mapping_does_not_shadow_another_host);
 	tcase_add_test(tc, policy_is_applied);
 	tcase_add_test(tc, lease_clamp_and_expiry);
 	tcase_add_test(tc, firewall_failure_changes_nothing);
