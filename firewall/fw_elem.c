@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "firewall/fw.h"
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 
 #define PROTO_ANY 65535
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "firewall/fw.h"
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 
 struct mem_entry {
 	struct fw_key key;

@@ -79,7 +79,7 @@
  *    prefixes and "any port" ranges.
  */
 #include "firewall/fw.h"        /* netinet/in.h must come before the linux/ headers */
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "firewall/fw.h"
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 
 struct render_elem {
 	struct fw_key key;

@@ -10,7 +10,7 @@
 #include "firewall/addr.h"
 #include "firewall/conf.h"
 #include "firewall/core.h"
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 #include "pcpd/cgn.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "firewall/fw.h"
-#include "firewall/nft_priv.h"
+#include "firewall/fw_elem.h"
 #include "tests/unit/testutil.h"
 
 static struct fw_config standalone_cfg(void)
