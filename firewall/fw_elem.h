@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fw_elem.c's interface, private to the firewall backends (nft.c, nft_render.c, mem_fw.c): which set or map an
- * element lands in, and its kernel key bytes. One encoder serves the kernel backend, the text
- * renderer and the in-memory backend, so "same key" means the same thing everywhere. */
+/* fw_elem.c's interface, private to the firewall backends (nft.c, nft_render.c, mem_fw.c): which set
+ * or map an element lands in, and its kernel key bytes. One encoder serves the kernel backend, the
+ * text renderer and the in-memory backend, so "same key" means the same thing everywhere. */
 #ifndef IGDD_FW_ELEM_H
 #define IGDD_FW_ELEM_H
 
