@@ -126,7 +126,11 @@ static void plan_exact(const struct ctx *c, struct rule_target *tg, struct reanc
 	enum addr_kind k = exact_kind(c, tg);
 	uint8_t mac[6];
 
+	/* the old address goes whatever follows: nothing of it stays in the target (igdctl and the UI
+	 * would show its kind on the address the rule moved to) */
 	tg->use_exact = false;
+	memset(&tg->exact, 0, sizeof(tg->exact));
+	tg->exact_kind = ADDR_KIND_UNKNOWN;
 	if (!reanchor_map(&old, c->op, c->ol, c->np, c->nl, &moved)) {
 		reanchor_step_why(s, "subnet has no place in the new prefix");
 		return;

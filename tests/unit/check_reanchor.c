@@ -196,6 +196,10 @@ START_TEST(plan_per_kind)
 			struct in6_addr want = A(c[i].exact);
 
 			ck_assert_msg(addr_equal(&tg->exact, &want), "%s: exact address", c[i].name);
+		} else if (s->state != RULE_GONE) {
+			/* the dropped old address leaves nothing behind (its kind would label the new one) */
+			ck_assert_msg(addr_is_unspecified(&tg->exact) && tg->exact_kind == ADDR_KIND_UNKNOWN,
+				      "%s: the old exact address stays in the target", c[i].name);
 		}
 		ck_assert_msg(tg->use_stable == !!c[i].subnet, "%s: stable selector", c[i].name);
 		if (c[i].subnet) {
