@@ -417,10 +417,10 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		int res = rc < 0 ? IWF_NO_ANSWER : resp.result;
 
 		/* A front end's exchange that failed says nothing of a mapping the CGN holds already (a
-		 * PREFER_FAILURE request for another port, say): only the background's own tries move it. */
-		if (e && sync && !existed) {
-			ent_del(w, r->id);
-		} else if (e && !sync) {
+		 * PREFER_FAILURE request for another port, say), nor of one another front end's exchange for
+		 * the same rule made meanwhile (libtorrent's PCP MAP beside its UPnP request): only the
+		 * background's own tries move an entry, and a failed exchange never made one. */
+		if (e && !sync) {
 			e->state = pcp_client_next(e->state, rc < 0 ? PCP_CLIENT_EV_TIMEOUT : PCP_CLIENT_EV_REFUSED);
 			e->attempt++;
 			e->next_ms = now + (uint64_t)pcp_client_backoff_s(e->attempt, 60) * 1000u;
