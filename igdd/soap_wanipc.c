@@ -202,7 +202,10 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 		int prc = iwf_map(w, &got, q.ext_port, !any, 0, &ext);
 
 		if (prc == 0 && !any && ext.port != q.ext_port) {
-			iwf_unmap(w, got.id);  /* a server that ignored PREFER_FAILURE */
+			/* another port than asked: a server that ignored PREFER_FAILURE, or the mapping the rule
+			 * had already (the same app's PCP MAP that finished while this one waited): that one stays */
+			if (!existed)
+				iwf_unmap(w, got.id);
 			prc = PCP_CANNOT_PROVIDE_EXTERNAL;
 		}
 		if (prc != 0) {
