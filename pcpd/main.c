@@ -2,6 +2,7 @@
 /* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/daemon.c) plus the
  * PCP/NAT-PMP service on the subscriber-facing interfaces. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "firewall/daemon.h"
 #include "firewall/fw.h"
 #include "firewall/log.h"
+#include "firewall/loop.h"
 #include "pcpd/cgn.h"
 #include "pcpd/maplog.h"
 #include "pcpd/pcp_io.h"
@@ -40,6 +42,26 @@ static void pcpd_rule_change(struct daemon *d, const struct rule *r, enum core_e
 		log_warn("mapping_log %s: record of rule %u not written", d->conf.mapping_log, r->id);
 }
 
+/* SIGUSR1: this node has just taken over the site's PCP address (keepalived's notify_master, README
+ * "Two pcpd nodes per site"). The clients now reaching it made their mappings on the node that
+ * failed, and nothing of that state is here: to them the server lost its state (RFC 6887 8.5). The
+ * epoch restarts, so the next answer tells them, and the ANNOUNCE burst asks them to re-map now
+ * (14.1.3). Without it a standby that has run as long as the failed node answers an epoch that looks
+ * continuous, and the clients would never re-create their mappings. */
+static void pcpd_on_takeover(void *arg, int signo)
+{
+	struct daemon *d = arg;
+	struct pcpd_front *f = d->front;
+
+	(void)signo;
+	if (f == NULL || f->pcp == NULL) {
+		log_info("SIGUSR1 (takeover): PCP is off, nothing to announce");
+		return;
+	}
+	log_info("SIGUSR1 (takeover): the clients' mappings were made elsewhere: epoch restarts, ANNOUNCE");
+	pcp_service_state_lost(f->pcp);
+}
+
 static int pcpd_start(struct daemon *d)
 {
 	struct pcpd_front *f = calloc(1, sizeof(*f));
@@ -55,6 +77,10 @@ static int pcpd_start(struct daemon *d)
 	}
 	d->front = f;
 	d->on_rule_change = pcpd_rule_change;
+	if (loop_signal(d->loop, SIGUSR1, pcpd_on_takeover, d) < 0) {
+		log_warn("SIGUSR1");
+		return -1;
+	}
 	if (!d->conf.enable_pcp) {
 		log_info("enable_pcp=no: pcpd runs with the control socket only");
 		return 0;

@@ -4,8 +4,9 @@
  * with the process's loop; requests go to pcp_server.c, the answer goes back from the address the
  * request was sent to (IP_PKTINFO / IPV6_PKTINFO). Requests arriving on other interfaces than the
  * LAN ones are dropped. On start, and whenever the external IPv4 address changes (the epoch then
- * restarts), the unsolicited ANNOUNCE is multicast on every LAN interface to 224.0.0.1:5350 and
- * [ff02::1]:5350 (with the NAT-PMP external address announcement on IPv4), ten times at intervals
+ * restarts), the unsolicited ANNOUNCE is multicast on every LAN interface to 224.0.0.1:5350 (from each
+ * IPv4 address of the interface, the VRRP one too) and [ff02::1]:5350 (with the NAT-PMP external
+ * address announcement on IPv4), ten times at intervals
  * doubling from 250 ms (RFC 6886 3.2.1 timing, which RFC 6887 14.1.3 follows).
  *
  * Decisions stay in pcp_server.c; this file does I/O and does not decide.
@@ -25,6 +26,7 @@
 
 #define PCP_IO_ANNOUNCE_COUNT 10
 #define PCP_IO_ANNOUNCE_FIRST_MS 250
+#define PCP_IO_ANNOUNCE_MAX_SRC 8   /* IPv4 addresses per LAN interface an ANNOUNCE is sent from */
 
 struct pcp_service;
 
