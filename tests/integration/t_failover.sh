@@ -267,13 +267,19 @@ step "lab $LAB up: wan - (pa | pb) - cpe - lan1"
 fo_pcpd_start a || fo_fail "pcpd on node a"
 fo_pcpd_start b || fo_fail "pcpd on node b"
 ok "pcpd runs on both nodes with the same pool $FO_POOL and blocks of $FO_PPS (the cpe's: $FO_LO-$FO_HI)"
-# node a first, with the higher priority: it wins the first election
+# node a comes up first and takes the site; node b joins as its backup (nopreempt: even a higher
+# priority would not take it back, b's is lower anyway)
 fo_keepalived_start a 150 || fo_fail "keepalived on node a"
-fo_keepalived_start b 100 || fo_fail "keepalived on node b"
 wait_until 15 one_owner || fo_fail "no node took the site address within 15 s"
-[ "$(site_owner)" = a ] || fo_fail "node $(site_owner) holds the site address, want a (priority 150)"
+[ "$(site_owner)" = a ] || fo_fail "node $(site_owner) holds the site address, want a"
+T_A=$WAITED
+fo_keepalived_start b 100 || fo_fail "keepalived on node b"
+b_backup() { grep -q 'Entering BACKUP STATE' "$LAB_DIR/pb/keepalived.log"; }
+wait_until 15 b_backup || fo_fail "keepalived on node b did not enter BACKUP within 15 s"
+sleep 1.5   # not a criterion: more than one advert interval, so a b wrongly taking over would show
+[ "$(site_owner)" = a ] || fo_fail "node $(site_owner) holds the site address once b joined, want a"
 fo_exec pb ip -4 -o addr show | grep -q " $FO_SITE_IN/\| $FO_SITE_OUT/" && fo_fail "both nodes hold a site address"
-ok "keepalived: node a holds $FO_SITE_IN and $FO_SITE_OUT after ${WAITED}s, node b is BACKUP"
+ok "keepalived: node a holds $FO_SITE_IN and $FO_SITE_OUT after ${T_A}s, node b is BACKUP"
 
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$FO_HTTP" "upstream_pcp_server=$FO_SITE_IN" ||
 	fo_fail "igdd start"
@@ -302,6 +308,7 @@ RECREATED0=$(status_field recreated)
 
 step "node a dies: SIGKILL to pcpd and keepalived, its links go dark"
 A_PIDS=$(ip netns pids "${LAB}pa" | tr '\n' ' ')
+LOG_AT_KILL=$(wc -l <"$LAB_DIR/igdd.log")
 T_KILL=$(now_ms)
 # shellcheck disable=SC2086 # a list of pids
 kill -KILL $A_PIDS
@@ -329,7 +336,11 @@ ok "the wan reaches lan1 again through $FO_EXT:$PORT: the same address and port,
 recreated_more() { [ "$(status_field recreated)" -gt "${RECREATED0:-0}" ]; }
 wait_until 10 recreated_more ||
 	fo_fail "igdd's re-created count stayed ${RECREATED0:-0}"
-grep -q 'epoch\|re-creat' "$LAB_DIR/igdd.log" || fo_fail "igdd's log says nothing of the reset"
+AFTER=$(tail -n +$((LOG_AT_KILL + 1)) "$LAB_DIR/igdd.log")
+grep -q 'iwf: upstream PCP server lost its state' <<<"$AFTER" || fo_fail "igdd's log says nothing of the reset"
+# node b's ANNOUNCE came from the site address (its secondary one), so igdd took it as its server's
+grep -q 'iwf: unsolicited ANNOUNCE from the upstream server' <<<"$AFTER" ||
+	fo_fail "igdd heard no ANNOUNCE from $FO_SITE_IN after the takeover: $(grep -i announce <<<"$AFTER")"
 ok "igdd noticed the epoch reset and re-created its upstream mapping (re-created: $(status_field recreated))"
 grep -q " create tcp subscriber=100.64.0.2 internal=100.64.0.2:[0-9]* external=$FO_EXT:$PORT " "$LAB_DIR/pb/mappings.log" ||
 	fo_fail "node b's mapping_log has no create for $PORT: $(cat "$LAB_DIR/pb/mappings.log")"
