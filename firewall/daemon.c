@@ -619,7 +619,10 @@ static int open_core(struct daemon *d)
 	p.ext_port_min = d->conf.ext_port_min;
 	p.ext_port_max = d->conf.ext_port_max;
 	open_devwatch(d);
-	if (d->devwatch) {
+	/* Devices are hosts on the LAN's link (igdd). pcpd's subscribers are routed: every one behind a
+	 * BNG shares its MAC, and asking the link about them gets no answer, so neither a device's
+	 * identity (quotas, "same device") nor the "nobody answers for it" refusal may judge them. */
+	if (d->devwatch && d->info->lan_is_link) {
 		p.devices = devwatch_devices(d->devwatch);
 		/* IGD:2 606 and PCP: another address of the same device (same MAC) may act for it */
 		p.same_device = device_same_cb;

@@ -169,6 +169,9 @@ struct fw {
 };
 
 struct fw *fw_nft_new(const struct fw_config *cfg);  /* nft.c; NULL + errno on failure */
+/* Tests only: called while a large batch is being sent with the monitor deaf (nft.c batch_send),
+ * so a test can make a foreign change in that window. NULL in the daemons. */
+extern void (*fw_nft_during_quiet_batch)(void);
 struct fw *fw_mem_new(const struct fw_config *cfg);  /* mem_fw.c */
 /* mem backend introspection for unit tests */
 size_t fw_mem_count(struct fw *fw);

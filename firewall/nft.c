@@ -84,6 +84,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,8 @@
 #define MSG_RESERVE      (96 * 1024)         /* room for one message of ELEMS_PER_MSG elements */
 #define RECV_BUF_BYTES   (256 * 1024)
 #define ACK_TIMEOUT_MS   10000               /* the kernel answers in milliseconds; bound the wait */
+/* A batch with at least this many elements is sent with the monitor deaf (see batch_send). */
+#define QUIET_BATCH_ELEMS 1024
 
 struct nft_names {
 	char table[FW_NAME_MAX];
@@ -147,6 +150,13 @@ struct nft {
 	char *rbuf;               /* RECV_BUF_BYTES, for the command socket (under the core's lock) */
 	char *mbuf;               /* RECV_BUF_BYTES, for the monitor (read on the loop thread, without that
 				   * lock: a commit on another thread may be reading ACKs into rbuf meanwhile) */
+	/* After a quiet batch: the generation the ruleset must have if nobody else committed while the
+	 * monitor was deaf, and the seq of the GETGEN sent on the monitor socket to check it. The
+	 * commit path (core's lock) writes them, the loop thread reads them: gen_lock. */
+	pthread_mutex_t gen_lock;
+	bool gen_pending;
+	bool deafness_suspected;  /* a rejoin or its check could not be sent */
+	uint32_t gen_seq, gen_expect;
 };
 
 static struct nft *nft_of(struct fw *fw)
@@ -168,6 +178,7 @@ struct batch {
 	uint32_t first_seq;       /* seq of the first message that asks for an ACK */
 	uint32_t next_seq;
 	size_t nmsgs;
+	size_t nelems;            /* set elements in all messages */
 	uint16_t *types;          /* message type per seq, for error messages */
 	size_t types_cap;
 	bool oom;
@@ -346,9 +357,98 @@ static int read_acks(struct fw *fw, struct nft *p, const struct batch *b)
 	return 0;
 }
 
-/* Sends the batch and waits for all ACKs. One call = one transaction. */
+/* A NEWGEN message's generation id. */
+static bool nft_gen_of(const struct nlmsghdr *nlh, int64_t *gen)
+{
+	const struct nlattr *a;
+
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES || NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWGEN ||
+	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+		return false;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			*gen = ntohl(mnl_attr_get_u32(a));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The ruleset's generation id (it grows by one per committed transaction, anyone's), or -errno. */
+static int64_t get_gen(struct nft *p)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = p->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(p->nl), .events = POLLIN };
+
+	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (int rounds = 0; rounds < 16 && poll(&pfd, 1, ACK_TIMEOUT_MS) > 0; rounds++) {
+		ssize_t n = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		int len = (int)n;
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+		for (nlh = (void *)buf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			int64_t gen = -EPROTO;
+
+			if (nlh->nlmsg_seq != seq)
+				continue;   /* a stale answer */
+			if (nlh->nlmsg_type == NLMSG_ERROR)
+				return -EPROTO;
+			if (nft_gen_of(nlh, &gen))
+				return gen;
+			return -EPROTO;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+void (*fw_nft_during_quiet_batch)(void);
+
+static int monitor_membership(struct nft *p, int opt)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	return setsockopt(mnl_socket_get_fd(p->mon), SOL_NETLINK, opt, &group, sizeof(group));
+}
+
+/* Back to listening after a quiet batch, and the generation check the monitor will read. */
+static void monitor_rejoin(struct nft *p, uint32_t expect)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	uint32_t seq;
+
+	pthread_mutex_lock(&p->gen_lock);
+	seq = ++p->gen_seq;
+	p->gen_expect = expect;
+	p->gen_pending = true;
+	pthread_mutex_unlock(&p->gen_lock);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+	/* Neither can fail short of a broken socket; if one does, the monitor says "changed" at its
+	 * next read (deafness_suspected), which costs a reconcile, never a missed foreign change. */
+	if (monitor_membership(p, NETLINK_ADD_MEMBERSHIP) < 0 || mnl_socket_sendto(p->mon, nlh, nlh->nlmsg_len) < 0) {
+		pthread_mutex_lock(&p->gen_lock);
+		p->deafness_suspected = true;
+		pthread_mutex_unlock(&p->gen_lock);
+		monitor_membership(p, NETLINK_ADD_MEMBERSHIP);
+	}
+}
+
+/* Sends the batch and waits for all ACKs. One call = one transaction.
+ * The kernel reports every element a transaction adds or removes to every listener, and we listen
+ * (the monitor, to notice others touching our table): for a large batch, building those reports
+ * took most of the kernel's time (a resync of 1,000,000 elements: 19 s instead of 5), and they
+ * overflowed the monitor's buffer, which reads as "events were lost" and asked for another full
+ * resync, and so on. So a large batch goes out with the monitor deaf: we note the generation
+ * before, rejoin after, and ask the kernel (on the monitor socket, so the loop reads the answer
+ * like an event) whether the generation is ours + 1; anything else means someone else committed
+ * meanwhile, and the monitor reports a change (a full reconcile: conservative, and rare). */
 static int batch_send(struct fw *fw, struct nft *p, struct batch *b)
 {
+	int64_t gen_before = -1;
 	int err;
 
 	batch_finish(b, p);
@@ -356,14 +456,21 @@ static int batch_send(struct fw *fw, struct nft *p, struct batch *b)
 		snprintf(fw->err, sizeof(fw->err), "out of memory building the batch");
 		return -ENOMEM;
 	}
+	if (b->nelems >= QUIET_BATCH_ELEMS && p->mon && (gen_before = get_gen(p)) >= 0 &&
+	    monitor_membership(p, NETLINK_DROP_MEMBERSHIP) < 0)
+		gen_before = -1;
+	if (gen_before >= 0 && fw_nft_during_quiet_batch)
+		fw_nft_during_quiet_batch();
 	if (mnl_socket_sendto(p->nl, b->buf, b->len) < 0) {
 		err = -errno;
 		snprintf(fw->err, sizeof(fw->err), "sending a %zu-byte batch: %s", b->len, errstr(err));
-		return err;
+	} else {
+		err = read_acks(fw, p, b);
 	}
-	err = read_acks(fw, p, b);
 	if (!err)
 		p->transactions++;
+	if (gen_before >= 0)
+		monitor_rejoin(p, (uint32_t)gen_before + (err ? 0 : 1));
 	return err;
 }
 
@@ -961,6 +1068,7 @@ static void msg_block_elems(struct batch *b, struct nft *p, const struct fw_nat_
 				break;
 			}
 			nftnl_set_elem_add(s, e);
+			b->nelems++;
 		}
 		if ((nlh = batch_msg(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE))) {
 			nftnl_set_elems_nlmsg_build_payload(nlh, s);
@@ -1146,6 +1254,7 @@ static void msg_elems_chunk(struct batch *b, const struct nft *p, const struct k
 		}
 		nftnl_set_elem_add(s, e);
 	}
+	b->nelems += n;
 	if ((nlh = batch_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0))) {
 		nftnl_set_elems_nlmsg_build_payload(nlh, s);
 		batch_close_msg(b, nlh);
@@ -1632,14 +1741,32 @@ static bool event_touches_us(const struct nft *p, const struct nlmsghdr *nlh)
 	return false;
 }
 
+/* 1 when this answer shows a transaction of someone else while the monitor was deaf (or the
+ * question failed), 0 when the generation is the one our quiet batch left, or for a stale answer. */
+static int gen_check(struct nft *p, const struct nlmsghdr *nlh)
+{
+	int64_t gen = -1;
+	int changed = 0;
+
+	pthread_mutex_lock(&p->gen_lock);
+	if (p->gen_pending && nlh->nlmsg_seq == p->gen_seq) {
+		p->gen_pending = false;
+		changed = !nft_gen_of(nlh, &gen) || (uint32_t)gen != p->gen_expect;
+	}
+	pthread_mutex_unlock(&p->gen_lock);
+	return changed;
+}
+
 static int nft_monitor_read(struct fw *fw)
 {
 	struct nft *p = nft_of(fw);
+	uint32_t mon_portid;
 	int fd, changed = 0;
 
 	if (!p->mon)
 		return 0;
 	fd = mnl_socket_get_fd(p->mon);
+	mon_portid = mnl_socket_get_portid(p->mon);
 	for (int rounds = 0; rounds < 100000; rounds++) {
 		ssize_t n = recv(fd, p->mbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
 		int len;
@@ -1656,10 +1783,18 @@ static int nft_monitor_read(struct fw *fw)
 			return -1;   /* errno tells why; fw->err belongs to the command path */
 		}
 		len = (int)n;
-		for (const struct nlmsghdr *nlh = (void *)p->mbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
-			if (nlh->nlmsg_pid != p->portid && event_touches_us(p, nlh))
+		for (const struct nlmsghdr *nlh = (void *)p->mbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_pid == mon_portid)
+				changed |= gen_check(p, nlh);   /* an answer to monitor_rejoin's question */
+			else if (nlh->nlmsg_pid != p->portid && event_touches_us(p, nlh))
 				changed = 1;
+		}
 	}
+	pthread_mutex_lock(&p->gen_lock);
+	if (p->deafness_suspected)
+		changed = 1;
+	p->deafness_suspected = false;
+	pthread_mutex_unlock(&p->gen_lock);
 	return changed;
 }
 
@@ -1681,6 +1816,7 @@ static void nft_destroy(struct fw *fw)
 			mnl_socket_close(p->mon);
 		free(p->rbuf);
 		free(p->mbuf);
+		pthread_mutex_destroy(&p->gen_lock);
 		free(p);
 	}
 	free(fw);
@@ -1788,6 +1924,7 @@ struct fw *fw_nft_new(const struct fw_config *cfg)
 	/* calloc: requests built in rbuf (dumps) go out with libmnl's attribute padding unzeroed */
 	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)) || !(p->mbuf = malloc(RECV_BUF_BYTES)))
 		goto fail_errno;
+	pthread_mutex_init(&p->gen_lock, NULL);
 	fw->ops = &nft_ops;
 	fw->cfg = *cfg;
 	fw->priv = p;

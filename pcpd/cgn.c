@@ -97,11 +97,6 @@ enum cgn_result cgn_block_of(const struct cgn *g, struct in_addr subscriber, str
 	return CGN_OK;
 }
 
-uint32_t cgn_block_size(const struct cgn_block *b)
-{
-	return (uint32_t)b->hi - b->lo + 1u;
-}
-
 uint64_t cgn_capacity(const struct cgn *g)
 {
 	return fw_nat_blocks_capacity(&g->nb);

@@ -64,7 +64,6 @@ struct cgn *cgn_new(const struct cgn_config *cfg, char *err, size_t errlen);
 void cgn_free(struct cgn *g);
 
 enum cgn_result cgn_block_of(const struct cgn *g, struct in_addr subscriber, struct cgn_block *out);
-uint32_t cgn_block_size(const struct cgn_block *b);
 /* How many subscribers get a block; the pool's address count. */
 uint64_t cgn_capacity(const struct cgn *g);
 size_t cgn_pool_size(const struct cgn *g);

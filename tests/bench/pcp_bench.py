@@ -5,6 +5,7 @@
   pcp_bench.py -s SERVER [--src ADDR] [--count N] [--ports P] [--base B] [--proto udp|tcp]
                [--sockets K] [--time-limit S]
   pcp_bench.py -s SERVER [--src ADDR] --fill N [--sockets K] [--fill-base B] [--lifetime L]
+               [--subscribers FIRST --per-sub M]
 
 Run (default): each client socket sends a MAP for internal port BASE+k*P+i (i < P), then a MAP with
 lifetime 0 deleting it, round after round, so every request changes the rule table (store, nftables).
@@ -15,6 +16,9 @@ p50/p99/max latency in ms for creates and deletes, and one "result key=value ...
 
 --fill N: installs N long-lived mappings (TCP then UDP internal ports from --fill-base up; the run mode
 uses UDP 30000.. by default) as fast as K sockets get answers; prints "filled ok=.. fail=.. secs=.. rate=..".
+With --subscribers (IPv4, a CGN): mapping i is asked by subscriber FIRST + i // M for UDP internal port
+B + i % M, each request sent from that subscriber's address (IP_PKTINFO: the namespace must treat the
+range as local, e.g. `ip route add local 100.64.64.0/18 dev lo`), so N mappings come from N / M clients.
 
 IPv4 SERVER: port mappings (NAT44); IPv6 SERVER: pinholes for the client's own address (--src binds it).
 Bounded: N requests (or N mappings), at most --time-limit seconds, a request unanswered within 1 s is
@@ -28,11 +32,14 @@ import struct
 import time
 
 TIMEOUT_S = 1.0
+IP_PKTINFO = 8  # linux/in.h; not exported by Python's socket module
 
 
 def map_req(client16, proto, port, lifetime, nonce):
     hdr = struct.pack("!BBHI", 2, 1, 0, lifetime) + client16
-    return hdr + nonce + struct.pack("!B3xHH", proto, port, 0) + bytes(16)
+    # no suggested external address: the all-zeros address of the client's family
+    any_ext = bytes(10) + b"\xff\xff" + bytes(4) if client16[:12] == bytes(10) + b"\xff\xff" else bytes(16)
+    return hdr + nonce + struct.pack("!B3xHH", proto, port, 0) + any_ext
 
 
 def pct(v, p):
@@ -65,14 +72,30 @@ class Client:
         if self.next >= len(self.reqs):
             self.kind = None
             return False
-        self.kind, msg = self.reqs[self.next]
+        self.kind, msg = self.reqs[self.next][:2]
         self.next += 1
         self.t = time.perf_counter()
         try:
-            self.s.send(msg)
+            self.transmit(msg)
         except BlockingIOError:
             pass  # lost like any datagram: the timeout moves on
         return True
+
+    def transmit(self, msg):
+        self.s.send(msg)
+
+
+class SubscriberClient(Client):
+    """A socket that sends each request from the subscriber address the request names."""
+
+    def __init__(self, s, reqs, server):
+        super().__init__(s, reqs)
+        self.server = server
+
+    def transmit(self, msg):
+        src = self.reqs[self.next - 1][2]
+        info = struct.pack("=I4s4s", 0, src, bytes(4))
+        self.s.sendmsg([msg], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, (self.server, 5351))
 
 
 def drive(clients, limit_s):
@@ -116,6 +139,29 @@ def fill_ports(n, base):
     return pairs[:n]
 
 
+def fill_subscribers(a, k):
+    """--fill with --subscribers: many CGN subscribers, each its own source address."""
+    first = struct.unpack("!I", socket.inet_aton(a.subscribers))[0]
+    clients = []
+    for i in range(k):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: send from any address of the local range
+        s.bind(("0.0.0.0", 0))
+        s.setblocking(False)
+        reqs = []
+        # each socket takes whole subscribers, so a subscriber's requests stay in order on one socket
+        for sub in range(i, (a.fill + a.per_sub - 1) // a.per_sub, k):
+            addr = socket.inet_aton(socket.inet_ntoa(struct.pack("!I", first + sub)))
+            nonce = os.urandom(12)
+            client16 = bytes(10) + b"\xff\xff" + addr
+            for j in range(min(a.per_sub, a.fill - sub * a.per_sub)):
+                reqs.append(("create", map_req(client16, 17, a.fill_base + j, a.lifetime, nonce), addr))
+        clients.append(SubscriberClient(s, reqs, a.server))
+    lat, fails, timeouts, el = drive(clients, a.time_limit)
+    ok = len(lat.get("create", [])) - fails
+    print("filled ok=%d fail=%d timeouts=%d secs=%.2f rate=%.0f" % (ok, fails, timeouts, el, ok / el))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-s", "--server", required=True)
@@ -129,8 +175,13 @@ def main():
     ap.add_argument("--fill", type=int, default=0)
     ap.add_argument("--fill-base", type=int, default=1024)
     ap.add_argument("--lifetime", type=int, default=7200)
+    ap.add_argument("--subscribers", default="")
+    ap.add_argument("--per-sub", type=int, default=64)
     a = ap.parse_args()
     k = max(1, a.sockets)
+    if a.fill and a.subscribers:
+        fill_subscribers(a, k)
+        return
     socks = [open_socket(a.server, a.src) for _ in range(k)]
     if a.fill:
         pairs = fill_ports(a.fill, a.fill_base)

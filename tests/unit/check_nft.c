@@ -392,6 +392,57 @@ START_TEST(monitor_and_resync_after_foreign_changes)
 }
 END_TEST
 
+static void foreign_commit(void)
+{
+	ck_assert_int_eq(system("nft add table inet other_quiet"), 0);
+}
+
+/* A large batch goes out with the monitor deaf (the kernel would otherwise report each of its
+ * elements to us): our own is not a change, someone else's commit in that window is. */
+START_TEST(monitor_deaf_only_for_our_large_batches)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	size_t n = 5000;
+	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct collected got = { .n = 0 };
+	char a[64];
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:5::%zx", i + 1);
+		v[i] = pinhole(a, IPPROTO_TCP, 443, 0);
+	}
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "commit: %s", fw->err);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* our own, quiet */
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync: %s", fw->err);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+
+	/* someone commits (even elsewhere) while we are deaf: we cannot know what, so it counts */
+	fw_nft_during_quiet_batch = foreign_commit;
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync: %s", fw->err);
+	fw_nft_during_quiet_batch = NULL;
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+
+	/* listening again afterwards: a small foreign change is seen as an event */
+	ck_assert_int_eq(system("nft add element inet igdd ph_port '{ 2001:db8::99 . tcp . 1 }'"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	/* and small batches of ours never made it deaf */
+	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, 1), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	ck_assert_int_eq(system("nft delete table inet other_quiet"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* not our table */
+	fw->ops->remove(fw);
+	fw->ops->destroy(fw);
+	free(v);
+}
+END_TEST
+
 START_TEST(integrated_mode)
 {
 	NEED_ROOT();
@@ -920,6 +971,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, readd_updates_timeout);
 	tcase_add_test(tc, delete_of_expired_element);
 	tcase_add_test(tc, monitor_and_resync_after_foreign_changes);
+	tcase_add_test(tc, monitor_deaf_only_for_our_large_batches);
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
 	tcase_add_test(tc, snat_companion);
