@@ -16,6 +16,11 @@
 #include "firewall/log.h"
 #include "igdd/upnp_priv.h"
 
+/* pupnp queues every SOAP request and every GENA NOTIFY (one per subscriber) as a job; its default of
+ * 100 queued jobs drops NOTIFYs to all but ~100 subscribers of one event. Bounded subscriptions keep the
+ * queue (and memory) bounded in turn. */
+#define UPNP_MAX_JOBS          4096
+
 /* ---------- libupnp callback and life cycle ---------- */
 
 static int upnp_cb(Upnp_EventType type, const void *event, void *cookie)

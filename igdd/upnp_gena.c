@@ -8,6 +8,16 @@
 #include "firewall/log.h"
 #include "igdd/upnp_priv.h"
 
+/* GENA subscriptions, per service and address family. A subscription lives at most
+ * UPNP_MAX_SUBSCRIPTION_S unless renewed ("Second-infinite" gets that too), and one control point
+ * (source address) may hold UPNP_MAX_SUBSCRIPTIONS_PER_HOST per service: a home's control points hold
+ * one or two each, so one host cannot fill the table and lock every other one out (it would need 32
+ * addresses). The per-host limit is our pupnp patch (tests/tools/pupnp/): the library's subscription
+ * callback is told neither the subscriber nor its callback URL, and only after it has answered 200. */
+#define UPNP_MAX_SUBSCRIPTIONS          512
+#define UPNP_MAX_SUBSCRIPTIONS_PER_HOST 16
+#define UPNP_MAX_SUBSCRIPTION_S         1800
+
 #define EV_MAX 5
 
 struct ev_vars {

@@ -34,22 +34,6 @@
 #include "igdd/desc.h"
 #include "igdd/upnp.h"
 
-/* pupnp queues every SOAP request and every GENA NOTIFY (one per subscriber) as a job; its default of
- * 100 queued jobs drops NOTIFYs to all but ~100 subscribers of one event. Bounded subscriptions keep the
- * queue (and memory) bounded in turn. */
-#define UPNP_MAX_JOBS          4096
-/* GENA subscriptions, per service and address family. A subscription lives at most
- * UPNP_MAX_SUBSCRIPTION_S unless renewed ("Second-infinite" gets that too), and one control point
- * (source address) may hold UPNP_MAX_SUBSCRIPTIONS_PER_HOST per service: a home's control points hold
- * one or two each, so one host cannot fill the table and lock every other one out (it would need 32
- * addresses). The per-host limit is our pupnp patch (tests/tools/pupnp/): the library's subscription
- * callback is told neither the subscriber nor its callback URL, and only after it has answered 200. */
-#define UPNP_MAX_SUBSCRIPTIONS          512
-#define UPNP_MAX_SUBSCRIPTIONS_PER_HOST 16
-#define UPNP_MAX_SUBSCRIPTION_S         1800
-
-#define MAX_IN_ARGS (SOAP_MAX_ARGS + 2)  /* one more than any action takes: more is 402 anyway */
-
 struct upnp_handle {
 	struct upnp_service *u;
 	UpnpDevice_Handle h;

@@ -17,6 +17,8 @@
 #include "firewall/rtnl.h"
 #include "igdd/upnp_priv.h"
 
+#define MAX_IN_ARGS (SOAP_MAX_ARGS + 2)  /* one more than any action takes: more is 402 anyway */
+
 /* ---------- addresses and WAN facts ---------- */
 
 /* Copies rather than casts: libupnp's sockaddr_storage need not hold an aligned sockaddr_in6. */
