@@ -99,6 +99,7 @@ bool netif_link(struct netif *n, int ifindex, const char *name, unsigned flags)
 		l->ifindex = ifindex;
 		changed = true;
 	}
+	l->unseen = false;
 	if (strcmp(l->name, name) != 0 || l->up != up || l->running != running || l->loopback != loopback) {
 		snprintf(l->name, sizeof(l->name), "%s", name);
 		l->up = up;
@@ -150,6 +151,8 @@ bool netif_addr(struct netif *n, int ifindex, const struct in6_addr *a, uint8_t 
 		}
 		goto out;
 	}
+	if (x)
+		x->unseen = false;
 	if (x && x->plen == plen && x->tentative == tentative && x->deprecated == deprecated)
 		goto out;
 	if (!x) {
@@ -158,6 +161,7 @@ bool netif_addr(struct netif *n, int ifindex, const struct in6_addr *a, uint8_t 
 			goto out;
 		}
 		x = &n->addrs[n->n_addrs++];
+		memset(x, 0, sizeof(*x));
 		x->ifindex = ifindex;
 		x->addr = *a;
 		x->seq = ++n->seq;
@@ -171,6 +175,50 @@ out:
 		n->gen++;
 	unlock(n);
 	return changed;
+}
+
+void netif_dump_begin(struct netif *n)
+{
+	if (!n)
+		return;
+	lock(n);
+	for (size_t i = 0; i < n->n_links; i++)
+		n->links[i].unseen = true;
+	for (size_t i = 0; i < n->n_addrs; i++)
+		n->addrs[i].unseen = true;
+	unlock(n);
+}
+
+void netif_dump_end(struct netif *n, bool complete)
+{
+	bool changed = false;
+
+	if (!n)
+		return;
+	lock(n);
+	for (size_t i = 0; complete && i < n->n_links;) {
+		if (n->links[i].unseen) {
+			drop_link(n, &n->links[i]);   /* the last one moves here: look at i again */
+			changed = true;
+		} else {
+			i++;
+		}
+	}
+	for (size_t i = 0; complete && i < n->n_addrs;) {
+		if (n->addrs[i].unseen) {
+			n->addrs[i] = n->addrs[--n->n_addrs];
+			changed = true;
+		} else {
+			i++;
+		}
+	}
+	for (size_t i = 0; i < n->n_links; i++)
+		n->links[i].unseen = false;
+	for (size_t i = 0; i < n->n_addrs; i++)
+		n->addrs[i].unseen = false;
+	if (changed)
+		n->gen++;
+	unlock(n);
 }
 
 static bool is_global6(const struct in6_addr *a)

@@ -28,6 +28,7 @@ struct netif_link {
 	int ifindex;
 	char name[NETIF_NAME_MAX];
 	bool up, running, loopback;   /* IFF_UP, IFF_RUNNING (carrier), IFF_LOOPBACK */
+	bool unseen;                  /* not in the dump under way (netif_dump_begin) */
 };
 
 struct netif_addr {
@@ -37,6 +38,7 @@ struct netif_addr {
 	bool tentative;           /* DAD not done (or failed) */
 	bool deprecated;          /* preferred lifetime 0 */
 	uint64_t seq;             /* order of arrival: a higher one is newer */
+	bool unseen;
 };
 
 struct netif {
@@ -73,6 +75,12 @@ bool netif_link_gone(struct netif *n, int ifindex);
 /* RTM_NEWADDR (added) / RTM_DELADDR. */
 bool netif_addr(struct netif *n, int ifindex, const struct in6_addr *a, uint8_t plen, bool tentative,
 		bool deprecated, bool added);
+
+/* A dump again after events were lost (ENOBUFS): what the dump does not name is gone. Between begin and
+ * end the facts stay as they were for readers; end(complete true) drops what the dump did not feed, end
+ * (false: the dump failed) keeps everything. */
+void netif_dump_begin(struct netif *n);
+void netif_dump_end(struct netif *n, bool complete);
 
 /* --- questions (any thread) --- */
 /* The interface called name (exists false when there is none, or name is NULL or ""). */

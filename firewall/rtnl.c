@@ -298,9 +298,15 @@ int rtnl_dump(struct rtnl *r)
 		errno = EINVAL;
 		return -1;
 	}
-	/* links, then addresses, then neighbours: each is known before what lives on it */
-	if (dump_one(r, RTM_GETLINK, AF_UNSPEC) < 0 || dump_one(r, RTM_GETADDR, AF_UNSPEC) < 0 ||
-	    dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
+	/* links, then addresses, then neighbours: each is known before what lives on it. Again after lost
+	 * events, the host's facts lose what the dump no longer shows (a deletion among the lost events). */
+	netif_dump_begin(r->p.host);
+	if (dump_one(r, RTM_GETLINK, AF_UNSPEC) < 0 || dump_one(r, RTM_GETADDR, AF_UNSPEC) < 0) {
+		netif_dump_end(r->p.host, false);
+		return -1;
+	}
+	netif_dump_end(r->p.host, true);
+	if (dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
 		return -1;
 	return 0;
 }

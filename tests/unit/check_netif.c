@@ -178,6 +178,50 @@ START_TEST(bounded)
 }
 END_TEST
 
+/* A dump after lost events: what it does not name went away meanwhile. */
+START_TEST(dump_again)
+{
+	struct netif *n = netif_new();
+	struct netif_facts f;
+	struct in6_addr x = A("198.51.100.7");
+	uint64_t gen;
+
+	ck_assert(netif_link(n, 2, "wan0", UP));
+	ck_assert(netif_link(n, 3, "ppp0", UP));
+	add(n, 2, "203.0.113.2", 96 + 24, false, false);
+	add(n, 2, "198.51.100.7", 96 + 24, false, false);
+	add(n, 3, "192.0.2.1", 96 + 24, false, false);
+	/* a dump that fails keeps everything */
+	netif_dump_begin(n);
+	ck_assert(!netif_link(n, 2, "wan0", UP));
+	netif_dump_end(n, false);
+	netif_facts(n, "ppp0", &f);
+	ck_assert(f.exists && f.has_v4);
+	/* the dump names wan0 with one of its addresses: ppp0 and 198.51.100.7 are gone */
+	gen = netif_gen(n);
+	netif_dump_begin(n);
+	ck_assert(!netif_link(n, 2, "wan0", UP));
+	ck_assert(!netif_addr(n, 2, (const struct in6_addr[]){ A("203.0.113.2") }, 96 + 24, false, false, true));
+	netif_facts(n, "ppp0", &f);
+	ck_assert(f.exists);                                    /* readers see the old facts until the end */
+	netif_dump_end(n, true);
+	ck_assert_uint_gt(netif_gen(n), gen);
+	netif_facts(n, "ppp0", &f);
+	ck_assert(!f.exists);
+	ck_assert(!netif_is_own(n, &x));
+	netif_facts(n, "wan0", &f);
+	ck_assert(f.exists && v4_is(&f, "203.0.113.2") && f.n_v4 == 1);
+	/* nothing lost: no change */
+	gen = netif_gen(n);
+	netif_dump_begin(n);
+	netif_link(n, 2, "wan0", UP);
+	add(n, 2, "203.0.113.2", 96 + 24, true, false);         /* a flag changed: that is news */
+	netif_dump_end(n, true);
+	ck_assert_uint_eq(netif_gen(n), gen + 1);
+	netif_free(n);
+}
+END_TEST
+
 static Suite *netif_suite(void)
 {
 	Suite *s = suite_create("netif");
@@ -186,6 +230,7 @@ static Suite *netif_suite(void)
 	tcase_add_test(tc, wan_facts);
 	tcase_add_test(tc, own_and_on_link);
 	tcase_add_test(tc, bounded);
+	tcase_add_test(tc, dump_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
