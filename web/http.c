@@ -478,23 +478,25 @@ static int listen_socket(const struct sockaddr *sa, socklen_t salen, const char 
 	return fd;
 }
 
-/* The interface an explicit web_listen address belongs to, if it may serve the UI there: a LAN
- * interface or the loopback. The socket is then tied to it, as in the ":PORT" mode: the LAN side's
- * IPv6 addresses are routed from the internet, and a connection to one arriving on the WAN must not
- * reach the UI. */
 struct listen_q {
 	const struct conf *cf;
 };
 
+/* Where the UI may be served: a LAN interface or the loopback. */
 static bool lan_or_loopback(void *arg, const char *name, bool loopback)
 {
 	const struct listen_q *q = arg;
+	bool ok = loopback;
 
-	for (size_t k = 0; k < q->cf->fw.n_lan && !loopback; k++)
-		loopback = strcmp(name, q->cf->fw.lan_ifname[k]) == 0;
-	return loopback;
+	for (size_t k = 0; k < q->cf->fw.n_lan && !ok; k++)
+		ok = strcmp(name, q->cf->fw.lan_ifname[k]) == 0;
+	return ok;
 }
 
+/* The interface an explicit web_listen address belongs to, if it may serve the UI there: a LAN
+ * interface or the loopback. The socket is then tied to it, as in the ":PORT" mode: the LAN side's
+ * IPv6 addresses are routed from the internet, and a connection to one arriving on the WAN must not
+ * reach the UI. */
 static bool listen_ifname(const struct web *w, const struct conf *cf, const struct in6_addr *a,
 			  char ifname[IF_NAMESIZE])
 {
