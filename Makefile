@@ -102,8 +102,9 @@ FUZZERS    := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(wildcard tests/fuzz/fuzz_*
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 30
 
+# (o/ emptied first: an object of a source since removed or renamed would otherwise stay in the archive)
 $(FUZZ_B)/lib.a: $(FUZZ_LIBSRC)
-	@mkdir -p $(FUZZ_B)/o
+	@rm -rf $(FUZZ_B)/o && mkdir -p $(FUZZ_B)/o
 	rm -f $@
 	set -e; for s in $^; do clang $(subst -fsanitize=fuzzer,-fsanitize=fuzzer-no-link,$(FUZZ_FLAGS)) \
 	  -c -o $(FUZZ_B)/o/$$(echo $$s | tr / _).o $$s; done

@@ -6,7 +6,7 @@
  * sync and one transaction for all. Nothing here does network I/O to a client.
  *
  * Locks of the daemons, in the order a thread may take them (never the other way round):
- *   1. igdd/upnp_dev.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
+ *   1. igdd/upnp_device.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
  *      then sdk_lock (libupnp's handles: written to stop or start libupnp, read to send GENA events;
  *      SOAP threads hold neither, so stopping libupnp can wait for them);
  *   2. firewall/devwatch.c names_mu (feeds names into the device table through the core);
@@ -16,7 +16,8 @@
  *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking thread never calls
  *      the core while holding either;
  *   5. firewall/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
- *   leaves, which call nothing that locks: upnp ev_lock, daemon prefix_mu, devwatch ask_mu, web/http.c mu.
+ *   leaves, which call nothing that locks: upnp ev_lock, daemon prefix_mu, devwatch ask_mu, web/http.c mu,
+ *   firewall/netif.c mu (the host's interface facts: fed by rtnl.c under the core's lock, asked by any thread).
  */
 #ifndef IGDD_CORE_H
 #define IGDD_CORE_H

@@ -31,6 +31,7 @@ struct devwatch {
 	struct rtnl *rtnl;
 	struct prefix_tracker prefixes;
 	struct lanif_set lan;     /* fed by rtnl under the core's lock; read on the loop thread */
+	struct netif *host;       /* fed by rtnl too; read from any thread (its own leaf lock) */
 	bool lan_told;            /* passed on at least once, */
 	uint64_t lan_told_gen;    /* last as of this generation */
 	struct core *core;
@@ -621,7 +622,11 @@ struct devwatch *devwatch_new(const struct devwatch_params *p)
 		goto fail;
 	memset(&rp, 0, sizeof(rp));
 	lanif_init(&dw->lan, p->lan_ifname, p->n_lan);
+	dw->host = netif_new();
+	if (!dw->host)
+		goto fail;
 	rp.lan = &dw->lan;
+	rp.host = dw->host;
 	rp.devices = dw->devices;
 	rp.on_prefix = on_prefix;
 	rp.arg = dw;
@@ -675,6 +680,7 @@ void devwatch_free(struct devwatch *dw)
 		mnl_socket_close(dw->ask_nl);
 	pthread_mutex_destroy(&dw->ask_mu);
 	rtnl_close(dw->rtnl);
+	netif_free(dw->host);
 	device_table_free(dw->devices);
 	free(dw);
 }
@@ -687,6 +693,11 @@ struct device_table *devwatch_devices(struct devwatch *dw)
 const struct lanif_set *devwatch_lan(const struct devwatch *dw)
 {
 	return dw ? &dw->lan : NULL;
+}
+
+const struct netif *devwatch_netif(const struct devwatch *dw)
+{
+	return dw ? dw->host : NULL;
 }
 
 void devwatch_prepare_core(struct devwatch *dw, struct core *c)

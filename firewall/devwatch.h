@@ -43,6 +43,9 @@ void devwatch_free(struct devwatch *dw);
 struct device_table *devwatch_devices(struct devwatch *dw);
 /* The LAN interfaces as last reported (loop thread only). */
 const struct lanif_set *devwatch_lan(const struct devwatch *dw);
+/* Every interface of the host, its links and addresses (netif.h), current from the dump in devwatch_new
+ * on: any thread may ask it, for as long as the devwatch lives. NULL when dw is. */
+const struct netif *devwatch_netif(const struct devwatch *dw);
 /* Before core_start: a LAN prefix that differs from the one the store remembers is handed to
  * core_set_start_reanchor (one per start; several LAN interfaces renumbered at once: the first). */
 void devwatch_prepare_core(struct devwatch *dw, struct core *c);

@@ -120,10 +120,12 @@ static void on_link(struct rtnl *r, const struct nlmsghdr *nlh)
 	char name[IF_NAMESIZE];
 	uint16_t len;
 
-	if (!r->p.lan || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+	if ((!r->p.lan && !r->p.host) || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return;
 	if (nlh->nlmsg_type == RTM_DELLINK) {
-		lanif_link_gone(r->p.lan, ifi->ifi_index);
+		netif_link_gone(r->p.host, ifi->ifi_index);
+		if (r->p.lan)
+			lanif_link_gone(r->p.lan, ifi->ifi_index);
 		return;
 	}
 	if (mnl_attr_parse(nlh, sizeof(*ifi), collect, &at) != MNL_CB_OK || !at.tb[IFLA_IFNAME])
@@ -133,7 +135,9 @@ static void on_link(struct rtnl *r, const struct nlmsghdr *nlh)
 		return;
 	memcpy(name, mnl_attr_get_payload(at.tb[IFLA_IFNAME]), len);
 	name[len - 1] = '\0';   /* the kernel's name ends with NUL; a hostile one is cut there */
-	lanif_link(r->p.lan, ifi->ifi_index, name, ifi->ifi_flags);
+	netif_link(r->p.host, ifi->ifi_index, name, ifi->ifi_flags);
+	if (r->p.lan)
+		lanif_link(r->p.lan, ifi->ifi_index, name, ifi->ifi_flags);
 }
 
 static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
@@ -143,10 +147,11 @@ static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
 	struct addr_facts f = { 0 };
 	struct in6_addr a, prefix;
 	uint32_t flags;
-	bool added = nlh->nlmsg_type == RTM_NEWADDR, v6;
+	uint8_t plen;
+	bool added = nlh->nlmsg_type == RTM_NEWADDR, v6, tentative, deprecated;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) || (ifa->ifa_family != AF_INET6 && ifa->ifa_family != AF_INET) ||
-	    !watched(r, (int)ifa->ifa_index))
+	    (!r->p.host && !watched(r, (int)ifa->ifa_index)))
 		return;
 	v6 = ifa->ifa_family == AF_INET6;
 	if (ifa->ifa_prefixlen > (v6 ? 128 : 32) || mnl_attr_parse(nlh, sizeof(*ifa), collect, &at) != MNL_CB_OK)
@@ -168,10 +173,14 @@ static void on_addr(struct rtnl *r, const struct nlmsghdr *nlh)
 		f.preferred = ci->ifa_prefered;
 		f.valid = ci->ifa_valid;
 	}
+	tentative = flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED);
+	deprecated = (flags & IFA_F_DEPRECATED) || (f.lifetimes_known && f.preferred == 0);
+	plen = (uint8_t)(v6 ? ifa->ifa_prefixlen : 96 + ifa->ifa_prefixlen);
+	netif_addr(r->p.host, (int)ifa->ifa_index, &a, plen, tentative, deprecated, added);
+	if (!watched(r, (int)ifa->ifa_index))
+		return;   /* not a LAN interface: the host's facts only */
 	if (r->p.lan)
-		lanif_addr(r->p.lan, (int)ifa->ifa_index, &a, (uint8_t)(v6 ? ifa->ifa_prefixlen : 96 + ifa->ifa_prefixlen),
-			   flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED),
-			   (flags & IFA_F_DEPRECATED) || (f.lifetimes_known && f.preferred == 0), added);
+		lanif_addr(r->p.lan, (int)ifa->ifa_index, &a, plen, tentative, deprecated, added);
 	if (!v6 || addr_is_link_local(&a) || !r->p.on_prefix)
 		return;
 	prefix = a;
@@ -289,9 +298,15 @@ int rtnl_dump(struct rtnl *r)
 		errno = EINVAL;
 		return -1;
 	}
-	/* links, then addresses, then neighbours: each is known before what lives on it */
-	if (dump_one(r, RTM_GETLINK, AF_UNSPEC) < 0 || dump_one(r, RTM_GETADDR, AF_UNSPEC) < 0 ||
-	    dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
+	/* links, then addresses, then neighbours: each is known before what lives on it. Again after lost
+	 * events, the host's facts lose what the dump no longer shows (a deletion among the lost events). */
+	netif_dump_begin(r->p.host);
+	if (dump_one(r, RTM_GETLINK, AF_UNSPEC) < 0 || dump_one(r, RTM_GETADDR, AF_UNSPEC) < 0) {
+		netif_dump_end(r->p.host, false);
+		return -1;
+	}
+	netif_dump_end(r->p.host, true);
+	if (dump_one(r, RTM_GETNEIGH, AF_UNSPEC) < 0)
 		return -1;
 	return 0;
 }
@@ -312,4 +327,103 @@ int rtnl_read(struct rtnl *r)
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 		return -1;
 	return r->handled;
+}
+
+/* ---------- the neighbour table, asked once ---------- */
+
+struct neigh_q {
+	const struct in6_addr *a;
+	bool v4, found;
+	uint8_t mac[6];
+};
+
+static int neigh_match(const struct nlmsghdr *nlh, void *data)
+{
+	struct neigh_q *q = data;
+	const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	const struct nlattr *dst, *ll;
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH || q->found || mnl_nlmsg_get_payload_len(nlh) < sizeof(*nd) ||
+	    (nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE | NUD_NOARP)))
+		return MNL_CB_OK;
+	if (mnl_attr_parse(nlh, sizeof(*nd), collect, &at) != MNL_CB_OK)
+		return MNL_CB_OK;
+	dst = at.tb[NDA_DST];
+	ll = at.tb[NDA_LLADDR];
+	if (!dst || !ll || mnl_attr_get_payload_len(dst) != (q->v4 ? 4u : 16u) || mnl_attr_get_payload_len(ll) != 6)
+		return MNL_CB_OK;
+	if (memcmp(mnl_attr_get_payload(dst), q->v4 ? &q->a->s6_addr[12] : q->a->s6_addr, q->v4 ? 4 : 16) == 0) {
+		memcpy(q->mac, mnl_attr_get_payload(ll), 6);
+		q->found = true;
+	}
+	return MNL_CB_OK;
+}
+
+/* The MAC the neighbour table holds for a (any interface, any usable state). */
+static bool neigh_mac(const struct in6_addr *a, uint8_t mac[6])
+{
+	char buf[16384];
+	struct neigh_q q = { .a = a, .v4 = addr_is_v4(a) };
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	struct nlmsghdr *nlh;
+	struct ndmsg *nd;
+	uint32_t seq = (uint32_t)time(NULL), portid;
+	ssize_t n;
+
+	if (!nl)
+		return false;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(nl);
+		return false;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = q.v4 ? AF_INET : AF_INET6;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		mnl_socket_close(nl);
+		return false;
+	}
+	/* bounded: a dump ends with NLMSG_DONE (MNL_CB_STOP); a broken socket ends the loop with an error */
+	for (int rounds = 0; rounds < 1024 && (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0; rounds++)
+		if (mnl_cb_run(buf, (size_t)n, seq, portid, neigh_match, &q) <= MNL_CB_STOP)
+			break;
+	mnl_socket_close(nl);
+	if (q.found)
+		memcpy(mac, q.mac, 6);
+	return q.found;
+}
+
+/* An EUI-64 interface identifier names its MAC: no table entry needed for that side. */
+static bool eui64_mac(const struct in6_addr *a, uint8_t mac[6])
+{
+	const uint8_t *s = a->s6_addr;
+
+	if (addr_is_v4(a) || s[11] != 0xff || s[12] != 0xfe)
+		return false;
+	mac[0] = s[8] ^ 0x02;
+	mac[1] = s[9];
+	mac[2] = s[10];
+	mac[3] = s[13];
+	mac[4] = s[14];
+	mac[5] = s[15];
+	return true;
+}
+
+bool rtnl_same_device_neigh(void *arg, const struct in6_addr *a, const struct in6_addr *b)
+{
+	uint8_t ma[6], mb[6];
+
+	(void)arg;
+	if (addr_equal(a, b))
+		return true;
+	if (!neigh_mac(a, ma) && !eui64_mac(a, ma))
+		return false;
+	if (!neigh_mac(b, mb) && !eui64_mac(b, mb))
+		return false;
+	return memcmp(ma, mb, 6) == 0;
 }

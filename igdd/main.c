@@ -219,6 +219,7 @@ static int igdd_start_upnp(struct daemon *d)
 		.notify_interval = d->conf.upnp_notify_interval,
 		.http_port = (unsigned short)d->conf.upnp_http_port,
 		.lan = devwatch_lan(d->devwatch),
+		.ifaces = devwatch_netif(d->devwatch),
 	};
 
 	if (igdd_start_iwf(d) < 0)
@@ -248,7 +249,7 @@ static void apply_switches(void *arg, int fd, uint32_t events)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("front-end switches");
 	if (want && !f->pcp) {
-		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf) < 0) {
+		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf, devwatch_netif(f->d->devwatch)) < 0) {
 			log_warnx("web: cannot switch the PCP server on");
 		} else {
 			hook_pcp(f);
@@ -314,7 +315,7 @@ static int igdd_start(struct daemon *d)
 		return -1;
 	}
 	/* The web UI's persisted switch, recorded when the web server starts, corrects this later. */
-	if (atomic_load(&f->want_pcp) && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf) < 0)
+	if (atomic_load(&f->want_pcp) && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf, devwatch_netif(d->devwatch)) < 0)
 		return -1;
 	return 0;
 }
@@ -327,7 +328,7 @@ static int igdd_start_after_drop(struct daemon *d)
 
 	if (d->conf.web_listen[0]) {
 		struct web_params wp = { .core = d->core, .conf = &d->conf, .store = d->store,
-					 .fronts = fronts_wish, .fronts_arg = f };
+					 .ifaces = devwatch_netif(d->devwatch), .fronts = fronts_wish, .fronts_arg = f };
 
 		if (web_start(&f->web, &wp) < 0)
 			return -1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The UPnP IGD front end: libupnp device (upnp_dev.c), SOAP action handlers (soap_wanipc.c,
- * soap_v6fc.c) and the context they share. Nothing in this header needs libupnp, so the handlers
+/* The UPnP IGD front end: the libupnp glue (upnp_device.c, upnp_soap.c, upnp_gena.c, upnp_docs.c,
+ * upnp_uuid.c: see upnp_priv.h), SOAP action handlers (soap_wanipc.c, soap_v6fc.c) and the context they
+ * share. Nothing in this header needs libupnp, so the handlers
  * are unit-tested and fuzzed against an in-memory core. */
 #ifndef IGDD_UPNP_H
 #define IGDD_UPNP_H
@@ -12,6 +13,7 @@
 
 #include "firewall/core.h"
 #include "firewall/lanif.h"
+#include "firewall/netif.h"
 #include "igdd/soap_args.h"
 
 /* ---------- the service as main.c sees it ---------- */
@@ -22,7 +24,7 @@ struct upnp_params {
 	struct core *core;            /* required; the core outlives the service */
 	const char *lan_ifname;       /* required: libupnp binds one interface (SSDP, HTTP, GENA) */
 	const char *ext_ifname;       /* WAN interface: external IPv4 address, link state, counters; NULL = none */
-	const char *state_dir;        /* required: holds "upnp_uuid", kept across restarts */
+	const char *state_dir;        /* required: where an older version kept "upnp_uuid" (the UUID is the store's meta now) */
 	bool force_v1;                /* serve only the IGD:1 description (config force_igd_v1) */
 	unsigned notify_interval;     /* seconds between SSDP re-announcements; 0 = 900 (max-age = 2x) */
 	unsigned short http_port;     /* 0 = libupnp's default (49152 or the next free one) */
@@ -33,6 +35,10 @@ struct upnp_params {
 	bool (*same_device)(void *arg, const struct in6_addr *a, const struct in6_addr *b);
 	void *device_arg;
 	const struct lanif_set *lan;  /* the LAN interfaces as they are now (copied); NULL = not known yet */
+	/* The host's interfaces (devwatch_netif), asked from libupnp's threads: is the control point on the
+	 * LAN interface's subnets, is an address the router's own, the WAN's address and link state. Must
+	 * outlive the service. NULL: no control point is on the LAN, the WAN is unknown. */
+	const struct netif *ifaces;
 };
 
 /* Prepares the service (UUID and descriptions in state_dir: a failure there is -1, logged) and starts
@@ -49,11 +55,6 @@ void upnp_stop(struct upnp_service *u);
  * the core lock: it only counts and wakes the eventing thread, never calls the core. r may be NULL
  * (e.g. after a LAN prefix change re-anchored rules). u NULL is a no-op. */
 void upnp_rule_changed(struct upnp_service *u, const struct rule *r, enum core_event ev);
-
-/* Same device by the kernel's neighbour table (same MAC; an EUI-64 IID counts as its MAC). Shaped for
- * core_params.same_device where no device table exists (tests/tools/upnp_driver). Local netlink only,
- * no client I/O: fine under the core lock. */
-bool upnp_same_device_neigh(void *arg, const struct in6_addr *a, const struct in6_addr *b);
 
 /* ---------- SOAP handlers (pure but for the core calls) ---------- */
 

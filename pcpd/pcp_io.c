@@ -8,7 +8,6 @@
  * committed. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,20 +79,15 @@ static bool from_lan(struct pcp_service *s, unsigned ifindex)
 	return false;
 }
 
-static bool ifname_v4(const char *ifname, struct in_addr *out)
+/* The first IPv4 address of the WAN interface, from the host's interface facts (netif.h). */
+static bool ifname_v4(const struct pcp_service *s, struct in_addr *out)
 {
-	struct ifaddrs *ifa, *i;
-	bool found = false;
+	struct netif_facts f;
 
-	if (ifname[0] == '\0' || getifaddrs(&ifa) < 0)
-		return false;
-	for (i = ifa; i && !found; i = i->ifa_next)
-		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && strcmp(i->ifa_name, ifname) == 0) {
-			*out = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
-			found = true;
-		}
-	freeifaddrs(ifa);
-	return found;
+	netif_facts(s->p.ifaces, s->p.wan_ifname, &f);
+	if (f.has_v4)
+		*out = f.v4;
+	return f.has_v4;
 }
 
 static void announce_schedule(struct pcp_service *s, unsigned count);
@@ -113,7 +107,7 @@ static bool service_wan(void *arg, struct in_addr *out)
 	if (s->p.ext_addr)
 		have = s->p.ext_addr(s->p.ext_arg, &a);
 	else
-		have = ifname_v4(s->p.wan_ifname, &a);
+		have = ifname_v4(s, &a);
 	have = have && a.s_addr != 0;
 	if (s->wan_checked_ms && (have != s->wan_known || (have && a.s_addr != s->wan.s_addr))) {
 		char buf[ADDR_STRLEN];
@@ -625,7 +619,8 @@ struct pcp_server *pcp_service_server(struct pcp_service *s)
 	return s->srv;
 }
 
-int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c)
+int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c,
+			   const struct netif *ifaces)
 {
 	struct pcp_service_params p;
 	struct cgn *cg = NULL;
@@ -633,6 +628,7 @@ int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct c
 	memset(&p, 0, sizeof(p));
 	p.loop = loop;
 	p.core = core;
+	p.ifaces = ifaces;
 	memcpy(p.lan_ifname, c->fw.lan_ifname, sizeof(p.lan_ifname));
 	p.n_lan = c->fw.n_lan;
 	snprintf(p.wan_ifname, sizeof(p.wan_ifname), "%s", c->ext_ifname);

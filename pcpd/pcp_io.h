@@ -22,6 +22,7 @@
 #include "firewall/core.h"
 #include "firewall/fw.h"
 #include "firewall/loop.h"
+#include "firewall/netif.h"
 #include "pcpd/pcp_server.h"
 
 #define PCP_IO_ANNOUNCE_COUNT 10
@@ -36,10 +37,12 @@ struct pcp_service_params {
 	char lan_ifname[FW_MAX_IFNAMES][16];        /* interfaces requests are accepted on (at least one) */
 	size_t n_lan;
 	/* The external IPv4 address: either a getter (false = none yet) or, when it is NULL, the first
-	 * IPv4 address of wan_ifname (looked up at most once a second). Both empty: IPv6 only. */
+	 * IPv4 address of wan_ifname as the host's interface facts say (ifaces, devwatch_netif; looked at
+	 * at most once a second). Both empty: IPv6 only. */
 	bool (*ext_addr)(void *arg, struct in_addr *out);
 	void *ext_arg;
 	char wan_ifname[16];
+	const struct netif *ifaces;                 /* must outlive the service; NULL = no WAN address */
 	/* Requesters allowed to use THIRD_PARTY, as prefixes (v4-mapped for IPv4). */
 	struct in6_addr third_party[PCP_SERVER_MAX_THIRD_PARTY];
 	uint8_t third_party_len[PCP_SERVER_MAX_THIRD_PARTY];
@@ -65,7 +68,9 @@ struct pcp_server *pcp_service_server(struct pcp_service *s);
 
 struct conf;
 /* Starts the service as the config file says (LAN/WAN interfaces, NAT-PMP, rate limit, THIRD_PARTY
- * requesters, and CGN mode when cgn_pool lines are given): the one start-up igdd and pcpd share. */
-int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c);
+ * requesters, and CGN mode when cgn_pool lines are given): the one start-up igdd and pcpd share. ifaces:
+ * the host's interface facts (devwatch_netif), where the WAN address is read. */
+int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c,
+			   const struct netif *ifaces);
 
 #endif

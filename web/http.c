@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -43,6 +42,7 @@ struct web {
 	struct core *core;
 	const struct fw_config *fw;
 	struct store *store;
+	const struct netif *ifaces;    /* where a web_listen address is (netif.h) */
 	bool saved;                    /* the household saved settings (now or before a restart): they rule */
 	void (*fronts)(void *arg, const struct web_settings *s);
 	void *fronts_arg;
@@ -478,38 +478,35 @@ static int listen_socket(const struct sockaddr *sa, socklen_t salen, const char 
 	return fd;
 }
 
+struct listen_q {
+	const struct conf *cf;
+};
+
+/* Where the UI may be served: a LAN interface or the loopback. */
+static bool lan_or_loopback(void *arg, const char *name, bool loopback)
+{
+	const struct listen_q *q = arg;
+	bool ok = loopback;
+
+	for (size_t k = 0; k < q->cf->fw.n_lan && !ok; k++)
+		ok = strcmp(name, q->cf->fw.lan_ifname[k]) == 0;
+	return ok;
+}
+
 /* The interface an explicit web_listen address belongs to, if it may serve the UI there: a LAN
  * interface or the loopback. The socket is then tied to it, as in the ":PORT" mode: the LAN side's
  * IPv6 addresses are routed from the internet, and a connection to one arriving on the WAN must not
  * reach the UI. */
-static bool listen_ifname(const struct conf *cf, const struct in6_addr *a, char ifname[IF_NAMESIZE])
+static bool listen_ifname(const struct web *w, const struct conf *cf, const struct in6_addr *a,
+			  char ifname[IF_NAMESIZE])
 {
-	struct ifaddrs *ifs, *i;
-	bool hit = false;
+	struct listen_q q = { cf };
+	char name[NETIF_NAME_MAX];
 
-	if (getifaddrs(&ifs) < 0)
+	if (!netif_holder(w->ifaces, a, lan_or_loopback, &q, name))
 		return false;
-	for (i = ifs; i && !hit; i = i->ifa_next) {
-		struct in6_addr x;
-		bool ours = i->ifa_flags & IFF_LOOPBACK;
-
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET)
-			addr_from_v4(&x, ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr);
-		else if (i->ifa_addr->sa_family == AF_INET6)
-			x = ((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
-		else
-			continue;
-		for (size_t k = 0; k < cf->fw.n_lan && !ours; k++)
-			ours = strcmp(i->ifa_name, cf->fw.lan_ifname[k]) == 0;
-		if (ours && memcmp(&x, a, sizeof(x)) == 0) {
-			snprintf(ifname, IF_NAMESIZE, "%s", i->ifa_name);
-			hit = true;
-		}
-	}
-	freeifaddrs(ifs);
-	return hit;
+	snprintf(ifname, IF_NAMESIZE, "%s", name);
+	return true;
 }
 
 static int start_daemon(struct web *w, int fd)
@@ -545,7 +542,7 @@ static int open_listeners(struct web *w, const struct conf *cf)
 		int fd;
 
 		memset(&ss, 0, sizeof(ss));
-		if (!listen_ifname(cf, &cf->web_addr, ifname)) {
+		if (!listen_ifname(w, cf, &cf->web_addr, ifname)) {
 			log_warnx("web: web_listen=%s is not an address of a LAN interface (lan_ifname) or of the "
 				  "loopback: refused (\":PORT\" listens on every LAN interface)", cf->web_listen);
 			return -1;
@@ -640,6 +637,7 @@ int web_start(struct web **out, const struct web_params *p)
 	w->core = p->core;
 	w->fw = &cf->fw;
 	w->store = p->store;
+	w->ifaces = p->ifaces;
 	w->fronts = p->fronts;
 	w->fronts_arg = p->fronts_arg;
 	for (size_t i = 0; i < cf->n_web_hostname && i < CONF_WEB_HOSTNAMES; i++) {

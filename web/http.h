@@ -19,6 +19,7 @@
 
 #include "firewall/conf.h"
 #include "firewall/core.h"
+#include "firewall/netif.h"
 #include "firewall/store.h"
 #include "web/api_web.h"
 
@@ -28,6 +29,9 @@ struct web_params {
 	struct core *core;
 	const struct conf *conf;       /* web_listen, lan/ext ifnames, web_password_hash, enable_*, policy */
 	struct store *store;           /* the household settings persist here; NULL = not persisted */
+	/* The host's interfaces (devwatch_netif): which interface an explicit web_listen address is on.
+	 * NULL = not known: only ":PORT" (every LAN interface) can be served. */
+	const struct netif *ifaces;
 	/* the static files; NULL = $IGDD_WEB_ROOT, else <dir of the executable>/../web/static
 	 * (running from the source tree), else /usr/share/igdd/web */
 	const char *static_dir;

@@ -4,7 +4,8 @@
 # IPv4 port mappings and IPv6 pinholes with real wan -> lan connections, authorisation by device,
 # error codes for refused targets and bad arguments, the CVE-2020-13848 SUBSCRIBE, and a household
 # blocking apps on lan1 (igdctl devices block): its UPnP and PCP rules go, upnpc gets 606, PCP and
-# NAT-PMP get NOT_AUTHORIZED, lan2 and rules by hand still work, allowing again lets upnpc work.
+# NAT-PMP get NOT_AUTHORIZED, lan2 and rules by hand still work, allowing again lets upnpc work; and a
+# new WAN address (another DHCP lease) reaches UPnP and NAT-PMP clients, PCP restarting its epoch.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -235,5 +236,20 @@ expect_out "$out" "is redirected to internal $LAN1_V4:8080" "allowed again: lan1
 expect_connect wan tcp "$CPE_WAN4" 8080 "and it forwards"
 upc lan1 -d 8080 TCP >/dev/null
 upc lan2 -d 8088 TCP >/dev/null
+
+# The front ends read the WAN's facts from rtnetlink's events, not from a look of their own per request:
+# a new lease from the ISP must reach UPnP and NAT-PMP clients all the same.
+step "the WAN address changes (the ISP's DHCP server hands out another lease)"
+NEW_WAN4=203.0.113.5
+lab_exec cpe ip addr del "$CPE_WAN4/24" dev wan0
+lab_exec cpe ip addr add "$NEW_WAN4/24" dev wan0
+wan_is() { upc lan1 -s | grep -q "ExternalIPAddress = $1"; }
+wait_until 10 wan_is "$NEW_WAN4" || fail "GetExternalIPAddress still says: $(upc lan1 -s | grep ExternalIPAddress)"
+ok "GetExternalIPAddress: $NEW_WAN4 (within ${WAITED} s, upnpc's discovery included)"
+natpmp_is() { ip netns exec "${LAB}lan1" timeout 5 natpmpc -g "$CPE_LAN4" 2>&1 </dev/null | grep -q "Public IP address : $1"; }
+wait_until 10 natpmp_is "$NEW_WAN4" || fail "NAT-PMP does not tell $NEW_WAN4"
+ok "NAT-PMP's public address: $NEW_WAN4"
+grep -q "pcp: external address now $NEW_WAN4: epoch restarts" "$LAB_DIR/igdd.log" || fail "no epoch restart in the log"
+ok "PCP's epoch restarted for the new address"
 
 it_done

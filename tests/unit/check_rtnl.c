@@ -6,6 +6,7 @@
 #endif
 #include <check.h>
 #include <net/if.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -221,6 +222,85 @@ START_TEST(interface_comes_later)
 }
 END_TEST
 
+/* Every interface's facts (netif.h), the WAN's among them, from the dump and then from events; and the
+ * one-shot neighbour-table question (rtnl_same_device_neigh). */
+START_TEST(host_facts)
+{
+	struct device_table *t;
+	struct rtnl_params p = { 0 };
+	struct netif *host = netif_new();
+	struct lanif_set lan;
+	struct netif_facts f;
+	struct rtnl *r;
+	struct in6_addr x, y, lan_v4 = A("192.0.2.10"), lan_e = A("2001:db8:1:1:5054:ff:fe12:3401");
+	char name[NETIF_NAME_MAX];
+
+	if (!lab())
+		return;
+	sh("ip link set lo up");
+	sh("ip addr add 192.0.2.1/24 dev v0");
+	sh("ip addr add 203.0.113.2/24 dev v1 && ip -6 addr add 2001:db8:ff::2/64 dev v1 nodad");
+	sh("ip neigh add 192.0.2.10 lladdr 52:54:00:12:34:01 dev v0 nud stale");
+	sh("ip neigh add 192.0.2.11 lladdr 52:54:00:12:34:02 dev v0 nud stale");
+	t = device_table_new(0, 0);
+	lanif_init(&lan, (const char (*)[LANIF_NAME_MAX]) "v0", 1);
+	p.lan = &lan;
+	p.host = host;
+	p.devices = t;
+	r = rtnl_open(&p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(rtnl_dump(r), 0);
+	/* the WAN side (v1): not a LAN interface, so in the host's facts only */
+	netif_facts(host, "v1", &f);
+	ck_assert(f.exists && f.up && f.ifindex == (int)if_nametoindex("v1"));
+	ck_assert(f.has_v4 && f.v4.s_addr == htonl(0xcb007102));         /* 203.0.113.2 */
+	ck_assert(f.has_v6 && addr_equal(&f.v6, (const struct in6_addr[]){ A("2001:db8:ff::2") }));
+	ck_assert_ptr_null(lanif_by_index(&lan, (int)if_nametoindex("v1")));
+	x = A("203.0.113.2");
+	ck_assert(netif_is_own(host, &x));
+	ck_assert(!lanif_is_own(&lan, &x));
+	x = A("127.0.0.1");
+	ck_assert(netif_holder(host, &x, NULL, NULL, name));
+	ck_assert_str_eq(name, "lo");
+	ck_assert(netif_on_link(host, "v0", &lan_v4));
+	ck_assert(!netif_on_link(host, "v1", &lan_v4));
+	/* events: another IPv4 address, then the first one goes; the link goes down */
+	sh("ip addr add 198.51.100.2/24 dev v1");
+	drain(r);
+	netif_facts(host, "v1", &f);
+	ck_assert_uint_eq(f.n_v4, 2);
+	ck_assert(f.v4.s_addr == htonl(0xcb007102));
+	sh("ip addr del 203.0.113.2/24 dev v1");
+	drain(r);
+	netif_facts(host, "v1", &f);
+	ck_assert(f.has_v4 && f.v4.s_addr == htonl(0xc6336402));         /* 198.51.100.2 */
+	x = A("203.0.113.2");
+	ck_assert(!netif_is_own(host, &x));
+	sh("ip link set v1 down");
+	drain(r);
+	netif_facts(host, "v1", &f);
+	ck_assert(!f.up);
+	sh("ip link del v0");   /* takes v1 with it */
+	drain(r);
+	netif_facts(host, "v1", &f);
+	ck_assert(!f.exists);
+	rtnl_close(r);
+	device_table_free(t);
+	netif_free(host);
+	/* the neighbour table, asked once: same MAC, another MAC, an EUI-64 IID standing for its MAC */
+	sh("ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up");
+	sh("ip addr add 192.0.2.1/24 dev v0");
+	sh("ip neigh add 192.0.2.10 lladdr 52:54:00:12:34:01 dev v0 nud stale");
+	sh("ip neigh add 192.0.2.11 lladdr 52:54:00:12:34:02 dev v0 nud stale");
+	x = A("192.0.2.11");
+	ck_assert(rtnl_same_device_neigh(NULL, &lan_v4, &lan_e));
+	ck_assert(!rtnl_same_device_neigh(NULL, &lan_v4, &x));
+	y = A("192.0.2.99");   /* nobody */
+	ck_assert(!rtnl_same_device_neigh(NULL, &lan_v4, &y));
+	ck_assert(rtnl_same_device_neigh(NULL, &y, &y));
+}
+END_TEST
+
 START_TEST(bad_params)
 {
 	struct rtnl_params p = { 0 };
@@ -242,6 +322,7 @@ static Suite *rtnl_suite(void)
 	tcase_add_test(tc, dump_learns);
 	tcase_add_test(tc, events_learn);
 	tcase_add_test(tc, interface_comes_later);
+	tcase_add_test(tc, host_facts);
 	tcase_add_test(tc, bad_params);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
