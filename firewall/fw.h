@@ -99,7 +99,11 @@ uint64_t fw_nat_block_elems(const struct fw_config *cfg, struct fw_nat_blocks *n
 /* One kernel element. Which set/map it lands in follows from its fields:
  *  pinhole (v6): remote_len == 0 -> keyed daddr . l4proto . dport, or daddr . l4proto (dport 0 / no ports),
  *                or daddr (proto RULE_PROTO_ANY); remote_len > 0 -> the filtered set (saddr prefix, sport).
- *  portmap (v4): DNAT map keyed [daddr .] l4proto . ext_port -> addr . port, plus the forward accept.
+ *  portmap (v4): DNAT map keyed [daddr .] [saddr .] l4proto . [sport .] ext_port -> addr . port, plus the
+ *                forward accept: daddr with an external address (pcpd's pool), saddr with a remote host
+ *                (remote_len 128), sport with a remote port too. Six hash maps, looked up most specific
+ *                first (remote port, then remote host, then none; each with the external address
+ *                before without): a constant number of O(1) lookups per new inbound flow.
  *                With ext_addr != 0 the backend also installs, in the same transaction, the SNAT
  *                companion (map pm4_snat: addr . l4proto . port -> ext_addr . ext_port), so the
  *                internal host's outbound flows from that port leave from the mapped endpoint
@@ -116,6 +120,9 @@ struct fw_elem {
 	struct in6_addr remote;    /* remote host filter; v4-mapped for portmaps */
 	uint8_t remote_len;        /* 0 = any */
 	uint16_t remote_port;      /* 0 = any */
+	bool flow;                 /* portmap with ext_addr and a remote host and port: one outbound flow's
+				    * mapping (PCP PEER), so its SNAT companion is keyed by the flow's 5-tuple
+				    * (pm4_snat_flow) and leaves the internal endpoint's other flows alone */
 	uint64_t timeout_ms;       /* kernel timeout; 0 = none (never expires in the kernel) */
 	/* counters: read back by fw_ops.read_counters; given on add to carry a counter across a re-add */
 	uint64_t packets;
@@ -127,11 +134,11 @@ bool fw_elem_same_key(const struct fw_elem *a, const struct fw_elem *b);
 /* Would the kernel refuse to hold a and b side by side? In the interval set @ph_remote it refuses an
  * element whose first or last key falls inside another (NEWSETELEM: EEXIST, the whole transaction
  * undone); we call any two different elements whose ranges overlap in every field a clash, which
- * covers that. In @pm4_remote, keyed without the external address, two mappings that differ only in
- * it would be one map element. Every other element's kernel key is the element itself. */
+ * covers that. Every other element's kernel key is the element itself (the NAT44 maps with a remote
+ * host are keyed with the external address too: two pool addresses never share an element). */
 bool fw_elems_clash(const struct fw_elem *a, const struct fw_elem *b);
-/* What any two elements that can clash share (the destination of a @ph_remote element, the key of a
- * @pm4_remote one), as bytes to index by; false when e can clash with nothing. */
+/* What any two elements that can clash share (the destination of a @ph_remote element), as bytes to
+ * index by; false when e can clash with nothing. */
 #define FW_CLASH_SCOPE_LEN 20
 bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_LEN]);
 /* Text for logs and golden files, e.g. "pinhole [2001:db8::5]:51413/udp" or "portmap 8080/tcp -> 192.0.2.10:80". */

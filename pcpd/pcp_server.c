@@ -779,9 +779,9 @@ static uint8_t pcp_map_target(struct pcp_server *s, struct pcp_request *req, con
 
 		if (addr_is_v4(&f->addr) != mr->v4 || (mr->v4 && f->prefix_len < 96))
 			return PCP_MALFORMED_OPTION;
-		/* The NAT44 map keys on one remote host and no remote port: a wider or port filter
-		 * would open more than asked, so it is refused, not approximated. */
-		if (mr->v4 && (f->prefix_len != 128 || f->port != 0))
+		/* The NAT44 maps key on one remote host (and its port, or any): a wider filter would open
+		 * more than asked, so it is refused, not approximated. */
+		if (mr->v4 && f->prefix_len != 128)
 			return PCP_UNSUPP_OPTION;
 		mr->filter = f;
 	}
@@ -837,28 +837,19 @@ static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struc
 	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
 
-/* pcpd on a CGN: a subscriber's internal port has one SNAT element (the endpoint-independent mapping
- * of its MAP), which a second, per-peer mapping of the same port cannot share, and its other flows
- * leave through `snat persistent`. So PEER is answered with the lifetime asked within the clamps and
- * the pool address, and installs nothing. */
-static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const struct map_req *mr, uint64_t now_ms,
-			   uint8_t *out, size_t cap)
+/* pcpd on a CGN: the external port of a PEER's flow (RFC 6887 12.3: the mapping the 5-tuple gets,
+ * "as if the first outbound packet arrived"), all within the subscriber's block (cgn_port_req). Its
+ * internal endpoint's MAP, when it has one, is the mapping the flow already leaves from
+ * (endpoint-independent): that port. Else the client's suggestion (CORE_PORT_IN_BLOCK takes it when it
+ * is in the block and free, else searches on from it), else the internal port's place in the block,
+ * which is the same for every PEER of that endpoint, so its flows to several peers share a port too. */
+static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr)
 {
-	struct map_res res;
-	struct in_addr ext;
+	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port, NULL, 0);
+	struct rule map;
 
-	if (!ext_addr_for(s, &mr->internal, &ext))
-		return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
-	memset(&res, 0, sizeof(res));
-	res.ext_port = mr->int_port;
-	addr_from_v4(&res.ext_addr, ext);
-	if (mr->lifetime) {
-		struct policy_config pc;
-
-		core_policy_get(s->p.core, &pc);
-		res.lifetime = policy_clamp_lease(&pc, mr->lifetime);
-	}
-	return pcp_success(s, req, &res, now_ms, out, cap);
+	if (index_find(s, &k, &map) && map.kind == RULE_PORTMAP && map.remote_len == 0)
+		mr->sugg_port = map.ext_port;
 }
 
 /*
@@ -867,10 +858,13 @@ static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const 
  * same core (so ports never clash, and it is journalled, listed and expires by kernel timeout):
  *   IPv6: a pinhole for the internal address, protocol and port admitting only the peer address/128
  *         and port; outside, the flow is the internal address:port.
- *   IPv4: a NAT44 mapping keyed on the peer host. The map has no remote port key, so any port of
- *         that host is let in: the peer port cannot be enforced and is not kept. External port: the
- *         suggestion if free, else the internal port (the one masquerade normally leaves the flow
- *         on), else another free one.
+ *   IPv4: a NAT44 mapping admitting only the peer address and port (@pm4_remote_port). External
+ *         port: the suggestion if free, else the internal port (the one masquerade normally leaves
+ *         the flow on), else another free one.
+ *   IPv4 on a CGN (pcpd with cgn_pool): the same mapping on the subscriber's pool address
+ *         (@pm4_addr_remote_port) plus, in the same transaction, the flow's own SNAT (@pm4_snat_flow:
+ *         the 5-tuple leaves from the external port the answer names; fw_elem.flow). Port:
+ *         peer_cgn_suggestion.
  */
 static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
 		       uint8_t *out, size_t cap)
@@ -888,11 +882,11 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	    addr_is_v4(&req->op.peer_addr) != mr.v4)
 		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
 	if (mr.v4 && s->p.cgn)
-		return pcp_peer_cgn(s, req, &mr, now_ms, out, cap);
+		peer_cgn_suggestion(s, &mr);
 	memset(&remote, 0, sizeof(remote));
 	remote.prefix_len = 128;
 	remote.addr = req->op.peer_addr;
-	remote.port = mr.v4 ? 0 : req->op.peer_port;
+	remote.port = req->op.peer_port;
 	mr.filter = &remote;
 	mr.peer = true;
 	mr.origin = ORIGIN_PCP_PEER;

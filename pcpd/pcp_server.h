@@ -11,8 +11,9 @@
  *                                         and port (one outbound flow, kept open after conntrack
  *                                         forgot it)
  *   PEER with an IPv4 internal address -> an IPv4 port mapping admitting only the remote peer's
- *                                         address (the NAT map has no remote port); on a CGN
- *                                         (pcpd with cgn_pool) answered without installing anything
+ *                                         address and port; on a CGN (pcpd with cgn_pool) on the
+ *                                         subscriber's pool address and block, with the flow's own
+ *                                         SNAT to the port answered, in the same transaction
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
