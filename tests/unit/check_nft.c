@@ -126,6 +126,22 @@ static size_t sample(struct fw_elem *v)
 	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n++].remote_len = 128;
+	/* the same remote host, one port of it (a PEER, a FILTER with a port) */
+	v[n] = portmap(IPPROTO_UDP, 40000, "192.0.2.13", 40000);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n++].remote_port = 443;
+	/* on a pool address: a remote host, and a PEER's flow (its SNAT keyed by the 5-tuple) */
+	v[n] = portmap(IPPROTO_TCP, 2222, "100.64.0.2", 22);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n++].remote_len = 128;
+	v[n] = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n].remote_port = 3478;
+	v[n++].flow = true;
 	return n;
 }
 
