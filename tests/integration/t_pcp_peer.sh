@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # PCP PEER keeps one outbound flow reachable from its remote peer after conntrack forgot it: lan1 sends
 # UDP to wan, asks for a PEER, the cpe's conntrack table is flushed, and then only that peer gets in
-# (IPv6: the peer's address and port; IPv4 through the NAT44: the peer's address). Lifetime 0 closes it
+# (its address and port, IPv6 and IPv4 through the NAT44 alike). Lifetime 0 closes it
 # again, and tshark reads every PEER request and response without a malformed warning.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -124,16 +124,16 @@ expect_result lan1 SUCCESS "PEER udp $P4 -> $WAN_V4:$Q4" -s "$CPE_LAN4" peer --p
 expect_eq "$(field "$PCP_LINE" ext_addr)" "$CPE_WAN4" "external address = the WAN address"
 expect_eq "$(field "$PCP_LINE" ext_port)" $P4 "external port = internal port (as masquerade keeps it)"
 expect_eq "$(field "$PCP_LINE" peer)" "$WAN_V4" "the remote peer is echoed"
-expect_eq "$(map_count pm4_remote)" 1 "one pm4_remote element"
+expect_eq "$(map_count pm4_remote_port)" 1 "one pm4_remote_port element (the peer's address and port)"
+expect_eq "$(map_count pm4_remote)" 0 "none admitting every port of the peer"
 expect_eq "$(map_count pm4)" 0 "no mapping open to everyone"
 conntrack_flush
 expect_udp wan "$WAN_V4" $Q4 "$CPE_WAN4" $P4 yes "the peer reaches lan1 without conntrack state"
 expect_udp wan "$WAN_V4_OTHER" $Q4 "$CPE_WAN4" $P4 no "another wan address"
-# The NAT44 map has no remote port key: the peer's other ports get in too (documented limit).
-expect_udp wan "$WAN_V4" $((Q4 + 1)) "$CPE_WAN4" $P4 yes "another port of the peer (not enforceable in v4)"
+expect_udp wan "$WAN_V4" $((Q4 + 1)) "$CPE_WAN4" $P4 no "another port of the peer"
 expect_result lan1 SUCCESS "PEER lifetime 0" -s "$CPE_LAN4" peer --proto udp --port $P4 \
 	--peer "$WAN_V4" --peer-port $Q4 --nonce $N1 --lifetime 0
-expect_eq "$(map_count pm4_remote)" 0 "pm4_remote empty"
+expect_eq "$(map_count pm4_remote_port)" 0 "pm4_remote_port empty"
 conntrack_flush
 expect_udp wan "$WAN_V4" $Q4 "$CPE_WAN4" $P4 no "closed again"
 
