@@ -837,17 +837,30 @@ static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struc
 	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
 
-/* pcpd on a CGN: the external port of a PEER's flow (RFC 6887 12.3: the mapping the 5-tuple gets,
- * "as if the first outbound packet arrived"), all within the subscriber's block (cgn_port_req). Its
- * internal endpoint's MAP, when it has one, is the mapping the flow already leaves from
- * (endpoint-independent): that port. Else the client's suggestion (CORE_PORT_IN_BLOCK takes it when it
- * is in the block and free, else searches on from it), else the internal port's place in the block,
- * which is the same for every PEER of that endpoint, so its flows to several peers share a port too. */
-static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr)
+/* pcpd on a CGN: the external port of a PEER's flow (RFC 6887 12.3: a running flow's mapping is
+ * reused, else one is made "as if the first outbound packet arrived"), all within the subscriber's
+ * block (cgn_port_req). The flow running already (the connection tracker holds it, on a port of the
+ * block): that port, the one its peer sees. Else its internal endpoint's MAP, when it has one, the
+ * mapping the flow will leave from (endpoint-independent): that port. Else the client's suggestion
+ * (CORE_PORT_IN_BLOCK takes it when it is in the block and free, else searches on from it), else the
+ * internal port's place in the block, which is the same for every PEER of that endpoint, so its flows
+ * to several peers share a port too. */
+static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const struct in6_addr *peer,
+				uint16_t peer_port)
 {
 	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port, NULL, 0);
+	struct cgn_block b;
+	struct in_addr ext;
+	uint16_t port;
 	struct rule map;
 
+	if (s->p.flow_ext && cgn_block_of(s->p.cgn, addr_to_v4(&mr->internal), &b) == CGN_OK &&
+	    s->p.flow_ext(s->p.flow_arg, addr_to_v4(&mr->internal), mr->int_port, addr_to_v4(peer), peer_port,
+			  (uint8_t)mr->proto, &ext, &port) &&
+	    ext.s_addr == b.addr.s_addr && port >= b.lo && port <= b.hi) {
+		mr->sugg_port = port;
+		return;
+	}
 	if (index_find(s, &k, &map) && map.kind == RULE_PORTMAP && map.remote_len == 0)
 		mr->sugg_port = map.ext_port;
 }
@@ -882,7 +895,7 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	    addr_is_v4(&req->op.peer_addr) != mr.v4)
 		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
 	if (mr.v4 && s->p.cgn)
-		peer_cgn_suggestion(s, &mr);
+		peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
 	memset(&remote, 0, sizeof(remote));
 	remote.prefix_len = 128;
 	remote.addr = req->op.peer_addr;

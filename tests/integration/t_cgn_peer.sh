@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # PCP PEER on pcpd's CGN, with the lab's real PCP client (tests/lab/pcpc.py): a subscriber's PEER
 # installs what its answer says, a port of its own block on its pool address; the flow it names then
-# leaves from exactly that address and port (what the wan peer sees); once the CGN's conntrack has
+# leaves from exactly that address and port (what the wan peer sees), and a PEER for a flow already
+# running names the port the block map gave it (the connection tracker's); once the CGN's conntrack has
 # forgotten the flow, the peer's address and port still reach the subscriber and the peer's other
 # ports do not. A third subscriber on the next pool address with the same block (same ports), the
 # same internal port and the same peer gets the same external port there, and each pool address
@@ -71,9 +72,15 @@ expect_from_wan() {
 	[ "${got:-none}" = "$4" ] || fail "$5: 198.51.100.1:$1 -> $2:$3 answered by '${got:-none}', want $4"
 	ok "$5 (198.51.100.1:$1 -> $2:$3: ${got:-no answer})"
 }
-conntrack_flush() { # the CGN forgets every flow, as it does an idle one
-	cgn_exec cgn conntrack -F >/dev/null 2>&1 || true
-	[ "$(cgn_exec cgn conntrack -C 2>/dev/null)" = 0 ] || fail "conntrack table not empty after the flush"
+conntrack_flush() { # the CGN forgets every flow, as it does an idle one (a packet of the lab's own
+	# chatter may land between the flush and the count: flushed again, at most 10 times)
+	local i
+	for ((i = 0; i < 10; i++)); do
+		cgn_exec cgn conntrack -F >/dev/null 2>&1 || true
+		[ "$(cgn_exec cgn conntrack -C 2>/dev/null)" = 0 ] && return 0
+		sleep 0.1
+	done
+	fail "conntrack table not empty after 10 flushes: $(cgn_exec cgn conntrack -L 2>/dev/null | head -3)"
 }
 
 [ "$(id -u)" = 0 ] || { echo "t_cgn_peer: skipped (needs root)"; exit 77; }
@@ -142,6 +149,25 @@ expect_from_wan 7777 "$EXT3" "$PORT3" sub3 "the peer reaches sub3 on its pool ad
 conntrack_flush
 expect_from_wan 7777 "$EXT1" "$PORT1" sub1 "and still sub1 on the other"
 
+step "PEER for a flow already running (sub2): its mapping is reused"
+SEEN=$(cgn_peer_of sub2 4100)
+RUN=${SEEN#*:}
+[ "${SEEN%:*}" = 203.0.113.8 ] && in_block "$RUN" 3 || fail "sub2's flow from udp 4100 seen as '$SEEN'"
+OTHER=$((RUN == CGN_MIN + 3 * CGN_PPS ? RUN + 1 : RUN - 1))   # a free port of sub2's block, not the flow's
+L=$(cgn_pcpc sub2 peer --proto udp --port 4100 --peer 198.51.100.1 --peer-port 7777 --sugg-port "$OTHER" \
+	--lifetime 600 --nonce $N1)
+[ "$(field "$L" result)" = SUCCESS ] || fail "PEER from sub2: $L"
+[ "$(field "$L" ext_addr):$(field "$L" ext_port)" = "$SEEN" ] ||
+	fail "PEER for the running flow answered $(field "$L" ext_addr):$(field "$L" ext_port) (suggested $OTHER), the peer sees $SEEN"
+ok "the flow runs on $SEEN (the block map's choice); the PEER names it, not the suggested $OTHER"
+tag_echo sub2 4100 || fail "echo server in sub2"
+conntrack_flush
+expect_from_wan 7777 203.0.113.8 "$RUN" sub2 "the peer reaches sub2 there after conntrack forgot the flow"
+conntrack_flush
+SEEN2=$(cgn_peer_of sub2 4100)
+[ "$SEEN2" = "$SEEN" ] || fail "sub2's flow, started again, seen as '$SEEN2', want $SEEN"
+ok "and the flow started again leaves from $SEEN2 (the PEER's SNAT)"
+
 step "MAP with a FILTER naming a port (sub2)"
 L=$(cgn_pcpc sub2 map --proto udp --port 5000 --filter 198.51.100.1/32@7777 --lifetime 600 --nonce $N1)
 [ "$(field "$L" result)" = SUCCESS ] || fail "MAP with a port filter: $L"
@@ -159,9 +185,9 @@ step "kill -9, flush, restart"
 cgn_pcpd_kill9
 cgn_exec cgn nft flush table inet pcpd
 cgn_pcpd_start || fail "pcpd restart"
-[ "$(elems pm4_addr_remote_port)" = 3 ] && [ "$(elems pm4_snat_flow)" = 2 ] && [ "$(elems pm4_snat)" = 1 ] ||
+[ "$(elems pm4_addr_remote_port)" = 4 ] && [ "$(elems pm4_snat_flow)" = 3 ] && [ "$(elems pm4_snat)" = 1 ] ||
 	fail "after restart $(elems pm4_addr_remote_port) DNAT, $(elems pm4_snat_flow) flow SNAT, $(elems pm4_snat) SNAT"
-ok "after restart: 3 remote-port DNAT elements, 2 flow SNATs, 1 endpoint SNAT"
+ok "after restart: 4 remote-port DNAT elements, 3 flow SNATs, 1 endpoint SNAT"
 conntrack_flush
 expect_from_wan 7777 "$EXT3" "$PORT3" sub3 "after restart the peer reaches sub3"
 SEEN=$(cgn_peer_of sub1 4000)
@@ -174,7 +200,7 @@ ok "refresh keeps $EXT1:$PORT1"
 step "lifetime 0"
 L=$(cgn_pcpc sub1 peer --proto udp --port 4000 --peer 198.51.100.1 --peer-port 7777 --lifetime 0 --nonce $N1)
 [ "$(field "$L" result)" = SUCCESS ] && [ "$(field "$L" lifetime)" = 0 ] || fail "PEER delete: $L"
-[ "$(elems pm4_addr_remote_port)" = 2 ] && [ "$(elems pm4_snat_flow)" = 1 ] ||
+[ "$(elems pm4_addr_remote_port)" = 3 ] && [ "$(elems pm4_snat_flow)" = 2 ] ||
 	fail "after the delete $(elems pm4_addr_remote_port) DNAT and $(elems pm4_snat_flow) flow SNAT elements"
 conntrack_flush
 expect_from_wan 7777 "$EXT1" "$PORT1" none "closed again"
