@@ -894,8 +894,6 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	if (req->op.protocol == 0 || mr.int_port == 0 || req->op.peer_port == 0 || addr_is_none(&req->op.peer_addr) ||
 	    addr_is_v4(&req->op.peer_addr) != mr.v4)
 		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
-	if (mr.v4 && s->p.cgn)
-		peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
 	memset(&remote, 0, sizeof(remote));
 	remote.prefix_len = 128;
 	remote.addr = req->op.peer_addr;
@@ -903,6 +901,14 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	mr.filter = &remote;
 	mr.peer = true;
 	mr.origin = ORIGIN_PCP_PEER;
+	if (mr.v4 && s->p.cgn) {
+		struct map_key k = key_of_req(&mr);
+		struct rule have;
+
+		/* a new one only: a refresh keeps the port it has */
+		if (!index_find(s, &k, &have))
+			peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+	}
 	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
 		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);
 	if (mr.desc) {

@@ -1135,6 +1135,95 @@ START_TEST(peer_cgn_installs_its_mapping)
 }
 END_TEST
 
+/* What the connection tracker says a running flow has (the flow_ext hook), for the test below. */
+static struct {
+	struct in_addr internal, remote, ext;
+	uint16_t int_port, remote_port, ext_port;
+	unsigned calls;
+} ct_now;
+
+static bool fake_flow_ext(void *arg, struct in_addr internal, uint16_t int_port, struct in_addr remote,
+			  uint16_t remote_port, uint8_t proto, struct in_addr *ext, uint16_t *ext_port)
+{
+	(void)arg;
+	ct_now.calls++;
+	if (proto != IPPROTO_UDP || internal.s_addr != ct_now.internal.s_addr || int_port != ct_now.int_port ||
+	    remote.s_addr != ct_now.remote.s_addr || remote_port != ct_now.remote_port)
+		return false;
+	*ext = ct_now.ext;
+	*ext_port = ct_now.ext_port;
+	return true;
+}
+
+/* A PEER for a flow that runs already (RFC 6887 12.3) reuses its mapping: the port the block map gave
+ * it, over a MAP's port or a suggestion; a port outside the subscriber's block or on another address
+ * (the pool rule's) is no mapping of the block, and the usual choice stands. */
+START_TEST(peer_cgn_running_flow)
+{
+	struct cgn_config cc;
+	struct pcp_server_params sp;
+	struct pcp_request q, m;
+	struct pcp_response r;
+	struct cgn *g;
+	char err[128];
+
+	memset(&cc, 0, sizeof(cc));
+	cc.pool[0].s_addr = htonl(0xc6336400);  /* 198.51.100.0/30 */
+	cc.pool_len[0] = 30;
+	cc.n_pool = 1;
+	cc.subs.s_addr = htonl(0x64400000);     /* 100.64.0.0/10 */
+	cc.subs_len = 10;
+	cc.port_min = 1024;
+	cc.port_max = 65535;
+	cc.ports_per_sub = 1024;
+	g = cgn_new(&cc, err, sizeof(err));
+	ck_assert_msg(g != NULL, "cgn_new: %s", err);
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.cgn = g;
+	sp.flow_ext = fake_flow_ext;
+	setup_with(&sp);
+	memset(&ct_now, 0, sizeof(ct_now));
+	inet_pton(AF_INET, "100.64.0.10", &ct_now.internal);
+	inet_pton(AF_INET, "203.0.113.9", &ct_now.remote);
+	inet_pton(AF_INET, "198.51.100.0", &ct_now.ext);
+	ct_now.int_port = 4000;
+	ct_now.remote_port = 443;
+	ct_now.ext_port = 11999;                 /* in subscriber 10's block 11264-12287 */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 600, 1);
+	q.op.ext_port = 11300;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 11999);
+	ck_assert_uint_eq(ct_now.calls, 1);
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, 11999, "::ffff:203.0.113.9", 443, NULL));
+	/* the refresh asks nothing: the mapping is there */
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11999);
+	ck_assert_uint_eq(ct_now.calls, 1);
+	/* over the endpoint's MAP too: the flow left before the MAP was made */
+	m = map_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, 11500, 600, 2);
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 11500);
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 0, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11999);
+	/* a port beyond the block (the pool rule's): the MAP's port */
+	ct_now.ext_port = 30000;
+	q.lifetime = 0;
+	send_pcp(&q);
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11500);
+	/* no such flow: the suggestion */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4001, "::ffff:203.0.113.9", 443, 600, 3);
+	q.op.ext_port = 11300;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11300);
+	teardown();
+	setup();
+	cgn_free(g);
+}
+END_TEST
+
 /* ---------- epoch, ANNOUNCE, versions ---------- */
 
 START_TEST(epoch_and_announce)
@@ -1781,6 +1870,7 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, peer_description_and_third_party);
 	tcase_add_test(tc, peer_index_survives_restart_and_gc);
 	tcase_add_test(tc, peer_cgn_installs_its_mapping);
+	tcase_add_test(tc, peer_cgn_running_flow);
 	tcase_add_test(tc, epoch_and_announce);
 	tcase_add_test(tc, unsupp_version_echoes_body);
 	tcase_add_test(tc, malformed_gets_result_codes);
