@@ -81,7 +81,8 @@ bool ct_flow_parse(const void *msg, size_t len, struct in_addr *ext, uint16_t *e
 	struct nested top, tuple, ip, proto;
 	uint16_t be;
 
-	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len ||
+	/* libmnl walks attributes up to the message's length rounded up to 4: the bytes must be there */
+	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || MNL_ALIGN(nlh->nlmsg_len) > len ||
 	    !mnl_nlmsg_ok(nlh, (int)len) ||
 	    nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW) ||
 	    mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg))
