@@ -107,9 +107,11 @@ uint64_t fw_nat_block_elems(const struct fw_config *cfg, struct fw_nat_blocks *n
  *                With ext_addr != 0 the backend also installs, in the same transaction, the SNAT
  *                companion (map pm4_snat: addr . l4proto . port -> ext_addr . ext_port), so the
  *                internal host's outbound flows from that port leave from the mapped endpoint
- *                (endpoint-independent mapping, RFC 4787 REQ-1 / RFC 6887 11.1); the two are added,
- *                replaced and deleted together. It is the element's second kernel element, not a
- *                second fw_elem: read_counters reports the DNAT one only. */
+ *                (endpoint-independent mapping, RFC 4787 REQ-1 / RFC 6887 11.1); for a flow's mapping
+ *                (flow: a CGN PEER) the companion is in pm4_snat_flow instead, keyed by the 5-tuple
+ *                (addr . remote . l4proto . port . remote_port), so only that flow leaves from it. The
+ *                two are added, replaced and deleted together. It is the element's second kernel
+ *                element, not a second fw_elem: read_counters reports the DNAT one only. */
 struct fw_elem {
 	bool v4;                   /* true: IPv4 port mapping; false: IPv6 pinhole */
 	uint16_t proto;            /* IANA number or 65535 (any; pinholes only) */

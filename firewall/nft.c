@@ -41,8 +41,9 @@
  *                                                        (CVE-2020-12695; libupnp already refuses off-LAN
  *                                                        GENA callbacks). UDP stays open (PCP upstream).
  *                                                        No cgroup or no LAN interface: no chain.
- *     pm4_snat holds one companion per portmap with an external address, made from the same fw_elem
- *     and added/replaced/deleted in the same message stream, so a mapping and its SNAT never part.
+ *     pm4_snat (pm4_snat_flow for a flow's mapping, fw_elem.flow) holds one companion per portmap
+ *     with an external address, made from the same fw_elem and added/replaced/deleted in the same
+ *     message stream, so a mapping and its SNAT never part.
  *     The nat chains see only the first packet of a flow; conntrack does the rest.
  *
  *   INTEGRATED: the same sets and the same lookup rules, without hooks and without the RFC 6092
