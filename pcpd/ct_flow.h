@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The connection tracker's view of one outbound IPv4 flow (ctnetlink GET, libmnl): the external
- * endpoint a NAT already gave it. pcpd on a CGN asks it for a PEER (RFC 6887 12.3: a PEER for a flow
- * that is running reuses the flow's mapping, so the answer must name the port the flow really has,
- * which the block map's SNAT chose). One request and its answer per PEER; the socket waits at most
- * CT_FLOW_TIMEOUT_MS for the kernel.
+ * endpoint a NAT already gave it. The PCP server asks it for a new IPv4 PEER (RFC 6887 12.3: a PEER
+ * for a flow that is running reuses the flow's mapping, so the answer must name the port the flow
+ * really has, which the block map's SNAT on a CGN or masquerade on a CPE chose). One request and its
+ * answer per new PEER; the socket waits at most CT_FLOW_TIMEOUT_MS for the kernel.
  */
 #ifndef IGDD_CT_FLOW_H
 #define IGDD_CT_FLOW_H

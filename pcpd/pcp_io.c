@@ -532,14 +532,12 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	sp.rate_off = p->rate_off;
 	sp.natpmp_off = p->natpmp_off;
 	sp.cgn = p->cgn;
-	if (p->cgn) {
-		/* without it a PEER for a running flow names the port of the mapping it makes, not the
-		 * flow's: worth a warning, not a refusal to start */
-		if ((s->ct = ct_flow_open()) == NULL)
-			log_warn("pcp: no conntrack netlink socket: PEER cannot see running flows");
-		sp.flow_ext = service_flow_ext;
-		sp.flow_arg = s;
-	}
+	/* without it an IPv4 PEER for a running flow names the port of the mapping it makes, not the
+	 * flow's: worth a warning, not a refusal to start */
+	if ((s->ct = ct_flow_open()) == NULL)
+		log_warn("pcp: no conntrack netlink socket: PEER cannot see running flows");
+	sp.flow_ext = service_flow_ext;
+	sp.flow_arg = s;
 	lan_resolve(s, loop_now_ms());
 	service_wan(s, &ignored);  /* first look: the baseline a later change is measured against */
 	s->srv = pcp_server_new(&sp, loop_now_ms());

@@ -865,6 +865,23 @@ static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const 
 		mr->sugg_port = map.ext_port;
 }
 
+/* A CPE (no pool): a flow already running left through masquerade, which keeps its source port when
+ * it can and picks another when that one is taken toward the same peer (two hosts, one app port, one
+ * server): the port the connection tracker shows on the WAN address is the flow's, and the one to
+ * map. Else the suggestion, else the internal port (map_create). */
+static void peer_wan_suggestion(struct pcp_server *s, struct map_req *mr, const struct in6_addr *peer,
+				uint16_t peer_port)
+{
+	struct in_addr wan, ext;
+	uint16_t port;
+
+	if (s->p.flow_ext && wan_addr(s, &wan) &&
+	    s->p.flow_ext(s->p.flow_arg, addr_to_v4(&mr->internal), mr->int_port, addr_to_v4(peer), peer_port,
+			  (uint8_t)mr->proto, &ext, &port) &&
+	    ext.s_addr == wan.s_addr)
+		mr->sugg_port = port;
+}
+
 /*
  * PEER (RFC 6887 12): keep one outbound flow reachable from its remote peer for the lifetime granted,
  * even once conntrack has forgotten the idle flow. It is a MAP restricted to that peer, through the
@@ -872,8 +889,8 @@ static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const 
  *   IPv6: a pinhole for the internal address, protocol and port admitting only the peer address/128
  *         and port; outside, the flow is the internal address:port.
  *   IPv4: a NAT44 mapping admitting only the peer address and port (@pm4_remote_port). External
- *         port: the suggestion if free, else the internal port (the one masquerade normally leaves
- *         the flow on), else another free one.
+ *         port: the running flow's (peer_wan_suggestion), else the suggestion if free, else the
+ *         internal port (the one masquerade normally leaves the flow on), else another free one.
  *   IPv4 on a CGN (pcpd with cgn_pool): the same mapping on the subscriber's pool address
  *         (@pm4_addr_remote_port) plus, in the same transaction, the flow's own SNAT (@pm4_snat_flow:
  *         the 5-tuple leaves from the external port the answer names; fw_elem.flow). Port:
@@ -901,13 +918,17 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	mr.filter = &remote;
 	mr.peer = true;
 	mr.origin = ORIGIN_PCP_PEER;
-	if (mr.v4 && s->p.cgn) {
+	if (mr.v4) {
 		struct map_key k = key_of_req(&mr);
 		struct rule have;
 
 		/* a new one only: a refresh keeps the port it has */
-		if (!index_find(s, &k, &have))
-			peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+		if (!index_find(s, &k, &have)) {
+			if (s->p.cgn)
+				peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+			else
+				peer_wan_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+		}
 	}
 	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
 		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);

@@ -62,8 +62,8 @@ struct pcp_server_params {
 	 * (cgn.h) instead of the WAN address; a full block is USER_EX_QUOTA, a subscriber without a
 	 * block NO_RESOURCES, a requester outside the subscriber prefix NOT_AUTHORIZED. NULL = CPE. */
 	const struct cgn *cgn;
-	/* CGN mode: the external endpoint the connection tracker already gave a running outbound IPv4
-	 * flow (ct_flow.h), so a PEER for it names the port the flow really has. NULL or false: none. */
+	/* The external endpoint the connection tracker already gave a running outbound IPv4 flow
+	 * (ct_flow.h), so a PEER for it names the port the flow really has. NULL or false: none. */
 	bool (*flow_ext)(void *arg, struct in_addr internal, uint16_t int_port, struct in_addr remote,
 			 uint16_t remote_port, uint8_t proto, struct in_addr *ext, uint16_t *ext_port);
 	void *flow_arg;

@@ -1224,6 +1224,36 @@ START_TEST(peer_cgn_running_flow)
 }
 END_TEST
 
+/* A CPE: a PEER for a flow masquerade moved off its port (another host holds it toward the same peer)
+ * names the port the connection tracker shows on the WAN address; one on another address is not ours. */
+START_TEST(peer_v4_running_flow)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.flow_ext = fake_flow_ext;
+	setup_with(&sp);
+	memset(&ct_now, 0, sizeof(ct_now));
+	inet_pton(AF_INET, "192.0.2.10", &ct_now.internal);
+	inet_pton(AF_INET, "198.51.100.7", &ct_now.remote);
+	inet_pton(AF_INET, "203.0.113.1", &ct_now.ext);     /* the WAN address (wan_getter) */
+	ct_now.int_port = 40000;
+	ct_now.remote_port = 443;
+	ct_now.ext_port = 40321;
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 443, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 40321);
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 40321, "::ffff:198.51.100.7", 443, NULL));
+	q.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	inet_pton(AF_INET, "203.0.113.99", &ct_now.ext);    /* not our WAN address: the internal port */
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 40000);
+}
+END_TEST
+
 /* ---------- epoch, ANNOUNCE, versions ---------- */
 
 START_TEST(epoch_and_announce)
@@ -1871,6 +1901,7 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, peer_index_survives_restart_and_gc);
 	tcase_add_test(tc, peer_cgn_installs_its_mapping);
 	tcase_add_test(tc, peer_cgn_running_flow);
+	tcase_add_test(tc, peer_v4_running_flow);
 	tcase_add_test(tc, epoch_and_announce);
 	tcase_add_test(tc, unsupp_version_echoes_body);
 	tcase_add_test(tc, malformed_gets_result_codes);
