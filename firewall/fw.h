@@ -114,6 +114,10 @@ uint64_t fw_nat_block_elems(const struct fw_config *cfg, struct fw_nat_blocks *n
  *                element, not a second fw_elem: read_counters reports the DNAT one only. */
 struct fw_elem {
 	bool v4;                   /* true: IPv4 port mapping; false: IPv6 pinhole */
+	bool flow;                 /* portmap with ext_addr and a remote host and port: one outbound flow's
+				    * mapping (PCP PEER), so its SNAT companion is keyed by the flow's 5-tuple
+				    * (pm4_snat_flow) and leaves the internal endpoint's other flows alone.
+				    * (Here, in v4's padding: the struct stays 72 bytes.) */
 	uint16_t proto;            /* IANA number or 65535 (any; pinholes only) */
 	struct in6_addr addr;      /* pinhole: destination; portmap: internal host (v4-mapped) */
 	uint16_t port;             /* pinhole: destination port (0 = any); portmap: internal port */
@@ -122,9 +126,6 @@ struct fw_elem {
 	struct in6_addr remote;    /* remote host filter; v4-mapped for portmaps */
 	uint8_t remote_len;        /* 0 = any */
 	uint16_t remote_port;      /* 0 = any */
-	bool flow;                 /* portmap with ext_addr and a remote host and port: one outbound flow's
-				    * mapping (PCP PEER), so its SNAT companion is keyed by the flow's 5-tuple
-				    * (pm4_snat_flow) and leaves the internal endpoint's other flows alone */
 	uint64_t timeout_ms;       /* kernel timeout; 0 = none (never expires in the kernel) */
 	/* counters: read back by fw_ops.read_counters; given on add to carry a counter across a re-add */
 	uint64_t packets;
