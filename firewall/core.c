@@ -217,6 +217,10 @@ static size_t rule_elems(const struct rule *r, struct fw_elem out[2])
 		out[i].remote_port = r->remote_port;
 		if (r->remote_len)
 			addr_mask(&out[i].remote, r->remote_len);
+		/* a PEER on a CGN: its SNAT is for its flow alone (the MAP of the same internal endpoint, if
+		 * any, keeps the endpoint's) */
+		out[i].flow = r->kind == RULE_PORTMAP && r->origin == ORIGIN_PCP_PEER && r->ext_addr.s_addr != 0 &&
+			      r->remote_len == 128 && r->remote_port != 0;
 	}
 	return n;
 }
@@ -1407,28 +1411,40 @@ static enum verdict replace_rule(struct core *c, struct rule *old, const struct 
 }
 
 /* Port mappings: find a free external port near the one asked for (AddAnyPortMapping, PCP). */
-/* Would the remote-filtered port mapping r take traffic from another host's unfiltered mapping on its
- * external port (the NAT looks up the filtered one first)? The same internal endpoint's is no harm. */
-static bool shadows_another(struct core *c, const struct rule *r)
+/* Does the rule holding the element of r's key with a wider remote filter (open) go to another
+ * internal endpoint than r? */
+static bool wider_held_by_another(struct core *c, const struct rule *r, const struct rule *open)
 {
-	struct rule open;
-	struct elem_slot *s;
+	struct elem_slot *s = first_slot_of(c, open);
 
-	if (r->remote_len == 0)
-		return false;
-	open = *r;
-	open.remote_len = 0;
-	open.remote_port = 0;
-	memset(&open.remote, 0, sizeof(open.remote));
-	if ((s = first_slot_of(c, &open)) == NULL)
-		return false;
-	for (size_t i = 0; i < s->n_rules; i++) {
+	for (size_t i = 0; s && i < s->n_rules; i++) {
 		const struct rule *o = rule_by_id(c, slot_ids(s)[i]);
 
 		if (o && !(addr_equal(&o->target.exact, &r->target.exact) && o->int_port == r->int_port))
 			return true;
 	}
 	return false;
+}
+
+/* Would the remote-filtered port mapping r take traffic from another host's less filtered mapping on
+ * its external port (the NAT looks up the most specific one first: a remote port before a remote host
+ * before none)? The same internal endpoint's is no harm. Two lookups at most. */
+static bool shadows_another(struct core *c, const struct rule *r)
+{
+	struct rule open;
+
+	if (r->remote_len == 0)
+		return false;
+	open = *r;
+	if (r->remote_port != 0) {
+		open.remote_port = 0;
+		if (wider_held_by_another(c, r, &open))
+			return true;
+	}
+	open.remote_len = 0;
+	open.remote_port = 0;
+	memset(&open.remote, 0, sizeof(open.remote));
+	return wider_held_by_another(c, r, &open);
 }
 
 static bool port_free(struct core *c, const struct rule *r)

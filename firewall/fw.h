@@ -99,15 +99,25 @@ uint64_t fw_nat_block_elems(const struct fw_config *cfg, struct fw_nat_blocks *n
 /* One kernel element. Which set/map it lands in follows from its fields:
  *  pinhole (v6): remote_len == 0 -> keyed daddr . l4proto . dport, or daddr . l4proto (dport 0 / no ports),
  *                or daddr (proto RULE_PROTO_ANY); remote_len > 0 -> the filtered set (saddr prefix, sport).
- *  portmap (v4): DNAT map keyed [daddr .] l4proto . ext_port -> addr . port, plus the forward accept.
+ *  portmap (v4): DNAT map keyed [daddr .] [saddr .] l4proto . [sport .] ext_port -> addr . port, plus the
+ *                forward accept: daddr with an external address (pcpd's pool), saddr with a remote host
+ *                (remote_len 128), sport with a remote port too. Six hash maps, looked up most specific
+ *                first (remote port, then remote host, then none; each with the external address
+ *                before without): a constant number of O(1) lookups per new inbound flow.
  *                With ext_addr != 0 the backend also installs, in the same transaction, the SNAT
  *                companion (map pm4_snat: addr . l4proto . port -> ext_addr . ext_port), so the
  *                internal host's outbound flows from that port leave from the mapped endpoint
- *                (endpoint-independent mapping, RFC 4787 REQ-1 / RFC 6887 11.1); the two are added,
- *                replaced and deleted together. It is the element's second kernel element, not a
- *                second fw_elem: read_counters reports the DNAT one only. */
+ *                (endpoint-independent mapping, RFC 4787 REQ-1 / RFC 6887 11.1); for a flow's mapping
+ *                (flow: a CGN PEER) the companion is in pm4_snat_flow instead, keyed by the 5-tuple
+ *                (addr . remote . l4proto . port . remote_port), so only that flow leaves from it. The
+ *                two are added, replaced and deleted together. It is the element's second kernel
+ *                element, not a second fw_elem: read_counters reports the DNAT one only. */
 struct fw_elem {
 	bool v4;                   /* true: IPv4 port mapping; false: IPv6 pinhole */
+	bool flow;                 /* portmap with ext_addr and a remote host and port: one outbound flow's
+				    * mapping (PCP PEER), so its SNAT companion is keyed by the flow's 5-tuple
+				    * (pm4_snat_flow) and leaves the internal endpoint's other flows alone.
+				    * (Here, in v4's padding: the struct stays 72 bytes.) */
 	uint16_t proto;            /* IANA number or 65535 (any; pinholes only) */
 	struct in6_addr addr;      /* pinhole: destination; portmap: internal host (v4-mapped) */
 	uint16_t port;             /* pinhole: destination port (0 = any); portmap: internal port */
@@ -127,11 +137,11 @@ bool fw_elem_same_key(const struct fw_elem *a, const struct fw_elem *b);
 /* Would the kernel refuse to hold a and b side by side? In the interval set @ph_remote it refuses an
  * element whose first or last key falls inside another (NEWSETELEM: EEXIST, the whole transaction
  * undone); we call any two different elements whose ranges overlap in every field a clash, which
- * covers that. In @pm4_remote, keyed without the external address, two mappings that differ only in
- * it would be one map element. Every other element's kernel key is the element itself. */
+ * covers that. Every other element's kernel key is the element itself (the NAT44 maps with a remote
+ * host are keyed with the external address too: two pool addresses never share an element). */
 bool fw_elems_clash(const struct fw_elem *a, const struct fw_elem *b);
-/* What any two elements that can clash share (the destination of a @ph_remote element, the key of a
- * @pm4_remote one), as bytes to index by; false when e can clash with nothing. */
+/* What any two elements that can clash share (the destination of a @ph_remote element), as bytes to
+ * index by; false when e can clash with nothing. */
 #define FW_CLASH_SCOPE_LEN 20
 bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_LEN]);
 /* Text for logs and golden files, e.g. "pinhole [2001:db8::5]:51413/udp" or "portmap 8080/tcp -> 192.0.2.10:80". */

@@ -59,6 +59,29 @@ const struct fw_set_def fw_set_defs[FW_SET_COUNT] = {
 		.nfields = 3, .field_type = { FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE },
 		.field_len = { 4, 1, 2 }, .key_len = 12, .map = true,
 	},
+	[FW_SET_PM4_REMOTE_PORT] = {
+		.name = "pm4_remote_port",
+		.nft_type = "ipv4_addr . inet_proto . inet_service . inet_service : ipv4_addr . inet_service",
+		.lookup = "ip saddr . meta l4proto . th sport . th dport",
+		.nfields = 4, .field_type = { FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE, FW_TYPE_SERVICE },
+		.field_len = { 4, 1, 2, 2 }, .key_len = 16, .map = true,
+	},
+	[FW_SET_PM4_ADDR_REMOTE] = {
+		.name = "pm4_addr_remote",
+		.nft_type = "ipv4_addr . ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+		.lookup = "ip daddr . ip saddr . meta l4proto . th dport",
+		.nfields = 4, .field_type = { FW_TYPE_IPADDR, FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE },
+		.field_len = { 4, 4, 1, 2 }, .key_len = 16, .map = true,
+	},
+	[FW_SET_PM4_ADDR_REMOTE_PORT] = {
+		.name = "pm4_addr_remote_port",
+		.nft_type = "ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service : "
+			    "ipv4_addr . inet_service",
+		.lookup = "ip daddr . ip saddr . meta l4proto . th sport . th dport",
+		.nfields = 5,
+		.field_type = { FW_TYPE_IPADDR, FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE, FW_TYPE_SERVICE },
+		.field_len = { 4, 4, 1, 2, 2 }, .key_len = 20, .map = true,
+	},
 	[FW_SET_PM4_SNAT] = {
 		.name = "pm4_snat",
 		.nft_type = "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
@@ -66,6 +89,20 @@ const struct fw_set_def fw_set_defs[FW_SET_COUNT] = {
 		.nfields = 3, .field_type = { FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE },
 		.field_len = { 4, 1, 2 }, .key_len = 12, .map = true,
 	},
+	[FW_SET_PM4_SNAT_FLOW] = {
+		.name = "pm4_snat_flow",
+		.nft_type = "ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service : "
+			    "ipv4_addr . inet_service",
+		.lookup = "ip saddr . ip daddr . meta l4proto . th sport . th dport",
+		.nfields = 5,
+		.field_type = { FW_TYPE_IPADDR, FW_TYPE_IPADDR, FW_TYPE_PROTO, FW_TYPE_SERVICE, FW_TYPE_SERVICE },
+		.field_len = { 4, 4, 1, 2, 2 }, .key_len = 20, .map = true,
+	},
+};
+
+const enum fw_set fw_dnat_order[6] = {
+	FW_SET_PM4_ADDR_REMOTE_PORT, FW_SET_PM4_REMOTE_PORT, FW_SET_PM4_ADDR_REMOTE, FW_SET_PM4_REMOTE,
+	FW_SET_PM4_ADDR, FW_SET_PM4,
 };
 
 uint32_t fw_set_key_type(const struct fw_set_def *d)
@@ -202,9 +239,17 @@ static const char *build_pinhole(const struct fw_elem *e, struct fw_key *k)
 	return NULL;
 }
 
+/* The NAT44 DNAT map of each combination: [with external address][remote: none, host, host and port] */
+static const enum fw_set portmap_sets[2][3] = {
+	{ FW_SET_PM4, FW_SET_PM4_REMOTE, FW_SET_PM4_REMOTE_PORT },
+	{ FW_SET_PM4_ADDR, FW_SET_PM4_ADDR_REMOTE, FW_SET_PM4_ADDR_REMOTE_PORT },
+};
+
 static const char *build_portmap(const struct fw_elem *e, struct fw_key *k)
 {
-	uint8_t *tail;
+	bool has_addr = e->ext_addr.s_addr != 0;
+	int remote = e->remote_len == 0 ? 0 : e->remote_port == 0 ? 1 : 2;
+	uint8_t *at = k->key;
 
 	if (e->proto > 255 || !fw_proto_has_ports(e->proto))
 		return "portmap protocol without ports";
@@ -214,20 +259,26 @@ static const char *build_portmap(const struct fw_elem *e, struct fw_key *k)
 		return "portmap to a non-IPv4 address";
 	if (e->remote_len > 0 && (e->remote_len != 128 || !is_v4_mapped(&e->remote)))
 		return "portmap remote filter must be one IPv4 host";
-	if (e->remote_len > 0) {
-		k->set = FW_SET_PM4_REMOTE;
-		memcpy(k->key, &e->remote.s6_addr[12], 4);
-		tail = k->key + 4;
-	} else if (e->ext_addr.s_addr != 0) {
-		k->set = FW_SET_PM4_ADDR;
-		memcpy(k->key, &e->ext_addr, 4);
-		tail = k->key + 4;
-	} else {
-		k->set = FW_SET_PM4;
-		tail = k->key;
+	if (e->remote_len == 0 && e->remote_port != 0)
+		return "portmap remote port without a remote host";
+	if (e->flow && (!has_addr || remote != 2))
+		return "flow mapping without external address or remote port";
+	k->set = portmap_sets[has_addr][remote];
+	if (has_addr) {
+		memcpy(at, &e->ext_addr, 4);
+		at += 4;
 	}
-	tail[0] = (uint8_t)e->proto;
-	put_port(tail + 4, e->ext_port);
+	if (remote) {
+		memcpy(at, &e->remote.s6_addr[12], 4);
+		at += 4;
+	}
+	at[0] = (uint8_t)e->proto;
+	at += 4;
+	if (remote == 2) {
+		put_port(at, e->remote_port);
+		at += 4;
+	}
+	put_port(at, e->ext_port);
 	return NULL;
 }
 
@@ -249,12 +300,28 @@ bool fw_key_companion(const struct fw_elem *e, struct fw_key *k)
 	if (!e->v4 || e->ext_addr.s_addr == 0 || fw_key_build(e, &primary) != NULL)
 		return false;
 	memset(k, 0, sizeof(*k));
+	if (e->flow) {
+		/* the flow only: internal address . remote address . proto . internal port . remote port */
+		k->set = FW_SET_PM4_SNAT_FLOW;
+		k->len = fw_set_defs[FW_SET_PM4_SNAT_FLOW].key_len;
+		memcpy(k->key, &e->addr.s6_addr[12], 4);
+		memcpy(k->key + 4, &e->remote.s6_addr[12], 4);
+		k->key[8] = (uint8_t)e->proto;
+		put_port(k->key + 12, e->port);
+		put_port(k->key + 16, e->remote_port);
+		return true;
+	}
 	k->set = FW_SET_PM4_SNAT;
 	k->len = fw_set_defs[FW_SET_PM4_SNAT].key_len;
 	memcpy(k->key, &e->addr.s6_addr[12], 4);
 	k->key[4] = (uint8_t)e->proto;
 	put_port(k->key + 8, e->port);
 	return true;
+}
+
+bool fw_set_is_snat(enum fw_set s)
+{
+	return s == FW_SET_PM4_SNAT || s == FW_SET_PM4_SNAT_FLOW;
 }
 
 /* Do two keys of one interval set overlap in every field (lo <= other's hi, both ways)? Field bytes are
@@ -279,11 +346,7 @@ bool fw_elems_clash(const struct fw_elem *a, const struct fw_elem *b)
 
 	if (fw_key_build(a, &ka) != NULL || fw_key_build(b, &kb) != NULL || ka.set != kb.set)
 		return false;
-	if (fw_set_defs[ka.set].interval)
-		return fw_key_cmp(&ka, &kb) != 0 && ranges_overlap(&fw_set_defs[ka.set], &ka, &kb);
-	/* @pm4_remote is keyed without the external address: two mappings on different external
-	 * addresses (pcpd's pool) would be one map element */
-	return ka.set == FW_SET_PM4_REMOTE && fw_key_cmp(&ka, &kb) == 0 && a->ext_addr.s_addr != b->ext_addr.s_addr;
+	return fw_set_defs[ka.set].interval && fw_key_cmp(&ka, &kb) != 0 && ranges_overlap(&fw_set_defs[ka.set], &ka, &kb);
 }
 
 bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_LEN])
@@ -297,9 +360,6 @@ bool fw_elem_clash_scope(const struct fw_elem *e, uint8_t scope[FW_CLASH_SCOPE_L
 	switch (k.set) {
 	case FW_SET_PH_REMOTE:
 		memcpy(scope + 1, k.key + 16, 16);   /* the destination address: the one field that is exact */
-		return true;
-	case FW_SET_PM4_REMOTE:
-		memcpy(scope + 1, k.key, fw_set_defs[k.set].key_len);
 		return true;
 	default:
 		return false;   /* the kernel key is the element itself */
@@ -400,21 +460,38 @@ static bool parse_remote(const struct fw_key *k, struct fw_elem *e)
 
 static bool parse_portmap(const struct fw_key *k, const uint8_t *data, size_t data_len, struct fw_elem *e)
 {
-	const uint8_t *tail = k->key;
+	const uint8_t *at = k->key;
+	bool has_addr = false;
+	int remote = -1;
 
 	if (!data || data_len < 6)
 		return false;
+	for (int a = 0; a < 2 && remote < 0; a++)
+		for (int r = 0; r < 3; r++)
+			if (portmap_sets[a][r] == k->set) {
+				has_addr = a == 1;
+				remote = r;
+				break;
+			}
+	if (remote < 0)
+		return false;
 	e->v4 = true;
-	if (k->set == FW_SET_PM4_REMOTE) {
-		set_v4_mapped(&e->remote, k->key);
-		e->remote_len = 128;
-		tail += 4;
-	} else if (k->set == FW_SET_PM4_ADDR) {
-		memcpy(&e->ext_addr, k->key, 4);
-		tail += 4;
+	if (has_addr) {
+		memcpy(&e->ext_addr, at, 4);
+		at += 4;
 	}
-	e->proto = tail[0];
-	e->ext_port = get_port(tail + 4);
+	if (remote) {
+		set_v4_mapped(&e->remote, at);
+		e->remote_len = 128;
+		at += 4;
+	}
+	e->proto = at[0];
+	at += 4;
+	if (remote == 2) {
+		e->remote_port = get_port(at);
+		at += 4;
+	}
+	e->ext_port = get_port(at);
 	set_v4_mapped(&e->addr, data);
 	e->port = get_port(data + 4);
 	return true;
@@ -447,6 +524,20 @@ bool fw_key_parse(const struct fw_key *k, const uint8_t *data, size_t data_len, 
 		set_v4_mapped(&out->addr, k->key);
 		out->proto = k->key[4];
 		out->port = get_port(k->key + 8);
+		memcpy(&out->ext_addr, data, 4);
+		out->ext_port = get_port(data + 4);
+		return true;
+	case FW_SET_PM4_SNAT_FLOW:
+		if (!data || data_len < 6)
+			return false;
+		out->v4 = true;
+		out->flow = true;
+		set_v4_mapped(&out->addr, k->key);
+		set_v4_mapped(&out->remote, k->key + 4);
+		out->remote_len = 128;
+		out->proto = k->key[8];
+		out->port = get_port(k->key + 12);
+		out->remote_port = get_port(k->key + 16);
 		memcpy(&out->ext_addr, data, 4);
 		out->ext_port = get_port(data + 4);
 		return true;
@@ -504,7 +595,9 @@ static void portmap_str(const struct fw_elem *e, char *buf, size_t len)
 	n = snprintf(buf, len, "portmap %s%s%u/%s -> %s:%u", ext, *ext ? ":" : "", e->ext_port,
 		     proto_text(e->proto, p), v4_text(&e->addr, in), e->port);
 	if (e->remote_len && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, " from %s", v4_text(&e->remote, r));
+		n += snprintf(buf + n, len - (size_t)n, " from %s", v4_text(&e->remote, r));
+	if (e->remote_len && e->remote_port && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ":%u%s", e->remote_port, e->flow ? " (flow)" : "");
 }
 
 const char *fw_elem_str(const struct fw_elem *e, char *buf, size_t len)

@@ -18,8 +18,12 @@ enum fw_set {
 	FW_SET_PH_REMOTE,   /* ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport, ranges */
 	FW_SET_PM4,         /* map meta l4proto . th dport : ipv4_addr . inet_service */
 	FW_SET_PM4_ADDR,    /* map ip daddr . meta l4proto . th dport : ... */
-	FW_SET_PM4_REMOTE,  /* map ip saddr . meta l4proto . th dport : ... */
+	FW_SET_PM4_REMOTE,  /* map ip saddr . meta l4proto . th dport : ... (one remote host, any port) */
+	FW_SET_PM4_REMOTE_PORT,       /* map ip saddr . meta l4proto . th sport . th dport : ... */
+	FW_SET_PM4_ADDR_REMOTE,       /* map ip daddr . ip saddr . meta l4proto . th dport : ... */
+	FW_SET_PM4_ADDR_REMOTE_PORT,  /* map ip daddr . ip saddr . meta l4proto . th sport . th dport : ... */
 	FW_SET_PM4_SNAT,    /* map ip saddr . meta l4proto . th sport : ipv4_addr . inet_service (EIM companion) */
+	FW_SET_PM4_SNAT_FLOW,  /* map ip saddr . ip daddr . meta l4proto . th sport . th dport : ... (PEER's) */
 	FW_SET_COUNT
 };
 
@@ -48,6 +52,8 @@ struct fw_set_def {
 };
 
 extern const struct fw_set_def fw_set_defs[FW_SET_COUNT];
+/* The DNAT maps in the order the prerouting chain looks them up: most specific first. */
+extern const enum fw_set fw_dnat_order[6];
 
 struct fw_key {
 	enum fw_set set;
@@ -61,16 +67,19 @@ uint32_t fw_set_key_type(const struct fw_set_def *d);
 /* Builds the kernel key of an element. Returns NULL, or a static message saying why it cannot be
  * installed (bad protocol number, portmap without ports, ...). */
 const char *fw_key_build(const struct fw_elem *e, struct fw_key *k);
-/* The SNAT companion of a portmap with an external address (see fw.h): its key in pm4_snat. False
+/* The SNAT companion of a portmap with an external address (see fw.h): its key in pm4_snat, or in
+ * pm4_snat_flow for a flow's mapping (fw_elem.flow). False
  * when the element has none (not a portmap, ext_addr 0, or an element fw_key_build refuses). */
 bool fw_key_companion(const struct fw_elem *e, struct fw_key *k);
+/* Is the set one of the SNAT companion maps (data: external address . port)? */
+bool fw_set_is_snat(enum fw_set s);
 /* Total order on keys (set first, then bytes): sorting, lookup, "same element". */
 int fw_key_cmp(const struct fw_key *a, const struct fw_key *b);
 /* The inverse of fw_key_build (plus map data when the set is a map): rebuilds the element's key
  * fields from kernel bytes. Returns false if the bytes do not describe an element we would make. */
 bool fw_key_parse(const struct fw_key *k, const uint8_t *data, size_t data_len, struct fw_elem *out);
-/* Map data of a portmap: internal ipv4 address . port, padded to FW_DATA_LEN; for the pm4_snat
- * companion the other way round: external address . external port. */
+/* Map data of a portmap: internal ipv4 address . port, padded to FW_DATA_LEN; for the SNAT
+ * companions the other way round: external address . external port. */
 void fw_elem_map_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN]);
 void fw_elem_snat_data(const struct fw_elem *e, uint8_t out[FW_DATA_LEN]);
 /* Does the protocol carry 16-bit ports first in its header (tcp, udp, dccp, sctp, udplite)? */

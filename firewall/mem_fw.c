@@ -94,13 +94,13 @@ static int take_failure(struct fw *fw)
 }
 
 /* The kernel fails a whole transaction over one element it cannot hold beside another (fw.h). The
- * elements of the two remote-filtered sets are few in tests: pairwise is fine. */
+ * elements of the remote-filtered interval set are few in tests: pairwise is fine. */
 static int refuse_clashes(struct fw *fw, const struct mem_entry *v, size_t n)
 {
 	char a[160], b[160];
 
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].key.set != FW_SET_PH_REMOTE && v[i].key.set != FW_SET_PM4_REMOTE)
+		if (v[i].key.set != FW_SET_PH_REMOTE)
 			continue;
 		for (size_t j = i + 1; j < n; j++)
 			if (fw_elems_clash(&v[i].elem, &v[j].elem)) {

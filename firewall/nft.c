@@ -15,9 +15,11 @@
  *         meta nfproto ipv6 drop                         RFC 6092 default deny; IPv4 is the host's
  *     prerouting (nat hook prerouting priority dstnat)
  *         iifname != @wan_if return
- *         dnat via @pm4_remote, then @pm4_addr, then @pm4  (most specific first)
+ *         dnat via @pm4_addr_remote_port, @pm4_remote_port, @pm4_addr_remote, @pm4_remote,
+ *              @pm4_addr, @pm4  (most specific first: fw_dnat_order; each an O(1) hash lookup)
  *     postrouting (nat hook postrouting priority srcnat)
  *         oifname != @wan_if return
+ *         snat via @pm4_snat_flow                        a PEER's flow (5-tuple) leaves from its mapping
  *         snat via @pm4_snat                             endpoint-independent mapping: a mapping's
  *                                                        internal addr:port leaves as ext_addr:ext_port
  *         [meta l4proto { tcp, udp } snat ip to ip saddr map @nat_block]
@@ -39,8 +41,9 @@
  *                                                        (CVE-2020-12695; libupnp already refuses off-LAN
  *                                                        GENA callbacks). UDP stays open (PCP upstream).
  *                                                        No cgroup or no LAN interface: no chain.
- *     pm4_snat holds one companion per portmap with an external address, made from the same fw_elem
- *     and added/replaced/deleted in the same message stream, so a mapping and its SNAT never part.
+ *     pm4_snat (pm4_snat_flow for a flow's mapping, fw_elem.flow) holds one companion per portmap
+ *     with an external address, made from the same fw_elem and added/replaced/deleted in the same
+ *     message stream, so a mapping and its SNAT never part.
  *     The nat chains see only the first packet of a flow; conntrack does the rest.
  *
  *   INTEGRATED: the same sets and the same lookup rules, without hooks and without the RFC 6092
@@ -877,7 +880,15 @@ static const struct field_src field_srcs[FW_SET_COUNT][FW_FIELDS_MAX] = {
 	[FW_SET_PM4]        = { { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 	[FW_SET_PM4_ADDR]   = { { NFT_PAYLOAD_NETWORK_HEADER, 16 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 	[FW_SET_PM4_REMOTE] = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
+	[FW_SET_PM4_REMOTE_PORT] = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 0 },
+				     { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
+	[FW_SET_PM4_ADDR_REMOTE] = { { NFT_PAYLOAD_NETWORK_HEADER, 16 }, { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 },
+				     { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
+	[FW_SET_PM4_ADDR_REMOTE_PORT] = { { NFT_PAYLOAD_NETWORK_HEADER, 16 }, { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 },
+					  { NFT_PAYLOAD_TRANSPORT_HEADER, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 	[FW_SET_PM4_SNAT]   = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { 0, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 0 } },
+	[FW_SET_PM4_SNAT_FLOW] = { { NFT_PAYLOAD_NETWORK_HEADER, 12 }, { NFT_PAYLOAD_NETWORK_HEADER, 16 }, { 0, 0 },
+				   { NFT_PAYLOAD_TRANSPORT_HEADER, 0 }, { NFT_PAYLOAD_TRANSPORT_HEADER, 2 } },
 };
 
 /* Loads the concatenated key of a set into consecutive registers starting at reg 1. */
@@ -1179,10 +1190,11 @@ static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw)
 		msg_rule(b, r);
 	}
 	rule_wan_filter(b, p, fw, p->n.prerouting, wan_id, NFT_META_IIFNAME);
-	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4_REMOTE, ids[FW_SET_PM4_REMOTE]);
-	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4_ADDR, ids[FW_SET_PM4_ADDR]);
-	rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, FW_SET_PM4, ids[FW_SET_PM4]);
+	for (size_t i = 0; i < sizeof(fw_dnat_order) / sizeof(fw_dnat_order[0]); i++)
+		rule_nat_map(b, p, p->n.prerouting, NFT_NAT_DNAT, fw_dnat_order[i], ids[fw_dnat_order[i]]);
 	rule_wan_filter(b, p, fw, p->n.postrouting, wan_id, NFT_META_OIFNAME);
+	/* a flow's own mapping (PEER) before its internal endpoint's (MAP) */
+	rule_nat_map(b, p, p->n.postrouting, NFT_NAT_SNAT, FW_SET_PM4_SNAT_FLOW, ids[FW_SET_PM4_SNAT_FLOW]);
 	rule_nat_map(b, p, p->n.postrouting, NFT_NAT_SNAT, FW_SET_PM4_SNAT, ids[FW_SET_PM4_SNAT]);
 	/* after pm4_snat (a mapped flow keeps its mapped port), before the pool rule (the fallback) */
 	if (nblocks)
@@ -1222,7 +1234,7 @@ static struct nftnl_set_elem *elem_new(const struct keyed *k, uint16_t type)
 	if (k->elem->timeout_ms)
 		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, k->elem->timeout_ms);
 	if (d->map) {
-		if (k->key.set == FW_SET_PM4_SNAT)
+		if (fw_set_is_snat(k->key.set))
 			fw_elem_snat_data(k->elem, data);
 		else
 			fw_elem_map_data(k->elem, data);
@@ -1660,7 +1672,7 @@ static int nft_read_counters(struct fw *fw, void (*cb)(void *arg, const struct f
 	for (int s = 0; s < FW_SET_COUNT; s++) {
 		int err;
 
-		if (s == FW_SET_PM4_SNAT)
+		if (fw_set_is_snat((enum fw_set)s))
 			continue;   /* a companion: its portmap is reported once, from the DNAT map */
 		if ((err = dump_set(fw, p, (enum fw_set)s, cb, NULL, arg)))
 			return err;

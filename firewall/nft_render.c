@@ -108,9 +108,29 @@ static void put_key(FILE *f, enum fw_set set, const struct fw_elem *e)
 		put_v4_mapped(f, &e->remote);
 		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->ext_port);
 		break;
+	case FW_SET_PM4_REMOTE_PORT:
+		put_v4_mapped(f, &e->remote);
+		fprintf(f, " . %s . %u . %u", proto_text(e->proto, p), e->remote_port, e->ext_port);
+		break;
+	case FW_SET_PM4_ADDR_REMOTE:
+		fprintf(f, "%s . ", inet_ntop(AF_INET, &e->ext_addr, a, sizeof(a)));
+		put_v4_mapped(f, &e->remote);
+		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->ext_port);
+		break;
+	case FW_SET_PM4_ADDR_REMOTE_PORT:
+		fprintf(f, "%s . ", inet_ntop(AF_INET, &e->ext_addr, a, sizeof(a)));
+		put_v4_mapped(f, &e->remote);
+		fprintf(f, " . %s . %u . %u", proto_text(e->proto, p), e->remote_port, e->ext_port);
+		break;
 	case FW_SET_PM4_SNAT:
 		put_v4_mapped(f, &e->addr);
 		fprintf(f, " . %s . %u", proto_text(e->proto, p), e->port);
+		break;
+	case FW_SET_PM4_SNAT_FLOW:
+		put_v4_mapped(f, &e->addr);
+		fputs(" . ", f);
+		put_v4_mapped(f, &e->remote);
+		fprintf(f, " . %s . %u . %u", proto_text(e->proto, p), e->port, e->remote_port);
 		break;
 	default:
 		break;
@@ -134,7 +154,7 @@ static void put_elem(FILE *f, const struct render_elem *r, const struct fw_elem 
 	fprintf(f, " counter packets %llu bytes %llu", (unsigned long long)orig->packets,
 		(unsigned long long)orig->bytes);
 	put_timeout(f, orig->timeout_ms);
-	if (r->key.set == FW_SET_PM4_SNAT) {
+	if (fw_set_is_snat(r->key.set)) {
 		char a[INET_ADDRSTRLEN];
 
 		fprintf(f, " : %s . %u", inet_ntop(AF_INET, &r->elem.ext_addr, a, sizeof(a)), r->elem.ext_port);
@@ -245,8 +265,9 @@ static void put_forward(FILE *f, const struct fw_config *cfg)
 
 static void put_prerouting(FILE *f, const struct fw_config *cfg)
 {
-	/* most specific first: a remote-filtered mapping beats an address one beats the catch-all */
-	static const enum fw_set order[] = { FW_SET_PM4_REMOTE, FW_SET_PM4_ADDR, FW_SET_PM4 };
+	/* most specific first: a remote endpoint beats a remote host beats none; an address beats the
+	 * catch-all */
+	const enum fw_set *order = fw_dnat_order;
 	char name[FW_NAME_MAX];
 
 	fw_obj_name(cfg, "prerouting", name, sizeof(name));
@@ -254,7 +275,7 @@ static void put_prerouting(FILE *f, const struct fw_config *cfg)
 	if (cfg->mode == FW_STANDALONE)
 		fputs("\t\ttype nat hook prerouting priority dstnat; policy accept;\n", f);
 	put_wan_filter(f, cfg);
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+	for (size_t i = 0; i < sizeof(fw_dnat_order) / sizeof(fw_dnat_order[0]); i++) {
 		fw_obj_name(cfg, fw_set_defs[order[i]].name, name, sizeof(name));
 		fprintf(f, "\t\tmeta nfproto ipv4 dnat ip to %s map @%s\n", fw_set_defs[order[i]].lookup, name);
 	}
@@ -276,6 +297,8 @@ static void put_postrouting(FILE *f, const struct fw_config *cfg)
 		fw_obj_name(cfg, "wan_if", name, sizeof(name));
 		fprintf(f, "\t\toifname != @%s return\n", name);
 	}
+	fw_obj_name(cfg, fw_set_defs[FW_SET_PM4_SNAT_FLOW].name, name, sizeof(name));
+	fprintf(f, "\t\tmeta nfproto ipv4 snat ip to %s map @%s\n", fw_set_defs[FW_SET_PM4_SNAT_FLOW].lookup, name);
 	fw_obj_name(cfg, fw_set_defs[FW_SET_PM4_SNAT].name, name, sizeof(name));
 	fprintf(f, "\t\tmeta nfproto ipv4 snat ip to %s map @%s\n", fw_set_defs[FW_SET_PM4_SNAT].lookup, name);
 	if (fw_nat_block_elems(cfg, &nb)) {

@@ -173,9 +173,11 @@ const char *rule_validate(const struct rule *r)
 			return "a port mapping needs an external and an internal port";
 		if (r->remote_len != 0 && !addr_is_v4(&r->remote))
 			return "remote host of a port mapping must be IPv4";
-		/* the NAT map keys on one remote host (@pm4_remote): a wider filter cannot be installed */
+		/* the NAT maps key on one remote host (and port): a wider filter cannot be installed */
 		if (r->remote_len != 0 && r->remote_len != 128)
 			return "remote host of a port mapping must be one address";
+		if (r->remote_len == 0 && r->remote_port != 0)
+			return "a remote port of a port mapping needs its remote host";
 	} else {
 		if (t->use_exact && addr_is_v4(&t->exact))
 			return "a pinhole needs an IPv6 address";

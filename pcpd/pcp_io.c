@@ -19,6 +19,7 @@
 #include "firewall/addr.h"
 #include "firewall/conf.h"
 #include "firewall/log.h"
+#include "pcpd/ct_flow.h"
 #include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_io.h"
 #include "pcpd/pcp_wire.h"
@@ -36,6 +37,7 @@ struct pcp_service {
 	struct mmsghdr *mm;
 	struct pcp_server *srv;
 	struct cgn *own_cgn;      /* made by pcp_service_start_conf, freed by stop */
+	struct ct_flow *ct;       /* CGN mode: conntrack lookups for PEER (NULL: none) */
 	int fd4, fd6;
 	unsigned lan_index[FW_MAX_IFNAMES];
 	uint64_t lan_resolved_ms;
@@ -505,6 +507,14 @@ fail:
 	return -1;
 }
 
+static bool service_flow_ext(void *arg, struct in_addr internal, uint16_t int_port, struct in_addr remote,
+			     uint16_t remote_port, uint8_t proto, struct in_addr *ext, uint16_t *ext_port)
+{
+	struct pcp_service *s = arg;
+
+	return ct_flow_ext(s->ct, internal, int_port, remote, remote_port, proto, ext, ext_port);
+}
+
 int pcp_service_start(struct pcp_service **out, const struct pcp_service_params *p)
 {
 	struct pcp_service *s;
@@ -540,6 +550,12 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	sp.rate_off = p->rate_off;
 	sp.natpmp_off = p->natpmp_off;
 	sp.cgn = p->cgn;
+	/* without it an IPv4 PEER for a running flow names the port of the mapping it makes, not the
+	 * flow's: worth a warning, not a refusal to start */
+	if ((s->ct = ct_flow_open()) == NULL)
+		log_warn("pcp: no conntrack netlink socket: PEER cannot see running flows");
+	sp.flow_ext = service_flow_ext;
+	sp.flow_arg = s;
 	lan_resolve(s, loop_now_ms());
 	service_wan(s, &ignored);  /* first look: the baseline a later change is measured against */
 	s->srv = pcp_server_new(&sp, loop_now_ms());
@@ -602,6 +618,7 @@ void pcp_service_stop(struct pcp_service *s)
 		close(s->fd6);
 	}
 	pcp_server_free(s->srv);
+	ct_flow_close(s->ct);
 	cgn_free(s->own_cgn);
 	free(s->slots);
 	free(s->mm);

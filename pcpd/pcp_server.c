@@ -779,9 +779,9 @@ static uint8_t pcp_map_target(struct pcp_server *s, struct pcp_request *req, con
 
 		if (addr_is_v4(&f->addr) != mr->v4 || (mr->v4 && f->prefix_len < 96))
 			return PCP_MALFORMED_OPTION;
-		/* The NAT44 map keys on one remote host and no remote port: a wider or port filter
-		 * would open more than asked, so it is refused, not approximated. */
-		if (mr->v4 && (f->prefix_len != 128 || f->port != 0))
+		/* The NAT44 maps key on one remote host (and its port, or any): a wider filter would open
+		 * more than asked, so it is refused, not approximated. */
+		if (mr->v4 && f->prefix_len != 128)
 			return PCP_UNSUPP_OPTION;
 		mr->filter = f;
 	}
@@ -837,28 +837,49 @@ static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struc
 	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
 
-/* pcpd on a CGN: a subscriber's internal port has one SNAT element (the endpoint-independent mapping
- * of its MAP), which a second, per-peer mapping of the same port cannot share, and its other flows
- * leave through `snat persistent`. So PEER is answered with the lifetime asked within the clamps and
- * the pool address, and installs nothing. */
-static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const struct map_req *mr, uint64_t now_ms,
-			   uint8_t *out, size_t cap)
+/* pcpd on a CGN: the external port of a PEER's flow (RFC 6887 12.3: a running flow's mapping is
+ * reused, else one is made "as if the first outbound packet arrived"), all within the subscriber's
+ * block (cgn_port_req). The flow running already (the connection tracker holds it, on a port of the
+ * block): that port, the one its peer sees. Else its internal endpoint's MAP, when it has one, the
+ * mapping the flow will leave from (endpoint-independent): that port. Else the client's suggestion
+ * (CORE_PORT_IN_BLOCK takes it when it is in the block and free, else searches on from it), else the
+ * internal port's place in the block, which is the same for every PEER of that endpoint, so its flows
+ * to several peers share a port too. */
+static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const struct in6_addr *peer,
+				uint16_t peer_port)
 {
-	struct map_res res;
+	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port, NULL, 0);
+	struct cgn_block b;
 	struct in_addr ext;
+	uint16_t port;
+	struct rule map;
 
-	if (!ext_addr_for(s, &mr->internal, &ext))
-		return pcp_error(s, req, PCP_NETWORK_FAILURE, now_ms, out, cap);
-	memset(&res, 0, sizeof(res));
-	res.ext_port = mr->int_port;
-	addr_from_v4(&res.ext_addr, ext);
-	if (mr->lifetime) {
-		struct policy_config pc;
-
-		core_policy_get(s->p.core, &pc);
-		res.lifetime = policy_clamp_lease(&pc, mr->lifetime);
+	if (s->p.flow_ext && cgn_block_of(s->p.cgn, addr_to_v4(&mr->internal), &b) == CGN_OK &&
+	    s->p.flow_ext(s->p.flow_arg, addr_to_v4(&mr->internal), mr->int_port, addr_to_v4(peer), peer_port,
+			  (uint8_t)mr->proto, &ext, &port) &&
+	    ext.s_addr == b.addr.s_addr && port >= b.lo && port <= b.hi) {
+		mr->sugg_port = port;
+		return;
 	}
-	return pcp_success(s, req, &res, now_ms, out, cap);
+	if (index_find(s, &k, &map) && map.kind == RULE_PORTMAP && map.remote_len == 0)
+		mr->sugg_port = map.ext_port;
+}
+
+/* A CPE (no pool): a flow already running left through masquerade, which keeps its source port when
+ * it can and picks another when that one is taken toward the same peer (two hosts, one app port, one
+ * server): the port the connection tracker shows on the WAN address is the flow's, and the one to
+ * map. Else the suggestion, else the internal port (map_create). */
+static void peer_wan_suggestion(struct pcp_server *s, struct map_req *mr, const struct in6_addr *peer,
+				uint16_t peer_port)
+{
+	struct in_addr wan, ext;
+	uint16_t port;
+
+	if (s->p.flow_ext && wan_addr(s, &wan) &&
+	    s->p.flow_ext(s->p.flow_arg, addr_to_v4(&mr->internal), mr->int_port, addr_to_v4(peer), peer_port,
+			  (uint8_t)mr->proto, &ext, &port) &&
+	    ext.s_addr == wan.s_addr)
+		mr->sugg_port = port;
 }
 
 /*
@@ -867,10 +888,13 @@ static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const 
  * same core (so ports never clash, and it is journalled, listed and expires by kernel timeout):
  *   IPv6: a pinhole for the internal address, protocol and port admitting only the peer address/128
  *         and port; outside, the flow is the internal address:port.
- *   IPv4: a NAT44 mapping keyed on the peer host. The map has no remote port key, so any port of
- *         that host is let in: the peer port cannot be enforced and is not kept. External port: the
- *         suggestion if free, else the internal port (the one masquerade normally leaves the flow
- *         on), else another free one.
+ *   IPv4: a NAT44 mapping admitting only the peer address and port (@pm4_remote_port). External
+ *         port: the running flow's (peer_wan_suggestion), else the suggestion if free, else the
+ *         internal port (the one masquerade normally leaves the flow on), else another free one.
+ *   IPv4 on a CGN (pcpd with cgn_pool): the same mapping on the subscriber's pool address
+ *         (@pm4_addr_remote_port) plus, in the same transaction, the flow's own SNAT (@pm4_snat_flow:
+ *         the 5-tuple leaves from the external port the answer names; fw_elem.flow). Port:
+ *         peer_cgn_suggestion.
  */
 static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
 		       uint8_t *out, size_t cap)
@@ -887,15 +911,25 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	if (req->op.protocol == 0 || mr.int_port == 0 || req->op.peer_port == 0 || addr_is_none(&req->op.peer_addr) ||
 	    addr_is_v4(&req->op.peer_addr) != mr.v4)
 		return pcp_error(s, req, PCP_MALFORMED_REQUEST, now_ms, out, cap);
-	if (mr.v4 && s->p.cgn)
-		return pcp_peer_cgn(s, req, &mr, now_ms, out, cap);
 	memset(&remote, 0, sizeof(remote));
 	remote.prefix_len = 128;
 	remote.addr = req->op.peer_addr;
-	remote.port = mr.v4 ? 0 : req->op.peer_port;
+	remote.port = req->op.peer_port;
 	mr.filter = &remote;
 	mr.peer = true;
 	mr.origin = ORIGIN_PCP_PEER;
+	if (mr.v4) {
+		struct map_key k = key_of_req(&mr);
+		struct rule have;
+
+		/* a new one only: a refresh keeps the port it has */
+		if (!index_find(s, &k, &have)) {
+			if (s->p.cgn)
+				peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+			else
+				peer_wan_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
+		}
+	}
 	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
 		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);
 	if (mr.desc) {

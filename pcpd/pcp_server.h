@@ -11,8 +11,9 @@
  *                                         and port (one outbound flow, kept open after conntrack
  *                                         forgot it)
  *   PEER with an IPv4 internal address -> an IPv4 port mapping admitting only the remote peer's
- *                                         address (the NAT map has no remote port); on a CGN
- *                                         (pcpd with cgn_pool) answered without installing anything
+ *                                         address and port; on a CGN (pcpd with cgn_pool) on the
+ *                                         subscriber's pool address and block, with the flow's own
+ *                                         SNAT to the port answered, in the same transaction
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
@@ -61,6 +62,11 @@ struct pcp_server_params {
 	 * (cgn.h) instead of the WAN address; a full block is USER_EX_QUOTA, a subscriber without a
 	 * block NO_RESOURCES, a requester outside the subscriber prefix NOT_AUTHORIZED. NULL = CPE. */
 	const struct cgn *cgn;
+	/* The external endpoint the connection tracker already gave a running outbound IPv4 flow
+	 * (ct_flow.h), so a PEER for it names the port the flow really has. NULL or false: none. */
+	bool (*flow_ext)(void *arg, struct in_addr internal, uint16_t int_port, struct in_addr remote,
+			 uint16_t remote_port, uint8_t proto, struct in_addr *ext, uint16_t *ext_port);
+	void *flow_arg;
 };
 
 /* The PCP proxy hook (RFC 7648 in spirit): when a CPE sits behind an upstream PCP server (igdd's

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # PCP PEER keeps one outbound flow reachable from its remote peer after conntrack forgot it: lan1 sends
 # UDP to wan, asks for a PEER, the cpe's conntrack table is flushed, and then only that peer gets in
-# (IPv6: the peer's address and port; IPv4 through the NAT44: the peer's address). Lifetime 0 closes it
+# (its address and port, IPv6 and IPv4 through the NAT44 alike). Lifetime 0 closes it
 # again, and tshark reads every PEER request and response without a malformed warning.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -18,6 +18,8 @@ P6=4000  # lan1's port of the IPv6 flow
 Q6=5000  # wan's port of it
 P4=4400
 Q4=5400
+P5=4500  # both LAN hosts' port of one IPv4 flow each to the same peer port
+Q5=5500
 WAN_V4_OTHER=203.0.113.3
 WAN_V6_OTHER=2001:db8:ffff::3
 
@@ -124,18 +126,35 @@ expect_result lan1 SUCCESS "PEER udp $P4 -> $WAN_V4:$Q4" -s "$CPE_LAN4" peer --p
 expect_eq "$(field "$PCP_LINE" ext_addr)" "$CPE_WAN4" "external address = the WAN address"
 expect_eq "$(field "$PCP_LINE" ext_port)" $P4 "external port = internal port (as masquerade keeps it)"
 expect_eq "$(field "$PCP_LINE" peer)" "$WAN_V4" "the remote peer is echoed"
-expect_eq "$(map_count pm4_remote)" 1 "one pm4_remote element"
+expect_eq "$(map_count pm4_remote_port)" 1 "one pm4_remote_port element (the peer's address and port)"
+expect_eq "$(map_count pm4_remote)" 0 "none admitting every port of the peer"
 expect_eq "$(map_count pm4)" 0 "no mapping open to everyone"
 conntrack_flush
 expect_udp wan "$WAN_V4" $Q4 "$CPE_WAN4" $P4 yes "the peer reaches lan1 without conntrack state"
 expect_udp wan "$WAN_V4_OTHER" $Q4 "$CPE_WAN4" $P4 no "another wan address"
-# The NAT44 map has no remote port key: the peer's other ports get in too (documented limit).
-expect_udp wan "$WAN_V4" $((Q4 + 1)) "$CPE_WAN4" $P4 yes "another port of the peer (not enforceable in v4)"
+expect_udp wan "$WAN_V4" $((Q4 + 1)) "$CPE_WAN4" $P4 no "another port of the peer"
 expect_result lan1 SUCCESS "PEER lifetime 0" -s "$CPE_LAN4" peer --proto udp --port $P4 \
 	--peer "$WAN_V4" --peer-port $Q4 --nonce $N1 --lifetime 0
-expect_eq "$(map_count pm4_remote)" 0 "pm4_remote empty"
+expect_eq "$(map_count pm4_remote_port)" 0 "pm4_remote_port empty"
 conntrack_flush
 expect_udp wan "$WAN_V4" $Q4 "$CPE_WAN4" $P4 no "closed again"
+
+step "IPv4: two hosts, one port, one peer: masquerade moves the second flow, the PEER names where"
+# two consoles of one game, both on udp $P5, to the same server: the second flow cannot keep its port
+udp_from lan2 "$LAN2_V4" $P5 "$WAN_V4" "$Q5!"
+udp_from lan1 "$LAN1_V4" $P5 "$WAN_V4" "$Q5!"
+MOVED=$(lab_exec cpe conntrack -L -f ipv4 -p udp --src "$LAN1_V4" --sport $P5 2>/dev/null |
+	sed -n 's/.*dport=\([0-9]*\).*/\1/p' | head -n1)
+[ -n "$MOVED" ] && [ "$MOVED" != $P5 ] || fail "lan1's flow was not moved off $P5 (conntrack: '$MOVED')"
+ok "masquerade moved lan1's flow to $CPE_WAN4:$MOVED (lan2 holds $P5)"
+expect_result lan1 SUCCESS "PEER udp $P5 -> $WAN_V4:$Q5" -s "$CPE_LAN4" peer --proto udp --port $P5 \
+	--peer "$WAN_V4" --peer-port $Q5 --nonce $N1 --lifetime 600
+expect_eq "$(field "$PCP_LINE" ext_port)" "$MOVED" "the PEER names the port the flow has (the connection tracker's)"
+lab_listen lan1 udp $P5
+conntrack_flush
+expect_udp wan "$WAN_V4" $Q5 "$CPE_WAN4" "$MOVED" yes "the peer reaches lan1 there without conntrack state"
+expect_result lan1 SUCCESS "PEER lifetime 0" -s "$CPE_LAN4" peer --proto udp --port $P5 \
+	--peer "$WAN_V4" --peer-port $Q5 --nonce $N1 --lifetime 0
 
 step "malformed PEERs"
 expect_result lan1 MALFORMED_REQUEST "internal port 0" -s "$CPE_LAN6" --src "$LAN1_EUI64" peer --proto udp \
@@ -152,8 +171,8 @@ sleep 1
 req=$(tshark -r "$LAB_DIR/pcp.pcap" -Y "portcontrol.opcode == 2 && portcontrol.request" 2>/dev/null | wc -l)
 rsp=$(tshark -r "$LAB_DIR/pcp.pcap" -Y "portcontrol.opcode == 2 && portcontrol.response" 2>/dev/null | wc -l)
 bad=$(tshark -r "$LAB_DIR/pcp.pcap" -Y "_ws.malformed || _ws.expert.severity >= error" 2>/dev/null | wc -l)
-[ "$req" -ge 9 ] && [ "$rsp" = "$req" ] && ok "tshark reads $req PEER requests and $rsp responses" ||
-	fail "tshark reads $req PEER requests and $rsp responses (9 sent, each answered)"
+[ "$req" -ge 11 ] && [ "$rsp" = "$req" ] && ok "tshark reads $req PEER requests and $rsp responses" ||
+	fail "tshark reads $req PEER requests and $rsp responses (11 sent, each answered)"
 if [ "$bad" = 0 ]; then ok "tshark: no malformed packet"; else
 	tshark -r "$LAB_DIR/pcp.pcap" -Y "_ws.malformed || _ws.expert.severity >= error" 2>/dev/null | head
 	fail "tshark flags $bad packets"

@@ -88,6 +88,22 @@ static size_t sample(struct fw_elem *v)
 	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n++].remote_len = 128;
+	/* the same remote host, one port of it (a PEER, a FILTER with a port) */
+	v[n] = portmap(IPPROTO_UDP, 40000, "192.0.2.13", 40000);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n++].remote_port = 443;
+	/* on a pool address: a remote host, and a PEER's flow (its SNAT keyed by the 5-tuple) */
+	v[n] = portmap(IPPROTO_TCP, 2222, "100.64.0.2", 22);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n++].remote_len = 128;
+	v[n] = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n].remote_port = 3478;
+	v[n++].flow = true;
 	return n;
 }
 
@@ -175,6 +191,66 @@ START_TEST(key_round_trip)
 }
 END_TEST
 
+/* Which NAT44 map a portmap lands in, and its key bytes: the remote port and the pool address are
+ * in the key, and a flow's SNAT companion is keyed by the 5-tuple. */
+START_TEST(portmap_remote_keys)
+{
+	struct fw_elem e = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000), back;
+	uint8_t data[FW_DATA_LEN];
+	struct fw_key k, c;
+	static const uint8_t want_addr_remote_port[20] = {
+		198, 51, 100, 1,   203, 0, 113, 9,   17, 0, 0, 0,   3478 >> 8, 3478 & 0xff, 0, 0,
+		1030 >> 8, 1030 & 0xff, 0, 0,
+	};
+	static const uint8_t want_flow[20] = {
+		100, 64, 0, 2,   203, 0, 113, 9,   17, 0, 0, 0,   4000 >> 8, 4000 & 0xff, 0, 0,
+		3478 >> 8, 3478 & 0xff, 0, 0,
+	};
+
+	ck_assert_ptr_null(fw_key_build(&e, &k));
+	ck_assert_int_eq(k.set, FW_SET_PM4);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &e.remote);
+	e.remote_len = 128;
+	ck_assert_ptr_null(fw_key_build(&e, &k));
+	ck_assert_int_eq(k.set, FW_SET_PM4_REMOTE);
+	e.remote_port = 3478;
+	ck_assert_ptr_null(fw_key_build(&e, &k));
+	ck_assert_int_eq(k.set, FW_SET_PM4_REMOTE_PORT);
+	ck_assert_uint_eq(k.len, 16);
+	ck_assert(!fw_key_companion(&e, &c));                 /* no external address: masquerade's */
+	e.flow = true;
+	ck_assert_ptr_nonnull(fw_key_build(&e, &k));          /* a flow needs its external address */
+	inet_pton(AF_INET, "198.51.100.1", &e.ext_addr);
+	ck_assert_ptr_null(fw_key_build(&e, &k));
+	ck_assert_int_eq(k.set, FW_SET_PM4_ADDR_REMOTE_PORT);
+	ck_assert_uint_eq(k.len, 20);
+	ck_assert(memcmp(k.key, want_addr_remote_port, 20) == 0);
+	fw_elem_map_data(&e, data);
+	ck_assert(fw_key_parse(&k, data, sizeof(data), &back));
+	ck_assert_uint_eq(back.remote_port, 3478);
+	ck_assert_uint_eq(back.ext_port, 1030);
+	ck_assert_uint_eq(back.ext_addr.s_addr, e.ext_addr.s_addr);
+	ck_assert(fw_elem_same_key(&e, &back));
+	ck_assert(fw_key_companion(&e, &c));
+	ck_assert_int_eq(c.set, FW_SET_PM4_SNAT_FLOW);
+	ck_assert(memcmp(c.key, want_flow, 20) == 0);
+	fw_elem_snat_data(&e, data);
+	ck_assert(fw_key_parse(&c, data, sizeof(data), &back));
+	ck_assert(back.flow && back.port == 4000 && back.remote_port == 3478 && back.ext_port == 1030);
+	e.flow = false;                                       /* a MAP with that FILTER: the endpoint's SNAT */
+	ck_assert(fw_key_companion(&e, &c));
+	ck_assert_int_eq(c.set, FW_SET_PM4_SNAT);
+	e.remote_port = 0;
+	ck_assert_ptr_null(fw_key_build(&e, &k));
+	ck_assert_int_eq(k.set, FW_SET_PM4_ADDR_REMOTE);
+	fw_elem_map_data(&e, data);
+	ck_assert(fw_key_parse(&k, data, sizeof(data), &back) && fw_elem_same_key(&e, &back));
+	e.remote_len = 0;
+	e.remote_port = 9;                                    /* a remote port without its host */
+	ck_assert_ptr_nonnull(fw_key_build(&e, &k));
+}
+END_TEST
+
 START_TEST(elem_str_forms)
 {
 	struct fw_elem v[16];
@@ -185,6 +261,8 @@ START_TEST(elem_str_forms)
 	ck_assert_str_eq(fw_elem_str(&v[6], buf, sizeof(buf)), "portmap 8080/tcp -> 192.0.2.10:80");
 	ck_assert_str_eq(fw_elem_str(&v[7], buf, sizeof(buf)), "portmap 198.51.100.1:5000/udp -> 192.0.2.11:5001");
 	ck_assert_str_eq(fw_elem_str(&v[4], buf, sizeof(buf)), "pinhole [2001:db8:1::8]:22/tcp from [2001:db8:9::]/48:0");
+	ck_assert_str_eq(fw_elem_str(&v[11], buf, sizeof(buf)),
+			 "portmap 198.51.100.1:1030/udp -> 100.64.0.2:4000 from 203.0.113.9:3478 (flow)");
 	fw_elem_str(&v[0], tiny, sizeof(tiny));   /* truncates, never overflows */
 	ck_assert_uint_eq(strlen(tiny), sizeof(tiny) - 1);
 	ck_assert_str_eq(fw_elem_str(&v[0], NULL, 0), "");
@@ -306,13 +384,17 @@ START_TEST(clashing_elements)
 	ck_assert(!fw_elems_clash(&wide, &other));
 	ck_assert(fw_elem_clash_scope(&other, s2) && memcmp(s1, s2, sizeof(s1)) != 0);
 	ck_assert(!fw_elem_clash_scope(&pm_a, s1));               /* no remote filter: no clash */
-	/* @pm4_remote has no external address in its key: two pool addresses are one element */
+	/* the remote-filtered NAT44 maps are keyed with the pool address: two subscribers on two pool
+	 * addresses, same external port and remote, are two elements and no clash */
 	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:203.0.113.9", &pm_a.remote), 1);
 	pm_a.remote_len = 128;
 	pm_a.ext_addr.s_addr = htonl(0xc6336401);
 	pm_b = pm_a;
 	pm_b.ext_addr.s_addr = htonl(0xc6336402);
-	ck_assert(fw_elems_clash(&pm_a, &pm_b) && !fw_elems_clash(&pm_a, &pm_a));
+	ck_assert(!fw_elems_clash(&pm_a, &pm_b) && !fw_elem_same_key(&pm_a, &pm_b));
+	ck_assert(!fw_elem_clash_scope(&pm_a, s1));
+	pm_a.remote_port = pm_b.remote_port = 443;
+	ck_assert(!fw_elems_clash(&pm_a, &pm_b) && !fw_elem_same_key(&pm_a, &pm_b));
 
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &wide, 1), 0);
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &peer, 1), -EEXIST);
@@ -478,19 +560,25 @@ END_TEST
 
 /* pcpd on a CGN: a pool for the NAT44 with port blocks (ports 1024-4095 in blocks of 1024: 3 per
  * address, 12 subscribers with a block, one block-map element each), a mapping with an external
- * address (DNAT + its SNAT companion), and one without (DNAT only). */
+ * address (DNAT + its SNAT companion), one without (DNAT only), and a PEER's flow (DNAT from its
+ * peer's address and port + the flow's SNAT). */
 START_TEST(render_cgn_golden)
 {
 	struct fw_config c = standalone_cfg();
-	struct fw_elem v[2] = { { .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 3072,
+	struct fw_elem v[3] = { { .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 3072,
 				  .timeout_ms = 3600000 },
-				{ .v4 = true, .proto = IPPROTO_TCP, .port = 22, .ext_port = 2222 } };
+				{ .v4 = true, .proto = IPPROTO_TCP, .port = 22, .ext_port = 2222 },
+				{ .v4 = true, .proto = IPPROTO_UDP, .port = 4000, .ext_port = 3072,
+				  .remote_len = 128, .remote_port = 3478, .flow = true, .timeout_ms = 120000 } };
 	struct fw_key k;
 	char *text;
 
 	inet_pton(AF_INET6, "::ffff:100.64.0.2", &v[0].addr);
 	inet_pton(AF_INET, "203.0.113.8", &v[0].ext_addr);
 	inet_pton(AF_INET6, "::ffff:100.64.0.3", &v[1].addr);
+	v[2].addr = v[0].addr;
+	v[2].ext_addr = v[0].ext_addr;
+	inet_pton(AF_INET6, "::ffff:198.51.100.7", &v[2].remote);
 	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
 	c.nat_src_len = 10;
 	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
@@ -501,7 +589,7 @@ START_TEST(render_cgn_golden)
 	c.nat_block_size = 1024;
 	ck_assert(fw_key_companion(&v[0], &k));
 	ck_assert(!fw_key_companion(&v[1], &k));
-	text = fw_render(&c, v, 2);
+	text = fw_render(&c, v, 3);
 	ck_assert_ptr_nonnull(text);
 	check_golden("cgn.nft", text);
 	free(text);
@@ -697,6 +785,7 @@ static Suite *fw_suite(void)
 	tcase_add_test(keys, same_key_portmap_target_is_data);
 	tcase_add_test(keys, bad_elements_are_refused);
 	tcase_add_test(keys, key_round_trip);
+	tcase_add_test(keys, portmap_remote_keys);
 	tcase_add_test(keys, elem_str_forms);
 	tcase_add_test(mem, mem_commit_add_delete);
 	tcase_add_test(mem, mem_readd_updates_timeout_keeps_counter);

@@ -126,6 +126,22 @@ static size_t sample(struct fw_elem *v)
 	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n++].remote_len = 128;
+	/* the same remote host, one port of it (a PEER, a FILTER with a port) */
+	v[n] = portmap(IPPROTO_UDP, 40000, "192.0.2.13", 40000);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n++].remote_port = 443;
+	/* on a pool address: a remote host, and a PEER's flow (its SNAT keyed by the 5-tuple) */
+	v[n] = portmap(IPPROTO_TCP, 2222, "100.64.0.2", 22);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n++].remote_len = 128;
+	v[n] = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000);
+	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
+	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
+	v[n].remote_len = 128;
+	v[n].remote_port = 3478;
+	v[n++].flow = true;
 	return n;
 }
 
@@ -946,14 +962,32 @@ START_TEST(list_loads_back_cgn)
 {
 	NEED_ROOT();
 	struct fw_config c = cgn_cfg();
-	struct fw_elem v[2] = { portmap(IPPROTO_UDP, 3072, "100.64.0.2", 4000),
-				portmap(IPPROTO_TCP, 2222, "100.64.0.3", 22) };
+	struct fw_elem v[3] = { portmap(IPPROTO_UDP, 3072, "100.64.0.2", 4000),
+				portmap(IPPROTO_TCP, 2222, "100.64.0.3", 22),
+				portmap(IPPROTO_UDP, 3072, "100.64.0.2", 4000) };
 	struct fw *fw;
+	char *text;
 
 	inet_pton(AF_INET, "203.0.113.8", &v[0].ext_addr);
+	/* a PEER's flow beside the endpoint's MAP: its DNAT from the peer's port, its 5-tuple SNAT */
+	v[2].ext_addr = v[0].ext_addr;
+	inet_pton(AF_INET6, "::ffff:198.51.100.7", &v[2].remote);
+	v[2].remote_len = 128;
+	v[2].remote_port = 3478;
+	v[2].flow = true;
 	fw = new_fw(&c);
-	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, 2) == 0, "commit: %s", fw->err);
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, 3) == 0, "commit: %s", fw->err);
+	text = run("nft list table inet igdd");
+	ck_assert_msg(strstr(text, "203.0.113.8 . 198.51.100.7 . udp . 3478 . 3072") &&
+		      strstr(text, "100.64.0.2 . 198.51.100.7 . udp . 4000 . 3478") &&
+		      strstr(text, "100.64.0.2 . udp . 4000"), "%s", text);
+	free(text);
 	round_trip("igdd");
+	/* the flow's mapping goes with its SNAT, the endpoint's stays */
+	ck_assert_msg(fw->ops->commit(fw, &v[2], 1, NULL, 0) == 0, "delete: %s", fw->err);
+	text = run("nft list table inet igdd");
+	ck_assert_msg(!strstr(text, "198.51.100.7") && strstr(text, "100.64.0.2 . udp . 4000"), "%s", text);
+	free(text);
 	fw->ops->destroy(fw);
 }
 END_TEST

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pcp_server_: PCP MAP/PEER/ANNOUNCE and NAT-PMP decisions on a core with the in-memory firewall. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +154,15 @@ static bool has_pinhole(const char *addr, uint16_t proto, uint16_t port)
 
 /* Port mapping elements are keyed by protocol and external port (the internal side is the map's
  * data, but the key builder wants it filled in). */
-static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer, struct fw_elem *out)
+static bool addr_is(const struct in6_addr *a, const char *text)
+{
+	struct in6_addr b = A(text);
+
+	return addr_equal(a, &b);
+}
+
+static bool has_pool_portmap(const char *ext_addr, uint16_t proto, uint16_t ext_port, const char *peer,
+			     uint16_t peer_port, struct fw_elem *out)
 {
 	struct fw_elem k;
 
@@ -163,16 +172,25 @@ static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer
 	k.port = 1;
 	k.proto = proto;
 	k.ext_port = ext_port;
+	if (ext_addr)
+		ck_assert_int_eq(inet_pton(AF_INET, ext_addr, &k.ext_addr), 1);
 	if (peer) {
 		k.remote = A(peer);
 		k.remote_len = 128;
+		k.remote_port = peer_port;
 	}
 	return fw_mem_has(fx.fw, &k, out);
 }
 
+static bool has_peer_portmap(uint16_t proto, uint16_t ext_port, const char *peer, uint16_t peer_port,
+			     struct fw_elem *out)
+{
+	return has_pool_portmap(NULL, proto, ext_port, peer, peer_port, out);
+}
+
 static bool has_portmap(uint16_t proto, uint16_t ext_port, struct fw_elem *out)
 {
-	return has_peer_portmap(proto, ext_port, NULL, out);
+	return has_peer_portmap(proto, ext_port, NULL, 0, out);
 }
 
 /* ---------- MAP ---------- */
@@ -549,20 +567,32 @@ START_TEST(filter_v4)
 	struct pcp_request q = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 8080, 0, 600, 1);
 	struct rule *all;
 
-	/* the NAT44 map filters on one remote host, without a port: anything wider is refused
-	 * rather than silently opened wider than asked */
+	/* the NAT44 maps filter on one remote host, with or without its port: anything wider is
+	 * refused rather than silently opened wider than asked */
 	q.opt.n_filters = 1;
 	q.opt.filters[0].prefix_len = 120;
 	q.opt.filters[0].addr = A("::ffff:198.51.100.7");
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_OPTION);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	/* one port of that host: only it (@pm4_remote_port) */
 	q.opt.filters[0].prefix_len = 128;
 	q.opt.filters[0].port = 443;
-	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_OPTION);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert(has_peer_portmap(IPPROTO_TCP, 8080, "::ffff:198.51.100.7", 443, NULL));
+	ck_assert(!has_peer_portmap(IPPROTO_TCP, 8080, "::ffff:198.51.100.7", 0, NULL));
+	ck_assert_uint_eq(rules(&all), 1);
+	ck_assert_uint_eq(all[0].remote_port, 443);
+	free(all);
+	/* the same MAP with the host's every port: the rule is replaced, on the same external port */
 	q.opt.filters[0].port = 0;
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
 	ck_assert_uint_eq(rules(&all), 1);
 	ck_assert_uint_eq(all[0].remote_len, 128);
+	ck_assert_uint_eq(all[0].remote_port, 0);
 	free(all);
+	ck_assert(has_peer_portmap(IPPROTO_TCP, 8080, "::ffff:198.51.100.7", 0, NULL));
+	ck_assert(!has_peer_portmap(IPPROTO_TCP, 8080, "::ffff:198.51.100.7", 443, NULL));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
 }
 END_TEST
 
@@ -836,12 +866,13 @@ START_TEST(peer_v4_external_port)
 	ck_assert(addr_equal(&r.op.ext_addr, &wan));
 	ck_assert_uint_eq(r.op.peer_port, 443);
 	ck_assert(addr_equal(&r.op.peer_addr, &peer));
-	ck_assert(has_peer_portmap(IPPROTO_UDP, 40000, "::ffff:198.51.100.7", &e));
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 443, &e));
+	ck_assert(!has_peer_portmap(IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 0, NULL));   /* not every port */
 	ck_assert(addr_equal(&e.addr, &q.client_addr));
 	ck_assert_uint_eq(e.port, 40000);
 	ck_assert(!has_portmap(IPPROTO_UDP, 40000, NULL));     /* never open to everyone */
 	ck_assert_uint_eq(rules(&all), 1);
-	ck_assert_uint_eq(all[0].remote_port, 0);              /* the NAT map cannot hold the peer port */
+	ck_assert_uint_eq(all[0].remote_port, 443);            /* the peer's port is in the NAT map's key */
 	ck_assert_str_eq(all[0].desc, "PCP PEER to 198.51.100.7:443");
 	free(all);
 	/* another host, same internal port and peer: that external port is taken, another is given */
@@ -870,13 +901,25 @@ START_TEST(peer_v4_external_port)
 	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 42000, "::ffff:198.51.100.7", 443, 600, 1);
 	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 42000);
 	ck_assert(has_portmap(IPPROTO_UDP, 42000, NULL));
-	ck_assert(has_peer_portmap(IPPROTO_UDP, 42000, "::ffff:198.51.100.7", NULL));
-	/* the peer's port is not part of a v4 PEER's name: another port of the same peer is the same
-	 * mapping (the NAT map would let it in anyway) */
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 42000, "::ffff:198.51.100.7", 443, NULL));
+	/* another port of the same peer is another flow: a mapping of its own, on the same external
+	 * port (one internal endpoint), admitting that port only */
 	q.op.peer_port = 444;
 	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 42000);
-	ck_assert_uint_eq(rules(&all), 8);
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 42000, "::ffff:198.51.100.7", 444, NULL));
+	ck_assert_uint_eq(rules(&all), 9);
 	free(all);
+	/* another host's PEER to that peer's every-port... its one port is not taken from under the
+	 * host-wide mapping of someone else: a filtered mapping never shadows another endpoint's wider one */
+	m = map_req("::ffff:192.0.2.13", IPPROTO_UDP, 46000, 46000, 600, 1);
+	m.opt.n_filters = 1;
+	m.opt.filters[0].prefix_len = 128;
+	m.opt.filters[0].addr = A("::ffff:198.51.100.7");
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 46000);
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 46000, "::ffff:198.51.100.7", 443, 600, 1);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_ne(r.op.ext_port, 46000);
 	/* a protocol a NAT44 mapping cannot carry */
 	q = peer_req("::ffff:192.0.2.10", 132, 42000, "::ffff:198.51.100.7", 443, 600, 1);
 	ck_assert_uint_eq(send_pcp(&q).result, PCP_UNSUPP_PROTOCOL);
@@ -1001,11 +1044,125 @@ START_TEST(peer_index_survives_restart_and_gc)
 }
 END_TEST
 
-START_TEST(peer_cgn_installs_nothing)
+/* pcpd on a CGN (pool 198.51.100.0/30, blocks of 1024 from 1024: 63 per address). A PEER installs
+ * what it answers: the DNAT from the peer's address and port on the subscriber's pool address
+ * (@pm4_addr_remote_port) and the flow's SNAT (fw_elem.flow), on a port of its block. */
+START_TEST(peer_cgn_installs_its_mapping)
 {
 	struct cgn_config cc;
 	struct pcp_server_params sp;
-	struct pcp_request q;
+	struct pcp_request q, m;
+	struct pcp_response r;
+	struct fw_elem e;
+	struct rule *all;
+	struct cgn *g;
+	char err[128];
+	uint16_t first;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.pool[0].s_addr = htonl(0xc6336400);  /* 198.51.100.0/30 */
+	cc.pool_len[0] = 30;
+	cc.n_pool = 1;
+	cc.subs.s_addr = htonl(0x64400000);     /* 100.64.0.0/10 */
+	cc.subs_len = 10;
+	cc.port_min = 1024;
+	cc.port_max = 65535;
+	cc.ports_per_sub = 1024;
+	g = cgn_new(&cc, err, sizeof(err));
+	ck_assert_msg(g != NULL, "cgn_new: %s", err);
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.cgn = g;
+	setup_with(&sp);
+	/* subscriber 10: 198.51.100.0, ports 11264-12287; no suggestion: the internal port's place */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 600, 1);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.lifetime, 600);
+	ck_assert(addr_is(&r.op.ext_addr, "::ffff:198.51.100.0"));
+	first = r.op.ext_port;
+	ck_assert_uint_eq(first, 11264 + 4000 % 1024);
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, first, "::ffff:203.0.113.9", 443, &e));
+	ck_assert(e.flow);                                   /* with the flow's own SNAT */
+	ck_assert(addr_is(&e.addr, "::ffff:100.64.0.10"));
+	ck_assert_uint_eq(e.port, 4000);
+	ck_assert(!has_pool_portmap("198.51.100.0", IPPROTO_UDP, first, "::ffff:203.0.113.9", 0, NULL));
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	/* a refresh keeps it */
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, first);
+	ck_assert_uint_eq(fw_mem_count(fx.fw), 1);
+	/* the same endpoint to another peer: the same external port (endpoint-independent) */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.10", 3478, 600, 2);
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, first);
+	/* a suggestion in the block is honoured; one outside it is not (another port of the block) */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4001, "::ffff:203.0.113.9", 443, 600, 3);
+	q.op.ext_port = 11300;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11300);
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_TCP, 4002, "::ffff:203.0.113.9", 443, 600, 4);
+	q.op.ext_port = 5000;
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(r.op.ext_port >= 11264 && r.op.ext_port <= 12287);
+	/* an endpoint with a MAP: its PEER is on the MAP's port, whatever it suggests */
+	m = map_req("::ffff:100.64.0.10", IPPROTO_UDP, 5000, 11500, 600, 5);
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 11500);
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 5000, "::ffff:203.0.113.9", 443, 600, 5);
+	q.op.ext_port = 11600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11500);
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, 11500, NULL, 0, NULL));
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, 11500, "::ffff:203.0.113.9", 443, NULL));
+	/* subscriber 73 has block 10 of the next address: the same ports. The same internal port and
+	 * peer give the same external port there, and both are installed side by side */
+	q = peer_req("::ffff:100.64.0.73", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 600, 6);
+	r = send_pcp(&q);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert(addr_is(&r.op.ext_addr, "::ffff:198.51.100.1"));
+	ck_assert_uint_eq(r.op.ext_port, first);
+	ck_assert(has_pool_portmap("198.51.100.1", IPPROTO_UDP, first, "::ffff:203.0.113.9", 443, &e));
+	ck_assert(addr_is(&e.addr, "::ffff:100.64.0.73"));
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, first, "::ffff:203.0.113.9", 443, &e));
+	ck_assert(addr_is(&e.addr, "::ffff:100.64.0.10"));
+	ck_assert_uint_eq(rules(&all), 7);
+	free(all);
+	/* lifetime 0 deletes it */
+	q = peer_req("::ffff:100.64.0.73", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 0, 6);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	ck_assert(!has_pool_portmap("198.51.100.1", IPPROTO_UDP, first, "::ffff:203.0.113.9", 443, NULL));
+	teardown();
+	setup();
+	cgn_free(g);
+}
+END_TEST
+
+/* What the connection tracker says a running flow has (the flow_ext hook), for the test below. */
+static struct {
+	struct in_addr internal, remote, ext;
+	uint16_t int_port, remote_port, ext_port;
+	unsigned calls;
+} ct_now;
+
+static bool fake_flow_ext(void *arg, struct in_addr internal, uint16_t int_port, struct in_addr remote,
+			  uint16_t remote_port, uint8_t proto, struct in_addr *ext, uint16_t *ext_port)
+{
+	(void)arg;
+	ct_now.calls++;
+	if (proto != IPPROTO_UDP || internal.s_addr != ct_now.internal.s_addr || int_port != ct_now.int_port ||
+	    remote.s_addr != ct_now.remote.s_addr || remote_port != ct_now.remote_port)
+		return false;
+	*ext = ct_now.ext;
+	*ext_port = ct_now.ext_port;
+	return true;
+}
+
+/* A PEER for a flow that runs already (RFC 6887 12.3) reuses its mapping: the port the block map gave
+ * it, over a MAP's port or a suggestion; a port outside the subscriber's block or on another address
+ * (the pool rule's) is no mapping of the block, and the usual choice stands. */
+START_TEST(peer_cgn_running_flow)
+{
+	struct cgn_config cc;
+	struct pcp_server_params sp;
+	struct pcp_request q, m;
 	struct pcp_response r;
 	struct cgn *g;
 	char err[128];
@@ -1025,16 +1182,75 @@ START_TEST(peer_cgn_installs_nothing)
 	memset(&sp, 0, sizeof(sp));
 	sp.rate_off = true;
 	sp.cgn = g;
+	sp.flow_ext = fake_flow_ext;
 	setup_with(&sp);
+	memset(&ct_now, 0, sizeof(ct_now));
+	inet_pton(AF_INET, "100.64.0.10", &ct_now.internal);
+	inet_pton(AF_INET, "203.0.113.9", &ct_now.remote);
+	inet_pton(AF_INET, "198.51.100.0", &ct_now.ext);
+	ct_now.int_port = 4000;
+	ct_now.remote_port = 443;
+	ct_now.ext_port = 11999;                 /* in subscriber 10's block 11264-12287 */
 	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 600, 1);
+	q.op.ext_port = 11300;
 	r = send_pcp(&q);
 	ck_assert_uint_eq(r.result, PCP_SUCCESS);
-	ck_assert_uint_eq(r.lifetime, 600);
-	ck_assert(addr_is_v4(&r.op.ext_addr));
-	ck_assert_uint_eq(fw_mem_count(fx.fw), 0);
+	ck_assert_uint_eq(r.op.ext_port, 11999);
+	ck_assert_uint_eq(ct_now.calls, 1);
+	ck_assert(has_pool_portmap("198.51.100.0", IPPROTO_UDP, 11999, "::ffff:203.0.113.9", 443, NULL));
+	/* the refresh asks nothing: the mapping is there */
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11999);
+	ck_assert_uint_eq(ct_now.calls, 1);
+	/* over the endpoint's MAP too: the flow left before the MAP was made */
+	m = map_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, 11500, 600, 2);
+	ck_assert_uint_eq(send_pcp(&m).op.ext_port, 11500);
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4000, "::ffff:203.0.113.9", 443, 0, 1);
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11999);
+	/* a port beyond the block (the pool rule's): the MAP's port */
+	ct_now.ext_port = 30000;
+	q.lifetime = 0;
+	send_pcp(&q);
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11500);
+	/* no such flow: the suggestion */
+	q = peer_req("::ffff:100.64.0.10", IPPROTO_UDP, 4001, "::ffff:203.0.113.9", 443, 600, 3);
+	q.op.ext_port = 11300;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 11300);
 	teardown();
 	setup();
 	cgn_free(g);
+}
+END_TEST
+
+/* A CPE: a PEER for a flow masquerade moved off its port (another host holds it toward the same peer)
+ * names the port the connection tracker shows on the WAN address; one on another address is not ours. */
+START_TEST(peer_v4_running_flow)
+{
+	struct pcp_server_params sp;
+	struct pcp_request q;
+
+	teardown();
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_off = true;
+	sp.flow_ext = fake_flow_ext;
+	setup_with(&sp);
+	memset(&ct_now, 0, sizeof(ct_now));
+	inet_pton(AF_INET, "192.0.2.10", &ct_now.internal);
+	inet_pton(AF_INET, "198.51.100.7", &ct_now.remote);
+	inet_pton(AF_INET, "203.0.113.1", &ct_now.ext);     /* the WAN address (wan_getter) */
+	ct_now.int_port = 40000;
+	ct_now.remote_port = 443;
+	ct_now.ext_port = 40321;
+	q = peer_req("::ffff:192.0.2.10", IPPROTO_UDP, 40000, "::ffff:198.51.100.7", 443, 600, 1);
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 40321);
+	ck_assert(has_peer_portmap(IPPROTO_UDP, 40321, "::ffff:198.51.100.7", 443, NULL));
+	q.lifetime = 0;
+	ck_assert_uint_eq(send_pcp(&q).result, PCP_SUCCESS);
+	inet_pton(AF_INET, "203.0.113.99", &ct_now.ext);    /* not our WAN address: the internal port */
+	q.lifetime = 600;
+	ck_assert_uint_eq(send_pcp(&q).op.ext_port, 40000);
 }
 END_TEST
 
@@ -1683,7 +1899,9 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, peer_malformed);
 	tcase_add_test(tc, peer_description_and_third_party);
 	tcase_add_test(tc, peer_index_survives_restart_and_gc);
-	tcase_add_test(tc, peer_cgn_installs_nothing);
+	tcase_add_test(tc, peer_cgn_installs_its_mapping);
+	tcase_add_test(tc, peer_cgn_running_flow);
+	tcase_add_test(tc, peer_v4_running_flow);
 	tcase_add_test(tc, epoch_and_announce);
 	tcase_add_test(tc, unsupp_version_echoes_body);
 	tcase_add_test(tc, malformed_gets_result_codes);
