@@ -1449,12 +1449,40 @@ static void counter_table_free(struct counter_table *t)
 	t->k = NULL;
 }
 
-/* What the kernel holds now, and which of our sets exist. */
-static int collect(struct fw *fw, struct nft *p, struct counter_table *t)
+/* 0 if our set exists, -ENOENT if not, another -errno if the kernel could not say. */
+static int set_exists(struct nft *p, enum fw_set which)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = p->seq++;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p->rbuf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, seq);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, p->n.set[which]);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		ssize_t n = mnl_socket_recvfrom(p->nl, p->rbuf, RECV_BUF_BYTES);
+
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(p->rbuf, (size_t)n, seq, p->portid, NULL, NULL);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -errno : 0;
+}
+
+/* What the kernel holds now (with_elems: its elements and counters; a dump), and which of our sets
+ * exist. */
+static int collect(struct fw *fw, struct nft *p, struct counter_table *t, bool with_elems)
 {
 	memset(t, 0, sizeof(*t));
 	for (int s = 0; s < FW_SET_COUNT; s++) {
-		int err = dump_set(fw, p, (enum fw_set)s, NULL, collect_cb, t);
+		int err = with_elems ? dump_set(fw, p, (enum fw_set)s, NULL, collect_cb, t) : set_exists(p, (enum fw_set)s);
 
 		if (err && err != -ENOENT) {
 			counter_table_free(t);
@@ -1538,12 +1566,15 @@ static int nft_resync(struct fw *fw, const struct fw_elem *all, size_t n)
 
 	if (!(k = key_all(fw, all, n, &nk, &err)))
 		return err;
-	if ((err = collect(fw, p, &t))) {
+	/* counters carried over only while dumping them is cheap (FW_COUNTERS_MAX_ELEMS) */
+	if ((err = collect(fw, p, &t, nk <= FW_COUNTERS_MAX_ELEMS))) {
 		free(k);
 		return err;
 	}
-	if ((copy = calloc(nk + 1, sizeof(*copy))))
+	if (t.n && (copy = calloc(nk + 1, sizeof(*copy))))
 		carry_counters(k, nk, copy, &t);
+	else
+		copy = NULL;
 	batch_start(&b, p);
 	build_teardown(&b, p, fw, &t);
 	build_ruleset(&b, p, fw);
@@ -1569,7 +1600,7 @@ static int existing_only(struct fw *fw, struct nft *p, struct keyed *v, size_t *
 	size_t nh = 0, out = 0;
 	int err;
 
-	if ((err = collect(fw, p, &t)))
+	if ((err = collect(fw, p, &t, true)))
 		return err;
 	if (!(have = calloc(t.n + 1, sizeof(*have)))) {
 		counter_table_free(&t);
@@ -1683,7 +1714,7 @@ static int nft_remove(struct fw *fw)
 		batch_free(&b);
 		return err;
 	}
-	if ((err = collect(fw, p, &t)))
+	if ((err = collect(fw, p, &t, false)))
 		return err;
 	for (int with_chains = 1; with_chains >= 0; with_chains--) {
 		batch_start(&b, p);
