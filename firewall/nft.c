@@ -83,6 +83,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -374,6 +375,12 @@ static bool nft_gen_of(const struct nlmsghdr *nlh, int64_t *gen)
 	return false;
 }
 
+static void big_buffer(int fd, int force_opt, int opt, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
 /* The ruleset's generation id (it grows by one per committed transaction, anyone's), or -errno. */
 static int64_t get_gen(struct nft *p)
 {
@@ -461,6 +468,12 @@ static int batch_send(struct fw *fw, struct nft *p, struct batch *b)
 		gen_before = -1;
 	if (gen_before >= 0 && fw_nft_during_quiet_batch)
 		fw_nft_during_quiet_batch();
+	/* A netlink message must fit the socket's send buffer whole, and a batch is one message: a
+	 * restart of a CGN with a million mappings (2,000,000 elements) is a 190 MB transaction, which
+	 * must stay one transaction (no window without them). The kernel copies it into one buffer. */
+	if (b->len > SOCK_BUF_BYTES)
+		big_buffer(mnl_socket_get_fd(p->nl), SO_SNDBUFFORCE, SO_SNDBUF,
+			   b->len < INT_MAX / 2 - (1 << 20) ? (int)b->len + (1 << 20) : INT_MAX / 2);
 	if (mnl_socket_sendto(p->nl, b->buf, b->len) < 0) {
 		err = -errno;
 		snprintf(fw->err, sizeof(fw->err), "sending a %zu-byte batch: %s", b->len, errstr(err));
@@ -1871,12 +1884,6 @@ static const struct fw_ops nft_ops = {
 
 /* Large buffers: a 10,000-element batch is a few MB. FORCE needs CAP_NET_ADMIN (which we
  * have for nftables anyway); without it the plain option is capped by rmem_max/wmem_max. */
-static void big_buffer(int fd, int force_opt, int opt, int bytes)
-{
-	if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) < 0)
-		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
-}
-
 static struct mnl_socket *open_socket(unsigned int groups, int rcvbuf, int sndbuf)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);

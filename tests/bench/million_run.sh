@@ -52,7 +52,8 @@ installed=0
 fill_to() {
 	local want=$1 n first out
 	n=$((want - installed))
-	first=$(python3 -c "import ipaddress; print(ipaddress.ip_address('$SUBS_FIRST') + $installed // $PER_SUB)")
+	# whole subscribers: the next one after those the last fill used
+	first=$(python3 -c "import ipaddress; print(ipaddress.ip_address('$SUBS_FIRST') + ($installed + $PER_SUB - 1) // $PER_SUB)")
 	out=$(timeout -k 5 900 ip netns exec "${CGN_LAB}sub1" python3 "$BENCH" -s 100.64.0.1 --fill "$n" \
 		--subscribers "$first" --per-sub "$PER_SUB" --fill-base 4000 --sockets 64 --time-limit 850 \
 		--lifetime 86400 </dev/null | grep '^filled')
@@ -114,13 +115,13 @@ conns=$!
 sleep 1
 cgn_pcpd_kill9
 t0=$(date +%s.%N)
-cgn_pcpd_start
+CGN_START_TRIES=2400 cgn_pcpd_start
 t1=$(date +%s.%N)
 ready=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 kill "$conns" "$sink" 2>/dev/null || true
 wait 2>/dev/null || true
 n_after=$(cgn_exec cgn nft list map inet pcpd pm4_snat | grep -c ' : 203\.0\.113\.' || true)
-row "restart with $N mappings: kill -9 to answering (store + resync)" "$ready s" "$(grep -o 'restored [^,]*' "$CGN_DIR/pcpd.log" | tail -n1)"
+row "restart with $N mappings: kill -9 to answering (store + resync)" "$ready s" "$(grep -o '[0-9]* rules restored' "$CGN_DIR/pcpd.log" | tail -n1)"
 row "wan connections to a mapped port failed during the restart" "$(grep -o 'failed [0-9]*' "$CGN_DIR/restart.conns" || echo '?')" "($(cat "$CGN_DIR/restart.conns"))"
 echo "million bench: $n_after SNAT lines listed after the restart" >&2
 
