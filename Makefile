@@ -138,6 +138,7 @@ bench: deps
 	sh tests/bench/pcp_run.sh
 	sh tests/bench/devices_run.sh
 	sh tests/bench/failover_run.sh
+	sh tests/bench/million_run.sh
 
 compare: deps
 	$(MAKE) all

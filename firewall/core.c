@@ -140,6 +140,7 @@ struct id_order {
 
 struct core {
 	bool counters_read;      /* a counter read went through since the start (core_last_packet) */
+	bool counters_skipped;   /* the last read was skipped: too many elements (logged once) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
 	pthread_cond_t group_done;        /* with lock: an open group was committed (or undone) */
@@ -2210,9 +2211,24 @@ static void take_counter(void *arg, const struct fw_elem *e)
 int core_read_counters(struct core *c)
 {
 	struct counter_ctx cc = { c };
+	size_t n;
 	int rc;
 
 	lock_settled(c);
+	/* Reading counters is a dump of every element, and the kernel's dump of a hashed set walks it
+	 * again from the start for every buffer it fills: quadratic. At 2,000,000 elements (a CGN's
+	 * million mappings) one read took minutes of kernel time, under our lock. Above the bound the
+	 * counters are not read: nobody reads a carrier's per-mapping packet counts, and a household
+	 * never has that many rules (max_rules is 65,535 by default). */
+	if ((n = hmap_count(c->elems)) > FW_COUNTERS_MAX_ELEMS) {
+		if (!c->counters_skipped)
+			log_info("firewall: %zu elements: packet counters are no longer read (above %u, the "
+				 "kernel's dump of them takes too long)", n, FW_COUNTERS_MAX_ELEMS);
+		c->counters_skipped = true;
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	c->counters_skipped = false;
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
 	if (rc == 0)
 		c->counters_read = true;

@@ -178,6 +178,10 @@ struct fw {
 	void *priv;
 };
 
+/* Above this many elements packet counters are neither read (core_read_counters) nor carried over a
+ * resync: both dump every element, and the kernel's dump of a hashed set is quadratic in its size. */
+#define FW_COUNTERS_MAX_ELEMS 65536u
+
 struct fw *fw_nft_new(const struct fw_config *cfg);  /* nft.c; NULL + errno on failure */
 /* Tests only: called while a large batch is being sent with the monitor deaf (nft.c batch_send),
  * so a test can make a foreign change in that window. NULL in the daemons. */

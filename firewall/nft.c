@@ -86,6 +86,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -377,6 +378,12 @@ static bool nft_gen_of(const struct nlmsghdr *nlh, int64_t *gen)
 	return false;
 }
 
+static void big_buffer(int fd, int force_opt, int opt, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
 /* The ruleset's generation id (it grows by one per committed transaction, anyone's), or -errno. */
 static int64_t get_gen(struct nft *p)
 {
@@ -464,6 +471,12 @@ static int batch_send(struct fw *fw, struct nft *p, struct batch *b)
 		gen_before = -1;
 	if (gen_before >= 0 && fw_nft_during_quiet_batch)
 		fw_nft_during_quiet_batch();
+	/* A netlink message must fit the socket's send buffer whole, and a batch is one message: a
+	 * restart of a CGN with a million mappings (2,000,000 elements) is a 190 MB transaction, which
+	 * must stay one transaction (no window without them). The kernel copies it into one buffer. */
+	if (b->len > SOCK_BUF_BYTES)
+		big_buffer(mnl_socket_get_fd(p->nl), SO_SNDBUFFORCE, SO_SNDBUF,
+			   b->len < INT_MAX / 2 - (1 << 20) ? (int)b->len + (1 << 20) : INT_MAX / 2);
 	if (mnl_socket_sendto(p->nl, b->buf, b->len) < 0) {
 		err = -errno;
 		snprintf(fw->err, sizeof(fw->err), "sending a %zu-byte batch: %s", b->len, errstr(err));
@@ -1461,12 +1474,40 @@ static void counter_table_free(struct counter_table *t)
 	t->k = NULL;
 }
 
-/* What the kernel holds now, and which of our sets exist. */
-static int collect(struct fw *fw, struct nft *p, struct counter_table *t)
+/* 0 if our set exists, -ENOENT if not, another -errno if the kernel could not say. */
+static int set_exists(struct nft *p, enum fw_set which)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = p->seq++;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p->rbuf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, seq);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, p->n.set[which]);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		ssize_t n = mnl_socket_recvfrom(p->nl, p->rbuf, RECV_BUF_BYTES);
+
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(p->rbuf, (size_t)n, seq, p->portid, NULL, NULL);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -errno : 0;
+}
+
+/* What the kernel holds now (with_elems: its elements and counters; a dump), and which of our sets
+ * exist. */
+static int collect(struct fw *fw, struct nft *p, struct counter_table *t, bool with_elems)
 {
 	memset(t, 0, sizeof(*t));
 	for (int s = 0; s < FW_SET_COUNT; s++) {
-		int err = dump_set(fw, p, (enum fw_set)s, NULL, collect_cb, t);
+		int err = with_elems ? dump_set(fw, p, (enum fw_set)s, NULL, collect_cb, t) : set_exists(p, (enum fw_set)s);
 
 		if (err && err != -ENOENT) {
 			counter_table_free(t);
@@ -1550,12 +1591,15 @@ static int nft_resync(struct fw *fw, const struct fw_elem *all, size_t n)
 
 	if (!(k = key_all(fw, all, n, &nk, &err)))
 		return err;
-	if ((err = collect(fw, p, &t))) {
+	/* counters carried over only while dumping them is cheap (FW_COUNTERS_MAX_ELEMS) */
+	if ((err = collect(fw, p, &t, nk <= FW_COUNTERS_MAX_ELEMS))) {
 		free(k);
 		return err;
 	}
-	if ((copy = calloc(nk + 1, sizeof(*copy))))
+	if (t.n && (copy = calloc(nk + 1, sizeof(*copy))))
 		carry_counters(k, nk, copy, &t);
+	else
+		copy = NULL;
 	batch_start(&b, p);
 	build_teardown(&b, p, fw, &t);
 	build_ruleset(&b, p, fw);
@@ -1581,7 +1625,7 @@ static int existing_only(struct fw *fw, struct nft *p, struct keyed *v, size_t *
 	size_t nh = 0, out = 0;
 	int err;
 
-	if ((err = collect(fw, p, &t)))
+	if ((err = collect(fw, p, &t, true)))
 		return err;
 	if (!(have = calloc(t.n + 1, sizeof(*have)))) {
 		counter_table_free(&t);
@@ -1695,7 +1739,7 @@ static int nft_remove(struct fw *fw)
 		batch_free(&b);
 		return err;
 	}
-	if ((err = collect(fw, p, &t)))
+	if ((err = collect(fw, p, &t, false)))
 		return err;
 	for (int with_chains = 1; with_chains >= 0; with_chains--) {
 		batch_start(&b, p);
@@ -1852,12 +1896,6 @@ static const struct fw_ops nft_ops = {
 
 /* Large buffers: a 10,000-element batch is a few MB. FORCE needs CAP_NET_ADMIN (which we
  * have for nftables anyway); without it the plain option is capped by rmem_max/wmem_max. */
-static void big_buffer(int fd, int force_opt, int opt, int bytes)
-{
-	if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) < 0)
-		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
-}
-
 static struct mnl_socket *open_socket(unsigned int groups, int rcvbuf, int sndbuf)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);

@@ -112,7 +112,8 @@ cgn_pcpd_start() {
 	pid=$!
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$CGN_DIR/pcpd.pid"
-	for ((i = 0; i < 200; i++)); do
+	# CGN_START_TRIES: 50 ms each (a start with a million mappings restores and resyncs for longer)
+	for ((i = 0; i < ${CGN_START_TRIES:-200}; i++)); do
 		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$CGN_DIR/pcpd.log" >&2; return 1; }
 		if [ -S "$CGN_DIR/pcpd.sock" ] && cgn_exec cgn nft list table inet pcpd >/dev/null 2>&1 &&
 			cgn_exec cgn ss -lun | grep -q ':5351 '; then
@@ -120,7 +121,7 @@ cgn_pcpd_start() {
 		fi
 		sleep 0.05
 	done
-	echo "cgn_pcpd_start: pcpd not ready within 10 s" >&2
+	echo "cgn_pcpd_start: pcpd not ready within $((${CGN_START_TRIES:-200} / 20)) s" >&2
 	tail -n 20 "$CGN_DIR/pcpd.log" >&2
 	return 1
 }
