@@ -227,6 +227,22 @@ static bool is_global6(const struct in6_addr *a)
 	       !addr_is_unspecified(a);
 }
 
+size_t netif_v4_addrs(const struct netif *n, const char *name, struct in_addr *out, size_t max)
+{
+	const struct netif_link *l;
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	lock(n);
+	if ((l = link_by_name(n, name)))
+		for (size_t i = 0; i < n->n_addrs && k < max; i++)
+			if (n->addrs[i].ifindex == l->ifindex && addr_is_v4(&n->addrs[i].addr))
+				out[k++] = addr_to_v4(&n->addrs[i].addr);
+	unlock(n);
+	return k;
+}
+
 void netif_facts(const struct netif *n, const char *name, struct netif_facts *out)
 {
 	const struct netif_link *l;

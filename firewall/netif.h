@@ -85,6 +85,8 @@ void netif_dump_end(struct netif *n, bool complete);
 /* --- questions (any thread) --- */
 /* The interface called name (exists false when there is none, or name is NULL or ""). */
 void netif_facts(const struct netif *n, const char *name, struct netif_facts *out);
+/* Every IPv4 address of the interface (at most max), in no particular order. */
+size_t netif_v4_addrs(const struct netif *n, const char *name, struct in_addr *out, size_t max);
 /* Is a one of the host's own addresses, on any interface (tentative ones too)? */
 bool netif_is_own(const struct netif *n, const struct in6_addr *a);
 /* Is a on one of the subnets of interface name (each of its addresses with its prefix length)? */

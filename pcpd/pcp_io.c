@@ -382,22 +382,6 @@ static void on_readable(void *arg, int fd, uint32_t events)
 
 /* ---------- ANNOUNCE ---------- */
 
-/* The IPv4 addresses of one LAN interface, at most max: each is an address some client may know its
- * server by (a node's own and the site's VRRP address, README "Two pcpd nodes per site"). */
-static size_t lan_v4_addrs(const char *ifname, struct in_addr *out, size_t max)
-{
-	struct ifaddrs *ifa, *i;
-	size_t n = 0;
-
-	if (getifaddrs(&ifa) < 0)
-		return 0;
-	for (i = ifa; i && n < max; i = i->ifa_next)
-		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && strcmp(i->ifa_name, ifname) == 0)
-			out[n++] = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
-	freeifaddrs(ifa);
-	return n;
-}
-
 /* A client accepts an unsolicited ANNOUNCE only from the address it sends its requests to (RFC 6887
  * 14.1.3; NAT-PMP: its gateway), so the IPv4 copy leaves from every address of the interface, not
  * only the one the kernel would pick: after a failover the server address is a secondary one. */
@@ -419,7 +403,8 @@ static void announce_send(struct pcp_service *s)
 
 		if (idx == 0)
 			continue;
-		size_t n_src = s->fd4 >= 0 ? lan_v4_addrs(s->p.lan_ifname[i], src, PCP_IO_ANNOUNCE_MAX_SRC) : 0;
+		size_t n_src = s->fd4 >= 0 ? netif_v4_addrs(s->p.ifaces, s->p.lan_ifname[i], src,
+										  PCP_IO_ANNOUNCE_MAX_SRC) : 0;
 
 		for (size_t a = 0; a < n_src; a++) {
 			if (n)
