@@ -274,13 +274,15 @@ static void fronts_wish(void *arg, const struct web_settings *s)
 }
 
 /* Loop thread: UPnP follows the LAN interface (it may come up after us, and renumbering changes the
- * address SSDP must announce). */
+ * address SSDP must announce); the web UI listens on a LAN interface that did not exist at start. */
 static void igdd_lan_changed(struct daemon *d, const struct lanif_set *lan)
 {
 	struct igdd_fronts *f = d->front;
 
-	if (f)
+	if (f) {
 		upnp_lan_changed(__atomic_load_n(&f->upnp, __ATOMIC_ACQUIRE), lan);
+		web_lan_changed(f->web);
+	}
 }
 
 static void igdd_policy_reloaded(struct daemon *d)

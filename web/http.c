@@ -36,6 +36,10 @@
 struct web {
 	struct MHD_Daemon *mhd[WEB_MAX_DAEMONS];
 	size_t n_mhd;
+	/* ":PORT" mode: LAN interfaces that did not exist yet when we started (a router's bridge made by
+	 * its network manager after us); web_lan_changed listens on them once they do. Loop thread. */
+	bool waiting[FW_MAX_IFNAMES];
+	const struct conf *conf;
 	int static_fd;                 /* O_PATH directory of the static files, -1 = none */
 	pthread_mutex_t mu;            /* api_web state: the daemons' threads share it */
 	struct api_web *aw;
@@ -466,8 +470,12 @@ static int listen_socket(const struct sockaddr *sa, socklen_t salen, const char 
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	/* the LAN-only guarantee: the kernel delivers only what arrived on this interface */
 	if (ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) {
-		log_warn("web: SO_BINDTODEVICE %s", ifname);
+		int saved = errno;
+
+		if (saved != ENODEV)
+			log_warn("web: SO_BINDTODEVICE %s", ifname);
 		close(fd);
+		errno = saved;
 		return -1;
 	}
 	if (bind(fd, sa, salen) < 0 || listen(fd, 32) < 0) {
@@ -533,6 +541,27 @@ static int start_daemon(struct web *w, int fd)
 	return 0;
 }
 
+/* ":PORT" mode: the UI on LAN interface i, tied to it. 0, -ENODEV when the interface does not exist
+ * (yet), -1 on another failure (logged). */
+static int listen_on_lan(struct web *w, const struct conf *cf, size_t i)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(cf->web_port) };
+	int fd = listen_socket((struct sockaddr *)&s6, sizeof(s6), cf->fw.lan_ifname[i]);
+
+	if (fd < 0 && errno == ENODEV)
+		return -ENODEV;
+	if (fd < 0) {
+		/* a host without IPv6: IPv4 on the same interface */
+		struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(cf->web_port) };
+
+		fd = listen_socket((struct sockaddr *)&s4, sizeof(s4), cf->fw.lan_ifname[i]);
+	}
+	if (fd < 0 || start_daemon(w, fd) < 0)
+		return -1;
+	log_info("web: listening on port %u of %s", cf->web_port, cf->fw.lan_ifname[i]);
+	return 0;
+}
+
 static int open_listeners(struct web *w, const struct conf *cf)
 {
 	if (cf->web_has_addr) {
@@ -569,20 +598,25 @@ static int open_listeners(struct web *w, const struct conf *cf)
 		return 0;
 	}
 	for (size_t i = 0; i < cf->fw.n_lan && i < WEB_MAX_DAEMONS; i++) {
-		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(cf->web_port) };
-		int fd = listen_socket((struct sockaddr *)&s6, sizeof(s6), cf->fw.lan_ifname[i]);
+		int rc = listen_on_lan(w, cf, i);
 
-		if (fd < 0) {
-			/* a host without IPv6: IPv4 on the same interface */
-			struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(cf->web_port) };
-
-			fd = listen_socket((struct sockaddr *)&s4, sizeof(s4), cf->fw.lan_ifname[i]);
-		}
-		if (fd < 0 || start_daemon(w, fd) < 0)
+		if (rc == -ENODEV) {
+			w->waiting[i] = true;
+			log_info("web: %s does not exist yet; the UI listens there once it does",
+				 cf->fw.lan_ifname[i]);
+		} else if (rc < 0) {
 			return -1;
-		log_info("web: listening on port %u of %s", cf->web_port, cf->fw.lan_ifname[i]);
+		}
 	}
-	return w->n_mhd > 0 ? 0 : -1;
+	return 0;
+}
+
+/* Loop thread, on every change of the LAN's links: listen on the interfaces that appeared. */
+void web_lan_changed(struct web *w)
+{
+	for (size_t i = 0; w && i < w->conf->fw.n_lan && i < WEB_MAX_DAEMONS; i++)
+		if (w->waiting[i] && listen_on_lan(w, w->conf, i) != -ENODEV)
+			w->waiting[i] = false;   /* listening, or a failure already logged: not retried */
 }
 
 /* ---------- static directory ---------- */
@@ -636,6 +670,7 @@ int web_start(struct web **out, const struct web_params *p)
 	pthread_mutex_init(&w->mu, NULL);
 	w->core = p->core;
 	w->fw = &cf->fw;
+	w->conf = cf;
 	w->store = p->store;
 	w->ifaces = p->ifaces;
 	w->fronts = p->fronts;

@@ -50,5 +50,8 @@ int web_start(struct web **out, const struct web_params *p);
 void web_reapply_settings(struct web *w);
 /* Stops the thread, closes every connection and frees w (NULL is fine). */
 void web_stop(struct web *w);
+/* Loop thread: the LAN's links changed; a LAN interface that did not exist at web_start gets its
+ * listener once it does (":PORT" mode). NULL w: nothing. */
+void web_lan_changed(struct web *w);
 
 #endif
