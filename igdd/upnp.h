@@ -18,6 +18,8 @@
 
 struct upnp_service;
 
+struct iwf;
+
 struct upnp_params {
 	struct core *core;            /* required; the core outlives the service */
 	const char *lan_ifname;       /* required: libupnp binds one interface (SSDP, HTTP, GENA) */
@@ -33,6 +35,7 @@ struct upnp_params {
 	bool (*same_device)(void *arg, const struct in6_addr *a, const struct in6_addr *b);
 	void *device_arg;
 	const struct lanif_set *lan;  /* the LAN interfaces as they are now (copied); NULL = not known yet */
+	struct iwf *iwf;              /* RFC 6970 interworking (igdd/iwf.h), outlives the service; NULL = none */
 };
 
 /* Prepares the service (UUID and descriptions in state_dir: a failure there is -1, logged) and starts
@@ -65,6 +68,7 @@ struct soap_wan_info {
 
 struct soap_ctx {
 	struct core *core;
+	struct iwf *iwf;              /* the interworking function (igdd/iwf.h); NULL = no upstream */
 	struct in6_addr peer;         /* the control point's address (v4-mapped for IPv4) */
 	bool v1;                      /* the CP spoke the IGD:1 namespace: v1 error codes */
 	bool ua_igd1;                 /* its User-Agent gets IGD:1 (desc_ua_needs_v1: Windows, Xbox, old
