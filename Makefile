@@ -136,6 +136,7 @@ bench: deps
 	sh tests/bench/run.sh
 	sh tests/bench/pcp_run.sh
 	sh tests/bench/devices_run.sh
+	sh tests/bench/iwf_run.sh
 
 compare: deps
 	$(MAKE) all

@@ -27,6 +27,7 @@ struct igdd_fronts {
 	struct web *web;
 	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server (igdd/iwf.h) */
 	struct pcp_upstream pcp_up;  /* the PCP server's view of it (iwf_pcp_upstream) */
+	struct api_upstream api_up;  /* the control API's (igdctl, the web UI) */
 	int switch_fd;               /* eventfd: the web UI changed the on/off switches */
 	int upstream_fd;             /* eventfd: the upstream's external address or an upstream port changed */
 	atomic_bool want_pcp;
@@ -147,13 +148,11 @@ static int igdd_new_iwf(struct daemon *d)
 		.changed = iwf_changed,
 		.changed_arg = f,
 	};
-	struct api_upstream au = { .status = api_upstream_status, .rule = api_upstream_rule };
-
 	if (iwf_new(&f->iwf, &p) < 0)
 		return -1;
 	iwf_pcp_upstream(f->iwf, &f->pcp_up);
-	au.arg = f->iwf;
-	api_set_upstream(&au);
+	f->api_up = (struct api_upstream){ .status = api_upstream_status, .rule = api_upstream_rule, .arg = f->iwf };
+	d->api_upstream = &f->api_up;
 	return 0;
 }
 
@@ -282,7 +281,7 @@ static int igdd_start_after_drop(struct daemon *d)
 
 	if (d->conf.web_listen[0]) {
 		struct web_params wp = { .core = d->core, .conf = &d->conf, .store = d->store,
-					 .fronts = fronts_wish, .fronts_arg = f };
+					 .fronts = fronts_wish, .fronts_arg = f, .upstream = &f->api_up };
 
 		if (web_start(&f->web, &wp) < 0)
 			return -1;
@@ -301,8 +300,9 @@ static void igdd_stop(struct daemon *d)
 	web_stop(f->web);
 	pcp_service_stop(f->pcp);
 	f->pcp = NULL;
-	api_set_upstream(NULL);
+	d->api_upstream = NULL;
 	iwf_stop(f->iwf);
+	f->iwf = NULL;
 	if (f->switch_fd >= 0) {
 		loop_del_fd(d->loop, f->switch_fd);
 		close(f->switch_fd);
