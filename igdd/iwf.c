@@ -39,6 +39,15 @@ struct iwf_ent {
 	unsigned attempt;
 	enum pcp_client_state state;
 	bool lost;                    /* the server lost it: counted as re-created once it is made again */
+	bool peer;                    /* a PCP PEER relayed for a LAN client (its remote peer below) */
+	struct in6_addr peer_addr;
+	uint16_t peer_port;
+};
+
+/* The remote end of a relayed PEER (a MAP has none). */
+struct iwf_peer {
+	struct in6_addr addr;
+	uint16_t port;
 };
 
 /* A queued front-end job (iwf_submit) and who hears its end. */
@@ -409,8 +418,25 @@ static void fill_ext(const struct iwf_ent *e, struct iwf_ext *out)
 	out->state = e->state;
 }
 
+/* The MAP (peer NULL) or PEER request of rule r upstream (lifetime 0: its delete). */
+static void build_request(struct iwf *w, struct pcp_request *req, const uint8_t nonce[PCP_NONCE_LEN],
+			  uint16_t proto, uint16_t int_port, uint16_t sugg_port, uint32_t lifetime, bool prefer_failure,
+			  const char *desc, const struct iwf_peer *peer)
+{
+	(void)w;
+	pcp_client_map_request(req, &in6addr_any, nonce, (uint8_t)proto, int_port, sugg_port, NULL, lifetime,
+			       prefer_failure && peer == NULL, desc);
+	if (peer) {
+		/* RFC 7648: the proxy relays a PEER as a PEER (a MAP would open the upstream port to every
+		 * remote host; a PEER names the one flow, which leaves through the upstream's own mapping) */
+		req->opcode = PCP_OP_PEER;
+		req->op.peer_addr = peer->addr;
+		req->op.peer_port = peer->port;
+	}
+}
+
 static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
-		  bool sync, struct iwf_ext *out)
+		  bool sync, const struct iwf_peer *peer, struct iwf_ext *out)
 {
 	struct pcp_request req;
 	struct pcp_response resp;
@@ -434,9 +460,9 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		wait_ms = IWF_UNREACHABLE_WAIT_MS;
 	pthread_mutex_unlock(&w->mu);
 	/* the app's name for the mapping tells the ISP what runs at home: only when the operator said so */
-	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
-			       lifetime_for(r), prefer_failure, w->p.send_descriptions ? r->desc : NULL);
-	if (r->remote_len == 128) {
+	build_request(w, &req, nonce, r->proto, r->ext_port, sugg_port, lifetime_for(r), prefer_failure,
+		      w->p.send_descriptions ? r->desc : NULL, peer);
+	if (peer == NULL && r->remote_len == 128) {
 		/* RemoteHost (or a LAN client's FILTER): the CGN admits only that host too (RFC 6970 5.2),
 		 * so the upstream port is not open to the internet while the CPE filters behind it. */
 		req.opt.n_filters = 1;
@@ -471,8 +497,7 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	if (e == NULL) {
 		/* deleted meanwhile (or out of memory): do not leave the upstream mapping behind */
 		pthread_mutex_unlock(&w->mu);
-		pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, 0, NULL, 0, false,
-				       NULL);
+		build_request(w, &req, nonce, r->proto, r->ext_port, 0, 0, false, NULL, peer);
 		exchange(w, &req, &resp, 1000);
 		return IWF_NO_ANSWER;
 	}
@@ -481,6 +506,11 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		   addr_to_v4(&resp.op.ext_addr).s_addr != w->ext.s_addr);
 	e->proto = r->proto;
 	e->int_port = r->ext_port;
+	e->peer = peer != NULL;
+	if (peer) {
+		e->peer_addr = peer->addr;
+		e->peer_port = peer->port;
+	}
 	e->ext_port = resp.op.ext_port;
 	e->ext_addr = pcp_addr_is_v4mapped(&resp.op.ext_addr) ? addr_to_v4(&resp.op.ext_addr) : (struct in_addr){ 0 };
 	e->lifetime = resp.lifetime;
@@ -509,14 +539,15 @@ static void copy_nonce(struct iwf *w, uint8_t nonce[PCP_NONCE_LEN])
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, uint32_t wait_ms)
+static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, const struct iwf_peer *peer,
+			uint32_t wait_ms)
 {
 	struct pcp_request req;
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
 
 	copy_nonce(w, nonce);
-	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)proto, int_port, 0, NULL, 0, false, NULL);
+	build_request(w, &req, nonce, proto, int_port, 0, 0, false, NULL, peer);
 	if (exchange(w, &req, &resp, wait_ms) < 0)
 		log_info("iwf: upstream delete of %s %u not answered; it runs out by itself",
 			 proto == IPPROTO_TCP ? "tcp" : "udp", int_port);
@@ -537,6 +568,7 @@ bool iwf_active(struct iwf *w)
 /* The one path's upstream half (iwf.h, struct iwf_req), on the calling thread, within wait_ms. */
 static int job_run(struct iwf *w, const struct iwf_req *q, uint32_t wait_ms, struct iwf_ext *out)
 {
+	struct iwf_peer peer;
 	struct rule r;
 	bool existed;
 	int rc;
@@ -549,7 +581,10 @@ static int job_run(struct iwf *w, const struct iwf_req *q, uint32_t wait_ms, str
 	 * libtorrent): then the rule was not this request's alone, and it stays whatever happens here */
 	existed = !q->made || ent_find(w, r.id) != NULL;
 	pthread_mutex_unlock(&w->mu);
-	rc = iwf_active(w) ? do_map(w, &r, q->sugg_port, q->prefer_failure, wait_ms, true, out) : IWF_NO_ANSWER;
+	peer.addr = q->peer_addr;
+	peer.port = q->peer_port;
+	rc = iwf_active(w) ? do_map(w, &r, q->sugg_port, q->prefer_failure, wait_ms, true, q->peer ? &peer : NULL, out)
+			   : IWF_NO_ANSWER;
 	if (rc == PCP_SUCCESS && q->exact && out->port != q->sugg_port) {
 		/* another port than asked: a server that ignored PREFER_FAILURE, or the mapping the rule had
 		 * already (the same app's PCP MAP that finished while this one waited): that one stays */
@@ -754,7 +789,8 @@ static void pcp_up_submit(void *arg, const struct pcp_upstream_job *job, pcp_ups
 	}
 	j->q = (struct iwf_req){ .rule_id = job->rule_id, .owner = job->owner, .made = job->made,
 				 .sugg_port = job->sugg_port, .prefer_failure = job->prefer_failure,
-				 .wait_ms = IWF_PROXY_WAIT_MS };
+				 .wait_ms = IWF_PROXY_WAIT_MS, .peer = job->peer, .peer_addr = job->peer_addr,
+				 .peer_port = job->peer_port };
 	j->pcp_done = done;
 	j->arg = done_arg;
 	j->cookie = cookie;
@@ -804,7 +840,8 @@ void iwf_unmap(struct iwf *w, uint32_t rule_id)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (had)
-		send_delete(w, e.proto, e.int_port, PCP_CLIENT_IRT_MS);
+		send_delete(w, e.proto, e.int_port, e.peer ? &(struct iwf_peer){ .addr = e.peer_addr, .port = e.peer_port } : NULL,
+			    PCP_CLIENT_IRT_MS);
 }
 
 bool iwf_get(struct iwf *w, uint32_t rule_id, struct iwf_ext *out)
@@ -829,7 +866,7 @@ bool iwf_find_ext(struct iwf *w, uint16_t proto, uint16_t ext_port, uint32_t *ru
 		return false;
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < w->n && !found; i++)
-		if (w->ents[i].proto == proto && w->ents[i].ext_port == ext_port) {
+		if (!w->ents[i].peer && w->ents[i].proto == proto && w->ents[i].ext_port == ext_port) {
 			*rule_id = w->ents[i].rule_id;
 			found = true;
 		}
@@ -936,7 +973,7 @@ static void learn_ext(struct iwf *w)
 	w->have_ext = true;
 	w->ext = addr_to_v4(&resp.op.ext_addr);
 	pthread_mutex_unlock(&w->mu);
-	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, PCP_CLIENT_IRT_MS);
+	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, NULL, PCP_CLIENT_IRT_MS);
 	/* the LAN's clients hear the address they are reached at (UPnP eventing, PCP and NAT-PMP ANNOUNCE) */
 	if (changed && w->p.changed)
 		w->p.changed(w->p.changed_arg);
@@ -1022,7 +1059,8 @@ static void forget_gone(struct iwf *w, uint32_t rule_id)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (had)
-		send_delete(w, e.proto, e.int_port, PCP_CLIENT_IRT_MS);
+		send_delete(w, e.proto, e.int_port, e.peer ? &(struct iwf_peer){ .addr = e.peer_addr, .port = e.peer_port } : NULL,
+			    PCP_CLIENT_IRT_MS);
 }
 
 /* A pass that met a silent server (or a refusal) tries again later, then every mapping. */
@@ -1043,7 +1081,7 @@ static bool adopt(struct iwf *w, const struct rule *r)
 	pthread_mutex_lock(&w->mu);
 	have = ent_find(w, r->id) != NULL;
 	pthread_mutex_unlock(&w->mu);
-	return have || do_map(w, r, r->ext_port, false, PCP_CLIENT_IRT_MS, false, NULL) == PCP_SUCCESS;
+	return have || do_map(w, r, r->ext_port, false, PCP_CLIENT_IRT_MS, false, NULL, NULL) == PCP_SUCCESS;
 }
 
 /* The core's committed changes since the last look: new port mappings of the front ends that do not
@@ -1101,6 +1139,7 @@ static void refresh_due(struct iwf *w, uint64_t now)
 		}
 	pthread_mutex_unlock(&w->mu);
 	for (size_t i = 0; i < n_due && !atomic_load(&w->stop); i++) {
+		struct iwf_peer peer = { .addr = due[i].peer_addr, .port = due[i].peer_port };
 		struct rule r;
 
 		if (core_get(w->p.core, due[i].rule_id, &r) != V_OK || r.kind != RULE_PORTMAP) {
@@ -1108,7 +1147,7 @@ static void refresh_due(struct iwf *w, uint64_t now)
 			continue;
 		}
 		/* keep the port the clients were told; a server that cannot give it picks another */
-		do_map(w, &r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
+		do_map(w, &r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, due[i].peer ? &peer : NULL, NULL);
 	}
 	free(due);
 }

@@ -111,6 +111,9 @@ struct iwf_req {
 	bool exact;                   /* another port than sugg_port is CANNOT_PROVIDE_EXTERNAL even from a
 				       * server that ignored PREFER_FAILURE (UPnP AddPortMapping: 718) */
 	uint32_t wait_ms;             /* 0 = sync_wait_ms */
+	bool peer;                    /* a LAN client's PCP PEER: relayed upstream as a PEER for this remote */
+	struct in6_addr peer_addr;    /* peer (v4-mapped) */
+	uint16_t peer_port;
 };
 
 /* Runs q on the calling thread: PCP_SUCCESS with out filled, a PCP result code, or IWF_NO_ANSWER.

@@ -81,6 +81,7 @@ struct map_req {
 	bool third_party;             /* THIRD_PARTY from an allowed requester */
 	bool own_device_only;         /* THIRD_PARTY from anyone else: for its own device only */
 	bool peer;                    /* a PCP PEER: filter is its remote peer, part of its name */
+	uint16_t peer_port;           /* a PEER's remote port (the IPv4 filter cannot hold it) */
 	const struct pcp_filter *filter;  /* NULL = any remote peer */
 	const char *desc;
 	enum rule_origin origin;
@@ -387,9 +388,9 @@ void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u)
 static void upstream_defer(struct pcp_server *s, const struct map_req *mr, const struct rule *r,
 			   const struct map_res *res, bool made)
 {
-	/* A PEER's flow leaves through the upstream NAT's own dynamic mapping; a MAP relayed for it would
-	 * open the upstream port to every remote host. */
-	if (r->kind != RULE_PORTMAP || mr->peer || !pcp_server_upstream_on(s) || s->up.submit == NULL)
+	/* a PEER goes up as a PEER (RFC 7648): its flow leaves through the upstream NAT's own mapping,
+	 * and a MAP relayed for it would open the upstream port to every remote host */
+	if (r->kind != RULE_PORTMAP || !pcp_server_upstream_on(s) || s->up.submit == NULL)
 		return;
 	memset(&s->up_job, 0, sizeof(s->up_job));
 	s->up_job.rule_id = r->id;
@@ -398,6 +399,12 @@ static void upstream_defer(struct pcp_server *s, const struct map_req *mr, const
 	s->up_job.sugg_port = mr->sugg_port;
 	s->up_job.prefer_failure = mr->prefer_failure;
 	s->up_job.lifetime = res->lifetime;
+	if (mr->peer && mr->filter) {
+		s->up_job.peer = true;
+		s->up_job.peer_addr = mr->filter->addr;
+		s->up_job.peer_port = mr->peer_port;
+		s->up_job.prefer_failure = false;
+	}
 	s->up_pending = true;
 }
 
@@ -890,14 +897,31 @@ static size_t pcp_peer_cgn(struct pcp_server *s, struct pcp_request *req, const 
  *         suggestion if free, else the internal port (the one masquerade normally leaves the flow
  *         on), else another free one.
  */
+/* A PEER rule's description: PEER_DESC, the flow, then what of the client's DESCRIPTION fits (req's
+ * option is cut to it, so the answer echoes what was kept). */
+static void peer_desc(struct pcp_request *req, bool v4, bool with_desc, char *desc, size_t cap)
+{
+	char a[ADDR_STRLEN];
+	int n = snprintf(desc, cap, v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u", addr_str(&req->op.peer_addr, a),
+			 (unsigned)req->op.peer_port);
+
+	if (with_desc && n > 0 && (size_t)n + 3 < cap) {
+		size_t at = (size_t)n;
+
+		desc_fit(&req->opt, cap - 1 - at - 2);
+		memcpy(desc + at, ": ", 2);
+		memcpy(desc + at + 2, req->opt.description, req->opt.description_len);
+		desc[at + 2 + req->opt.description_len] = '\0';
+	}
+}
+
 static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
 		       uint8_t *out, size_t cap)
 {
 	struct map_req mr;
 	struct pcp_filter remote;
-	char desc[RULE_DESC_MAX + 1], a[ADDR_STRLEN];
+	char desc[RULE_DESC_MAX + 1];
 	uint8_t rc = pcp_map_req(s, req, src, &mr);
-	int n;
 
 	if (rc != PCP_SUCCESS)
 		return pcp_error(s, req, rc, now_ms, out, cap);
@@ -913,13 +937,9 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	remote.port = mr.v4 ? 0 : req->op.peer_port;
 	mr.filter = &remote;
 	mr.peer = true;
+	mr.peer_port = req->op.peer_port;
 	mr.origin = ORIGIN_PCP_PEER;
-	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
-		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);
-	if (mr.desc) {
-		desc_fit(&req->opt, sizeof(desc) - 1 - (size_t)n - 2);
-		snprintf(desc + n, sizeof(desc) - (size_t)n, ": %s", req->opt.description);
-	}
+	peer_desc(req, mr.v4, mr.desc != NULL, desc, sizeof(desc));
 	mr.desc = desc;
 	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
@@ -1269,8 +1289,13 @@ size_t pcp_server_upstream_answer(struct pcp_server *s, const uint8_t *in, size_
 			struct map_res res = { .lifetime = job->lifetime, .ext_port = a->ext_port };
 
 			/* the answer echoes what the rule kept (as the first pass cut it) */
-			if (req.opt.has_description)
+			if (req.opt.has_description && req.opcode == PCP_OP_PEER) {
+				char desc[RULE_DESC_MAX + 1];
+
+				peer_desc(&req, true, true, desc, sizeof(desc));
+			} else if (req.opt.has_description) {
 				desc_fit(&req.opt, RULE_DESC_MAX);
+			}
 			addr_from_v4(&res.ext_addr, a->ext_addr);
 			n = pcp_success(s, &req, &res, now_ms, out, cap);
 		} else {

@@ -12,7 +12,8 @@
  *                                         forgot it)
  *   PEER with an IPv4 internal address -> an IPv4 port mapping admitting only the remote peer's
  *                                         address (the NAT map has no remote port); on a CGN
- *                                         (pcpd with cgn_pool) answered without installing anything
+ *                                         (pcpd with cgn_pool) answered without installing anything;
+ *                                         behind an upstream PCP server relayed to it as a PEER
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
@@ -77,6 +78,9 @@ struct pcp_upstream_job {
 	uint16_t sugg_port;               /* the external port wanted upstream (0 = any) */
 	bool prefer_failure;
 	uint32_t lifetime;                /* granted locally: the answer's */
+	bool peer;                        /* a PEER: relayed upstream as a PEER to this remote peer */
+	struct in6_addr peer_addr;
+	uint16_t peer_port;
 };
 struct pcp_upstream_answer {
 	uint8_t result;                   /* a PCP result (no answer: NETWORK_FAILURE) */

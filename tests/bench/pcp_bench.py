@@ -81,6 +81,17 @@ class Client:
 stopped = False
 
 
+def answers(c, r):
+    """Is r the answer to c's current request? Same internal port, and a success's lifetime is 0
+    exactly when the request deleted (a create and the delete of one port alternate)."""
+    msg = c.reqs[c.next - 1][1]
+    if len(r) < 42 or r[40:42] != msg[40:42]:
+        return False
+    if r[3] != 0:
+        return True
+    return (struct.unpack("!I", r[4:8])[0] == 0) == (struct.unpack("!I", msg[4:8])[0] == 0)
+
+
 def stop(_sig, _frame):
     """SIGTERM: a load that runs beside a measurement ends with it and reports what it did."""
     global stopped
@@ -105,8 +116,8 @@ def drive(clients, limit_s, interval=0.0):
                 r = c.s.recv(1100)
             except (BlockingIOError, ConnectionRefusedError):
                 continue
-            if c.kind is None:
-                continue  # a late answer after a timeout
+            if c.kind is None or not answers(c, r):
+                continue  # a late answer after a timeout (to an earlier request of this socket)
             lat.setdefault(c.kind, []).append((time.perf_counter() - c.t) * 1000)
             if len(r) < 4 or r[3] != 0:
                 fails += 1
