@@ -111,7 +111,7 @@ L=$(iwf_pcpc peer --proto udp --port 4000 --peer "$IWF_WAN" --peer-port 5000 --l
 [ "$(field "$L" result)" = SUCCESS ] || fail "PCP PEER from lan1: $L"
 [ "$(field "$L" ext_addr)" = "$IWF_CGN_EXT" ] ||
 	fail "PCP PEER answered with $(field "$L" ext_addr) (the CPE's own, not relayed?), want the CGN's: $L"
-[ "$(field "$L" peer)" = "$IWF_WAN" ] && [ "$(field "$L" peer_port)" = 5000 ] || fail "PEER answer names another flow: $L"
+{ [ "$(field "$L" peer)" = "$IWF_WAN" ] && [ "$(field "$L" peer_port)" = 5000 ]; } || fail "PEER answer names another flow: $L"
 PP=$(field "$L" ext_port)
 # pcpd answers a PEER with the flow's own port and installs nothing; a MAP would have taken a port of
 # the CPE's block
