@@ -1624,9 +1624,9 @@ START_TEST(group_failure_costs_only_the_offender)
 }
 END_TEST
 
-/* The PCP proxy (behind an upstream PCP server): an IPv4 MAP's local half commits in the group's batch
- * and the request comes back unanswered with its upstream job; an IPv6 MAP of the same wake-up, which
- * needs no upstream, is answered at once. The answer, once the upstream is done, names the upstream's
+/* The PCP proxy (behind an upstream PCP server): an IPv4 MAP's (or PEER's) local half commits in the
+ * group's batch and the request comes back unanswered with its upstream job; an IPv6 MAP of the same
+ * wake-up, which needs no upstream, is answered at once. The answer, once the upstream is done, names the upstream's
  * address and port (success) or its error (the local half is then the IWF's to take back). */
 START_TEST(proxy_answers_later_v6_at_once)
 {
@@ -1684,6 +1684,33 @@ START_TEST(proxy_answers_later_v6_at_once)
 				       PCP_MAX_MSG);
 	ck_assert_int_eq(pcp_wire_parse_response(out[2], n, &r), PCP_PARSE_OK);
 	ck_assert_uint_eq(r.result, PCP_CANNOT_PROVIDE_EXTERNAL);
+	/* an IPv4 PEER goes up as a PEER for the same flow (RFC 7648), never as a MAP; its answer names
+	 * the flow and the upstream's address */
+	{
+		struct pcp_request qp = peer_req("::ffff:192.0.2.12", IPPROTO_UDP, 4000, "::ffff:198.51.100.1", 5000,
+						 600, 4);
+		struct pcp_upstream_answer pok = { .result = PCP_SUCCESS, .ext_addr.s_addr = htonl(0xcb007108),
+						   .ext_port = 4000 };
+		struct in6_addr peer = A("::ffff:198.51.100.1"), cgn = A("::ffff:203.0.113.8");
+
+		group_msg(&m[1], &qp, "::ffff:192.0.2.12", in[1], out[1]);
+		pcp_server_handle_group(fx.srv, &m[1], 1, now_ms);
+		ck_assert(m[1].upstream);
+		ck_assert(m[1].job.peer);
+		ck_assert(m[1].job.made);
+		ck_assert(!m[1].job.prefer_failure);
+		ck_assert(addr_equal(&m[1].job.peer_addr, &peer));
+		ck_assert_uint_eq(m[1].job.peer_port, 5000);
+		n = pcp_server_upstream_answer(fx.srv, m[1].in, m[1].len, &m[1].src, &m[1].job, &pok, now_ms, out[1],
+					       PCP_MAX_MSG);
+		ck_assert_uint_eq(n, PCP_HDR_LEN + PCP_PEER_LEN);
+		ck_assert_int_eq(pcp_wire_parse_response(out[1], n, &r), PCP_PARSE_OK);
+		ck_assert_uint_eq(r.opcode, PCP_OP_PEER);
+		ck_assert_uint_eq(r.result, PCP_SUCCESS);
+		ck_assert(addr_equal(&r.op.ext_addr, &cgn));
+		ck_assert(addr_equal(&r.op.peer_addr, &peer));
+		ck_assert_uint_eq(r.op.peer_port, 5000);
+	}
 	/* a refresh of the first mapping: not made by this request (the upstream failing leaves it) */
 	group_msg(&m[0], &q4, "::ffff:192.0.2.10", in[0], out[0]);
 	pcp_server_handle_group(fx.srv, m, 1, now_ms);
