@@ -139,6 +139,7 @@ bench: deps
 	sh tests/bench/devices_run.sh
 	sh tests/bench/failover_run.sh
 	sh tests/bench/million_run.sh
+	sh tests/bench/iwf_run.sh
 
 compare: deps
 	$(MAKE) all

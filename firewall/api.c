@@ -76,38 +76,21 @@ static json_t *primary_address_json(const struct rule_target *t)
 	return json_null();
 }
 
-static pthread_mutex_t upstream_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct api_upstream upstream_hook;
-static bool upstream_set;
-
-void api_set_upstream(const struct api_upstream *u)
+/* The upstream view's answer, or NULL; status: the status object, else rule_id's. */
+static json_t *upstream_json(const struct api_upstream *u, bool status, uint32_t rule_id)
 {
-	pthread_mutex_lock(&upstream_mu);
-	upstream_set = u != NULL;
-	if (u)
-		upstream_hook = *u;
-	pthread_mutex_unlock(&upstream_mu);
+	if (u == NULL)
+		return NULL;
+	if (status)
+		return u->status ? u->status(u->arg) : NULL;
+	return u->rule ? u->rule(u->arg, rule_id) : NULL;
 }
 
-/* The hook's answer, or NULL; rule_id 0 = the status object. */
-static json_t *upstream_json(bool status, uint32_t rule_id)
-{
-	json_t *j = NULL;
-
-	pthread_mutex_lock(&upstream_mu);
-	if (upstream_set && status && upstream_hook.status)
-		j = upstream_hook.status(upstream_hook.arg);
-	else if (upstream_set && !status && upstream_hook.rule)
-		j = upstream_hook.rule(upstream_hook.arg, rule_id);
-	pthread_mutex_unlock(&upstream_mu);
-	return j;
-}
-
-json_t *api_rule_to_json(const struct rule *r, int64_t now)
+json_t *api_rule_to_json(const struct rule *r, int64_t now, const struct api_upstream *u)
 {
 	json_t *j = api_rule_to_json_base(r, now), *up;
 
-	if (j && r->kind == RULE_PORTMAP && (up = upstream_json(false, r->id)) != NULL)
+	if (j && r->kind == RULE_PORTMAP && (up = upstream_json(u, false, r->id)) != NULL)
 		json_object_set_new(j, "upstream", up);
 	return j;
 }
@@ -228,9 +211,10 @@ static int respond_verdict(struct api_response *resp, enum verdict v)
 	return api_respond_error(resp, api_verdict_status(v), api_verdict_code(v), verdict_str(v));
 }
 
-static int respond_rule(struct api_response *resp, int status, const struct rule *r, int64_t now)
+static int respond_rule(struct api_response *resp, int status, const struct rule *r, int64_t now,
+			const struct api_upstream *u)
 {
-	json_t *j = api_rule_to_json(r, now);
+	json_t *j = api_rule_to_json(r, now, u);
 
 	return api_respond(resp, status, j ? json_pack("{s:o}", "rule", j) : NULL);
 }
@@ -500,7 +484,7 @@ static int get_status(struct core *core, const struct api_request *req, struct a
 			    "mode", req->fw ? json_string(fw_mode_name(req->fw->mode)) : json_null(),
 			    "transactions", (json_int_t)st.fw_transactions,
 			    "reconciles", (json_int_t)st.reconciles);
-	if (body && (up = upstream_json(true, 0)) != NULL)
+	if (body && (up = upstream_json(req->upstream, true, 0)) != NULL)
 		json_object_set_new(body, "upstream", up);
 	return api_respond(resp, 200, body);
 }
@@ -517,7 +501,7 @@ static int get_rules(struct core *core, const struct api_request *req, struct ap
 	int64_t now = request_now(req);
 
 	for (size_t i = 0; arr && i < n; i++) {
-		json_t *r = api_rule_to_json(&rules[i], now);
+		json_t *r = api_rule_to_json(&rules[i], now, req->upstream);
 		int64_t last = core_last_packet(core, rules[i].id);
 
 		/* when the rule last admitted traffic (as the counters showed it), for the household's chart */
@@ -544,7 +528,7 @@ static int get_rule(struct core *core, const struct api_request *req, uint32_t i
 
 	if (v != V_OK)
 		return respond_verdict(resp, v);
-	return respond_rule(resp, 200, &r, request_now(req));
+	return respond_rule(resp, 200, &r, request_now(req), req->upstream);
 }
 
 static int post_rule(struct core *core, const struct api_request *req, struct api_response *resp)
@@ -572,7 +556,7 @@ static int post_rule(struct core *core, const struct api_request *req, struct ap
 	v = core_add_wait(core, &add, &out);
 	if (v != V_OK)
 		return respond_verdict(resp, v);
-	return respond_rule(resp, 201, &out, request_now(req));
+	return respond_rule(resp, 201, &out, request_now(req), req->upstream);
 }
 
 static int post_refresh(struct core *core, const struct api_request *req, uint32_t id,
@@ -598,7 +582,7 @@ static int post_refresh(struct core *core, const struct api_request *req, uint32
 	v = core_refresh(core, id, (uint32_t)lease, &req->peer, req->privileged, &out);
 	if (v != V_OK)
 		return respond_verdict(resp, v);
-	return respond_rule(resp, 200, &out, request_now(req));
+	return respond_rule(resp, 200, &out, request_now(req), req->upstream);
 }
 
 /* POST /api/v1/rules/ID/give {"mac":"52:54:00:12:34:02"}: the household gives the rule's port to
@@ -635,7 +619,7 @@ static int post_give(struct core *core, const struct api_request *req, uint32_t 
 	v = core_give(core, id, mac, &out);
 	if (v != V_OK)
 		return respond_verdict(resp, v);
-	return respond_rule(resp, 200, &out, request_now(req));
+	return respond_rule(resp, 200, &out, request_now(req), req->upstream);
 }
 
 static int delete_rule(struct core *core, const struct api_request *req, uint32_t id, struct api_response *resp)
@@ -838,9 +822,10 @@ static char *envelope_response(struct api_response *resp)
 	return s;
 }
 
-char *api_ctl_answer(struct core *core, const struct fw_config *fw, const char *req, size_t len)
+char *api_ctl_answer(struct core *core, const struct fw_config *fw, const struct api_upstream *upstream,
+		     const char *req, size_t len)
 {
-	struct api_request ar = { .privileged = true, .origin = ORIGIN_CTL, .fw = fw };
+	struct api_request ar = { .privileged = true, .origin = ORIGIN_CTL, .fw = fw, .upstream = upstream };
 	struct api_response resp = { 0 };
 	const char *method = NULL, *path = NULL;
 	json_t *env, *body = NULL;

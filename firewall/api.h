@@ -22,6 +22,8 @@
 
 #define API_BODY_MAX (64 * 1024)   /* larger bodies: 413 */
 
+struct api_upstream;
+
 struct api_request {
 	const char *method;            /* "GET", "POST", "PUT", "DELETE" */
 	const char *path;              /* "/api/v1/rules/7"; a "?query" part is ignored */
@@ -32,6 +34,7 @@ struct api_request {
 	enum rule_origin origin;       /* ORIGIN_CTL for the control socket, ORIGIN_WEB for the web UI */
 	const struct fw_config *fw;    /* for status: table and mode; NULL = not shown */
 	int64_t now;                   /* wall clock unix seconds for "expires_in"; 0 = time(NULL) */
+	const struct api_upstream *upstream;  /* igdd's upstream PCP server (below); NULL = none */
 };
 
 struct api_response {
@@ -47,22 +50,23 @@ void api_response_free(struct api_response *resp);
 /* The control socket envelope (CONTRACTS.md): {"method","path","body"} in, {"status":N,"body":...}
  * out, as the operator (privileged, ORIGIN_CTL). fw = for status (may be NULL). Returns a malloc'd
  * string (NULL only when out of memory). Its signature fits daemon.h's ctl_answer. */
-char *api_ctl_answer(struct core *core, const struct fw_config *fw, const char *req, size_t len);
+char *api_ctl_answer(struct core *core, const struct fw_config *fw, const struct api_upstream *upstream,
+		     const char *req, size_t len);
 
-/* The upstream PCP server (igdd's RFC 6970 interworking; igdd/ registers it, web/ cannot include
- * igdd/). status: the "upstream" object of GET /api/v1/status (new reference, NULL = none); rule: the
- * "upstream" member of a port mapping's RULE object (new reference, NULL = not mapped upstream).
- * Both are called from the web and control threads and must not block on the network. */
+/* The upstream PCP server (igdd's RFC 6970 interworking function: igdd/ fills this view of its handle,
+ * firewall/ and web/ cannot include igdd/), passed with each request by the transports. status: the
+ * "upstream" object of GET /api/v1/status (new reference, NULL = none); rule: the "upstream" member of a
+ * port mapping's RULE object (new reference, NULL = not mapped upstream). Both are called from the web
+ * and control threads and must not block on the network; the view outlives the transports. */
 struct api_upstream {
 	json_t *(*status)(void *arg);
 	json_t *(*rule)(void *arg, uint32_t rule_id);
 	void *arg;
 };
-/* Copies the hook; NULL removes it. */
-void api_set_upstream(const struct api_upstream *u);
 
-/* The RULE object of CONTRACTS.md. now = wall clock unix seconds (for expires_in). NULL on ENOMEM. */
-json_t *api_rule_to_json(const struct rule *r, int64_t now);
+/* The RULE object of CONTRACTS.md. now = wall clock unix seconds (for expires_in); u: adds a port
+ * mapping's "upstream" member (NULL = none). NULL on ENOMEM. */
+json_t *api_rule_to_json(const struct rule *r, int64_t now, const struct api_upstream *u);
 /* The error object {"error":{"code","message"}}. */
 json_t *api_error_json(const char *code, const char *message);
 /* Fills resp with status and the JSON body (taking ownership of body; NULL body = 500). 0 or -1. */

@@ -11,13 +11,16 @@
  *      SOAP threads hold neither, so stopping libupnp can wait for them);
  *   2. firewall/devwatch.c names_mu (feeds names into the device table through the core);
  *   3. this core's lock (recursive; the device table is read and fed only under it). Under it the core
- *      calls on_change, which may take only leaf locks (upnp ev_lock); on_reanchor and ask are called
- *      after it is released. A PCP batch holds it while the PCP proxy waits for the upstream, so:
- *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking thread never calls
- *      the core while holding either;
+ *      calls on_change, after a change committed, which may take only leaf locks (upnp ev_lock, iwf
+ *      qmu: igdd's interworking function hears the change as a queued event); on_reanchor and ask are
+ *      called after it is released. Nothing waits on the network under it (the PCP proxy's upstream
+ *      half runs after the batch, on the interworking function's job thread);
+ *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking threads (and a
+ *      UPnP thread in iwf_request) call the core holding neither;
  *   5. firewall/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
- *   leaves, which call nothing that locks: upnp ev_lock, daemon prefix_mu, devwatch ask_mu, web/http.c mu,
- *   firewall/netif.c mu (the host's interface facts: fed by rtnl.c under the core's lock, asked by any thread).
+ *   leaves, which call nothing that locks: upnp ev_lock, iwf qmu, pcp_io up_mu, daemon prefix_mu, devwatch
+ *   ask_mu, web/http.c mu, firewall/netif.c mu (the host's interface facts: fed by rtnl.c under the
+ *   core's lock, asked by any thread).
  */
 #ifndef IGDD_CORE_H
 #define IGDD_CORE_H

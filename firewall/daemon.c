@@ -498,7 +498,7 @@ static int drop_privileges(struct daemon *d)
 static char *ctl_answer(void *arg, const char *req, size_t len)
 {
 	struct daemon *d = arg;
-	char *out = api_ctl_answer(d->core, &d->conf.fw, req, len);
+	char *out = api_ctl_answer(d->core, &d->conf.fw, d->api_upstream, req, len);
 
 	/* A long answer is a list, built through transient copies many times its size: give them back
 	 * now rather than at the next tick. Short answers (adds, deletes) skip the trim's heap walk. */

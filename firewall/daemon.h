@@ -50,6 +50,9 @@ struct daemon {
 	struct fw *fw;
 	struct core *core;
 	struct ctl *ctl;
+	/* the control API's view of an upstream PCP server (igdd's interworking function sets it in its
+	 * start, clears it in its stop; loop thread); NULL = none */
+	const struct api_upstream *api_upstream;
 	/* who the daemon runs as after start-up: user= when started as root, else itself */
 	uid_t run_uid;
 	gid_t run_gid;

@@ -19,6 +19,7 @@
 #include "firewall/addr.h"
 #include "firewall/log.h"
 #include "igdd/iwf.h"
+#include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"
 
 #define IWF_MAX_MAPS       65536
@@ -38,16 +39,55 @@ struct iwf_ent {
 	unsigned attempt;
 	enum pcp_client_state state;
 	bool lost;                    /* the server lost it: counted as re-created once it is made again */
+	bool peer;                    /* a PCP PEER relayed for a LAN client (its remote peer below) */
+	struct in6_addr peer_addr;
+	uint16_t peer_port;
+};
+
+/* The remote end of a relayed PEER (a MAP has none). */
+struct iwf_peer {
+	struct in6_addr addr;
+	uint16_t port;
+};
+
+/* A queued front-end job (iwf_submit) and who hears its end. */
+struct iwf_job {
+	struct iwf_job *next;
+	struct iwf_req q;
+	uint64_t deadline_ms;
+	iwf_done_fn *done;            /* one of the two (NULL both: forgotten) */
+	pcp_upstream_done_fn *pcp_done;
+	void *arg;
+	uint64_t cookie;
+};
+
+/* A committed change of the table, as the thread needs it. */
+struct iwf_event {
+	uint32_t rule_id;
+	enum core_event ev;
+	bool adopt;                   /* a port mapping of a front end that does not map upstream itself */
 };
 
 struct iwf {
 	struct iwf_params p;
-	pthread_t thr;
-	bool thr_started;
+	pthread_t thr, job_thr;
+	bool thr_started, job_started;
 	atomic_bool stop;
 	int wake_fd;
 	int listen_fd;
 	pthread_mutex_t op;           /* one upstream exchange at a time (never the core lock) */
+	/* qmu (a leaf: iwf_rule_event takes it under the core lock) guards the jobs and the events */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcond;         /* a job was queued, or stop */
+	pthread_cond_t idle;          /* a callback returned (iwf_forget waits for it) */
+	struct iwf_job *jobs, *jobs_tail;
+	size_t n_jobs;
+	struct iwf_job *running;      /* the job being run, if any */
+	bool running_forgotten;
+	void *calling;                /* the arg a callback is being made to, without qmu */
+	struct iwf_event *evs;
+	size_t n_evs, cap_evs;
+	bool evs_lost;                /* events were dropped (memory, IWF_EVENTS_MAX): check the table once */
 	pthread_mutex_t mu;           /* everything below */
 	enum iwf_state state;
 	bool have_server;
@@ -59,6 +99,8 @@ struct iwf {
 	struct iwf_ent *ents;
 	size_t n, cap;
 	bool adopt_all;               /* after (re)start: map every port mapping the core holds */
+	uint64_t adopt_at_ms;         /* not before then (a pass that met a silent server waits) */
+	unsigned adopt_fails;
 	uint64_t next_check_ms;
 	uint64_t last_check_ms;       /* when the last epoch check started */
 	unsigned check_fails;
@@ -215,8 +257,10 @@ static void note_answer(struct iwf *w, uint32_t epoch, uint64_t arrival)
 
 	pthread_mutex_lock(&w->mu);
 	v = pcp_client_epoch_arrived(&w->epoch, epoch, arrival);
-	if (w->state == IWF_UNREACHABLE || w->state == IWF_PROBING)
+	if (w->state == IWF_UNREACHABLE || w->state == IWF_PROBING) {
 		log_info("iwf: upstream PCP server answers (epoch %u)", epoch);
+		w->adopt_at_ms = 0;   /* what waited for it goes now */
+	}
 	w->state = IWF_UP;
 	w->check_fails = 0;
 	if (v == PCP_CLIENT_EPOCH_STALE)
@@ -374,8 +418,25 @@ static void fill_ext(const struct iwf_ent *e, struct iwf_ext *out)
 	out->state = e->state;
 }
 
+/* The MAP (peer NULL) or PEER request of rule r upstream (lifetime 0: its delete). */
+static void build_request(struct iwf *w, struct pcp_request *req, const uint8_t nonce[PCP_NONCE_LEN],
+			  uint16_t proto, uint16_t int_port, uint16_t sugg_port, uint32_t lifetime, bool prefer_failure,
+			  const char *desc, const struct iwf_peer *peer)
+{
+	(void)w;
+	pcp_client_map_request(req, &in6addr_any, nonce, (uint8_t)proto, int_port, sugg_port, NULL, lifetime,
+			       prefer_failure && peer == NULL, desc);
+	if (peer) {
+		/* RFC 7648: the proxy relays a PEER as a PEER (a MAP would open the upstream port to every
+		 * remote host; a PEER names the one flow, which leaves through the upstream's own mapping) */
+		req->opcode = PCP_OP_PEER;
+		req->op.peer_addr = peer->addr;
+		req->op.peer_port = peer->port;
+	}
+}
+
 static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
-		  bool sync, struct iwf_ext *out)
+		  bool sync, const struct iwf_peer *peer, struct iwf_ext *out)
 {
 	struct pcp_request req;
 	struct pcp_response resp;
@@ -399,9 +460,9 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		wait_ms = IWF_UNREACHABLE_WAIT_MS;
 	pthread_mutex_unlock(&w->mu);
 	/* the app's name for the mapping tells the ISP what runs at home: only when the operator said so */
-	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, sugg_port, NULL,
-			       lifetime_for(r), prefer_failure, w->p.send_descriptions ? r->desc : NULL);
-	if (r->remote_len == 128) {
+	build_request(w, &req, nonce, r->proto, r->ext_port, sugg_port, lifetime_for(r), prefer_failure,
+		      w->p.send_descriptions ? r->desc : NULL, peer);
+	if (peer == NULL && r->remote_len == 128) {
 		/* RemoteHost (or a LAN client's FILTER): the CGN admits only that host too (RFC 6970 5.2),
 		 * so the upstream port is not open to the internet while the CPE filters behind it. */
 		req.opt.n_filters = 1;
@@ -436,8 +497,7 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 	if (e == NULL) {
 		/* deleted meanwhile (or out of memory): do not leave the upstream mapping behind */
 		pthread_mutex_unlock(&w->mu);
-		pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)r->proto, r->ext_port, 0, NULL, 0, false,
-				       NULL);
+		build_request(w, &req, nonce, r->proto, r->ext_port, 0, 0, false, NULL, peer);
 		exchange(w, &req, &resp, 1000);
 		return IWF_NO_ANSWER;
 	}
@@ -446,6 +506,11 @@ static int do_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool 
 		   addr_to_v4(&resp.op.ext_addr).s_addr != w->ext.s_addr);
 	e->proto = r->proto;
 	e->int_port = r->ext_port;
+	e->peer = peer != NULL;
+	if (peer) {
+		e->peer_addr = peer->addr;
+		e->peer_port = peer->port;
+	}
 	e->ext_port = resp.op.ext_port;
 	e->ext_addr = pcp_addr_is_v4mapped(&resp.op.ext_addr) ? addr_to_v4(&resp.op.ext_addr) : (struct in_addr){ 0 };
 	e->lifetime = resp.lifetime;
@@ -474,14 +539,15 @@ static void copy_nonce(struct iwf *w, uint8_t nonce[PCP_NONCE_LEN])
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, uint32_t wait_ms)
+static void send_delete(struct iwf *w, uint16_t proto, uint16_t int_port, const struct iwf_peer *peer,
+			uint32_t wait_ms)
 {
 	struct pcp_request req;
 	struct pcp_response resp;
 	uint8_t nonce[PCP_NONCE_LEN];
 
 	copy_nonce(w, nonce);
-	pcp_client_map_request(&req, &in6addr_any, nonce, (uint8_t)proto, int_port, 0, NULL, 0, false, NULL);
+	build_request(w, &req, nonce, proto, int_port, 0, 0, false, NULL, peer);
 	if (exchange(w, &req, &resp, wait_ms) < 0)
 		log_info("iwf: upstream delete of %s %u not answered; it runs out by itself",
 			 proto == IPPROTO_TCP ? "tcp" : "udp", int_port);
@@ -499,12 +565,263 @@ bool iwf_active(struct iwf *w)
 	return on;
 }
 
-int iwf_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
-	    struct iwf_ext *out)
+/* The one path's upstream half (iwf.h, struct iwf_req), on the calling thread, within wait_ms. */
+static int job_run(struct iwf *w, const struct iwf_req *q, uint32_t wait_ms, struct iwf_ext *out)
 {
-	if (!iwf_active(w))
+	struct iwf_peer peer;
+	struct rule r;
+	bool existed;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (core_get(w->p.core, q->rule_id, &r) != V_OK)
+		return IWF_NO_ANSWER;   /* gone meanwhile: nothing to chain, nothing to take back */
+	pthread_mutex_lock(&w->mu);
+	/* an upstream mapping of the rule stands already (the same app's PCP MAP beside its UPnP request,
+	 * libtorrent): then the rule was not this request's alone, and it stays whatever happens here */
+	existed = !q->made || ent_find(w, r.id) != NULL;
+	pthread_mutex_unlock(&w->mu);
+	peer.addr = q->peer_addr;
+	peer.port = q->peer_port;
+	rc = iwf_active(w) ? do_map(w, &r, q->sugg_port, q->prefer_failure, wait_ms, true, q->peer ? &peer : NULL, out)
+			   : IWF_NO_ANSWER;
+	if (rc == PCP_SUCCESS && q->exact && out->port != q->sugg_port) {
+		/* another port than asked: a server that ignored PREFER_FAILURE, or the mapping the rule had
+		 * already (the same app's PCP MAP that finished while this one waited): that one stays */
+		if (!existed)
+			iwf_unmap(w, r.id);
+		rc = PCP_CANNOT_PROVIDE_EXTERNAL;
+	}
+	if (rc != PCP_SUCCESS) {
+		/* refused or unanswered: the local rule this request made goes again (no half mapping) */
+		if (!existed && core_delete(w->p.core, r.id, &q->owner, true) != V_OK)
+			log_warnx("iwf: rollback of local rule %u failed", r.id);
+		return rc;
+	}
+	/* deleted while the upstream answered: its DELETED event may have come before the entry existed */
+	if (core_get(w->p.core, r.id, &r) != V_OK) {
+		iwf_unmap(w, r.id);
 		return IWF_NO_ANSWER;
-	return do_map(w, r, sugg_port, prefer_failure, wait_ms, true, out);
+	}
+	return PCP_SUCCESS;
+}
+
+static uint32_t req_wait(const struct iwf *w, const struct iwf_req *q)
+{
+	if (q->wait_ms)
+		return q->wait_ms;
+	return w->p.sync_wait_ms ? w->p.sync_wait_ms : IWF_SYNC_WAIT_MS;
+}
+
+int iwf_request(struct iwf *w, const struct iwf_req *q, struct iwf_ext *out)
+{
+	struct iwf_ext ignored;
+
+	if (out == NULL)
+		out = &ignored;
+	memset(out, 0, sizeof(*out));
+	if (w == NULL)
+		return IWF_NO_ANSWER;
+	return job_run(w, q, req_wait(w, q), out);
+}
+
+/* Tells a job's caller (no lock held). */
+static void job_tell(struct iwf_job *j, int rc, const struct iwf_ext *ext)
+{
+	if (j->done) {
+		j->done(j->arg, j->cookie, rc, ext);
+	} else if (j->pcp_done) {
+		struct pcp_upstream_answer a = { .result = PCP_NETWORK_FAILURE };
+
+		if (rc >= 0 && rc < IWF_NO_ANSWER)
+			a.result = (uint8_t)rc;
+		if (rc == PCP_SUCCESS) {
+			a.ext_addr = ext->addr;
+			a.ext_port = ext->port;
+		}
+		j->pcp_done(j->arg, j->cookie, &a);
+	}
+}
+
+/* A job that never got to the server (full queue, stopping, its budget spent waiting): its new local
+ * rule goes as after a silent server. */
+static void job_give_up(struct iwf *w, struct iwf_job *j)
+{
+	struct iwf_ext none;
+	bool had;
+
+	memset(&none, 0, sizeof(none));
+	pthread_mutex_lock(&w->mu);
+	had = ent_find(w, j->q.rule_id) != NULL;
+	pthread_mutex_unlock(&w->mu);
+	if (j->q.made && !had && core_delete(w->p.core, j->q.rule_id, &j->q.owner, true) == V_OK)
+		log_info("iwf: rule %u taken back: its upstream request was not sent in time", j->q.rule_id);
+	job_tell(j, IWF_NO_ANSWER, &none);
+}
+
+static void job_queue(struct iwf *w, struct iwf_job *j)
+{
+	bool full;
+
+	j->deadline_ms = mono_ms() + req_wait(w, &j->q);
+	pthread_mutex_lock(&w->qmu);
+	full = atomic_load(&w->stop) || !w->job_started || w->n_jobs >= IWF_QUEUE_MAX;
+	if (!full) {
+		j->next = NULL;
+		if (w->jobs_tail)
+			w->jobs_tail->next = j;
+		else
+			w->jobs = j;
+		w->jobs_tail = j;
+		w->n_jobs++;
+		pthread_cond_signal(&w->qcond);
+	}
+	pthread_mutex_unlock(&w->qmu);
+	if (full) {
+		job_give_up(w, j);
+		free(j);
+	}
+}
+
+void iwf_submit(struct iwf *w, const struct iwf_req *q, iwf_done_fn *done, void *arg, uint64_t cookie)
+{
+	struct iwf_job *j = calloc(1, sizeof(*j));
+	struct iwf_ext none;
+
+	if (j == NULL || w == NULL) {
+		memset(&none, 0, sizeof(none));
+		free(j);
+		if (done)
+			done(arg, cookie, IWF_NO_ANSWER, &none);
+		return;
+	}
+	j->q = *q;
+	j->done = done;
+	j->arg = arg;
+	j->cookie = cookie;
+	job_queue(w, j);
+}
+
+void iwf_forget(struct iwf *w, void *arg)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->qmu);
+	for (struct iwf_job *j = w->jobs; j; j = j->next)
+		if (j->arg == arg)
+			j->done = NULL, j->pcp_done = NULL;
+	if (w->running && w->running->arg == arg)
+		w->running_forgotten = true;
+	while (w->calling == arg)
+		pthread_cond_wait(&w->idle, &w->qmu);
+	pthread_mutex_unlock(&w->qmu);
+}
+
+/* The front ends' queued jobs, one at a time, each within what is left of its budget. */
+static void *job_thread(void *arg)
+{
+	struct iwf *w = arg;
+
+	pthread_mutex_lock(&w->qmu);
+	while (!atomic_load(&w->stop)) {
+		struct iwf_job *j = w->jobs;
+		struct iwf_ext ext;
+		uint64_t now;
+		int rc;
+
+		if (j == NULL) {
+			pthread_cond_wait(&w->qcond, &w->qmu);
+			continue;
+		}
+		w->jobs = j->next;
+		if (w->jobs == NULL)
+			w->jobs_tail = NULL;
+		w->n_jobs--;
+		w->running = j;
+		w->running_forgotten = false;
+		pthread_mutex_unlock(&w->qmu);
+		now = mono_ms();
+		if (now + 50 >= j->deadline_ms) {
+			/* its client has retransmitted by now, or will: a short try would only fail */
+			j->q.wait_ms = 0;
+			pthread_mutex_lock(&w->qmu);
+			if (w->running_forgotten)
+				j->done = NULL, j->pcp_done = NULL;
+			w->calling = j->arg;
+			pthread_mutex_unlock(&w->qmu);
+			job_give_up(w, j);
+		} else {
+			rc = job_run(w, &j->q, (uint32_t)(j->deadline_ms - now), &ext);
+			pthread_mutex_lock(&w->qmu);
+			if (w->running_forgotten)
+				j->done = NULL, j->pcp_done = NULL;
+			w->calling = j->arg;
+			pthread_mutex_unlock(&w->qmu);
+			job_tell(j, rc, &ext);
+		}
+		pthread_mutex_lock(&w->qmu);
+		w->calling = NULL;
+		w->running = NULL;
+		pthread_cond_broadcast(&w->idle);
+		free(j);
+	}
+	pthread_mutex_unlock(&w->qmu);
+	return NULL;
+}
+
+/* ---------- the PCP server's view ---------- */
+
+static bool pcp_up_active(void *arg)
+{
+	return iwf_active(arg);
+}
+
+static void pcp_up_submit(void *arg, const struct pcp_upstream_job *job, pcp_upstream_done_fn *done, void *done_arg,
+			  uint64_t cookie)
+{
+	struct iwf *w = arg;
+	struct iwf_job *j = calloc(1, sizeof(*j));
+	struct pcp_upstream_answer a = { .result = PCP_NETWORK_FAILURE };
+
+	if (j == NULL) {
+		done(done_arg, cookie, &a);
+		return;
+	}
+	j->q = (struct iwf_req){ .rule_id = job->rule_id, .owner = job->owner, .made = job->made,
+				 .sugg_port = job->sugg_port, .prefer_failure = job->prefer_failure,
+				 .wait_ms = IWF_PROXY_WAIT_MS, .peer = job->peer, .peer_addr = job->peer_addr,
+				 .peer_port = job->peer_port };
+	j->pcp_done = done;
+	j->arg = done_arg;
+	j->cookie = cookie;
+	job_queue(w, j);
+}
+
+static void pcp_up_forget(void *arg, void *done_arg)
+{
+	iwf_forget(arg, done_arg);
+}
+
+static bool pcp_up_ext_of(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port)
+{
+	struct iwf_ext e;
+
+	if (!iwf_get(arg, rule_id, &e) || e.port == 0)
+		return false;
+	*ext_addr = e.addr;
+	*ext_port = e.port;
+	return true;
+}
+
+static bool pcp_up_ext_addr(void *arg, struct in_addr *out)
+{
+	return iwf_ext_addr(arg, out);
+}
+
+void iwf_pcp_upstream(struct iwf *w, struct pcp_upstream *out)
+{
+	*out = (struct pcp_upstream){ .active = pcp_up_active, .submit = pcp_up_submit, .forget = pcp_up_forget,
+				      .ext_of = pcp_up_ext_of, .ext_addr = pcp_up_ext_addr, .arg = w };
 }
 
 void iwf_unmap(struct iwf *w, uint32_t rule_id)
@@ -523,7 +840,8 @@ void iwf_unmap(struct iwf *w, uint32_t rule_id)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (had)
-		send_delete(w, e.proto, e.int_port, PCP_CLIENT_IRT_MS);
+		send_delete(w, e.proto, e.int_port, e.peer ? &(struct iwf_peer){ .addr = e.peer_addr, .port = e.peer_port } : NULL,
+			    PCP_CLIENT_IRT_MS);
 }
 
 bool iwf_get(struct iwf *w, uint32_t rule_id, struct iwf_ext *out)
@@ -548,7 +866,7 @@ bool iwf_find_ext(struct iwf *w, uint16_t proto, uint16_t ext_port, uint32_t *ru
 		return false;
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < w->n && !found; i++)
-		if (w->ents[i].proto == proto && w->ents[i].ext_port == ext_port) {
+		if (!w->ents[i].peer && w->ents[i].proto == proto && w->ents[i].ext_port == ext_port) {
 			*rule_id = w->ents[i].rule_id;
 			found = true;
 		}
@@ -655,7 +973,7 @@ static void learn_ext(struct iwf *w)
 	w->have_ext = true;
 	w->ext = addr_to_v4(&resp.op.ext_addr);
 	pthread_mutex_unlock(&w->mu);
-	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, PCP_CLIENT_IRT_MS);
+	send_delete(w, IPPROTO_UDP, IWF_PROBE_PORT, NULL, PCP_CLIENT_IRT_MS);
 	/* the LAN's clients hear the address they are reached at (UPnP eventing, PCP and NAT-PMP ANNOUNCE) */
 	if (changed && w->p.changed)
 		w->p.changed(w->p.changed_arg);
@@ -685,25 +1003,6 @@ static void check_server(struct iwf *w, uint64_t now)
 		learn_ext(w);
 }
 
-static bool rule_listed(const struct rule *rules, size_t n, uint32_t id, const struct rule **out)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (rules[mid].id == id) {
-			*out = &rules[mid];
-			return true;
-		}
-		if (rules[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 static bool adoptable(const struct rule *r, bool all)
 {
 	if (r->kind != RULE_PORTMAP || r->state != RULE_INSTALLED ||
@@ -713,63 +1012,173 @@ static bool adoptable(const struct rule *r, bool all)
 	 * it would open that port to every remote host. */
 	if (r->origin == ORIGIN_PCP_PEER)
 		return false;
-	/* UPnP and PCP map upstream themselves, synchronously; others (web, igdctl, NAT-PMP) here */
-	return all || (r->origin != ORIGIN_UPNP && r->origin != ORIGIN_PCP);
+	/* UPnP and PCP go the one path themselves (iwf_request, iwf_submit); others (web, igdctl,
+	 * igdctl) are adopted here; NAT-PMP goes the PCP proxy's path with PCP */
+	return all || (r->origin != ORIGIN_UPNP && r->origin != ORIGIN_PCP && r->origin != ORIGIN_NATPMP);
 }
 
-/* One pass over the table: forget what the core dropped, refresh what is due, adopt what is new. */
-static void sweep(struct iwf *w, uint64_t now)
+void iwf_rule_event(struct iwf *w, const struct rule *r, enum core_event ev)
 {
-	struct rule *rules = NULL;
-	size_t n = core_list(w->p.core, &rules);
-	struct iwf_ent *due = NULL;
-	size_t n_due = 0, n_gone = 0;
-	struct iwf_ent *gone = NULL;
-	bool all;
+	if (w == NULL || r->kind != RULE_PORTMAP)
+		return;
+	pthread_mutex_lock(&w->qmu);
+	if (w->n_evs == w->cap_evs && !w->evs_lost) {
+		size_t cap = w->cap_evs ? w->cap_evs * 2 : 64;
+		struct iwf_event *n = cap <= IWF_EVENTS_MAX ? realloc(w->evs, cap * sizeof(*n)) : NULL;
+
+		if (n) {
+			w->evs = n;
+			w->cap_evs = cap;
+		}
+	}
+	if (w->n_evs < w->cap_evs && !w->evs_lost)
+		w->evs[w->n_evs++] = (struct iwf_event){ .rule_id = r->id, .ev = ev,
+							 .adopt = adoptable(r, false) };
+	else
+		w->evs_lost = true;
+	pthread_mutex_unlock(&w->qmu);
+	if (ev == CORE_EV_DELETED || ev == CORE_EV_EXPIRED || adoptable(r, false)) {
+		uint64_t one = 1;
+
+		if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_debug("iwf: wake");
+	}
+}
+
+/* Deletes the upstream mapping of a rule the core no longer holds. */
+static void forget_gone(struct iwf *w, uint32_t rule_id)
+{
+	struct iwf_ent e;
+	bool had = false;
 
 	pthread_mutex_lock(&w->mu);
-	all = w->adopt_all;
-	w->adopt_all = false;
-	if (w->n) {
-		due = calloc(w->n, sizeof(*due));
-		gone = calloc(w->n, sizeof(*gone));
+	if (ent_find(w, rule_id)) {
+		e = *ent_find(w, rule_id);
+		ent_del(w, rule_id);
+		had = true;
 	}
-	for (size_t i = 0; i < w->n && due && gone; i++) {
-		const struct rule *r;
-
-		if (!rule_listed(rules, n, w->ents[i].rule_id, &r))
-			gone[n_gone++] = w->ents[i];
-		else if (now >= w->ents[i].next_ms)
-			due[n_due++] = w->ents[i];
-	}
-	for (size_t i = 0; i < n_gone; i++)
-		ent_del(w, gone[i].rule_id);
 	pthread_mutex_unlock(&w->mu);
+	if (had)
+		send_delete(w, e.proto, e.int_port, e.peer ? &(struct iwf_peer){ .addr = e.peer_addr, .port = e.peer_port } : NULL,
+			    PCP_CLIENT_IRT_MS);
+}
 
-	for (size_t i = 0; i < n_gone && !atomic_load(&w->stop); i++)
-		send_delete(w, gone[i].proto, gone[i].int_port, PCP_CLIENT_IRT_MS);
-	for (size_t i = 0; i < n_due && !atomic_load(&w->stop); i++) {
-		const struct rule *r;
+/* A pass that met a silent server (or a refusal) tries again later, then every mapping. */
+static void adopt_later(struct iwf *w, uint64_t now)
+{
+	pthread_mutex_lock(&w->mu);
+	w->adopt_all = true;
+	w->adopt_fails++;
+	w->adopt_at_ms = now + (uint64_t)pcp_client_backoff_s(w->adopt_fails, IWF_CHECK_MAX_S) * 1000u;
+	pthread_mutex_unlock(&w->mu);
+}
 
-		if (!rule_listed(rules, n, due[i].rule_id, &r))
-			continue;
-		/* keep the port the clients were told; a server that cannot give it picks another */
-		do_map(w, r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
-	}
+/* Maps r upstream if it has no upstream mapping yet; false when that failed. */
+static bool adopt(struct iwf *w, const struct rule *r)
+{
+	bool have;
+
+	pthread_mutex_lock(&w->mu);
+	have = ent_find(w, r->id) != NULL;
+	pthread_mutex_unlock(&w->mu);
+	return have || do_map(w, r, r->ext_port, false, PCP_CLIENT_IRT_MS, false, NULL, NULL) == PCP_SUCCESS;
+}
+
+/* The core's committed changes since the last look: new port mappings of the front ends that do not
+ * map upstream themselves are mapped, the upstream mappings of rules that are gone deleted. */
+static void take_events(struct iwf *w)
+{
+	struct iwf_event *evs;
+	size_t n;
+	bool lost, failed = false;
+
+	pthread_mutex_lock(&w->qmu);
+	evs = w->evs;
+	n = w->n_evs;
+	lost = w->evs_lost;
+	w->evs = NULL;
+	w->n_evs = w->cap_evs = 0;
+	w->evs_lost = false;
+	pthread_mutex_unlock(&w->qmu);
 	for (size_t i = 0; i < n && !atomic_load(&w->stop); i++) {
-		bool have;
+		struct rule r;
 
-		if (!adoptable(&rules[i], all))
-			continue;
+		if (evs[i].ev == CORE_EV_DELETED || evs[i].ev == CORE_EV_EXPIRED)
+			forget_gone(w, evs[i].rule_id);
+		else if (evs[i].adopt && !failed && core_get(w->p.core, evs[i].rule_id, &r) == V_OK &&
+			 adoptable(&r, false))
+			failed = !adopt(w, &r);
+	}
+	free(evs);
+	if (lost) {
+		/* some changes went unheard: every entry is checked against the table at its next turn,
+		 * and the table's port mappings are adopted once */
 		pthread_mutex_lock(&w->mu);
-		have = ent_find(w, rules[i].id) != NULL;
+		for (size_t i = 0; i < w->n; i++)
+			w->ents[i].next_ms = 0;
 		pthread_mutex_unlock(&w->mu);
-		if (!have)
-			do_map(w, &rules[i], rules[i].ext_port, false, PCP_CLIENT_IRT_MS, false, NULL);
+		failed = true;
+	}
+	if (failed)
+		adopt_later(w, mono_ms());
+}
+
+/* Refreshes the upstream mappings that are due (the local rule read back one by one: a rule gone
+ * meanwhile has its upstream mapping deleted). */
+static void refresh_due(struct iwf *w, uint64_t now)
+{
+	struct iwf_ent *due = NULL;
+	size_t n_due = 0;
+
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->n; i++)
+		if (now >= w->ents[i].next_ms) {
+			if (due == NULL && (due = calloc(w->n, sizeof(*due))) == NULL)
+				break;
+			due[n_due++] = w->ents[i];
+		}
+	pthread_mutex_unlock(&w->mu);
+	for (size_t i = 0; i < n_due && !atomic_load(&w->stop); i++) {
+		struct iwf_peer peer = { .addr = due[i].peer_addr, .port = due[i].peer_port };
+		struct rule r;
+
+		if (core_get(w->p.core, due[i].rule_id, &r) != V_OK || r.kind != RULE_PORTMAP) {
+			forget_gone(w, due[i].rule_id);
+			continue;
+		}
+		/* keep the port the clients were told; a server that cannot give it picks another */
+		do_map(w, &r, due[i].ext_port, false, PCP_CLIENT_IRT_MS, false, due[i].peer ? &peer : NULL, NULL);
 	}
 	free(due);
-	free(gone);
+}
+
+/* After a (re)start or a loss of the server's state, or when a pass met silence: every port mapping
+ * the core holds is mapped upstream (a full read of the table, only then). */
+static void adopt_all_now(struct iwf *w, uint64_t now)
+{
+	struct rule *rules = NULL;
+	size_t n;
+	bool all, failed = false;
+
+	pthread_mutex_lock(&w->mu);
+	all = w->adopt_all && now >= w->adopt_at_ms;
+	if (all)
+		w->adopt_all = false;
+	pthread_mutex_unlock(&w->mu);
+	if (!all)
+		return;
+	n = core_list(w->p.core, &rules);
+	for (size_t i = 0; i < n && !failed && !atomic_load(&w->stop); i++)
+		if (adoptable(&rules[i], true))
+			failed = !adopt(w, &rules[i]);
 	free(rules);
+	if (failed) {
+		adopt_later(w, now);
+	} else {
+		pthread_mutex_lock(&w->mu);
+		w->adopt_fails = 0;
+		pthread_mutex_unlock(&w->mu);
+	}
 }
 
 bool iwf_unsolicited_ok(const struct in6_addr *src, const char *in_ifname, const struct in6_addr *server,
@@ -905,7 +1314,6 @@ static void probe(struct iwf *w)
 static void *iwf_thread(void *arg)
 {
 	struct iwf *w = arg;
-	uint64_t last_sweep = 0;
 
 	while (!atomic_load(&w->stop)) {
 		struct pollfd pfd[2] = { { .fd = w->wake_fd, .events = POLLIN }, { .fd = w->listen_fd, .events = POLLIN } };
@@ -920,23 +1328,34 @@ static void *iwf_thread(void *arg)
 			probe(w);
 			continue;
 		}
-		if (poll(pfd, w->listen_fd >= 0 ? 2 : 1, 500) > 0 && (pfd[1].revents & POLLIN)) {
-			read_unsolicited(w);
-			pthread_mutex_lock(&w->mu);
-			check_at = w->next_check_ms;
-			pthread_mutex_unlock(&w->mu);
+		if (poll(pfd, w->listen_fd >= 0 ? 2 : 1, 500) > 0) {
+			uint64_t v;
+
+			if ((pfd[0].revents & POLLIN) && read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_debug("iwf: wake");
+			if (pfd[1].revents & POLLIN) {
+				read_unsolicited(w);
+				pthread_mutex_lock(&w->mu);
+				check_at = w->next_check_ms;
+				pthread_mutex_unlock(&w->mu);
+			}
 		}
 		if (atomic_load(&w->stop))
 			break;
-		if (st == IWF_OFF)
+		if (st == IWF_OFF) {
+			/* no upstream: the events only pile up */
+			pthread_mutex_lock(&w->qmu);
+			w->n_evs = 0;
+			w->evs_lost = false;
+			pthread_mutex_unlock(&w->qmu);
 			continue;
+		}
+		take_events(w);
 		now = mono_ms();
 		if (now >= check_at)
 			check_server(w, now);
-		if (now - last_sweep >= 1000) {
-			sweep(w, mono_ms());
-			last_sweep = now;
-		}
+		refresh_due(w, mono_ms());
+		adopt_all_now(w, mono_ms());
 	}
 	return NULL;
 }
@@ -984,7 +1403,7 @@ static int open_listen(uint16_t port)
 	return fd;
 }
 
-int iwf_start(struct iwf **out, const struct iwf_params *p)
+int iwf_new(struct iwf **out, const struct iwf_params *p)
 {
 	struct iwf *w = calloc(1, sizeof(*w));
 	char buf[ADDR_STRLEN];
@@ -996,6 +1415,9 @@ int iwf_start(struct iwf **out, const struct iwf_params *p)
 	w->rng = (unsigned)mono_ms() ^ (unsigned)getpid();
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_mutex_init(&w->op, NULL);
+	pthread_mutex_init(&w->qmu, NULL);
+	pthread_cond_init(&w->qcond, NULL);
+	pthread_cond_init(&w->idle, NULL);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->listen_fd = open_listen(p->listen_port ? p->listen_port : PCP_CLIENT_PORT);
 	load_nonce(w);
@@ -1008,13 +1430,41 @@ int iwf_start(struct iwf **out, const struct iwf_params *p)
 	} else {
 		w->state = IWF_PROBING;
 	}
-	if (w->wake_fd < 0 || pthread_create(&w->thr, NULL, iwf_thread, w) != 0) {
+	if (w->wake_fd < 0) {
 		log_warn("iwf: cannot start");
 		iwf_stop(w);
 		return -1;
 	}
-	w->thr_started = true;
 	*out = w;
+	return 0;
+}
+
+int iwf_run(struct iwf *w)
+{
+	if (pthread_create(&w->thr, NULL, iwf_thread, w) != 0) {
+		log_warn("iwf: cannot start");
+		return -1;
+	}
+	w->thr_started = true;
+	pthread_mutex_lock(&w->qmu);
+	w->job_started = pthread_create(&w->job_thr, NULL, job_thread, w) == 0;
+	pthread_mutex_unlock(&w->qmu);
+	if (!w->job_started) {
+		log_warn("iwf: cannot start");
+		return -1;
+	}
+	return 0;
+}
+
+int iwf_start(struct iwf **out, const struct iwf_params *p)
+{
+	if (iwf_new(out, p) < 0)
+		return -1;
+	if (iwf_run(*out) < 0) {
+		iwf_stop(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -1027,14 +1477,31 @@ void iwf_stop(struct iwf *w)
 	atomic_store(&w->stop, true);
 	if (w->wake_fd >= 0 && write(w->wake_fd, &one, sizeof(one)) < 0)
 		log_debug("iwf: wake");
+	pthread_mutex_lock(&w->qmu);
+	pthread_cond_broadcast(&w->qcond);
+	pthread_mutex_unlock(&w->qmu);
+	if (w->job_started)
+		pthread_join(w->job_thr, NULL);
 	if (w->thr_started)
 		pthread_join(w->thr, NULL);
+	/* what was still queued: its new local rules go, as after a silent server */
+	while (w->jobs) {
+		struct iwf_job *j = w->jobs;
+
+		w->jobs = j->next;
+		job_give_up(w, j);
+		free(j);
+	}
+	free(w->evs);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
 	pthread_mutex_destroy(&w->mu);
 	pthread_mutex_destroy(&w->op);
+	pthread_mutex_destroy(&w->qmu);
+	pthread_cond_destroy(&w->qcond);
+	pthread_cond_destroy(&w->idle);
 	free(w->ents);
 	free(w);
 }

@@ -7,13 +7,21 @@
  * mapping of ours is chained through it: the CPE's local DNAT maps its WAN port L to the LAN host, and a
  * PCP MAP (internal port L, from the CPE's WAN address) maps the CGN's external address:port to it.
  *
- * Threads: front ends call iwf_map / iwf_unmap from their own threads; these block for a bounded time
- * (one exchange, RFC 6887 retransmission, iwf_params.sync_wait_ms in all) and never hold the core lock
- * while they do. A dedicated thread refreshes upstream mappings at 1/2..5/8 of their lifetime for as long
- * as the local rule lives, checks the server's epoch (every response, a periodic ANNOUNCE with backoff
- * while it does not answer), re-creates every mapping after the server lost its state (at most once in
- * PCP_CLIENT_RECREATE_MIN_GAP_MS), adopts port mappings made by other front ends (web, igdctl, NAT-PMP)
- * and deletes the upstream mapping of a rule that expired or was deleted elsewhere.
+ * One path for every front end (RFC 6970: local mapping, then upstream, then answer): a front end makes
+ * or refreshes the local rule through the core, then hands the rule to iwf_request (UPnP: waits on its
+ * own libupnp thread) or iwf_submit (PCP / NAT-PMP: queued, answered later through a callback, so the
+ * loop thread never waits on the upstream). Both run the same job: the upstream MAP, the exact-port
+ * check, and when the upstream refuses or stays silent the rollback of a local rule the request made
+ * (never a half mapping). Exchanges run one at a time (iwf.op) and never hold the core lock.
+ *
+ * Rules made elsewhere (web, igdctl, NAT-PMP) and the end of every rule reach the IWF as core events
+ * (iwf_rule_event, from the core's post-commit on_change, under the core lock: it only queues and
+ * wakes), not by polling the table. A dedicated thread takes the events (adopts new port mappings,
+ * deletes the upstream mapping of a rule that expired or was deleted), refreshes upstream mappings at
+ * 1/2..5/8 of their lifetime for as long as the local rule lives, checks the server's epoch (every
+ * response, a periodic ANNOUNCE with backoff while it does not answer) and re-creates every mapping
+ * after the server lost its state (at most once in PCP_CLIENT_RECREATE_MIN_GAP_MS). A second thread
+ * runs the queued jobs, so they never wait behind a background exchange longer than their budget.
  *
  * An unsolicited ANNOUNCE on port 5350 is only a hint: one from the server's address that arrived on
  * the WAN interface brings the next epoch check forward (at most once in IWF_HINT_MIN_MS), and only the
@@ -38,12 +46,14 @@
  * 30 s UPnP limit (miniupnpc after 5 s), so the first request after the upstream went silent must hear
  * its 501 within 2 s: two tries, the second halfway (exchange). */
 #define IWF_SYNC_WAIT_MS   1200u
-#define IWF_PROXY_WAIT_MS  4000u  /* PCP proxy (on the loop thread): the LAN client retransmits itself */
+#define IWF_PROXY_WAIT_MS  4000u  /* PCP proxy (queued; the LAN client retransmits meanwhile) */
+#define IWF_QUEUE_MAX      1024u  /* queued jobs at most: more are answered "no answer" at once */
+#define IWF_EVENTS_MAX     65536u /* core events waiting for the thread: more, and it reads the table once */
 #define IWF_UNREACHABLE_WAIT_MS 500u  /* one try while the server is known to be silent */
 #define IWF_CHECK_MS       5000u  /* ANNOUNCE epoch/liveness check while the server answers */
 #define IWF_CHECK_MAX_S    30u    /* backoff cap while it does not */
 #define IWF_HINT_MIN_MS    1000u  /* an unsolicited ANNOUNCE brings the next check forward at most this often */
-#define IWF_NO_ANSWER      256    /* iwf_map: the server did not answer (not a PCP result) */
+#define IWF_NO_ANSWER      256    /* iwf_request: the server did not answer (not a PCP result) */
 
 struct iwf;
 
@@ -71,9 +81,15 @@ enum iwf_state {
 };
 const char *iwf_state_name(enum iwf_state s);
 
-/* Starts the IWF thread. 0, or -1 (logged). */
+/* Makes the IWF (its sockets and nonce; no thread yet): the handle every front end is given. 0, or -1
+ * (logged). */
+int iwf_new(struct iwf **out, const struct iwf_params *p);
+/* Starts its threads (after the privilege drop: a thread keeps the capabilities it was made with). */
+int iwf_run(struct iwf *w);
+/* iwf_new + iwf_run. */
 int iwf_start(struct iwf **out, const struct iwf_params *p);
-/* Stops the thread; upstream mappings are left to run out (the rules persist). NULL is fine. */
+/* Stops the threads; upstream mappings are left to run out (the rules persist). Queued jobs are
+ * answered "no answer" (their new local rules go again). NULL is fine. */
 void iwf_stop(struct iwf *w);
 /* Do IPv4 port mappings go upstream? (a server is configured or was found) */
 bool iwf_active(struct iwf *w);
@@ -85,12 +101,40 @@ struct iwf_ext {
 	enum pcp_client_state state;
 };
 
-/* Maps rule r (an installed IPv4 port mapping; internal port = r->ext_port) upstream, or refreshes the
- * mapping it already has. sugg_port = the external port wanted on the CGN (0 = any); prefer_failure =
- * that port or nothing. PCP_SUCCESS with out filled, a PCP result code, or IWF_NO_ANSWER. A new mapping
- * that failed leaves nothing behind. Blocks at most wait_ms (0 = sync_wait_ms). */
-int iwf_map(struct iwf *w, const struct rule *r, uint16_t sugg_port, bool prefer_failure, uint32_t wait_ms,
-	    struct iwf_ext *out);
+/* The upstream half of a port mapping whose local rule is committed (the one path, see above). */
+struct iwf_req {
+	uint32_t rule_id;             /* the local rule (internal port upstream = its ext_port) */
+	struct in6_addr owner;        /* who asked (the rollback is done as the core's privileged caller) */
+	bool made;                    /* this request made the local rule: refused or unanswered, it goes */
+	uint16_t sugg_port;           /* the external port wanted on the CGN (0 = any) */
+	bool prefer_failure;          /* that port or nothing (PCP PREFER_FAILURE, UPnP AddPortMapping) */
+	bool exact;                   /* another port than sugg_port is CANNOT_PROVIDE_EXTERNAL even from a
+				       * server that ignored PREFER_FAILURE (UPnP AddPortMapping: 718) */
+	uint32_t wait_ms;             /* 0 = sync_wait_ms */
+	bool peer;                    /* a LAN client's PCP PEER: relayed upstream as a PEER for this remote */
+	struct in6_addr peer_addr;    /* peer (v4-mapped) */
+	uint16_t peer_port;
+};
+
+/* Runs q on the calling thread: PCP_SUCCESS with out filled, a PCP result code, or IWF_NO_ANSWER.
+ * A mapping that failed leaves nothing behind: a new local rule (made) is deleted again, unless an
+ * upstream mapping of the rule already stood (another front end's, made meanwhile), and an upstream
+ * mapping on another port than an exact request asked is deleted again if this request made it. */
+int iwf_request(struct iwf *w, const struct iwf_req *q, struct iwf_ext *out);
+/* The same, queued: done(arg, cookie, rc, ext) is called once, from the IWF's job thread (or from
+ * this call when the queue is full or the IWF is stopping), without any lock held. */
+typedef void iwf_done_fn(void *arg, uint64_t cookie, int rc, const struct iwf_ext *ext);
+void iwf_submit(struct iwf *w, const struct iwf_req *q, iwf_done_fn *done, void *arg, uint64_t cookie);
+/* Queued and running jobs of arg are still run (their rollbacks too) but arg hears nothing more; on
+ * return no callback to arg runs or will run. For a front end that stops. */
+void iwf_forget(struct iwf *w, void *arg);
+
+/* A committed change of the rule table (the core's on_change, under the core lock, any thread): only
+ * queued; the IWF thread adopts new port mappings of the front ends that do not map upstream
+ * themselves (web, igdctl) and deletes the upstream mapping of a rule
+ * that is gone. */
+void iwf_rule_event(struct iwf *w, const struct rule *r, enum core_event ev);
+
 /* Deletes the upstream mapping of a rule (lifetime 0); forgets it even when the server does not answer
  * (it runs out there by itself). */
 void iwf_unmap(struct iwf *w, uint32_t rule_id);
@@ -127,11 +171,12 @@ size_t iwf_list(struct iwf *w, struct iwf_mapping *out, size_t max);
 bool iwf_unsolicited_ok(const struct in6_addr *src, const char *in_ifname, const struct in6_addr *server,
 			const char *ext_ifname);
 
-/* The UPnP error code for an iwf_map result (RFC 6970 table; no answer = 501). */
+/* The UPnP error code for an iwf_request result (RFC 6970 table; no answer = 501). */
 int iwf_upnp_code(int rc, bool v1);
 
-/* Front-end glue: the WANIPConnection handlers (soap_wanipc.c) consult this IWF; NULL = none. */
-void soap_wanipc_set_iwf(struct iwf *w);
-struct iwf *soap_wanipc_iwf(void);
+/* The PCP server's view of the IWF (pcpd/ cannot include igdd/): filled here, so a PCP proxy request
+ * goes the same path as a UPnP one. */
+struct pcp_upstream;
+void iwf_pcp_upstream(struct iwf *w, struct pcp_upstream *out);
 
 #endif

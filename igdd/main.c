@@ -25,7 +25,9 @@ struct igdd_fronts {
 	struct pcp_service *pcp;
 	struct upnp_service *upnp;
 	struct web *web;
-	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server; NULL = none */
+	struct iwf *iwf;             /* RFC 6970 interworking with an upstream PCP server (igdd/iwf.h) */
+	struct pcp_upstream pcp_up;  /* the PCP server's view of it (iwf_pcp_upstream) */
+	struct api_upstream api_up;  /* the control API's (igdctl, the web UI) */
 	int switch_fd;               /* eventfd: the web UI changed the on/off switches */
 	int upstream_fd;             /* eventfd: the upstream's external address or an upstream port changed */
 	atomic_bool want_pcp;
@@ -45,13 +47,16 @@ static void igdd_prefix_changed(struct daemon *d, const struct in6_addr *old_pre
 		upnp_rule_changed(f->upnp, NULL, CORE_EV_CHANGED);
 }
 
-/* Under the core lock, any thread: upnp_rule_changed only counts and wakes its eventing thread. */
+/* Under the core lock, after the change committed, any thread: upnp_rule_changed only counts and wakes
+ * its eventing thread, iwf_rule_event only queues and wakes the IWF's (a leaf lock each). */
 static void igdd_rule_changed(struct daemon *d, const struct rule *r, enum core_event ev)
 {
 	struct igdd_fronts *f = d->front;
 
-	if (f)
-		upnp_rule_changed(f->upnp, r, ev);
+	if (f == NULL)
+		return;
+	upnp_rule_changed(f->upnp, r, ev);
+	iwf_rule_event(f->iwf, r, ev);
 }
 
 /* ---------- the interworking function, as the front ends see it ---------- */
@@ -83,49 +88,6 @@ static void upstream_changed(void *arg, int fd, uint32_t events)
 		return;
 	log_info("pcp: the upstream's external address or port changed: epoch restarts, ANNOUNCE");
 	pcp_service_state_lost(f->pcp);
-}
-
-static bool proxy_active(void *arg)
-{
-	return iwf_active(arg);
-}
-
-/* PCP proxy: a LAN host's IPv4 MAP goes upstream too (bounded wait: this is the loop thread). */
-static uint8_t proxy_map(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure,
-			 struct in_addr *ext_addr, uint16_t *ext_port, uint32_t *lifetime)
-{
-	struct iwf_ext e;
-	int rc = iwf_map(arg, r, sugg_port, prefer_failure, IWF_PROXY_WAIT_MS, &e);
-
-	if (rc == IWF_NO_ANSWER)
-		return PCP_NETWORK_FAILURE;
-	if (rc != PCP_SUCCESS)
-		return (uint8_t)rc;
-	*ext_addr = e.addr;
-	*ext_port = e.port;
-	*lifetime = e.lifetime;
-	return PCP_SUCCESS;
-}
-
-static void proxy_unmap(void *arg, uint32_t rule_id)
-{
-	iwf_unmap(arg, rule_id);
-}
-
-static bool proxy_ext_of(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port)
-{
-	struct iwf_ext e;
-
-	if (!iwf_get(arg, rule_id, &e) || e.port == 0)
-		return false;
-	*ext_addr = e.addr;
-	*ext_port = e.port;
-	return true;
-}
-
-static bool proxy_ext_addr(void *arg, struct in_addr *out)
-{
-	return iwf_ext_addr(arg, out);
 }
 
 static json_t *api_upstream_status(void *arg)
@@ -172,17 +134,9 @@ static json_t *api_upstream_rule(void *arg, uint32_t id)
 			 "ext_port", (int)e.port, "lifetime", (json_int_t)e.lifetime);
 }
 
-static void hook_pcp(struct igdd_fronts *f)
-{
-	struct pcp_upstream u = { .active = proxy_active, .map = proxy_map, .unmap = proxy_unmap,
-				  .ext_of = proxy_ext_of, .ext_addr = proxy_ext_addr, .arg = f->iwf };
-
-	if (f->pcp)
-		pcp_server_set_upstream(pcp_service_server(f->pcp), f->iwf ? &u : NULL);
-}
-
-/* After the privilege drop, so its thread keeps only what the daemon keeps. */
-static int igdd_start_iwf(struct daemon *d)
+/* Before the privilege drop (its socket for unsolicited ANNOUNCEs), without threads yet: the one
+ * handle the front ends are given (the PCP service when it starts, UPnP, the API). */
+static int igdd_new_iwf(struct daemon *d)
 {
 	struct igdd_fronts *f = d->front;
 	struct iwf_params p = {
@@ -194,14 +148,11 @@ static int igdd_start_iwf(struct daemon *d)
 		.changed = iwf_changed,
 		.changed_arg = f,
 	};
-	struct api_upstream au = { .status = api_upstream_status, .rule = api_upstream_rule };
-
-	if (iwf_start(&f->iwf, &p) < 0)
+	if (iwf_new(&f->iwf, &p) < 0)
 		return -1;
-	au.arg = f->iwf;
-	soap_wanipc_set_iwf(f->iwf);
-	hook_pcp(f);
-	api_set_upstream(&au);
+	iwf_pcp_upstream(f->iwf, &f->pcp_up);
+	f->api_up = (struct api_upstream){ .status = api_upstream_status, .rule = api_upstream_rule, .arg = f->iwf };
+	d->api_upstream = &f->api_up;
 	return 0;
 }
 
@@ -220,9 +171,11 @@ static int igdd_start_upnp(struct daemon *d)
 		.http_port = (unsigned short)d->conf.upnp_http_port,
 		.lan = devwatch_lan(d->devwatch),
 		.ifaces = devwatch_netif(d->devwatch),
+		.iwf = f->iwf,
 	};
 
-	if (igdd_start_iwf(d) < 0)
+	/* after the privilege drop, so its threads keep only what the daemon keeps */
+	if (iwf_run(f->iwf) < 0)
 		return -1;
 	if (!d->conf.enable_upnp)
 		return 0;
@@ -249,12 +202,11 @@ static void apply_switches(void *arg, int fd, uint32_t events)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("front-end switches");
 	if (want && !f->pcp) {
-		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf, devwatch_netif(f->d->devwatch)) < 0) {
+		if (pcp_service_start_conf(&f->pcp, f->d->loop, f->d->core, &f->d->conf, devwatch_netif(f->d->devwatch),
+					   &f->pcp_up) < 0)
 			log_warnx("web: cannot switch the PCP server on");
-		} else {
-			hook_pcp(f);
+		else
 			log_info("web: PCP server switched on");
-		}
 	} else if (!want && f->pcp) {
 		pcp_service_stop(f->pcp);
 		f->pcp = NULL;
@@ -316,8 +268,11 @@ static int igdd_start(struct daemon *d)
 		log_warn("iwf: loop wake-up");
 		return -1;
 	}
+	if (igdd_new_iwf(d) < 0)
+		return -1;
 	/* The web UI's persisted switch, recorded when the web server starts, corrects this later. */
-	if (atomic_load(&f->want_pcp) && pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf, devwatch_netif(d->devwatch)) < 0)
+	if (atomic_load(&f->want_pcp) &&
+	    pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf, devwatch_netif(d->devwatch), &f->pcp_up) < 0)
 		return -1;
 	return 0;
 }
@@ -330,7 +285,8 @@ static int igdd_start_after_drop(struct daemon *d)
 
 	if (d->conf.web_listen[0]) {
 		struct web_params wp = { .core = d->core, .conf = &d->conf, .store = d->store,
-					 .ifaces = devwatch_netif(d->devwatch), .fronts = fronts_wish, .fronts_arg = f };
+					 .ifaces = devwatch_netif(d->devwatch), .fronts = fronts_wish, .fronts_arg = f,
+					 .upstream = &f->api_up };
 
 		if (web_start(&f->web, &wp) < 0)
 			return -1;
@@ -346,12 +302,12 @@ static void igdd_stop(struct daemon *d)
 		return;
 	upnp_stop(f->upnp);
 	__atomic_store_n(&f->upnp, NULL, __ATOMIC_RELEASE);
-	soap_wanipc_set_iwf(NULL);
 	web_stop(f->web);
 	pcp_service_stop(f->pcp);
 	f->pcp = NULL;
-	api_set_upstream(NULL);
+	d->api_upstream = NULL;
 	iwf_stop(f->iwf);
+	f->iwf = NULL;
 	if (f->switch_fd >= 0) {
 		loop_del_fd(d->loop, f->switch_fd);
 		close(f->switch_fd);

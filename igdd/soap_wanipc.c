@@ -12,26 +12,11 @@
 #include "igdd/iwf.h"
 #include "igdd/upnp.h"
 
-/* The interworking function (RFC 6970) when igdd sits behind a CGN: set by main.c around the UPnP
- * service's life, read by the libupnp threads. NULL (unit tests, no upstream) = local mappings only. */
-static struct iwf *the_iwf;
-
-void soap_wanipc_set_iwf(struct iwf *w)
+/* The interworking function (RFC 6970) when igdd sits behind a CGN and port mappings go upstream now,
+ * else NULL (no upstream, unit tests: local mappings only). */
+static struct iwf *upstream(const struct soap_ctx *ctx)
 {
-	__atomic_store_n(&the_iwf, w, __ATOMIC_RELEASE);
-}
-
-struct iwf *soap_wanipc_iwf(void)
-{
-	return __atomic_load_n(&the_iwf, __ATOMIC_ACQUIRE);
-}
-
-/* The IWF when port mappings go upstream, else NULL. */
-static struct iwf *upstream(void)
-{
-	struct iwf *w = soap_wanipc_iwf();
-
-	return iwf_active(w) ? w : NULL;
+	return iwf_active(ctx->iwf) ? ctx->iwf : NULL;
 }
 
 /* The external port a UPnP client knows a mapping by: the CGN's when it is mapped upstream. */
@@ -168,7 +153,7 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	req.rule.ext_port = q.ext_port ? q.ext_port : q.int_port;  /* AddAny with 0: start from the internal port */
 	if (any && own_mapping_of(ctx, &q, &got)) {
 		req.rule.ext_port = got.ext_port;   /* the local port */
-		if (iwf_get(upstream(), got.id, &had) && had.port)
+		if (iwf_get(upstream(ctx), got.id, &had) && had.port)
 			q.ext_port = had.port;      /* and the CGN's, which the client knows it by */
 	}
 	req.rule.int_port = q.int_port;
@@ -188,31 +173,23 @@ static int add_portmap(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	had_local = core_find_portmap(ctx->core, (struct in_addr){ 0 }, req.rule.proto, req.rule.ext_port,
 				      &req.rule.remote, req.rule.remote_len, &prev) == V_OK &&
 		    addr_equal(&prev.target.exact, &q.client) && prev.int_port == q.int_port;
-	if (had_local && !any && (w = upstream()) != NULL && iwf_get(w, prev.id, &had) && had.port &&
+	if (had_local && !any && (w = upstream(ctx)) != NULL && iwf_get(w, prev.id, &had) && had.port &&
 	    had.port != q.ext_port)
 		return iwf_upnp_code(PCP_CANNOT_PROVIDE_EXTERNAL, ctx->v1);   /* the CGN gave it another port */
 	v = core_add_wait(ctx->core, &req, &got);
 	if (v != V_OK)
 		return soap_verdict_code(any ? SOAP_OP_ADD_ANY_PM : SOAP_OP_ADD_PM, v, ctx->v1);
-	if ((w = upstream()) != NULL) {
-		/* RFC 6970: the policy said yes and the local DNAT (CPE port got.ext_port) is in; now the CGN.
-		 * Refused or unanswered -> the local rule goes again (if this call made it): no half mapping. */
-		bool existed = had_local || iwf_get(w, got.id, NULL);
+	if ((w = upstream(ctx)) != NULL) {
+		/* RFC 6970: the policy said yes and the local DNAT (CPE port got.ext_port) is in; now the CGN,
+		 * through the one path every front end takes (iwf.h): refused or unanswered, the local rule
+		 * this call made goes again (no half mapping); another port than an exact request named is 718 */
+		struct iwf_req up = { .rule_id = got.id, .owner = ctx->peer, .made = !had_local, .sugg_port = q.ext_port,
+				      .prefer_failure = !any, .exact = !any };
 		struct iwf_ext ext;
-		int prc = iwf_map(w, &got, q.ext_port, !any, 0, &ext);
+		int prc = iwf_request(w, &up, &ext);
 
-		if (prc == 0 && !any && ext.port != q.ext_port) {
-			/* another port than asked: a server that ignored PREFER_FAILURE, or the mapping the rule
-			 * had already (the same app's PCP MAP that finished while this one waited): that one stays */
-			if (!existed)
-				iwf_unmap(w, got.id);
-			prc = PCP_CANNOT_PROVIDE_EXTERNAL;
-		}
-		if (prc != 0) {
-			if (!existed && core_delete(ctx->core, got.id, &ctx->peer, true) != V_OK)
-				log_warnx("iwf: rollback of local rule %u failed", got.id);
+		if (prc != PCP_SUCCESS)
 			return iwf_upnp_code(prc, ctx->v1);
-		}
 		got.ext_port = ext.port;
 	}
 	if (any)
@@ -226,7 +203,7 @@ static int find_portmap(const struct soap_ctx *ctx, const struct soap_pm_req *q,
 {
 	struct core_reader rd = reader_of(ctx, false);
 	struct in_addr any = { 0 };
-	struct iwf *w = upstream();
+	struct iwf *w = upstream(ctx);
 	uint32_t id = 0;
 	enum verdict v;
 
@@ -252,9 +229,8 @@ static int delete_portmap(const struct soap_ctx *ctx, const struct soap_arg *in,
 
 	if (rc || (rc = find_portmap(ctx, &q, &r)))
 		return rc;
+	/* the upstream mapping follows the rule's DELETED event (iwf_rule_event) */
 	v = core_delete(ctx->core, r.id, &ctx->peer, false);
-	if (v == V_OK)
-		iwf_unmap(upstream(), r.id);
 	return soap_verdict_code(SOAP_OP_DEL_PM, v, ctx->v1);
 }
 
@@ -268,7 +244,7 @@ static ssize_t range_matches(const struct soap_ctx *ctx, const struct soap_pm_ra
 {
 	struct core_reader rd = reader_of(ctx, !q->manage);
 	struct rule chunk[32], *all = NULL;
-	struct iwf *w = upstream();
+	struct iwf *w = upstream(ctx);
 	size_t got, n = 0, cap = 0;
 	uint32_t after = 0;
 
@@ -312,7 +288,7 @@ static int delete_range(const struct soap_ctx *ctx, const struct soap_arg *in, s
 	if ((cnt = range_matches(ctx, &q, 0, &rules)) < 0)
 		return SOAP_E_OUT_OF_MEMORY;
 	/* IGD:2: atomic. One core batch (one journal sync, one transaction); entries the CP may not delete
-	 * are skipped. The upstream (RFC 6970) deletes follow, one per mapping, outside the core lock. */
+	 * are skipped. The upstream (RFC 6970) deletes follow the DELETED events, on the IWF's thread. */
 	core_batch_begin(ctx->core);
 	for (ssize_t i = 0; i < cnt; i++)
 		if (core_delete(ctx->core, rules[i].id, &ctx->peer, false) == V_OK)
@@ -321,8 +297,6 @@ static int delete_range(const struct soap_ctx *ctx, const struct soap_arg *in, s
 		free(rules);
 		return SOAP_E_ACTION_FAILED;
 	}
-	for (size_t i = 0; i < deleted; i++)
-		iwf_unmap(upstream(), rules[i].id);
 	free(rules);
 	return deleted ? SOAP_OK : 730;
 }
@@ -375,7 +349,7 @@ static int get_generic(const struct soap_ctx *ctx, const struct soap_arg *in, si
 	default:
 		return 713;
 	}
-	r.ext_port = ext_port_of(upstream(), &r);
+	r.ext_port = ext_port_of(upstream(ctx), &r);
 	entry_out(ctx, &r, true, out);
 	return SOAP_OK;
 }
@@ -475,7 +449,7 @@ static int conn_action(const struct soap_ctx *ctx, const char *name, const struc
 		soap_out_add(out, "NewLastConnectionError", "ERROR_NONE");
 		soap_out_addf(out, "NewUptime", "%u", connected(ctx) ? (uint32_t)ctx->uptime : 0u);
 	} else if (strcmp(name, "GetExternalIPAddress") == 0) {
-		struct iwf *w = upstream();
+		struct iwf *w = upstream(ctx);
 		struct in_addr cgn;
 		char ip[16] = "";
 

@@ -20,6 +20,8 @@
 
 struct upnp_service;
 
+struct iwf;
+
 struct upnp_params {
 	struct core *core;            /* required; the core outlives the service */
 	const char *lan_ifname;       /* required: libupnp binds one interface (SSDP, HTTP, GENA) */
@@ -39,6 +41,7 @@ struct upnp_params {
 	 * LAN interface's subnets, is an address the router's own, the WAN's address and link state. Must
 	 * outlive the service. NULL: no control point is on the LAN, the WAN is unknown. */
 	const struct netif *ifaces;
+	struct iwf *iwf;              /* RFC 6970 interworking (igdd/iwf.h), outlives the service; NULL = none */
 };
 
 /* Prepares the service (UUID and descriptions in state_dir: a failure there is -1, logged) and starts
@@ -66,6 +69,7 @@ struct soap_wan_info {
 
 struct soap_ctx {
 	struct core *core;
+	struct iwf *iwf;              /* the interworking function (igdd/iwf.h); NULL = no upstream */
 	struct in6_addr peer;         /* the control point's address (v4-mapped for IPv4) */
 	bool v1;                      /* the CP spoke the IGD:1 namespace: v1 error codes */
 	bool ua_igd1;                 /* its User-Agent gets IGD:1 (desc_ua_needs_v1: Windows, Xbox, old

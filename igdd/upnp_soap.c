@@ -126,6 +126,7 @@ static void make_ctx(const struct upnp_service *u, const struct in6_addr *peer, 
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->core = u->p.core;
+	ctx->iwf = u->p.iwf;
 	ctx->peer = *peer;
 	ctx->v1 = v1;
 	ctx->ua_igd1 = desc_ua_needs_v1(ua);

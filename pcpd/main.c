@@ -85,7 +85,7 @@ static int pcpd_start(struct daemon *d)
 		log_info("enable_pcp=no: pcpd runs with the control socket only");
 		return 0;
 	}
-	if (pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf, devwatch_netif(d->devwatch)) < 0)
+	if (pcp_service_start_conf(&f->pcp, d->loop, d->core, &d->conf, devwatch_netif(d->devwatch), NULL) < 0)
 		return -1;
 	return 0;
 }

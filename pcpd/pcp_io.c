@@ -9,10 +9,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@
 
 struct rx_slot;
 struct held;
+struct upwait;
+struct upnote;
 
 struct pcp_service {
 	struct pcp_service_params p;
@@ -51,6 +55,15 @@ struct pcp_service {
 	/* requests waiting for the LAN to show an address (pcp_server_deferred) */
 	struct held *held;
 	size_t n_held;
+	/* requests whose upstream half (the PCP proxy) is running (loop thread only) */
+	struct upwait *upw;
+	size_t n_upw, cap_upw;
+	uint64_t next_cookie;
+	/* the upstream's answers, handed over from the IWF's thread (up_mu, a leaf) and the wake-up */
+	pthread_mutex_t up_mu;
+	struct upnote *notes;
+	size_t n_notes, cap_notes;
+	int up_fd;
 };
 
 /* ---------- interfaces and the WAN address ---------- */
@@ -235,16 +248,21 @@ struct held {
 
 static void rx_answer(const struct rx_slot *x);
 static void on_held(void *arg);
+static void upwait_add(struct pcp_service *s, const struct rx_slot *x, const struct pcp_upstream_job *job);
 
 /* Decides a held request with what the LAN has shown now, answers it, and lets it go. */
 static void held_finish(struct pcp_service *s, size_t i, uint64_t now)
 {
 	struct rx_slot *x = s->held[i].slot;
 
+	struct pcp_upstream_job job;
+
 	x->out_len = pcp_server_handle_asked(s->srv, x->in, x->trunc ? sizeof(x->in) : x->len, &x->rx.src, now,
 					     x->out, sizeof(x->out));
 	if (x->out_len)
 		rx_answer(x);
+	else if (pcp_server_upstream_pending(s->srv, &job))
+		upwait_add(s, x, &job);
 	free(x);
 	s->held[i] = s->held[--s->n_held];
 }
@@ -343,6 +361,115 @@ static void rx_answer(const struct rx_slot *x)
 	}
 }
 
+/* ---------- the PCP proxy's requests: answered when their upstream half is done ---------- */
+
+/* A request whose answer waits for the upstream (a copy of its datagram), and the upstream's answer. */
+struct upwait {
+	struct rx_slot *slot;
+	struct pcp_upstream_job job;
+	uint64_t cookie;
+};
+struct upnote {
+	uint64_t cookie;
+	struct pcp_upstream_answer a;
+};
+
+/* Any thread (the IWF's job thread): queue the answer, wake the loop. */
+static void upstream_done(void *arg, uint64_t cookie, const struct pcp_upstream_answer *a)
+{
+	struct pcp_service *s = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->up_mu);
+	if (s->n_notes == s->cap_notes) {
+		size_t cap = s->cap_notes ? s->cap_notes * 2 : 16;
+		struct upnote *n = realloc(s->notes, cap * sizeof(*n));
+
+		if (n) {
+			s->notes = n;
+			s->cap_notes = cap;
+		}
+	}
+	if (s->n_notes < s->cap_notes)   /* else lost: the client retransmits */
+		s->notes[s->n_notes++] = (struct upnote){ .cookie = cookie, .a = *a };
+	pthread_mutex_unlock(&s->up_mu);
+	if (write(s->up_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("pcp: upstream wake-up");
+}
+
+/* Keeps a copy of the datagram in x and hands its job to the upstream. */
+static void upwait_add(struct pcp_service *s, const struct rx_slot *x, const struct pcp_upstream_job *job)
+{
+	struct rx_slot *copy = malloc(sizeof(*copy));
+	uint64_t cookie = ++s->next_cookie;
+
+	if (copy && s->n_upw == s->cap_upw) {
+		size_t cap = s->cap_upw ? s->cap_upw * 2 : 16;
+		struct upwait *n = realloc(s->upw, cap * sizeof(*n));
+
+		if (n) {
+			s->upw = n;
+			s->cap_upw = cap;
+		}
+	}
+	if (copy && s->n_upw < s->cap_upw) {
+		*copy = *x;
+		s->upw[s->n_upw++] = (struct upwait){ .slot = copy, .job = *job, .cookie = cookie };
+	} else {
+		free(copy);   /* no room: the job still runs (a failure takes the local half back); unanswered */
+	}
+	pcp_server_upstream_submit(s->srv, job, upstream_done, s, cookie);
+}
+
+/* Is this datagram a retransmission of one whose upstream half is running? Its answer is coming. */
+static bool upwait_has(const struct pcp_service *s, const struct rx_slot *x)
+{
+	for (size_t i = 0; i < s->n_upw; i++) {
+		const struct rx_slot *w = s->upw[i].slot;
+
+		if (w->len == x->len && w->trunc == x->trunc && addr_equal(&w->rx.src, &x->rx.src) &&
+		    memcmp(w->in, x->in, x->len < sizeof(x->in) ? x->len : sizeof(x->in)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Loop thread: the upstream answered (or gave up): answer the LAN clients. */
+static void on_upstream(void *arg, int fd, uint32_t events)
+{
+	struct pcp_service *s = arg;
+	struct upnote *notes;
+	size_t n;
+	uint64_t v, now = loop_now_ms();
+
+	(void)events;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("pcp: upstream wake-up");
+	pthread_mutex_lock(&s->up_mu);
+	notes = s->notes;
+	n = s->n_notes;
+	s->notes = NULL;
+	s->n_notes = s->cap_notes = 0;
+	pthread_mutex_unlock(&s->up_mu);
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < s->n_upw; i++) {
+			struct rx_slot *x = s->upw[i].slot;
+
+			if (s->upw[i].cookie != notes[k].cookie)
+				continue;
+			x->out_len = pcp_server_upstream_answer(s->srv, x->in, x->trunc ? sizeof(x->in) : x->len,
+								&x->rx.src, &s->upw[i].job, &notes[k].a, now, x->out,
+								sizeof(x->out));
+			if (x->out_len)
+				rx_answer(x);
+			free(x);
+			s->upw[i] = s->upw[--s->n_upw];
+			break;
+		}
+	}
+	free(notes);
+}
+
 static void on_readable(void *arg, int fd, uint32_t events)
 {
 	struct pcp_service *s = arg;
@@ -360,7 +487,7 @@ static void on_readable(void *arg, int fd, uint32_t events)
 	for (size_t i = 0; i < n; i++) {
 		struct rx_slot *x = &s->slots[i];
 
-		if (!rx_accept(s, x))
+		if (!rx_accept(s, x) || (s->n_upw && upwait_has(s, x)))
 			continue;
 		/* A datagram longer than any PCP message (MSG_TRUNC) still gets MALFORMED_REQUEST: pass the
 		 * real length, the parser looks at no more than it was given. */
@@ -377,6 +504,8 @@ static void on_readable(void *arg, int fd, uint32_t events)
 			rx_answer(from[i]);
 		else if (msg[i].deferred)
 			held_add(s, from[i], msg[i].wait_for, now);
+		else if (msg[i].upstream)
+			upwait_add(s, from[i], &msg[i].job);   /* committed: now the upstream half */
 	}
 }
 
@@ -519,6 +648,8 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 		return -1;
 	s->p = *p;
 	s->fd4 = s->fd6 = -1;
+	s->up_fd = -1;
+	pthread_mutex_init(&s->up_mu, NULL);
 	s->slots = calloc(PCP_IO_BATCH, sizeof(*s->slots));
 	s->mm = calloc(PCP_IO_BATCH, sizeof(*s->mm));
 	if (s->slots == NULL || s->mm == NULL)
@@ -546,6 +677,12 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	s->srv = pcp_server_new(&sp, loop_now_ms());
 	if (s->srv == NULL)
 		goto fail;
+	if (p->upstream) {
+		pcp_server_set_upstream(s->srv, p->upstream);
+		if ((s->up_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+		    loop_add_fd(p->loop, s->up_fd, EPOLLIN, on_upstream, s) < 0)
+			goto fail;
+	}
 	/* A family the host does not have (IPv6 disabled) is skipped; any other failure (the port taken by
 	 * another program) stops the start: half a PCP server that silently ignores one family is worse. */
 	s->fd4 = open_socket(AF_INET, port);
@@ -594,6 +731,18 @@ void pcp_service_stop(struct pcp_service *s)
 	for (size_t i = 0; i < s->n_held; i++)
 		free(s->held[i].slot);
 	free(s->held);
+	/* the upstream jobs still run (their rollbacks too); their answers go nowhere */
+	if (s->srv)
+		pcp_server_upstream_forget(s->srv, s);
+	for (size_t i = 0; i < s->n_upw; i++)
+		free(s->upw[i].slot);
+	free(s->upw);
+	free(s->notes);
+	if (s->up_fd >= 0) {
+		loop_del_fd(s->p.loop, s->up_fd);
+		close(s->up_fd);
+	}
+	pthread_mutex_destroy(&s->up_mu);
 	if (s->fd4 >= 0) {
 		loop_del_fd(s->p.loop, s->fd4);
 		close(s->fd4);
@@ -622,7 +771,7 @@ struct pcp_server *pcp_service_server(struct pcp_service *s)
 }
 
 int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c,
-			   const struct netif *ifaces)
+			   const struct netif *ifaces, const struct pcp_upstream *upstream)
 {
 	struct pcp_service_params p;
 	struct cgn *cg = NULL;
@@ -631,6 +780,7 @@ int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct c
 	p.loop = loop;
 	p.core = core;
 	p.ifaces = ifaces;
+	p.upstream = upstream;
 	memcpy(p.lan_ifname, c->fw.lan_ifname, sizeof(p.lan_ifname));
 	p.n_lan = c->fw.n_lan;
 	snprintf(p.wan_ifname, sizeof(p.wan_ifname), "%s", c->ext_ifname);

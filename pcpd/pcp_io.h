@@ -54,6 +54,10 @@ struct pcp_service_params {
 	uint16_t announce_port;                     /* 0 = 5350 */
 	bool no_announce;                           /* do not multicast ANNOUNCE on start */
 	const struct cgn *cgn;                      /* CGN mode (pcpd); NULL = CPE. Must outlive the service. */
+	/* The upstream PCP server a CPE's IPv4 mappings are chained through (igdd's IWF: iwf_pcp_upstream;
+	 * copied; its arg must outlive the service). A request with an upstream half is answered from the
+	 * loop once that half is done; its retransmissions meanwhile are dropped. NULL = none. */
+	const struct pcp_upstream *upstream;
 };
 
 /* Opens the sockets, registers them with the loop and schedules the start-up ANNOUNCE.
@@ -69,8 +73,9 @@ struct pcp_server *pcp_service_server(struct pcp_service *s);
 struct conf;
 /* Starts the service as the config file says (LAN/WAN interfaces, NAT-PMP, rate limit, THIRD_PARTY
  * requesters, and CGN mode when cgn_pool lines are given): the one start-up igdd and pcpd share. ifaces:
- * the host's interface facts (devwatch_netif), where the WAN address is read. */
+ * the host's interface facts (devwatch_netif), where the WAN address is read; upstream: the RFC 6970
+ * interworking function (igdd), NULL for none. */
 int pcp_service_start_conf(struct pcp_service **out, struct loop *loop, struct core *core, const struct conf *c,
-			   const struct netif *ifaces);
+			   const struct netif *ifaces, const struct pcp_upstream *upstream);
 
 #endif

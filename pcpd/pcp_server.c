@@ -55,6 +55,9 @@ struct pcp_server {
 	struct pcp_server_stats st;
 	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
 	struct pcp_upstream up;
+	/* the datagram being handled: its answer waits for its upstream half (the PCP proxy) */
+	bool up_pending;
+	struct pcp_upstream_job up_job;
 	/* the datagram being handled: may its answer wait for an address (asked: no, decide now), and
 	 * did it (the core is asking the LAN about these addresses) */
 	bool asked;
@@ -78,6 +81,7 @@ struct map_req {
 	bool third_party;             /* THIRD_PARTY from an allowed requester */
 	bool own_device_only;         /* THIRD_PARTY from anyone else: for its own device only */
 	bool peer;                    /* a PCP PEER: filter is its remote peer, part of its name */
+	uint16_t peer_port;           /* a PEER's remote port (the IPv4 filter cannot hold it) */
 	const struct pcp_filter *filter;  /* NULL = any remote peer */
 	const char *desc;
 	enum rule_origin origin;
@@ -379,24 +383,54 @@ void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u)
 		s->up = *u;
 }
 
-/* A local IPv4 port mapping just made or refreshed: chain it through the upstream server. */
-static uint8_t upstream_map(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
+/* A local IPv4 port mapping just made or refreshed: its upstream half is a job, and the answer waits
+ * for it (pcp_server_upstream_answer). made: this request made the rule (it goes if the upstream says no). */
+static void upstream_defer(struct pcp_server *s, const struct map_req *mr, const struct rule *r,
+			   const struct map_res *res, bool made)
 {
-	struct in_addr a;
-	uint16_t port;
-	uint32_t lifetime;
-	uint8_t rc;
+	/* a PEER goes up as a PEER (RFC 7648): its flow leaves through the upstream NAT's own mapping,
+	 * and a MAP relayed for it would open the upstream port to every remote host */
+	if (r->kind != RULE_PORTMAP || !pcp_server_upstream_on(s) || s->up.submit == NULL)
+		return;
+	memset(&s->up_job, 0, sizeof(s->up_job));
+	s->up_job.rule_id = r->id;
+	s->up_job.owner = mr->owner;
+	s->up_job.made = made;
+	s->up_job.sugg_port = mr->sugg_port;
+	s->up_job.prefer_failure = mr->prefer_failure;
+	s->up_job.lifetime = res->lifetime;
+	if (mr->peer && mr->filter) {
+		s->up_job.peer = true;
+		s->up_job.peer_addr = mr->filter->addr;
+		s->up_job.peer_port = mr->peer_port;
+		s->up_job.prefer_failure = false;
+	}
+	s->up_pending = true;
+}
 
-	/* A PEER's flow leaves through the upstream NAT's own dynamic mapping; a MAP relayed for it would
-	 * open the upstream port to every remote host. */
-	if (r->kind != RULE_PORTMAP || mr->peer || !pcp_server_upstream_on(s))
-		return PCP_SUCCESS;
-	rc = s->up.map(s->up.arg, r, mr->sugg_port, mr->prefer_failure, &a, &port, &lifetime);
-	if (rc != PCP_SUCCESS)
-		return rc;
-	res->ext_port = port;
-	addr_from_v4(&res->ext_addr, a);
-	return PCP_SUCCESS;
+bool pcp_server_upstream_pending(const struct pcp_server *s, struct pcp_upstream_job *job)
+{
+	if (!s->up_pending)
+		return false;
+	*job = s->up_job;
+	return true;
+}
+
+void pcp_server_upstream_submit(struct pcp_server *s, const struct pcp_upstream_job *job, pcp_upstream_done_fn *done,
+				void *done_arg, uint64_t cookie)
+{
+	struct pcp_upstream_answer a = { .result = PCP_NETWORK_FAILURE };
+
+	if (s->has_upstream && s->up.submit)
+		s->up.submit(s->up.arg, job, done, done_arg, cookie);
+	else
+		done(done_arg, cookie, &a);
+}
+
+void pcp_server_upstream_forget(struct pcp_server *s, void *done_arg)
+{
+	if (s && s->has_upstream && s->up.forget)
+		s->up.forget(s->up.arg, done_arg);
 }
 
 static void res_from_rule(const struct pcp_server *s, const struct rule *r, struct map_res *res)
@@ -554,12 +588,7 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 	if (v != V_OK)
 		return pcp_server_result_of(v, mr->prefer_failure);
 	res_from_rule(s, &got, res);
-	rc = upstream_map(s, mr, &got, res);
-	if (rc != PCP_SUCCESS) {
-		/* the upstream said no: the local half goes again */
-		(void)core_delete(s->p.core, got.id, &mr->owner, true);
-		return rc;
-	}
+	upstream_defer(s, mr, &got, res, true);
 	index_put(s, &got);
 	s->st.maps_added++;
 	return PCP_SUCCESS;
@@ -578,8 +607,6 @@ static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const 
 	m = index_of(s, &k, &kp, &k4);
 	hmap_del(m, kp);
 	res_from_rule(s, r, res);
-	if (r->kind == RULE_PORTMAP && s->has_upstream && s->up.unmap)
-		s->up.unmap(s->up.arg, r->id);
 	res->lifetime = 0;
 	s->st.maps_deleted++;
 	return PCP_SUCCESS;
@@ -607,13 +634,11 @@ static uint8_t map_refresh(struct pcp_server *s, const struct map_req *mr, const
 	res_from_rule(s, &got, res);
 	if (pcp_server_upstream_on(s)) {
 		struct map_req again = *mr;
-		uint8_t rc;
 
 		/* keep the upstream port the client was given */
 		if (!again.sugg_port)
 			again.sugg_port = res->ext_port;
-		if ((rc = upstream_map(s, &again, &got, res)) != PCP_SUCCESS)
-			return rc;
+		upstream_defer(s, &again, &got, res, false);
 	}
 	s->st.maps_refreshed++;
 	return PCP_SUCCESS;
@@ -896,14 +921,31 @@ static void peer_wan_suggestion(struct pcp_server *s, struct map_req *mr, const 
  *         the 5-tuple leaves from the external port the answer names; fw_elem.flow). Port:
  *         peer_cgn_suggestion.
  */
+/* A PEER rule's description: PEER_DESC, the flow, then what of the client's DESCRIPTION fits (req's
+ * option is cut to it, so the answer echoes what was kept). */
+static void peer_desc(struct pcp_request *req, bool v4, bool with_desc, char *desc, size_t cap)
+{
+	char a[ADDR_STRLEN];
+	int n = snprintf(desc, cap, v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u", addr_str(&req->op.peer_addr, a),
+			 (unsigned)req->op.peer_port);
+
+	if (with_desc && n > 0 && (size_t)n + 3 < cap) {
+		size_t at = (size_t)n;
+
+		desc_fit(&req->opt, cap - 1 - at - 2);
+		memcpy(desc + at, ": ", 2);
+		memcpy(desc + at + 2, req->opt.description, req->opt.description_len);
+		desc[at + 2 + req->opt.description_len] = '\0';
+	}
+}
+
 static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const struct in6_addr *src, uint64_t now_ms,
 		       uint8_t *out, size_t cap)
 {
 	struct map_req mr;
 	struct pcp_filter remote;
-	char desc[RULE_DESC_MAX + 1], a[ADDR_STRLEN];
+	char desc[RULE_DESC_MAX + 1];
 	uint8_t rc = pcp_map_req(s, req, src, &mr);
-	int n;
 
 	if (rc != PCP_SUCCESS)
 		return pcp_error(s, req, rc, now_ms, out, cap);
@@ -917,6 +959,7 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	remote.port = req->op.peer_port;
 	mr.filter = &remote;
 	mr.peer = true;
+	mr.peer_port = req->op.peer_port;
 	mr.origin = ORIGIN_PCP_PEER;
 	if (mr.v4) {
 		struct map_key k = key_of_req(&mr);
@@ -930,12 +973,7 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 				peer_wan_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
 		}
 	}
-	n = snprintf(desc, sizeof(desc), mr.v4 ? PEER_DESC "%s:%u" : PEER_DESC "[%s]:%u",
-		     addr_str(&remote.addr, a), (unsigned)req->op.peer_port);
-	if (mr.desc) {
-		desc_fit(&req->opt, sizeof(desc) - 1 - (size_t)n - 2);
-		snprintf(desc + n, sizeof(desc) - (size_t)n, ": %s", req->opt.description);
-	}
+	peer_desc(req, mr.v4, mr.desc != NULL, desc, sizeof(desc));
 	mr.desc = desc;
 	return pcp_run(s, req, &mr, now_ms, out, cap);
 }
@@ -1119,6 +1157,7 @@ static size_t handle(struct pcp_server *s, const uint8_t *in, size_t len, const 
 	size_t n;
 
 	s->deferred = false;
+	s->up_pending = false;
 	s->asked = asked;
 	if (cap < PCP_MAX_MSG || len < 1)
 		return 0;
@@ -1128,7 +1167,7 @@ static size_t handle(struct pcp_server *s, const uint8_t *in, size_t len, const 
 		n = natpmp_unsupp_version(s, in, len, now_ms, out, cap);
 	else
 		n = handle_pcp(s, in, len, src, now_ms, out, cap);
-	if (s->deferred)
+	if (s->deferred || s->up_pending)
 		return 0;
 	if (n)
 		s->st.replies++;
@@ -1140,6 +1179,7 @@ size_t pcp_server_handle(struct pcp_server *s, const uint8_t *in, size_t len, co
 {
 	s->st.requests++;
 	s->deferred = false;
+	s->up_pending = false;
 	if (cap >= PCP_MAX_MSG && len >= 1 && !rate_ok(s, src, now_ms)) {
 		s->st.rate_limited++;
 		return 0;
@@ -1205,22 +1245,17 @@ static void group_one(struct pcp_server *s, struct pcp_server_msg *m, uint64_t n
 
 	m->out_len = pcp_server_handle(s, m->in, m->len, &m->src, now_ms, m->out, m->cap);
 	m->deferred = pcp_server_deferred(s, m->wait_for);
-	m->hung_on_batch = reply_is_success(m->out, m->out_len) && core_batch_changes(s->p.core) != before;
+	m->upstream = pcp_server_upstream_pending(s, &m->job);
+	m->hung_on_batch = (m->upstream || reply_is_success(m->out, m->out_len)) &&
+			   core_batch_changes(s->p.core) != before;
 }
 
 void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, size_t n, uint64_t now_ms)
 {
 	size_t retried = 0, refused = 0;
 
-	if (pcp_server_upstream_on(s)) {
-		/* each request commits on its own (a batch of one inside the core), so the upstream exchange
-		 * runs without the core lock and a local rule is never undone after its upstream twin was made */
-		for (size_t i = 0; i < n; i++) {
-			m[i].out_len = pcp_server_handle(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap);
-			m[i].deferred = pcp_server_deferred(s, m[i].wait_for);
-		}
-		return;
-	}
+	/* the upstream halves (PCP proxy) are jobs the caller submits after this: the batch never waits on
+	 * the upstream, and a job only ever names a committed local rule */
 	core_batch_begin(s->p.core);
 	for (size_t i = 0; i < n; i++)
 		group_one(s, &m[i], now_ms);
@@ -1235,14 +1270,75 @@ void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, siz
 		retried++;
 		core_batch_begin(s->p.core);
 		m[i].out_len = handle(s, m[i].in, m[i].len, &m[i].src, now_ms, m[i].out, m[i].cap, false);
+		m[i].deferred = pcp_server_deferred(s, m[i].wait_for);
+		m[i].upstream = pcp_server_upstream_pending(s, &m[i].job);
 		if (core_batch_end(s->p.core) < 0) {
 			pcp_server_gc(s);
 			m[i].out_len = refuse(s, &m[i], now_ms);
+			m[i].upstream = false;
+			m[i].deferred = false;
 			refused++;
 		}
 	}
 	log_debug("pcp: a batch of %zu requests was refused; %zu retried alone, %zu of them refused", n, retried,
 		  refused);
+}
+
+size_t pcp_server_upstream_answer(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+				  const struct pcp_upstream_job *job, const struct pcp_upstream_answer *a,
+				  uint64_t now_ms, uint8_t *out, size_t cap)
+{
+	size_t n;
+
+	(void)src;
+	if (cap < PCP_MAX_MSG || len < 1)
+		return 0;
+	if (in[0] == NATPMP_VERSION) {
+		struct natpmp_request req;
+		struct natpmp_response resp;
+		uint16_t ignored;
+
+		memset(&req, 0, sizeof(req));
+		if (natpmp_wire_parse_request(in, len, &req, &ignored) != NATPMP_PARSE_OK)
+			return 0;
+		memset(&resp, 0, sizeof(resp));
+		resp.op = req.op;
+		resp.epoch = epoch_of(s, now_ms);
+		resp.internal_port = req.internal_port;
+		resp.result = natpmp_result_of(a->result);
+		if (a->result == PCP_SUCCESS) {
+			resp.ext_port = a->ext_port;
+			resp.lifetime = job->lifetime;
+		} else {
+			s->st.errors[a->result & 15]++;
+		}
+		n = natpmp_wire_build_response(&resp, out, cap);
+	} else {
+		struct pcp_request req;
+		uint8_t ignored;
+
+		if (pcp_wire_parse_request(in, len, &req, &ignored) != PCP_PARSE_OK)
+			return 0;
+		if (a->result == PCP_SUCCESS) {
+			struct map_res res = { .lifetime = job->lifetime, .ext_port = a->ext_port };
+
+			/* the answer echoes what the rule kept (as the first pass cut it) */
+			if (req.opt.has_description && req.opcode == PCP_OP_PEER) {
+				char desc[RULE_DESC_MAX + 1];
+
+				peer_desc(&req, true, true, desc, sizeof(desc));
+			} else if (req.opt.has_description) {
+				desc_fit(&req.opt, RULE_DESC_MAX);
+			}
+			addr_from_v4(&res.ext_addr, a->ext_addr);
+			n = pcp_success(s, &req, &res, now_ms, out, cap);
+		} else {
+			n = pcp_error(s, &req, a->result, now_ms, out, cap);
+		}
+	}
+	if (n)
+		s->st.replies++;
+	return n;
 }
 
 void pcp_server_reset_epoch(struct pcp_server *s, uint64_t now_ms)

@@ -13,7 +13,8 @@
  *   PEER with an IPv4 internal address -> an IPv4 port mapping admitting only the remote peer's
  *                                         address and port; on a CGN (pcpd with cgn_pool) on the
  *                                         subscriber's pool address and block, with the flow's own
- *                                         SNAT to the port answered, in the same transaction
+ *                                         SNAT to the port answered, in the same transaction;
+ *                                         behind an upstream PCP server relayed to it as a PEER
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
@@ -69,17 +70,37 @@ struct pcp_server_params {
 	void *flow_arg;
 };
 
-/* The PCP proxy hook (RFC 7648 in spirit): when a CPE sits behind an upstream PCP server (igdd's
- * interworking function, igdd/iwf.c), every IPv4 port mapping a LAN host makes or refreshes here is
- * also mapped upstream, and the host is told the upstream's external address and port. Called on the
- * server's thread; map blocks for a bounded time. */
+/* The PCP proxy (RFC 7648 in spirit): when a CPE sits behind an upstream PCP server (igdd's
+ * interworking function, igdd/iwf.c, which fills this: iwf_pcp_upstream), every IPv4 port mapping a LAN
+ * host makes or refreshes here is also mapped upstream, and the host is told the upstream's external
+ * address and port. The local half is decided and committed here as for any request (inside the
+ * group's core batch); the upstream half is a job the IWF runs on its own thread, and the answer
+ * leaves once it is done (pcp_server_msg.upstream, pcp_server_upstream_answer): nothing here waits on
+ * the upstream. A deleted or expired mapping reaches the IWF as a core event. */
+struct pcp_upstream_job {
+	uint32_t rule_id;                 /* the committed local rule */
+	struct in6_addr owner;
+	bool made;                        /* the request made it: refused or unanswered upstream, it goes */
+	uint16_t sugg_port;               /* the external port wanted upstream (0 = any) */
+	bool prefer_failure;
+	uint32_t lifetime;                /* granted locally: the answer's */
+	bool peer;                        /* a PEER: relayed upstream as a PEER to this remote peer */
+	struct in6_addr peer_addr;
+	uint16_t peer_port;
+};
+struct pcp_upstream_answer {
+	uint8_t result;                   /* a PCP result (no answer: NETWORK_FAILURE) */
+	struct in_addr ext_addr;          /* on success: the upstream's external address and port */
+	uint16_t ext_port;
+};
+/* Called once per submitted job, on any thread, without locks held. */
+typedef void pcp_upstream_done_fn(void *done_arg, uint64_t cookie, const struct pcp_upstream_answer *a);
 struct pcp_upstream {
 	bool (*active)(void *arg);
-	/* r: the installed local rule (internal port upstream = r->ext_port). A PCP result; on success
-	 * the upstream's external address, port and lifetime. */
-	uint8_t (*map)(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure,
-		       struct in_addr *ext_addr, uint16_t *ext_port, uint32_t *lifetime);
-	void (*unmap)(void *arg, uint32_t rule_id);
+	void (*submit)(void *arg, const struct pcp_upstream_job *job, pcp_upstream_done_fn *done, void *done_arg,
+		       uint64_t cookie);
+	/* done_arg hears nothing more (its jobs still run); on return no callback to it runs */
+	void (*forget)(void *arg, void *done_arg);
 	/* the upstream external port of a rule, if it has one */
 	bool (*ext_of)(void *arg, uint32_t rule_id, struct in_addr *ext_addr, uint16_t *ext_port);
 	/* the upstream's external address, once known (NAT-PMP's public address answer); NULL = none */
@@ -88,9 +109,21 @@ struct pcp_upstream {
 };
 /* Copies the hook (NULL = none). */
 void pcp_server_set_upstream(struct pcp_server *s, const struct pcp_upstream *u);
-/* Is the proxy on now (a hook set, no CGN, the upstream server active)? Its requests wait on the
- * upstream server, so they must not run inside a core batch (which holds the core lock). */
+/* Is the proxy on now (a hook set, no CGN, the upstream server active)? */
 bool pcp_server_upstream_on(const struct pcp_server *s);
+/* Hands a job (pcp_server_msg.job) to the upstream; without one, done hears NETWORK_FAILURE at once. */
+void pcp_server_upstream_submit(struct pcp_server *s, const struct pcp_upstream_job *job, pcp_upstream_done_fn *done,
+				void *done_arg, uint64_t cookie);
+/* See pcp_upstream.forget; no hook: nothing to do. */
+void pcp_server_upstream_forget(struct pcp_server *s, void *done_arg);
+/* The datagram pcp_server_handle (or _handle_asked) just took got no answer yet: its local half is made
+ * and committed (outside a group: a batch of one), its upstream half is job. */
+bool pcp_server_upstream_pending(const struct pcp_server *s, struct pcp_upstream_job *job);
+/* The answer to a request whose upstream half is done: the same datagram (in, len, src) and its job
+ * again, with the upstream's answer. Writes the answer to out and returns its length. */
+size_t pcp_server_upstream_answer(struct pcp_server *s, const uint8_t *in, size_t len, const struct in6_addr *src,
+				  const struct pcp_upstream_job *job, const struct pcp_upstream_answer *a,
+				  uint64_t now_ms, uint8_t *out, size_t cap);
 
 struct pcp_server_stats {
 	uint64_t requests, replies, dropped, rate_limited;
@@ -129,6 +162,9 @@ struct pcp_server_msg {
 	size_t cap;
 	size_t out_len;                   /* set: the answer's length, 0 = send nothing */
 	bool deferred;                    /* set: no answer yet, see pcp_server_deferred */
+	bool upstream;                    /* set: no answer yet, its upstream half (job) is to be submitted
+					   * once the batch committed (pcp_server_upstream_submit) */
+	struct pcp_upstream_job job;
 	struct in6_addr wait_for[2];      /* set when deferred: the addresses it waits for */
 	bool hung_on_batch;               /* internal: a success that holds only if the batch commits */
 };
@@ -138,8 +174,8 @@ struct pcp_server_msg {
  * core batch: one journal sync and one firewall transaction for all, answers valid once it commits.
  * If the batch cannot commit, the requests whose success hung on it are run again one by one, so a
  * request the firewall refuses costs only its sender (NO_RESOURCES), not everyone it shared the batch
- * with; a retry is not counted against the client's rate again. Without a batch while the upstream
- * proxy is on (its exchanges must not hold the core lock).
+ * with; a retry is not counted against the client's rate again. A request with an upstream half
+ * (the PCP proxy) comes back with upstream set: its local half is in the batch, its answer waits.
  */
 void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, size_t n, uint64_t now_ms);
 

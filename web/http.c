@@ -45,6 +45,7 @@ struct web {
 	struct api_web *aw;
 	struct core *core;
 	const struct fw_config *fw;
+	const struct api_upstream *upstream;
 	struct store *store;
 	const struct netif *ifaces;    /* where a web_listen address is (netif.h) */
 	bool saved;                    /* the household saved settings (now or before a restart): they rule */
@@ -365,7 +366,7 @@ static enum MHD_Result serve_api(struct web *w, struct MHD_Connection *c, const 
 	if (res == API_WEB_PASS) {
 		struct api_request ar = {
 			.method = method, .path = url, .body = up->buf, .body_len = up->len, .peer = wr.peer,
-			.privileged = true, .origin = ORIGIN_WEB, .fw = w->fw, .now = 0,
+			.privileged = true, .origin = ORIGIN_WEB, .fw = w->fw, .now = 0, .upstream = w->upstream,
 		};
 		struct api_response resp = { 0 };
 
@@ -671,6 +672,7 @@ int web_start(struct web **out, const struct web_params *p)
 	w->core = p->core;
 	w->fw = &cf->fw;
 	w->conf = cf;
+	w->upstream = p->upstream;
 	w->store = p->store;
 	w->ifaces = p->ifaces;
 	w->fronts = p->fronts;

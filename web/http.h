@@ -40,6 +40,8 @@ struct web_params {
 	 * (e.g. store atomics and write an eventfd); it must not call back into the web server. */
 	void (*fronts)(void *arg, const struct web_settings *s);
 	void *fronts_arg;
+	/* igdd's upstream PCP server as the API shows it (firewall/api.h); NULL = none. Outlives the server. */
+	const struct api_upstream *upstream;
 };
 
 /* Applies the persisted settings, opens the listening sockets and starts the server thread.

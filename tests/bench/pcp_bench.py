@@ -3,7 +3,7 @@
 """PCP MAP requests per second and latency against a PCP server (pcpd or igdd with pcp_rate_limit=0).
 
   pcp_bench.py -s SERVER [--src ADDR] [--count N] [--ports P] [--base B] [--proto udp|tcp]
-               [--sockets K] [--time-limit S]
+               [--sockets K] [--time-limit S] [--interval MS]
   pcp_bench.py -s SERVER [--src ADDR] --fill N [--sockets K] [--fill-base B] [--lifetime L]
                [--subscribers FIRST --per-sub M]
 
@@ -11,7 +11,8 @@ Run (default): each client socket sends a MAP for internal port BASE+k*P+i (i < 
 lifetime 0 deleting it, round after round, so every request changes the rule table (store, nftables).
 With --sockets 1 (the default) that is one sequential client; with K sockets the K clients run at once
 from one process (epoll), each waiting for its answer before its next request, so up to K requests are
-in flight: the server sees many clients (source ports) at the same time. Prints requests/s and
+in flight: the server sees many clients (source ports) at the same time. --interval MS paces each client
+to one request per MS (a steady load beside another measurement, the same whatever the answers take). Prints requests/s and
 p50/p99/max latency in ms for creates and deletes, and one "result key=value ..." line for scripts.
 
 --fill N: installs N long-lived mappings (TCP then UDP internal ports from --fill-base up; the run mode
@@ -22,11 +23,12 @@ range as local, e.g. `ip route add local 100.64.64.0/18 dev lo`), so N mappings 
 
 IPv4 SERVER: port mappings (NAT44); IPv6 SERVER: pinholes for the client's own address (--src binds it).
 Bounded: N requests (or N mappings), at most --time-limit seconds, a request unanswered within 1 s is
-counted as a timeout and the socket moves on.
+counted as a timeout and the socket moves on. SIGTERM ends a run early, with its figures printed.
 """
 import argparse
 import os
 import selectors
+import signal
 import socket
 import struct
 import time
@@ -67,13 +69,13 @@ class Client:
 
     def __init__(self, s, reqs):
         self.s, self.reqs, self.next, self.kind, self.t, self.t0, self.tries = s, reqs, 0, None, 0.0, 0.0, 0
+        self.idle_until = 0.0  # --interval: the next request waits until then
 
     def send(self):
         if self.next >= len(self.reqs):
             self.kind = None
             return False
         self.kind, msg = self.reqs[self.next][:2]
-        self.msg = msg
         self.next += 1
         self.t = self.t0 = time.perf_counter()
         try:
@@ -99,9 +101,31 @@ class SubscriberClient(Client):
         self.s.sendmsg([msg], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, (self.server, 5351))
 
 
-def drive(clients, limit_s, retries=0):
-    """Runs every client until its requests are done or limit_s passed; a request unanswered after
-    TIMEOUT_S is sent again up to `retries` times, then counted as a timeout. Returns the figures."""
+stopped = False
+
+
+def answers(c, r):
+    """Is r the answer to c's current request? Same nonce, protocol and internal port (a socket may
+    speak for several subscribers, each its own nonce), and a success's lifetime is 0 exactly when the
+    request deleted (a create and the delete of one port alternate)."""
+    msg = c.reqs[c.next - 1][1]
+    if len(r) < 42 or r[40:42] != msg[40:42] or r[24:37] != msg[24:37]:
+        return False
+    if r[3] != 0:
+        return True
+    return (struct.unpack("!I", r[4:8])[0] == 0) == (struct.unpack("!I", msg[4:8])[0] == 0)
+
+
+def stop(_sig, _frame):
+    """SIGTERM: a load that runs beside a measurement ends with it and reports what it did."""
+    global stopped
+    stopped = True
+
+
+def drive(clients, limit_s, interval=0.0, retries=0):
+    """Runs every client until its requests are done or limit_s passed; with interval, each client sends
+    at most one request per interval seconds (a paced load); a request unanswered after TIMEOUT_S is
+    sent again up to `retries` times, then counted as a timeout. Returns the figures."""
     lat = {}
     fails = timeouts = 0
     sel = selectors.DefaultSelector()
@@ -110,20 +134,22 @@ def drive(clients, limit_s, retries=0):
     t0 = time.perf_counter()
     busy = sum(1 for c in clients if c.send())
     deadline = t0 + limit_s
-    while busy and time.perf_counter() < deadline:
+    while busy and time.perf_counter() < deadline and not stopped:
         for key, _ in sel.select(0.05):
             c = key.data
             try:
                 r = c.s.recv(1100)
             except (BlockingIOError, ConnectionRefusedError):
                 continue
-            if c.kind is None or (len(r) >= 42 and (r[24:37] != c.msg[24:37] or r[40:42] != c.msg[40:42])):
+            if c.kind is None or not answers(c, r):
                 continue  # a late answer after a timeout, or to a request sent again
             c.tries = 0
             lat.setdefault(c.kind, []).append((time.perf_counter() - c.t0) * 1000)
             if len(r) < 4 or r[3] != 0:
                 fails += 1
-            if not c.send():
+            if interval:
+                c.kind, c.idle_until = None, c.t + interval
+            elif not c.send():
                 busy -= 1
         now = time.perf_counter()
         for c in clients:
@@ -138,6 +164,12 @@ def drive(clients, limit_s, retries=0):
                     continue
                 timeouts += 1
                 c.tries = 0
+                if interval:
+                    c.kind, c.idle_until = None, c.t + max(interval, TIMEOUT_S)
+                elif not c.send():
+                    busy -= 1
+            elif c.kind is None and c.idle_until and now >= c.idle_until:
+                c.idle_until = 0.0
                 if not c.send():
                     busy -= 1
     el = time.perf_counter() - t0
@@ -189,7 +221,9 @@ def main():
     ap.add_argument("--lifetime", type=int, default=7200)
     ap.add_argument("--subscribers", default="")
     ap.add_argument("--per-sub", type=int, default=64)
+    ap.add_argument("--interval", type=float, default=0.0)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, stop)
     k = max(1, a.sockets)
     if a.fill and a.subscribers:
         fill_subscribers(a, k)
@@ -217,7 +251,7 @@ def main():
             kind = "create" if j % 2 == 0 else "delete"
             reqs.append((kind, map_req(client16, proto, port, 600 if kind == "create" else 0, nonce)))
         clients.append(Client(s, reqs))
-    lat, fails, timeouts, el = drive(clients, a.time_limit)
+    lat, fails, timeouts, el = drive(clients, a.time_limit, a.interval / 1000.0)
     done = sum(len(v) for v in lat.values())
     both = lat.get("create", []) + lat.get("delete", [])
     how = "sequential" if k == 1 else "from %d sockets" % k

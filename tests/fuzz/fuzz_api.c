@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		request("POST", "/api/v1/rules/1/refresh", text, size - 1, (data[0] >> 3) & 1);
 		break;
 	case 5: {
-		char *ans = api_ctl_answer(core, &fwc, text, size - 1);
+		char *ans = api_ctl_answer(core, &fwc, NULL, text, size - 1);
 		json_t *j = ans ? json_loads(ans, 0, NULL) : NULL;
 		json_int_t status = json_integer_value(json_object_get(j, "status"));
 

@@ -3,8 +3,9 @@
 # RFC 6970 interworking: igdd behind pcpd on a CGN. UPnP AddPortMapping / AddAnyPortMapping from lan1
 # make the CGN's address:port reach lan1 from the internet through both NATs; GetExternalIPAddress is
 # the CGN's; a port outside the CPE's CGN block is 718; DeletePortMapping closes it end to end; a LAN
-# PCP MAP is proxied upstream; pcpd losing its state (kill -9, store gone) is repaired without client
-# action; with pcpd gone an AddPortMapping fails cleanly and leaves nothing in either nftables table.
+# PCP MAP is proxied upstream and a LAN PCP PEER relayed upstream as a PEER (RFC 7648); pcpd losing its
+# state (kill -9, store gone) is repaired without client action; with pcpd gone an AddPortMapping fails
+# cleanly and leaves nothing in either nftables table.
 # Without upstream_pcp_server the default gateway is probed (RFC 7488): adopted while pcpd answers,
 # interworking off (plain local mappings) once it does not.
 set -u
@@ -101,6 +102,38 @@ L=$(iwf_pcpc map --proto tcp --port 7070 --lifetime 600)
 P3=$(field "$L" ext_port)
 ok "PCP MAP from lan1 -> $IWF_CGN_EXT:$P3"
 expect_connect wan tcp "$IWF_CGN_EXT" "$P3" "the proxied mapping reaches lan1:7070" 2
+
+step "LAN PCP PEER relayed upstream as a PEER (RFC 7648)"
+# a LAN host keeps its outbound UDP flow 4000 -> the WAN host's 5000 reachable: the CPE makes its PEER
+# mapping and relays a PEER (not a MAP: that would open the CGN port to every remote host) to pcpd
+PN=0123456789abcdef01234567
+L=$(iwf_pcpc peer --proto udp --port 4000 --peer "$IWF_WAN" --peer-port 5000 --lifetime 600 --nonce "$PN")
+[ "$(field "$L" result)" = SUCCESS ] || fail "PCP PEER from lan1: $L"
+[ "$(field "$L" ext_addr)" = "$IWF_CGN_EXT" ] ||
+	fail "PCP PEER answered with $(field "$L" ext_addr) (the CPE's own, not relayed?), want the CGN's: $L"
+{ [ "$(field "$L" peer)" = "$IWF_WAN" ] && [ "$(field "$L" peer_port)" = 5000 ]; } || fail "PEER answer names another flow: $L"
+PP=$(field "$L" ext_port)
+# pcpd answers a PEER with the flow's own port and installs nothing; a MAP would have taken a port of
+# the CPE's block
+{ [ "$PP" -lt "$IWF_LO" ] || [ "$PP" -gt "$IWF_HI" ]; } || fail "the PEER went upstream as a MAP (block port $PP): $L"
+ok "PCP PEER from lan1 -> $IWF_CGN_EXT:$PP for the flow to $IWF_WAN:5000 (the CGN's answer)"
+peer_up() {
+	igdctl_lab --json list | "$LAB_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+rules = d.get("rules") if isinstance(d, dict) else d
+ups = [r.get("upstream") for r in rules if r.get("origin") == "pcp-peer"]
+print(" ".join("%s:%s:%s" % (u.get("state"), u.get("ext_addr"), u.get("ext_port")) for u in ups if u) or "none")'
+}
+up=$(peer_up)
+[ "$up" = "mapped:$IWF_CGN_EXT:$PP" ] || fail "the PEER rule's upstream state: $up"
+ok "the PEER rule is held upstream ($up)"
+grep -q "$IWF_CGN_EXT:$PP " <<<"$(igdctl_lab status)" || fail "igdctl status lacks the relayed PEER"
+L=$(iwf_pcpc peer --proto udp --port 4000 --peer "$IWF_WAN" --peer-port 5000 --lifetime 0 --nonce "$PN")
+[ "$(field "$L" result)" = SUCCESS ] || fail "PCP PEER delete: $L"
+peer_gone() { [ "$(peer_up)" = none ] && ! igdctl_lab status | grep -q "$IWF_CGN_EXT:$PP "; }
+wait_until 5 peer_gone || fail "the relayed PEER outlived its delete: $(peer_up)"
+ok "PEER lifetime 0: the CPE's rule and the upstream PEER are gone"
 
 step "pcpd loses its state (kill -9, store and table gone) and restarts"
 # an epoch check needs an epoch to compare: let the first one grow past the RFC 6887 slack

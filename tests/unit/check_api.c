@@ -424,7 +424,7 @@ END_TEST
 
 static int envelope_status(const char *req, json_t **body)
 {
-	char *ans = api_ctl_answer(core, &fwc, req, strlen(req));
+	char *ans = api_ctl_answer(core, &fwc, NULL, req, strlen(req));
 	json_t *j;
 	int st;
 
@@ -481,7 +481,7 @@ START_TEST(test_rule_to_json_v4_remote)
 	r.ext_addr.s_addr = htonl(0xcb007101); /* 203.0.113.1 */
 	ck_assert(addr_parse_prefix("198.51.100.0/24", &r.remote, &r.remote_len));
 	r.expires = NOW + 10;
-	j = api_rule_to_json(&r, NOW + 20);
+	j = api_rule_to_json(&r, NOW + 20, NULL);
 	ck_assert_str_eq(json_string_value(json_object_get(j, "remote")), "198.51.100.0/24");
 	ck_assert_str_eq(json_string_value(json_object_get(j, "ext_addr")), "203.0.113.1");
 	ck_assert_str_eq(json_string_value(json_object_get(j, "proto")), "udp");
@@ -633,7 +633,7 @@ START_TEST(test_name_device)
 	ck_assert_uint_eq(device_name_count(devices), 2);
 	/* igdctl's way in: the control socket envelope */
 	{
-		char *ans = api_ctl_answer(core, &fwc, "{\"method\":\"PUT\",\"path\":\"/api/v1/devices/" DEV2
+		char *ans = api_ctl_answer(core, &fwc, NULL, "{\"method\":\"PUT\",\"path\":\"/api/v1/devices/" DEV2
 					   "\",\"body\":{\"name\":\"Laptop\"}}", strlen("{\"method\":\"PUT\","
 					   "\"path\":\"/api/v1/devices/" DEV2 "\",\"body\":{\"name\":\"Laptop\"}}"));
 

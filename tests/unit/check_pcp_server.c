@@ -1543,16 +1543,18 @@ static bool up_active(void *arg)
 	return up_on;
 }
 
-static uint8_t up_map(void *arg, const struct rule *r, uint16_t sugg_port, bool prefer_failure, struct in_addr *ext,
-		      uint16_t *ext_port, uint32_t *lifetime)
+/* The upstream's jobs as submitted (answered later by the test, as the IWF would from its thread). */
+static struct pcp_upstream_job up_jobs[8];
+static uint64_t up_cookies[8];
+static size_t n_up_jobs;
+
+static void up_submit(void *arg, const struct pcp_upstream_job *job, pcp_upstream_done_fn *done, void *done_arg,
+		      uint64_t cookie)
 {
-	(void)arg;
-	(void)sugg_port;
-	(void)prefer_failure;
-	ext->s_addr = htonl(0xcb007108);   /* 203.0.113.8 */
-	*ext_port = (uint16_t)(r->ext_port + 1);
-	*lifetime = 600;
-	return PCP_SUCCESS;
+	(void)arg, (void)done, (void)done_arg;
+	ck_assert_uint_lt(n_up_jobs, 8);
+	up_cookies[n_up_jobs] = cookie;
+	up_jobs[n_up_jobs++] = *job;
 }
 
 static bool up_ext_addr(void *arg, struct in_addr *out)
@@ -1566,7 +1568,7 @@ static bool up_ext_addr(void *arg, struct in_addr *out)
  * address inside the CGN; unknown yet: NETWORK_FAILURE, as without a WAN address. */
 START_TEST(natpmp_public_address_upstream)
 {
-	struct pcp_upstream u = { .active = up_active, .map = up_map, .ext_addr = up_ext_addr };
+	struct pcp_upstream u = { .active = up_active, .submit = up_submit, .ext_addr = up_ext_addr };
 	uint8_t out[PCP_MAX_MSG], ext_req[2] = { 0, 0 };
 	struct natpmp_response r;
 	size_t n;
@@ -1838,6 +1840,102 @@ START_TEST(group_failure_costs_only_the_offender)
 }
 END_TEST
 
+/* The PCP proxy (behind an upstream PCP server): an IPv4 MAP's (or PEER's) local half commits in the
+ * group's batch and the request comes back unanswered with its upstream job; an IPv6 MAP of the same
+ * wake-up, which needs no upstream, is answered at once. The answer, once the upstream is done, names the upstream's
+ * address and port (success) or its error (the local half is then the IWF's to take back). */
+START_TEST(proxy_answers_later_v6_at_once)
+{
+	static uint8_t in[3][PCP_MAX_MSG], out[3][PCP_MAX_MSG];
+	struct pcp_upstream u = { .active = up_active, .submit = up_submit, .ext_addr = up_ext_addr };
+	struct pcp_server_msg m[3];
+	struct pcp_request q4 = map_req("::ffff:192.0.2.10", IPPROTO_TCP, 5000, 6000, 600, 1);
+	struct pcp_request q6 = map_req("2001:db8:1::5", IPPROTO_UDP, 5001, 0, 600, 2);
+	struct pcp_request qn = map_req("::ffff:192.0.2.11", IPPROTO_UDP, 5002, 0, 600, 3);
+	struct pcp_upstream_answer ok = { .result = PCP_SUCCESS, .ext_addr.s_addr = htonl(0xcb007108),
+					  .ext_port = 40000 }, no = { .result = PCP_CANNOT_PROVIDE_EXTERNAL };
+	struct pcp_response r;
+	struct rule got;
+	size_t n;
+
+	pcp_server_set_upstream(fx.srv, &u);
+	up_on = true;
+	n_up_jobs = 0;
+	group_msg(&m[0], &q4, "::ffff:192.0.2.10", in[0], out[0]);
+	group_msg(&m[1], &q6, "2001:db8:1::5", in[1], out[1]);
+	group_msg(&m[2], &qn, "::ffff:192.0.2.11", in[2], out[2]);
+	pcp_server_handle_group(fx.srv, m, 3, now_ms);
+	ck_assert_uint_eq(m[0].out_len, 0);
+	ck_assert(m[0].upstream);
+	ck_assert_uint_eq(group_result(&m[1]), PCP_SUCCESS);
+	ck_assert(!m[1].upstream);
+	ck_assert(m[2].upstream);
+	/* the job names the committed local rule, made by this request, with the client's wishes */
+	ck_assert(m[0].job.made);
+	ck_assert_uint_eq(m[0].job.sugg_port, 6000);
+	ck_assert_uint_eq(m[0].job.lifetime, 600);
+	ck_assert_int_eq(core_get(fx.core, m[0].job.rule_id, &got), V_OK);
+	ck_assert_uint_eq(got.int_port, 5000);
+	ck_assert(has_portmap(IPPROTO_TCP, got.ext_port, NULL));
+	/* nothing was submitted by the server itself: the caller submits once the batch committed */
+	ck_assert_uint_eq(n_up_jobs, 0);
+	pcp_server_upstream_submit(fx.srv, &m[0].job, NULL, NULL, 7);
+	ck_assert_uint_eq(n_up_jobs, 1);
+	ck_assert_uint_eq(up_cookies[0], 7);
+	/* the upstream answered: the client hears the CGN's address and port, the local lifetime */
+	n = pcp_server_upstream_answer(fx.srv, m[0].in, m[0].len, &m[0].src, &m[0].job, &ok, now_ms, out[0],
+				       PCP_MAX_MSG);
+	ck_assert_int_eq(pcp_wire_parse_response(out[0], n, &r), PCP_PARSE_OK);
+	ck_assert_uint_eq(r.result, PCP_SUCCESS);
+	ck_assert_uint_eq(r.op.ext_port, 40000);
+	{
+		struct in6_addr cgn = A("::ffff:203.0.113.8");
+
+		ck_assert(addr_equal(&r.op.ext_addr, &cgn));
+	}
+	ck_assert_uint_eq(r.lifetime, 600);
+	ck_assert(memcmp(r.op.nonce, q4.op.nonce, PCP_NONCE_LEN) == 0);
+	/* refused upstream: the client hears the upstream's result */
+	n = pcp_server_upstream_answer(fx.srv, m[2].in, m[2].len, &m[2].src, &m[2].job, &no, now_ms, out[2],
+				       PCP_MAX_MSG);
+	ck_assert_int_eq(pcp_wire_parse_response(out[2], n, &r), PCP_PARSE_OK);
+	ck_assert_uint_eq(r.result, PCP_CANNOT_PROVIDE_EXTERNAL);
+	/* an IPv4 PEER goes up as a PEER for the same flow (RFC 7648), never as a MAP; its answer names
+	 * the flow and the upstream's address */
+	{
+		struct pcp_request qp = peer_req("::ffff:192.0.2.12", IPPROTO_UDP, 4000, "::ffff:198.51.100.1", 5000,
+						 600, 4);
+		struct pcp_upstream_answer pok = { .result = PCP_SUCCESS, .ext_addr.s_addr = htonl(0xcb007108),
+						   .ext_port = 4000 };
+		struct in6_addr peer = A("::ffff:198.51.100.1"), cgn = A("::ffff:203.0.113.8");
+
+		group_msg(&m[1], &qp, "::ffff:192.0.2.12", in[1], out[1]);
+		pcp_server_handle_group(fx.srv, &m[1], 1, now_ms);
+		ck_assert(m[1].upstream);
+		ck_assert(m[1].job.peer);
+		ck_assert(m[1].job.made);
+		ck_assert(!m[1].job.prefer_failure);
+		ck_assert(addr_equal(&m[1].job.peer_addr, &peer));
+		ck_assert_uint_eq(m[1].job.peer_port, 5000);
+		n = pcp_server_upstream_answer(fx.srv, m[1].in, m[1].len, &m[1].src, &m[1].job, &pok, now_ms, out[1],
+					       PCP_MAX_MSG);
+		ck_assert_uint_eq(n, PCP_HDR_LEN + PCP_PEER_LEN);
+		ck_assert_int_eq(pcp_wire_parse_response(out[1], n, &r), PCP_PARSE_OK);
+		ck_assert_uint_eq(r.opcode, PCP_OP_PEER);
+		ck_assert_uint_eq(r.result, PCP_SUCCESS);
+		ck_assert(addr_equal(&r.op.ext_addr, &cgn));
+		ck_assert(addr_equal(&r.op.peer_addr, &peer));
+		ck_assert_uint_eq(r.op.peer_port, 5000);
+	}
+	/* a refresh of the first mapping: not made by this request (the upstream failing leaves it) */
+	group_msg(&m[0], &q4, "::ffff:192.0.2.10", in[0], out[0]);
+	pcp_server_handle_group(fx.srv, m, 1, now_ms);
+	ck_assert(m[0].upstream);
+	ck_assert(!m[0].job.made);
+	up_on = false;
+}
+END_TEST
+
 /* PCP DESCRIPTION is UTF-8 with no rule against controls: an ESC sequence or a bell would reach
  * igdctl's terminal and SOAP answers (XML 1.0 forbids them). The core scrubs it like a UPnP one. */
 START_TEST(description_controls_scrubbed)
@@ -1878,6 +1976,7 @@ static Suite *pcp_server_suite(void)
 	tcase_add_test(tc, version_steps);
 	tcase_add_test(tc, natpmp_off_short_unsupp_version);
 	tcase_add_test(tc, natpmp_public_address_upstream);
+	tcase_add_test(tc, proxy_answers_later_v6_at_once);
 	tcase_add_test(tc, same_endpoint_same_port);
 	tcase_add_test(tc, lifetime_zero_deletes);
 	tcase_add_test(tc, lifetime_clamped);
