@@ -103,10 +103,11 @@ cgn_pcpd_conf() {
 }
 
 cgn_pcpd_start() {
-	local i pid
+	local i pid ready0
 	[ -x "$PCPD_BIN" ] || { echo "cgn_pcpd_start: $PCPD_BIN not built" >&2; return 1; }
 	[ -f "$CGN_DIR/pcpd.conf" ] || cgn_pcpd_conf
 	echo "=== $(date +%T) pcpd start" >>"$CGN_DIR/pcpd.log"
+	ready0=$(grep -c '^pcpd: ready' "$CGN_DIR/pcpd.log" || true)
 	# ip netns exec execs pcpd: $! is pcpd itself (a shell function here would put a subshell between)
 	ip netns exec "${CGN_LAB}cgn" "$PCPD_BIN" -d -f "$CGN_DIR/pcpd.conf" </dev/null >>"$CGN_DIR/pcpd.log" 2>&1 &
 	pid=$!
@@ -115,8 +116,9 @@ cgn_pcpd_start() {
 	# CGN_START_TRIES: 50 ms each (a start with a million mappings restores and resyncs for longer)
 	for ((i = 0; i < ${CGN_START_TRIES:-200}; i++)); do
 		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$CGN_DIR/pcpd.log" >&2; return 1; }
-		if [ -S "$CGN_DIR/pcpd.sock" ] && cgn_exec cgn nft list table inet pcpd >/dev/null 2>&1 &&
-			cgn_exec cgn ss -lun | grep -q ':5351 '; then
+		# pcpd says "ready" once its table is in the kernel and it listens (no `nft list`: with a
+		# million mappings nft's cache alone takes minutes)
+		if [ -S "$CGN_DIR/pcpd.sock" ] && [ "$(grep -c '^pcpd: ready' "$CGN_DIR/pcpd.log" || true)" -gt "$ready0" ]; then
 			return 0
 		fi
 		sleep 0.05
