@@ -188,10 +188,6 @@ size_t pcp_server_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t 
 /* The NAT-PMP external address announcement (RFC 6886 3.2.1), for 224.0.0.1:5350. 0 if no address. */
 size_t pcp_server_natpmp_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap);
 
-/* Forgets index entries whose rule the core no longer holds (expired, deleted elsewhere). Returns
- * how many were dropped. Call it now and then (pcp_io does, every minute). */
-size_t pcp_server_gc(struct pcp_server *s);
-
 void pcp_server_stats(const struct pcp_server *s, struct pcp_server_stats *out);
 
 /* The PCP result a core verdict is rendered as (prefer_failure: the exact port was asked for). */
