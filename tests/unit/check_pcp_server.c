@@ -1830,7 +1830,7 @@ START_TEST(group_failure_costs_only_the_offender)
 	ck_assert_uint_eq(rules(&all), N - 1);
 	free(all);
 	ck_assert_uint_eq(fw_mem_count(fx.fw), N - 1);
-	/* the mapping index names only what stands: client 20 asking again makes a new mapping */
+	/* the core's names of mappings hold only what stands: client 20 asking again makes a new mapping */
 	fw_mem_refuse(fx.fw, NULL);
 	pcp_server_handle_group(fx.srv, &m[20], 1, now_ms);
 	ck_assert_uint_eq(group_result(&m[20]), PCP_SUCCESS);
