@@ -18,10 +18,9 @@
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
- * The server keeps its own index (internal address, protocol, internal port[, remote peer]) -> rule
- * id, because a PCP mapping is named by that triple (a PEER by that and its peer); the core stays the
- * owner of the rules and the index is checked against it on every use (a rule the core expired or
- * someone deleted is simply forgotten).
+ * A PCP mapping is named by (internal address, protocol, internal port), a PEER by that and its peer:
+ * the server finds a mapping by its name in the core (core_find_pcp), which keeps that index with the
+ * table; the server keeps no state of its own about mappings (only its epoch and rate limits).
  */
 #ifndef IGDD_PCP_SERVER_H
 #define IGDD_PCP_SERVER_H
@@ -132,8 +131,8 @@ struct pcp_server_stats {
 	uint64_t errors[16];              /* by PCP result code (NAT-PMP results counted as PCP ones) */
 };
 
-/* now_ms is monotonic milliseconds (loop_now_ms()); the epoch starts there. Builds the mapping
- * index from the PCP / NAT-PMP rules the core already holds (restored from the store). */
+/* now_ms is monotonic milliseconds (loop_now_ms()); the epoch starts there. The PCP / NAT-PMP rules
+ * the core already holds (restored from the store) are found by name at once. */
 struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t now_ms);
 void pcp_server_free(struct pcp_server *s);
 
