@@ -154,6 +154,7 @@ struct core {
 	struct id_order pm_order;  /* port mapping ids, ascending */
 	struct log_limit commit_log;  /* a refused transaction is logged at most so often */
 	struct hmap *owners;       /* struct in6_addr -> (uintptr_t) number of rules owned */
+	struct hmap *pcp;          /* struct pcp_name -> struct rule * (PCP and NAT-PMP mappings by name) */
 	uint32_t next_id;
 	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
 	uint64_t reconciles;
@@ -607,6 +608,84 @@ static void owner_adjust(struct core *c, const struct rule *r, int delta)
 		device_pin(c->p.devices, r->owner_mac, delta);
 }
 
+/* ---------- PCP mapping names ---------- */
+
+/* core_pcp_key packed for the index, which derives it from the rule it holds (hmap_new_derived): a
+ * slot costs its value and a state byte, whatever the key's length. */
+struct pcp_name {
+	uint8_t internal[16];
+	uint8_t peer[16];
+	uint16_t proto, port, peer_port;
+	uint8_t is_peer, zero;
+};
+
+static struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
+				   const struct in6_addr *peer, uint16_t peer_port)
+{
+	struct pcp_name n;
+
+	memset(&n, 0, sizeof(n));
+	memcpy(n.internal, internal->s6_addr, 16);
+	n.proto = proto;
+	n.port = port;
+	if (peer) {
+		n.is_peer = 1;
+		memcpy(n.peer, peer->s6_addr, 16);
+		n.peer_port = peer_port;
+	}
+	return n;
+}
+
+static bool pcp_named(const struct rule *r)
+{
+	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP || r->origin == ORIGIN_PCP_PEER) &&
+	       r->target.use_exact;
+}
+
+static struct pcp_name pcp_name_of_rule(const struct rule *r)
+{
+	bool peer = r->origin == ORIGIN_PCP_PEER;
+
+	return pcp_name_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL,
+			   peer ? r->remote_port : 0);
+}
+
+static void pcp_key(const void *value, void *key)
+{
+	struct pcp_name n = pcp_name_of_rule(value);
+
+	memcpy(key, &n, sizeof(n));
+}
+
+/* Does r hold its name in the index (*n: the name)? Not when it has none, or another rule holds it. */
+static bool pcp_holds(const struct core *c, const struct rule *r, struct pcp_name *n)
+{
+	if (!pcp_named(r))
+		return false;
+	*n = pcp_name_of_rule(r);
+	return hmap_get(c->pcp, n) == r;
+}
+
+/* Before r's name changes or r leaves the table (the index finds a slot by the key its rule has now). */
+static void pcp_unindex(struct core *c, const struct rule *r)
+{
+	struct pcp_name n;
+
+	if (pcp_holds(c, r, &n))
+		hmap_del(c->pcp, &n);
+}
+
+/* r, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
+static int pcp_index(struct core *c, struct rule *r)
+{
+	struct pcp_name n;
+
+	if (!pcp_named(r))
+		return 0;
+	n = pcp_name_of_rule(r);
+	return hmap_put(c->pcp, &n, r);
+}
+
 /* ---------- port mappings in id order ---------- */
 
 static size_t order_find(const struct id_order *o, uint32_t id)
@@ -721,6 +800,10 @@ static int table_insert(struct core *c, struct rule *r)
 {
 	if (hmap_put(c->rules, &r->id, r) < 0)
 		return -1;
+	if (pcp_index(c, r) < 0) {
+		hmap_del(c->rules, &r->id);
+		return -1;
+	}
 	owner_adjust(c, r, +1);
 	c->n_kind[r->kind]++;
 	if (r->kind == RULE_PORTMAP)
@@ -731,6 +814,7 @@ static int table_insert(struct core *c, struct rule *r)
 
 static void table_remove(struct core *c, struct rule *r)
 {
+	pcp_unindex(c, r);
 	hmap_del(c->rules, &r->id);
 	owner_adjust(c, r, -1);
 	c->n_kind[r->kind]--;
@@ -795,6 +879,7 @@ struct core *core_new(const struct core_params *p)
 	c->elems = hmap_new_derived(sizeof(struct elem_key), slot_key);
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
+	c->pcp = hmap_new_derived(sizeof(struct pcp_name), pcp_key);
 	c->next_id = 1;
 	c->next_expiry = EXPIRY_NONE;
 	pthread_mutexattr_init(&ma);
@@ -803,7 +888,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&c->devices_changed, NULL);
 	pthread_cond_init(&c->group_done, NULL);
-	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL) {
+	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
 		core_free(c);
 		return NULL;
 	}
@@ -835,6 +920,7 @@ void core_free(struct core *c)
 	hmap_free(c->elems);
 	hmap_free(c->owners);
 	hmap_free(c->clash);
+	hmap_free(c->pcp);
 	free(c->pm_order.ids);
 	free(c->b.ops);
 	free(c->b.members);
@@ -1115,9 +1201,16 @@ static int rule_set(struct core *c, struct rule **rp, const struct rule *next, s
 {
 	struct rule *r = *rp, *dst = r;
 	bool moved = rule_moves(r, next);
+	struct pcp_name was = { .zero = 0 }, now = { .zero = 0 };
+	bool held = pcp_holds(c, r, &was), named = pcp_named(next), same;
 
 	if (!stored_fits(r, next) && (dst = malloc(rule_used_size(next))) == NULL)
 		return -1;
+	if (named)
+		now = pcp_name_of_rule(next);
+	same = held && named && memcmp(&was, &now, sizeof(was)) == 0;
+	if (held && !same)
+		hmap_del(c->pcp, &was);   /* while r still has the name the slot is found by */
 	if (moved)
 		detach_rule(c, tt, r);
 	else
@@ -1126,6 +1219,8 @@ static int rule_set(struct core *c, struct rule **rp, const struct rule *next, s
 	rule_copy(dst, next);
 	if (dst != r) {
 		(void)hmap_put(c->rules, &dst->id, dst);   /* the id is there: a replacement, which cannot fail */
+		if (same)
+			(void)hmap_put(c->pcp, &now, dst);  /* likewise, and r is still readable for the compare */
 		for (size_t i = 0; i < c->b.n_ops; i++)
 			if (c->b.ops[i].r == r)
 				c->b.ops[i].r = dst;
@@ -1133,6 +1228,8 @@ static int rule_set(struct core *c, struct rule **rp, const struct rule *next, s
 		*rp = dst;
 	}
 	owner_adjust(c, dst, +1);
+	if (named && !same && hmap_put(c->pcp, &now, dst) < 0)
+		log_warnx("core: out of memory naming PCP mapping %u", dst->id);
 	return moved ? attach_rule(c, tt, dst) : 0;
 }
 
@@ -1995,6 +2092,22 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 	return r ? V_OK : V_NOT_FOUND;
 }
 
+enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out)
+{
+	struct pcp_name n = pcp_name_of(&k->internal, k->proto, k->port, k->peer ? &k->peer_addr : NULL,
+					k->peer ? k->peer_port : 0);
+	struct rule *r;
+
+	lock_settled(c);
+	r = hmap_get(c->pcp, &n);
+	if (r) {
+		fill_counters(c, r);
+		rule_copy(out, r);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r ? V_OK : V_NOT_FOUND;
+}
+
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
 			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out)
 {
@@ -2380,6 +2493,7 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 		u[i].r = r;
 		rule_copy(&u[i].saved, r);
 		detach_rule(c, &tt, r);
+		pcp_unindex(c, r);   /* a PCP pinhole's name is its internal address, which moves */
 	}
 	for (size_t i = 0; i < pl->n; i++) {
 		struct rule *r = u[i].r;
@@ -2393,7 +2507,7 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			r->state = RULE_GONE;
 			continue;
 		}
-		if (attach_rule(c, &tt, r) < 0)
+		if (attach_rule(c, &tt, r) < 0 || pcp_index(c, r) < 0)
 			tt.oom = true;
 	}
 	if (tt.oom)
@@ -2439,8 +2553,11 @@ undo:
 			continue;
 		if (r->state != RULE_GONE)
 			detach_rule(c, NULL, r);
+		pcp_unindex(c, r);
 		rule_copy(r, &u[i].saved);   /* the same description: it fits */
 		attach_rule(c, NULL, r);
+		if (pcp_index(c, r) < 0)
+			log_warnx("core: out of memory naming PCP mapping %u", r->id);
 		r->state = u[i].saved.state;
 	}
 	if (tt.oom)

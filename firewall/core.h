@@ -178,6 +178,23 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out);
 /* The port mapping holding (ext_addr, proto, ext_port, remote); remote_len 0 = the wildcard one. */
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
 			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out);
+/* A PCP/NAT-PMP mapping's name (RFC 6887 11.3, 12.3): a MAP or a NAT-PMP mapping by (internal address,
+ * protocol, internal port), so the two protocols share one mapping as RFC 6887 wants (their nonces keep
+ * them apart: pcp_server); a PEER by those and its remote peer (address and port), a mapping of its own
+ * beside a MAP of the same internal port. Rules named so are those of origin ORIGIN_PCP, ORIGIN_NATPMP
+ * (peer false) and ORIGIN_PCP_PEER (peer true, remote/remote_port) with an exact target. */
+struct core_pcp_key {
+	struct in6_addr internal;   /* v4-mapped for IPv4 */
+	uint16_t proto;             /* rule protocol: RULE_PROTO_ANY for PCP protocol 0 */
+	uint16_t port;              /* internal port */
+	bool peer;                  /* a PEER: peer_addr and peer_port are part of the name */
+	struct in6_addr peer_addr;
+	uint16_t peer_port;
+};
+/* The mapping so named, through an index the core keeps with the table (every add, change, delete,
+ * expiry, re-anchoring and store load): V_OK, or V_NOT_FOUND. Should two rules share a name (only
+ * possible through a re-anchoring that moves one onto the other's address), the newer change holds it. */
+enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out);
 /* Copies all rules, sorted by id, into a malloc'd array; returns the count (*out NULL when 0). */
 size_t core_list(struct core *c, struct rule **out);
 /* Calls fn for every rule, in no order, under the core's lock, without copying the table (a million

@@ -225,7 +225,7 @@ static void snapshot_tick(void *arg)
 
 	if (core_snapshot(d->core) < 0)
 		log_warnx("store: periodic snapshot failed");
-	/* once a minute: the peaks other threads (web UI lists) and timers (the PCP index rebuild) leave */
+	/* once a minute: the peaks other threads (web UI lists, igdctl dumps) leave */
 	give_back_memory();
 	loop_timer(d->loop, SNAPSHOT_EVERY_MS, snapshot_tick, d);
 }

@@ -27,7 +27,7 @@
 #include "pcpd/pcp_wire.h"
 
 #define PCP_IO_BATCH 64          /* datagrams read per wake-up (one core batch) before yielding to the loop */
-#define PCP_IO_GC_MS 60000       /* mapping index sweep */
+#define PCP_IO_WAN_POLL_MS 60000 /* WAN address check when nobody asks */
 #define PCP_IO_WAN_CACHE_MS 1000 /* how long a looked-up WAN address is trusted */
 
 struct rx_slot;
@@ -573,14 +573,13 @@ static void announce_schedule(struct pcp_service *s, unsigned count)
 	loop_timer(s->p.loop, 0, on_announce, s);
 }
 
-static void on_gc(void *arg)
+static void on_wan_poll(void *arg)
 {
 	struct pcp_service *s = arg;
 	struct in_addr ignored;
 
-	pcp_server_gc(s->srv);
 	service_wan(s, &ignored);  /* notices an address change even when nobody asks */
-	loop_timer(s->p.loop, PCP_IO_GC_MS, on_gc, s);
+	loop_timer(s->p.loop, PCP_IO_WAN_POLL_MS, on_wan_poll, s);
 }
 
 /* ---------- sockets ---------- */
@@ -706,7 +705,7 @@ int pcp_service_start(struct pcp_service **out, const struct pcp_service_params 
 	if ((s->fd4 >= 0 && loop_add_fd(p->loop, s->fd4, EPOLLIN, on_readable, s) < 0) ||
 	    (s->fd6 >= 0 && loop_add_fd(p->loop, s->fd6, EPOLLIN, on_readable, s) < 0))
 		goto fail;
-	loop_timer(p->loop, PCP_IO_GC_MS, on_gc, s);
+	loop_timer(p->loop, PCP_IO_WAN_POLL_MS, on_wan_poll, s);
 	announce_schedule(s, PCP_IO_ANNOUNCE_COUNT);
 	log_info("pcp: listening on port %u (%s%s) on %zu LAN interface(s)", port, s->fd4 >= 0 ? "IPv4" : "",
 		 s->fd6 >= 0 ? (s->fd4 >= 0 ? "+IPv6" : "IPv6") : "", p->n_lan);
@@ -725,7 +724,7 @@ void pcp_service_stop(struct pcp_service *s)
 		return;
 	if (s->p.loop) {
 		loop_timer_cancel(s->p.loop, on_announce, s);
-		loop_timer_cancel(s->p.loop, on_gc, s);
+		loop_timer_cancel(s->p.loop, on_wan_poll, s);
 		loop_timer_cancel(s->p.loop, on_held, s);
 	}
 	for (size_t i = 0; i < s->n_held; i++)

@@ -13,27 +13,6 @@
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"
 
-/* A PCP MAP is named by (internal address, protocol, internal port): RFC 6887 11.3. A PEER is one
- * outbound flow, so its name adds the remote peer (RFC 6887 12.3): each peer is a mapping of its
- * own, distinct from a MAP of the same internal port. A MAP's peer fields are zero; a PEER's peer
- * address never is (pcp_peer refuses an unspecified one). */
-struct map_key {
-	uint8_t addr[16];
-	uint16_t proto;   /* rule protocol: RULE_PROTO_ANY for PCP protocol 0 */
-	uint16_t port;
-	uint8_t peer[16];
-	uint16_t peer_port;
-};
-/* MAPs, by far the most, are indexed by the first MAP_KEY_LEN bytes of their key (the peer fields are
- * zero), and IPv4 ones (a CGN's subscribers) by 8 bytes: a carrier's million mappings cost 8 key bytes
- * a slot, not 38. */
-#define MAP_KEY_LEN offsetof(struct map_key, peer)
-struct map_key4 {
-	uint8_t addr[4];
-	uint16_t proto;
-	uint16_t port;
-};
-
 /* Every PEER rule's description starts so (then the flow, then the client's DESCRIPTION), so that
  * igdctl list and the web UI say what it is. (What tells a PEER from a MAP with a one-host FILTER
  * is its origin, ORIGIN_PCP_PEER.) */
@@ -48,9 +27,6 @@ struct bucket {
 struct pcp_server {
 	struct pcp_server_params p;
 	uint64_t epoch_ms;            /* when the current epoch began */
-	struct hmap *maps4;           /* IPv4 MAP: struct map_key4 -> (uintptr_t) rule id */
-	struct hmap *maps;            /* IPv6 MAP: struct map_key (MAP_KEY_LEN bytes) -> (uintptr_t) rule id */
-	struct hmap *peers;           /* PEER: struct map_key -> (uintptr_t) rule id */
 	struct hmap *buckets;         /* struct in6_addr -> struct bucket * */
 	struct pcp_server_stats st;
 	bool has_upstream;            /* the proxy hook (pcp_server_set_upstream) */
@@ -167,130 +143,36 @@ uint8_t pcp_server_result_of(enum verdict v, bool prefer_failure)
 	return PCP_NO_RESOURCES;
 }
 
-/* ---------- the mapping index ---------- */
+/* ---------- mappings by name ---------- */
 
-static struct map_key key_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
-			     const struct in6_addr *peer, uint16_t peer_port)
+/* A MAP is named by (internal address, protocol, internal port): RFC 6887 11.3. A PEER is one outbound
+ * flow, so its name adds the remote peer (RFC 6887 12.3): each peer is a mapping of its own, distinct
+ * from a MAP of the same internal port. The core keeps the index (core_find_pcp). */
+static struct core_pcp_key key_of_req(const struct map_req *mr)
 {
-	struct map_key k;
+	struct core_pcp_key k;
 
 	memset(&k, 0, sizeof(k));
-	memcpy(k.addr, internal->s6_addr, 16);
-	k.proto = proto;
-	k.port = port;
-	if (peer)
-		memcpy(k.peer, peer->s6_addr, 16);
-	k.peer_port = peer_port;
+	k.internal = mr->internal;
+	k.proto = mr->proto;
+	k.port = mr->int_port;
+	if (mr->peer) {
+		k.peer = true;
+		k.peer_addr = mr->filter->addr;
+		k.peer_port = mr->filter->port;
+	}
 	return k;
 }
 
-static struct map_key key_of_req(const struct map_req *mr)
+static bool find_mapping(struct pcp_server *s, const struct core_pcp_key *k, struct rule *out)
 {
-	return key_of(&mr->internal, mr->proto, mr->int_port, mr->peer ? &mr->filter->addr : NULL,
-		      mr->peer ? mr->filter->port : 0);
-}
-
-static struct map_key key_of_rule(const struct rule *r)
-{
-	bool peer = r->origin == ORIGIN_PCP_PEER;
-
-	return key_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL, peer ? r->remote_port : 0);
+	return core_find_pcp(s->p.core, k, out) == V_OK;
 }
 
 static bool rule_is_ours(const struct rule *r)
 {
 	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_PCP_PEER || r->origin == ORIGIN_NATPMP) &&
 	       r->target.use_exact;
-}
-
-/* The map holding k, and the key it is held by there (*kp: k itself, or k4 filled in). A PEER's peer
- * address is never unspecified (pcp_peer refuses it). */
-static struct hmap *index_of(const struct pcp_server *s, const struct map_key *k, const void **kp,
-			     struct map_key4 *k4)
-{
-	static const uint8_t zero[16];
-	struct in6_addr a;
-
-	*kp = k;
-	if (memcmp(k->peer, zero, sizeof(zero)) != 0 || k->peer_port)
-		return s->peers;
-	memcpy(a.s6_addr, k->addr, 16);
-	if (!addr_is_v4(&a))
-		return s->maps;
-	memcpy(k4->addr, &k->addr[12], 4);
-	k4->proto = k->proto;
-	k4->port = k->port;
-	*kp = k4;
-	return s->maps4;
-}
-
-static void index_put(struct pcp_server *s, const struct rule *r)
-{
-	struct map_key k = key_of_rule(r);
-	struct map_key4 k4;
-	const void *kp;
-	struct hmap *m = index_of(s, &k, &kp, &k4);
-
-	if (hmap_put(m, kp, (void *)(uintptr_t)r->id) < 0)
-		log_warnx("pcp: out of memory indexing rule %u", r->id);
-}
-
-/* The live rule behind a key, checked against the core: the core may have expired it, or the
- * operator deleted it and the id went to another rule since. */
-static bool index_find(struct pcp_server *s, const struct map_key *k, struct rule *out)
-{
-	struct map_key4 k4;
-	const void *kp;
-	struct hmap *m = index_of(s, k, &kp, &k4);
-	uint32_t id = (uint32_t)(uintptr_t)hmap_get(m, kp);
-	struct map_key now;
-
-	if (id == 0)
-		return false;
-	if (core_get(s->p.core, id, out) == V_OK && rule_is_ours(out)) {
-		now = key_of_rule(out);
-		if (memcmp(&now, k, sizeof(now)) == 0)
-			return true;
-	}
-	hmap_del(m, kp);
-	return false;
-}
-
-static void index_one(void *arg, const struct rule *r)
-{
-	if (rule_is_ours(r))
-		index_put(arg, r);
-}
-
-static void index_build(struct pcp_server *s)
-{
-	core_walk(s->p.core, index_one, s);
-}
-
-size_t pcp_server_gc(struct pcp_server *s)
-{
-	size_t before = hmap_count(s->maps4) + hmap_count(s->maps) + hmap_count(s->peers), after;
-	struct hmap *fresh4 = hmap_new(sizeof(struct map_key4)), *fresh = hmap_new(MAP_KEY_LEN);
-	struct hmap *fresh_peers = hmap_new(sizeof(struct map_key));
-	struct hmap *old4 = s->maps4, *old = s->maps, *old_peers = s->peers;
-
-	if (fresh4 == NULL || fresh == NULL || fresh_peers == NULL) {
-		hmap_free(fresh4);
-		hmap_free(fresh);
-		hmap_free(fresh_peers);
-		return 0;
-	}
-	/* Rebuilt from the core in one core_walk (one lock round) instead of a core_get per entry:
-	 * whatever the core no longer holds simply is not carried over. */
-	s->maps4 = fresh4;
-	s->maps = fresh;
-	s->peers = fresh_peers;
-	index_build(s);
-	hmap_free(old4);
-	hmap_free(old);
-	hmap_free(old_peers);
-	after = hmap_count(s->maps4) + hmap_count(s->maps) + hmap_count(s->peers);
-	return before > after ? before - after : 0;
 }
 
 /* ---------- per-client rate limit (token bucket) ---------- */
@@ -589,7 +471,6 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 		return pcp_server_result_of(v, mr->prefer_failure);
 	res_from_rule(s, &got, res);
 	upstream_defer(s, mr, &got, res, true);
-	index_put(s, &got);
 	s->st.maps_added++;
 	return PCP_SUCCESS;
 }
@@ -597,15 +478,9 @@ static uint8_t map_create(struct pcp_server *s, const struct map_req *mr, struct
 static uint8_t map_delete(struct pcp_server *s, const struct map_req *mr, const struct rule *r, struct map_res *res)
 {
 	enum verdict v = core_delete(s->p.core, r->id, &mr->owner, false);
-	struct map_key k = key_of_rule(r);
-	struct map_key4 k4;
-	const void *kp;
-	struct hmap *m;
 
 	if (v != V_OK && v != V_NOT_FOUND)
 		return pcp_server_result_of(v, false);
-	m = index_of(s, &k, &kp, &k4);
-	hmap_del(m, kp);
 	res_from_rule(s, r, res);
 	res->lifetime = 0;
 	s->st.maps_deleted++;
@@ -690,9 +565,9 @@ static bool nonce_adopted(struct pcp_server *s, const struct map_req *mr, struct
 
 static uint8_t map_run(struct pcp_server *s, const struct map_req *mr, struct map_res *res)
 {
-	struct map_key k = key_of_req(mr);
+	struct core_pcp_key k = key_of_req(mr);
 	struct rule old;
-	bool have = index_find(s, &k, &old);
+	bool have = find_mapping(s, &k, &old);
 
 	memset(res, 0, sizeof(*res));
 	if (have && !nonce_ok(mr, &old) && !nonce_adopted(s, mr, &old))
@@ -873,7 +748,7 @@ static size_t pcp_map(struct pcp_server *s, struct pcp_request *req, const struc
 static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const struct in6_addr *peer,
 				uint16_t peer_port)
 {
-	struct map_key k = key_of(&mr->internal, mr->proto, mr->int_port, NULL, 0);
+	struct core_pcp_key k = { .internal = mr->internal, .proto = mr->proto, .port = mr->int_port };
 	struct cgn_block b;
 	struct in_addr ext;
 	uint16_t port;
@@ -886,7 +761,7 @@ static void peer_cgn_suggestion(struct pcp_server *s, struct map_req *mr, const 
 		mr->sugg_port = port;
 		return;
 	}
-	if (index_find(s, &k, &map) && map.kind == RULE_PORTMAP && map.remote_len == 0)
+	if (find_mapping(s, &k, &map) && map.kind == RULE_PORTMAP && map.remote_len == 0)
 		mr->sugg_port = map.ext_port;
 }
 
@@ -962,11 +837,11 @@ static size_t pcp_peer(struct pcp_server *s, struct pcp_request *req, const stru
 	mr.peer_port = req->op.peer_port;
 	mr.origin = ORIGIN_PCP_PEER;
 	if (mr.v4) {
-		struct map_key k = key_of_req(&mr);
+		struct core_pcp_key k = key_of_req(&mr);
 		struct rule have;
 
 		/* a new one only: a refresh keeps the port it has */
-		if (!index_find(s, &k, &have)) {
+		if (!find_mapping(s, &k, &have)) {
 			if (s->p.cgn)
 				peer_cgn_suggestion(s, &mr, &req->op.peer_addr, req->op.peer_port);
 			else
@@ -1122,15 +997,11 @@ struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t no
 		return NULL;
 	s->p = *p;
 	s->epoch_ms = now_ms;
-	s->maps4 = hmap_new(sizeof(struct map_key4));
-	s->maps = hmap_new(MAP_KEY_LEN);
-	s->peers = hmap_new(sizeof(struct map_key));
 	s->buckets = hmap_new(sizeof(struct in6_addr));
-	if (s->maps4 == NULL || s->maps == NULL || s->peers == NULL || s->buckets == NULL || p->core == NULL) {
+	if (s->buckets == NULL || p->core == NULL) {
 		pcp_server_free(s);
 		return NULL;
 	}
-	index_build(s);
 	return s;
 }
 
@@ -1145,9 +1016,6 @@ void pcp_server_free(struct pcp_server *s)
 		while ((b = hmap_next(s->buckets, &pos)) != NULL)
 			free(b);
 	hmap_free(s->buckets);
-	hmap_free(s->maps4);
-	hmap_free(s->maps);
-	hmap_free(s->peers);
 	free(s);
 }
 
@@ -1261,9 +1129,8 @@ void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, siz
 		group_one(s, &m[i], now_ms);
 	if (core_batch_end(s->p.core) == 0)
 		return;
-	/* Undone: the mapping index may name rules the batch took back. Each request whose success hung
-	 * on the batch runs again alone (a batch of one); the one the firewall refuses fails alone. */
-	pcp_server_gc(s);
+	/* Undone (the core's tables with it). Each request whose success hung on the batch runs again
+	 * alone (a batch of one); the one the firewall refuses fails alone. */
 	for (size_t i = 0; i < n; i++) {
 		if (!m[i].hung_on_batch)
 			continue;
@@ -1273,7 +1140,6 @@ void pcp_server_handle_group(struct pcp_server *s, struct pcp_server_msg *m, siz
 		m[i].deferred = pcp_server_deferred(s, m[i].wait_for);
 		m[i].upstream = pcp_server_upstream_pending(s, &m[i].job);
 		if (core_batch_end(s->p.core) < 0) {
-			pcp_server_gc(s);
 			m[i].out_len = refuse(s, &m[i], now_ms);
 			m[i].upstream = false;
 			m[i].deferred = false;

@@ -18,10 +18,9 @@
  *   ANNOUNCE                           -> SUCCESS with the current epoch
  *   NAT-PMP (version 0)                -> external address, map UDP/TCP, on the same rule table
  *
- * The server keeps its own index (internal address, protocol, internal port[, remote peer]) -> rule
- * id, because a PCP mapping is named by that triple (a PEER by that and its peer); the core stays the
- * owner of the rules and the index is checked against it on every use (a rule the core expired or
- * someone deleted is simply forgotten).
+ * A PCP mapping is named by (internal address, protocol, internal port), a PEER by that and its peer:
+ * the server finds a mapping by its name in the core (core_find_pcp), which keeps that index with the
+ * table; the server keeps no state of its own about mappings (only its epoch and rate limits).
  */
 #ifndef IGDD_PCP_SERVER_H
 #define IGDD_PCP_SERVER_H
@@ -132,8 +131,8 @@ struct pcp_server_stats {
 	uint64_t errors[16];              /* by PCP result code (NAT-PMP results counted as PCP ones) */
 };
 
-/* now_ms is monotonic milliseconds (loop_now_ms()); the epoch starts there. Builds the mapping
- * index from the PCP / NAT-PMP rules the core already holds (restored from the store). */
+/* now_ms is monotonic milliseconds (loop_now_ms()); the epoch starts there. The PCP / NAT-PMP rules
+ * the core already holds (restored from the store) are found by name at once. */
 struct pcp_server *pcp_server_new(const struct pcp_server_params *p, uint64_t now_ms);
 void pcp_server_free(struct pcp_server *s);
 
@@ -187,10 +186,6 @@ uint32_t pcp_server_epoch(const struct pcp_server *s, uint64_t now_ms);
 size_t pcp_server_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap);
 /* The NAT-PMP external address announcement (RFC 6886 3.2.1), for 224.0.0.1:5350. 0 if no address. */
 size_t pcp_server_natpmp_announce(const struct pcp_server *s, uint64_t now_ms, uint8_t *out, size_t cap);
-
-/* Forgets index entries whose rule the core no longer holds (expired, deleted elsewhere). Returns
- * how many were dropped. Call it now and then (pcp_io does, every minute). */
-size_t pcp_server_gc(struct pcp_server *s);
 
 void pcp_server_stats(const struct pcp_server *s, struct pcp_server_stats *out);
 

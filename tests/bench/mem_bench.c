@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 		struct core_status cs;
 
 		core_status(c, &cs);
-		printf("mem_bench: restart with %u mappings (store load, indexes, PCP index) in %.2f s\n", cs.portmaps,
+		printf("mem_bench: restart with %u mappings (store load, indexes) in %.2f s\n", cs.portmaps,
 		       t1 - t0);
 		printf("result restart_s=%.2f restored=%u\n", t1 - t0, cs.portmaps);
 	}

@@ -1299,6 +1299,139 @@ START_TEST(threads_refused_together)
 }
 END_TEST
 
+/* ---------- PCP mapping names ---------- */
+
+static struct core_pcp_key pcp_key(const char *addr, uint16_t proto, uint16_t port)
+{
+	struct core_pcp_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.internal = A(addr);
+	k.proto = proto;
+	k.port = port;
+	return k;
+}
+
+static uint32_t pcp_found(struct core *c, const struct core_pcp_key *k)
+{
+	struct rule r;
+
+	return core_find_pcp(c, k, &r) == V_OK ? r.id : 0;
+}
+
+/* core_find_pcp follows the table: adds, refreshes (a description that moves the rule too), changes
+ * of the internal port, deletes, expiry, a refused batch, and a restart from the store; a MAP, a
+ * NAT-PMP mapping and a PEER are told apart, and rules of other front ends have no PCP name. */
+START_TEST(pcp_names_follow_the_table)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, st);
+	struct core_add_req map = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4000, 600);
+	struct core_add_req peer = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4000, 300);
+	struct core_add_req upnp = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4001, 600);
+	struct core_add_req pmp = portmap_req(5000, "::ffff:192.0.2.10", 5000, 3600);
+	struct core_pcp_key km = pcp_key("2001:db8:1:1::5", IPPROTO_UDP, 4000), kp = km;
+	struct core_pcp_key ku = pcp_key("2001:db8:1:1::5", IPPROTO_UDP, 4001);
+	struct core_pcp_key kn = pcp_key("::ffff:192.0.2.10", IPPROTO_TCP, 5000);
+	struct rule m, p, u, n, got;
+	char longdesc[RULE_DESC_MAX + 1];
+
+	map.rule.origin = ORIGIN_PCP;
+	map.rule.has_nonce = true;
+	memset(map.rule.nonce, 1, RULE_NONCE_LEN);
+	peer.rule.origin = ORIGIN_PCP_PEER;
+	peer.rule.has_nonce = true;
+	memset(peer.rule.nonce, 2, RULE_NONCE_LEN);
+	peer.rule.remote = A("2001:db8:99::1");
+	peer.rule.remote_len = 128;
+	peer.rule.remote_port = 5000;
+	pmp.rule.origin = ORIGIN_NATPMP;
+	pmp.rule.target.exact_kind = ADDR_KIND_IPV4;
+	kp.peer = true;
+	kp.peer_addr = peer.rule.remote;
+	kp.peer_port = 5000;
+
+	ck_assert_uint_eq(pcp_found(c, &km), 0);
+	ck_assert_int_eq(core_add(c, &map, &m), V_OK);
+	ck_assert_int_eq(core_add(c, &peer, &p), V_OK);
+	ck_assert_int_eq(core_add(c, &upnp, &u), V_OK);
+	ck_assert_int_eq(core_add(c, &pmp, &n), V_OK);
+	ck_assert_uint_eq(pcp_found(c, &km), m.id);
+	ck_assert_uint_eq(pcp_found(c, &kp), p.id);
+	ck_assert_uint_eq(pcp_found(c, &kn), n.id);
+	ck_assert_uint_eq(pcp_found(c, &ku), 0);          /* UPnP's: no PCP name */
+	ck_assert_int_eq(core_find_pcp(c, &kn, &got), V_OK);
+	ck_assert_int_eq(got.origin, ORIGIN_NATPMP);
+	/* a PEER to another peer, or another port of the same peer, is another mapping */
+	kp.peer_port = 5001;
+	ck_assert_uint_eq(pcp_found(c, &kp), 0);
+	kp.peer_port = 5000;
+	kp.peer_addr = A("2001:db8:99::2");
+	ck_assert_uint_eq(pcp_found(c, &kp), 0);
+	kp.peer_addr = peer.rule.remote;
+	km.proto = IPPROTO_TCP;
+	ck_assert_uint_eq(pcp_found(c, &km), 0);
+	km.proto = IPPROTO_UDP;
+
+	/* a refresh keeps the name; so does a description that outgrows the rule's room (it moves) */
+	fake_now += 100;
+	ck_assert_int_eq(core_refresh(c, m.id, 600, &map.rule.owner, false, &got), V_OK);
+	ck_assert_int_eq(core_find_pcp(c, &km, &got), V_OK);
+	ck_assert_int_eq(got.expires, fake_now + 600);
+	memset(longdesc, 'x', RULE_DESC_MAX);
+	longdesc[RULE_DESC_MAX] = '\0';
+	memcpy(map.rule.desc, longdesc, sizeof(longdesc));
+	ck_assert_int_eq(core_add(c, &map, &got), V_OK);
+	ck_assert_uint_eq(got.id, m.id);
+	ck_assert_int_eq(core_find_pcp(c, &km, &got), V_OK);
+	ck_assert_str_eq(got.desc, longdesc);
+	/* a mapping whose internal port changes changes its name */
+	pmp.rule.int_port = 5001;
+	ck_assert_int_eq(core_add(c, &pmp, &got), V_OK);
+	ck_assert_uint_eq(got.id, n.id);
+	ck_assert_uint_eq(pcp_found(c, &kn), 0);
+	kn.port = 5001;
+	ck_assert_uint_eq(pcp_found(c, &kn), n.id);
+
+	/* a refused batch puts back the names as it puts back the rules */
+	core_batch_begin(c);
+	ck_assert_int_eq(core_delete(c, m.id, NULL, true), V_OK);
+	ck_assert_uint_eq(pcp_found(c, &km), 0);
+	upnp.rule.origin = ORIGIN_PCP;
+	upnp.rule.int_port = 4002;
+	ck_assert_int_eq(core_add(c, &upnp, &got), V_OK);
+	ck_assert_uint_eq(pcp_found(c, &(struct core_pcp_key){ .internal = A("2001:db8:1:1::5"),
+				.proto = IPPROTO_UDP, .port = 4002 }), got.id);
+	fw_mem_fail_next(fw, 5);
+	ck_assert_int_eq(core_batch_end(c), -1);
+	ck_assert_uint_eq(pcp_found(c, &km), m.id);
+	ck_assert_uint_eq(pcp_found(c, &(struct core_pcp_key){ .internal = A("2001:db8:1:1::5"),
+				.proto = IPPROTO_UDP, .port = 4002 }), 0);
+
+	/* the PEER (300 s) expires; the MAP is deleted */
+	fake_now += 301;
+	core_expire(c);
+	ck_assert_uint_eq(pcp_found(c, &kp), 0);
+	ck_assert_uint_eq(pcp_found(c, &km), m.id);
+	ck_assert_int_eq(core_delete(c, m.id, NULL, true), V_OK);
+	ck_assert_uint_eq(pcp_found(c, &km), 0);
+
+	/* a restart loads the NAT-PMP mapping back, under its name */
+	core_free(c);
+	fw->ops->destroy(fw);
+	fw = mem_fw();
+	c = new_core(fw, st);
+	ck_assert_uint_eq(pcp_found(c, &kn), n.id);
+	ck_assert_uint_eq(pcp_found(c, &km), 0);
+	ck_assert_uint_eq(pcp_found(c, &ku), 0);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -1332,6 +1465,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, reads_through_the_id_index);
 	tcase_add_test(tc, threads_share_a_commit);
 	tcase_add_test(tc, threads_refused_together);
+	tcase_add_test(tc, pcp_names_follow_the_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -517,6 +517,44 @@ START_TEST(apps_cannot_delete_rules_by_hand)
 }
 END_TEST
 
+/* A PCP pinhole's name is its internal address: after a renumbering it is found at the new one (its
+ * app asks from there), not at the old one; a temporary address's mapping goes, and its name with it. */
+START_TEST(reanchor_moves_pcp_names)
+{
+	struct fw *fw = mem_fw();
+	struct device_table *t = lab_devices();
+	struct core *c = new_core(fw, NULL, t, PINHOLE_TARGET_REQUESTED, true);
+	struct in6_addr op = A("2001:db8:1::"), np = A("2001:db8:2::");
+	struct core_pcp_key k = { .internal = A(L1_EUI), .proto = 6, .port = 8080 };
+	struct core_pcp_key tk = { .internal = A(L1_TMP), .proto = 6, .port = 8081 };
+	struct rule r;
+	uint32_t eui, tmp;
+
+	eui = add(c, L1_EUI, 8080, ORIGIN_PCP, NULL);
+	tmp = add(c, L1_TMP, 8081, ORIGIN_NATPMP, NULL);
+	ck_assert_int_eq(core_find_pcp(c, &k, &r), V_OK);
+	ck_assert_uint_eq(r.id, eui);
+	ck_assert_int_eq(core_find_pcp(c, &tk, &r), V_OK);
+	ck_assert_uint_eq(r.id, tmp);
+	ck_assert_int_eq(core_reanchor(c, &op, 56, &np, 56, NULL), 0);
+	ck_assert_int_eq(core_find_pcp(c, &k, &r), V_NOT_FOUND);
+	ck_assert_int_eq(core_find_pcp(c, &tk, &r), V_NOT_FOUND);
+	k.internal = A(L1_EUI2);
+	ck_assert_int_eq(core_find_pcp(c, &k, &r), V_OK);
+	ck_assert_uint_eq(r.id, eui);
+	/* refused by the kernel: back where it was, under its old name */
+	fw_mem_fail_next(fw, 1);
+	ck_assert_int_eq(core_reanchor(c, &np, 56, &op, 56, NULL), -1);
+	ck_assert_int_eq(core_find_pcp(c, &k, &r), V_OK);
+	ck_assert_uint_eq(r.id, eui);
+	ck_assert_int_eq(core_delete(c, eui, NULL, true), V_OK);
+	ck_assert_int_eq(core_find_pcp(c, &k, &r), V_NOT_FOUND);
+	core_free(c);
+	device_table_free(t);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 static Suite *core_reanchor_suite(void)
 {
 	Suite *s = suite_create("core_reanchor");
@@ -532,6 +570,7 @@ static Suite *core_reanchor_suite(void)
 	tcase_add_test(tc, deny_line_covers_the_stable_address);
 	tcase_add_test(tc, deny_line_checked_when_pending_resolves);
 	tcase_add_test(tc, apps_cannot_delete_rules_by_hand);
+	tcase_add_test(tc, reanchor_moves_pcp_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
