@@ -39,12 +39,14 @@ START_TEST(test_timer_order)
 	struct rec r = { .l = loop_new(), .stop_after = 3 };
 	uint64_t t0 = loop_now_ms();
 
-	loop_timer(r.l, 30, tick_c, &r);
-	loop_timer(r.l, 10, tick_a, &r);
-	loop_timer(r.l, 20, tick_b, &r);
+	/* Deadlines 200 ms apart: each loop_timer reads the clock, so a stall of the test process between
+	 * two calls (a loaded machine, ASan) longer than the gap would reorder them (it did at 10 ms). */
+	loop_timer(r.l, 600, tick_c, &r);
+	loop_timer(r.l, 200, tick_a, &r);
+	loop_timer(r.l, 400, tick_b, &r);
 	ck_assert_int_eq(loop_run(r.l), 0);
 	ck_assert_str_eq(r.order, "abc");
-	ck_assert_uint_ge(loop_now_ms() - t0, 30);
+	ck_assert_uint_ge(loop_now_ms() - t0, 600);
 	loop_free(r.l);
 }
 END_TEST
@@ -54,9 +56,9 @@ START_TEST(test_timer_rearm_cancel)
 	struct rec r = { .l = loop_new(), .stop_after = 2 };
 
 	loop_timer(r.l, 5, tick_a, &r);
-	loop_timer(r.l, 50, tick_a, &r);   /* the same (cb, arg): rescheduled, not doubled */
-	loop_timer(r.l, 10, tick_b, &r);
-	loop_timer(r.l, 20, tick_c, &r);
+	loop_timer(r.l, 500, tick_a, &r);   /* the same (cb, arg): rescheduled, not doubled */
+	loop_timer(r.l, 100, tick_b, &r);
+	loop_timer(r.l, 200, tick_c, &r);
 	loop_timer_cancel(r.l, tick_c, &r);
 	ck_assert_int_eq(loop_run(r.l), 0);
 	ck_assert_str_eq(r.order, "ba");
