@@ -113,9 +113,11 @@ L=$(iwf_pcpc peer --proto udp --port 4000 --peer "$IWF_WAN" --peer-port 5000 --l
 	fail "PCP PEER answered with $(field "$L" ext_addr) (the CPE's own, not relayed?), want the CGN's: $L"
 { [ "$(field "$L" peer)" = "$IWF_WAN" ] && [ "$(field "$L" peer_port)" = 5000 ]; } || fail "PEER answer names another flow: $L"
 PP=$(field "$L" ext_port)
-# pcpd answers a PEER with the flow's own port and installs nothing; a MAP would have taken a port of
-# the CPE's block
-{ [ "$PP" -lt "$IWF_LO" ] || [ "$PP" -gt "$IWF_HI" ]; } || fail "the PEER went upstream as a MAP (block port $PP): $L"
+# pcpd on the CGN installs a PEER as a PEER (origin pcp-peer, admitting only that peer); a MAP for the
+# CPE's UDP 4000 would open the CGN port to every remote host
+pcpd_peer() { grep -q "via=pcp-peer" "$LAB_DIR/pcpd.log"; }
+wait_until 2 pcpd_peer || fail "pcpd made no PEER mapping: $(grep 'via=' "$LAB_DIR/pcpd.log" | tail -n 3)"
+grep -E ":4000 .*via=pcp id=" "$LAB_DIR/pcpd.log" && fail "the PEER went upstream as a MAP"
 ok "PCP PEER from lan1 -> $IWF_CGN_EXT:$PP for the flow to $IWF_WAN:5000 (the CGN's answer)"
 peer_up() {
 	igdctl_lab --json list | "$LAB_PY" -c '
