@@ -233,7 +233,9 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 
 	(void)fd;
 	(void)events;
-	n = core_with_devices(dw->core, read_locked, dw);
+	/* without a device table in the core, core_with_devices would call nobody: the interface facts
+	 * (WAN address, the LAN's addresses) must still follow the kernel */
+	n = dw->p.core_has_devices ? core_with_devices(dw->core, read_locked, dw) : read_locked(dw, dw->devices);
 	if (n < 0)
 		log_warn("rtnetlink");
 	tell_lan(dw);
