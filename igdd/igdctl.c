@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "firewall/ctl.h"
+#include "firewall/runtime/ctl.h"
 #include "igdd/vis.h"
 #include "web/session.h"
 

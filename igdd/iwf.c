@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/log.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/log.h"
 #include "igdd/iwf.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

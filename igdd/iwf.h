@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/core.h"
+#include "firewall/core/core.h"
 #include "pcpd/pcp_client.h"
 
 /* UPnP callers: a CGN that is up answers in milliseconds, and a UPnP client stops reading long before the

@@ -12,12 +12,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "firewall/daemon.h"
-#include "firewall/log.h"
+#include "firewall/runtime/daemon.h"
+#include "firewall/lib/log.h"
 #include "igdd/iwf.h"
 #include "igdd/upnp.h"
 #include "pcpd/pcp_io.h"
-#include "firewall/api.h"
+#include "firewall/runtime/api.h"
 #include "web/http.h"
 
 struct igdd_fronts {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "firewall/addr.h"
+#include "firewall/lib/addr.h"
 #include "igdd/soap_args.h"
 
 /* ---------- the action table ---------- */

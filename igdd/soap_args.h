@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/policy.h"
-#include "firewall/rule.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 
 /* UPnP error codes (UDA common ones; service-specific ones are numbers in the tables of soap_args.c). */
 #define SOAP_OK                 0

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "firewall/addr.h"
+#include "firewall/lib/addr.h"
 #include "igdd/upnp.h"
 
 /* The outbound state lifetimes of Linux conntrack's defaults (nf_conntrack_*_timeout*): what an

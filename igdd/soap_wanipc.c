@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/log.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/log.h"
 #include "igdd/iwf.h"
 #include "igdd/upnp.h"
 

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/core.h"
-#include "firewall/lanif.h"
-#include "firewall/netif.h"
+#include "firewall/core/core.h"
+#include "firewall/runtime/lanif.h"
+#include "firewall/runtime/netif.h"
 #include "igdd/soap_args.h"
 
 /* ---------- the service as main.c sees it ---------- */

@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "firewall/addr.h"
-#include "firewall/lanif.h"
-#include "firewall/log.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/lanif.h"
+#include "firewall/lib/log.h"
 #include "igdd/upnp_priv.h"
 
 /* pupnp queues every SOAP request and every GENA NOTIFY (one per subscriber) as a job; its default of

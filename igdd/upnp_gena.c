@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "firewall/log.h"
+#include "firewall/lib/log.h"
 #include "igdd/upnp_priv.h"
 
 /* GENA subscriptions, per service and address family. A subscription lives at most

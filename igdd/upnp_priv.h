@@ -30,7 +30,7 @@
 #include <upnptools.h>
 #pragma GCC diagnostic pop
 
-#include "firewall/netif.h"
+#include "firewall/runtime/netif.h"
 #include "igdd/desc.h"
 #include "igdd/upnp.h"
 

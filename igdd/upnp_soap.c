@@ -11,10 +11,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "firewall/addr.h"
-#include "firewall/device.h"
-#include "firewall/log.h"
-#include "firewall/rtnl.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
+#include "firewall/lib/log.h"
+#include "firewall/runtime/rtnl.h"
 #include "igdd/upnp_priv.h"
 
 #define MAX_IN_ARGS (SOAP_MAX_ARGS + 2)  /* one more than any action takes: more is 402 anyway */

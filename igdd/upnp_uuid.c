@@ -7,7 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "firewall/log.h"
+#include "firewall/lib/log.h"
 #include "igdd/upnp_priv.h"
 
 /* The same UUID across restarts: control points recognise the router. It is a store value

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/utf8.h"
+#include "firewall/lib/utf8.h"
 #include "igdd/vis.h"
 
 /* Code points that change how a terminal shows the text rather than being text. */

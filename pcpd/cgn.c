@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/conf.h"
+#include "firewall/runtime/conf.h"
 #include "pcpd/cgn.h"
 
 #define CGN_MAX_POOL_ADDRS 65536u  /* a /16 of public addresses is more than any one CGN box serves */

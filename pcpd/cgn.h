@@ -25,7 +25,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
-#include "firewall/fw.h"
+#include "firewall/nft/fw.h"
 
 struct conf;
 

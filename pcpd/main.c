@@ -9,11 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firewall/conf.h"
-#include "firewall/daemon.h"
-#include "firewall/fw.h"
-#include "firewall/log.h"
-#include "firewall/loop.h"
+#include "firewall/runtime/conf.h"
+#include "firewall/runtime/daemon.h"
+#include "firewall/nft/fw.h"
+#include "firewall/lib/log.h"
+#include "firewall/runtime/loop.h"
 #include "pcpd/cgn.h"
 #include "pcpd/maplog.h"
 #include "pcpd/pcp_io.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "firewall/addr.h"
+#include "firewall/lib/addr.h"
 #include "pcpd/maplog.h"
 
 bool maplog_records(enum core_event ev)

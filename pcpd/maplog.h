@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/core.h"
+#include "firewall/core/core.h"
 
 #define MAPLOG_LINE_MAX 320
 

@@ -18,9 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/conf.h"
-#include "firewall/log.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/conf.h"
+#include "firewall/lib/log.h"
 #include "pcpd/ct_flow.h"
 #include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_io.h"

@@ -19,10 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/core.h"
-#include "firewall/fw.h"
-#include "firewall/loop.h"
-#include "firewall/netif.h"
+#include "firewall/core/core.h"
+#include "firewall/nft/fw.h"
+#include "firewall/runtime/loop.h"
+#include "firewall/runtime/netif.h"
 #include "pcpd/pcp_server.h"
 
 #define PCP_IO_ANNOUNCE_COUNT 10

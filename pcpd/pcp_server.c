@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/hmap.h"
-#include "firewall/log.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/hmap.h"
+#include "firewall/lib/log.h"
 #include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

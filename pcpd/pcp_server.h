@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "firewall/core.h"
+#include "firewall/core/core.h"
 #include "pcpd/cgn.h"
 
 #define PCP_SERVER_MAX_THIRD_PARTY 16

@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "firewall/utf8.h"
+#include "firewall/lib/utf8.h"
 #include "pcpd/pcp_wire.h"
 #include "pcpd/wire_bytes.h"
 

@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "firewall/addr.h"
-#include "firewall/api.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/api.h"
 #include "web/api_web.h"
 
 struct api_web {

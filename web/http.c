@@ -18,9 +18,9 @@
 
 #include <microhttpd.h>
 
-#include "firewall/addr.h"
-#include "firewall/log.h"
-#include "firewall/api.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/log.h"
+#include "firewall/runtime/api.h"
 #include "web/api_web.h"
 #include "web/http.h"
 

@@ -17,10 +17,10 @@
 #ifndef IGDD_HTTP_H
 #define IGDD_HTTP_H
 
-#include "firewall/conf.h"
-#include "firewall/core.h"
-#include "firewall/netif.h"
-#include "firewall/store.h"
+#include "firewall/runtime/conf.h"
+#include "firewall/core/core.h"
+#include "firewall/runtime/netif.h"
+#include "firewall/core/store.h"
 #include "web/api_web.h"
 
 struct web;

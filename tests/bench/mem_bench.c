@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firewall/core.h"
-#include "firewall/store.h"
+#include "firewall/core/core.h"
+#include "firewall/core/store.h"
 #include "pcpd/cgn.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

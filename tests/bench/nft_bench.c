@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "firewall/addr.h"
-#include "firewall/fw.h"
+#include "firewall/lib/addr.h"
+#include "firewall/nft/fw.h"
 
 static double now_ms(void)
 {

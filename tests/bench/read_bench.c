@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
 
 #define N 10000
 #define HOSTS 40

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
 
 #define N 10000
 

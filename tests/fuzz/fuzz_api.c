@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
-#include "firewall/device.h"
-#include "firewall/log.h"
-#include "firewall/api.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
+#include "firewall/core/device.h"
+#include "firewall/lib/log.h"
+#include "firewall/runtime/api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/conf.h"
+#include "firewall/runtime/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

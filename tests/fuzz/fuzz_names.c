@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/device.h"
-#include "firewall/names.h"
+#include "firewall/core/device.h"
+#include "firewall/runtime/names.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/ndsnoop.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/ndsnoop.h"
 
 #define CHECK(cond) do { if (!(cond)) abort(); } while (0)
 

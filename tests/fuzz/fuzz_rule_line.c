@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/rule.h"
+#include "firewall/core/rule.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

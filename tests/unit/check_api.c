@@ -11,14 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
-#include "firewall/device.h"
-#include "firewall/devwatch.h"
-#include "firewall/fw.h"
-#include "firewall/store.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
+#include "firewall/core/device.h"
+#include "firewall/runtime/devwatch.h"
+#include "firewall/nft/fw.h"
+#include "firewall/core/store.h"
 #include "tests/unit/testutil.h"
-#include "firewall/api.h"
+#include "firewall/runtime/api.h"
 
 #define NOW 1700000000
 

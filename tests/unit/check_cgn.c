@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/conf.h"
-#include "firewall/core.h"
-#include "firewall/fw_elem.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/conf.h"
+#include "firewall/core/core.h"
+#include "firewall/nft/fw_elem.h"
 #include "pcpd/cgn.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

@@ -4,7 +4,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "firewall/cgroup.h"
+#include "firewall/runtime/cgroup.h"
 #include "tests/unit/testutil.h"
 
 /* A hybrid host (this one): v1 controllers plus cgroup2 at /sys/fs/cgroup/unified. */

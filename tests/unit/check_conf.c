@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/conf.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/conf.h"
 
 #define MIN_CONF "ext_ifname=wan0\nlan_ifname=lan0\n"
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
 #include "tests/unit/testutil.h"
 
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
 #include "tests/unit/testutil.h"
 
 static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/device.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
 
 static struct in6_addr A(const char *s)
 {

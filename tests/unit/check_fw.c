@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/fw.h"
-#include "firewall/fw_elem.h"
+#include "firewall/nft/fw.h"
+#include "firewall/nft/fw_elem.h"
 #include "tests/unit/testutil.h"
 
 static struct fw_config standalone_cfg(void)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/hmap.h"
+#include "firewall/lib/hmap.h"
 #include "tests/unit/testutil.h"
 
 /* A value that is not NULL and names its key. */

@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "firewall/ctl.h"
-#include "firewall/log.h"
-#include "firewall/loop.h"
+#include "firewall/runtime/ctl.h"
+#include "firewall/lib/log.h"
+#include "firewall/runtime/loop.h"
 
 struct rec {
 	struct loop *l;

@@ -5,7 +5,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "firewall/addr.h"
+#include "firewall/lib/addr.h"
 #include "pcpd/maplog.h"
 #include "tests/unit/testutil.h"
 

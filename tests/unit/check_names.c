@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "firewall/device.h"
-#include "firewall/names.h"
+#include "firewall/core/device.h"
+#include "firewall/runtime/names.h"
 #include "tests/unit/testutil.h"
 
 /* ---------- names_clean ---------- */

@@ -5,7 +5,7 @@
  * computed, each refusal changing one thing of an accepted packet. */
 #include <stdio.h>
 
-#include "firewall/ndsnoop.h"
+#include "firewall/runtime/ndsnoop.h"
 #include "testutil.h"
 
 static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0xaa, 0x00, 0x01 };

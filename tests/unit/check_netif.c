@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/netif.h"
+#include "firewall/lib/addr.h"
+#include "firewall/runtime/netif.h"
 
 #define UP (IFF_UP | IFF_RUNNING)
 

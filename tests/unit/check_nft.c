@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firewall/cgroup.h"
-#include "firewall/fw.h"
+#include "firewall/runtime/cgroup.h"
+#include "firewall/nft/fw.h"
 #include "tests/unit/testutil.h"
 
 static bool can_unshare(void)

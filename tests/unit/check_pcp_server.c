@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
 #include "pcpd/natpmp_wire.h"
 #include "pcpd/pcp_server.h"
 #include "pcpd/pcp_wire.h"

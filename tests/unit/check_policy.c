@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/policy.h"
-#include "firewall/rule.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 #include "tests/unit/testutil.h"
 
 static struct rule pinhole(const char *addr, uint16_t proto, uint16_t port)

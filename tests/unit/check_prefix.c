@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/prefix.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/prefix.h"
 #include "tests/unit/testutil.h"
 
 static enum prefix_result ev(struct prefix_tracker *t, const char *addr, uint8_t len, bool added, bool deprecated,

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/device.h"
-#include "firewall/reanchor.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
+#include "firewall/core/reanchor.h"
 
 static struct in6_addr A(const char *s)
 {

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/device.h"
-#include "firewall/rtnl.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
+#include "firewall/runtime/rtnl.h"
 
 static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
 static const uint8_t MAC2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };

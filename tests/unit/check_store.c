@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "firewall/addr.h"
-#include "firewall/rule.h"
-#include "firewall/store.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/rule.h"
+#include "firewall/core/store.h"
 
 #define BIG_COUNT 100000
 /* the goal is 1 s; ASan and UBSan builds (make test) run about three times slower */

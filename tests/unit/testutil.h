@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/addr.h"
-#include "firewall/core.h"
-#include "firewall/fw.h"
+#include "firewall/lib/addr.h"
+#include "firewall/core/core.h"
+#include "firewall/nft/fw.h"
 
 /* The wall clock the core sees (core_params.clock = fake_clock); tests move it forward. */
 static int64_t fake_now __attribute__((unused)) = 1700000000;
