@@ -1,42 +1,72 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The folders' dependencies point one way (../shared/DESIGN.md, README "Architecture"):
+# The folders' dependencies point one way (../shared/DESIGN.md, README "Layout"):
 #   firewall/ -> (libraries only)   pcpd/ -> firewall/   web/ -> firewall/   igdd/ -> firewall/ pcpd/ web/
-# Fails, naming the file and line, when a project include points another way, and when pcpd links the
+# and inside firewall/, one folder per layer, each including only itself and the layers below it:
+#   lib/ <- nft/ <- core/ <- runtime/
+# Fails, naming the file and line, when a project include points another way (or climbs out with ../,
+# which would hide where it points), when a file of firewall/ sits in no layer, and when pcpd links the
 # web library. Run by `make test` before anything is built.
 set -eu
 cd "$(dirname "$0")/../.."
+FIREWALL_LAYERS="lib nft core runtime"   # bottom first
 bad=0
-check() {   # FOLDER ALLOWED...
-	dir=$1
-	shift
-	for f in "$dir"/*.c "$dir"/*.h; do
-		[ -e "$f" ] || continue
-		# project includes are "folder/file.h" (or "file.h" beside the file, which is its own folder)
-		grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*/' "$f" | while IFS= read -r hit; do
-			target=$(printf '%s\n' "$hit" | sed 's/.*#[[:space:]]*include[[:space:]]*"\([^/"]*\)\/.*/\1/')
-			ok=0
-			for a in "$dir" "$@"; do [ "$target" = "$a" ] && ok=1; done
-			if [ $ok = 0 ]; then
-				echo "layers: $f:${hit%%:*}: $dir/ may not include $target/ (${hit#*:})"
-				echo x >>"$tmp"
-			fi
-		done
+
+out=$(
+	# firewall/'s own entries: a layer folder each, nothing beside them (build outputs of B=. aside)
+	for f in firewall/*; do
+		case $f in *.a|*.o|*.d) continue ;; esac
+		if [ -d "$f" ]; then echo "DIR $f"; else echo "FILE $f"; fi
 	done
+	# every project include: FILE:LINE:#include "..."
+	find firewall pcpd web igdd -name '*.[ch]' | sort |
+		xargs grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' | sed 's/^/INC /'
+)
+printf '%s\n' "$out" | awk -v layers="$FIREWALL_LAYERS" '
+BEGIN {
+	n = split(layers, l, " ")
+	for (i = 1; i <= n; i++) rank[l[i]] = i
+	list = layers; gsub(/ /, ",", list)
+	# top folder -> the top folders it may include besides itself
+	may["firewall"] = ""; may["pcpd"] = " firewall "; may["web"] = " firewall "
+	may["igdd"] = " firewall pcpd web "
 }
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-check firewall
-check pcpd firewall
-check web firewall
-check igdd firewall pcpd web
+function wrong(msg) { print "layers: " msg; bad++ }
+$1 == "DIR" {
+	sub(/^firewall\//, "", $2)
+	if (!($2 in rank)) wrong("firewall/" $2 "/: not a layer of firewall/ (one of: " layers ")")
+	next
+}
+$1 == "FILE" { wrong($2 ": in no layer: it belongs in one of firewall/{" list "}/"); next }
+$1 == "INC" {
+	line = substr($0, 5)
+	split(line, p, ":")
+	where = p[1] ":" p[2]
+	path = line
+	sub(/^[^"]*"/, "", path); sub(/".*/, "", path)
+	split(p[1], fp, "/")
+	top = fp[1]
+	if (path ~ /(^|\/)\.\.\//) { wrong(where ": include by a relative path (" path "): name it from the top, folder/file.h"); next }
+	if (path !~ /\//) next   # beside the file: its own folder and layer
+	split(path, tp, "/")
+	if (tp[1] != top && index(may[top], " " tp[1] " ") == 0) {
+		wrong(where ": " top "/ may not include " tp[1] "/ (" path ")")
+		next
+	}
+	if (top != "firewall" || tp[1] != "firewall") next
+	# inside firewall/: the layer of the file against the layer of what it includes
+	own = fp[2]
+	if (!(own in rank)) next   # a file in no layer: reported above
+	if (!(3 in tp) || !(tp[2] in rank)) { wrong(where ": " path " is in no layer"); next }
+	if (rank[tp[2]] > rank[own])
+		wrong(where ": firewall/" own "/ may not include firewall/" tp[2] "/ (" path "): " tp[2] " is above " own)
+}
+END {
+	if (bad) { print "layers: " bad " include(s) or file(s) out of place"; exit 1 }
+}' || bad=1
 if grep -Eq '^\$\(B\)/pcpd/pcpd:.*LIB_WEB' Makefile; then
 	echo "layers: Makefile: pcpd links the web library"
-	echo x >>"$tmp"
+	bad=1
 fi
-bad=$(wc -l <"$tmp")
-if [ "$bad" -gt 0 ]; then
-	echo "layers: $bad include(s) point the wrong way"
-	exit 1
-fi
-echo "layers: includes point one way (firewall <- pcpd, web <- igdd)"
+[ "$bad" = 0 ] || exit 1
+echo "layers: includes point one way (firewall <- pcpd, web <- igdd; inside firewall/: $(echo $FIREWALL_LAYERS | sed 's/ / <- /g'))"
