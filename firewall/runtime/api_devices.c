@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "firewall/lib/addr.h"
+#include "firewall/core/core_devices.h"
 #include "firewall/core/device.h"
-#include "firewall/runtime/devwatch.h"
 #include "firewall/core/prefix.h"
 #include "firewall/runtime/api_devices.h"
 
@@ -126,7 +126,7 @@ static const char *put_error(enum verdict v)
 
 /* The body of PUT /api/v1/devices/{mac}: "name" (string) and/or "apps" (boolean). NULL, or what is
  * wrong with it (*status 400: the shape, 422: the name's value). */
-static const char *put_body(json_t *j, const char **name, enum devwatch_apps *apps, int *status)
+static const char *put_body(json_t *j, const char **name, enum core_apps *apps, int *status)
 {
 	const char *key;
 	json_t *v;
@@ -139,7 +139,7 @@ static const char *put_body(json_t *j, const char **name, enum devwatch_apps *ap
 		return "expected \"name\" or \"apps\"";
 	if ((v = json_object_get(j, "apps")) && !json_is_boolean(v))
 		return "\"apps\" must be true or false";
-	*apps = !v ? DEVWATCH_APPS_KEEP : json_is_true(v) ? DEVWATCH_APPS_ALLOW : DEVWATCH_APPS_BLOCK;
+	*apps = !v ? CORE_APPS_KEEP : json_is_true(v) ? CORE_APPS_ALLOW : CORE_APPS_BLOCK;
 	if (!(v = json_object_get(j, "name")))
 		return NULL;
 	if (!json_is_string(v))
@@ -157,8 +157,8 @@ int api_device_put(struct core *core, const struct api_request *req, const char 
 	char text[18];
 	uint8_t m[6];
 	const char *name = NULL, *err;
-	enum devwatch_apps apps = DEVWATCH_APPS_KEEP;
-	struct devwatch_device dev;
+	enum core_apps apps = CORE_APPS_KEEP;
+	struct core_device_entry dev;
 	enum verdict verdict;
 	json_t *j;
 	int rc = 0, status;
@@ -173,7 +173,7 @@ int api_device_put(struct core *core, const struct api_request *req, const char 
 	if ((err = put_body(j, &name, &apps, &status))) {
 		rc = api_respond_error(resp, status, status == 400 ? "bad_request" : "invalid", err);
 	} else {
-		verdict = devwatch_set_device(core, m, name, apps, &dev);
+		verdict = core_set_device(core, m, name, apps, &dev);
 		if (verdict != V_OK)
 			rc = api_respond_error(resp, api_verdict_status(verdict), api_verdict_code(verdict),
 					       put_error(verdict));

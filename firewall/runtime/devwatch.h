@@ -49,8 +49,9 @@ const struct lanif_set *devwatch_lan(const struct devwatch *dw);
 /* Every interface of the host, its links and addresses (netif.h), current from the dump in devwatch_new
  * on: any thread may ask it, for as long as the devwatch lives. NULL when dw is. */
 const struct netif *devwatch_netif(const struct devwatch *dw);
-/* Before core_start: a LAN prefix that differs from the one the store remembers is handed to
- * core_set_start_reanchor (one per start; several LAN interfaces renumbered at once: the first). */
+/* Before core_start: loads the household's device entries (core_load_device_names), and a LAN prefix
+ * that differs from the one the store remembers is handed to core_set_start_reanchor (one per start;
+ * several LAN interfaces renumbered at once: the first). */
 void devwatch_prepare_core(struct devwatch *dw, struct core *c);
 /* Registers with the loop, writes the current prefixes to the store. 0 or -1. */
 int devwatch_start(struct devwatch *dw, struct core *c, struct loop *l);
@@ -64,28 +65,5 @@ void devwatch_ask(void *arg, const struct in6_addr *a);
 /* Frames of neighbour discovery read per second at most (a flood of made-up hosts costs bounded CPU;
  * past it the kernel drops what the socket cannot hold). */
 #define DEVWATCH_SNOOP_PER_S 2000
-
-/* What the household decided about each device (device.h's registry: a name, apps allowed or blocked),
- * durable in the core's store: one meta value per registry slot, "device_name_N" = a device_name_record
- * ("" = a freed slot), so a change is one small atomic write and never rewrites the others.
- * devwatch_prepare_core loads them. */
-/* Loads every saved entry into the core's device table. Returns how many. */
-size_t devwatch_load_names(struct core *c);
-
-enum devwatch_apps { DEVWATCH_APPS_KEEP = 0, DEVWATCH_APPS_ALLOW, DEVWATCH_APPS_BLOCK };
-struct devwatch_device {
-	char name[DEVICE_NAME_MAX + 1];   /* the entry as it stands after the call */
-	bool apps_blocked;
-	bool present;                     /* the device is in the table now */
-	size_t removed;                   /* app-made rules removed by blocking */
-};
-/* Names mac (name NULL: keeps its name, "" un-names it) and/or allows or blocks apps on it, whether the
- * device is in the table now or not (it gets the entry when it appears): durable first, then in the
- * table. Blocking then removes the device's app-made rules (core_remove_app_rules); allowing changes
- * nothing else. Safe from any thread. out may be NULL. V_OK, V_INVALID (bad MAC or name), V_QUOTA
- * (DEVICE_NAMES_MAX entries already), V_NO_RESOURCES (the store refused: nothing changed; or the rules
- * could not be removed: the block stands, asking again removes them), V_DISABLED (no device table). */
-enum verdict devwatch_set_device(struct core *c, const uint8_t mac[6], const char *name, enum devwatch_apps apps,
-				 struct devwatch_device *out);
 
 #endif

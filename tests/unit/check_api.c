@@ -14,7 +14,7 @@
 #include "firewall/lib/addr.h"
 #include "firewall/core/core.h"
 #include "firewall/core/device.h"
-#include "firewall/runtime/devwatch.h"
+#include "firewall/core/core_devices.h"
 #include "firewall/nft/fw.h"
 #include "firewall/core/store.h"
 #include "tests/unit/testutil.h"
@@ -512,7 +512,7 @@ static void named_open(void)
 	devices = device_table_new(0, 0);
 	ck_assert_ptr_nonnull(devices);
 	new_core_on(store, devices);
-	devwatch_load_names(core);
+	core_load_device_names(core);
 	ck_assert_int_eq(core_start(core, err, sizeof(err)), 0);
 }
 
