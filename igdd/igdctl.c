@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* igdctl: the operator's command line. Builds one request of the JSON API (tests/CONTRACTS.md),
- * sends it over the control socket (firewall/ctl.c) and prints the answer: a table for people,
+ * sends it over the control socket (firewall/runtime/ctl.c) and prints the answer: a table for people,
  * the raw JSON with --json. Exit: 0 done, 1 refused, 2 usage, 3 daemon unreachable. */
 #include <errno.h>
 #include <getopt.h>

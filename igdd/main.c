@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* igdd: the CPE daemon. The shared life cycle (config, store, nft backend, core, control socket,
- * privilege drop, loop) is firewall/daemon.c; this file starts igdd's front ends on top of it:
+ * privilege drop, loop) is firewall/runtime/daemon.c; this file starts igdd's front ends on top of it:
  * the UPnP IGD device, the PCP/NAT-PMP server and the household web UI (and switches PCP on and off
  * when the household asks, from the web thread, through an eventfd handled on the loop). */
 #include <arpa/inet.h>

@@ -12,7 +12,7 @@
 
 struct cgn {
 	struct cgn_config cfg;
-	struct fw_nat_blocks nb;  /* the layout, shared with the NAT44 block map (firewall/fw_blocks.c) */
+	struct fw_nat_blocks nb;  /* the layout, shared with the NAT44 block map (firewall/nft/fw_blocks.c) */
 };
 
 bool cgn_configured(const struct conf *c)

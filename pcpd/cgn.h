@@ -5,7 +5,7 @@
  * the answer depends only on the rules, so it is the same after a restart and the mappings the
  * store brings back fall into the same blocks.
  *
- * Deterministic blocks (the scheme of RFC 7422; the arithmetic is fw_nat_blocks in firewall/fw.h,
+ * Deterministic blocks (the scheme of RFC 7422; the arithmetic is fw_nat_blocks in firewall/nft/fw.h,
  * which the NAT44 block map uses too): cgn_port_range is cut into blocks of
  * cgn_ports_per_subscriber ports; the pool addresses, in ascending order, each carry that many
  * blocks; subscriber i (its offset in cgn_subscribers) gets block i, filled address by address:
@@ -56,7 +56,7 @@ struct cgn;
 /* Is CGN mode configured (at least one cgn_pool line)? */
 bool cgn_configured(const struct conf *c);
 void cgn_config_from_conf(const struct conf *c, struct cgn_config *out);
-/* The same layout as the backend's fields (fw_config.nat_*), for firewall/fw_blocks.c. */
+/* The same layout as the backend's fields (fw_config.nat_*), for firewall/nft/fw_blocks.c. */
 void cgn_config_to_fw(const struct cgn_config *cfg, struct fw_config *fc);
 /* NULL with a reason in err on a config it cannot serve (empty pool, a pool that is not one
  * contiguous range, more than 65536 pool addresses, a block size of 0 or above the port range). */

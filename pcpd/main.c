@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/daemon.c) plus the
+/* pcpd: the PCP server alone, for CGN operators: the shared life cycle (firewall/runtime/daemon.c) plus the
  * PCP/NAT-PMP service on the subscriber-facing interfaces. */
 #include <fcntl.h>
 #include <signal.h>
@@ -104,7 +104,7 @@ static void pcpd_stop(struct daemon *d)
 	free(f);
 }
 
-/* The block map (firewall/nft.c) serves at most FW_NAT_BLOCK_ELEMS_MAX subscribers: say when the
+/* The block map (firewall/nft/nft.c) serves at most FW_NAT_BLOCK_ELEMS_MAX subscribers: say when the
  * pool could serve more, since those fall back to the pool rule (any pool address, any port). */
 static void note_block_map(const struct conf *c)
 {

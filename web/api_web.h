@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What only the web UI needs on top of the JSON API (firewall/api.h): the login gate and the
+/* What only the web UI needs on top of the JSON API (firewall/runtime/api.h): the login gate and the
  * household settings.
  *   POST /api/v1/login {"password"}    -> 200 {"logged_in":true,"csrf"} + session cookie; 401; 429
  *   POST /api/v1/logout                -> 200 {"logged_in":false} (cookie cleared)

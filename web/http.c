@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libmicrohttpd around the pure handlers (see http.h). This file does the I/O and decides
- * nothing: who may do what is web/api_web.c's and firewall/api.c's business. */
+ * nothing: who may do what is web/api_web.c's and firewall/runtime/api.c's business. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The web UI's transport: libmicrohttpd with a few threads of its own, on the LAN only. It serves
  * web/static/ and the /api/v1 paths: the login gate and settings (web/api_web.c), then the JSON API
- * (firewall/api.c, api_handle) as the logged-in household user (privileged, ORIGIN_WEB). The core's
+ * (firewall/runtime/api.c, api_handle) as the logged-in household user (privileged, ORIGIN_WEB). The core's
  * entry points take the core's own lock, so calling them from this thread is safe.
  *
  * Where it listens (config web_listen):
@@ -40,7 +40,7 @@ struct web_params {
 	 * (e.g. store atomics and write an eventfd); it must not call back into the web server. */
 	void (*fronts)(void *arg, const struct web_settings *s);
 	void *fronts_arg;
-	/* igdd's upstream PCP server as the API shows it (firewall/api.h); NULL = none. Outlives the server. */
+	/* igdd's upstream PCP server as the API shows it (firewall/runtime/api.h); NULL = none. Outlives the server. */
 	const struct api_upstream *upstream;
 };
 

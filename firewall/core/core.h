@@ -9,7 +9,8 @@
  *   1. igdd/upnp_device.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
  *      then sdk_lock (libupnp's handles: written to stop or start libupnp, read to send GENA events;
  *      SOAP threads hold neither, so stopping libupnp can wait for them);
- *   2. firewall/devwatch.c names_mu (feeds names into the device table through the core);
+ *   2. firewall/core/core_devices.c core_devices_mu (the household's device entries, one change at a
+ *      time: it calls the core's entry points holding it);
  *   3. this core's lock (recursive; the device table is read and fed only under it). Under it the core
  *      calls on_change, after a change committed, which may take only leaf locks (upnp ev_lock, iwf
  *      qmu: igdd's interworking function hears the change as a queued event); on_reanchor and ask are
@@ -17,10 +18,10 @@
  *      half runs after the batch, on the interworking function's job thread);
  *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking threads (and a
  *      UPnP thread in iwf_request) call the core holding neither;
- *   5. firewall/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
+ *   5. firewall/runtime/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
  *   leaves, which call nothing that locks: upnp ev_lock, iwf qmu, pcp_io up_mu, daemon prefix_mu, devwatch
- *   ask_mu, web/http.c mu, firewall/netif.c mu (the host's interface facts: fed by rtnl.c under the
- *   core's lock, asked by any thread).
+ *   ask_mu, web/http.c mu, firewall/runtime/netif.c mu (the host's interface facts: fed by rtnl.c under
+ *   the core's lock, asked by any thread).
  */
 #ifndef IGDD_CORE_H
 #define IGDD_CORE_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The JSON API (/api/v1, see tests/CONTRACTS.md) as pure functions: method, path, body bytes in;
- * HTTP status and a JSON body out. No sockets here: the control socket (firewall/ctl.c, igdctl)
+ * HTTP status and a JSON body out. No sockets here: the control socket (firewall/runtime/ctl.c, igdctl)
  * and the web server (web/http.c) are transports around api_handle(). Every request ends in one
  * core.h entry point. */
 #ifndef IGDD_API_H
