@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The folders' dependencies point one way (../shared/DESIGN.md, README "Layout"):
+# The folders' dependencies point one way (../shared/DESIGN.md, README "Architecture: folders and layers"):
 #   firewall/ -> (libraries only)   pcpd/ -> firewall/   web/ -> firewall/   igdd/ -> firewall/ pcpd/ web/
 # and inside firewall/, one folder per layer, each including only itself and the layers below it:
 #   lib/ <- nft/ <- core/ <- runtime/
