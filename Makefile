@@ -34,7 +34,7 @@ CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -I. $(call pc,--cf
 LDFLAGS  += $(LDSAN) -pie -Wl,-z,relro,-z,now
 LDLIBS   += $(call pc,--libs) -lcap -lcrypt -lpthread
 
-FIREWALL_SRC := $(wildcard firewall/*/*.c)   # one folder per layer (README "Architecture: folders and layers"), one library
+FIREWALL_SRC := $(wildcard firewall/*/*.c)   # lib/ nft/ core/ runtime/: one library (README "Architecture")
 PCP_SRC      := $(filter-out pcpd/main.c,$(wildcard pcpd/*.c))
 WEB_SRC      := $(wildcard web/*.c)
 IGDD_SRC     := $(filter-out igdd/main.c igdd/igdctl.c,$(wildcard igdd/*.c))
