@@ -100,30 +100,17 @@ static void set_cookie(struct api_web_response *resp, const char *token)
 }
 
 /* Parses a body that must be a JSON object; NULL with the answer written otherwise. */
-static json_t *load_object(const struct api_web_request *req, struct api_web_response *resp,
-			   enum api_web_result *rc)
+static json_t *load_object(const struct api_web_request *req, struct api_web_response *resp, int *rc)
 {
-	json_error_t jerr;
+	struct api_body_problem p;
 	json_t *j;
 
-	if (!req->body || req->body_len == 0) {
-		*rc = respond_error(resp, 400, "bad_json", "a JSON body is required");
-		return NULL;
-	}
 	if (req->body_len > API_BODY_MAX) {
 		*rc = respond_error(resp, 413, "bad_request", "body larger than 64 KiB");
 		return NULL;
 	}
-	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (!j) {
-		*rc = respond_error(resp, 400, "bad_json", "the body is not valid JSON");
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		*rc = respond_error(resp, 400, "bad_request", "the body must be a JSON object");
-		return NULL;
-	}
+	if (!(j = api_parse_object(req->body, req->body_len, &p)))
+		*rc = respond_error(resp, p.status, p.code, p.message);
 	return j;
 }
 

@@ -427,28 +427,38 @@ static bool parse_new_rule(json_t *obj, struct rule *r, struct field_err *fe)
 	       parse_ext_addr(obj, r, fe) && parse_remote(obj, r, fe) && parse_desc_lease(obj, r, fe);
 }
 
-json_t *api_load_object(const struct api_request *req, struct api_response *resp, int *rc)
+json_t *api_parse_object(const char *body, size_t len, struct api_body_problem *p)
 {
 	json_error_t jerr;
 	json_t *j;
 
-	if (!req->body || req->body_len == 0) {
-		*rc = api_respond_error(resp, 400, "bad_json", "a JSON body is required");
+	p->status = 400;
+	p->code = "bad_json";
+	if (!body || len == 0) {
+		snprintf(p->message, sizeof(p->message), "a JSON body is required");
 		return NULL;
 	}
-	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!j) {
-		char msg[200];
-
-		snprintf(msg, sizeof(msg), "bad JSON at %d:%d: %s", jerr.line, jerr.column, jerr.text);
-		*rc = api_respond_error(resp, 400, "bad_json", msg);
+		snprintf(p->message, sizeof(p->message), "bad JSON at %d:%d: %s", jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		*rc = api_respond_error(resp, 400, "bad_request", "the body must be a JSON object");
+		p->code = "bad_request";
+		snprintf(p->message, sizeof(p->message), "the body must be a JSON object");
 		return NULL;
 	}
+	return j;
+}
+
+json_t *api_load_object(const struct api_request *req, struct api_response *resp, int *rc)
+{
+	struct api_body_problem p;
+	json_t *j = api_parse_object(req->body, req->body_len, &p);
+
+	if (!j)
+		*rc = api_respond_error(resp, p.status, p.code, p.message);
 	return j;
 }
 

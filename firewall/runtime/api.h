@@ -72,8 +72,16 @@ json_t *api_error_json(const char *code, const char *message);
 /* Fills resp with status and the JSON body (taking ownership of body; NULL body = 500). 0 or -1. */
 int api_respond(struct api_response *resp, int status, json_t *body);
 int api_respond_error(struct api_response *resp, int status, const char *code, const char *message);
-/* The request's body, which must be a JSON object (new reference); NULL when it is missing, not JSON
- * (400 bad_json) or not an object (400 bad_request), with resp written and *rc its return value. */
+/* Why a request body is not a JSON object: HTTP status (400), error code and message for the answer. */
+struct api_body_problem {
+	int status;
+	const char *code;          /* "bad_json" (missing, not JSON) or "bad_request" (not an object) */
+	char message[200];
+};
+/* The one parser of JSON request bodies (the API's and the web UI's): the body as a JSON object (new
+ * reference, duplicate keys refused), or NULL with *p saying why. */
+json_t *api_parse_object(const char *body, size_t len, struct api_body_problem *p);
+/* api_parse_object on the request's body; NULL with resp written and *rc its return value. */
 json_t *api_load_object(const struct api_request *req, struct api_response *resp, int *rc);
 /* Verdict -> HTTP status and error code, as in CONTRACTS.md. */
 int api_verdict_status(enum verdict v);

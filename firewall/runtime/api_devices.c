@@ -209,24 +209,16 @@ int api_prefix_changed(struct core *core, const struct api_request *req, struct 
 	struct in6_addr op, np;
 	uint8_t ol, nl;
 	struct core_reanchor_result res;
-	json_error_t jerr;
 	json_t *j;
 	const char *key;
 	json_t *v;
 	char msg[160], a[PREFIX_STRLEN], b[PREFIX_STRLEN];
-	int status = 0;
+	int status = 0, rc;
 
 	if (!req->privileged)
 		return api_respond_error(resp, 403, "not_authorized", "only the operator may announce a prefix change");
-	if (!req->body || req->body_len == 0)
-		return api_respond_error(resp, 400, "bad_json", "a JSON body is required");
-	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
-		return api_respond_error(resp, 400, "bad_json", jerr.text);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return api_respond_error(resp, 400, "bad_request", "the body must be a JSON object");
-	}
+	if (!(j = api_load_object(req, resp, &rc)))
+		return rc;
 	json_object_foreach(j, key, v) {
 		(void)v;
 		if (strcmp(key, "old") != 0 && strcmp(key, "new") != 0) {

@@ -29,18 +29,17 @@ if [ "$(id -u)" != 0 ]; then
 	echo "iwf bench: needs root (network namespaces, nftables)" >&2
 	exit 1
 fi
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 results=()
 row() { results+=("$(printf "%-78s %s" "$1" "$2")"); echo "iwf bench: ${results[-1]}" >&2; }
 
 iwf_trap
-iwf_up || { echo "iwf bench: lab up failed" >&2; exit 1; }
-# lan1 gets its SLAAC-shaped address by hand: this lab has no radvd
-ip -n "${LAB}lan1" addr add "$LAN1_EUI64/64" dev eth0 nodad || exit 1
+iwf_up slaac || { echo "iwf bench: lab up failed" >&2; exit 1; }
+lan1_eui64() { [ "$(lab_host_addr 1 stable)" = "$LAN1_EUI64" ]; }
+wait_until 20 lan1_eui64 || { echo "iwf bench: lan1 has no SLAAC address $LAN1_EUI64" >&2; exit 1; }
 iwf_pcpd_start || { echo "iwf bench: pcpd start failed" >&2; exit 1; }
 lab_igdd_start enable_upnp=no enable_pcp=yes pcp_rate_limit=0 "upstream_pcp_server=$IWF_GW" ||
 	{ echo "iwf bench: igdd start failed" >&2; exit 1; }
-up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
 wait_until 15 up_ok || { echo "iwf bench: upstream not up" >&2; exit 1; }
 echo "iwf bench: lab $LAB, igdd from ${IGDD_BUILD:-$TOP}" >&2
 
@@ -61,15 +60,15 @@ phase() {
 	wait "$v4pid" 2>/dev/null
 	v4=$(grep "^result" "$LAB_DIR/v4.out" || true)
 	row "IPv6 MAP (no upstream needed), 1 sequential client, upstream $label" \
-		"p50 $(kv "$out" p50_ms) / p99 $(kv "$out" p99_ms) ms, $(kv "$out" rate)/s ($(kv "$out" fail)+$(kv "$out" timeouts) failed)"
+		"p50 $(field "$out" p50_ms) / p99 $(field "$out" p99_ms) ms, $(field "$out" rate)/s ($(field "$out" fail)+$(field "$out" timeouts) failed)"
 	if [ -n "$v4" ]; then
 		row "  meanwhile IPv4 MAP (proxied upstream), $V4_SOCKETS paced clients" \
-			"$(kv "$v4" n) answered, $(kv "$v4" fail) errors, $(kv "$v4" timeouts) unanswered within 1 s"
+			"$(field "$v4" n) answered, $(field "$v4" fail) errors, $(field "$v4" timeouts) unanswered within 1 s"
 	else
 		row "  meanwhile IPv4 MAP (proxied upstream), $V4_SOCKETS paced clients" "stopped early"
 	fi
-	P50=$(kv "$out" p50_ms)
-	P99=$(kv "$out" p99_ms)
+	P50=$(field "$out" p50_ms)
+	P99=$(field "$out" p99_ms)
 }
 
 # the two conditions alternate ROUNDS times (the machine's other load drifts); the median round counts

@@ -35,15 +35,11 @@ cc -O2 -Wall -Wextra -o "$FLOOD" "$TOP/tests/bench/udpflood.c"
 cgn_exec cgn ip route add 100.64.64.0/18 via 100.64.0.2
 cgn_exec sub1 ip route add local 100.64.64.0/18 dev lo
 cgn_exec wan ip route replace "$POOL" via 198.51.100.2
-cgn_pcpd_conf
-sed -i -e "s|^cgn_pool=.*|cgn_pool=$POOL|" -e "s|^cgn_subscribers=.*|cgn_subscribers=100.64.64.0/18|" \
-	-e "s|^cgn_ports_per_subscriber=.*|cgn_ports_per_subscriber=$PER_SUB|" \
-	-e "s|^cgn_port_range=.*|cgn_port_range=1024-65535|" "$CGN_DIR/pcpd.conf"
-printf 'max_rules=1048576\nmax_rules_per_client=%s\nmax_lifetime=86400\n' "$PER_SUB" >>"$CGN_DIR/pcpd.conf"
+cgn_pcpd_conf "cgn_pool=$POOL" cgn_subscribers=100.64.64.0/18 "cgn_ports_per_subscriber=$PER_SUB" \
+	cgn_port_range=1024-65535 max_rules=1048576 "max_rules_per_client=$PER_SUB" max_lifetime=86400
 
 results=()
 row() { results+=("$(printf "%-66s %14s %s" "$1" "$2" "$3")"); echo "million bench: ${results[-1]}" >&2; }
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(cat "$CGN_DIR/pcpd.pid")/status"; }
 slab_kib() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
 per() { awk -v d="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "-" }'; }
@@ -58,9 +54,9 @@ fill_to() {
 		--subscribers "$first" --per-sub "$PER_SUB" --fill-base 4000 --sockets 64 --time-limit 850 \
 		--lifetime 86400 </dev/null | grep '^filled')
 	echo "million bench: $out" >&2
-	[ "$(kv "$out" ok)" = "$n" ] || { echo "million bench: could not install $n mappings: $out" >&2; exit 1; }
+	[ "$(field "$out" ok)" = "$n" ] || { echo "million bench: could not install $n mappings: $out" >&2; exit 1; }
 	installed=$want
-	FILL_LAST="$(kv "$out" rate)/s ($(kv "$out" secs) s)"
+	FILL_LAST="$(field "$out" rate)/s ($(field "$out" secs) s)"
 }
 # conn_rate LABEL: new TCP connections/s from the wan host through the first mapping (TCP twin of it)
 conn_rate() {
@@ -116,7 +112,7 @@ conns=$!
 sleep 1
 cgn_pcpd_kill9
 t0=$(date +%s.%N)
-CGN_START_TRIES=2400 cgn_pcpd_start
+PCPD_START_TRIES=2400 cgn_pcpd_start
 t1=$(date +%s.%N)
 ready=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 wait "$conns" "$sink" 2>/dev/null || true

@@ -11,7 +11,11 @@
 # for its PCP mappings and, through the block map, for its dynamic TCP/UDP flows.
 # Namespaces are named ${CGN_LAB}<role>, unique per run, and removed by cgn_trap.
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PCPD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
+# shellcheck source=checks.sh
+. "$TOP/tests/integration/checks.sh"
+# shellcheck source=pcpd_lib.sh
+. "$TOP/tests/integration/pcpd_lib.sh"
+checks_on_fail() { [ -n "$CGN_DIR" ] && tail_log "$CGN_DIR/pcpd.log" pcpd.log; }
 CGN_TOOLS=$TOP/tests/lab
 CGN_PY=/usr/bin/python3
 CGN_LAB=${CGN_LAB:-cg$$x$((RANDOM % 1000))}
@@ -81,60 +85,21 @@ cgn_up() {
 	return 0
 }
 
+# cgn_pcpd_conf [KEY=VALUE...]: the CGN's pcpd.conf (pool, blocks, mapping log); KEY=VALUE replace
 cgn_pcpd_conf() {
 	mkdir -p "$CGN_DIR/state"
-	cat >"$CGN_DIR/pcpd.conf" <<-CONF
-		# written by tests/integration/cgn_lib.sh for lab $CGN_LAB
-		ext_ifname=wan0
-		lan_ifname=br0
-		state_dir=$CGN_DIR/state
-		control_socket=$CGN_DIR/pcpd.sock
-		nft_table=inet pcpd
-		user=root
-		enable_upnp=no
-		web_listen=
-		pcp_rate_limit=0
-		cgn_pool=$CGN_POOL
-		cgn_subscribers=100.64.0.0/24
-		cgn_ports_per_subscriber=$CGN_PPS
-		cgn_port_range=$CGN_RANGE
-		mapping_log=$CGN_DIR/mappings.log
-	CONF
+	pcpd_conf lan_ifname=br0 "state_dir=$CGN_DIR/state" "control_socket=$CGN_DIR/pcpd.sock" \
+		"cgn_pool=$CGN_POOL" "cgn_ports_per_subscriber=$CGN_PPS" "cgn_port_range=$CGN_RANGE" \
+		"mapping_log=$CGN_DIR/mappings.log" "$@" >"$CGN_DIR/pcpd.conf"
 }
 
+# cgn_pcpd_start: pcpd on the cgn (cgn_pcpd_conf's configuration unless one was written)
 cgn_pcpd_start() {
-	local i pid ready0
-	[ -x "$PCPD_BIN" ] || { echo "cgn_pcpd_start: $PCPD_BIN not built" >&2; return 1; }
 	[ -f "$CGN_DIR/pcpd.conf" ] || cgn_pcpd_conf
-	echo "=== $(date +%T) pcpd start" >>"$CGN_DIR/pcpd.log"
-	ready0=$(grep -c '^pcpd: ready' "$CGN_DIR/pcpd.log" || true)
-	# ip netns exec execs pcpd: $! is pcpd itself (a shell function here would put a subshell between)
-	ip netns exec "${CGN_LAB}cgn" "$PCPD_BIN" -d -f "$CGN_DIR/pcpd.conf" </dev/null >>"$CGN_DIR/pcpd.log" 2>&1 &
-	pid=$!
-	disown "$pid" 2>/dev/null || true
-	echo "$pid" >"$CGN_DIR/pcpd.pid"
-	# CGN_START_TRIES: 50 ms each (a start with a million mappings restores and resyncs for longer)
-	for ((i = 0; i < ${CGN_START_TRIES:-200}; i++)); do
-		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$CGN_DIR/pcpd.log" >&2; return 1; }
-		# pcpd says "ready" once its table is in the kernel and it listens (no `nft list`: with a
-		# million mappings nft's cache alone takes minutes)
-		if [ -S "$CGN_DIR/pcpd.sock" ] && [ "$(grep -c '^pcpd: ready' "$CGN_DIR/pcpd.log" || true)" -gt "$ready0" ]; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "cgn_pcpd_start: pcpd not ready within $((${CGN_START_TRIES:-200} / 20)) s" >&2
-	tail -n 20 "$CGN_DIR/pcpd.log" >&2
-	return 1
+	pcpd_start "${CGN_LAB}cgn" "$CGN_DIR"
 }
 
-cgn_pcpd_kill9() {
-	local pid i
-	pid=$(cat "$CGN_DIR/pcpd.pid" 2>/dev/null) || return 0
-	kill -KILL "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	rm -f "$CGN_DIR/pcpd.pid" "$CGN_DIR/pcpd.sock"
-}
+cgn_pcpd_kill9() { pcpd_kill9 "$CGN_DIR"; }
 
 # cgn_pcpc NS ARGS...: tests/lab/pcpc.py against the cgn's PCP server, from namespace NS
 cgn_pcpc() {

@@ -12,7 +12,8 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-PCPD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
+# shellcheck source=pcpd_lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pcpd_lib.sh"
 IWF_POOL=203.0.113.8/30
 IWF_CGN_EXT=203.0.113.8
 IWF_PPS=16
@@ -44,14 +45,20 @@ iwf_trap() {
 	trap 'trap - EXIT INT TERM; iwf_down; exit 130' INT TERM
 }
 
+# iwf_up [slaac]: the lab; with "slaac" the cpe runs radvd and lan1 forms its IPv6 addresses itself
+# (SLAAC with DAD, a temporary address beside the EUI-64 one), as in tests/lab/lab.sh
 iwf_up() {
-	local ns
+	local ns i slaac=${1:-}
 	LAB_DIR=$(mktemp -d "/tmp/igdiwf.${LAB}.XXXXXX") || return 1
 	LAB_DIR_OWNED=1
 	export LAB_DIR LAB_DIR_OWNED
 	: >"$LAB_DIR/pids"
 	for ns in wan cgn cpe lan1; do
 		ip netns add "${LAB}$ns" || return 1
+		if [ "$ns" = lan1 ] && [ "$slaac" = slaac ]; then
+			ip -n "${LAB}$ns" link set lo up || return 1
+			continue   # a host: IPv6 as the kernel's defaults and _lab_host_setup make it
+		fi
 		ip netns exec "${LAB}$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
 			net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 >/dev/null || return 1
 		ip -n "${LAB}$ns" link set lo up || return 1
@@ -59,6 +66,7 @@ iwf_up() {
 	ip link add eth0 netns "${LAB}wan" type veth peer name wan0 netns "${LAB}cgn" || return 1
 	ip link add sub0 netns "${LAB}cgn" type veth peer name wan0 netns "${LAB}cpe" || return 1
 	ip link add eth0 netns "${LAB}lan1" address "$LAN1_MAC" type veth peer name lan1 netns "${LAB}cpe" || return 1
+	if [ "$slaac" = slaac ]; then _lab_host_setup 1 || return 1; fi
 	ip -n "${LAB}wan" -batch - <<-EOB || return 1
 		link set eth0 up
 		addr add $IWF_WAN/24 dev eth0
@@ -83,6 +91,11 @@ iwf_up() {
 		route add default via $IWF_GW
 	EOB
 	ip netns exec "${LAB}cpe" sysctl -qw net.ipv4.ip_forward=1 >/dev/null || return 1
+	if [ "$slaac" = slaac ]; then
+		ip netns exec "${LAB}cpe" sysctl -qw net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
+		_lab_radvd_conf "$LAN_NET6"
+		_lab_start_radvd
+	fi
 	ip -n "${LAB}lan1" -batch - <<-EOB || return 1
 		link set eth0 up
 		addr add $LAN1_V4/24 dev eth0
@@ -101,59 +114,31 @@ iwf_up() {
 	return 0
 }
 
+# iwf_pcpd_conf: the cgn's pcpd.conf (the cpe is subscriber 100.64.0.2 of the pool)
 iwf_pcpd_conf() {
 	mkdir -p "$LAB_DIR/pcpd-state"
-	cat >"$LAB_DIR/pcpd.conf" <<-CONF
-		# written by tests/integration/iwf_lib.sh for lab $LAB
-		ext_ifname=wan0
-		lan_ifname=sub0
-		state_dir=$LAB_DIR/pcpd-state
-		control_socket=$LAB_DIR/pcpd.sock
-		nft_table=inet pcpd
-		user=root
-		enable_upnp=no
-		web_listen=
-		pcp_rate_limit=0
-		cgn_pool=$IWF_POOL
-		cgn_subscribers=100.64.0.0/24
-		cgn_ports_per_subscriber=$IWF_PPS
-		cgn_port_range=$IWF_MIN-20063
-	CONF
+	pcpd_conf lan_ifname=sub0 "state_dir=$LAB_DIR/pcpd-state" "control_socket=$LAB_DIR/pcpd.sock" \
+		"cgn_pool=$IWF_POOL" "cgn_ports_per_subscriber=$IWF_PPS" "cgn_port_range=$IWF_MIN-20063" >"$LAB_DIR/pcpd.conf"
 }
 
 iwf_pcpd_start() {
-	local i pid
-	[ -x "$PCPD_BIN" ] || { echo "iwf_pcpd_start: $PCPD_BIN not built" >&2; return 1; }
 	[ -f "$LAB_DIR/pcpd.conf" ] || iwf_pcpd_conf
-	echo "=== $(date +%T) pcpd start" >>"$LAB_DIR/pcpd.log"
-	ip netns exec "${LAB}cgn" "$PCPD_BIN" -d -f "$LAB_DIR/pcpd.conf" </dev/null >>"$LAB_DIR/pcpd.log" 2>&1 &
-	pid=$!
-	disown "$pid" 2>/dev/null || true
-	echo "$pid" >"$LAB_DIR/pcpd.pid"
-	for ((i = 0; i < 200; i++)); do
-		_lab_alive "$pid" || { tail -n 20 "$LAB_DIR/pcpd.log" >&2; return 1; }
-		if [ -S "$LAB_DIR/pcpd.sock" ] && ip netns exec "${LAB}cgn" ss -lun | grep -q ':5351 '; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "iwf_pcpd_start: pcpd not ready within 10 s" >&2
-	return 1
+	pcpd_start "${LAB}cgn" "$LAB_DIR"
 }
 
 # iwf_pcpd_kill9 [forget]: SIGKILL; with "forget" its store and kernel table go too (a real state loss)
 iwf_pcpd_kill9() {
-	local pid
-	pid=$(cat "$LAB_DIR/pcpd.pid" 2>/dev/null) || return 0
-	kill -KILL "$pid" 2>/dev/null || true
-	_lab_wait_gone "$pid" 30 || true
-	rm -f "$LAB_DIR/pcpd.pid" "$LAB_DIR/pcpd.sock"
+	pcpd_kill9 "$LAB_DIR"
 	if [ "${1:-}" = forget ]; then
 		rm -rf "$LAB_DIR/pcpd-state"
 		mkdir -p "$LAB_DIR/pcpd-state"
 		ip netns exec "${LAB}cgn" nft delete table inet pcpd 2>/dev/null || true
 	fi
 }
+
+# iwf_cgn_has TEXT / iwf_cpe_has TEXT: pcpd's / igdd's nftables table mentions TEXT
+iwf_cgn_has() { ip netns exec "${LAB}cgn" nft list table inet pcpd 2>/dev/null | grep -q "$1"; }
+iwf_cpe_has() { ip netns exec "${LAB}cpe" nft list table inet igdd 2>/dev/null | grep -q "$1"; }
 
 # iwf_upnpc ARGS...: upnpc in lan1 against igdd's description URL (bounded)
 iwf_upnpc() {
@@ -165,12 +150,3 @@ iwf_pcpc() {
 	ip netns exec "${LAB}lan1" "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$CPE_LAN4" "$@" </dev/null
 }
 
-# iwf_status_field KEY: a field of the "upstream" object of the API status
-iwf_status_field() {
-	igdctl_lab --json status 2>/dev/null | "$LAB_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-u = d.get("upstream") or (d.get("body") or {}).get("upstream") or {}
-v = u.get(sys.argv[1])
-print("" if v is None else v)' "$1"
-}

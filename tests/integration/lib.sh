@@ -6,24 +6,13 @@
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lab" && pwd)/lab.sh"
 
-IT_NAME=$(basename "$0" .sh)
-IT_T0=$(date +%s.%N)
-IT_OK=0
-
-_it_ts() { awk -v a="$IT_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%6.2f", b - a }'; }
-
-step() { echo "[$(_it_ts)] -- $*"; }
-ok() {
-	IT_OK=$((IT_OK + 1))
-	echo "[$(_it_ts)] ok: $*"
-}
-fail() {
-	echo "[$(_it_ts)] FAIL: $*"
-	if [ -n "${LAB_DIR:-}" ] && [ -f "$LAB_DIR/igdd.log" ]; then
-		echo "--- igdd.log (tail)"
-		tail -n 15 "$LAB_DIR/igdd.log"
-	fi
-	exit 1
+# shellcheck source=checks.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/checks.sh"
+# a failed check shows the end of igdd's log (and pcpd's, in the labs that run one)
+checks_on_fail() {
+	[ -n "${LAB_DIR:-}" ] || return 0
+	tail_log "$LAB_DIR/igdd.log" igdd.log
+	tail_log "$LAB_DIR/pcpd.log" pcpd.log 10
 }
 
 # it_setup: builds a fresh lab that goes away when the test ends
@@ -43,8 +32,6 @@ it_system_user() {
 	id -u "$1"
 }
 
-# it_done: the last line of a passing test
-it_done() { echo "[$(_it_ts)] $IT_NAME: all $IT_OK checks passed"; }
 
 # expect_connect FROM tcp|udp ADDR PORT MESSAGE [TIMEOUT_S=1]
 expect_connect() {
@@ -98,6 +85,16 @@ igdctl_add() {
 	id=$(igdctl_lab add "$@") || fail "igdctl add $* (exit $?)"
 	[ -n "$id" ] || fail "igdctl add $* printed no id"
 	echo "$id"
+}
+
+# upstream_field KEY: a field of the "upstream" object (igdd's PCP client toward a CGN) of igdctl status
+upstream_field() {
+	igdctl_lab --json status 2>/dev/null | "$LAB_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+u = d.get("upstream") or (d.get("body") or {}).get("upstream") or {}
+v = u.get(sys.argv[1])
+print("" if v is None else v)' "$1"
 }
 
 # set_count SET: elements in set SET of table inet igdd (-1 if it does not exist)

@@ -10,9 +10,6 @@ pcpc() {
 	ip netns exec "${LAB}$ns" python3 "$PCPC" "$@" </dev/null
 }
 
-# field LINE KEY: the value of KEY in a pcpc line
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-
 # expect_result NS WANT MESSAGE PCPC-ARGS...: one request, its result must be WANT; sets PCP_LINE
 expect_result() {
 	local ns=$1 want=$2 msg=$3

@@ -11,16 +11,6 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cgn_lib.sh
 . "$HERE/cgn_lib.sh"
-T0=$(date +%s)
-N_OK=0
-step() { echo "[$(($(date +%s) - T0))s] -- $*"; }
-ok() { N_OK=$((N_OK + 1)); echo "[$(($(date +%s) - T0))s] ok: $*"; }
-fail() {
-	echo "[$(($(date +%s) - T0))s] FAIL: $*"
-	[ -n "$CGN_DIR" ] && [ -f "$CGN_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 15 "$CGN_DIR/pcpd.log"; }
-	exit 1
-}
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 in_block() { # PORT SUBSCRIBER_INDEX
 	local lo=$((CGN_MIN + $2 * CGN_PPS))
 	[ "$1" -ge "$lo" ] && [ "$1" -le $((lo + CGN_PPS - 1)) ]
@@ -154,4 +144,4 @@ done
 PEERS=$(cgn_peers sub2 udp 1 7803)
 [ "${PEERS%:*}" = 203.0.113.8 ] && in_block "${PEERS#*:}" 3 || fail "after the flush sub2 seen as '$PEERS'"
 ok "resync restored nat_block; sub2 leaves from its block again ($PEERS)"
-echo "t_cgn: all $N_OK checks passed in $(($(date +%s) - T0))s"
+it_done

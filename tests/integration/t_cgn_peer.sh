@@ -14,16 +14,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cgn_lib.sh
 . "$HERE/cgn_lib.sh"
 CGN_NS="$CGN_NS sub3"   # 100.64.0.18: block 18 = the second pool address, the ports of sub1's block 2
-T0=$(date +%s)
-N_OK=0
-step() { echo "[$(($(date +%s) - T0))s] -- $*"; }
-ok() { N_OK=$((N_OK + 1)); echo "[$(($(date +%s) - T0))s] ok: $*"; }
-fail() {
-	echo "[$(($(date +%s) - T0))s] FAIL: $*"
-	[ -n "$CGN_DIR" ] && [ -f "$CGN_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 15 "$CGN_DIR/pcpd.log"; }
-	exit 1
-}
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 in_block() { # PORT SUBSCRIBER_INDEX: the port is in that subscriber's block (16 blocks per address)
 	local lo=$((CGN_MIN + ($2 % 16) * CGN_PPS))
 	[ "$1" -ge "$lo" ] && [ "$1" -le $((lo + CGN_PPS - 1)) ]
@@ -207,4 +197,4 @@ expect_from_wan 7777 "$EXT1" "$PORT1" none "closed again"
 grep -q " delete udp subscriber=100.64.0.2 internal=100.64.0.2:4000 external=$EXT1:$PORT1 peer=198.51.100.1:7777 " \
 	"$CGN_DIR/mappings.log" || fail "no delete record: $(tail -n 3 "$CGN_DIR/mappings.log")"
 ok "mapping_log has the delete"
-echo "t_cgn_peer: all $N_OK checks passed in $(($(date +%s) - T0))s"
+it_done

@@ -11,15 +11,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cgn_lib.sh
 . "$HERE/cgn_lib.sh"
 CGN_NS="$CGN_NS home1 home2"
-T0=$(date +%s)
-step() { echo "[$(($(date +%s) - T0))s] -- $*"; }
-ok() { echo "[$(($(date +%s) - T0))s] ok: $*"; }
-fail() {
-	echo "[$(($(date +%s) - T0))s] FAIL: $*"
-	[ -n "$CGN_DIR" ] && [ -f "$CGN_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 15 "$CGN_DIR/pcpd.log"; }
-	exit 1
-}
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 map() { # NS PROTO PORT: one MAP from a home, prints pcpc's line
 	cgn_exec "$1" "$CGN_PY" "$CGN_TOOLS/pcpc.py" -s 100.64.0.1 map --proto "$2" --port "$3" --lifetime 600 </dev/null
 }
@@ -40,10 +31,8 @@ for i in 1 2; do
 	cgn_exec "home$i" ip route add default via 100.64.1.1
 done
 cgn_exec cgn ip route add 100.64.1.0/24 via 100.64.0.2
-cgn_pcpd_conf
 # the routed homes are the subscribers: blocks of 4 ports, 2 mappings each at most
-sed -i -e "s|^cgn_subscribers=.*|cgn_subscribers=100.64.1.0/24|" "$CGN_DIR/pcpd.conf"
-echo "max_rules_per_client=2" >>"$CGN_DIR/pcpd.conf"
+cgn_pcpd_conf cgn_subscribers=100.64.1.0/24 max_rules_per_client=2
 cgn_pcpd_start || fail "pcpd start"
 step "lab $CGN_LAB up: home1 100.64.1.2 and home2 100.64.1.3 behind router sub1"
 
@@ -71,4 +60,4 @@ cgn_echo home2 tcp 8080 || fail "echo server in home2"
 cgn_connect wan tcp "${EXT1%:*}" "${EXT1##*:}" 2 || fail "wan -> $EXT1 does not reach home1"
 cgn_connect wan tcp "${EXT2%:*}" "${EXT2##*:}" 2 || fail "wan -> $EXT2 does not reach home2"
 ok "wan reaches home1 at $EXT1 and home2 at $EXT2"
-echo "t_cgn_routed: all checks passed in $(($(date +%s) - T0)) s"
+it_done

@@ -21,7 +21,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-PCPD_BIN=${IGDD_BUILD:-$TOP}/pcpd/pcpd
+# shellcheck source=pcpd_lib.sh
+. "$HERE/pcpd_lib.sh"
 KEEPALIVED=$(command -v keepalived || echo /usr/sbin/keepalived)
 FO_POOL=203.0.113.8/30
 FO_EXT=203.0.113.8
@@ -52,13 +53,14 @@ fo_down() {
 	lab_down
 }
 
-fo_fail() {
+# a failed check also shows both nodes' pcpd and keepalived logs
+checks_on_fail() {
 	local n
+	tail_log "$LAB_DIR/igdd.log" igdd.log
 	for n in a b; do
-		[ -f "$LAB_DIR/p$n/pcpd.log" ] && { echo "--- node $n pcpd.log (tail)"; tail -n 8 "$LAB_DIR/p$n/pcpd.log"; }
-		[ -f "$LAB_DIR/p$n/keepalived.log" ] && { echo "--- node $n keepalived.log (tail)"; tail -n 8 "$LAB_DIR/p$n/keepalived.log"; }
+		tail_log "$LAB_DIR/p$n/pcpd.log" "node $n pcpd.log" 8
+		tail_log "$LAB_DIR/p$n/keepalived.log" "node $n keepalived.log" 8
 	done
-	fail "$@"
 }
 
 # the lab: a switch namespace with two bridges (the wan segment, the access segment), two nodes, the
@@ -143,38 +145,11 @@ fo_up() {
 
 # fo_pcpd_start a|b: the same CGN settings on both nodes, each its own store and socket
 fo_pcpd_start() {
-	local d="$LAB_DIR/p$1" pid i
+	local d="$LAB_DIR/p$1"
 	mkdir -p "$d/state"
-	cat >"$d/pcpd.conf" <<-CONF
-		# written by tests/integration/t_failover.sh: node $1 of lab $LAB
-		ext_ifname=wan0
-		lan_ifname=sub0
-		state_dir=$d/state
-		control_socket=$d/pcpd.sock
-		nft_table=inet pcpd
-		user=root
-		enable_upnp=no
-		web_listen=
-		pcp_rate_limit=0
-		cgn_pool=$FO_POOL
-		cgn_subscribers=100.64.0.0/24
-		cgn_ports_per_subscriber=$FO_PPS
-		cgn_port_range=$FO_MIN-20063
-		mapping_log=$d/mappings.log
-	CONF
-	ip netns exec "${LAB}p$1" "$PCPD_BIN" -d -f "$d/pcpd.conf" </dev/null >>"$d/pcpd.log" 2>&1 &
-	pid=$!
-	disown "$pid" 2>/dev/null || true
-	echo "$pid" >"$d/pcpd.pid"
-	for ((i = 0; i < 200; i++)); do
-		_lab_alive "$pid" || { tail -n 20 "$d/pcpd.log" >&2; return 1; }
-		if [ -S "$d/pcpd.sock" ] && fo_exec "p$1" ss -lun | grep -q ':5351 '; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "fo_pcpd_start: pcpd on node $1 not ready within 10 s" >&2
-	return 1
+	pcpd_conf lan_ifname=sub0 "state_dir=$d/state" "control_socket=$d/pcpd.sock" "cgn_pool=$FO_POOL" \
+		"cgn_ports_per_subscriber=$FO_PPS" "cgn_port_range=$FO_MIN-20063" "mapping_log=$d/mappings.log" >"$d/pcpd.conf"
+	pcpd_start "${LAB}p$1" "$d"
 }
 
 # fo_keepalived_start a|b PRIORITY: one VRRP instance on the access side; it holds both site addresses
@@ -237,20 +212,11 @@ site_owner() {
 	return 0
 }
 one_owner() { [ -n "$(site_owner)" ]; }
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # the epoch a node's pcpd answers to an ANNOUNCE sent to its own address, from the cpe
 node_epoch() {
 	local addr=100.64.0.251
 	[ "$1" = b ] && addr=100.64.0.252
 	field "$(fo_exec cpe "$LAB_PY" "$LAB_TOOLS/pcpc.py" -s "$addr" announce </dev/null 2>/dev/null)" epoch
-}
-status_field() {
-	igdctl_lab --json status 2>/dev/null | "$LAB_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-u = d.get("upstream") or (d.get("body") or {}).get("upstream") or {}
-v = u.get(sys.argv[1])
-print("" if v is None else v)' "$1"
 }
 node_has_port() { fo_exec "p$1" nft list map inet pcpd pm4_addr 2>/dev/null | grep -q "tcp \. $2 "; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -264,36 +230,36 @@ trap 'trap - EXIT INT TERM; fo_down; exit 130' INT TERM
 fo_up || fail "failover lab up"
 step "lab $LAB up: wan - (pa | pb) - cpe - lan1"
 
-fo_pcpd_start a || fo_fail "pcpd on node a"
-fo_pcpd_start b || fo_fail "pcpd on node b"
+fo_pcpd_start a || fail "pcpd on node a"
+fo_pcpd_start b || fail "pcpd on node b"
 ok "pcpd runs on both nodes with the same pool $FO_POOL and blocks of $FO_PPS (the cpe's: $FO_LO-$FO_HI)"
 # node a comes up first and takes the site; node b joins as its backup (nopreempt: even a higher
 # priority would not take it back, b's is lower anyway)
-fo_keepalived_start a 150 || fo_fail "keepalived on node a"
-wait_until 15 one_owner || fo_fail "no node took the site address within 15 s"
-[ "$(site_owner)" = a ] || fo_fail "node $(site_owner) holds the site address, want a"
+fo_keepalived_start a 150 || fail "keepalived on node a"
+wait_until 15 one_owner || fail "no node took the site address within 15 s"
+[ "$(site_owner)" = a ] || fail "node $(site_owner) holds the site address, want a"
 T_A=$WAITED
-fo_keepalived_start b 100 || fo_fail "keepalived on node b"
+fo_keepalived_start b 100 || fail "keepalived on node b"
 b_backup() { grep -q 'Entering BACKUP STATE' "$LAB_DIR/pb/keepalived.log"; }
-wait_until 15 b_backup || fo_fail "keepalived on node b did not enter BACKUP within 15 s"
+wait_until 15 b_backup || fail "keepalived on node b did not enter BACKUP within 15 s"
 sleep 1.5   # not a criterion: more than one advert interval, so a b wrongly taking over would show
-[ "$(site_owner)" = a ] || fo_fail "node $(site_owner) holds the site address once b joined, want a"
-fo_exec pb ip -4 -o addr show | grep -q " $FO_SITE_IN/\| $FO_SITE_OUT/" && fo_fail "both nodes hold a site address"
+[ "$(site_owner)" = a ] || fail "node $(site_owner) holds the site address once b joined, want a"
+fo_exec pb ip -4 -o addr show | grep -q " $FO_SITE_IN/\| $FO_SITE_OUT/" && fail "both nodes hold a site address"
 ok "keepalived: node a holds $FO_SITE_IN and $FO_SITE_OUT after ${T_A}s, node b is BACKUP"
 
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$FO_HTTP" "upstream_pcp_server=$FO_SITE_IN" ||
-	fo_fail "igdd start"
-up_ok() { [ "$(status_field state)" = up ] && [ "$(status_field ext_addr)" = "$FO_EXT" ]; }
-wait_until 20 up_ok || fo_fail "upstream not up: state '$(status_field state)' addr '$(status_field ext_addr)'"
-ok "igdd on the cpe uses the site's PCP server $FO_SITE_IN (epoch $(status_field epoch)), external $FO_EXT"
+	fail "igdd start"
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$FO_EXT" ]; }
+wait_until 20 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
+ok "igdd on the cpe uses the site's PCP server $FO_SITE_IN (epoch $(upstream_field epoch)), external $FO_EXT"
 
 step "a mapping made by a real client"
 PORT=$((FO_LO + 5))
 lab_listen lan1 tcp 8080 || fail "listener in lan1"
 out=$(timeout 30 ip netns exec "${LAB}lan1" upnpc -i -u "$FO_URL" -e failover -a "$LAN1_V4" 8080 "$PORT" TCP 3600 2>&1 </dev/null)
-grep -qi "is redirected to internal" <<<"$out" || fo_fail "upnpc -a $PORT: $out"
-node_has_port a "$PORT" || fo_fail "node a's pcpd has no mapping for $PORT"
-node_has_port b "$PORT" && fo_fail "node b holds $PORT before any failover"
+grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a $PORT: $out"
+node_has_port a "$PORT" || fail "node a's pcpd has no mapping for $PORT"
+node_has_port b "$PORT" && fail "node b holds $PORT before any failover"
 ok "upnpc in lan1 mapped $FO_EXT:$PORT -> $LAN1_V4:8080; node a holds it upstream"
 expect_connect wan tcp "$FO_EXT" "$PORT" "the wan reaches lan1 through node a" 2
 
@@ -301,10 +267,10 @@ expect_connect wan tcp "$FO_EXT" "$PORT" "the wan reaches lan1 through node a" 2
 # its epoch when it took the address), so b's own epoch would look like a's, continued (RFC 6887 8.5).
 EA=$(node_epoch a)
 EB=$(node_epoch b)
-{ [ -n "$EA" ] && [ -n "$EB" ]; } || fo_fail "epochs: node a '$EA', node b '$EB'"
-[ "$EB" -ge "$EA" ] || fo_fail "node a epoch $EA, node b $EB: the lab meant b to run at least as long as a"
+{ [ -n "$EA" ] && [ -n "$EB" ]; } || fail "epochs: node a '$EA', node b '$EB'"
+[ "$EB" -ge "$EA" ] || fail "node a epoch $EA, node b $EB: the lab meant b to run at least as long as a"
 ok "node a answers epoch $EA, node b $EB: without a reset b would pass for the same server"
-RECREATED0=$(status_field recreated)
+RECREATED0=$(upstream_field recreated)
 
 step "node a dies: SIGKILL to pcpd and keepalived, its links go dark"
 A_PIDS=$(ip netns pids "${LAB}pa" | tr '\n' ' ')
@@ -314,42 +280,42 @@ T_KILL=$(now_ms)
 kill -KILL $A_PIDS
 ip -n "${LAB}sw" link set wa down
 ip -n "${LAB}sw" link set sa down
-for p in $A_PIDS; do _lab_wait_gone "$p" 30 || fo_fail "process $p of node a survived SIGKILL"; done
+for p in $A_PIDS; do _lab_wait_gone "$p" 30 || fail "process $p of node a survived SIGKILL"; done
 ok "node a is gone (pids $A_PIDS), its switch ports down"
 
-wait_until 20 holds_site b || fo_fail "node b did not take $FO_SITE_IN within 20 s"
+wait_until 20 holds_site b || fail "node b did not take $FO_SITE_IN within 20 s"
 T_VIP=$(now_ms)
-fo_exec pb ip -4 -o addr show dev wan0 | grep -q " $FO_SITE_OUT/" || fo_fail "node b took $FO_SITE_IN but not $FO_SITE_OUT"
+fo_exec pb ip -4 -o addr show dev wan0 | grep -q " $FO_SITE_OUT/" || fail "node b took $FO_SITE_IN but not $FO_SITE_OUT"
 ok "node b holds both site addresses $(((T_VIP - T_KILL) / 1000)).$(((T_VIP - T_KILL) % 1000 / 100)) s after the kill"
 hooked() { [ -s "$LAB_DIR/pb/takeover.log" ] && grep -q 'SIGUSR1 (takeover)' "$LAB_DIR/pb/pcpd.log"; }
-wait_until 10 hooked || fo_fail "notify_master did not reach node b's pcpd"
+wait_until 10 hooked || fail "notify_master did not reach node b's pcpd"
 T_HOOK=$(cut -d' ' -f1 "$LAB_DIR/pb/takeover.log" | tail -n1)
 ok "notify_master ran on node b $(((T_HOOK - T_KILL) / 1000)).$(((T_HOOK - T_KILL) % 1000 / 100)) s after the kill; its pcpd restarted its epoch"
 
 reachable() { lab_can_connect wan tcp "$FO_EXT" "$PORT" 0.5; }
-wait_until 60 reachable || fo_fail "the wan does not reach lan1 through $FO_EXT:$PORT 60 s after the kill"
+wait_until 60 reachable || fail "the wan does not reach lan1 through $FO_EXT:$PORT 60 s after the kill"
 T_BACK=$(now_ms)
 MS=$((T_BACK - T_KILL))
 FAILOVER_S=$((MS / 1000)).$((MS % 1000 / 100))
-node_has_port b "$PORT" || fo_fail "the wan reaches $PORT, but node b's pcpd has no mapping for it"
+node_has_port b "$PORT" || fail "the wan reaches $PORT, but node b's pcpd has no mapping for it"
 ok "the wan reaches lan1 again through $FO_EXT:$PORT: the same address and port, now on node b"
-recreated_more() { [ "$(status_field recreated)" -gt "${RECREATED0:-0}" ]; }
+recreated_more() { [ "$(upstream_field recreated)" -gt "${RECREATED0:-0}" ]; }
 wait_until 10 recreated_more ||
-	fo_fail "igdd's re-created count stayed ${RECREATED0:-0}"
+	fail "igdd's re-created count stayed ${RECREATED0:-0}"
 AFTER=$(tail -n +$((LOG_AT_KILL + 1)) "$LAB_DIR/igdd.log")
-grep -q 'iwf: upstream PCP server lost its state' <<<"$AFTER" || fo_fail "igdd's log says nothing of the reset"
+grep -q 'iwf: upstream PCP server lost its state' <<<"$AFTER" || fail "igdd's log says nothing of the reset"
 # node b's ANNOUNCE came from the site address (its secondary one), so igdd took it as its server's
 grep -q 'iwf: unsolicited ANNOUNCE from the upstream server' <<<"$AFTER" ||
-	fo_fail "igdd heard no ANNOUNCE from $FO_SITE_IN after the takeover: $(grep -i announce <<<"$AFTER")"
-ok "igdd noticed the epoch reset and re-created its upstream mapping (re-created: $(status_field recreated))"
+	fail "igdd heard no ANNOUNCE from $FO_SITE_IN after the takeover: $(grep -i announce <<<"$AFTER")"
+ok "igdd noticed the epoch reset and re-created its upstream mapping (re-created: $(upstream_field recreated))"
 grep -q " create tcp subscriber=100.64.0.2 internal=100.64.0.2:[0-9]* external=$FO_EXT:$PORT " "$LAB_DIR/pb/mappings.log" ||
-	fo_fail "node b's mapping_log has no create for $PORT: $(cat "$LAB_DIR/pb/mappings.log")"
+	fail "node b's mapping_log has no create for $PORT: $(cat "$LAB_DIR/pb/mappings.log")"
 ok "node b's mapping_log records the re-created mapping"
 out=$(timeout 30 ip netns exec "${LAB}lan1" upnpc -i -u "$FO_URL" -L 2>&1 </dev/null)
-grep -q "$PORT" <<<"$out" || fo_fail "GetListOfPortMappings lost $PORT: $out"
+grep -q "$PORT" <<<"$out" || fail "GetListOfPortMappings lost $PORT: $out"
 ok "the LAN client's view is unchanged: GetListOfPortMappings still lists $PORT"
 
-[ "$MS" -le $((FO_GOAL_S * 1000)) ] || fo_fail "failover took ${FAILOVER_S}s, the goal is ${FO_GOAL_S}s"
+[ "$MS" -le $((FO_GOAL_S * 1000)) ] || fail "failover took ${FAILOVER_S}s, the goal is ${FO_GOAL_S}s"
 echo "failover: ${FAILOVER_S} s from the kill of node a until the wan reaches lan1 again" \
 	"(VRRP takeover and notify_master after $(((T_HOOK - T_KILL) / 1000)).$(((T_HOOK - T_KILL) % 1000 / 100)) s)"
 ok "failover in ${FAILOVER_S}s (goal ${FO_GOAL_S}s)"

@@ -166,8 +166,8 @@ iwf_trap
 iwf_up || fail "iwf lab up"
 iwf_pcpd_start || fail "pcpd start"
 lab_igdd_start enable_pcp=yes "upstream_pcp_server=$IWF_GW" || fail "igdd start"
-up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
-wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)'"
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)'"
 ok "igdd maps through pcpd on the cgn"
 # pcpd_descs: the descriptions pcpd holds, one a line
 pcpd_descs() {
@@ -184,8 +184,8 @@ descs=$(pcpd_descs) || fail "pcpd list"
 grep -q "secret game" <<<"$descs" && fail "the description went upstream: $descs"
 ok "upstream_descriptions=no (the default): pcpd's mapping has no description"
 
-epoch_grown() { [ "$(iwf_status_field epoch)" -ge 12 ] 2>/dev/null; }
-wait_until 20 epoch_grown || fail "the upstream epoch did not grow: $(iwf_status_field epoch)"
+epoch_grown() { [ "$(upstream_field epoch)" -ge 12 ] 2>/dev/null; }
+wait_until 20 epoch_grown || fail "the upstream epoch did not grow: $(upstream_field epoch)"
 # Epochs far ahead of the server's clock: either, believed, is a loss of state; and no answer of
 # pcpd's carries them (its own ANNOUNCEs after its start are in the log too).
 step "spoofed unsolicited ANNOUNCEs from the server's address $IWF_GW"
@@ -202,12 +202,12 @@ ok "the one from lan1 was ignored"
 sleep 8  # a re-creation would start 0-5 s after a loss of state is believed
 grep -q "lost its state" "$LAB_DIR/igdd.log" &&
 	fail "igdd believed the spoofed ANNOUNCE: $(grep 'lost its state' "$LAB_DIR/igdd.log")"
-expect_eq "$(iwf_status_field recreated)" 0 "no upstream mapping was re-created"
+expect_eq "$(upstream_field recreated)" 0 "no upstream mapping was re-created"
 
 step "a real loss of state is still repaired"
 iwf_pcpd_kill9 forget
 iwf_pcpd_start || fail "pcpd restart"
-recreated() { [ "$(iwf_status_field recreated)" -ge 1 ] 2>/dev/null; }
+recreated() { [ "$(upstream_field recreated)" -ge 1 ] 2>/dev/null; }
 wait_until 20 recreated || fail "after pcpd lost its state nothing was re-created"
 ok "igdd re-created the upstream mapping in ${WAITED}s"
 

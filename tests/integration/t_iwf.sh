@@ -12,26 +12,19 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=iwf_lib.sh
 . "$HERE/iwf_lib.sh"
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-cgn_has() { ip netns exec "${LAB}cgn" nft list table inet pcpd 2>/dev/null | grep -q "$1"; }
-cpe_has() { ip netns exec "${LAB}cpe" nft list table inet igdd 2>/dev/null | grep -q "$1"; }
-fail_iwf() {
-	[ -f "$LAB_DIR/pcpd.log" ] && { echo "--- pcpd.log (tail)"; tail -n 10 "$LAB_DIR/pcpd.log"; }
-	fail "$@"
-}
 
 [ "$(id -u)" = 0 ] || { echo "t_iwf: skipped (needs root)"; exit 77; }
 command -v upnpc >/dev/null || { echo "t_iwf: skipped (no upnpc)"; exit 77; }
 iwf_trap
 iwf_up || fail "iwf lab up"
 step "lab $LAB up: wan - cgn - cpe - lan1"
-iwf_pcpd_start || fail_iwf "pcpd start"
+iwf_pcpd_start || fail "pcpd start"
 ok "pcpd runs on the cgn (block $IWF_LO-$IWF_HI for the cpe $IWF_CPE_WAN)"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
-up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
-wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)' addr '$(iwf_status_field ext_addr)'"
-ok "igdd sees the upstream server $(iwf_status_field server) (epoch $(iwf_status_field epoch)) in ${WAITED}s"
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
+ok "igdd sees the upstream server $(upstream_field server) (epoch $(upstream_field epoch)) in ${WAITED}s"
 
 step "GetExternalIPAddress"
 out=$(iwf_upnpc -s)
@@ -52,8 +45,8 @@ ok "GetListOfPortMappings shows the CGN port $P1"
 step "AddPortMapping outside the block: 718, nothing left"
 out=$(iwf_upnpc -a "$LAN1_V4" 8081 25000 TCP 600)
 grep -q "718" <<<"$out" || fail "upnpc -a 25000: $out"
-cpe_has "25000" && fail "a local rule for 25000 was left behind"
-cgn_has "25000" && fail "an upstream mapping for 25000 was left behind"
+iwf_cpe_has "25000" && fail "a local rule for 25000 was left behind"
+iwf_cgn_has "25000" && fail "an upstream mapping for 25000 was left behind"
 ok "port 25000 (outside the block) refused with 718 ConflictInMappingEntry; no half mapping"
 
 step "AddAnyPortMapping outside the block gets another port"
@@ -70,12 +63,12 @@ P3=$((IWF_LO + 10))
 lab_listen lan1 tcp 8085 || fail "listener"
 out=$(iwf_upnpc -a "$LAN1_V4" 8085 "$P3" TCP 600 "$IWF_WAN")
 grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a $P3 from $IWF_WAN only: $out"
-cgn_has "$IWF_WAN . tcp . $P3 " || fail "pcpd's mapping for $P3 is not limited to $IWF_WAN: $(ip netns exec "${LAB}cgn" nft list table inet pcpd | grep -- "$P3")"
+iwf_cgn_has "$IWF_WAN . tcp . $P3 " || fail "pcpd's mapping for $P3 is not limited to $IWF_WAN: $(ip netns exec "${LAB}cgn" nft list table inet pcpd | grep -- "$P3")"
 ok "pcpd holds $P3 for the remote host $IWF_WAN only"
 expect_connect wan tcp "$IWF_CGN_EXT" "$P3" "the remote host $IWF_WAN reaches lan1:8085 through $IWF_CGN_EXT:$P3" 2
 out=$(iwf_upnpc -d "$P3" TCP "$IWF_WAN")
 grep -qi "fail\|error" <<<"$out" && fail "upnpc -d $P3: $out"
-cgn_has " $P3 " && fail "pcpd still holds $P3"
+iwf_cgn_has " $P3 " && fail "pcpd still holds $P3"
 ok "DeletePortMapping with the RemoteHost removed it upstream"
 
 step "status and API"
@@ -139,14 +132,14 @@ ok "PEER lifetime 0: the CPE's rule and the upstream PEER are gone"
 
 step "pcpd loses its state (kill -9, store and table gone) and restarts"
 # an epoch check needs an epoch to compare: let the first one grow past the RFC 6887 slack
-epoch_grown() { [ "$(iwf_status_field epoch)" -ge 12 ] 2>/dev/null; }
-wait_until 15 epoch_grown || fail "the upstream epoch did not grow: $(iwf_status_field epoch)"
+epoch_grown() { [ "$(upstream_field epoch)" -ge 12 ] 2>/dev/null; }
+wait_until 15 epoch_grown || fail "the upstream epoch did not grow: $(upstream_field epoch)"
 iwf_pcpd_kill9 forget
-iwf_pcpd_start || fail_iwf "pcpd restart"
+iwf_pcpd_start || fail "pcpd restart"
 works() { lab_can_connect wan tcp "$IWF_CGN_EXT" "$P1" 1; }
-wait_until 20 works || fail_iwf "after the epoch reset $IWF_CGN_EXT:$P1 does not reach lan1"
+wait_until 20 works || fail "after the epoch reset $IWF_CGN_EXT:$P1 does not reach lan1"
 ok "after pcpd's state loss the mapping works again in ${WAITED}s without client action"
-re=$(iwf_status_field recreated)
+re=$(upstream_field recreated)
 [ "${re:-0}" -ge 1 ] || fail "no mapping counted as re-created"
 ok "igdd re-created $re upstream mappings"
 
@@ -154,25 +147,25 @@ step "DeletePortMapping closes it end to end"
 out=$(iwf_upnpc -d "$P1" TCP)
 grep -qi "fail\|error" <<<"$out" && fail "upnpc -d: $out"
 expect_no_connect wan tcp "$IWF_CGN_EXT" "$P1" "the CGN port $P1 is closed after upnpc -d"
-cgn_has "$P1" && fail "pcpd still holds $P1"
+iwf_cgn_has "$P1" && fail "pcpd still holds $P1"
 ok "pcpd's table no longer holds $P1"
 
 step "no upstream_pcp_server: the WAN default gateway is probed (RFC 7488)"
 lab_igdd_stop || fail "igdd stop"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
-wait_until 15 up_ok || fail "default gateway not adopted: state '$(iwf_status_field state)' server '$(iwf_status_field server)'"
-grep -q "$IWF_GW" <<<"$(iwf_status_field server)" || fail "upstream server '$(iwf_status_field server)', want the gateway $IWF_GW"
-ok "igdd found PCP at its default gateway $(iwf_status_field server) in ${WAITED}s; external address $IWF_CGN_EXT"
+wait_until 15 up_ok || fail "default gateway not adopted: state '$(upstream_field state)' server '$(upstream_field server)'"
+grep -q "$IWF_GW" <<<"$(upstream_field server)" || fail "upstream server '$(upstream_field server)', want the gateway $IWF_GW"
+ok "igdd found PCP at its default gateway $(upstream_field server) in ${WAITED}s; external address $IWF_CGN_EXT"
 
 step "pcpd stopped: AddPortMapping fails cleanly"
 iwf_pcpd_kill9
 P4=$((IWF_LO + 5))
 out=$(iwf_upnpc -a "$LAN1_V4" 8083 "$P4" TCP 600)
 grep -qE "\b(501|718)\b" <<<"$out" || fail "upnpc -a with pcpd down: $out"
-cpe_has "$P4" && fail "a local rule for $P4 was left behind"
-cgn_has "$P4" && fail "an upstream mapping for $P4 was left behind"
+iwf_cpe_has "$P4" && fail "a local rule for $P4 was left behind"
+iwf_cgn_has "$P4" && fail "an upstream mapping for $P4 was left behind"
 ok "AddPortMapping with pcpd down: $(grep -oE '\b(501|718)\b[^)]*' <<<"$out" | head -n1); nothing in either table"
-[ "$(iwf_status_field state)" = unreachable ] || fail "state is '$(iwf_status_field state)', want unreachable"
+[ "$(upstream_field state)" = unreachable ] || fail "state is '$(upstream_field state)', want unreachable"
 ok "igdd reports the upstream as unreachable"
 # a silent upstream (PCP dropped, no ICMP): while known unreachable, a client is answered at once
 echo 'table inet iwf_silence { chain input { type filter hook input priority -10; udp dport 5351 drop; }; }' |
@@ -182,18 +175,18 @@ out=$(iwf_upnpc -a "$LAN1_V4" 8083 "$((IWF_LO + 7))" TCP 600)
 ms=$((($(date +%s%N) - t0) / 1000000))
 grep -qE "\b(501|718)\b" <<<"$out" || fail "upnpc -a with a silent upstream: $out"
 [ "$ms" -lt 3000 ] || fail "AddPortMapping with a known-silent upstream took $ms ms"
-cpe_has "$((IWF_LO + 7))" && fail "a local rule for $((IWF_LO + 7)) was left behind"
+iwf_cpe_has "$((IWF_LO + 7))" && fail "a local rule for $((IWF_LO + 7)) was left behind"
 ok "a silent upstream known to be down: AddPortMapping refused in $ms ms, nothing left"
 ip netns exec "${LAB}cgn" nft delete table inet iwf_silence
 
 step "no upstream_pcp_server and a gateway without PCP: interworking off"
 lab_igdd_stop || fail "igdd stop"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
-off_ok() { [ "$(iwf_status_field state)" = off ]; }
-wait_until 20 off_ok || fail "state '$(iwf_status_field state)', want off"
+off_ok() { [ "$(upstream_field state)" = off ]; }
+wait_until 20 off_ok || fail "state '$(upstream_field state)', want off"
 ok "the gateway does not answer PCP: interworking off in ${WAITED}s"
 P5=$((IWF_LO + 6))
 out=$(iwf_upnpc -a "$LAN1_V4" 8084 "$P5" TCP 600)
-cpe_has "$P5" || fail "no local mapping for $P5 with interworking off: $out"
+iwf_cpe_has "$P5" || fail "no local mapping for $P5 with interworking off: $out"
 ok "AddPortMapping is a plain local mapping again (the cpe maps $P5)"
 it_done

@@ -21,8 +21,8 @@ step "lab $LAB up: wan - cgn (pcpd, pool $IWF_POOL) - cpe (igdd) - lan1"
 iwf_pcpd_start || fail "pcpd start"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
-up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
-wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)' addr '$(iwf_status_field ext_addr)'"
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
 ok "igdd sees the upstream, external address $IWF_CGN_EXT"
 
 # ext_of TARGET: the external port of the CPE's installed port mapping for TARGET (192.0.2.11:PORT)

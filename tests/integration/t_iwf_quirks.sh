@@ -13,9 +13,6 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=iwf_lib.sh
 . "$HERE/iwf_lib.sh"
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-cgn_has() { ip netns exec "${LAB}cgn" nft list table inet pcpd 2>/dev/null | grep -q "$1"; }
-cpe_has() { ip netns exec "${LAB}cpe" nft list table inet igdd 2>/dev/null | grep -q "$1"; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 [ "$(id -u)" = 0 ] || { echo "t_iwf_quirks: skipped (needs root)"; exit 77; }
@@ -33,8 +30,8 @@ bound() { [ "$(ip netns exec "${LAB}lan1" ss -Hlun 'sport = :5350' | wc -l)" -ge
 wait_until 5 bound || fail "the ANNOUNCE listener did not bind within 5 s"
 lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
-up_ok() { [ "$(iwf_status_field state)" = up ] && [ "$(iwf_status_field ext_addr)" = "$IWF_CGN_EXT" ]; }
-wait_until 15 up_ok || fail "upstream not up: state '$(iwf_status_field state)' addr '$(iwf_status_field ext_addr)'"
+up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
+wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
 ok "igdd sees the upstream, external address $IWF_CGN_EXT, in ${WAITED}s"
 
 step "NAT-PMP's public address is the CGN's"
@@ -71,10 +68,10 @@ for i in 1 2; do
 	grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a 910$i: $out"
 done
 ok "two UPnP mappings and one NAT-PMP mapping go through the CGN"
-epoch_grown() { [ "$(iwf_status_field epoch)" -ge 12 ] 2>/dev/null; }
-wait_until 20 epoch_grown || fail "the upstream epoch did not grow: $(iwf_status_field epoch)"
-r0=$(iwf_status_field resets)
-c0=$(iwf_status_field recreated)
+epoch_grown() { [ "$(upstream_field epoch)" -ge 12 ] 2>/dev/null; }
+wait_until 20 epoch_grown || fail "the upstream epoch did not grow: $(upstream_field epoch)"
+r0=$(upstream_field resets)
+c0=$(upstream_field recreated)
 [ "${r0:-x}" = 0 ] || fail "resets before the restart: '$r0'"
 ann0=$(grep -c "unsolicited ANNOUNCE from the upstream server" "$LAB_DIR/igdd.log" || true)
 iwf_pcpd_kill9 forget
@@ -89,8 +86,8 @@ expect_connect wan udp "$IWF_CGN_EXT" "$NP" "and the NAT-PMP one" 2
 # brings an epoch check forward, and every answer is judged at its arrival
 sleep_until=$((t0 / 1000000 + 33000))
 while [ "$(($(date +%s%N) / 1000000))" -lt "$sleep_until" ]; do sleep 1; done
-r1=$(iwf_status_field resets)
-c1=$(iwf_status_field recreated)
+r1=$(upstream_field resets)
+c1=$(upstream_field recreated)
 n_ann=$(($(grep -c "unsolicited ANNOUNCE from the upstream server" "$LAB_DIR/igdd.log" || true) - ann0))
 n_lost=$(grep -c "upstream PCP server lost its state" "$LAB_DIR/igdd.log" || true)
 expect_eq "$r1" 1 "resets after one pcpd restart ($n_ann unsolicited ANNOUNCEs heard in 33 s)"
@@ -107,7 +104,7 @@ t0=$(date +%s%N)
 out=$(iwf_upnpc -a "$LAN1_V4" 9103 "$((IWF_LO + 8))" TCP 600)
 ok_ms=$(ms_since "$t0")
 grep -qi "is redirected to internal" <<<"$out" || fail "upnpc -a 9103 with the upstream up: $out"
-[ "$(iwf_status_field state)" = up ] || fail "state '$(iwf_status_field state)' before the silence, want up"
+[ "$(upstream_field state)" = up ] || fail "state '$(upstream_field state)' before the silence, want up"
 echo 'table inet iwf_silence { chain input { type filter hook input priority -10; udp dport 5351 drop; }; }' |
 	ip netns exec "${LAB}cgn" nft -f - || fail "drop rule on the cgn"
 t0=$(date +%s%N)
@@ -115,8 +112,8 @@ out=$(iwf_upnpc -a "$LAN1_V4" 9104 "$((IWF_LO + 9))" TCP 600)
 fail_ms=$(ms_since "$t0")
 grep -qE "\b501\b" <<<"$out" || fail "upnpc -a with a silent upstream: $out"
 [ "$fail_ms" -lt 2000 ] || fail "the first AddPortMapping after the upstream went silent took $fail_ms ms"
-cpe_has "$((IWF_LO + 9))" && fail "a local rule for $((IWF_LO + 9)) was left behind"
-cgn_has "$((IWF_LO + 9))" && fail "an upstream mapping for $((IWF_LO + 9)) was left behind"
+iwf_cpe_has "$((IWF_LO + 9))" && fail "a local rule for $((IWF_LO + 9)) was left behind"
+iwf_cgn_has "$((IWF_LO + 9))" && fail "an upstream mapping for $((IWF_LO + 9)) was left behind"
 ok "figures: AddPortMapping with the upstream up $ok_ms ms; the first after it went silent: 501 in $fail_ms ms (bound 2000), nothing left"
 ip netns exec "${LAB}cgn" nft delete table inet iwf_silence
 it_done

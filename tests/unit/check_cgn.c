@@ -234,17 +234,12 @@ static struct fixture fx;
 
 static void setup(void)
 {
-	struct fw_config cfg;
 	struct core_params p;
 	struct pcp_server_params sp;
 	struct cgn_config cc = small_cfg();
 	char err[256];
 
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.family, "inet");
-	strcpy(cfg.table, "igdd");
-	cfg.mode = FW_STANDALONE;
-	fx.fw = fw_mem_new(&cfg);
+	fx.fw = mem_fw();
 	ck_assert_ptr_nonnull(fx.fw);
 	memset(&p, 0, sizeof(p));
 	policy_defaults(&p.policy);

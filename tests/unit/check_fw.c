@@ -45,60 +45,42 @@ static struct fw_config integrated_cfg(void)
 	return c;
 }
 
-static struct fw_elem pinhole(const char *addr, uint16_t proto, uint16_t port, uint64_t timeout_ms)
-{
-	struct fw_elem e = { .proto = proto, .port = port, .timeout_ms = timeout_ms };
-
-	ck_assert_int_eq(inet_pton(AF_INET6, addr, &e.addr), 1);
-	return e;
-}
-
-static struct fw_elem portmap(uint16_t proto, uint16_t ext_port, const char *to, uint16_t port)
-{
-	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .port = port };
-	char mapped[64];
-
-	snprintf(mapped, sizeof(mapped), "::ffff:%s", to);
-	ck_assert_int_eq(inet_pton(AF_INET6, mapped, &e.addr), 1);
-	return e;
-}
-
 /* One element of every kind (and one the backends must refuse at the end). */
 static size_t sample(struct fw_elem *v)
 {
 	size_t n = 0;
 
-	v[n++] = pinhole("2001:db8:1::5", IPPROTO_TCP, 8080, 3600000);
-	v[n++] = pinhole("2001:db8:1::5", IPPROTO_UDP, 51413, 0);
-	v[n] = pinhole("2001:db8:1::6", IPPROTO_ESP, 0, 120000);
+	v[n++] = elem_pinhole("2001:db8:1::5", IPPROTO_TCP, 8080, 3600000);
+	v[n++] = elem_pinhole("2001:db8:1::5", IPPROTO_UDP, 51413, 0);
+	v[n] = elem_pinhole("2001:db8:1::6", IPPROTO_ESP, 0, 120000);
 	v[n].packets = 7;
 	v[n++].bytes = 700;
-	v[n++] = pinhole("2001:db8:1::7", 65535, 0, 1500);
-	v[n] = pinhole("2001:db8:1::8", IPPROTO_TCP, 22, 60000);
+	v[n++] = elem_pinhole("2001:db8:1::7", 65535, 0, 1500);
+	v[n] = elem_pinhole("2001:db8:1::8", IPPROTO_TCP, 22, 60000);
 	inet_pton(AF_INET6, "2001:db8:9::", &v[n].remote);
 	v[n++].remote_len = 48;
-	v[n] = pinhole("fd00:1::8", IPPROTO_UDP, 0, 0);
+	v[n] = elem_pinhole("fd00:1::8", IPPROTO_UDP, 0, 0);
 	inet_pton(AF_INET6, "2001:db8:a::1", &v[n].remote);
 	v[n].remote_len = 128;
 	v[n++].remote_port = 4000;
-	v[n] = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80);
+	v[n] = elem_portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80);
 	v[n++].timeout_ms = 7200000;
-	v[n] = portmap(IPPROTO_UDP, 5000, "192.0.2.11", 5001);
+	v[n] = elem_portmap(IPPROTO_UDP, 5000, "192.0.2.11", 5001);
 	inet_pton(AF_INET, "198.51.100.1", &v[n++].ext_addr);
-	v[n] = portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
+	v[n] = elem_portmap(IPPROTO_TCP, 2222, "192.0.2.12", 22);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n++].remote_len = 128;
 	/* the same remote host, one port of it (a PEER, a FILTER with a port) */
-	v[n] = portmap(IPPROTO_UDP, 40000, "192.0.2.13", 40000);
+	v[n] = elem_portmap(IPPROTO_UDP, 40000, "192.0.2.13", 40000);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n].remote_len = 128;
 	v[n++].remote_port = 443;
 	/* on a pool address: a remote host, and a PEER's flow (its SNAT keyed by the 5-tuple) */
-	v[n] = portmap(IPPROTO_TCP, 2222, "100.64.0.2", 22);
+	v[n] = elem_portmap(IPPROTO_TCP, 2222, "100.64.0.2", 22);
 	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n++].remote_len = 128;
-	v[n] = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000);
+	v[n] = elem_portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000);
 	inet_pton(AF_INET, "198.51.100.1", &v[n].ext_addr);
 	inet_pton(AF_INET6, "::ffff:203.0.113.9", &v[n].remote);
 	v[n].remote_len = 128;
@@ -111,7 +93,7 @@ static size_t sample(struct fw_elem *v)
 
 START_TEST(same_key_ignores_timeout_and_counters)
 {
-	struct fw_elem a = pinhole("2001:db8::1", IPPROTO_TCP, 80, 1000), b = a;
+	struct fw_elem a = elem_pinhole("2001:db8::1", IPPROTO_TCP, 80, 1000), b = a;
 
 	b.timeout_ms = 99;
 	b.packets = 5;
@@ -123,8 +105,8 @@ END_TEST
 
 START_TEST(same_key_normalises_wildcards)
 {
-	struct fw_elem a = pinhole("2001:db8::1", 65535, 80, 0), b = pinhole("2001:db8::1", 65535, 0, 0);
-	struct fw_elem esp1 = pinhole("2001:db8::1", IPPROTO_ESP, 5, 0), esp2 = pinhole("2001:db8::1", IPPROTO_ESP, 0, 0);
+	struct fw_elem a = elem_pinhole("2001:db8::1", 65535, 80, 0), b = elem_pinhole("2001:db8::1", 65535, 0, 0);
+	struct fw_elem esp1 = elem_pinhole("2001:db8::1", IPPROTO_ESP, 5, 0), esp2 = elem_pinhole("2001:db8::1", IPPROTO_ESP, 0, 0);
 
 	ck_assert(fw_elem_same_key(&a, &b));       /* "any protocol" has no port */
 	ck_assert(fw_elem_same_key(&esp1, &esp2)); /* ESP has no ports */
@@ -134,8 +116,8 @@ END_TEST
 
 START_TEST(same_key_portmap_target_is_data)
 {
-	struct fw_elem a = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = portmap(IPPROTO_TCP, 8080, "192.0.2.99", 81);
-	struct fw_elem c = portmap(IPPROTO_UDP, 8080, "192.0.2.10", 80);
+	struct fw_elem a = elem_portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = elem_portmap(IPPROTO_TCP, 8080, "192.0.2.99", 81);
+	struct fw_elem c = elem_portmap(IPPROTO_UDP, 8080, "192.0.2.10", 80);
 
 	ck_assert(fw_elem_same_key(&a, &b));
 	ck_assert(!fw_elem_same_key(&a, &c));
@@ -147,14 +129,14 @@ START_TEST(bad_elements_are_refused)
 	struct fw_elem bad[6];
 	struct fw_key k;
 
-	bad[0] = pinhole("2001:db8::1", 300, 80, 0);                  /* protocol > 255 */
-	bad[1] = pinhole("::ffff:192.0.2.1", IPPROTO_TCP, 80, 0);     /* IPv4 pinhole */
-	bad[2] = portmap(IPPROTO_ICMP, 1, "192.0.2.1", 1);            /* no ports */
-	bad[3] = portmap(IPPROTO_TCP, 0, "192.0.2.1", 80);            /* no external port */
-	bad[4] = portmap(IPPROTO_TCP, 80, "192.0.2.1", 80);
+	bad[0] = elem_pinhole("2001:db8::1", 300, 80, 0);                  /* protocol > 255 */
+	bad[1] = elem_pinhole("::ffff:192.0.2.1", IPPROTO_TCP, 80, 0);     /* IPv4 pinhole */
+	bad[2] = elem_portmap(IPPROTO_ICMP, 1, "192.0.2.1", 1);            /* no ports */
+	bad[3] = elem_portmap(IPPROTO_TCP, 0, "192.0.2.1", 80);            /* no external port */
+	bad[4] = elem_portmap(IPPROTO_TCP, 80, "192.0.2.1", 80);
 	inet_pton(AF_INET6, "::ffff:203.0.113.0", &bad[4].remote);
 	bad[4].remote_len = 120;                                      /* remote prefix on a portmap */
-	bad[5] = pinhole("2001:db8::1", IPPROTO_TCP, 80, 0);
+	bad[5] = elem_pinhole("2001:db8::1", IPPROTO_TCP, 80, 0);
 	bad[5].remote_len = 200;
 	for (size_t i = 0; i < 6; i++) {
 		ck_assert_ptr_nonnull(fw_key_build(&bad[i], &k));
@@ -195,7 +177,7 @@ END_TEST
  * in the key, and a flow's SNAT companion is keyed by the 5-tuple. */
 START_TEST(portmap_remote_keys)
 {
-	struct fw_elem e = portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000), back;
+	struct fw_elem e = elem_portmap(IPPROTO_UDP, 1030, "100.64.0.2", 4000), back;
 	uint8_t data[FW_DATA_LEN];
 	struct fw_key k, c;
 	static const uint8_t want_addr_remote_port[20] = {
@@ -306,7 +288,7 @@ END_TEST
 START_TEST(mem_readd_updates_timeout_keeps_counter)
 {
 	struct fw *fw = mem_new();
-	struct fw_elem e = pinhole("2001:db8::1", IPPROTO_TCP, 80, 3600000), out;
+	struct fw_elem e = elem_pinhole("2001:db8::1", IPPROTO_TCP, 80, 3600000), out;
 
 	e.packets = 4;
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &e, 1), 0);
@@ -324,7 +306,7 @@ END_TEST
 START_TEST(mem_portmap_replace_changes_target)
 {
 	struct fw *fw = mem_new();
-	struct fw_elem a = portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = portmap(IPPROTO_TCP, 8080, "192.0.2.20", 8000), out;
+	struct fw_elem a = elem_portmap(IPPROTO_TCP, 8080, "192.0.2.10", 80), b = elem_portmap(IPPROTO_TCP, 8080, "192.0.2.20", 8000), out;
 
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &a, 1), 0);
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, &b, 1), 0);
@@ -338,7 +320,7 @@ END_TEST
 START_TEST(mem_all_or_nothing)
 {
 	struct fw *fw = mem_new();
-	struct fw_elem v[16], bad = pinhole("2001:db8::1", 999, 1, 0);
+	struct fw_elem v[16], bad = elem_pinhole("2001:db8::1", 999, 1, 0);
 	size_t n = sample(v);
 
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, 2), 0);
@@ -363,8 +345,8 @@ END_TEST
 START_TEST(clashing_elements)
 {
 	struct fw *fw = mem_new();
-	struct fw_elem wide = pinhole("2001:db8:1:1::5", IPPROTO_UDP, 4000, 0), peer = wide, other = wide;
-	struct fw_elem pm_a = portmap(IPPROTO_TCP, 7000, "100.64.0.10", 7000), pm_b;
+	struct fw_elem wide = elem_pinhole("2001:db8:1:1::5", IPPROTO_UDP, 4000, 0), peer = wide, other = wide;
+	struct fw_elem pm_a = elem_portmap(IPPROTO_TCP, 7000, "100.64.0.10", 7000), pm_b;
 	uint8_t s1[FW_CLASH_SCOPE_LEN], s2[FW_CLASH_SCOPE_LEN];
 
 	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:99::", &wide.remote), 1);
@@ -466,7 +448,7 @@ START_TEST(mem_many_elements)
 
 	ck_assert_ptr_nonnull(v);
 	for (size_t i = 0; i < n; i++) {
-		v[i] = pinhole("2001:db8:1::", IPPROTO_TCP, (uint16_t)(1 + i % 60000), 60000);
+		v[i] = elem_pinhole("2001:db8:1::", IPPROTO_TCP, (uint16_t)(1 + i % 60000), 60000);
 		v[i].addr.s6_addr[15] = (uint8_t)(i / 60000 + 1);
 	}
 	ck_assert_int_eq(fw->ops->commit(fw, NULL, 0, v, n), 0);
@@ -764,7 +746,7 @@ START_TEST(render_is_order_independent_and_skips_bad)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_str_eq(a, b);
 	free(b);
-	r[n] = pinhole("2001:db8::1", 4242, 1, 0);
+	r[n] = elem_pinhole("2001:db8::1", 4242, 1, 0);
 	b = fw_render(&c, r, n + 1);
 	ck_assert_ptr_nonnull(strstr(b, "# skipped"));
 	ck_assert_ptr_nonnull(strstr(b, strchr(a, '\n') ? "table inet igdd" : "x"));

@@ -43,16 +43,11 @@ static bool pair_same_device(void *arg, const struct in6_addr *a, const struct i
 
 static void setup_with(const struct pcp_server_params *extra)
 {
-	struct fw_config cfg;
 	struct core_params p;
 	struct pcp_server_params sp;
 	char err[256];
 
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.family, "inet");
-	strcpy(cfg.table, "igdd");
-	cfg.mode = FW_STANDALONE;
-	fx.fw = fw_mem_new(&cfg);
+	fx.fw = mem_fw();
 	ck_assert_ptr_nonnull(fx.fw);
 	memset(&p, 0, sizeof(p));
 	policy_defaults(&p.policy);

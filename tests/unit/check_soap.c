@@ -242,15 +242,10 @@ static bool same_dev(void *arg, const struct in6_addr *a, const struct in6_addr 
 
 static void setup(void)
 {
-	struct fw_config cfg;
 	struct core_params p;
 	char err[256];
 
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.family, "inet");
-	strcpy(cfg.table, "igdd");
-	cfg.mode = FW_STANDALONE;
-	fw = fw_mem_new(&cfg);
+	fw = mem_fw();
 	ck_assert_ptr_nonnull(fw);
 	memset(&p, 0, sizeof(p));
 	policy_defaults(&p.policy);

@@ -5,6 +5,7 @@
 #define IGDD_TESTUTIL_H
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,26 @@ static inline struct fw *mem_fw(void)
 	strcpy(cfg.table, "igdd");
 	cfg.mode = FW_STANDALONE;
 	return fw_mem_new(&cfg);
+}
+
+/* Kernel elements as the backends take them: a pinhole to addr (proto, port, kernel timeout) and an
+ * IPv4 port mapping ext_port -> to:port (IPv4 literal). */
+static inline struct fw_elem elem_pinhole(const char *addr, uint16_t proto, uint16_t port, uint64_t timeout_ms)
+{
+	struct fw_elem e = { .proto = proto, .port = port, .timeout_ms = timeout_ms };
+
+	e.addr = A(addr);
+	return e;
+}
+
+static inline struct fw_elem elem_portmap(uint16_t proto, uint16_t ext_port, const char *to, uint16_t port)
+{
+	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .port = port };
+	char mapped[64];
+
+	snprintf(mapped, sizeof(mapped), "::ffff:%s", to);
+	e.addr = A(mapped);
+	return e;
 }
 
 /* A TCP pinhole to target:port for an hour, asked by owner from origin o (the operator and the household
