@@ -45,27 +45,68 @@ struct elem_key {
 	uint8_t remote[16];
 };
 
-/* One per kernel element, so kept small: its key is derived from elem (the index holds no copy), and
- * the one rule most elements have is kept inline. */
-struct elem_slot {
-	struct fw_elem elem;   /* as last sent to the kernel (counters as last read) */
-	int64_t rose_at;       /* when a counter read found more packets than the one before; 0 = never */
-	union {
-		uint32_t one;      /* cap_rules 1 */
-		uint32_t *many;    /* cap_rules > 1 */
-	} ids;
-	uint32_t n_rules, cap_rules;
+/* The element index holds, per kernel element, the rules that need it, each as its id and which of its
+ * elements (rule_elems) it is: the element itself, and so its key, is rebuilt from the first of them
+ * (hmap_new_derived_arg), never copied. Most elements have one rule and no counter read: the index
+ * then holds that pair itself as the value (odd, so never a pointer), and nothing is allocated. An
+ * element with more rules, or with counters, gets a struct elem_slot (the value is its pointer). */
+struct slot_holder {
+	uint32_t id;
+	uint32_t which;         /* 0 or 1: the rule's first or second element */
 };
 
-static uint32_t *slot_ids(struct elem_slot *s)
+struct elem_slot {
+	uint64_t packets, bytes;   /* as last read from the kernel */
+	int64_t rose_at;           /* when a counter read found more packets than the one before; 0 = never */
+	struct slot_holder *h;
+	uint32_t n, cap;
+};
+
+#define SLOT_INLINE_TAG 1u
+
+static bool slot_is_inline(const void *v)
 {
-	return s->cap_rules > 1 ? s->ids.many : &s->ids.one;
+	return (uintptr_t)v & SLOT_INLINE_TAG;
 }
 
-static void slot_free(struct elem_slot *s)
+/* The pair as an index value, when the id fits beside the tag (always on 64-bit hosts); NULL if not. */
+static void *slot_inline_make(uint32_t id, uint32_t which)
 {
-	if (s->cap_rules > 1)
-		free(s->ids.many);
+	if (sizeof(uintptr_t) < 8 && id > 0x3fffffffu)
+		return NULL;
+	return (void *)((uintptr_t)id << 2 | (uintptr_t)which << 1 | SLOT_INLINE_TAG);
+}
+
+/* The holders of an index value: *one is filled for an inline one. Returns how many. */
+static size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one)
+{
+	const struct elem_slot *s = v;
+
+	if (slot_is_inline(v)) {
+		one->id = (uint32_t)((uintptr_t)v >> 2);
+		one->which = (uint32_t)((uintptr_t)v >> 1) & 1;
+		*h = one;
+		return 1;
+	}
+	*h = s->h;
+	return s->n;
+}
+
+static uint32_t slot_first_id(const void *v)
+{
+	const struct slot_holder *h;
+	struct slot_holder one;
+
+	return slot_holders(v, &h, &one) ? h[0].id : 0;
+}
+
+static void slot_free(void *v)
+{
+	struct elem_slot *s = v;
+
+	if (v == NULL || slot_is_inline(v))
+		return;
+	free(s->h);
 	free(s);
 }
 
@@ -123,7 +164,7 @@ struct batch {
 /* Kernel elements that the kernel could refuse side by side (fw_elems_clash), grouped by what any two
  * such share (fw_elem_clash_scope): a new element is checked against its few neighbours only. */
 struct clash_group {
-	struct elem_slot **slots;
+	struct fw_elem *elems;
 	size_t n, cap;
 };
 
@@ -149,7 +190,7 @@ struct core {
 	struct core_params p;
 	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
 	struct hmap *rules;        /* uint32 id -> struct rule * */
-	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
+	struct hmap *elems;        /* struct elem_key -> a slot (see struct slot_holder) */
 	struct hmap *clash;        /* clash scope -> struct clash_group * (remote-filtered elements) */
 	struct id_order pm_order;  /* port mapping ids, ascending */
 	struct log_limit commit_log;  /* a refused transaction is logged at most so often */
@@ -310,11 +351,13 @@ static bool touched_grow(struct touched *tt)
 	return true;
 }
 
+static bool slot_elem(const struct core *c, const void *v, struct fw_elem *out);
+
 /* Before e's element changes: remember it as the kernel has it, the first time only. tt NULL: no one asks. */
 static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *e)
 {
 	struct elem_key k = key_of(e);
-	struct elem_slot *s;
+	void *v;
 
 	if (tt == NULL || (tt->seen && hmap_get(tt->seen, &k)))
 		return;
@@ -322,9 +365,10 @@ static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *
 		tt->oom = true;
 		return;
 	}
-	s = hmap_get(c->elems, &k);
-	tt->before[tt->n] = s ? s->elem : *e;
-	tt->existed[tt->n++] = s != NULL;
+	v = hmap_get(c->elems, &k);
+	if (v == NULL || !slot_elem(c, v, &tt->before[tt->n]))
+		tt->before[tt->n] = *e;
+	tt->existed[tt->n++] = v != NULL;
 }
 
 static void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
@@ -336,7 +380,7 @@ static void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
 		touch_key(c, tt, &e[i]);
 }
 
-static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now);
+static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now);
 
 /* The transaction for everything touched, one message per key: an add (new timeout, new data) if a
  * rule still needs the element, a delete if none does and the kernel held it, nothing otherwise. */
@@ -344,10 +388,10 @@ static void touched_txn(struct core *c, const struct touched *tt, struct txn *t,
 {
 	for (size_t i = 0; i < tt->n; i++) {
 		struct elem_key k = key_of(&tt->before[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		const void *v = hmap_get(c->elems, &k);
 
-		if (s)
-			slot_send(c, t, s, now);
+		if (v)
+			slot_send(c, t, v, now);
 		else if (tt->existed[i])
 			txn_push(t, false, &tt->before[i]);
 	}
@@ -378,13 +422,37 @@ static bool stored_fits(struct rule *r, const struct rule *next)
 	return malloc_usable_size(r) >= rule_used_size(next);
 }
 
-/* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
-static uint64_t slot_timeout_ms(struct core *c, const struct elem_slot *s, int64_t now)
+/* The element an index value stands for, rebuilt from its first rule (counters from the slot). False
+ * when that rule is not in the table (never, while the index and the table agree). */
+static bool slot_elem(const struct core *c, const void *v, struct fw_elem *out)
 {
+	const struct slot_holder *h;
+	struct slot_holder one;
+	struct fw_elem e[2];
+	const struct rule *r;
+
+	memset(out, 0, sizeof(*out));
+	if (slot_holders(v, &h, &one) == 0 || (r = rule_by_id(c, h[0].id)) == NULL ||
+	    rule_elems(r, e) <= h[0].which)
+		return false;
+	*out = e[h[0].which];
+	if (!slot_is_inline(v)) {
+		out->packets = ((const struct elem_slot *)v)->packets;
+		out->bytes = ((const struct elem_slot *)v)->bytes;
+	}
+	return true;
+}
+
+/* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
+static uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now)
+{
+	const struct slot_holder *h;
+	struct slot_holder one;
+	size_t n = slot_holders(v, &h, &one);
 	int64_t latest = 0;
 
-	for (size_t i = 0; i < s->n_rules; i++) {
-		const struct rule *r = rule_by_id(c, slot_ids((struct elem_slot *)s)[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = rule_by_id(c, h[i].id);
 
 		if (r == NULL || r->expires == 0)
 			return 0;
@@ -395,51 +463,110 @@ static uint64_t slot_timeout_ms(struct core *c, const struct elem_slot *s, int64
 	return latest > now ? (uint64_t)(latest - now) * 1000 : 1000;
 }
 
-static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now)
+static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now)
 {
-	s->elem.timeout_ms = slot_timeout_ms(c, s, now);
-	txn_push(t, true, &s->elem);
+	struct fw_elem e;
+
+	if (!slot_elem(c, v, &e)) {
+		t->oom = true;   /* cannot happen; refuse the transaction rather than send a wrong element */
+		return;
+	}
+	e.timeout_ms = slot_timeout_ms(c, v, now);
+	txn_push(t, true, &e);
 }
 
-static bool slot_add_rule(struct elem_slot *s, uint32_t id)
+/* The allocated form of the index value at k (made from an inline one: the index then holds it). */
+static struct elem_slot *slot_alloc(struct core *c, const struct elem_key *k, void *v)
 {
-	if (s->cap_rules == 0)
-		s->cap_rules = 1;
-	if (s->n_rules == s->cap_rules) {
-		uint32_t ncap = s->cap_rules * 2;
-		uint32_t *p = s->cap_rules > 1 ? realloc(s->ids.many, ncap * sizeof(*p)) : malloc(ncap * sizeof(*p));
+	const struct slot_holder *h;
+	struct slot_holder one;
+	struct elem_slot *s;
+	size_t n;
 
-		if (p == NULL || ncap < s->cap_rules) {
-			if (s->cap_rules == 1)
-				free(p);
-			return false;
-		}
-		if (s->cap_rules == 1)
-			p[0] = s->ids.one;
-		s->ids.many = p;
-		s->cap_rules = ncap;
+	if (!slot_is_inline(v))
+		return v;
+	n = slot_holders(v, &h, &one);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->h = malloc(2 * sizeof(*s->h))) == NULL) {
+		free(s);
+		return NULL;
 	}
-	slot_ids(s)[s->n_rules++] = id;
+	s->cap = 2;
+	s->n = (uint32_t)n;
+	s->h[0] = one;
+	(void)hmap_put(c->elems, k, s);   /* a replacement (same key): it cannot fail */
+	return s;
+}
+
+/* A new index value for a rule's element which, holding that rule alone. */
+static void *slot_new(uint32_t id, uint32_t which)
+{
+	void *v = slot_inline_make(id, which);
+	struct elem_slot *s;
+
+	if (v)
+		return v;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->h = malloc(sizeof(*s->h))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->cap = s->n = 1;
+	s->h[0].id = id;
+	s->h[0].which = which;
+	return s;
+}
+
+static bool slot_add_rule(struct core *c, const struct elem_key *k, void *v, uint32_t id, uint32_t which)
+{
+	struct elem_slot *s = slot_alloc(c, k, v);
+
+	if (s == NULL)
+		return false;
+	if (s->n == s->cap) {
+		uint32_t ncap = s->cap * 2;
+		struct slot_holder *p = ncap > s->cap ? realloc(s->h, ncap * sizeof(*p)) : NULL;
+
+		if (p == NULL)
+			return false;
+		s->h = p;
+		s->cap = ncap;
+	}
+	s->h[s->n].id = id;
+	s->h[s->n++].which = which;
 	return true;
 }
 
-static void slot_remove_rule(struct elem_slot *s, uint32_t id)
+/* Is id the only rule holding the element? (Then the element leaves the index: while the rule still
+ * holds it, for the index finds a slot by the key it derives from its rule.) */
+static bool slot_held_by_only(const void *v, uint32_t id)
 {
-	for (size_t i = 0; i < s->n_rules; i++)
-		if (slot_ids(s)[i] == id) {
-			slot_ids(s)[i] = slot_ids(s)[--s->n_rules];
+	const struct slot_holder *h;
+	struct slot_holder one;
+
+	return slot_holders(v, &h, &one) == 1 && h[0].id == id;
+}
+
+/* Takes id off an allocated slot that other rules hold too. */
+static void slot_remove_rule(void *v, uint32_t id)
+{
+	struct elem_slot *s = v;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->h[i].id == id) {
+			s->h[i] = s->h[--s->n];
 			return;
 		}
 }
 
 /* ---------- elements the kernel could refuse side by side ---------- */
 
-static int clash_index_add(struct core *c, struct elem_slot *s)
+static int clash_index_add(struct core *c, const struct fw_elem *e)
 {
 	uint8_t scope[FW_CLASH_SCOPE_LEN];
 	struct clash_group *g;
 
-	if (!fw_elem_clash_scope(&s->elem, scope))
+	if (!fw_elem_clash_scope(e, scope))
 		return 0;
 	g = hmap_get(c->clash, scope);
 	if (g == NULL) {
@@ -451,33 +578,33 @@ static int clash_index_add(struct core *c, struct elem_slot *s)
 	}
 	if (g->n == g->cap) {
 		size_t ncap = g->cap ? g->cap * 2 : 4;
-		struct elem_slot **p = realloc(g->slots, ncap * sizeof(*p));
+		struct fw_elem *p = realloc(g->elems, ncap * sizeof(*p));
 
 		if (p == NULL)
 			return -1;
-		g->slots = p;
+		g->elems = p;
 		g->cap = ncap;
 	}
-	g->slots[g->n++] = s;
+	g->elems[g->n++] = *e;
 	return 0;
 }
 
-static void clash_index_del(struct core *c, const struct elem_slot *s)
+static void clash_index_del(struct core *c, const struct fw_elem *e)
 {
 	uint8_t scope[FW_CLASH_SCOPE_LEN];
 	struct clash_group *g;
 
-	if (!fw_elem_clash_scope(&s->elem, scope) || (g = hmap_get(c->clash, scope)) == NULL)
+	if (!fw_elem_clash_scope(e, scope) || (g = hmap_get(c->clash, scope)) == NULL)
 		return;
 	for (size_t i = 0; i < g->n; i++)
-		if (g->slots[i] == s) {
-			g->slots[i] = g->slots[--g->n];
+		if (fw_elem_same_key(&g->elems[i], e)) {
+			g->elems[i] = g->elems[--g->n];
 			break;
 		}
 	if (g->n > 0)
 		return;
 	hmap_del(c->clash, scope);
-	free(g->slots);
+	free(g->elems);
 	free(g);
 }
 
@@ -491,12 +618,16 @@ static bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 	if (!fw_elem_clash_scope(e, scope) || (g = hmap_get(c->clash, scope)) == NULL)
 		return false;
 	for (size_t i = 0; i < g->n; i++) {
-		const struct elem_slot *s = g->slots[i];
+		struct elem_key k;
+		const void *v;
 
-		if (s->n_rules == 1 && slot_ids((struct elem_slot *)s)[0] == self)
+		if (!fw_elems_clash(e, &g->elems[i]))
 			continue;
-		if (fw_elems_clash(e, &s->elem))
-			return true;
+		k = key_of(&g->elems[i]);
+		v = hmap_get(c->elems, &k);
+		if (v && slot_held_by_only(v, self))
+			continue;
+		return true;
 	}
 	return false;
 }
@@ -515,7 +646,8 @@ static bool rule_clashes(struct core *c, const struct rule *r, uint32_t self)
 	return false;
 }
 
-/* Puts a rule's elements into the index (tt: noting them for the kernel). */
+/* Puts a rule's elements into the index (tt: noting them for the kernel). The rule is in the table
+ * already: the index rebuilds its elements from it. */
 static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 {
 	struct fw_elem e[2];
@@ -524,31 +656,29 @@ static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
 	r->state = n ? RULE_INSTALLED : RULE_PENDING;
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		void *v = hmap_get(c->elems, &k);
 
 		touch_key(c, tt, &e[i]);
-		if (s == NULL) {
-			s = calloc(1, sizeof(*s));
-			if (s)
-				s->elem = e[i];   /* first: the index derives the key from it */
-			if (s == NULL || hmap_put(c->elems, &k, s) < 0) {
-				free(s);
+		if (v == NULL) {
+			v = slot_new(r->id, (uint32_t)i);
+			if (v == NULL || hmap_put(c->elems, &k, v) < 0) {
+				slot_free(v);
 				return -1;
 			}
-			if (clash_index_add(c, s) < 0) {
+			if (clash_index_add(c, &e[i]) < 0) {
 				hmap_del(c->elems, &k);
-				free(s);
+				slot_free(v);
 				return -1;
 			}
-		}
-		if (!slot_add_rule(s, r->id))
+		} else if (!slot_add_rule(c, &k, v, r->id, (uint32_t)i)) {
 			return -1;
+		}
 	}
 	return 0;
 }
 
 /* Takes a rule's elements out of the index (tt: noting them for the kernel); an element no rule
- * holds any more leaves the index. */
+ * holds any more leaves the index. The rule is still as it was attached. */
 static void detach_rule(struct core *c, struct touched *tt, const struct rule *r)
 {
 	struct fw_elem e[2];
@@ -556,17 +686,18 @@ static void detach_rule(struct core *c, struct touched *tt, const struct rule *r
 
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		void *v = hmap_get(c->elems, &k);
 
-		if (s == NULL)
+		if (v == NULL)
 			continue;
 		touch_key(c, tt, &e[i]);
-		slot_remove_rule(s, r->id);
-		if (s->n_rules > 0)
+		if (!slot_held_by_only(v, r->id)) {
+			slot_remove_rule(v, r->id);
 			continue;
+		}
 		hmap_del(c->elems, &k);
-		clash_index_del(c, s);
-		slot_free(s);
+		clash_index_del(c, &e[i]);
+		slot_free(v);
 	}
 }
 
@@ -854,10 +985,13 @@ static void rule_key(const void *value, void *key)
 	memcpy(key, &((const struct rule *)value)->id, sizeof(uint32_t));
 }
 
-static void slot_key(const void *value, void *key)
+static void slot_key(void *arg, const void *value, void *key)
 {
-	struct elem_key k = key_of(&((const struct elem_slot *)value)->elem);
+	struct fw_elem e;
+	struct elem_key k;
 
+	slot_elem(arg, value, &e);
+	k = key_of(&e);
 	memcpy(key, &k, sizeof(k));
 }
 
@@ -876,7 +1010,7 @@ struct core *core_new(const struct core_params *p)
 		c->p.ext_port_max = 65535;
 	}
 	c->rules = hmap_new_derived(sizeof(uint32_t), rule_key);
-	c->elems = hmap_new_derived(sizeof(struct elem_key), slot_key);
+	c->elems = hmap_new_derived_arg(sizeof(struct elem_key), slot_key, c);
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
 	c->pcp = hmap_new_derived(sizeof(struct pcp_name), pcp_key);
@@ -913,7 +1047,7 @@ void core_free(struct core *c)
 	pos = 0;
 	if (c->clash)
 		while ((v = hmap_next(c->clash, &pos)) != NULL) {
-			free(((struct clash_group *)v)->slots);
+			free(((struct clash_group *)v)->elems);
 			free(v);
 		}
 	hmap_free(c->rules);
@@ -1005,15 +1139,18 @@ static int load_one(void *arg, const struct rule *in)
 static struct fw_elem *all_elems(struct core *c, int64_t now, size_t *n)
 {
 	struct fw_elem *arr = malloc((hmap_count(c->elems) + 1) * sizeof(*arr));
-	struct elem_slot *s;
+	const void *v;
 	size_t pos = 0;
 
 	*n = 0;
 	if (arr == NULL)
 		return NULL;
-	while ((s = hmap_next(c->elems, &pos)) != NULL) {
-		s->elem.timeout_ms = slot_timeout_ms(c, s, now);
-		arr[(*n)++] = s->elem;
+	while ((v = hmap_next(c->elems, &pos)) != NULL) {
+		if (!slot_elem(c, v, &arr[*n])) {
+			free(arr);
+			return NULL;
+		}
+		arr[(*n)++].timeout_ms = slot_timeout_ms(c, v, now);
 	}
 	return arr;
 }
@@ -1467,7 +1604,7 @@ static bool rule_moves(const struct rule *a, const struct rule *b)
 }
 
 /* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */
-static struct elem_slot *first_slot_of(struct core *c, const struct rule *r)
+static const void *first_slot_of(struct core *c, const struct rule *r)
 {
 	struct fw_elem e[2];
 	struct elem_key k;
@@ -1513,10 +1650,13 @@ static enum verdict replace_rule(struct core *c, struct rule *old, const struct 
  * internal endpoint than r? */
 static bool wider_held_by_another(struct core *c, const struct rule *r, const struct rule *open)
 {
-	struct elem_slot *s = first_slot_of(c, open);
+	const void *v = first_slot_of(c, open);
+	const struct slot_holder *h;
+	struct slot_holder one;
+	size_t n = v ? slot_holders(v, &h, &one) : 0;
 
-	for (size_t i = 0; s && i < s->n_rules; i++) {
-		const struct rule *o = rule_by_id(c, slot_ids(s)[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *o = rule_by_id(c, h[i].id);
 
 		if (o && !(addr_equal(&o->target.exact, &r->target.exact) && o->int_port == r->int_port))
 			return true;
@@ -1775,7 +1915,10 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 {
 	struct rule r = req->rule;
 	int64_t now = core_now(c);
-	struct elem_slot *s;
+	const struct slot_holder *h;
+	struct slot_holder one;
+	const void *s;
+	size_t n_held;
 	enum verdict v;
 
 	rule_scrub_desc(r.desc);
@@ -1804,8 +1947,9 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 		return v;
 
 	s = first_slot_of(c, &r);
-	for (size_t i = 0; s && i < s->n_rules; i++) {
-		struct rule *old = rule_by_id(c, slot_ids(s)[i]);
+	n_held = s ? slot_holders(s, &h, &one) : 0;
+	for (size_t i = 0; i < n_held; i++) {
+		struct rule *old = rule_by_id(c, h[i].id);
 
 		if (old == NULL)
 			continue;
@@ -2069,11 +2213,11 @@ static void fill_counters(struct core *c, struct rule *r)
 	r->packets = r->bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		const struct elem_slot *s = hmap_get(c->elems, &k);
 
-		if (s) {
-			r->packets += s->elem.packets;
-			r->bytes += s->elem.bytes;
+		if (s && !slot_is_inline(s)) {
+			r->packets += s->packets;
+			r->bytes += s->bytes;
 		}
 	}
 }
@@ -2114,7 +2258,7 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .ext_addr = ext_addr,
 			     .remote_len = remote_len };
 	struct elem_key k;
-	struct elem_slot *s;
+	const void *s;
 	enum verdict v = V_NOT_FOUND;
 
 	if (remote_len && remote)
@@ -2122,8 +2266,8 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	k = key_of(&e);
 	lock_settled(c);
 	s = hmap_get(c->elems, &k);
-	if (s && s->n_rules > 0) {
-		struct rule *r = rule_by_id(c, slot_ids(s)[0]);
+	if (s) {
+		struct rule *r = rule_by_id(c, slot_first_id(s));
 
 		if (r) {
 			fill_counters(c, r);
@@ -2310,15 +2454,19 @@ static void take_counter(void *arg, const struct fw_elem *e)
 {
 	struct counter_ctx *cc = arg;
 	struct elem_key k = key_of(e);
-	struct elem_slot *s = hmap_get(cc->c->elems, &k);
+	void *v = hmap_get(cc->c->elems, &k);
+	struct elem_slot *s;
 
-	if (s) {
-		/* the first read after a start only learns what the kernel counted before it */
-		if (cc->c->counters_read && e->packets > s->elem.packets)
-			s->rose_at = core_now(cc->c);
-		s->elem.packets = e->packets;
-		s->elem.bytes = e->bytes;
-	}
+	/* an element that never counted anything keeps its slot inline (a CGN's are never read at all) */
+	if (v == NULL || (slot_is_inline(v) && e->packets == 0 && e->bytes == 0))
+		return;
+	if ((s = slot_alloc(cc->c, &k, v)) == NULL)
+		return;   /* out of memory: this counter is not kept */
+	/* the first read after a start only learns what the kernel counted before it */
+	if (cc->c->counters_read && e->packets > s->packets)
+		s->rose_at = core_now(cc->c);
+	s->packets = e->packets;
+	s->bytes = e->bytes;
 }
 
 int core_read_counters(struct core *c)
@@ -2767,9 +2915,9 @@ int64_t core_last_packet(struct core *c, uint32_t id)
 
 		for (size_t i = 0; i < n; i++) {
 			struct elem_key k = key_of(&e[i]);
-			struct elem_slot *s = hmap_get(c->elems, &k);
+			const struct elem_slot *s = hmap_get(c->elems, &k);
 
-			if (s && s->rose_at > last)
+			if (s && !slot_is_inline(s) && s->rose_at > last)
 				last = s->rose_at;
 		}
 	}
