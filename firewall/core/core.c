@@ -45,27 +45,68 @@ struct elem_key {
 	uint8_t remote[16];
 };
 
-/* One per kernel element, so kept small: its key is derived from elem (the index holds no copy), and
- * the one rule most elements have is kept inline. */
-struct elem_slot {
-	struct fw_elem elem;   /* as last sent to the kernel (counters as last read) */
-	int64_t rose_at;       /* when a counter read found more packets than the one before; 0 = never */
-	union {
-		uint32_t one;      /* cap_rules 1 */
-		uint32_t *many;    /* cap_rules > 1 */
-	} ids;
-	uint32_t n_rules, cap_rules;
+/* The element index holds, per kernel element, the rules that need it, each as its id and which of its
+ * elements (rule_elems) it is: the element itself, and so its key, is rebuilt from the first of them
+ * (hmap_new_derived_arg), never copied. Most elements have one rule and no counter read: the index
+ * then holds that pair itself as the value (odd, so never a pointer), and nothing is allocated. An
+ * element with more rules, or with counters, gets a struct elem_slot (the value is its pointer). */
+struct slot_holder {
+	uint32_t id;
+	uint32_t which;         /* 0 or 1: the rule's first or second element */
 };
 
-static uint32_t *slot_ids(struct elem_slot *s)
+struct elem_slot {
+	uint64_t packets, bytes;   /* as last read from the kernel */
+	int64_t rose_at;           /* when a counter read found more packets than the one before; 0 = never */
+	struct slot_holder *h;
+	uint32_t n, cap;
+};
+
+#define SLOT_INLINE_TAG 1u
+
+static bool slot_is_inline(const void *v)
 {
-	return s->cap_rules > 1 ? s->ids.many : &s->ids.one;
+	return (uintptr_t)v & SLOT_INLINE_TAG;
 }
 
-static void slot_free(struct elem_slot *s)
+/* The pair as an index value, when the id fits beside the tag (always on 64-bit hosts); NULL if not. */
+static void *slot_inline_make(uint32_t id, uint32_t which)
 {
-	if (s->cap_rules > 1)
-		free(s->ids.many);
+	if (sizeof(uintptr_t) < 8 && id > 0x3fffffffu)
+		return NULL;
+	return (void *)((uintptr_t)id << 2 | (uintptr_t)which << 1 | SLOT_INLINE_TAG);
+}
+
+/* The holders of an index value: *one is filled for an inline one. Returns how many. */
+static size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one)
+{
+	const struct elem_slot *s = v;
+
+	if (slot_is_inline(v)) {
+		one->id = (uint32_t)((uintptr_t)v >> 2);
+		one->which = (uint32_t)((uintptr_t)v >> 1) & 1;
+		*h = one;
+		return 1;
+	}
+	*h = s->h;
+	return s->n;
+}
+
+static uint32_t slot_first_id(const void *v)
+{
+	const struct slot_holder *h;
+	struct slot_holder one;
+
+	return slot_holders(v, &h, &one) ? h[0].id : 0;
+}
+
+static void slot_free(void *v)
+{
+	struct elem_slot *s = v;
+
+	if (v == NULL || slot_is_inline(v))
+		return;
+	free(s->h);
 	free(s);
 }
 
@@ -93,7 +134,7 @@ struct batch_op {
 	enum op_kind kind;
 	enum core_event ev;
 	bool keep;             /* removed by expiry: stays removed even if the batch fails */
-	struct rule *r;        /* in the table; OP_REMOVED: out of it, freed when the batch ends */
+	struct rec *x;         /* in the table; OP_REMOVED: out of it, freed when the batch ends */
 	struct rule saved;     /* the rule before the change (OP_REPLACED undoes to it) */
 	struct rule note;      /* the rule as on_change is told */
 };
@@ -123,7 +164,7 @@ struct batch {
 /* Kernel elements that the kernel could refuse side by side (fw_elems_clash), grouped by what any two
  * such share (fw_elem_clash_scope): a new element is checked against its few neighbours only. */
 struct clash_group {
-	struct elem_slot **slots;
+	struct fw_elem *elems;
 	size_t n, cap;
 };
 
@@ -149,7 +190,7 @@ struct core {
 	struct core_params p;
 	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
 	struct hmap *rules;        /* uint32 id -> struct rule * */
-	struct hmap *elems;        /* struct elem_key -> struct elem_slot * */
+	struct hmap *elems;        /* struct elem_key -> a slot (see struct slot_holder) */
 	struct hmap *clash;        /* clash scope -> struct clash_group * (remote-filtered elements) */
 	struct id_order pm_order;  /* port mapping ids, ascending */
 	struct log_limit commit_log;  /* a refused transaction is logged at most so often */
@@ -225,6 +266,259 @@ static size_t rule_elems(const struct rule *r, struct fw_elem out[2])
 			      r->remote_len == 128 && r->remote_port != 0;
 	}
 	return n;
+}
+
+/* ---------- the table's record of a rule ----------
+ * A struct rule is ~440 bytes, most of them zero in most rules (a CGN mapping: an IPv4 target and
+ * owner, a nonce, no MAC, no remote filter, no stable selector, rarely a description). The table keeps
+ * each rule as a record instead: the fields every rule has, then only the parts this one has, IPv4
+ * addresses (v4-mapped) in 4 bytes, the owner not at all when it is the target, the description only as
+ * long as it is. A part is kept whenever any of its bytes is not zero, so a record gives back exactly
+ * the rule it was made from (its counters aside: those live with the kernel elements). Readers get
+ * whole struct rule copies (rec_get); the packing is nobody's business but the table's. */
+struct rec {
+	int64_t expires;
+	uint32_t id;
+	uint32_t lease;
+	uint16_t proto, int_port, ext_port;
+	uint8_t kind, state, origin, exact_kind;
+	uint32_t has;          /* REC_*: the flags, and which parts follow in var, in this order */
+	uint8_t var[];
+};
+
+/* flags of struct rule */
+#define REC_HAS_MAC        (1u << 0)
+#define REC_USE_EXACT      (1u << 1)
+#define REC_USE_STABLE     (1u << 2)
+#define REC_STABLE_RESOLVED (1u << 3)
+#define REC_HAS_OWNER_MAC  (1u << 4)
+#define REC_HAS_NONCE      (1u << 5)
+/* parts, in var in this order */
+#define REC_EXT_ADDR       (1u << 6)    /* 4 bytes */
+#define REC_MAC            (1u << 7)    /* 6 */
+#define REC_EXACT4         (1u << 8)    /* the last 4 bytes of a v4-mapped address */
+#define REC_EXACT16        (1u << 9)    /* 16 */
+#define REC_STABLE         (1u << 10)   /* subnet 16, subnet_len 1, stable 16 */
+#define REC_OWNER_IS_EXACT (1u << 11)   /* no bytes */
+#define REC_OWNER4         (1u << 12)
+#define REC_OWNER16        (1u << 13)
+#define REC_OWNER_MAC      (1u << 14)   /* 6 */
+#define REC_NONCE          (1u << 15)   /* RULE_NONCE_LEN */
+#define REC_REMOTE4        (1u << 16)
+#define REC_REMOTE16       (1u << 17)
+#define REC_REMOTE_META    (1u << 18)   /* remote_len 1, remote_port 2 */
+#define REC_DESC           (1u << 19)   /* length 1, then the bytes (no NUL) */
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* An address part: none (all zero), 4 bytes (v4-mapped) or 16. */
+static uint32_t addr_part(const struct in6_addr *a, uint32_t four, uint32_t sixteen)
+{
+	if (all_zero(a, sizeof(*a)))
+		return 0;
+	return addr_is_v4(a) ? four : sixteen;
+}
+
+/* Which parts r needs (the flags included), and *len: the bytes they take. */
+static uint32_t rec_parts(const struct rule *r, size_t *len)
+{
+	const struct rule_target *t = &r->target;
+	uint32_t has = 0;
+	size_t n = 0, dlen = strnlen(r->desc, RULE_DESC_MAX);
+
+	has |= t->has_mac ? REC_HAS_MAC : 0;
+	has |= t->use_exact ? REC_USE_EXACT : 0;
+	has |= t->use_stable ? REC_USE_STABLE : 0;
+	has |= t->stable_resolved ? REC_STABLE_RESOLVED : 0;
+	has |= r->has_owner_mac ? REC_HAS_OWNER_MAC : 0;
+	has |= r->has_nonce ? REC_HAS_NONCE : 0;
+	if (r->ext_addr.s_addr)
+		has |= REC_EXT_ADDR, n += 4;
+	if (!all_zero(t->mac, 6))
+		has |= REC_MAC, n += 6;
+	has |= addr_part(&t->exact, REC_EXACT4, REC_EXACT16);
+	n += has & REC_EXACT4 ? 4 : has & REC_EXACT16 ? 16 : 0;
+	if (!all_zero(&t->subnet, 16) || t->subnet_len || !all_zero(&t->stable, 16))
+		has |= REC_STABLE, n += 33;
+	if (addr_equal(&r->owner, &t->exact) && !all_zero(&r->owner, 16)) {
+		has |= REC_OWNER_IS_EXACT;
+	} else {
+		has |= addr_part(&r->owner, REC_OWNER4, REC_OWNER16);
+		n += has & REC_OWNER4 ? 4 : has & REC_OWNER16 ? 16 : 0;
+	}
+	if (!all_zero(r->owner_mac, 6))
+		has |= REC_OWNER_MAC, n += 6;
+	if (!all_zero(r->nonce, RULE_NONCE_LEN))
+		has |= REC_NONCE, n += RULE_NONCE_LEN;
+	has |= addr_part(&r->remote, REC_REMOTE4, REC_REMOTE16);
+	n += has & REC_REMOTE4 ? 4 : has & REC_REMOTE16 ? 16 : 0;
+	if (r->remote_len || r->remote_port)
+		has |= REC_REMOTE_META, n += 3;
+	if (dlen)
+		has |= REC_DESC, n += 1 + dlen;
+	*len = n;
+	return has;
+}
+
+static size_t rec_size(const struct rule *r)
+{
+	size_t len;
+
+	rec_parts(r, &len);
+	return offsetof(struct rec, var) + len;
+}
+
+static uint8_t *put(uint8_t *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+
+static const uint8_t *get(const uint8_t *p, void *dst, size_t n)
+{
+	memcpy(dst, p, n);
+	return p + n;
+}
+
+static uint8_t *put_addr(uint8_t *p, uint32_t has, uint32_t four, uint32_t sixteen, const struct in6_addr *a)
+{
+	if (has & four)
+		return put(p, &a->s6_addr[12], 4);
+	return has & sixteen ? put(p, a, 16) : p;
+}
+
+static const uint8_t *get_addr(const uint8_t *p, uint32_t has, uint32_t four, uint32_t sixteen, struct in6_addr *a)
+{
+	if (has & four) {
+		struct in_addr v4;
+
+		p = get(p, &v4, 4);
+		addr_from_v4(a, v4);
+		return p;
+	}
+	return has & sixteen ? get(p, a, 16) : p;
+}
+
+/* Writes r into x, which has room for rec_size(r) bytes. */
+static void rec_set(struct rec *x, const struct rule *r)
+{
+	const struct rule_target *t = &r->target;
+	size_t len;
+	uint32_t has = rec_parts(r, &len);
+	uint8_t *p = x->var, dlen = (uint8_t)strnlen(r->desc, RULE_DESC_MAX);
+
+	x->expires = r->expires;
+	x->id = r->id;
+	x->lease = r->lease;
+	x->proto = r->proto;
+	x->int_port = r->int_port;
+	x->ext_port = r->ext_port;
+	x->kind = (uint8_t)r->kind;
+	x->state = (uint8_t)r->state;
+	x->origin = (uint8_t)r->origin;
+	x->exact_kind = (uint8_t)t->exact_kind;
+	x->has = has;
+	if (has & REC_EXT_ADDR)
+		p = put(p, &r->ext_addr, 4);
+	if (has & REC_MAC)
+		p = put(p, t->mac, 6);
+	p = put_addr(p, has, REC_EXACT4, REC_EXACT16, &t->exact);
+	if (has & REC_STABLE) {
+		p = put(p, &t->subnet, 16);
+		*p++ = t->subnet_len;
+		p = put(p, &t->stable, 16);
+	}
+	p = put_addr(p, has, REC_OWNER4, REC_OWNER16, &r->owner);
+	if (has & REC_OWNER_MAC)
+		p = put(p, r->owner_mac, 6);
+	if (has & REC_NONCE)
+		p = put(p, r->nonce, RULE_NONCE_LEN);
+	p = put_addr(p, has, REC_REMOTE4, REC_REMOTE16, &r->remote);
+	if (has & REC_REMOTE_META) {
+		*p++ = r->remote_len;
+		p = put(p, &r->remote_port, 2);
+	}
+	if (has & REC_DESC) {
+		*p++ = dlen;
+		put(p, r->desc, dlen);
+	}
+}
+
+/* The rule x records (counters 0). */
+static void rec_get(const struct rec *x, struct rule *r)
+{
+	struct rule_target *t = &r->target;
+	const uint8_t *p = x->var;
+	uint32_t has = x->has;
+	uint8_t dlen;
+
+	memset(r, 0, offsetof(struct rule, desc));
+	r->desc[0] = '\0';
+	r->expires = x->expires;
+	r->id = x->id;
+	r->lease = x->lease;
+	r->proto = x->proto;
+	r->int_port = x->int_port;
+	r->ext_port = x->ext_port;
+	r->kind = (enum rule_kind)x->kind;
+	r->state = (enum rule_state)x->state;
+	r->origin = (enum rule_origin)x->origin;
+	t->exact_kind = (enum addr_kind)x->exact_kind;
+	t->has_mac = has & REC_HAS_MAC;
+	t->use_exact = has & REC_USE_EXACT;
+	t->use_stable = has & REC_USE_STABLE;
+	t->stable_resolved = has & REC_STABLE_RESOLVED;
+	r->has_owner_mac = has & REC_HAS_OWNER_MAC;
+	r->has_nonce = has & REC_HAS_NONCE;
+	if (has & REC_EXT_ADDR)
+		p = get(p, &r->ext_addr, 4);
+	if (has & REC_MAC)
+		p = get(p, t->mac, 6);
+	p = get_addr(p, has, REC_EXACT4, REC_EXACT16, &t->exact);
+	if (has & REC_STABLE) {
+		p = get(p, &t->subnet, 16);
+		t->subnet_len = *p++;
+		p = get(p, &t->stable, 16);
+	}
+	if (has & REC_OWNER_IS_EXACT)
+		r->owner = t->exact;
+	p = get_addr(p, has, REC_OWNER4, REC_OWNER16, &r->owner);
+	if (has & REC_OWNER_MAC)
+		p = get(p, r->owner_mac, 6);
+	if (has & REC_NONCE)
+		p = get(p, r->nonce, RULE_NONCE_LEN);
+	p = get_addr(p, has, REC_REMOTE4, REC_REMOTE16, &r->remote);
+	if (has & REC_REMOTE_META) {
+		r->remote_len = *p++;
+		p = get(p, &r->remote_port, 2);
+	}
+	if (has & REC_DESC) {
+		dlen = *p++;
+		memcpy(r->desc, p, dlen);
+		r->desc[dlen] = '\0';
+	}
+}
+
+static struct rec *rec_new(const struct rule *r)
+{
+	struct rec *x = malloc(rec_size(r));
+
+	if (x)
+		rec_set(x, r);
+	return x;
+}
+
+static bool rec_fits(struct rec *x, const struct rule *next)
+{
+	return malloc_usable_size(x) >= rec_size(next);
 }
 
 /* ---------- transactions being assembled ---------- */
@@ -310,11 +604,13 @@ static bool touched_grow(struct touched *tt)
 	return true;
 }
 
+static bool slot_elem(const struct core *c, const void *v, struct fw_elem *out);
+
 /* Before e's element changes: remember it as the kernel has it, the first time only. tt NULL: no one asks. */
 static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *e)
 {
 	struct elem_key k = key_of(e);
-	struct elem_slot *s;
+	void *v;
 
 	if (tt == NULL || (tt->seen && hmap_get(tt->seen, &k)))
 		return;
@@ -322,9 +618,10 @@ static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *
 		tt->oom = true;
 		return;
 	}
-	s = hmap_get(c->elems, &k);
-	tt->before[tt->n] = s ? s->elem : *e;
-	tt->existed[tt->n++] = s != NULL;
+	v = hmap_get(c->elems, &k);
+	if (v == NULL || !slot_elem(c, v, &tt->before[tt->n]))
+		tt->before[tt->n] = *e;
+	tt->existed[tt->n++] = v != NULL;
 }
 
 static void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
@@ -336,7 +633,7 @@ static void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
 		touch_key(c, tt, &e[i]);
 }
 
-static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now);
+static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now);
 
 /* The transaction for everything touched, one message per key: an add (new timeout, new data) if a
  * rule still needs the element, a delete if none does and the kernel held it, nothing otherwise. */
@@ -344,10 +641,10 @@ static void touched_txn(struct core *c, const struct touched *tt, struct txn *t,
 {
 	for (size_t i = 0; i < tt->n; i++) {
 		struct elem_key k = key_of(&tt->before[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		const void *v = hmap_get(c->elems, &k);
 
-		if (s)
-			slot_send(c, t, s, now);
+		if (v)
+			slot_send(c, t, v, now);
 		else if (tt->existed[i])
 			txn_push(t, false, &tt->before[i]);
 	}
@@ -357,89 +654,161 @@ static void touched_txn(struct core *c, const struct touched *tt, struct txn *t,
 
 /* ---------- the element index ---------- */
 
-static struct rule *rule_by_id(const struct core *c, uint32_t id)
+static struct rec *rec_by_id(const struct core *c, uint32_t id)
 {
 	return hmap_get(c->rules, &id);
 }
 
-/* The table keeps each rule in rule_used_size() bytes (rule.h): the description, last, only as long
- * as it is. A table rule is read with rule_copy and never assigned whole. */
-static struct rule *stored_new(const struct rule *src)
+/* The element an index value stands for, rebuilt from its first rule (counters from the slot). False
+ * when that rule is not in the table (never, while the index and the table agree). */
+static bool slot_elem(const struct core *c, const void *v, struct fw_elem *out)
 {
-	struct rule *r = malloc(rule_used_size(src));
+	const struct slot_holder *h;
+	struct slot_holder one;
+	struct fw_elem e[2];
+	const struct rec *x;
+	struct rule r;
 
-	if (r)
-		rule_copy(r, src);
-	return r;
-}
-
-static bool stored_fits(struct rule *r, const struct rule *next)
-{
-	return malloc_usable_size(r) >= rule_used_size(next);
+	memset(out, 0, sizeof(*out));
+	if (slot_holders(v, &h, &one) == 0 || (x = rec_by_id(c, h[0].id)) == NULL)
+		return false;
+	rec_get(x, &r);
+	if (rule_elems(&r, e) <= h[0].which)
+		return false;
+	*out = e[h[0].which];
+	if (!slot_is_inline(v)) {
+		out->packets = ((const struct elem_slot *)v)->packets;
+		out->bytes = ((const struct elem_slot *)v)->bytes;
+	}
+	return true;
 }
 
 /* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
-static uint64_t slot_timeout_ms(struct core *c, const struct elem_slot *s, int64_t now)
+static uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now)
 {
+	const struct slot_holder *h;
+	struct slot_holder one;
+	size_t n = slot_holders(v, &h, &one);
 	int64_t latest = 0;
 
-	for (size_t i = 0; i < s->n_rules; i++) {
-		const struct rule *r = rule_by_id(c, slot_ids((struct elem_slot *)s)[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct rec *x = rec_by_id(c, h[i].id);
 
-		if (r == NULL || r->expires == 0)
+		if (x == NULL || x->expires == 0)
 			return 0;
-		if (r->expires > latest)
-			latest = r->expires;
+		if (x->expires > latest)
+			latest = x->expires;
 	}
 	/* Never hand the kernel a timeout of 0 (= no timeout) for a rule that is about to expire. */
 	return latest > now ? (uint64_t)(latest - now) * 1000 : 1000;
 }
 
-static void slot_send(struct core *c, struct txn *t, struct elem_slot *s, int64_t now)
+static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now)
 {
-	s->elem.timeout_ms = slot_timeout_ms(c, s, now);
-	txn_push(t, true, &s->elem);
+	struct fw_elem e;
+
+	if (!slot_elem(c, v, &e)) {
+		t->oom = true;   /* cannot happen; refuse the transaction rather than send a wrong element */
+		return;
+	}
+	e.timeout_ms = slot_timeout_ms(c, v, now);
+	txn_push(t, true, &e);
 }
 
-static bool slot_add_rule(struct elem_slot *s, uint32_t id)
+/* The allocated form of the index value at k (made from an inline one: the index then holds it). */
+static struct elem_slot *slot_alloc(struct core *c, const struct elem_key *k, void *v)
 {
-	if (s->cap_rules == 0)
-		s->cap_rules = 1;
-	if (s->n_rules == s->cap_rules) {
-		uint32_t ncap = s->cap_rules * 2;
-		uint32_t *p = s->cap_rules > 1 ? realloc(s->ids.many, ncap * sizeof(*p)) : malloc(ncap * sizeof(*p));
+	const struct slot_holder *h;
+	struct slot_holder one;
+	struct elem_slot *s;
+	size_t n;
 
-		if (p == NULL || ncap < s->cap_rules) {
-			if (s->cap_rules == 1)
-				free(p);
-			return false;
-		}
-		if (s->cap_rules == 1)
-			p[0] = s->ids.one;
-		s->ids.many = p;
-		s->cap_rules = ncap;
+	if (!slot_is_inline(v))
+		return v;
+	n = slot_holders(v, &h, &one);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->h = malloc(2 * sizeof(*s->h))) == NULL) {
+		free(s);
+		return NULL;
 	}
-	slot_ids(s)[s->n_rules++] = id;
+	s->cap = 2;
+	s->n = (uint32_t)n;
+	s->h[0] = one;
+	(void)hmap_put(c->elems, k, s);   /* a replacement (same key): it cannot fail */
+	return s;
+}
+
+/* A new index value for a rule's element which, holding that rule alone. */
+static void *slot_new(uint32_t id, uint32_t which)
+{
+	void *v = slot_inline_make(id, which);
+	struct elem_slot *s;
+
+	if (v)
+		return v;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->h = malloc(sizeof(*s->h))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->cap = s->n = 1;
+	s->h[0].id = id;
+	s->h[0].which = which;
+	return s;
+}
+
+static bool slot_add_rule(struct core *c, const struct elem_key *k, void *v, uint32_t id, uint32_t which)
+{
+	struct elem_slot *s = slot_alloc(c, k, v);
+
+	if (s == NULL)
+		return false;
+	if (s->n == s->cap) {
+		uint32_t ncap = s->cap * 2;
+		struct slot_holder *p = ncap > s->cap ? realloc(s->h, ncap * sizeof(*p)) : NULL;
+
+		if (p == NULL)
+			return false;
+		s->h = p;
+		s->cap = ncap;
+	}
+	s->h[s->n].id = id;
+	s->h[s->n++].which = which;
 	return true;
 }
 
-static void slot_remove_rule(struct elem_slot *s, uint32_t id)
+/* Is id the only rule holding the element? (Then the element leaves the index: while the rule still
+ * holds it, for the index finds a slot by the key it derives from its rule.) */
+static bool slot_held_by_only(const void *v, uint32_t id)
 {
-	for (size_t i = 0; i < s->n_rules; i++)
-		if (slot_ids(s)[i] == id) {
-			slot_ids(s)[i] = slot_ids(s)[--s->n_rules];
+	const struct slot_holder *h;
+	struct slot_holder one;
+
+	return slot_holders(v, &h, &one) == 1 && h[0].id == id;
+}
+
+/* Takes id off a slot that other rules hold too (if it is among them). */
+static void slot_remove_rule(void *v, uint32_t id)
+{
+	struct elem_slot *s = v;
+
+	if (slot_is_inline(v))
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->h[i].id == id) {
+			s->h[i] = s->h[--s->n];
 			return;
 		}
 }
 
 /* ---------- elements the kernel could refuse side by side ---------- */
 
-static int clash_index_add(struct core *c, struct elem_slot *s)
+static int clash_index_add(struct core *c, const struct fw_elem *e)
 {
 	uint8_t scope[FW_CLASH_SCOPE_LEN];
 	struct clash_group *g;
 
-	if (!fw_elem_clash_scope(&s->elem, scope))
+	if (!fw_elem_clash_scope(e, scope))
 		return 0;
 	g = hmap_get(c->clash, scope);
 	if (g == NULL) {
@@ -451,33 +820,33 @@ static int clash_index_add(struct core *c, struct elem_slot *s)
 	}
 	if (g->n == g->cap) {
 		size_t ncap = g->cap ? g->cap * 2 : 4;
-		struct elem_slot **p = realloc(g->slots, ncap * sizeof(*p));
+		struct fw_elem *p = realloc(g->elems, ncap * sizeof(*p));
 
 		if (p == NULL)
 			return -1;
-		g->slots = p;
+		g->elems = p;
 		g->cap = ncap;
 	}
-	g->slots[g->n++] = s;
+	g->elems[g->n++] = *e;
 	return 0;
 }
 
-static void clash_index_del(struct core *c, const struct elem_slot *s)
+static void clash_index_del(struct core *c, const struct fw_elem *e)
 {
 	uint8_t scope[FW_CLASH_SCOPE_LEN];
 	struct clash_group *g;
 
-	if (!fw_elem_clash_scope(&s->elem, scope) || (g = hmap_get(c->clash, scope)) == NULL)
+	if (!fw_elem_clash_scope(e, scope) || (g = hmap_get(c->clash, scope)) == NULL)
 		return;
 	for (size_t i = 0; i < g->n; i++)
-		if (g->slots[i] == s) {
-			g->slots[i] = g->slots[--g->n];
+		if (fw_elem_same_key(&g->elems[i], e)) {
+			g->elems[i] = g->elems[--g->n];
 			break;
 		}
 	if (g->n > 0)
 		return;
 	hmap_del(c->clash, scope);
-	free(g->slots);
+	free(g->elems);
 	free(g);
 }
 
@@ -491,12 +860,16 @@ static bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 	if (!fw_elem_clash_scope(e, scope) || (g = hmap_get(c->clash, scope)) == NULL)
 		return false;
 	for (size_t i = 0; i < g->n; i++) {
-		const struct elem_slot *s = g->slots[i];
+		struct elem_key k;
+		const void *v;
 
-		if (s->n_rules == 1 && slot_ids((struct elem_slot *)s)[0] == self)
+		if (!fw_elems_clash(e, &g->elems[i]))
 			continue;
-		if (fw_elems_clash(e, &s->elem))
-			return true;
+		k = key_of(&g->elems[i]);
+		v = hmap_get(c->elems, &k);
+		if (v && slot_held_by_only(v, self))
+			continue;
+		return true;
 	}
 	return false;
 }
@@ -515,58 +888,65 @@ static bool rule_clashes(struct core *c, const struct rule *r, uint32_t self)
 	return false;
 }
 
-/* Puts a rule's elements into the index (tt: noting them for the kernel). */
-static int attach_rule(struct core *c, struct touched *tt, struct rule *r)
+/* Puts a rule's elements into the index (tt: noting them for the kernel), and sets its state. The rule
+ * is in the table already: the index rebuilds its elements from it. */
+static int attach_rule(struct core *c, struct touched *tt, struct rec *x)
 {
 	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
+	struct rule rr, *r = &rr;
+	size_t n;
 
-	r->state = n ? RULE_INSTALLED : RULE_PENDING;
+	rec_get(x, r);
+	n = rule_elems(r, e);
+	x->state = n ? RULE_INSTALLED : RULE_PENDING;
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		void *v = hmap_get(c->elems, &k);
 
 		touch_key(c, tt, &e[i]);
-		if (s == NULL) {
-			s = calloc(1, sizeof(*s));
-			if (s)
-				s->elem = e[i];   /* first: the index derives the key from it */
-			if (s == NULL || hmap_put(c->elems, &k, s) < 0) {
-				free(s);
+		if (v == NULL) {
+			v = slot_new(r->id, (uint32_t)i);
+			if (v == NULL || hmap_put(c->elems, &k, v) < 0) {
+				slot_free(v);
 				return -1;
 			}
-			if (clash_index_add(c, s) < 0) {
+			if (clash_index_add(c, &e[i]) < 0) {
 				hmap_del(c->elems, &k);
-				free(s);
+				slot_free(v);
 				return -1;
 			}
-		}
-		if (!slot_add_rule(s, r->id))
+		} else if (!slot_add_rule(c, &k, v, r->id, (uint32_t)i)) {
 			return -1;
+		}
 	}
 	return 0;
 }
 
 /* Takes a rule's elements out of the index (tt: noting them for the kernel); an element no rule
- * holds any more leaves the index. */
-static void detach_rule(struct core *c, struct touched *tt, const struct rule *r)
+ * holds any more leaves the index. The rule is still as it was attached. */
+static void detach_rule(struct core *c, struct touched *tt, const struct rec *x)
 {
 	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
+	struct rule rr, *r = &rr;
+	size_t n;
+
+	rec_get(x, r);
+	n = rule_elems(r, e);
 
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		void *v = hmap_get(c->elems, &k);
 
-		if (s == NULL)
+		if (v == NULL)
 			continue;
 		touch_key(c, tt, &e[i]);
-		slot_remove_rule(s, r->id);
-		if (s->n_rules > 0)
+		if (!slot_held_by_only(v, r->id)) {
+			slot_remove_rule(v, r->id);
 			continue;
+		}
 		hmap_del(c->elems, &k);
-		clash_index_del(c, s);
-		slot_free(s);
+		clash_index_del(c, &e[i]);
+		slot_free(v);
 	}
 }
 
@@ -652,38 +1032,46 @@ static struct pcp_name pcp_name_of_rule(const struct rule *r)
 
 static void pcp_key(const void *value, void *key)
 {
-	struct pcp_name n = pcp_name_of_rule(value);
+	struct rule r;
+	struct pcp_name n;
 
+	rec_get(value, &r);
+	n = pcp_name_of_rule(&r);
 	memcpy(key, &n, sizeof(n));
 }
 
-/* Does r hold its name in the index (*n: the name)? Not when it has none, or another rule holds it. */
-static bool pcp_holds(const struct core *c, const struct rule *r, struct pcp_name *n)
+/* Does x (recording r) hold its name in the index (*n: the name)? Not when it has none, or another
+ * rule holds it. */
+static bool pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n)
 {
 	if (!pcp_named(r))
 		return false;
 	*n = pcp_name_of_rule(r);
-	return hmap_get(c->pcp, n) == r;
+	return hmap_get(c->pcp, n) == x;
 }
 
-/* Before r's name changes or r leaves the table (the index finds a slot by the key its rule has now). */
-static void pcp_unindex(struct core *c, const struct rule *r)
+/* Before x's name changes or x leaves the table (the index finds a slot by the key its rule has now). */
+static void pcp_unindex(struct core *c, const struct rec *x)
 {
 	struct pcp_name n;
+	struct rule r;
 
-	if (pcp_holds(c, r, &n))
+	rec_get(x, &r);
+	if (pcp_holds(c, x, &r, &n))
 		hmap_del(c->pcp, &n);
 }
 
-/* r, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
-static int pcp_index(struct core *c, struct rule *r)
+/* x, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
+static int pcp_index(struct core *c, struct rec *x)
 {
 	struct pcp_name n;
+	struct rule r;
 
-	if (!pcp_named(r))
+	rec_get(x, &r);
+	if (!pcp_named(&r))
 		return 0;
-	n = pcp_name_of_rule(r);
-	return hmap_put(c->pcp, &n, r);
+	n = pcp_name_of_rule(&r);
+	return hmap_put(c->pcp, &n, x);
 }
 
 /* ---------- port mappings in id order ---------- */
@@ -758,7 +1146,7 @@ static bool order_ready(struct core *c)
 {
 	struct id_order *o = &c->pm_order;
 	size_t pos = 0, n = 0;
-	struct rule *r;
+	struct rec *x;
 
 	if (o->stale) {
 		size_t want = c->n_kind[RULE_PORTMAP];
@@ -770,9 +1158,9 @@ static bool order_ready(struct core *c)
 			o->ids = p;
 			o->cap = want;
 		}
-		while ((r = hmap_next(c->rules, &pos)) != NULL)
-			if (r->kind == RULE_PORTMAP && n < want)
-				o->ids[n++] = r->id;
+		while ((x = hmap_next(c->rules, &pos)) != NULL)
+			if (x->kind == RULE_PORTMAP && n < want)
+				o->ids[n++] = x->id;
 		if (n > 1)
 			qsort(o->ids, n, sizeof(*o->ids), cmp_u32);
 		o->n = n;
@@ -790,36 +1178,42 @@ static bool order_ready(struct core *c)
 
 /* ---------- table ---------- */
 
-static void note_expiry(struct core *c, const struct rule *r)
+static void note_expiry(struct core *c, int64_t expires)
 {
-	if (r->expires != 0 && r->expires < c->next_expiry)
-		c->next_expiry = r->expires;
+	if (expires != 0 && expires < c->next_expiry)
+		c->next_expiry = expires;
 }
 
-static int table_insert(struct core *c, struct rule *r)
+static int table_insert(struct core *c, struct rec *x)
 {
-	if (hmap_put(c->rules, &r->id, r) < 0)
+	struct rule r;
+
+	if (hmap_put(c->rules, &x->id, x) < 0)
 		return -1;
-	if (pcp_index(c, r) < 0) {
-		hmap_del(c->rules, &r->id);
+	if (pcp_index(c, x) < 0) {
+		hmap_del(c->rules, &x->id);
 		return -1;
 	}
-	owner_adjust(c, r, +1);
-	c->n_kind[r->kind]++;
-	if (r->kind == RULE_PORTMAP)
-		order_add(&c->pm_order, r->id);
-	note_expiry(c, r);
+	rec_get(x, &r);
+	owner_adjust(c, &r, +1);
+	c->n_kind[x->kind]++;
+	if (x->kind == RULE_PORTMAP)
+		order_add(&c->pm_order, x->id);
+	note_expiry(c, x->expires);
 	return 0;
 }
 
-static void table_remove(struct core *c, struct rule *r)
+static void table_remove(struct core *c, struct rec *x)
 {
-	pcp_unindex(c, r);
-	hmap_del(c->rules, &r->id);
-	owner_adjust(c, r, -1);
-	c->n_kind[r->kind]--;
-	if (r->kind == RULE_PORTMAP)
-		order_del(&c->pm_order, r->id);
+	struct rule r;
+
+	rec_get(x, &r);
+	pcp_unindex(c, x);
+	hmap_del(c->rules, &x->id);
+	owner_adjust(c, &r, -1);
+	c->n_kind[x->kind]--;
+	if (x->kind == RULE_PORTMAP)
+		order_del(&c->pm_order, x->id);
 }
 
 static uint32_t alloc_id(struct core *c)
@@ -834,7 +1228,7 @@ static uint32_t alloc_id(struct core *c)
 		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
 		if (id < lo || id > hi)
 			continue;
-		if (rule_by_id(c, id) == NULL)
+		if (rec_by_id(c, id) == NULL)
 			return id;
 	}
 	return 0;
@@ -851,13 +1245,16 @@ static int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol
 /* The indexes derive their keys from what they hold (hmap_new_derived): no copy of each key. */
 static void rule_key(const void *value, void *key)
 {
-	memcpy(key, &((const struct rule *)value)->id, sizeof(uint32_t));
+	memcpy(key, &((const struct rec *)value)->id, sizeof(uint32_t));
 }
 
-static void slot_key(const void *value, void *key)
+static void slot_key(void *arg, const void *value, void *key)
 {
-	struct elem_key k = key_of(&((const struct elem_slot *)value)->elem);
+	struct fw_elem e;
+	struct elem_key k;
 
+	slot_elem(arg, value, &e);
+	k = key_of(&e);
 	memcpy(key, &k, sizeof(k));
 }
 
@@ -876,7 +1273,7 @@ struct core *core_new(const struct core_params *p)
 		c->p.ext_port_max = 65535;
 	}
 	c->rules = hmap_new_derived(sizeof(uint32_t), rule_key);
-	c->elems = hmap_new_derived(sizeof(struct elem_key), slot_key);
+	c->elems = hmap_new_derived_arg(sizeof(struct elem_key), slot_key, c);
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
 	c->pcp = hmap_new_derived(sizeof(struct pcp_name), pcp_key);
@@ -913,7 +1310,7 @@ void core_free(struct core *c)
 	pos = 0;
 	if (c->clash)
 		while ((v = hmap_next(c->clash, &pos)) != NULL) {
-			free(((struct clash_group *)v)->slots);
+			free(((struct clash_group *)v)->elems);
 			free(v);
 		}
 	hmap_free(c->rules);
@@ -949,7 +1346,7 @@ static const char *load_problem(struct core *c, const struct rule *r)
 		return why;
 	if (r->id == 0 || r->id > RULE_ID_MAX)
 		return "id out of range";
-	if (rule_by_id(c, r->id) != NULL)
+	if (rec_by_id(c, r->id) != NULL)
 		return "id used twice";
 	if (r->state == RULE_GONE)
 		return "a removed rule";
@@ -965,7 +1362,7 @@ static int load_one(void *arg, const struct rule *in)
 {
 	struct load_ctx *lc = arg;
 	const char *why;
-	struct rule *r;
+	struct rec *x;
 
 	if (in->expires != 0 && in->expires <= lc->now) {
 		lc->expired++;
@@ -982,21 +1379,21 @@ static int load_one(void *arg, const struct rule *in)
 	 * also bounds every expiry to now + 2^32 s, so the millisecond arithmetic on it cannot overflow. */
 	if (lc->tmp.expires != 0 && lc->tmp.expires - lc->now > (int64_t)lc->tmp.lease)
 		lc->tmp.expires = lc->now + lc->tmp.lease;
-	r = stored_new(&lc->tmp);
-	if (r == NULL)
+	x = rec_new(&lc->tmp);
+	if (x == NULL)
 		return -1;
-	if (table_insert(lc->c, r) < 0) {
-		free(r);
-		return -1;
-	}
-	if (attach_rule(lc->c, NULL, r) < 0) {
-		detach_rule(lc->c, NULL, r);
-		table_remove(lc->c, r);
-		free(r);
+	if (table_insert(lc->c, x) < 0) {
+		free(x);
 		return -1;
 	}
-	if (r->id >= lc->c->next_id)
-		lc->c->next_id = r->id + 1;
+	if (attach_rule(lc->c, NULL, x) < 0) {
+		detach_rule(lc->c, NULL, x);
+		table_remove(lc->c, x);
+		free(x);
+		return -1;
+	}
+	if (x->id >= lc->c->next_id)
+		lc->c->next_id = x->id + 1;
 	lc->loaded++;
 	return 0;
 }
@@ -1005,15 +1402,18 @@ static int load_one(void *arg, const struct rule *in)
 static struct fw_elem *all_elems(struct core *c, int64_t now, size_t *n)
 {
 	struct fw_elem *arr = malloc((hmap_count(c->elems) + 1) * sizeof(*arr));
-	struct elem_slot *s;
+	const void *v;
 	size_t pos = 0;
 
 	*n = 0;
 	if (arr == NULL)
 		return NULL;
-	while ((s = hmap_next(c->elems, &pos)) != NULL) {
-		s->elem.timeout_ms = slot_timeout_ms(c, s, now);
-		arr[(*n)++] = s->elem;
+	while ((v = hmap_next(c->elems, &pos)) != NULL) {
+		if (!slot_elem(c, v, &arr[*n])) {
+			free(arr);
+			return NULL;
+		}
+		arr[(*n)++].timeout_ms = slot_timeout_ms(c, v, now);
 	}
 	return arr;
 }
@@ -1066,19 +1466,33 @@ out:
 
 /* ---------- durability ---------- */
 
+static void fill_counters(struct core *c, struct rule *r);
+
+struct snap_iter {
+	struct core *c;
+	size_t pos;
+	bool counters;
+};
+
+static bool snap_next(void *arg, struct rule *out)
+{
+	struct snap_iter *it = arg;
+	const struct rec *x = hmap_next(it->c->rules, &it->pos);
+
+	if (x == NULL)
+		return false;
+	rec_get(x, out);
+	if (it->counters)
+		fill_counters(it->c, out);
+	return true;
+}
+
 static int snapshot_locked(struct core *c)
 {
-	size_t n = hmap_count(c->rules), pos = 0, i = 0;
-	const struct rule **arr = malloc((n + 1) * sizeof(*arr));
-	struct rule *r;
-	int rc;
+	/* the counters as last read, where they are read at all (core_read_counters) */
+	struct snap_iter it = { c, 0, hmap_count(c->elems) <= FW_COUNTERS_MAX_ELEMS };
+	int rc = store_snapshot_each(c->p.store, snap_next, &it);
 
-	if (arr == NULL)
-		return -1;
-	while ((r = hmap_next(c->rules, &pos)) != NULL)
-		arr[i++] = r;
-	rc = store_snapshot(c->p.store, arr, i);
-	free(arr);
 	if (rc < 0)
 		log_warn("store: snapshot failed");
 	return rc;
@@ -1180,76 +1594,108 @@ static bool batch_reserve(struct core *c)
 }
 
 /* Records a change about to be made to r (after batch_reserve); the caller fills note once made. */
-static struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rule *r, enum core_event ev)
+static struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev)
 {
 	struct batch_op *op = &c->b.ops[c->b.n_ops++];
 
 	op->kind = kind;
 	op->ev = ev;
 	op->keep = false;
-	op->r = r;
-	rule_copy(&op->saved, r);
+	op->x = x;
+	rec_get(x, &op->saved);
 	return op;
 }
 
 static bool rule_moves(const struct rule *a, const struct rule *b);
 
-/* Makes the table's rule *rp become next, in the element index too (tt: noting the kernel elements).
- * A longer description than *rp has room for moves the rule: *rp, the table and the batch's records
- * then point at the new place. -1 when out of memory (nothing changed if that was the move). */
-static int rule_set(struct core *c, struct rule **rp, const struct rule *next, struct touched *tt)
+/* Puts nx, recording the same rule id as *xp, in *xp's place: in the table, and in the batch's records
+ * (the element index finds rules by id). The caller keeps the PCP index right. */
+static void rec_move(struct core *c, struct rec **xp, struct rec *nx)
 {
-	struct rule *r = *rp, *dst = r;
-	bool moved = rule_moves(r, next);
-	struct pcp_name was = { .zero = 0 }, now = { .zero = 0 };
-	bool held = pcp_holds(c, r, &was), named = pcp_named(next), same;
+	struct rec *x = *xp;
 
-	if (!stored_fits(r, next) && (dst = malloc(rule_used_size(next))) == NULL)
+	(void)hmap_put(c->rules, &nx->id, nx);   /* the id is there: a replacement, which cannot fail */
+	for (size_t i = 0; i < c->b.n_ops; i++)
+		if (c->b.ops[i].x == x)
+			c->b.ops[i].x = nx;
+	*xp = nx;
+}
+
+/* Rewrites *xp, which is in the table but neither in the element index nor in the PCP index, as r
+ * (moving it when r needs more room). -1 when out of memory (nothing changed). */
+static int rec_rewrite(struct core *c, struct rec **xp, const struct rule *r)
+{
+	struct rec *x = *xp, *nx;
+
+	if (rec_fits(x, r)) {
+		rec_set(x, r);
+		return 0;
+	}
+	if ((nx = rec_new(r)) == NULL)
+		return -1;
+	rec_move(c, xp, nx);
+	free(x);
+	return 0;
+}
+
+/* Makes the table's rule *xp become next, in the element index too (tt: noting the kernel elements).
+ * A record without room for next moves: *xp, the table and the batch's records then point at the new
+ * place. -1 when out of memory (nothing changed if that was the move). */
+static int rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt)
+{
+	struct rec *x = *xp, *nx = NULL;
+	struct rule cur;
+	struct pcp_name was = { .zero = 0 }, now = { .zero = 0 };
+	bool moved, held, named = pcp_named(next), same;
+
+	rec_get(x, &cur);
+	moved = rule_moves(&cur, next);
+	held = pcp_holds(c, x, &cur, &was);
+	if (!rec_fits(x, next) && (nx = malloc(rec_size(next))) == NULL)
 		return -1;
 	if (named)
 		now = pcp_name_of_rule(next);
 	same = held && named && memcmp(&was, &now, sizeof(was)) == 0;
 	if (held && !same)
-		hmap_del(c->pcp, &was);   /* while r still has the name the slot is found by */
+		hmap_del(c->pcp, &was);   /* while x still has the name the slot is found by */
 	if (moved)
-		detach_rule(c, tt, r);
+		detach_rule(c, tt, x);
 	else
-		touch_rule(c, tt, r);   /* the same elements, with a new timeout */
-	owner_adjust(c, r, -1);
-	rule_copy(dst, next);
-	if (dst != r) {
-		(void)hmap_put(c->rules, &dst->id, dst);   /* the id is there: a replacement, which cannot fail */
+		touch_rule(c, tt, &cur);   /* the same elements, with a new timeout */
+	owner_adjust(c, &cur, -1);
+	if (nx) {
+		rec_set(nx, next);
+		rec_move(c, xp, nx);
 		if (same)
-			(void)hmap_put(c->pcp, &now, dst);  /* likewise, and r is still readable for the compare */
-		for (size_t i = 0; i < c->b.n_ops; i++)
-			if (c->b.ops[i].r == r)
-				c->b.ops[i].r = dst;
-		free(r);
-		*rp = dst;
+			(void)hmap_put(c->pcp, &now, nx);  /* likewise a replacement; x is still readable for the compare */
+		free(x);
+		x = nx;
+	} else {
+		rec_set(x, next);   /* in place: a name it kept is still its key */
 	}
-	owner_adjust(c, dst, +1);
-	if (named && !same && hmap_put(c->pcp, &now, dst) < 0)
-		log_warnx("core: out of memory naming PCP mapping %u", dst->id);
-	return moved ? attach_rule(c, tt, dst) : 0;
+	owner_adjust(c, next, +1);
+	if (named && !same && hmap_put(c->pcp, &now, x) < 0)
+		log_warnx("core: out of memory naming PCP mapping %u", x->id);
+	return moved ? attach_rule(c, tt, x) : 0;
 }
 
 static void op_undo(struct core *c, struct batch_op *op)
 {
-	struct rule *r = op->r;
+	struct rec *x = op->x;
 
 	switch (op->kind) {
 	case OP_INSERTED:
-		detach_rule(c, NULL, r);
-		table_remove(c, r);
-		free(r);
+		detach_rule(c, NULL, x);
+		table_remove(c, x);
+		free(x);
 		break;
 	case OP_REPLACED:
-		if (rule_set(c, &r, &op->saved, NULL) < 0)
-			log_warnx("core: out of memory restoring rule %u", r->id);
+		if (rule_set(c, &x, &op->saved, NULL) < 0)
+			log_warnx("core: out of memory restoring rule %u", x->id);
 		break;
 	case OP_REMOVED:
-		if (table_insert(c, r) < 0 || attach_rule(c, NULL, r) < 0)
-			log_warnx("core: out of memory restoring rule %u", r->id);
+		if (table_insert(c, x) < 0 || attach_rule(c, NULL, x) < 0)
+			log_warnx("core: out of memory restoring rule %u", x->id);
 		break;
 	}
 }
@@ -1259,7 +1705,7 @@ static void op_done(struct core *c, struct batch_op *op)
 {
 	notify(c, &op->note, op->ev);
 	if (op->kind == OP_REMOVED)
-		free(op->r);
+		free(op->x);
 }
 
 /* Commits the open group: makes it durable (one journal sync), then commits it to the firewall (one
@@ -1467,7 +1913,7 @@ static bool rule_moves(const struct rule *a, const struct rule *b)
 }
 
 /* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */
-static struct elem_slot *first_slot_of(struct core *c, const struct rule *r)
+static const void *first_slot_of(struct core *c, const struct rule *r)
 {
 	struct fw_elem e[2];
 	struct elem_key k;
@@ -1486,7 +1932,9 @@ static void set_lease(struct core *c, struct rule *r, uint32_t asked, bool exact
 
 /* Replaces *old (already in the table) by *upd: one journal line, its elements in the batch. out (may
  * be NULL): the rule as it is now. */
-static enum verdict replace_rule(struct core *c, struct rule *old, const struct rule *upd, enum core_event ev,
+static void fill_counters(struct core *c, struct rule *r);
+
+static enum verdict replace_rule(struct core *c, struct rec *old, const struct rule *upd, enum core_event ev,
 				 struct rule *out)
 {
 	struct rule next;
@@ -1501,10 +1949,12 @@ static enum verdict replace_rule(struct core *c, struct rule *old, const struct 
 	op = batch_push(c, OP_REPLACED, old, ev);
 	if (rule_set(c, &old, &next, &c->b.tt) < 0)
 		c->b.broken = true;
-	note_expiry(c, old);
-	rule_copy(&op->note, old);
-	if (out)
-		rule_copy(out, old);
+	note_expiry(c, old->expires);
+	rec_get(old, &op->note);
+	if (out) {
+		rec_get(old, out);
+		fill_counters(c, out);
+	}
 	return V_OK;
 }
 
@@ -1513,12 +1963,19 @@ static enum verdict replace_rule(struct core *c, struct rule *old, const struct 
  * internal endpoint than r? */
 static bool wider_held_by_another(struct core *c, const struct rule *r, const struct rule *open)
 {
-	struct elem_slot *s = first_slot_of(c, open);
+	const void *v = first_slot_of(c, open);
+	const struct slot_holder *h;
+	struct slot_holder one;
+	size_t n = v ? slot_holders(v, &h, &one) : 0;
 
-	for (size_t i = 0; s && i < s->n_rules; i++) {
-		const struct rule *o = rule_by_id(c, slot_ids(s)[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct rec *x = rec_by_id(c, h[i].id);
+		struct rule o;
 
-		if (o && !(addr_equal(&o->target.exact, &r->target.exact) && o->int_port == r->int_port))
+		if (x == NULL)
+			continue;
+		rec_get(x, &o);
+		if (!(addr_equal(&o.target.exact, &r->target.exact) && o.int_port == r->int_port))
 			return true;
 	}
 	return false;
@@ -1597,25 +2054,26 @@ static enum verdict pick_port(struct core *c, const struct core_add_req *req, st
 
 static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 {
-	struct rule *nr;
+	struct rec *x;
 
 	r->id = alloc_id(c);
 	if (r->id == 0)
 		return V_QUOTA;
-	if (!batch_reserve(c) || (nr = stored_new(r)) == NULL)
+	if (!batch_reserve(c) || (x = rec_new(r)) == NULL)
 		return V_NO_RESOURCES;
-	if (table_insert(c, nr) < 0) {
-		free(nr);
-		return V_NO_RESOURCES;
-	}
-	if (attach_rule(c, &c->b.tt, nr) < 0 || persist_put(c, nr) < 0) {
-		detach_rule(c, NULL, nr);
-		table_remove(c, nr);
-		free(nr);
+	if (table_insert(c, x) < 0) {
+		free(x);
 		return V_NO_RESOURCES;
 	}
-	rule_copy(&batch_push(c, OP_INSERTED, nr, CORE_EV_ADDED)->note, nr);
-	rule_copy(out, nr);
+	if (attach_rule(c, &c->b.tt, x) < 0 || (r->state = (enum rule_state)x->state, persist_put(c, r) < 0)) {
+		detach_rule(c, NULL, x);
+		table_remove(c, x);
+		free(x);
+		return V_NO_RESOURCES;
+	}
+	rec_get(x, &batch_push(c, OP_INSERTED, x, CORE_EV_ADDED)->note);
+	if (out)
+		rec_get(x, out);
 	return V_OK;
 }
 
@@ -1713,8 +2171,8 @@ static enum verdict add_verdict(struct core *c, const struct core_add_req *req, 
 }
 
 /* r replaces old (same id), if the policy lets the request ask for r and the kernel can hold it. */
-static enum verdict replace_checked(struct core *c, const struct core_add_req *req, struct rule *old,
-				    struct rule *r, struct rule *out)
+static enum verdict replace_checked(struct core *c, const struct core_add_req *req, struct rec *x,
+				    const struct rule *old, struct rule *r, struct rule *out)
 {
 	enum verdict v = add_verdict(c, req, r, old);
 
@@ -1723,7 +2181,7 @@ static enum verdict replace_checked(struct core *c, const struct core_add_req *r
 	if (v != V_OK)
 		return v;
 	r->id = old->id;
-	return replace_rule(c, old, r, CORE_EV_CHANGED, out);
+	return replace_rule(c, x, r, CORE_EV_CHANGED, out);
 }
 
 /* Made by the same hand: both by apps, or both by the household or the operator. */
@@ -1775,7 +2233,10 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 {
 	struct rule r = req->rule;
 	int64_t now = core_now(c);
-	struct elem_slot *s;
+	const struct slot_holder *h;
+	struct slot_holder one;
+	const void *s;
+	size_t n_held;
 	enum verdict v;
 
 	rule_scrub_desc(r.desc);
@@ -1804,17 +2265,20 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 		return v;
 
 	s = first_slot_of(c, &r);
-	for (size_t i = 0; s && i < s->n_rules; i++) {
-		struct rule *old = rule_by_id(c, slot_ids(s)[i]);
+	n_held = s ? slot_holders(s, &h, &one) : 0;
+	for (size_t i = 0; i < n_held; i++) {
+		struct rec *x = rec_by_id(c, h[i].id);
+		struct rule oldr, *old = &oldr;
 
-		if (old == NULL)
+		if (x == NULL)
 			continue;
+		rec_get(x, old);
 		if (r.kind == RULE_PORTMAP) {
 			/* The external port is taken. Its holder may change its own mapping (IGD); an app never
 			 * one made by hand (policy_check_change). */
 			if (change_verdict(c, old, &req->rule.owner, req->privileged) == V_OK &&
 			    addr_equal(&old->target.exact, &r.target.exact))
-				return replace_checked(c, req, old, &r, out);
+				return replace_checked(c, req, x, old, &r, out);
 			if (req->port != CORE_PORT_NEAREST || pick_port(c, req, &r) != V_OK)
 				return V_CONFLICT;
 			break;
@@ -1825,7 +2289,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 		if (same_request(old, &r) && same_hand(old, &r) &&
 		    (addr_equal(&old->owner, &r.owner) || same_device(c, &old->owner, &r.owner))) {
 			r.origin = old->origin;
-			return replace_checked(c, req, old, &r, out);
+			return replace_checked(c, req, x, old, &r, out);
 		}
 	}
 
@@ -1922,15 +2386,17 @@ enum verdict core_add_wait(struct core *c, const struct core_add_req *req, struc
 enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const struct in6_addr *requester,
 			  bool privileged, struct rule *out)
 {
-	struct rule *old, upd;
+	struct rule oldr, *old = &oldr, upd;
+	struct rec *x;
 	enum verdict v;
 
 	core_enter_as(c, true);
-	old = rule_by_id(c, id);
-	if (old == NULL) {
+	x = rec_by_id(c, id);
+	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
+	rec_get(x, old);
 	v = change_verdict(c, old, requester, privileged);
 	if (v == V_OK)
 		v = apps_verdict(c, old, requester);
@@ -1941,7 +2407,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	/* what it opens is judged again: a deny line or a port limit may have come since it was made */
 	v = policy_check_standing(&c->p.policy, &c->lan, &upd, privileged);
 	if (v == V_OK)
-		v = replace_rule(c, old, &upd, CORE_EV_CHANGED, out);
+		v = replace_rule(c, x, &upd, CORE_EV_CHANGED, out);
 out:
 	return request_leave_verdict(c, v);
 }
@@ -1949,15 +2415,17 @@ out:
 enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *requester,
 			  const uint8_t nonce[RULE_NONCE_LEN], struct rule *out)
 {
-	struct rule *old, upd;
+	struct rule oldr, *old = &oldr, upd;
+	struct rec *x;
 	enum verdict v = V_NOT_AUTHORIZED;
 
 	core_enter_as(c, true);
-	old = rule_by_id(c, id);
-	if (old == NULL) {
+	x = rec_by_id(c, id);
+	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
+	rec_get(x, old);
 	/* the mapping's own host only: whoever made it for another host (THIRD_PARTY) is not that host */
 	if (!old->has_nonce || !old->target.use_exact || !same_device(c, requester, &old->target.exact))
 		goto out;
@@ -1965,52 +2433,54 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 		goto out;
 	rule_copy(&upd, old);
 	memcpy(upd.nonce, nonce, RULE_NONCE_LEN);
-	v = replace_rule(c, old, &upd, CORE_EV_CHANGED, out);
+	v = replace_rule(c, x, &upd, CORE_EV_CHANGED, out);
 out:
 	return request_leave_verdict(c, v);
 }
 
 /* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
  * the batch fails (expiry: the kernel times the elements out by itself). */
-static int remove_rule(struct core *c, struct rule *r, enum core_event ev, bool keep)
+static int remove_rule(struct core *c, struct rec *x, enum core_event ev, bool keep)
 {
 	struct batch_op *op;
 
-	if (!batch_reserve(c) || (persist_del(c, r->id) < 0 && !keep))
+	if (!batch_reserve(c) || (persist_del(c, x->id) < 0 && !keep))
 		return -1;
-	op = batch_push(c, OP_REMOVED, r, ev);
+	op = batch_push(c, OP_REMOVED, x, ev);
 	op->keep = keep;
-	detach_rule(c, &c->b.tt, r);
-	table_remove(c, r);
-	r->state = RULE_GONE;
-	rule_copy(&op->note, r);
+	detach_rule(c, &c->b.tt, x);
+	table_remove(c, x);
+	x->state = RULE_GONE;
+	rec_get(x, &op->note);
 	return 0;
 }
 
 enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *requester, bool privileged)
 {
-	struct rule *r;
+	struct rule r;
+	struct rec *x;
 	enum verdict v;
 
 	core_enter_as(c, true);
-	r = rule_by_id(c, id);
-	if (r == NULL) {
+	x = rec_by_id(c, id);
+	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	v = change_verdict(c, r, requester, privileged);
-	if (v == V_OK && remove_rule(c, r, CORE_EV_DELETED, false) < 0)
+	rec_get(x, &r);
+	v = change_verdict(c, &r, requester, privileged);
+	if (v == V_OK && remove_rule(c, x, CORE_EV_DELETED, false) < 0)
 		v = V_NO_RESOURCES;
 out:
 	return request_leave_verdict(c, v);
 }
 
 /* Appends r to a growing array of rules (*arr, *n of *cap). false: out of memory, nothing appended. */
-static bool rules_push(struct rule ***arr, size_t *n, size_t *cap, struct rule *r)
+static bool rules_push(struct rec ***arr, size_t *n, size_t *cap, struct rec *r)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
-		struct rule **p = realloc(*arr, ncap * sizeof(*p));
+		struct rec **p = realloc(*arr, ncap * sizeof(*p));
 
 		if (p == NULL)
 			return false;
@@ -2040,15 +2510,18 @@ static bool app_rule_of(struct core *c, const struct rule *r, const uint8_t mac[
 
 int core_remove_app_rules(struct core *c, const uint8_t mac[6], size_t *removed)
 {
-	struct rule **gone = NULL, *r;
+	struct rec **gone = NULL, *x;
+	struct rule r;
 	size_t n = 0, cap = 0, pos = 0;
 	bool ok = true;
 
 	core_enter(c);
 	/* collected first: the table cannot change while it is iterated */
-	while (ok && (r = hmap_next(c->rules, &pos)) != NULL)
-		if (app_rule_of(c, r, mac))
-			ok = rules_push(&gone, &n, &cap, r);
+	while (ok && (x = hmap_next(c->rules, &pos)) != NULL) {
+		rec_get(x, &r);
+		if (app_rule_of(c, &r, mac))
+			ok = rules_push(&gone, &n, &cap, x);
+	}
 	for (size_t i = 0; ok && i < n; i++)
 		ok = remove_rule(c, gone[i], CORE_EV_DELETED, false) == 0;
 	if (!ok)
@@ -2069,43 +2542,43 @@ static void fill_counters(struct core *c, struct rule *r)
 	r->packets = r->bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct elem_key k = key_of(&e[i]);
-		struct elem_slot *s = hmap_get(c->elems, &k);
+		const struct elem_slot *s = hmap_get(c->elems, &k);
 
-		if (s) {
-			r->packets += s->elem.packets;
-			r->bytes += s->elem.bytes;
+		if (s && !slot_is_inline(s)) {
+			r->packets += s->packets;
+			r->bytes += s->bytes;
 		}
 	}
 }
 
 enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 {
-	struct rule *r;
+	const struct rec *x;
 
 	lock_settled(c);
-	r = rule_by_id(c, id);
-	if (r) {
-		fill_counters(c, r);
-		rule_copy(out, r);
+	x = rec_by_id(c, id);
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
 	}
 	pthread_mutex_unlock(&c->lock);
-	return r ? V_OK : V_NOT_FOUND;
+	return x ? V_OK : V_NOT_FOUND;
 }
 
 enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out)
 {
 	struct pcp_name n = pcp_name_of(&k->internal, k->proto, k->port, k->peer ? &k->peer_addr : NULL,
 					k->peer ? k->peer_port : 0);
-	struct rule *r;
+	const struct rec *x;
 
 	lock_settled(c);
-	r = hmap_get(c->pcp, &n);
-	if (r) {
-		fill_counters(c, r);
-		rule_copy(out, r);
+	x = hmap_get(c->pcp, &n);
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
 	}
 	pthread_mutex_unlock(&c->lock);
-	return r ? V_OK : V_NOT_FOUND;
+	return x ? V_OK : V_NOT_FOUND;
 }
 
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
@@ -2114,7 +2587,8 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .ext_addr = ext_addr,
 			     .remote_len = remote_len };
 	struct elem_key k;
-	struct elem_slot *s;
+	const void *s;
+	const struct rec *x;
 	enum verdict v = V_NOT_FOUND;
 
 	if (remote_len && remote)
@@ -2122,14 +2596,10 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 	k = key_of(&e);
 	lock_settled(c);
 	s = hmap_get(c->elems, &k);
-	if (s && s->n_rules > 0) {
-		struct rule *r = rule_by_id(c, slot_ids(s)[0]);
-
-		if (r) {
-			fill_counters(c, r);
-			rule_copy(out, r);
-			v = V_OK;
-		}
+	if (s && (x = rec_by_id(c, slot_first_id(s))) != NULL) {
+		rec_get(x, out);
+		fill_counters(c, out);
+		v = V_OK;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return v;
@@ -2145,7 +2615,7 @@ static int by_id(const void *a, const void *b)
 size_t core_list(struct core *c, struct rule **out)
 {
 	size_t n, pos = 0, i = 0;
-	struct rule *r;
+	const struct rec *x;
 
 	lock_settled(c);
 	n = hmap_count(c->rules);
@@ -2154,9 +2624,9 @@ size_t core_list(struct core *c, struct rule **out)
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
-	while ((r = hmap_next(c->rules, &pos)) != NULL) {
-		fill_counters(c, r);
-		rule_copy(&(*out)[i++], r);
+	while ((x = hmap_next(c->rules, &pos)) != NULL) {
+		rec_get(x, &(*out)[i]);
+		fill_counters(c, &(*out)[i++]);
 	}
 	pthread_mutex_unlock(&c->lock);
 	qsort(*out, i, sizeof(**out), by_id);
@@ -2165,12 +2635,15 @@ size_t core_list(struct core *c, struct rule **out)
 
 void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg)
 {
-	struct rule *r;
+	const struct rec *x;
+	struct rule r;
 	size_t pos = 0;
 
 	lock_settled(c);
-	while ((r = hmap_next(c->rules, &pos)) != NULL)
-		fn(arg, r);
+	while ((x = hmap_next(c->rules, &pos)) != NULL) {
+		rec_get(x, &r);
+		fn(arg, &r);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -2189,15 +2662,18 @@ static bool reader_sees(struct core *c, const struct rule *r, const struct core_
 enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *rd, struct rule *out)
 {
 	enum verdict v = V_NOT_FOUND;
-	struct rule *r;
+	const struct rec *x;
+	struct rule r;
 
 	lock_settled(c);
-	r = rule_by_id(c, id);
-	if (r && !reader_sees(c, r, rd)) {
+	x = rec_by_id(c, id);
+	if (x)
+		rec_get(x, &r);
+	if (x && !reader_sees(c, &r, rd)) {
 		v = V_NOT_AUTHORIZED;
-	} else if (r) {
-		fill_counters(c, r);
-		rule_copy(out, r);
+	} else if (x) {
+		rule_copy(out, &r);
+		fill_counters(c, out);
 		v = V_OK;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -2214,24 +2690,28 @@ enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_
 {
 	enum verdict v = V_NOT_FOUND;
 	const struct id_order *o = &c->pm_order;
-	struct rule *r = NULL;
+	const struct rec *x = NULL;
+	struct rule r;
 
 	lock_settled(c);
 	if (!order_ready(c)) {
 		v = V_NO_RESOURCES;
 	} else if (reader_sees_all(c, rd)) {
-		r = index < o->n ? rule_by_id(c, o->ids[index]) : NULL;
+		x = index < o->n ? rec_by_id(c, o->ids[index]) : NULL;
 	} else {
-		for (size_t i = 0, seen = 0; r == NULL && i < o->n; i++) {
-			struct rule *x = rule_by_id(c, o->ids[i]);
+		for (size_t i = 0, seen = 0; x == NULL && i < o->n; i++) {
+			const struct rec *y = rec_by_id(c, o->ids[i]);
 
-			if (x && reader_sees(c, x, rd) && seen++ == index)
-				r = x;
+			if (y == NULL)
+				continue;
+			rec_get(y, &r);
+			if (reader_sees(c, &r, rd) && seen++ == index)
+				x = y;
 		}
 	}
-	if (r) {
-		fill_counters(c, r);
-		rule_copy(out, r);
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
 		v = V_OK;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -2247,12 +2727,13 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 	lock_settled(c);
 	if (after < RULE_ID_MAX && order_ready(c))
 		for (size_t i = order_find(o, after + 1); n < max && i < o->n; i++) {
-			struct rule *r = rule_by_id(c, o->ids[i]);
+			const struct rec *x = rec_by_id(c, o->ids[i]);
 
-			if (r && reader_sees(c, r, rd)) {
-				fill_counters(c, r);
-				rule_copy(&out[n++], r);
-			}
+			if (x == NULL)
+				continue;
+			rec_get(x, &out[n]);
+			if (reader_sees(c, &out[n], rd))
+				fill_counters(c, &out[n++]);
 		}
 	pthread_mutex_unlock(&c->lock);
 	return n;
@@ -2261,7 +2742,7 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 int64_t core_expire(struct core *c)
 {
 	int64_t now, next = EXPIRY_NONE, wait;
-	struct rule **gone = NULL, *r;
+	struct rec **gone = NULL, *r;
 	size_t n = 0, cap = 0, pos = 0;
 
 	core_enter(c);
@@ -2310,15 +2791,19 @@ static void take_counter(void *arg, const struct fw_elem *e)
 {
 	struct counter_ctx *cc = arg;
 	struct elem_key k = key_of(e);
-	struct elem_slot *s = hmap_get(cc->c->elems, &k);
+	void *v = hmap_get(cc->c->elems, &k);
+	struct elem_slot *s;
 
-	if (s) {
-		/* the first read after a start only learns what the kernel counted before it */
-		if (cc->c->counters_read && e->packets > s->elem.packets)
-			s->rose_at = core_now(cc->c);
-		s->elem.packets = e->packets;
-		s->elem.bytes = e->bytes;
-	}
+	/* an element that never counted anything keeps its slot inline (a CGN's are never read at all) */
+	if (v == NULL || (slot_is_inline(v) && e->packets == 0 && e->bytes == 0))
+		return;
+	if ((s = slot_alloc(cc->c, &k, v)) == NULL)
+		return;   /* out of memory: this counter is not kept */
+	/* the first read after a start only learns what the kernel counted before it */
+	if (cc->c->counters_read && e->packets > s->packets)
+		s->rose_at = core_now(cc->c);
+	s->packets = e->packets;
+	s->bytes = e->bytes;
 }
 
 int core_read_counters(struct core *c)
@@ -2363,7 +2848,7 @@ uint32_t core_count(struct core *c, enum rule_kind kind)
 
 void core_status(struct core *c, struct core_status *st)
 {
-	struct rule *r;
+	const struct rec *r;
 	size_t pos = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -2413,7 +2898,7 @@ void core_policy_update(struct core *c, void (*fn)(void *arg, struct policy_conf
 /* ---------- devices and prefixes ---------- */
 
 struct step_undo {
-	struct rule *r;       /* in the table */
+	struct rec *x;        /* in the table */
 	struct rule saved;    /* as it was before the plan */
 };
 
@@ -2481,33 +2966,37 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 	struct step_undo *u = calloc(pl->n ? pl->n : 1, sizeof(*u));
 	struct touched tt = { 0 };
 	struct txn t = { 0 };
+	struct rule r;
 	int rc = -1;
 
 	if (u == NULL)
 		goto out;
 	for (size_t i = 0; i < pl->n; i++) {
-		struct rule *r = rule_by_id(c, pl->steps[i].rule_id);
+		struct rec *x = rec_by_id(c, pl->steps[i].rule_id);
 
-		if (r == NULL)
+		if (x == NULL)
 			continue;
-		u[i].r = r;
-		rule_copy(&u[i].saved, r);
-		detach_rule(c, &tt, r);
-		pcp_unindex(c, r);   /* a PCP pinhole's name is its internal address, which moves */
+		u[i].x = x;
+		rec_get(x, &u[i].saved);
+		detach_rule(c, &tt, x);
+		pcp_unindex(c, x);   /* a PCP pinhole's name is its internal address, which moves */
 	}
 	for (size_t i = 0; i < pl->n; i++) {
-		struct rule *r = u[i].r;
-
-		if (r == NULL)
+		if (u[i].x == NULL)
 			continue;
-		r->target = pl->steps[i].target;
+		rule_copy(&r, &u[i].saved);
+		r.target = pl->steps[i].target;
 		if (pl->steps[i].state != RULE_GONE)
-			vet_step(c, r, &pl->steps[i], pl);
-		if (pl->steps[i].state == RULE_GONE) {
-			r->state = RULE_GONE;
+			vet_step(c, &r, &pl->steps[i], pl);
+		if (pl->steps[i].state == RULE_GONE)
+			r.state = RULE_GONE;
+		if (rec_rewrite(c, &u[i].x, &r) < 0) {
+			tt.oom = true;
 			continue;
 		}
-		if (attach_rule(c, &tt, r) < 0 || pcp_index(c, r) < 0)
+		if (r.state == RULE_GONE)
+			continue;
+		if (attach_rule(c, &tt, u[i].x) < 0 || pcp_index(c, u[i].x) < 0)
 			tt.oom = true;
 	}
 	if (tt.oom)
@@ -2518,28 +3007,29 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			goto undo;
 	}
 	for (size_t i = 0; i < pl->n; i++) {
-		struct rule *r = u[i].r;
+		struct rec *x = u[i].x;
 		char a[ADDR_STRLEN], b[ADDR_STRLEN];
 		struct in6_addr before[2], after[2];
 		size_t nb, na;
+		bool gone;
 
-		if (r == NULL)
+		if (x == NULL)
 			continue;
+		rec_get(x, &r);
+		gone = r.state == RULE_GONE;
 		nb = rule_addresses(&u[i].saved, before);
-		na = r->state == RULE_GONE ? 0 : rule_addresses(r, after);
+		na = gone ? 0 : rule_addresses(&r, after);
 		/* one line per rule, but a renumbering of thousands must not flood syslog: the first few, then debug */
-		(i < 32 ? log_info : log_debug)("%s pinhole id=%u [%s] -> %s%s%s (%s)", what, r->id, nb ? addr_str(&before[0], a) : "pending",
-			 r->state == RULE_GONE ? "removed" : na ? "[" : "pending",
-			 r->state != RULE_GONE && na ? addr_str(&after[0], b) : "",
-			 r->state != RULE_GONE && na ? "]" : "", pl->steps[i].why);
-		/* on_change gets a whole struct rule, as from a batch (u[i].saved is done with: reuse it) */
-		rule_copy(&u[i].saved, r);
-		if (r->state == RULE_GONE) {
-			notify(c, &u[i].saved, CORE_EV_EXPIRED);
-			table_remove(c, r);
-			free(r);
+		(i < 32 ? log_info : log_debug)("%s pinhole id=%u [%s] -> %s%s%s (%s)", what, r.id, nb ? addr_str(&before[0], a) : "pending",
+			 gone ? "removed" : na ? "[" : "pending",
+			 !gone && na ? addr_str(&after[0], b) : "",
+			 !gone && na ? "]" : "", pl->steps[i].why);
+		if (gone) {
+			notify(c, &r, CORE_EV_EXPIRED);
+			table_remove(c, x);
+			free(x);
 		} else {
-			notify(c, &u[i].saved, CORE_EV_CHANGED);
+			notify(c, &r, CORE_EV_CHANGED);
 		}
 	}
 	rc = 0;
@@ -2547,18 +3037,17 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 undo:
 	/* back to the saved rules, in the index too; the kernel was not touched */
 	for (size_t i = pl->n; i-- > 0;) {
-		struct rule *r = u[i].r;
-
-		if (r == NULL)
+		if (u[i].x == NULL)
 			continue;
-		if (r->state != RULE_GONE)
-			detach_rule(c, NULL, r);
-		pcp_unindex(c, r);
-		rule_copy(r, &u[i].saved);   /* the same description: it fits */
-		attach_rule(c, NULL, r);
-		if (pcp_index(c, r) < 0)
-			log_warnx("core: out of memory naming PCP mapping %u", r->id);
-		r->state = u[i].saved.state;
+		if (u[i].x->state != RULE_GONE)
+			detach_rule(c, NULL, u[i].x);
+		pcp_unindex(c, u[i].x);
+		if (rec_rewrite(c, &u[i].x, &u[i].saved) < 0)
+			log_warnx("core: out of memory restoring rule %u", u[i].x->id);
+		attach_rule(c, NULL, u[i].x);
+		if (pcp_index(c, u[i].x) < 0)
+			log_warnx("core: out of memory naming PCP mapping %u", u[i].x->id);
+		u[i].x->state = (uint8_t)u[i].saved.state;
 	}
 	if (tt.oom)
 		errno = ENOMEM;
@@ -2574,14 +3063,18 @@ out:
 static size_t copy_pinholes(struct core *c, struct rule **out, bool (*want)(const struct rule *r))
 {
 	size_t n = 0, pos = 0;
-	struct rule *r;
+	const struct rec *x;
 
-	*out = malloc((hmap_count(c->rules) + 1) * sizeof(**out));
+	*out = malloc((c->n_kind[RULE_PINHOLE] + 1) * sizeof(**out));
 	if (*out == NULL)
 		return 0;
-	while ((r = hmap_next(c->rules, &pos)) != NULL)
-		if (r->kind == RULE_PINHOLE && (want == NULL || want(r)))
-			rule_copy(&(*out)[n++], r);
+	while ((x = hmap_next(c->rules, &pos)) != NULL) {
+		if (x->kind != RULE_PINHOLE)
+			continue;
+		rec_get(x, &(*out)[n]);
+		if (want == NULL || want(&(*out)[n]))
+			n++;
+	}
 	return n;
 }
 
@@ -2669,7 +3162,8 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 	struct reanchor_plan pl;
 	struct rule *rules = NULL;
 	size_t n, pos = 0;
-	struct rule *r;
+	const struct rec *x;
+	struct rule r;
 	bool any = false;
 	int rc = 0;
 
@@ -2677,9 +3171,10 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 		memset(res, 0, sizeof(*res));
 	/* a batch: the resolved rules' journal lines share one sync (and the snapshot check) at its end */
 	core_enter(c);
-	/* device events are frequent: look before copying anything */
-	while (!any && (r = hmap_next(c->rules, &pos)) != NULL)
-		any = r->kind == RULE_PINHOLE && is_unresolved(r);
+	/* device events are frequent: look before copying anything (is_unresolved, from the flags) */
+	while (!any && (x = hmap_next(c->rules, &pos)) != NULL)
+		any = x->kind == RULE_PINHOLE &&
+		      (x->has & (REC_USE_STABLE | REC_STABLE_RESOLVED | REC_HAS_MAC)) == (REC_USE_STABLE | REC_HAS_MAC);
 	if (!any || c->p.devices == NULL)
 		goto out;
 	n = copy_pinholes(c, &rules, is_unresolved);
@@ -2692,11 +3187,12 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 		if (rc == 0) {
 			fill_result(res, &pl, true);
 			for (size_t i = 0; i < pl.n; i++) {
-				struct rule *nr = rule_by_id(c, pl.steps[i].rule_id);
+				const struct rec *nx = rec_by_id(c, pl.steps[i].rule_id);
 
-				if (nr)
-					persist_put(c, nr);
-				else
+				if (nx) {
+					rec_get(nx, &r);
+					persist_put(c, &r);
+				} else
 					persist_del(c, pl.steps[i].rule_id);   /* vet_step removed it */
 			}
 		}
@@ -2758,18 +3254,22 @@ int core_meta_set(struct core *c, const char *key, const char *value)
 int64_t core_last_packet(struct core *c, uint32_t id)
 {
 	struct fw_elem e[2];
-	struct rule *r;
+	const struct rec *x;
+	struct rule r;
 	int64_t last = 0;
 
 	lock_settled(c);
-	if ((r = rule_by_id(c, id))) {
-		size_t n = rule_elems(r, e);
+	if ((x = rec_by_id(c, id))) {
+		size_t n;
+
+		rec_get(x, &r);
+		n = rule_elems(&r, e);
 
 		for (size_t i = 0; i < n; i++) {
 			struct elem_key k = key_of(&e[i]);
-			struct elem_slot *s = hmap_get(c->elems, &k);
+			const struct elem_slot *s = hmap_get(c->elems, &k);
 
-			if (s && s->rose_at > last)
+			if (s && !slot_is_inline(s) && s->rose_at > last)
 				last = s->rose_at;
 		}
 	}

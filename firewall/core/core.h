@@ -199,8 +199,8 @@ enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct 
 /* Copies all rules, sorted by id, into a malloc'd array; returns the count (*out NULL when 0). */
 size_t core_list(struct core *c, struct rule **out);
 /* Calls fn for every rule, in no order, under the core's lock, without copying the table (a million
- * rules are ~440 MB as core_list's copies). fn must not call the core, and reads the rule in place:
- * only its fields, never a copy by assignment (rule_copy; see rule.h). Counters are not filled in. */
+ * rules are ~440 MB as core_list's copies): r is one struct rule, rewritten for each rule, valid only
+ * during the call. fn must not call the core. Counters are not filled in. */
 void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg);
 
 /* ---------- reading as a client ----------

@@ -87,8 +87,8 @@ struct rule {
 	bool has_owner_mac;
 	bool has_nonce;
 	uint8_t nonce[RULE_NONCE_LEN];
-	/* Last, so the core's table can keep each rule in rule_used_size() bytes (most have no
-	 * description): a table rule is copied out with rule_copy, never by assignment. */
+	/* Last, so a copy can be kept in rule_used_size() bytes (most have no description; the store's
+	 * loader does): such a copy is copied out with rule_copy, never by assignment. */
 	char desc[RULE_DESC_MAX + 1];
 };
 

@@ -654,27 +654,35 @@ static int out_line(struct out_buf *o, const char *s, size_t n)
 	return 0;
 }
 
-static int write_rules(struct out_buf *o, const struct rule *const *rules, size_t n)
+static int write_rules(struct out_buf *o, bool (*next)(void *arg, struct rule *out), void *arg)
 {
 	char line[RULE_LINE_MAX + 1];
+	struct rule *r = malloc(sizeof(*r));
+	size_t n = 0;
 	int len;
 
-	for (size_t i = 0; i < n; i++) {
-		len = rule_format(rules[i], line, sizeof(line));
+	if (r == NULL)
+		return -1;
+	for (; next(arg, r); n++) {
+		len = rule_format(r, line, sizeof(line));
 		if (len < 0) {
+			free(r);
 			errno = EINVAL;
 			return -1;
 		}
-		if (out_line(o, line, (size_t)len) < 0)
+		if (out_line(o, line, (size_t)len) < 0) {
+			free(r);
 			return -1;
+		}
 	}
+	free(r);
 	len = snprintf(line, sizeof(line), "end count=%zu", n);
 	if (out_line(o, line, (size_t)len) < 0 || out_flush(o) < 0)
 		return -1;
 	return fsync(o->fd);
 }
 
-static int write_snapshot_tmp(int fd, const struct rule *const *rules, size_t n)
+static int write_snapshot_tmp(int fd, bool (*next)(void *arg, struct rule *out), void *arg)
 {
 	/* the 64 KiB buffer lives on the heap: callers may run on small thread stacks */
 	struct out_buf *o = malloc(sizeof(*o));
@@ -684,18 +692,44 @@ static int write_snapshot_tmp(int fd, const struct rule *const *rules, size_t n)
 		return -1;
 	o->fd = fd;
 	o->used = 0;
-	rc = write_rules(o, rules, n);
+	rc = write_rules(o, next, arg);
 	saved = errno;
 	free(o);
 	errno = saved;
 	return rc;
 }
 
+struct rule_array {
+	const struct rule *const *rules;
+	size_t n, at;
+};
+
+static bool array_next(void *arg, struct rule *out)
+{
+	struct rule_array *a = arg;
+
+	if (a->at == a->n)
+		return false;
+	rule_copy(out, a->rules[a->at++]);
+	return true;
+}
+
 int store_snapshot(struct store *st, const struct rule *const *rules, size_t n)
+{
+	struct rule_array a = { rules, n, 0 };
+
+	if (rules == NULL && n > 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return store_snapshot_each(st, array_next, &a);
+}
+
+int store_snapshot_each(struct store *st, bool (*next)(void *arg, struct rule *out), void *arg)
 {
 	int fd, saved;
 
-	if (st == NULL || (rules == NULL && n > 0)) {
+	if (st == NULL || next == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -706,7 +740,7 @@ int store_snapshot(struct store *st, const struct rule *const *rules, size_t n)
 	fd = create_tmp(st->dirfd, SNAP_TMP);
 	if (fd < 0)
 		return -1;
-	if (write_snapshot_tmp(fd, rules, n) < 0) {
+	if (write_snapshot_tmp(fd, next, arg) < 0) {
 		saved = errno;
 		close(fd);
 		unlinkat(st->dirfd, SNAP_TMP, 0);

@@ -59,6 +59,9 @@ int store_rewind(struct store *st, const struct store_mark *m);
 uint64_t store_syncs(const struct store *st);
 /* Rewrite the snapshot from the full table and empty the journal. -1 (EBUSY) while lines are queued. */
 int store_snapshot(struct store *st, const struct rule *const *rules, size_t n);
+/* The same from an iterator: next fills *out with the next rule and returns true, false at the end
+ * (the core's table keeps no struct rule to point at). */
+int store_snapshot_each(struct store *st, bool (*next)(void *arg, struct rule *out), void *arg);
 /* Journal lines written since the last snapshot (the core snapshots past a threshold). */
 size_t store_journal_lines(const struct store *st);
 

@@ -26,7 +26,18 @@ struct hmap {
 	uint8_t *keys;   /* cap * key_len; NULL when keys are derived from values */
 	void **values;
 	void (*key_of)(const void *value, void *key);   /* hmap_new_derived */
+	void (*key_of_arg)(void *arg, const void *value, void *key);   /* hmap_new_derived_arg */
+	void *arg;
+	bool derived;
 };
+
+static void derive_key(const struct hmap *m, const void *value, void *key)
+{
+	if (m->key_of_arg)
+		m->key_of_arg(m->arg, value, key);
+	else
+		m->key_of(value, key);
+}
 
 static bool slot_full(uint8_t st)
 {
@@ -132,9 +143,9 @@ static uint64_t hash_bytes(const void *key, size_t len)
 static bool alloc_slots(struct hmap *m, size_t cap)
 {
 	m->state = calloc(cap, 1);
-	m->keys = m->key_of ? NULL : calloc(cap, m->key_len);
+	m->keys = m->derived ? NULL : calloc(cap, m->key_len);
 	m->values = calloc(cap, sizeof(void *));
-	if (m->state == NULL || (m->keys == NULL && m->key_of == NULL) || m->values == NULL) {
+	if (m->state == NULL || (m->keys == NULL && !m->derived) || m->values == NULL) {
 		free(m->state);
 		free(m->keys);
 		free(m->values);
@@ -146,7 +157,8 @@ static bool alloc_slots(struct hmap *m, size_t cap)
 	return true;
 }
 
-static struct hmap *map_new(size_t key_len, void (*key_of)(const void *value, void *key))
+static struct hmap *map_new(size_t key_len, void (*key_of)(const void *value, void *key),
+			    void (*key_of_arg)(void *arg, const void *value, void *key), void *arg)
 {
 	struct hmap *m = calloc(1, sizeof(*m));
 
@@ -155,6 +167,9 @@ static struct hmap *map_new(size_t key_len, void (*key_of)(const void *value, vo
 	pthread_once(&proc_key_once, proc_key_init);
 	m->key_len = key_len;
 	m->key_of = key_of;
+	m->key_of_arg = key_of_arg;
+	m->arg = arg;
+	m->derived = key_of != NULL || key_of_arg != NULL;
 	if (!alloc_slots(m, MIN_CAP)) {
 		free(m);
 		return NULL;
@@ -164,14 +179,21 @@ static struct hmap *map_new(size_t key_len, void (*key_of)(const void *value, vo
 
 struct hmap *hmap_new(size_t key_len)
 {
-	return map_new(key_len, NULL);
+	return map_new(key_len, NULL, NULL, NULL);
 }
 
 struct hmap *hmap_new_derived(size_t key_len, void (*key_of)(const void *value, void *key))
 {
 	if (key_len == 0 || key_len > KEY_MAX || key_of == NULL)
 		return NULL;
-	return map_new(key_len, key_of);
+	return map_new(key_len, key_of, NULL, NULL);
+}
+
+struct hmap *hmap_new_derived_arg(size_t key_len, void (*key_of)(void *arg, const void *value, void *key), void *arg)
+{
+	if (key_len == 0 || key_len > KEY_MAX || key_of == NULL)
+		return NULL;
+	return map_new(key_len, NULL, key_of, arg);
 }
 
 void hmap_free(struct hmap *m)
@@ -196,7 +218,7 @@ static bool slot_has(const struct hmap *m, size_t i, const void *key)
 
 	if (m->keys)
 		return memcmp(m->keys + i * m->key_len, key, m->key_len) == 0;
-	m->key_of(m->values[i], k);
+	derive_key(m, m->values[i], k);
 	return memcmp(k, key, m->key_len) == 0;
 }
 
@@ -258,7 +280,7 @@ static int rehash(struct hmap *m, size_t cap)
 		if (old.keys) {
 			key = old.keys + i * old.key_len;
 		} else {
-			old.key_of(old.values[i], k);
+			derive_key(&old, old.values[i], k);
 			key = k;
 		}
 		h = hash_bytes(key, m->key_len);

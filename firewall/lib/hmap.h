@@ -17,6 +17,9 @@ struct hmap *hmap_new(size_t key_len);
  * only the value, so a large index costs ~9 bytes a slot however long the key (a key is rebuilt from
  * its value only where 7 bits of its hash match). A value's key must not change while it is in. */
 struct hmap *hmap_new_derived(size_t key_len, void (*key_of)(const void *value, void *key));
+/* The same, for keys that need more than the value to be derived (arg: passed to key_of as is). A
+ * value need not be a pointer: any non-NULL bits the key_of understands. */
+struct hmap *hmap_new_derived_arg(size_t key_len, void (*key_of)(void *arg, const void *value, void *key), void *arg);
 void hmap_free(struct hmap *m);
 void *hmap_get(const struct hmap *m, const void *key);
 /* Inserts or replaces. Returns 0, or -1 when out of memory (the map is unchanged); replacing the value

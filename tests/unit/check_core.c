@@ -1432,6 +1432,80 @@ START_TEST(pcp_names_follow_the_table)
 }
 END_TEST
 
+/* The table keeps each rule as a compact record (IPv4 addresses in 4 bytes, optional parts only when
+ * present): what comes back out, from the table and after a restart from its snapshot, is every field
+ * that went in. */
+static void expect_same_rule(const struct rule *want, const struct rule *got)
+{
+	struct rule w;
+
+	rule_copy(&w, want);
+	w.id = got->id;
+	w.state = got->state;
+	w.expires = got->expires;
+	ck_assert_mem_eq(&w, got, offsetof(struct rule, desc));
+	ck_assert_str_eq(w.desc, got->desc);
+}
+
+START_TEST(records_give_back_every_field)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, st);
+	struct core_add_req q[3];
+	struct rule got[3], again;
+
+	/* an IPv6 pinhole for another host, a remote prefix and port, a nonce, the longest description */
+	q[0] = pinhole_req("2001:db8:1:1::5", IPPROTO_UDP, 4000, 600);
+	q[0].rule.owner = A("2001:db8:1:1::77");
+	q[0].rule.remote = A("2001:db8:99::");
+	q[0].rule.remote_len = 64;
+	q[0].rule.remote_port = 5000;
+	q[0].rule.origin = ORIGIN_PCP;
+	q[0].rule.has_nonce = true;
+	memset(q[0].rule.nonce, 0xa5, RULE_NONCE_LEN);
+	memset(q[0].rule.desc, 'x', RULE_DESC_MAX);
+	q[0].rule.desc[RULE_DESC_MAX] = '\0';
+	/* a CGN-like mapping: pool address, IPv4 target and owner, a remote host and port, no description */
+	q[1] = portmap_req(6000, "::ffff:100.64.0.9", 7000, 7200);
+	q[1].rule.proto = IPPROTO_UDP;
+	q[1].rule.ext_addr.s_addr = htonl(0xcb007105);   /* 203.0.113.5 */
+	q[1].rule.remote = A("::ffff:198.51.100.7");
+	q[1].rule.remote_len = 128;
+	q[1].rule.remote_port = 443;
+	q[1].rule.origin = ORIGIN_PCP_PEER;
+	q[1].rule.target.exact_kind = ADDR_KIND_IPV4;
+	q[1].rule.desc[0] = '\0';
+	/* an IPv4 mapping for another host, without expiry */
+	q[2] = portmap_req(8080, "::ffff:192.0.2.10", 80, 0);
+	q[2].rule.owner = A("::ffff:192.0.2.11");
+	q[2].rule.origin = ORIGIN_CTL;
+	for (size_t i = 0; i < 3; i++) {
+		q[i].privileged = true;
+		q[i].exact_lease = true;
+		ck_assert_int_eq(core_add(c, &q[i], &got[i]), V_OK);
+		expect_same_rule(&q[i].rule, &got[i]);
+		ck_assert_int_eq(core_get(c, got[i].id, &again), V_OK);
+		expect_same_rule(&q[i].rule, &again);
+	}
+	ck_assert_int_eq(core_snapshot(c), 0);
+	core_free(c);
+	fw->ops->destroy(fw);
+	fw = mem_fw();
+	c = new_core(fw, st);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(core_get(c, got[i].id, &again), V_OK);
+		expect_same_rule(&q[i].rule, &again);
+		ck_assert_int_eq(again.expires, got[i].expires);
+	}
+	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -1466,6 +1540,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, threads_share_a_commit);
 	tcase_add_test(tc, threads_refused_together);
 	tcase_add_test(tc, pcp_names_follow_the_table);
+	tcase_add_test(tc, records_give_back_every_field);
 	suite_add_tcase(s, tc);
 	return s;
 }

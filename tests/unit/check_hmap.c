@@ -76,6 +76,41 @@ START_TEST(derived_keys)
 }
 END_TEST
 
+/* Keys derived with an argument, from values that are not pointers (the core's element index packs a
+ * rule id into its value and rebuilds the key from the rule table): the key of value v is table[v >> 1]. */
+static void table_key(void *arg, const void *value, void *key)
+{
+	const uint32_t *table = arg;
+
+	memcpy(key, &table[(uintptr_t)value >> 1], sizeof(uint32_t));
+}
+
+START_TEST(derived_keys_with_arg)
+{
+	uint32_t *table = calloc(3000, sizeof(*table));
+	struct hmap *m = hmap_new_derived_arg(sizeof(uint32_t), table_key, table);
+	size_t pos = 0, seen = 0;
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_null(hmap_new_derived_arg(65, table_key, table));
+	for (uintptr_t i = 0; i < 3000; i++) {
+		table[i] = (uint32_t)(i * 2654435761u);
+		ck_assert_int_eq(hmap_put(m, &table[i], (void *)(i << 1 | 1)), 0);   /* grows: keys rebuilt */
+	}
+	for (uintptr_t i = 0; i < 3000; i++)
+		ck_assert_ptr_eq(hmap_get(m, &table[i]), (void *)(i << 1 | 1));
+	for (uintptr_t i = 0; i < 3000; i += 2)
+		ck_assert_ptr_eq(hmap_del(m, &table[i]), (void *)(i << 1 | 1));
+	for (uintptr_t i = 0; i < 3000; i++)
+		ck_assert_ptr_eq(hmap_get(m, &table[i]), i % 2 ? (void *)(i << 1 | 1) : NULL);
+	while (hmap_next(m, &pos) != NULL)
+		seen++;
+	ck_assert_uint_eq(seen, 1500);
+	hmap_free(m);
+	free(table);
+}
+END_TEST
+
 START_TEST(put_get_del_iterate)
 {
 	struct hmap *m = hmap_new(sizeof(uint32_t));
@@ -246,6 +281,7 @@ static Suite *hmap_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, put_get_del_iterate);
 	tcase_add_test(tc, derived_keys);
+	tcase_add_test(tc, derived_keys_with_arg);
 	tcase_add_test(tc, churn_keeps_capacity);
 	tcase_add_test(tc, shrinks_after_a_burst);
 	tcase_add_test(tc, no_thrash_at_the_boundary);
