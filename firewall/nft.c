@@ -157,6 +157,7 @@ struct nft {
 	uint64_t transactions;
 	bool no_destroy;          /* kernel lacks NFT_MSG_DESTROYSETELEM */
 	int set_gen;              /* 0 or 1: which of n.gen_set is n.set */
+	bool no_counters;         /* n.set carry no counters (made by resync_chunked) */
 	struct nft_names n;
 	char *rbuf;               /* RECV_BUF_BYTES, for the command socket (under the core's lock) */
 	char *mbuf;               /* RECV_BUF_BYTES, for the monitor (read on the loop thread, without that
@@ -746,7 +747,8 @@ static void msg_del_set(struct batch *b, const struct nft *p, const char *name)
 	}
 }
 
-/* One of our element sets/maps, with a set-level counter so each element gets its own. */
+/* One of our element sets/maps, with a set-level counter so each element gets its own (unless
+ * p->no_counters). */
 static void msg_new_fw_set(struct batch *b, struct nft *p, enum fw_set which)
 {
 	const struct fw_set_def *d = &fw_set_defs[which];
@@ -768,7 +770,8 @@ static void msg_new_fw_set(struct batch *b, struct nft *p, enum fw_set which)
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, d->field_len, d->nfields);
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
-	nftnl_set_add_expr(s, nftnl_expr_alloc("counter"));
+	if (!p->no_counters)
+		nftnl_set_add_expr(s, nftnl_expr_alloc("counter"));
 	msg_set(b, s, NFT_MSG_NEWSET);
 	nftnl_set_free(s);
 }
@@ -1247,7 +1250,7 @@ static int keyed_cmp(const void *pa, const void *pb)
 	return fw_key_cmp(&((const struct keyed *)pa)->key, &((const struct keyed *)pb)->key);
 }
 
-static struct nftnl_set_elem *elem_new(const struct keyed *k, uint16_t type)
+static struct nftnl_set_elem *elem_new(const struct keyed *k, uint16_t type, bool counter)
 {
 	const struct fw_set_def *d = &fw_set_defs[k->key.set];
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
@@ -1271,7 +1274,7 @@ static struct nftnl_set_elem *elem_new(const struct keyed *k, uint16_t type)
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, FW_DATA_LEN);
 	}
 	/* an element-level counter with the caller's values: counters survive a re-add */
-	if ((ctr = nftnl_expr_alloc("counter"))) {
+	if (counter && (ctr = nftnl_expr_alloc("counter"))) {
 		nftnl_expr_set_u64(ctr, NFTNL_EXPR_CTR_PACKETS, k->elem->packets);
 		nftnl_expr_set_u64(ctr, NFTNL_EXPR_CTR_BYTES, k->elem->bytes);
 		nftnl_set_elem_add_expr(e, ctr);
@@ -1288,7 +1291,7 @@ static void msg_elems_chunk(struct batch *b, const struct nft *p, const struct k
 	if (!s)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		struct nftnl_set_elem *e = elem_new(&v[i], type);
+		struct nftnl_set_elem *e = elem_new(&v[i], type, !p->no_counters);
 
 		if (!e) {
 			b->oom = true;
@@ -1634,6 +1637,7 @@ static void use_set_gen(struct nft *p, int gen)
 static int resync_whole(struct fw *fw, struct nft *p, struct keyed *k, size_t nk)
 {
 	int was = p->set_gen, err;
+	bool was_no_counters;
 	struct counter_table t;
 	struct fw_elem *copy;
 	struct batch b;
@@ -1647,11 +1651,15 @@ static int resync_whole(struct fw *fw, struct nft *p, struct keyed *k, size_t nk
 		copy = NULL;
 	batch_start(&b, p);
 	build_teardown(&b, p, fw, &t);   /* the names in use now, and the other generation's */
+	was_no_counters = p->no_counters;
+	p->no_counters = false;
 	use_set_gen(p, 0);
 	build_ruleset(&b, p, fw, true);
 	msg_elems(&b, p, k, nk, NFT_MSG_NEWSETELEM, false);
-	if ((err = batch_send(fw, p, &b)))
+	if ((err = batch_send(fw, p, &b))) {
 		use_set_gen(p, was);
+		p->no_counters = was_no_counters;
+	}
 	batch_free(&b);
 	counter_table_free(&t);
 	free(copy);
@@ -1716,6 +1724,7 @@ static int resync_chunked(struct fw *fw, struct nft *p, const struct keyed *k, s
 {
 	bool exists[2][FW_SET_COUNT], any[2] = { false, false };
 	int64_t gen = get_gen(p);
+	bool was_no_counters;
 	int cur, next, err = 0;
 	struct batch b;
 
@@ -1735,6 +1744,11 @@ static int resync_chunked(struct fw *fw, struct nft *p, const struct keyed *k, s
 	cur = p->set_gen;
 	if (!any[cur] && any[!cur])
 		cur = !cur;
+	/* Nobody reads the counters of this many elements (FW_COUNTERS_MAX_ELEMS), and a per-CPU
+	 * counter for each was a fifth of a restart's CPU (the kernel's per-CPU allocator) and kernel
+	 * memory for every element: the new generation has none (until a resync of fewer elements). */
+	was_no_counters = p->no_counters;
+	p->no_counters = true;
 	for (int tries = 0; tries < 2; tries++) {
 		next = !cur;
 		batch_start_at(&b, p, gen);
@@ -1767,8 +1781,10 @@ static int resync_chunked(struct fw *fw, struct nft *p, const struct keyed *k, s
 				msg_del_set(&b, p, p->n.gen_set[cur][s]);
 		err = send_at(fw, p, &b, &gen);
 	}
-	if (err)
+	if (err) {
 		use_set_gen(p, cur);   /* the half-filled generation is deleted by the next attempt */
+		p->no_counters = was_no_counters;
+	}
 	return err;
 }
 
