@@ -145,7 +145,7 @@ struct nft_names {
 	char lan_if[FW_NAME_MAX];
 	char nat_block[FW_NAME_MAX];
 	char set[FW_SET_COUNT][FW_NAME_MAX];            /* the generation our rules use now */
-	char gen_set[2][FW_SET_COUNT][FW_NAME_MAX];     /* both generations (see nft_resync_chunked) */
+	char gen_set[2][FW_SET_COUNT][FW_NAME_MAX];     /* both generations (see resync_chunked) */
 };
 
 struct nft {
@@ -1172,7 +1172,7 @@ static void rule_output_wall(struct batch *b, const struct nft *p, const struct 
 }
 
 /* Chains, sets and rules of our ruleset (no elements). with_fw_sets false: our element sets exist
- * already (filled by nft_resync_chunked) and the rules find them by name. */
+ * already (filled by resync_chunked) and the rules find them by name. */
 static void build_ruleset(struct batch *b, struct nft *p, const struct fw *fw, bool with_fw_sets)
 {
 	bool standalone = fw->cfg.mode == FW_STANDALONE;
