@@ -1436,6 +1436,7 @@ static int resync_locked(struct core *c)
 int core_start(struct core *c, char *err, size_t errlen)
 {
 	struct load_ctx lc = { .c = c };
+	bool moved;
 	int rc = 0;
 
 	lock_settled(c);
@@ -1449,12 +1450,14 @@ int core_start(struct core *c, char *err, size_t errlen)
 			 lc.expired, lc.skipped);
 	/* The prefix changed while we were away: move the restored rules in memory, so the resync below
 	 * is the one transaction that installs them, and no old-prefix address ever reaches the kernel. */
-	if (c->start_reanchor && reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len, false,
-						 NULL) == 0 && c->p.store)
-		lc.loaded++;   /* snapshot below */
+	moved = c->start_reanchor && reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len,
+						     false, NULL) == 0;
 	c->start_reanchor = false;
-	if (c->p.store && (lc.loaded || lc.expired || lc.skipped))
-		snapshot_locked(c);  /* compacts the journal and forgets the expired and skipped rules on disk too */
+	/* Only when the disk holds rules the table no longer does: otherwise it says what the table says,
+	 * and the journal replayed counts toward the next snapshot (maybe_snapshot). A snapshot of a
+	 * million rules was seconds of a restart, before the resync. */
+	if (c->p.store && (lc.expired || lc.skipped || moved))
+		snapshot_locked(c);  /* forgets the expired and skipped rules on disk too, and the old prefix */
 	if (resync_locked(c) < 0) {
 		snprintf(err, errlen, "firewall: %s", c->p.fw->err);
 		rc = -1;

@@ -186,6 +186,13 @@ struct fw *fw_nft_new(const struct fw_config *cfg);  /* nft.c; NULL + errno on f
 /* Tests only: called while a large batch is being sent with the monitor deaf (nft.c batch_send),
  * so a test can make a foreign change in that window. NULL in the daemons. */
 extern void (*fw_nft_during_quiet_batch)(void);
+/* A resync of at least this many kernel elements fills a fresh generation of our sets in
+ * transactions of fw_nft_resync_chunk_elems while the old one serves (nft.c resync_chunked). The
+ * daemons keep the defaults (FW_COUNTERS_MAX_ELEMS + 1; 100,000); tests lower them, and may make a
+ * foreign change between two of those transactions. */
+extern size_t fw_nft_chunked_resync_min;
+extern size_t fw_nft_resync_chunk_elems;
+extern void (*fw_nft_between_resync_chunks)(void);
 struct fw *fw_mem_new(const struct fw_config *cfg);  /* mem_fw.c */
 /* mem backend introspection for unit tests */
 size_t fw_mem_count(struct fw *fw);

@@ -9,8 +9,8 @@
 #   - the install rate to MILLION_N mappings from MILLION_N / 64 subscribers over 64 client sockets,
 #     each mapping durable (journal) and in the kernel (DNAT + SNAT elements) before its answer;
 #   - pcpd's VmRSS and the kernel's slab growth at 100,000 and at MILLION_N mappings;
-#   - a restart with MILLION_N mappings (kill -9, start: store load + one kernel resync transaction)
-#     until pcpd answers, while the wan host keeps connecting to a mapped port (connections that
+#   - a restart with MILLION_N mappings (kill -9, start: store load + the kernel resync) until pcpd
+#     answers, and the CPU time that took (the wall time depends on whatever else shares the CPUs), while the wan host keeps connecting to a mapped port (connections that
 #     failed during the restart: the old elements stay in the kernel until the resync replaces them
 #     atomically, so there should be none).
 #   MILLION_N (1000000), MILLION_SECS (5) per connection-rate run.
@@ -115,8 +115,12 @@ t0=$(date +%s.%N)
 PCPD_START_TRIES=2400 cgn_pcpd_start
 t1=$(date +%s.%N)
 ready=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+# the CPU the new pcpd used to get there (its own and the kernel's work on its behalf): what the
+# restart costs whatever else shares the CPUs
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$(cat "$CGN_DIR/pcpd.pid")/stat")
 wait "$conns" "$sink" 2>/dev/null || true
 row "restart with $N mappings: kill -9 to answering (store + resync)" "$ready s" "$(grep -o '[0-9]* rules restored' "$CGN_DIR/pcpd.log" | tail -n1)"
+row "restart with $N mappings: CPU time of the new pcpd until answering (user + system)" "$cpu s" "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
 row "wan connections to a mapped port failed during the restart" "$(grep -o 'failed [0-9]*' "$CGN_DIR/restart.conns" || echo '?')" "($(cat "$CGN_DIR/restart.conns"))"
 
 echo

@@ -468,7 +468,176 @@ START_TEST(large_resync_without_counter_dump)
 }
 END_TEST
 
-/* One transaction larger than the socket's send buffer (64 MiB here; a CGN restart with a million
+/* A big resync fills a fresh generation of our sets in several transactions while the rules still
+ * use the old one (nft.c resync_chunked). Between two of them the old sets must hold every element
+ * (no window), and a foreign commit in between must make the resync start over, not be lost. */
+static int chunk_calls;
+static const char *chunk_old_set;
+static size_t chunk_old_n;
+static bool chunk_foreign;
+
+static size_t elems_in(const char *set)
+{
+	char cmd[160];
+	char *t;
+	size_t n = 0;
+
+	snprintf(cmd, sizeof(cmd), "nft list set inet igdd %s 2>/dev/null | grep -o '2001:db8:8::' ", set);
+	t = run(cmd);
+	for (const char *q = t; (q = strstr(q, "2001:db8:8::")); q++)
+		n++;
+	free(t);
+	return n;
+}
+
+static void between_chunks(void)
+{
+	chunk_calls++;
+	ck_assert_uint_eq(elems_in(chunk_old_set), chunk_old_n);
+	if (chunk_foreign && chunk_calls == 2)
+		ck_assert_int_eq(system("nft add element inet igdd ph_port '{ 2001:db8::99 . tcp . 1 }'"), 0);
+}
+
+START_TEST(chunked_resync_no_window)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	size_t n = 3500;
+	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct collected got = { .n = 0 };
+	char a[64], *t;
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:8::%zx", i + 1);
+		v[i] = elem_pinhole(a, IPPROTO_TCP, 7000, 3600 * 1000);
+	}
+	fw_nft_chunked_resync_min = 1;
+	fw_nft_resync_chunk_elems = 1000;
+	fw_nft_between_resync_chunks = between_chunks;
+	/* into the empty sets init made: the second generation is filled, the first one goes */
+	chunk_old_set = "ph_port";
+	chunk_old_n = 0;
+	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync: %s", fw->err);
+	ck_assert_int_eq(chunk_calls, 4);
+	ck_assert_uint_eq(elems_in("ph_port_b"), n);
+	t = run("nft list table inet igdd");
+	ck_assert_ptr_nonnull(strstr(t, "@ph_port_b accept"));
+	ck_assert_ptr_null(strstr(t, "set ph_port {"));
+	free(t);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* our own transactions only */
+
+	/* over them, one fewer: the old generation serves all n until the switch */
+	chunk_calls = 0;
+	chunk_old_set = "ph_port_b";
+	chunk_old_n = n;
+	ck_assert_msg(fw->ops->resync(fw, v, n - 1) == 0, "resync: %s", fw->err);
+	ck_assert_int_eq(chunk_calls, 4);
+	ck_assert_uint_eq(elems_in("ph_port"), n - 1);
+	ck_assert_uint_eq(elems_in("ph_port_b"), 0);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+
+	/* someone adds to our live set between two transactions: ours fails (generation), the resync
+	 * starts over (its half-filled generation deleted first) and ends exact; the monitor saw it */
+	chunk_calls = 0;
+	chunk_old_set = "ph_port";
+	chunk_old_n = n - 1;
+	chunk_foreign = true;
+	ck_assert_msg(fw->ops->resync(fw, v, n - 1) == 0, "resync: %s", fw->err);
+	chunk_foreign = false;
+	ck_assert_int_gt(chunk_calls, 4);
+	t = run("nft list table inet igdd");
+	ck_assert_ptr_null(strstr(t, "2001:db8::99"));
+	ck_assert_ptr_nonnull(strstr(t, "@ph_port_b accept"));
+	free(t);
+	ck_assert_uint_eq(elems_in("ph_port_b"), n - 1);
+	got.n = got.total = 0;
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, n - 1);
+	ck_assert_int_eq(fw->ops->monitor_read(fw), 1);
+	/* its sets carry no counters (nobody reads them at this size); a later commit still lands */
+	t = run("nft list set inet igdd ph_port_b");
+	ck_assert_ptr_null(strstr(t, "counter"));
+	free(t);
+	{
+		struct fw_elem extra = elem_pinhole("2001:db8:9::1", IPPROTO_TCP, 7000, 0);
+
+		ck_assert_msg(fw->ops->commit(fw, NULL, 0, &extra, 1) == 0, "commit: %s", fw->err);
+		got.n = got.total = 0;
+		ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+		ck_assert_uint_eq(got.total, n);
+	}
+
+	/* a small resync is the one-transaction rebuild: back to the first generation's names, counters */
+	fw_nft_chunked_resync_min = FW_COUNTERS_MAX_ELEMS + 1;
+	ck_assert_msg(fw->ops->resync(fw, v, 10) == 0, "resync: %s", fw->err);
+	t = run("nft list table inet igdd");
+	ck_assert_ptr_nonnull(strstr(t, "@ph_port accept"));
+	ck_assert_ptr_null(strstr(t, "ph_port_b"));
+	ck_assert_ptr_nonnull(strstr(t, "counter"));
+	free(t);
+	fw_nft_resync_chunk_elems = 100000;
+	fw_nft_between_resync_chunks = NULL;
+	fw->ops->remove(fw);
+	fw->ops->destroy(fw);
+	free(v);
+}
+END_TEST
+
+/* The same in integrated mode: our sets in the host's table, its chains and jumps untouched. */
+START_TEST(chunked_resync_integrated)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw;
+	size_t n = 2500;
+	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct collected got = { .n = 0 };
+	char a[64], *t;
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(system("nft add table inet fw4 && "
+				"nft add chain inet fw4 forward '{ type filter hook forward priority filter; policy drop; }' && "
+				"nft add chain inet fw4 forward_wan && "
+				"nft add rule inet fw4 forward iifname wan0 jump forward_wan"), 0);
+	strcpy(c.table, "fw4");
+	c.mode = FW_INTEGRATED;
+	fw = new_fw(&c);
+	ck_assert_int_eq(system("nft add rule inet fw4 forward_wan jump igdd_forward"), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:8::%zx", i + 1);
+		v[i] = elem_pinhole(a, IPPROTO_UDP, 7001, 0);
+	}
+	fw_nft_chunked_resync_min = 1;
+	fw_nft_resync_chunk_elems = 1000;
+	for (int round = 0; round < 3; round++) {
+		ck_assert_msg(fw->ops->resync(fw, v, n - (size_t)round) == 0, "resync %d: %s", round, fw->err);
+		got.n = got.total = 0;
+		ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+		ck_assert_uint_eq(got.total, n - (size_t)round);
+	}
+	t = run("nft list table inet fw4");
+	ck_assert_ptr_nonnull(strstr(t, "@igdd_ph_port_b accept"));   /* the rounds went A -> B -> A -> B */
+	ck_assert_ptr_null(strstr(t, "set igdd_ph_port {"));
+	ck_assert_ptr_nonnull(strstr(t, "jump igdd_forward"));
+	ck_assert_ptr_nonnull(strstr(t, "policy drop"));
+	free(t);
+	fw_nft_chunked_resync_min = FW_COUNTERS_MAX_ELEMS + 1;
+	fw_nft_resync_chunk_elems = 100000;
+	ck_assert_msg(fw->ops->remove(fw) == 0, "remove: %s", fw->err);
+	t = run("nft list table inet fw4");
+	ck_assert_ptr_null(strstr(t, "igdd_ph_port"));
+	ck_assert_ptr_nonnull(strstr(t, "chain forward_wan"));
+	free(t);
+	fw->ops->destroy(fw);
+	free(v);
+}
+END_TEST
+
+/* The one-transaction rebuild (a chunked resync's fallback) larger than the send buffer (64 MiB; a CGN restart with a million
  * mappings is ~190 MB): it stays one transaction, the buffer grows for it (EMSGSIZE before). */
 START_TEST(resync_larger_than_the_send_buffer)
 {
@@ -484,12 +653,14 @@ START_TEST(resync_larger_than_the_send_buffer)
 		snprintf(a, sizeof(a), "2001:db8:7::%zx:%zx", i >> 16, i & 0xffff);
 		v[i] = elem_pinhole(a, IPPROTO_TCP, 6000, 0);
 	}
+	fw_nft_chunked_resync_min = SIZE_MAX;   /* the one-transaction rebuild (resync_whole) */
 	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync of %zu: %s", n, fw->err);
 	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
 	/* every element message was acknowledged without error (resync checks each ACK); the whole
 	 * again over the existing sets, without the last one */
 	ck_assert_msg(fw->ops->resync(fw, v, n - 1) == 0, "resync of %zu over them: %s", n - 1, fw->err);
 	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
+	fw_nft_chunked_resync_min = FW_COUNTERS_MAX_ELEMS + 1;
 	fw->ops->remove(fw);
 	fw->ops->destroy(fw);
 	free(v);
@@ -1044,6 +1215,8 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, monitor_and_resync_after_foreign_changes);
 	tcase_add_test(tc, monitor_deaf_only_for_our_large_batches);
 	tcase_add_test(tc, large_resync_without_counter_dump);
+	tcase_add_test(tc, chunked_resync_no_window);
+	tcase_add_test(tc, chunked_resync_integrated);
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
 	tcase_add_test(tc, snat_companion);
