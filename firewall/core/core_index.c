@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The core's rule table and its indexes: owners (quotas), PCP mapping names, port mappings in id
+ * order. */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "firewall/core/core.h"
+#include "firewall/core/core_priv.h"
+#include "firewall/core/reanchor.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/hmap.h"
+#include "firewall/lib/log.h"
+
+/* ---------- owners (quota) and the devices rules name ---------- */
+
+/* Who a rule counts against: its requester's device when the LAN showed it (so one device cannot
+ * get a quota per address it uses), else the requester's address. A device is keyed as an address no
+ * requester can have: ff00:: (multicast) followed by "MAC" and the MAC. */
+struct in6_addr owner_key(const struct rule *r)
+{
+	struct in6_addr k = { .s6_addr = { 0xff, 0x00, 'M', 'A', 'C' } };
+
+	if (!r->has_owner_mac)
+		return r->owner;
+	memcpy(&k.s6_addr[10], r->owner_mac, 6);
+	return k;
+}
+
+uint32_t owner_count(const struct core *c, const struct in6_addr *key)
+{
+	return (uint32_t)(uintptr_t)hmap_get(c->owners, key);
+}
+
+/* A rule joins (+1) or leaves (-1) the table: its owner's count, and the devices it names are pinned
+ * in the device table (never evicted while a rule names them). */
+void owner_adjust(struct core *c, const struct rule *r, int delta)
+{
+	struct in6_addr key = owner_key(r);
+	uint32_t n = owner_count(c, &key);
+
+	n = delta > 0 ? n + 1 : (n ? n - 1 : 0);
+	if (n == 0)
+		hmap_del(c->owners, &key);
+	else if (hmap_put(c->owners, &key, (void *)(uintptr_t)n) < 0)
+		log_warnx("core: out of memory counting rules per client");
+	if (r->target.has_mac)
+		device_pin(c->p.devices, r->target.mac, delta);
+	if (r->has_owner_mac && (!r->target.has_mac || memcmp(r->owner_mac, r->target.mac, 6) != 0))
+		device_pin(c->p.devices, r->owner_mac, delta);
+}
+
+/* ---------- PCP mapping names ---------- */
+
+struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
+			    const struct in6_addr *peer, uint16_t peer_port)
+{
+	struct pcp_name n;
+
+	memset(&n, 0, sizeof(n));
+	memcpy(n.internal, internal->s6_addr, 16);
+	n.proto = proto;
+	n.port = port;
+	if (peer) {
+		n.is_peer = 1;
+		memcpy(n.peer, peer->s6_addr, 16);
+		n.peer_port = peer_port;
+	}
+	return n;
+}
+
+bool pcp_named(const struct rule *r)
+{
+	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP || r->origin == ORIGIN_PCP_PEER) &&
+	       r->target.use_exact;
+}
+
+struct pcp_name pcp_name_of_rule(const struct rule *r)
+{
+	bool peer = r->origin == ORIGIN_PCP_PEER;
+
+	return pcp_name_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL,
+			   peer ? r->remote_port : 0);
+}
+
+void pcp_key(const void *value, void *key)
+{
+	struct rule r;
+	struct pcp_name n;
+
+	rec_get(value, &r);
+	n = pcp_name_of_rule(&r);
+	memcpy(key, &n, sizeof(n));
+}
+
+/* Does x (recording r) hold its name in the index (*n: the name)? Not when it has none, or another
+ * rule holds it. */
+bool pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n)
+{
+	if (!pcp_named(r))
+		return false;
+	*n = pcp_name_of_rule(r);
+	return hmap_get(c->pcp, n) == x;
+}
+
+/* Before x's name changes or x leaves the table (the index finds a slot by the key its rule has now). */
+void pcp_unindex(struct core *c, const struct rec *x)
+{
+	struct pcp_name n;
+	struct rule r;
+
+	rec_get(x, &r);
+	if (pcp_holds(c, x, &r, &n))
+		hmap_del(c->pcp, &n);
+}
+
+/* x, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
+int pcp_index(struct core *c, struct rec *x)
+{
+	struct pcp_name n;
+	struct rule r;
+
+	rec_get(x, &r);
+	if (!pcp_named(&r))
+		return 0;
+	n = pcp_name_of_rule(&r);
+	return hmap_put(c->pcp, &n, x);
+}
+
+/* ---------- port mappings in id order ---------- */
+
+size_t order_find(const struct id_order *o, uint32_t id)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((o->ids[mid] & ~ID_DEAD) < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void order_add(struct id_order *o, uint32_t id)
+{
+	size_t at;
+
+	if (o->stale)
+		return;
+	at = order_find(o, id);
+	if (at < o->n && (o->ids[at] & ~ID_DEAD) == id) {
+		if (o->ids[at] & ID_DEAD) {
+			o->ids[at] = id;   /* back again (a batch undone): the tombstone lives */
+			o->dead--;
+		}
+		return;
+	}
+	if (at != o->n || o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 64;
+		uint32_t *p = at == o->n ? realloc(o->ids, ncap * sizeof(*p)) : NULL;
+
+		if (p == NULL) {
+			o->stale = true;   /* not an append, or out of memory: the next reader rebuilds */
+			return;
+		}
+		o->ids = p;
+		o->cap = ncap;
+	}
+	o->ids[o->n++] = id;
+}
+
+static void order_del(struct id_order *o, uint32_t id)
+{
+	size_t at;
+
+	if (o->stale)
+		return;
+	at = order_find(o, id);
+	if (at < o->n && o->ids[at] == id) {
+		o->ids[at] |= ID_DEAD;
+		o->dead++;
+	} else {
+		o->stale = true;
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Makes the array exact (no tombstones, sorted) for a reader: false when out of memory. */
+bool order_ready(struct core *c)
+{
+	struct id_order *o = &c->pm_order;
+	size_t pos = 0, n = 0;
+	struct rec *x;
+
+	if (o->stale) {
+		size_t want = c->n_kind[RULE_PORTMAP];
+		uint32_t *p = want > o->cap ? realloc(o->ids, want * sizeof(*p)) : o->ids;
+
+		if (p == NULL)
+			return false;
+		if (want > o->cap) {
+			o->ids = p;
+			o->cap = want;
+		}
+		while ((x = hmap_next(c->rules, &pos)) != NULL)
+			if (x->kind == RULE_PORTMAP && n < want)
+				o->ids[n++] = x->id;
+		if (n > 1)
+			qsort(o->ids, n, sizeof(*o->ids), cmp_u32);
+		o->n = n;
+		o->dead = 0;
+		o->stale = false;
+	} else if (o->dead) {
+		for (size_t i = 0; i < o->n; i++)
+			if (!(o->ids[i] & ID_DEAD))
+				o->ids[n++] = o->ids[i];
+		o->n = n;
+		o->dead = 0;
+	}
+	return true;
+}
+
+/* ---------- table ---------- */
+
+void note_expiry(struct core *c, int64_t expires)
+{
+	if (expires != 0 && expires < c->next_expiry)
+		c->next_expiry = expires;
+}
+
+int table_insert(struct core *c, struct rec *x)
+{
+	struct rule r;
+
+	if (hmap_put(c->rules, &x->id, x) < 0)
+		return -1;
+	if (pcp_index(c, x) < 0) {
+		hmap_del(c->rules, &x->id);
+		return -1;
+	}
+	rec_get(x, &r);
+	owner_adjust(c, &r, +1);
+	c->n_kind[x->kind]++;
+	if (x->kind == RULE_PORTMAP)
+		order_add(&c->pm_order, x->id);
+	note_expiry(c, x->expires);
+	return 0;
+}
+
+void table_remove(struct core *c, struct rec *x)
+{
+	struct rule r;
+
+	rec_get(x, &r);
+	pcp_unindex(c, x);
+	hmap_del(c->rules, &x->id);
+	owner_adjust(c, &r, -1);
+	c->n_kind[x->kind]--;
+	if (x->kind == RULE_PORTMAP)
+		order_del(&c->pm_order, x->id);
+}
+
+uint32_t alloc_id(struct core *c)
+{
+	bool small = hmap_count(c->rules) < ID_SMALL_MAX;
+	uint32_t lo = small ? 1 : ID_SMALL_MAX + 1, hi = small ? ID_SMALL_MAX : RULE_ID_MAX;
+
+	/* Bounded: there are at most count rules, so at most count + 1 probes find a free id. */
+	for (size_t n = 0; n <= hmap_count(c->rules) + 1; n++) {
+		uint32_t id = c->next_id;
+
+		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
+		if (id < lo || id > hi)
+			continue;
+		if (rec_by_id(c, id) == NULL)
+			return id;
+	}
+	return 0;
+}

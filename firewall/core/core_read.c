@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The core's reads: rules by id, by PCP name, by external port, in id order, as a client may see them. */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "firewall/core/core.h"
+#include "firewall/core/core_priv.h"
+#include "firewall/core/reanchor.h"
+#include "firewall/lib/addr.h"
+#include "firewall/lib/hmap.h"
+#include "firewall/lib/log.h"
+
+/* Counters of a rule: the sum over its elements as last read from the kernel. */
+void fill_counters(struct core *c, struct rule *r)
+{
+	struct fw_elem e[2];
+	size_t n = rule_elems(r, e);
+
+	r->packets = r->bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct elem_key k = key_of(&e[i]);
+		const struct elem_slot *s = hmap_get(c->elems, &k);
+
+		if (s && !slot_is_inline(s)) {
+			r->packets += s->packets;
+			r->bytes += s->bytes;
+		}
+	}
+}
+enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
+{
+	const struct rec *x;
+
+	lock_settled(c);
+	x = rec_by_id(c, id);
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return x ? V_OK : V_NOT_FOUND;
+}
+enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out)
+{
+	struct pcp_name n = pcp_name_of(&k->internal, k->proto, k->port, k->peer ? &k->peer_addr : NULL,
+					k->peer ? k->peer_port : 0);
+	const struct rec *x;
+
+	lock_settled(c);
+	x = hmap_get(c->pcp, &n);
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return x ? V_OK : V_NOT_FOUND;
+}
+enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
+			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out)
+{
+	struct fw_elem e = { .v4 = true, .proto = proto, .ext_port = ext_port, .ext_addr = ext_addr,
+			     .remote_len = remote_len };
+	struct elem_key k;
+	const void *s;
+	const struct rec *x;
+	enum verdict v = V_NOT_FOUND;
+
+	if (remote_len && remote)
+		e.remote = *remote;
+	k = key_of(&e);
+	lock_settled(c);
+	s = hmap_get(c->elems, &k);
+	if (s && (x = rec_by_id(c, slot_first_id(s))) != NULL) {
+		rec_get(x, out);
+		fill_counters(c, out);
+		v = V_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+static int by_id(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+size_t core_list(struct core *c, struct rule **out)
+{
+	size_t n, pos = 0, i = 0;
+	const struct rec *x;
+
+	lock_settled(c);
+	n = hmap_count(c->rules);
+	*out = n ? malloc(n * sizeof(**out)) : NULL;
+	if (*out == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	while ((x = hmap_next(c->rules, &pos)) != NULL) {
+		rec_get(x, &(*out)[i]);
+		fill_counters(c, &(*out)[i++]);
+	}
+	pthread_mutex_unlock(&c->lock);
+	qsort(*out, i, sizeof(**out), by_id);
+	return i;
+}
+void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void *arg)
+{
+	const struct rec *x;
+	struct rule r;
+	size_t pos = 0;
+
+	lock_settled(c);
+	while ((x = hmap_next(c->rules, &pos)) != NULL) {
+		rec_get(x, &r);
+		fn(arg, &r);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+/* ---------- reading as a client ---------- */
+
+static bool reader_sees(struct core *c, const struct rule *r, const struct core_reader *rd)
+{
+	const struct policy_config *pc = &c->p.policy;
+
+	/* the device lookup only when the cheap answer is no */
+	return policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only, false) ||
+	       policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only,
+			      requester_owns_target(c, r, &rd->requester));
+}
+
+enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *rd, struct rule *out)
+{
+	enum verdict v = V_NOT_FOUND;
+	const struct rec *x;
+	struct rule r;
+
+	lock_settled(c);
+	x = rec_by_id(c, id);
+	if (x)
+		rec_get(x, &r);
+	if (x && !reader_sees(c, &r, rd)) {
+		v = V_NOT_AUTHORIZED;
+	} else if (x) {
+		rule_copy(out, &r);
+		fill_counters(c, out);
+		v = V_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* Does this reader see every rule (so the n-th it sees is the n-th there is)? */
+static bool reader_sees_all(struct core *c, const struct core_reader *rd)
+{
+	return !rd->own_only && (rd->privileged || !c->p.policy.secure_mode);
+}
+
+enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_t index, struct rule *out)
+{
+	enum verdict v = V_NOT_FOUND;
+	const struct id_order *o = &c->pm_order;
+	const struct rec *x = NULL;
+	struct rule r;
+
+	lock_settled(c);
+	if (!order_ready(c)) {
+		v = V_NO_RESOURCES;
+	} else if (reader_sees_all(c, rd)) {
+		x = index < o->n ? rec_by_id(c, o->ids[index]) : NULL;
+	} else {
+		for (size_t i = 0, seen = 0; x == NULL && i < o->n; i++) {
+			const struct rec *y = rec_by_id(c, o->ids[i]);
+
+			if (y == NULL)
+				continue;
+			rec_get(y, &r);
+			if (reader_sees(c, &r, rd) && seen++ == index)
+				x = y;
+		}
+	}
+	if (x) {
+		rec_get(x, out);
+		fill_counters(c, out);
+		v = V_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_t after, struct rule *out,
+			   size_t max)
+{
+	const struct id_order *o = &c->pm_order;
+	size_t n = 0;
+
+	lock_settled(c);
+	if (after < RULE_ID_MAX && order_ready(c))
+		for (size_t i = order_find(o, after + 1); n < max && i < o->n; i++) {
+			const struct rec *x = rec_by_id(c, o->ids[i]);
+
+			if (x == NULL)
+				continue;
+			rec_get(x, &out[n]);
+			if (reader_sees(c, &out[n], rd))
+				fill_counters(c, &out[n++]);
+		}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+uint32_t core_count(struct core *c, enum rule_kind kind)
+{
+	uint32_t n;
+
+	if (kind != RULE_PINHOLE && kind != RULE_PORTMAP)
+		return 0;
+	lock_settled(c);
+	n = c->n_kind[kind];
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void core_status(struct core *c, struct core_status *st)
+{
+	const struct rec *r;
+	size_t pos = 0;
+
+	memset(st, 0, sizeof(*st));
+	lock_settled(c);
+	while ((r = hmap_next(c->rules, &pos)) != NULL) {
+		if (r->kind == RULE_PINHOLE)
+			st->pinholes++;
+		else
+			st->portmaps++;
+		if (r->state == RULE_PENDING)
+			st->pending++;
+	}
+	st->fw_transactions = c->p.fw->ops->transactions(c->p.fw);
+	st->reconciles = c->reconciles;
+	st->backend = c->p.fw->ops->name;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void core_policy_get(struct core *c, struct policy_config *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->p.policy;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int64_t core_last_packet(struct core *c, uint32_t id)
+{
+	struct fw_elem e[2];
+	const struct rec *x;
+	struct rule r;
+	int64_t last = 0;
+
+	lock_settled(c);
+	if ((x = rec_by_id(c, id))) {
+		size_t n;
+
+		rec_get(x, &r);
+		n = rule_elems(&r, e);
+
+		for (size_t i = 0; i < n; i++) {
+			struct elem_key k = key_of(&e[i]);
+			const struct elem_slot *s = hmap_get(c->elems, &k);
+
+			if (s && !slot_is_inline(s) && s->rose_at > last)
+				last = s->rose_at;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return last;
+}
