@@ -133,11 +133,15 @@ static void *ev_main(void *arg)
 	return NULL;
 }
 
+/* A pinhole changes no evented variable: WANIPv6FirewallControl's two (FirewallEnabled,
+ * InboundPinholeAllowed) are constant, and WANIPConnection's SystemUpdateID and
+ * PortMappingNumberOfEntries count port mappings only. Waking the eventing thread for one would cost
+ * an empty NOTIFY round and, worse, its core_count takes the lock as a reader that commits any open
+ * group, so concurrent AddPinhole requests would share fewer syncs and transactions. */
 void upnp_rule_changed(struct upnp_service *u, const struct rule *r, enum core_event ev)
 {
-	(void)r;
 	(void)ev;
-	if (u == NULL)
+	if (u == NULL || (r != NULL && r->kind == RULE_PINHOLE))
 		return;
 	pthread_mutex_lock(&u->ev_lock);
 	u->system_update_id++;

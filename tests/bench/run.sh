@@ -9,13 +9,16 @@
 #   - UPnP AddPinhole / AddPortMapping latency p50/p99 (tests/bench/soap_bench.py; pupnp closes the
 #     connection after each answer, so each request includes its TCP connect) with 0, 1,000 and 10,000
 #     rules already installed: the cost per request must not grow with the table,
-#   - UPnP AddPinhole from 16 concurrent clients (4 processes x 4 threads, each request on its own
-#     connection as pupnp wants) with 10,000 rules installed: requests/s, and how many journal syncs /
-#     nft transactions they shared (the core groups requests that arrive together; each is durable
-#     and in the kernel before its answer),
+#   - UPnP AddPinhole from 16 concurrent clients with 10,000 rules installed, each request on its own
+#     connection as pupnp wants: requests/s, how many journal syncs / nft transactions they shared
+#     (the core groups requests that arrive together; each is durable and in the kernel before its
+#     answer), p99, and the CPU split between igdd and the clients. Twice: 16 threads of a C client on
+#     libminiupnpc's UPNP_AddPinhole (tests/bench/upnpc_bench.c: light enough that igdd is what is
+#     measured), and 4 processes x 4 threads of the Python client (tests/bench/soap_bench.py),
 #   - the kernel's share of a restart at carrier scale: one resync transaction of BENCH_BIG (1,000,000)
 #     pinholes into an empty table (nft_bench BIG).
-#   IGDD_BUILD=DIR selects the build; BENCH_SECONDS (3) the length of each traffic run.
+#   IGDD_BUILD=DIR selects the build; BENCH_SECONDS (3) the length of each traffic run;
+#   BENCH_ONLY=upnp-concurrent runs only the 16-client UPnP rows (10,000 rules installed first).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
@@ -34,6 +37,9 @@ lab_trap
 lab_up
 FLOOD=$LAB_DIR/udpflood
 cc -O2 -Wall -Wextra -o "$FLOOD" "$LAB_TOOLS/../bench/udpflood.c"
+UPNPC_BENCH=$LAB_DIR/upnpc_bench
+cc -O2 -Wall -Wextra -Werror -pthread -o "$UPNPC_BENCH" "$LAB_TOOLS/../bench/upnpc_bench.c" -lminiupnpc
+ONLY=${BENCH_ONLY:-}
 
 msecs() { awk -v d="$1" 'BEGIN { printf "%.0f", d / 1e6 }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
@@ -110,10 +116,39 @@ soap_latency() {
 }
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
-# soap_concurrent LABEL: 16 clients (4 processes x 4 threads), 1,000 AddPinhole each (new ports)
+# cpu_ticks PID: user + system clock ticks the process has used so far (all its threads)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# busy_ticks: clock ticks all CPUs of the machine spent not idle so far
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+transactions() { igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])'; }
+cpus() { awk -v t="$1" -v s="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / s }'; }
+
+# soap_concurrent_c LABEL BASE: 16 threads of upnpc_bench, 4,000 AddPinhole in all (new ports from BASE)
+soap_concurrent_c() {
+	local label=$1 base=$2 pid tx0 tx1 c0 c1 b0 b1 t0 t1 out secs
+	pid=$(lab_igdd_pid)
+	tx0=$(transactions)
+	c0=$(cpu_ticks "$pid")
+	b0=$(busy_ticks)
+	t0=$(date +%s%N)
+	out=$(timeout 300 ip netns exec "${LAB}lan1" "$UPNPC_BENCH" "$DESC6" 16 4000 "$base" 240 </dev/null) || true
+	t1=$(date +%s%N)
+	c1=$(cpu_ticks "$pid")
+	b1=$(busy_ticks)
+	tx1=$(transactions)
+	echo "bench: $out" >&2
+	secs=$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')
+	row "UPnP AddPinhole, 16 concurrent C clients (libminiupnpc), $label" "$(rate "$(kv "$out" ok)" "$secs")/s" \
+		"($(kv "$out" ok) of 4000 ok, errors $(kv "$out" errors); $((tx1 - tx0)) nft transactions, p99 $(kv "$out" p99_ms) ms; CPUs: igdd $(cpus $((c1 - c0)) "$secs"), client $(awk -v c="$(kv "$out" cpu_s)" -v s="$secs" 'BEGIN { printf "%.2f", c / s }'), machine $(cpus $((b1 - b0)) "$secs"))"
+}
+
+# soap_concurrent LABEL: 16 Python clients (4 processes x 4 threads), 1,000 AddPinhole each (new ports)
 soap_concurrent() {
-	local label=$1 k tx0 tx1 t0 t1 ok=0 out secs
-	tx0=$(igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])')
+	local label=$1 k tx0 tx1 t0 t1 ok=0 out secs pid c0 c1 b0 b1
+	pid=$(lab_igdd_pid)
+	tx0=$(transactions)
+	c0=$(cpu_ticks "$pid")
+	b0=$(busy_ticks)
 	t0=$(date +%s%N)
 	for k in 0 1 2 3; do
 		timeout 300 ip netns exec "${LAB}lan1" "$LAB_PY" "$SOAP_BENCH" soap "$DESC6" --action pinhole \
@@ -122,14 +157,31 @@ soap_concurrent() {
 	done
 	wait
 	t1=$(date +%s%N)
-	tx1=$(igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])')
+	c1=$(cpu_ticks "$pid")
+	b1=$(busy_ticks)
+	tx1=$(transactions)
 	for k in 0 1 2 3; do
 		out=$(cat "$LAB_DIR/soapc.$k")
 		ok=$((ok + $(kv "$out" ok)))
 	done
 	secs=$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')
-	row "UPnP AddPinhole, 16 concurrent clients, $label" "$(rate "$ok" "$secs")/s" "($ok of 4000 ok; $((tx1 - tx0)) nft transactions, p99 $(kv "$out" p99_ms) ms)"
+	row "UPnP AddPinhole, 16 concurrent Python clients, $label" "$(rate "$ok" "$secs")/s" "($ok of 4000 ok; $((tx1 - tx0)) nft transactions, p99 $(kv "$out" p99_ms) ms; CPUs: igdd $(cpus $((c1 - c0)) "$secs"), machine $(cpus $((b1 - b0)) "$secs"))"
 }
+
+print_results() {
+	echo
+	printf '%-58s %14s %s\n' "igdd bench ($(uname -r), $(nproc) CPUs)" "figure" "detail"
+	printf '%s\n' "${results[@]}"
+}
+
+if [ "$ONLY" = upnp-concurrent ]; then
+	lab_ctlbulk add-pinholes "$LAN1_EUI64" tcp 20000 10000 >/dev/null || { echo "bench: install failed" >&2; exit 1; }
+	echo "bench: UPnP AddPinhole from 16 concurrent clients with 10,000 rules" >&2
+	soap_concurrent_c "10,000 rules installed" 40000
+	soap_concurrent "10,000 rules installed"
+	print_results
+	exit 0
+fi
 
 echo "bench: nft CLI reference (10,000 elements, one transaction)" >&2
 {
@@ -184,13 +236,12 @@ install 10000
 echo "bench: UPnP latency with 10,000 rules" >&2
 soap_latency "10,000 rules installed"
 echo "bench: UPnP AddPinhole from 16 concurrent clients with 10,000 rules" >&2
+soap_concurrent_c "10,000 rules installed" 44000
 soap_concurrent "10,000 rules installed"
 
 echo "bench: traffic with 10,000 pinholes" >&2
 n=$(lab_nft_count elems list set inet igdd ph_port)
 traffic "$n pinholes"
 
-echo
-printf '%-58s %14s %s\n' "igdd bench ($(uname -r), $(nproc) CPUs)" "figure" "detail"
-printf '%s\n' "${results[@]}"
+print_results
 echo "(UDP: one sender core over veth pairs; forwarded = counted in lan1 after crossing the cpe)"

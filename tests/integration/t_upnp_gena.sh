@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # UPnP GENA: a LAN subscriber gets the initial event and a NOTIFY with SystemUpdateID and
-# PortMappingNumberOfEntries on add and on lease expiry; a SUBSCRIBE whose callback is off the LAN
+# PortMappingNumberOfEntries on add and on lease expiry, and none for a pinhole; a SUBSCRIBE whose callback is off the LAN
 # (CallStranger, CVE-2020-12695) is refused and nothing reaches the WAN host.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -72,6 +72,14 @@ expect_eq "$code" 200 "SUBSCRIBE from lan1 accepted"
 has() { grep -q -- "$1" "$LAB_DIR/lan1.events" 2>/dev/null; }
 wait_until 5 has "SEQ=0 .*SystemUpdateID" || fail "no initial event"
 ok "initial event carries SystemUpdateID"
+# a pinhole changes no evented variable (WANIPv6FirewallControl's are constant; SystemUpdateID and
+# PortMappingNumberOfEntries count port mappings): no NOTIFY for it. The AddPortMapping below shows
+# that the same subscriber hears a change that does concern it.
+before=$(wc -l <"$LAB_DIR/lan1.events")
+out=$(upc lan1 -6 -A "" 0 "$LAN1_EUI64" 8090 6 600)
+expect_out "$out" "Pinhole ID = [0-9]+" "upnpc AddPinhole accepted"
+sleep 1.5
+expect_eq "$(wc -l <"$LAB_DIR/lan1.events")" "$before" "no NOTIFY after AddPinhole (no evented variable changed)"
 timeout 20 ip netns exec "${LAB}lan1" upnpc -i -a "$LAN1_V4" 8080 8080 TCP 2 >/dev/null 2>&1 || true
 wait_until 5 has "PortMappingNumberOfEntries>1<" || fail "no event after AddPortMapping"
 ok "AddPortMapping is evented (PortMappingNumberOfEntries=1)"

@@ -21,7 +21,7 @@ PACKAGES="build-essential pkg-config cmake dpkg-dev xz-utils ca-certificates
  libxml2-dev libnftnl-dev libmnl-dev check libmicrohttpd-dev libjansson-dev libcap-dev
  clang libclang-rt-14-dev
  nftables iproute2 iputils-ping procps psmisc socat tshark valgrind conntrack radvd
- miniupnpc python3 python3-miniupnpc natpmpc miniupnpd-nftables keepalived
+ miniupnpc libminiupnpc-dev python3 python3-miniupnpc natpmpc miniupnpd-nftables keepalived
  transmission-daemon qbittorrent-nox python3-libtorrent syncthing
  chromium avahi-daemon"
 
