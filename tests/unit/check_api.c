@@ -524,14 +524,6 @@ static void named_close(void)
 	fw->ops->destroy(fw);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void named_setup(void)
 {
 	memset(&fwc, 0, sizeof(fwc));
@@ -545,7 +537,7 @@ static void named_setup(void)
 static void named_teardown(void)
 {
 	named_close();
-	nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	rm_tree(state_dir);
 }
 
 /* A device shows up on the LAN (what rtnetlink does in igdd). */
@@ -756,7 +748,7 @@ END_TEST
 /* The store refuses (here: gone): nothing changes, 503. Without a device table: 503 disabled. */
 START_TEST(test_name_not_saved)
 {
-	ck_assert_int_eq(nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	ck_assert_int_eq(rm_tree(state_dir), 0);
 	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"name\":\"x\"}", 503, "no_resources");
 	ck_assert_str_eq(device_name_of(devices, MAC1), "");
 	ck_assert_int_eq(mkdir(state_dir, 0700), 0);
@@ -836,7 +828,7 @@ END_TEST
 
 START_TEST(test_apps_not_saved)
 {
-	ck_assert_int_eq(nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	ck_assert_int_eq(rm_tree(state_dir), 0);
 	expect_error("PUT", "/api/v1/devices/" DEV1, "{\"apps\":false}", 503, "no_resources");
 	ck_assert(!device_apps_blocked(devices, MAC1));
 	ck_assert_int_eq(mkdir(state_dir, 0700), 0);

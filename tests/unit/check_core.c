@@ -546,12 +546,6 @@ START_TEST(quota_per_client)
 }
 END_TEST
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 START_TEST(restart_restores_rules)
 {
 	char dir[] = "/tmp/igdd-core-XXXXXX", err[256];
@@ -599,7 +593,7 @@ START_TEST(restart_restores_rules)
 	core_free(c);
 	fw->ops->destroy(fw);
 	store_close(st);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -653,7 +647,7 @@ START_TEST(renonce_own_host_only)
 	core_free(c);
 	fw->ops->destroy(fw);
 	store_close(st);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -673,7 +667,7 @@ static struct store *tmp_store(char *dir)
 static void drop_store(struct store *st, const char *dir)
 {
 	store_close(st);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	rm_tree(dir);
 }
 
 START_TEST(batch_commits_once)

@@ -59,14 +59,6 @@ static void close_core(void)
 	fw->ops->destroy(fw);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void setup(void)
 {
 	ck_assert_ptr_nonnull(mkdtemp(state_dir));
@@ -76,7 +68,7 @@ static void setup(void)
 static void teardown(void)
 {
 	close_core();
-	nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	rm_tree(state_dir);
 }
 
 /* A device shows up on the LAN (what rtnetlink does in igdd). */
@@ -177,7 +169,7 @@ START_TEST(test_store_refuses)
 	struct core_device_entry out;
 
 	ck_assert_int_eq(core_set_device(core, MAC1, "Phone", CORE_APPS_KEEP, NULL), V_OK);
-	ck_assert_int_eq(nftw(state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	ck_assert_int_eq(rm_tree(state_dir), 0);
 	ck_assert_int_eq(core_set_device(core, MAC1, "Laptop", CORE_APPS_BLOCK, &out), V_NO_RESOURCES);
 	ck_assert_str_eq(out.name, "Phone");
 	ck_assert(!out.apps_blocked);

@@ -5,6 +5,7 @@
 #define IGDD_TESTUTIL_H
 
 #include <check.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,21 @@ static inline struct core_add_req tcp_pinhole_req(const char *target, const char
 	q.rule.lease = 3600;
 	q.privileged = o == ORIGIN_CTL || o == ORIGIN_WEB;
 	return q;
+}
+
+static inline int testutil_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes a test's state directory and everything in it (links themselves, never what they point to).
+ * 0, or -1 as nftw says. */
+static inline int rm_tree(const char *dir)
+{
+	return nftw(dir, testutil_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Runs one suite (fork per test) and turns failures into the exit status. */
