@@ -401,35 +401,68 @@ static void big_buffer(int fd, int force_opt, int opt, int bytes)
 		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
 }
 
+/* One request (built with NLM_F_ACK, and its sequence number) on our nftables socket, and its whole
+ * answer: each message of it goes to cb (NULL: none expected) until the kernel's ACK or a dump's end;
+ * a message of another sequence number is a stale answer (an ACK that came after read_acks gave up)
+ * and is skipped. Each wait is bounded (ACK_TIMEOUT_MS). Returns 0, the kernel's or cb's -errno,
+ * -ETIMEDOUT, or the socket's -errno. */
+static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *nlh, void *data),
+		      void *data)
+{
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(p->nl), .events = POLLIN };
+	uint32_t seq = req->nlmsg_seq;
+
+	if (mnl_socket_sendto(p->nl, req, req->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+		int len;
+
+		if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		n = recv(pfd.fd, p->rbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		len = (int)n;
+		for (const struct nlmsghdr *nlh = (void *)p->rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			if (nlh->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+				if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+					return -EPROTO;
+				return e->error;   /* 0: the ACK */
+			}
+			if (cb) {
+				int err = cb(nlh, data);
+
+				if (err < 0)
+					return err;
+			}
+		}
+	}
+}
+
+static int gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return nft_gen_of(nlh, data) ? 0 : -EPROTO;
+}
+
 /* The ruleset's generation id (it grows by one per committed transaction, anyone's), or -errno. */
 static int64_t get_gen(struct nft *p)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = p->seq++;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
-	struct pollfd pfd = { .fd = mnl_socket_get_fd(p->nl), .events = POLLIN };
+	int64_t gen = -EPROTO;
+	int err = nl_request(p, nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, p->seq++), gen_cb,
+			     &gen);
 
-	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (int rounds = 0; rounds < 16 && poll(&pfd, 1, ACK_TIMEOUT_MS) > 0; rounds++) {
-		ssize_t n = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT);
-		int len = (int)n;
-
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
-		for (nlh = (void *)buf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			int64_t gen = -EPROTO;
-
-			if (nlh->nlmsg_seq != seq)
-				continue;   /* a stale answer */
-			if (nlh->nlmsg_type == NLMSG_ERROR)
-				return -EPROTO;
-			if (nft_gen_of(nlh, &gen))
-				return gen;
-			return -EPROTO;
-		}
-	}
-	return -ETIMEDOUT;
+	return err < 0 ? err : gen;
 }
 
 void (*fw_nft_during_quiet_batch)(void);
@@ -1428,11 +1461,11 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_set *s = nftnl_set_alloc();
 
 	if (!s)
-		return MNL_CB_ERROR;
+		return -ENOMEM;
 	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
 		nftnl_set_elem_foreach(s, dump_elem_cb, data);
 	nftnl_set_free(s);
-	return MNL_CB_OK;
+	return 0;
 }
 
 /* Dumps one of our sets. Returns 0, -ENOENT if the set (or table) does not exist, or -errno. */
@@ -1441,30 +1474,22 @@ static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
 		    void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e), void *arg)
 {
 	struct dump_ctx ctx = { .set = which, .cb = cb, .kcb = kcb, .arg = arg };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
-	uint32_t seq = p->seq++;
-	int ret;
+	int err;
 
 	if (!(s = nftnl_set_alloc()))
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(p->rbuf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, p->seq++);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, p->n.set[which]);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		ssize_t n = mnl_socket_recvfrom(p->nl, p->rbuf, RECV_BUF_BYTES);
-
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(p->rbuf, (size_t)n, seq, p->portid, dump_msg_cb, &ctx);
-	} while (ret > MNL_CB_STOP);
-	if (ret < 0 && errno != ENOENT)
-		snprintf(fw->err, sizeof(fw->err), "dumping %s: %s", p->n.set[which], strerror(errno));
-	return ret < 0 ? -errno : 0;
+	err = nl_request(p, nlh, dump_msg_cb, &ctx);
+	if (err < 0 && err != -ENOENT)
+		snprintf(fw->err, sizeof(fw->err), "dumping %s: %s", p->n.set[which], strerror(-err));
+	return err;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1515,28 +1540,18 @@ static void counter_table_free(struct counter_table *t)
 /* 0 if the set exists in our table, -ENOENT if not, another -errno if the kernel could not say. */
 static int set_exists(struct nft *p, const char *name)
 {
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
-	uint32_t seq = p->seq++;
-	int ret;
 
 	if (!s)
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(p->rbuf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, p->seq++);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		ssize_t n = mnl_socket_recvfrom(p->nl, p->rbuf, RECV_BUF_BYTES);
-
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(p->rbuf, (size_t)n, seq, p->portid, NULL, NULL);
-	} while (ret > MNL_CB_STOP);
-	return ret < 0 ? -errno : 0;
+	return nl_request(p, nlh, NULL, NULL);
 }
 
 /* What the kernel holds now (with_elems: its elements and counters; a dump), and which of our sets
