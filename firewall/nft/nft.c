@@ -430,8 +430,14 @@ static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const
 		for (const struct nlmsghdr *nlh = (void *)p->rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 			if (nlh->nlmsg_seq != seq)
 				continue;
-			if (nlh->nlmsg_type == NLMSG_DONE)
-				return 0;
+			if (nlh->nlmsg_type == NLMSG_DONE) {
+				/* a dump that failed part way says so here */
+				int status = 0;
+
+				if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(status)))
+					memcpy(&status, mnl_nlmsg_get_payload(nlh), sizeof(status));
+				return status < 0 ? status : 0;
+			}
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
