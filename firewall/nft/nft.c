@@ -465,8 +465,10 @@ static int64_t get_gen(struct nft *p)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	int64_t gen = -EPROTO;
-	int err = nl_request(p, nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, p->seq++), gen_cb,
-			     &gen);
+	int err;
+
+	memset(buf, 0, sizeof(buf));   /* nftnl leaves the padding as it finds it, and it is sent too */
+	err = nl_request(p, nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, p->seq++), gen_cb, &gen);
 
 	return err < 0 ? err : gen;
 }
@@ -1487,6 +1489,7 @@ static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
 
 	if (!(s = nftnl_set_alloc()))
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf));   /* nftnl leaves the padding as it finds it, and it is sent too */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, p->seq++);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, p->n.set[which]);
@@ -1552,6 +1555,7 @@ static int set_exists(struct nft *p, const char *name)
 
 	if (!s)
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf));   /* nftnl leaves the padding as it finds it, and it is sent too */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, p->seq++);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
