@@ -11,6 +11,8 @@ set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 deps="$top/.deps"
+mkdir -p "$deps"
+deps=$(cd "$deps" && pwd -P)   # the real place, also when .deps is a symlink shared by worktrees
 prefix="$deps/pupnp"
 # our own patches to pupnp (tests/tools/pupnp/*.patch, applied after Debian's): the stamp names their
 # checksum, so a changed patch rebuilds the library
@@ -88,6 +90,13 @@ if [ ! -f "$stamp" ]; then
 	touch "$stamp"
 	echo "deps: pupnp 1.14.20 (+ Debian's and our patches) built into $prefix"
 fi
+
+# The .pc files name the prefix pupnp was installed to; a tree that was moved must still find the
+# headers and libraries where they are.
+for pc in "$prefix"/lib/pkgconfig/*.pc; do
+	[ -f "$pc" ] || continue
+	grep -qxF "prefix=$prefix" "$pc" || sed -i "s|^prefix=.*|prefix=$prefix|" "$pc"
+done
 
 # igdd's default user= (a system user of its own, as the lab's tests run it); only made when missing.
 if ! id -u igdd >/dev/null 2>&1; then
