@@ -64,7 +64,8 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&c->devices_changed, NULL);
-	pthread_cond_init(&c->group_done, NULL);
+	pthread_cond_init(&c->flight_done, NULL);
+	pthread_mutex_init(&c->members_mu, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
 		core_free(c);
 		return NULL;
@@ -101,9 +102,12 @@ void core_free(struct core *c)
 	free(c->pm_order.ids);
 	free(c->b.ops);
 	free(c->b.members);
+	free(c->f.ops);
+	free(c->f.members);
 	touched_free(&c->b.tt);
 	pthread_cond_destroy(&c->devices_changed);
-	pthread_cond_destroy(&c->group_done);
+	pthread_cond_destroy(&c->flight_done);
+	pthread_mutex_destroy(&c->members_mu);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -243,7 +247,7 @@ int core_start(struct core *c, char *err, size_t errlen)
 		rc = -1;
 	}
 out:
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 
@@ -298,7 +302,7 @@ int core_snapshot(struct core *c)
 	lock_settled(c);
 	if (c->p.store)
 		rc = snapshot_locked(c);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 
@@ -378,7 +382,7 @@ int core_reconcile(struct core *c)
 	lock_settled(c);
 	rc = resync_locked(c);
 	c->reconciles++;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 struct counter_ctx {
@@ -419,33 +423,33 @@ int core_read_counters(struct core *c)
 			log_info("firewall: %zu elements: packet counters are no longer read (above %u, the "
 				 "kernel's dump of them takes too long)", n, FW_COUNTERS_MAX_ELEMS);
 		c->counters_skipped = true;
-		pthread_mutex_unlock(&c->lock);
+		core_unlock(c);
 		return 0;
 	}
 	c->counters_skipped = false;
 	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
 	if (rc == 0)
 		c->counters_read = true;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 void core_set_lan(struct core *c, const struct policy_lan *lan)
 {
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	c->lan = *lan;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 void core_set_policy(struct core *c, const struct policy_config *pc)
 {
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	c->p.policy = *pc;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 void core_policy_update(struct core *c, void (*fn)(void *arg, struct policy_config *pc), void *arg)
 {
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	fn(arg, &c->p.policy);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 int core_meta_get(struct core *c, const char *key, char *buf, size_t len)
 {
@@ -454,7 +458,7 @@ int core_meta_get(struct core *c, const char *key, char *buf, size_t len)
 	lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_get(c->p.store, key, buf, len);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 int core_meta_set(struct core *c, const char *key, const char *value)
@@ -464,6 +468,6 @@ int core_meta_set(struct core *c, const char *key, const char *value)
 	lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_set(c->p.store, key, value);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }

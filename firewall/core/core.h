@@ -174,6 +174,9 @@ unsigned core_waiting(struct core *c);
 /* Changes recorded in the open batch so far (0 outside one, by the thread holding it): compared before
  * and after a request, it tells whether the request's answer depends on the batch committing. */
 size_t core_batch_changes(struct core *c);
+/* Changes in the group being built and in the group in flight (being synced and committed while the
+ * lock is free) right now: tests line groups up with it. */
+void core_groups(struct core *c, size_t *building, size_t *flying);
 
 enum verdict core_get(struct core *c, uint32_t id, struct rule *out);
 /* The port mapping holding (ext_addr, proto, ext_port, remote); remote_len 0 = the wildcard one. */

@@ -33,13 +33,23 @@ static void batch_open(struct core *c)
 	b->mine_from = b->n_ops;
 }
 
-/* Room for one more change, asked before anything is changed so that recording it cannot fail. */
+/* Room for one more change, and for its thread to wait as a member of the group, asked before anything
+ * is changed so that recording it (and waiting for it) cannot fail. */
 bool batch_reserve(struct core *c)
 {
 	struct batch *b = &c->b;
 	size_t ncap = b->cap_ops ? b->cap_ops * 2 : 16;
 	struct batch_op *p;
 
+	if (b->n_members == b->cap_members) {
+		size_t mcap = b->cap_members ? b->cap_members * 2 : 16;
+		struct group_member **m = realloc(b->members, mcap * sizeof(*m));
+
+		if (m == NULL)
+			return false;
+		b->members = m;
+		b->cap_members = mcap;
+	}
 	if (b->n_ops < b->cap_ops)
 		return true;
 	p = realloc(b->ops, ncap * sizeof(*p));
@@ -73,6 +83,9 @@ static void rec_move(struct core *c, struct rec **xp, struct rec *nx)
 	for (size_t i = 0; i < c->b.n_ops; i++)
 		if (c->b.ops[i].x == x)
 			c->b.ops[i].x = nx;
+	for (size_t i = 0; i < c->f.n_ops; i++)   /* the group in flight may still have to undo it */
+		if (c->f.ops[i].x == x)
+			c->f.ops[i].x = nx;
 	*xp = nx;
 }
 
@@ -155,50 +168,56 @@ static void op_undo(struct core *c, struct batch_op *op)
 	}
 }
 
-/* A change that stands: tell on_change, and free what left the table. */
-static void op_done(struct core *c, struct batch_op *op)
+/* Undoes ops[0..n) newest first, but those kept (expiry), and tells on_change what stands: the kept
+ * ones, or all of them when ok. Frees what left the table. */
+static void ops_end(struct core *c, struct batch_op *ops, size_t n, bool ok)
 {
-	notify(c, &op->note, op->ev);
-	if (op->kind == OP_REMOVED)
-		free(op->x);
+	if (!ok)
+		for (size_t i = n; i-- > 0;)
+			if (!ops[i].keep)
+				op_undo(c, &ops[i]);
+	for (size_t i = 0; i < n; i++)
+		if (ok || ops[i].keep) {
+			notify(c, &ops[i].note, ops[i].ev);
+			if (ops[i].kind == OP_REMOVED)
+				free(ops[i].x);
+		}
 }
 
-/* Commits the open group: makes it durable (one journal sync), then commits it to the firewall (one
- * transaction); if either fails, every change is undone in reverse, in memory, in the index and in the
- * journal (cut back to where the group began). Tells the members waiting for it. Returns false if undone. */
-static bool group_commit(struct core *c)
-{
-	struct batch *b = &c->b;
-	struct txn t = { 0 };
-	bool ok;
+/* ---------- the lock ---------- */
 
-	touched_txn(c, &b->tt, &t, core_now(c));
-	ok = !b->broken && persist_sync(c) == 0 && txn_commit(c, &t) == 0;
-	if (!ok) {
-		for (size_t i = b->n_ops; i-- > 0;)
-			if (!b->ops[i].keep)
-				op_undo(c, &b->ops[i]);
-		if (c->p.store && store_rewind(c->p.store, &b->mark) < 0)
-			log_warn("store: cannot cut a refused batch out of the journal");
-	}
-	for (size_t i = 0; i < b->n_ops; i++)
-		if (ok || b->ops[i].keep)
-			op_done(c, &b->ops[i]);
-	b->n_ops = 0;
-	b->open = false;
-	touched_free(&b->tt);
-	txn_free(&t);
-	for (size_t i = 0; i < b->n_members; i++) {
-		b->members[i]->ok = ok;
-		b->members[i]->done = true;
-	}
-	if (b->n_members) {
-		b->n_members = 0;
-		pthread_cond_broadcast(&c->group_done);
-	}
-	if (ok)
-		maybe_snapshot(c);
-	return ok;
+/* The core's lock, counting how often its holder holds it: only a thread that holds it once may wait
+ * on a condition with it (a recursive mutex held twice would stay locked through the wait). */
+void core_lock(struct core *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->holds++;
+}
+
+void core_unlock(struct core *c)
+{
+	c->holds--;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void lock_wait(struct core *c, pthread_cond_t *cv)
+{
+	unsigned held = c->holds;
+
+	c->holds = 0;   /* others take the lock while this thread waits */
+	pthread_cond_wait(cv, &c->lock);
+	c->holds = held;
+}
+
+int core_cond_timedwait(struct core *c, pthread_cond_t *cv, const struct timespec *until)
+{
+	unsigned held = c->holds;
+	int rc;
+
+	c->holds = 0;
+	rc = pthread_cond_timedwait(cv, &c->lock, until);
+	c->holds = held;
+	return rc;
 }
 
 static bool others_waiting(struct core *c)
@@ -210,27 +229,192 @@ static bool others_waiting(struct core *c)
 static void lock_counted(struct core *c)
 {
 	__atomic_add_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	__atomic_sub_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
 }
 
-/* The lock, for anything but a request joining a group: an open group is committed first. */
+/* ---------- group commit ---------- */
+
+static void wake_members(struct core *c, struct group_member **m, size_t n, bool ok)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&c->members_mu);
+	for (size_t i = 0; i < n; i++) {
+		m[i]->ok = ok;
+		m[i]->done = true;
+		pthread_cond_signal(&m[i]->wake);   /* under members_mu: the member may return at once */
+	}
+	pthread_mutex_unlock(&c->members_mu);
+}
+
+/* The group being built takes flight (lock held, no flight): its transaction is built and its journal
+ * lines written, and the batch starts empty for the next group. false: the group cannot commit. */
+static bool take_flight(struct core *c, struct txn *t)
+{
+	struct batch *b = &c->b;
+	struct flight *f = &c->f;
+	struct batch_op *ops = f->ops;
+	struct group_member **members = f->members;
+	size_t cap_ops = f->cap_ops, cap_members = f->cap_members;
+	bool ok = !b->broken;
+
+	touched_txn(c, &b->tt, t, core_now(c));
+	touched_free(&b->tt);
+	if (ok && c->p.store && store_write(c->p.store) < 0) {
+		log_warn("store: cannot write the journal");
+		ok = false;
+	}
+	f->busy = true;
+	f->mark = b->mark;
+	f->ops = b->ops;
+	f->n_ops = b->n_ops;
+	f->cap_ops = b->cap_ops;
+	f->members = b->members;
+	f->n_members = b->n_members;
+	f->cap_members = b->cap_members;
+	b->ops = ops;
+	b->cap_ops = cap_ops;
+	b->members = members;
+	b->cap_members = cap_members;
+	b->n_ops = b->n_members = 0;
+	b->open = b->broken = false;
+	b->seq++;
+	return ok;
+}
+
+/* The flight's I/O: the journal made durable, then the transaction. Needs no lock (one flight at a time;
+ * the store's descriptor and the firewall are touched by nothing else while it flies). */
+static bool fly(struct core *c, struct txn *t)
+{
+	if (c->p.store && store_datasync(c->p.store) < 0) {
+		log_warn("store: cannot make the journal durable");
+		return false;
+	}
+	return txn_commit(c, t) == 0;
+}
+
+/* Ends the flight (lock held): its members hear ok. A refused flight is undone, and with it the group
+ * built on top of it meanwhile, newest change first, out of the journal too. */
+static void land(struct core *c, bool ok)
+{
+	struct batch *b = &c->b;
+	struct flight *f = &c->f;
+
+	f->busy = false;
+	if (!ok) {
+		ops_end(c, b->ops, b->n_ops, false);
+		touched_free(&b->tt);
+		wake_members(c, b->members, b->n_members, false);
+		b->n_ops = b->n_members = 0;
+		b->open = b->broken = false;
+		b->seq++;
+	}
+	ops_end(c, f->ops, f->n_ops, ok);
+	if (!ok && c->p.store && store_rewind(c->p.store, &f->mark) < 0)
+		log_warn("store: cannot cut a refused batch out of the journal");
+	wake_members(c, f->members, f->n_members, ok);
+	f->n_ops = f->n_members = 0;
+	pthread_cond_broadcast(&c->flight_done);
+}
+
+/* Commits the group being built: fills the flight, flies it, lands it. released: the lock is let go
+ * during the flight (the caller holds it once); otherwise everyone waits, as a reader must. Returns
+ * false if the group was undone. Only with no flight: the group being built is the caller's own
+ * (waiting for a flight to land would let others fly or undo it meanwhile). */
+static bool group_commit(struct core *c, bool released)
+{
+	struct txn t = { 0 };
+	bool ok;
+
+	ok = take_flight(c, &t);
+	if (ok && released) {
+		core_unlock(c);
+		ok = fly(c, &t);
+		lock_counted(c);   /* counted: a thread closing meanwhile leaves its group to the next one in */
+	} else if (ok) {
+		ok = fly(c, &t);
+	}
+	txn_free(&t);
+	land(c, ok);
+	return ok;
+}
+
+static bool snapshot_due(struct core *c)
+{
+	size_t due = c->p.snapshot_every > hmap_count(c->rules) ? c->p.snapshot_every : hmap_count(c->rules);
+
+	return c->p.store && store_journal_lines(c->p.store) >= due;
+}
+
+/* After a flight landed (lock held once): the group built meanwhile needs someone to fly it. A thread
+ * waiting for the lock will (its request joins the group and the last one in commits it); otherwise
+ * the group's first member is asked to. A snapshot that is due commits that group first (a snapshot
+ * holds only committed rules). */
+static void after_landing(struct core *c)
+{
+	struct batch *b = &c->b;
+
+	if (c->f.busy || b->depth > 0)
+		return;
+	if (b->open && snapshot_due(c))
+		group_commit(c, false);
+	if (!b->open) {
+		maybe_snapshot(c);
+		return;
+	}
+	if (others_waiting(c))
+		return;
+	if (b->n_members == 0) {   /* nobody waits for it (cannot happen: changes come with members) */
+		group_commit(c, false);
+		return;
+	}
+	pthread_mutex_lock(&c->members_mu);
+	b->members[0]->lead = true;
+	pthread_cond_signal(&b->members[0]->wake);
+	pthread_mutex_unlock(&c->members_mu);
+}
+
+/* The lock, for anything but a request joining a group: the flight landed and an open group committed
+ * first. (A thread already holding the lock cannot wait: it reads as it is, as it did its own batch.) */
 void lock_settled(struct core *c)
 {
 	lock_counted(c);
-	if (c->b.depth == 0 && c->b.open)
-		group_commit(c);
+	if (c->b.depth > 0)
+		return;
+	if (c->holds == 1 && c->f.busy) {
+		/* counted while it waits: the landing leaves the group built meanwhile to this thread */
+		__atomic_add_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+		while (c->f.busy)
+			lock_wait(c, &c->flight_done);
+		__atomic_sub_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+	}
+	if (c->b.open && !c->f.busy) {
+		group_commit(c, false);
+		after_landing(c);
+	}
 }
 
 enum close_result { CLOSED_OK, CLOSED_UNDONE, LEFT_OPEN, DEFERRED };
 
-/* Closes one level. The outermost commits the batch (group_commit), unless join_ok and another thread
- * is waiting for the lock to make a change of its own: then the batch stays open as a group, and the
- * caller, if it changed anything, waits for the group as *me. */
+/* The caller's thread waits for the group as *me (room was made by batch_reserve, before its change). */
+static void enlist(struct core *c, struct group_member *me)
+{
+	struct batch *b = &c->b;
+
+	pthread_cond_init(&me->wake, NULL);
+	me->group = b->seq;
+	me->done = me->ok = me->lead = false;
+	b->members[b->n_members++] = me;
+}
+
+/* Closes one level. The outermost commits the batch, unless join_ok and another thread is waiting for
+ * the lock or a group is in flight: then the batch stays open as a group, and the caller, if it changed
+ * anything, waits for the group as *me. A request that commits lets the lock go while its group flies. */
 static enum close_result batch_close(struct core *c, bool join_ok, struct group_member *me)
 {
 	struct batch *b = &c->b;
-	bool changed;
+	bool changed, ok;
 
 	if (--b->depth > 0)
 		return CLOSED_OK;
@@ -241,22 +425,44 @@ static enum close_result batch_close(struct core *c, bool join_ok, struct group_
 		b->open = false;
 		return CLOSED_OK;
 	}
-	if (join_ok && others_waiting(c) && b->n_ops < GROUP_MAX_OPS) {
+	/* With a group in flight this one cannot commit yet: it waits however large it is (it holds one
+	 * change per waiting thread; explicit batches never join). */
+	if (join_ok && (c->f.busy || (others_waiting(c) && b->n_ops < GROUP_MAX_OPS))) {
 		if (!changed)
-			return LEFT_OPEN;   /* the answer does not depend on the group; a waiting thread commits it */
-		if (b->n_members == b->cap_members) {
-			size_t ncap = b->cap_members ? b->cap_members * 2 : 16;
-			struct group_member **m = realloc(b->members, ncap * sizeof(*m));
-
-			if (m == NULL)
-				return group_commit(c) ? CLOSED_OK : CLOSED_UNDONE;
-			b->members = m;
-			b->cap_members = ncap;
-		}
-		b->members[b->n_members++] = me;
+			return LEFT_OPEN;   /* the answer does not depend on the group; its members see it committed */
+		enlist(c, me);
 		return DEFERRED;
 	}
-	return group_commit(c) ? CLOSED_OK : CLOSED_UNDONE;
+	ok = group_commit(c, join_ok && c->holds == 1);
+	after_landing(c);
+	return ok ? CLOSED_OK : CLOSED_UNDONE;
+}
+
+/* A member's wait for its group (without the core's lock). Asked to lead, it flies its group, unless
+ * someone else already has. */
+static bool member_wait(struct core *c, struct group_member *me)
+{
+	bool done = false, ok = false;
+
+	for (;;) {
+		pthread_mutex_lock(&c->members_mu);
+		while (!me->done && !me->lead)
+			pthread_cond_wait(&me->wake, &c->members_mu);
+		done = me->done;
+		ok = me->ok;
+		me->lead = false;
+		pthread_mutex_unlock(&c->members_mu);
+		if (done)
+			break;
+		lock_counted(c);
+		if (c->b.seq == me->group && !c->f.busy && c->b.depth == 0) {
+			group_commit(c, c->holds == 1);
+			after_landing(c);
+		}
+		core_unlock(c);
+	}
+	pthread_cond_destroy(&me->wake);
+	return ok;
 }
 
 /* Every entry point that changes rules runs as (part of) a batch. A request (join_ok) may join the
@@ -277,18 +483,13 @@ void core_enter(struct core *c)
 
 static bool core_leave_as(struct core *c, bool join_ok)
 {
-	struct group_member me = { 0 };
+	struct group_member me;
 	enum close_result r = batch_close(c, join_ok, &me);
-	bool ok = r != CLOSED_UNDONE;
 
-	if (r == DEFERRED) {
-		/* the lock is held once here (entry points are not called under it): the wait releases it */
-		while (!me.done)
-			pthread_cond_wait(&c->group_done, &c->lock);
-		ok = me.ok;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return ok;
+	core_unlock(c);
+	if (r == DEFERRED)
+		return member_wait(c, &me);
+	return r != CLOSED_UNDONE;
 }
 
 bool core_leave(struct core *c)
@@ -304,7 +505,9 @@ enum verdict request_leave_verdict(struct core *c, enum verdict v)
 
 void core_batch_begin(struct core *c)
 {
-	core_enter_as(c, true);   /* an explicit batch joins an open group, and commits it at its end */
+	/* An explicit batch is a group of its own, committed at its end: it starts once the flight landed
+	 * and an open group is committed, and holds the lock throughout, so no one flies or undoes it. */
+	core_enter(c);
 }
 
 int core_batch_end(struct core *c)
@@ -321,8 +524,16 @@ size_t core_batch_changes(struct core *c)
 {
 	size_t n;
 
-	pthread_mutex_lock(&c->lock);   /* held already by the batch's owner (recursive) */
+	core_lock(c);   /* held already by the batch's owner (recursive) */
 	n = c->b.depth ? c->b.n_ops : 0;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return n;
+}
+
+void core_groups(struct core *c, size_t *building, size_t *flying)
+{
+	core_lock(c);
+	*building = c->b.n_ops;
+	*flying = c->f.busy ? c->f.n_ops : 0;
+	core_unlock(c);
 }

@@ -14,12 +14,20 @@
  *
  * Across threads: UPnP's and the control socket's threads each make one change at a time, and each
  * change used to pay a journal sync and a transaction of its own. A request entry point (core_add,
- * core_refresh, core_delete) that ends its batch while another thread is waiting for the lock leaves
- * the batch open as a group instead, and waits (without the lock) until the group is committed; the
- * waiting thread joins the group, and the last one in, finding nobody waiting, commits all of it. A
- * thread answers only after its group is durable and in the kernel, as before. Everything else that
- * takes the lock (readers, expiry, re-anchoring, the store) first commits an open group, so nothing
- * but the group's own members ever sees a change that is not yet committed. */
+ * core_refresh, core_delete) that ends its batch while another thread is waiting for the lock, or while
+ * the previous group is still being committed, leaves the batch open as a group instead and waits
+ * (without the lock) until the group is committed; the next thread joins the group, and the last one
+ * in, finding nobody waiting and no commit under way, commits all of it. A thread answers only after
+ * its group is durable and in the kernel, as before.
+ *
+ * Pipelined: a group's journal lines are written and its transaction built under the lock (the group
+ * "takes flight"), then the lock is released while the journal syncs and the kernel commits, so the next
+ * group is built meanwhile; one group flies at a time, in order. When the flight ends, the thread that
+ * flew it asks one member of the next group to fly that one (no one else may be coming to do it). A
+ * refused flight is undone with the group built on top of it (newest change first): the members of
+ * both answer NO_RESOURCES. Everything else that takes the lock (readers, expiry, re-anchoring, the
+ * store) first waits for the flight and commits an open group, so nothing but a group's own members
+ * ever sees a change that is not yet committed. */
 #ifndef IGDD_CORE_PRIV_H
 #define IGDD_CORE_PRIV_H
 
@@ -94,9 +102,12 @@ struct batch_op {
 	struct rule note;      /* the rule as on_change is told */
 };
 
-/* A thread whose change waits in an open group (its own stack): the committer fills it. */
+/* A thread whose change waits in a group (on its own stack). Under core.members_mu: the thread that
+ * ends the group's flight sets done and ok; lead asks the member to fly its group itself. */
 struct group_member {
-	bool done, ok;
+	pthread_cond_t wake;
+	uint64_t group;           /* batch.seq of the group it joined */
+	bool done, ok, lead;
 };
 
 /* Changes of one group beyond which a thread commits even with others waiting: bounds the latency
@@ -114,6 +125,18 @@ struct batch {
 	size_t n_ops, cap_ops;
 	bool broken;              /* a change could not be fully recorded: the batch cannot commit */
 	struct store_mark mark;   /* the journal before the batch */
+	uint64_t seq;             /* groups that took flight so far: the number of the one being built */
+};
+
+/* The group being synced and committed while the lock is free (see "Pipelined" above). Its arrays
+ * trade places with the batch's when a group takes flight, so neither is reallocated per group. */
+struct flight {
+	bool busy;                /* a group is in flight: nothing else may write the journal or commit */
+	struct batch_op *ops;
+	size_t n_ops, cap_ops;
+	struct group_member **members;
+	size_t n_members, cap_members;
+	struct store_mark mark;   /* the journal before the group */
 };
 
 /* Kernel elements that the kernel could refuse side by side (fw_elems_clash), grouped by what any two
@@ -139,9 +162,12 @@ struct core {
 	bool counters_skipped;   /* the last read was skipped: too many elements (logged once) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
-	pthread_cond_t group_done;        /* with lock: an open group was committed (or undone) */
+	unsigned holds;                   /* times the thread holding lock holds it (core_lock) */
+	pthread_cond_t flight_done;       /* with lock: the flight ended */
+	pthread_mutex_t members_mu;       /* group members' waits (struct group_member) */
 	unsigned entering;                /* threads waiting for the lock (atomic: counted before taking it) */
 	struct batch b;
+	struct flight f;
 	struct core_params p;
 	struct policy_lan lan;     /* the LAN as rtnetlink last reported it (core_set_lan) */
 	struct hmap *rules;        /* uint32 id -> struct rule * */
@@ -276,6 +302,9 @@ bool batch_reserve(struct core *c);
 struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev);
 int rec_rewrite(struct core *c, struct rec **xp, const struct rule *r);
 int rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt);
+void core_lock(struct core *c);
+void core_unlock(struct core *c);
+int core_cond_timedwait(struct core *c, pthread_cond_t *cv, const struct timespec *until);
 void lock_settled(struct core *c);
 void core_enter_as(struct core *c, bool join_ok);
 void core_enter(struct core *c);

@@ -42,7 +42,7 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 		rec_get(x, out);
 		fill_counters(c, out);
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return x ? V_OK : V_NOT_FOUND;
 }
 enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out)
@@ -57,7 +57,7 @@ enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct 
 		rec_get(x, out);
 		fill_counters(c, out);
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return x ? V_OK : V_NOT_FOUND;
 }
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
@@ -80,7 +80,7 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 		fill_counters(c, out);
 		v = V_OK;
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return v;
 }
 static int by_id(const void *a, const void *b)
@@ -98,14 +98,14 @@ size_t core_list(struct core *c, struct rule **out)
 	n = hmap_count(c->rules);
 	*out = n ? malloc(n * sizeof(**out)) : NULL;
 	if (*out == NULL) {
-		pthread_mutex_unlock(&c->lock);
+		core_unlock(c);
 		return 0;
 	}
 	while ((x = hmap_next(c->rules, &pos)) != NULL) {
 		rec_get(x, &(*out)[i]);
 		fill_counters(c, &(*out)[i++]);
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	qsort(*out, i, sizeof(**out), by_id);
 	return i;
 }
@@ -120,7 +120,7 @@ void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void
 		rec_get(x, &r);
 		fn(arg, &r);
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 /* ---------- reading as a client ---------- */
 
@@ -151,7 +151,7 @@ enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *
 		fill_counters(c, out);
 		v = V_OK;
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return v;
 }
 
@@ -189,7 +189,7 @@ enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_
 		fill_counters(c, out);
 		v = V_OK;
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return v;
 }
 
@@ -210,7 +210,7 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 			if (reader_sees(c, &out[n], rd))
 				fill_counters(c, &out[n++]);
 		}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return n;
 }
 
@@ -222,7 +222,7 @@ uint32_t core_count(struct core *c, enum rule_kind kind)
 		return 0;
 	lock_settled(c);
 	n = c->n_kind[kind];
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return n;
 }
 
@@ -244,14 +244,14 @@ void core_status(struct core *c, struct core_status *st)
 	st->fw_transactions = c->p.fw->ops->transactions(c->p.fw);
 	st->reconciles = c->reconciles;
 	st->backend = c->p.fw->ops->name;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 
 void core_policy_get(struct core *c, struct policy_config *out)
 {
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	*out = c->p.policy;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 
 int64_t core_last_packet(struct core *c, uint32_t id)
@@ -276,6 +276,6 @@ int64_t core_last_packet(struct core *c, uint32_t id)
 				last = s->rose_at;
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return last;
 }

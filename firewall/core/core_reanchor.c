@@ -267,7 +267,7 @@ int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old
 		res = &local;
 	lock_settled(c);
 	rc = reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	if (rc == 0 && c->p.on_reanchor)
 		c->p.on_reanchor(c->p.change_arg, old_prefix, old_len, new_prefix, new_len, res);
 	return rc;
@@ -329,25 +329,25 @@ int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	if (c->p.devices)
 		rc = fn(arg, c->p.devices);
 	if (rc != 0)
 		pthread_cond_broadcast(&c->devices_changed);   /* core_add_wait may be waiting for an address */
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return rc;
 }
 
 void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
 			     const struct in6_addr *new_prefix, uint8_t new_len)
 {
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	c->start_reanchor = true;
 	c->sr_old = *old_prefix;
 	c->sr_old_len = old_len;
 	c->sr_new = *new_prefix;
 	c->sr_new_len = new_len;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 
 struct give_find {

@@ -483,10 +483,10 @@ bool core_addresses_known(struct core *c, const struct in6_addr *a, size_t n)
 {
 	bool all = true;
 
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	for (size_t i = 0; c->p.devices && all && i < n; i++)
 		all = addr_known(c, &a[i]);
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 	return all;
 }
 
@@ -503,11 +503,11 @@ static void wait_known(struct core *c, const struct core_add_req *req, int64_t m
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&c->lock);
+	core_lock(c);
 	while (!(addr_known(c, &r->owner) && (!r->target.use_exact || addr_known(c, &r->target.exact))) &&
-	       pthread_cond_timedwait(&c->devices_changed, &c->lock, &until) == 0)
+	       core_cond_timedwait(c, &c->devices_changed, &until) == 0)
 		;
-	pthread_mutex_unlock(&c->lock);
+	core_unlock(c);
 }
 
 enum verdict core_add_wait(struct core *c, const struct core_add_req *req, struct rule *out)

@@ -472,8 +472,8 @@ static int journal_cut(struct store *st)
 	return 0;
 }
 
-/* Appends complete lines (lines of them) and makes them durable: all of them or, on failure, none. */
-static int journal_append(struct store *st, const char *data, size_t n, size_t lines)
+/* Writes complete lines (n bytes) at the journal's end, not yet durable; on failure cuts them back. */
+static int journal_write(struct store *st, const char *data, size_t n)
 {
 	ssize_t w;
 	int saved;
@@ -482,15 +482,32 @@ static int journal_append(struct store *st, const char *data, size_t n, size_t l
 		return -1;
 	w = pwrite(st->jfd, data, n, st->jlen);
 	st->syncs++;
-	if (w == (ssize_t)n && fdatasync(st->jfd) == 0) {
-		st->jlen += (off_t)n;
-		st->jsize = st->jlen;
-		st->jlines += lines;
+	if (w == (ssize_t)n) {
+		st->jsize = st->jlen + (off_t)n;
 		return 0;
 	}
 	/* a short write sets no errno: on a regular file it means the disk or the file size limit is full */
 	saved = w >= 0 && w < (ssize_t)n ? ENOSPC : errno;
 	st->jsize = st->jlen + (w > 0 ? w : 0);
+	if (journal_cut(st) == 0)
+		(void)fdatasync(st->jfd);
+	errno = saved;
+	return -1;
+}
+
+/* Appends complete lines (lines of them) and makes them durable: all of them or, on failure, none. */
+static int journal_append(struct store *st, const char *data, size_t n, size_t lines)
+{
+	int saved;
+
+	if (journal_write(st, data, n) < 0)
+		return -1;
+	if (fdatasync(st->jfd) == 0) {
+		st->jlen = st->jsize;
+		st->jlines += lines;
+		return 0;
+	}
+	saved = errno;
 	if (journal_cut(st) == 0)
 		(void)fdatasync(st->jfd);
 	errno = saved;
@@ -565,6 +582,34 @@ int store_sync(struct store *st)
 	rc = journal_append(st, st->pend, st->plen, st->plines);
 	st->plen = st->plines = 0;
 	return rc;
+}
+
+int store_write(struct store *st)
+{
+	int rc;
+
+	if (st == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (st->plen == 0)
+		return 0;
+	rc = journal_write(st, st->pend, st->plen);
+	if (rc == 0) {
+		st->jlen = st->jsize;   /* in the file; a failed store_datasync is undone by store_rewind */
+		st->jlines += st->plines;
+	}
+	st->plen = st->plines = 0;
+	return rc;
+}
+
+int store_datasync(struct store *st)
+{
+	if (st == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return fdatasync(st->jfd);
 }
 
 /* The single-change forms: queue then sync. A line queued before (a caller mixing the two) goes too. */

@@ -4,11 +4,13 @@
  * what it means in the kernel. Every operation builds the new table aside and swaps it in at the
  * end, which gives the all-or-nothing behaviour of an nftables transaction. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "firewall/nft/fw.h"
@@ -29,6 +31,11 @@ struct mem_fw {
 	struct fw_key refused_key;
 	bool foreign;        /* a simulated foreign change is pending for monitor_read */
 	int event_fd;
+	/* fw_mem_hold: commits wait at their start while held (the core commits outside its lock) */
+	pthread_mutex_t hold_mu;
+	pthread_cond_t hold_cv;
+	bool hold;
+	unsigned held;       /* commits waiting now */
 };
 
 static struct mem_fw *mem_of(struct fw *fw)
@@ -191,6 +198,13 @@ static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 	size_t n = 0;
 	int err;
 
+	pthread_mutex_lock(&m->hold_mu);
+	m->held++;
+	pthread_cond_broadcast(&m->hold_cv);
+	while (m->hold)
+		pthread_cond_wait(&m->hold_cv, &m->hold_mu);
+	m->held--;
+	pthread_mutex_unlock(&m->hold_mu);
 	if ((err = validate(fw, del, ndel)) || (err = validate(fw, add, nadd)) || (err = take_failure(fw)) ||
 	    (err = refuse_marked(fw, add, nadd)))
 		return err;
@@ -311,6 +325,8 @@ static void mem_destroy(struct fw *fw)
 		if (m->event_fd >= 0)
 			close(m->event_fd);
 		free(m->entries);
+		pthread_cond_destroy(&m->hold_cv);
+		pthread_mutex_destroy(&m->hold_mu);
 		free(m);
 	}
 	free(fw);
@@ -344,6 +360,8 @@ struct fw *fw_mem_new(const struct fw_config *cfg)
 	fw->cfg = *cfg;
 	fw->priv = m;
 	m->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&m->hold_mu, NULL);
+	pthread_cond_init(&m->hold_cv, NULL);
 	return fw;
 }
 
@@ -381,6 +399,43 @@ void fw_mem_fail_next(struct fw *fw, int err)
 {
 	if (fw && fw->ops == &mem_ops)
 		mem_of(fw)->fail_next = err < 0 ? -err : err;
+}
+
+void fw_mem_hold(struct fw *fw, bool hold)
+{
+	struct mem_fw *m;
+
+	if (!fw || fw->ops != &mem_ops)
+		return;
+	m = mem_of(fw);
+	pthread_mutex_lock(&m->hold_mu);
+	m->hold = hold;
+	pthread_cond_broadcast(&m->hold_cv);
+	pthread_mutex_unlock(&m->hold_mu);
+}
+
+bool fw_mem_wait_held(struct fw *fw, unsigned n, int ms)
+{
+	struct mem_fw *m;
+	struct timespec until;
+	bool reached;
+
+	if (!fw || fw->ops != &mem_ops)
+		return false;
+	m = mem_of(fw);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&m->hold_mu);
+	while (m->held < n && pthread_cond_timedwait(&m->hold_cv, &m->hold_mu, &until) == 0)
+		;
+	reached = m->held >= n;
+	pthread_mutex_unlock(&m->hold_mu);
+	return reached;
 }
 
 void fw_mem_foreign_change(struct fw *fw)

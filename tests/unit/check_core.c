@@ -1293,6 +1293,192 @@ START_TEST(threads_refused_together)
 }
 END_TEST
 
+/* ---------- pipelined groups: one in flight while the next is built ---------- */
+
+struct req_thread {
+	pthread_t th;
+	struct core *c;
+	struct core_add_req q;
+	struct rule r;
+	enum verdict v;
+	bool answered;   /* atomic */
+};
+
+static void *req_in_thread(void *arg)
+{
+	struct req_thread *t = arg;
+
+	t->v = core_add(t->c, &t->q, &t->r);
+	__atomic_store_n(&t->answered, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void req_start(struct req_thread *t, struct core *c, const struct core_add_req *q)
+{
+	memset(t, 0, sizeof(*t));
+	t->c = c;
+	t->q = *q;
+	t->v = V_NOT_FOUND;
+	ck_assert_int_eq(pthread_create(&t->th, NULL, req_in_thread, t), 0);
+}
+
+/* Waits (at most 5 s) until the group being built holds n changes. */
+static void wait_building(struct core *c, size_t n)
+{
+	size_t building = 0, flying = 0;
+
+	for (int waited = 0; waited < 5000; waited++) {
+		core_groups(c, &building, &flying);
+		if (building >= n)
+			break;
+		usleep(1000);
+	}
+	ck_assert_uint_eq(building, n);
+}
+
+START_TEST(next_group_builds_while_one_flies)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, st, count_change);
+	uint64_t txns = fw->ops->transactions(fw);
+	struct core_add_req q1 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7500, 600);
+	struct core_add_req q2 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7501, 600);
+	struct core_add_req q3 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7502, 600);
+	struct req_thread a, b, d;
+	size_t building, flying;
+
+	told = 0;
+	fw_mem_hold(fw, true);
+	req_start(&a, c, &q1);
+	ck_assert(fw_mem_wait_held(fw, 1, 5000));   /* a's group is in flight, its commit held */
+	/* the lock is free meanwhile: two more requests make their changes as the next group */
+	req_start(&b, c, &q2);
+	req_start(&d, c, &q3);
+	wait_building(c, 2);
+	core_groups(c, &building, &flying);
+	ck_assert_uint_eq(flying, 1);
+	/* nobody has answered: each waits for its own group to be durable and in the kernel */
+	ck_assert(!__atomic_load_n(&a.answered, __ATOMIC_ACQUIRE));
+	ck_assert(!__atomic_load_n(&b.answered, __ATOMIC_ACQUIRE));
+	ck_assert_uint_eq(told, 0);
+	fw_mem_hold(fw, false);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(b.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(d.th, NULL), 0);
+	ck_assert_int_eq(a.v, V_OK);
+	ck_assert_int_eq(b.v, V_OK);
+	ck_assert_int_eq(d.v, V_OK);
+	/* two groups, in order: a's, then the two built while it flew */
+	ck_assert_uint_eq(fw->ops->transactions(fw), txns + 2);
+	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	ck_assert_uint_eq(told, 3);
+	core_free(c);
+	/* all three are durable */
+	c = new_core(fw, st);
+	ck_assert_int_eq(core_get(c, a.r.id, &a.r), V_OK);
+	ck_assert_int_eq(core_get(c, b.r.id, &b.r), V_OK);
+	ck_assert_int_eq(core_get(c, d.r.id, &d.r), V_OK);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
+START_TEST(refused_flight_takes_the_group_built_on_it)
+{
+	char dir[] = "/tmp/igdd-core-XXXXXX";
+	struct store *st = tmp_store(dir);
+	struct fw *fw = mem_fw();
+	struct core *c = new_core_cb(fw, st, count_change);
+	struct core_add_req q1 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7600, 600);
+	struct core_add_req q2 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7601, 600);
+	struct core_add_req again = q1;
+	struct req_thread a, b, d;
+	struct rule *all = NULL;
+
+	/* the same pinhole asked again, with a description long enough that its record must move: the
+	 * group in flight still has to find it to undo it */
+	memset(again.rule.desc, 'x', sizeof(again.rule.desc) - 1);
+	told = 0;
+	fw_mem_hold(fw, true);
+	fw_mem_fail_next(fw, EIO);
+	req_start(&a, c, &q1);
+	ck_assert(fw_mem_wait_held(fw, 1, 5000));
+	req_start(&b, c, &q2);
+	wait_building(c, 1);
+	req_start(&d, c, &again);
+	wait_building(c, 2);
+	fw_mem_hold(fw, false);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(b.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(d.th, NULL), 0);
+	/* the refused group and the one built on it: every member answers NO_RESOURCES, nothing stays */
+	ck_assert_int_eq(a.v, V_NO_RESOURCES);
+	ck_assert_int_eq(b.v, V_NO_RESOURCES);
+	ck_assert_int_eq(d.v, V_NO_RESOURCES);
+	ck_assert_uint_eq(core_list(c, &all), 0);
+	free(all);
+	ck_assert_uint_eq(fw_mem_count(fw), 0);
+	ck_assert_uint_eq(told, 0);
+	/* the core goes on: the next request is a group of its own */
+	ck_assert_int_eq(core_add(c, &q2, &b.r), V_OK);
+	core_free(c);
+	/* nor in the journal: a restart finds only the last one */
+	c = new_core(fw, st);
+	ck_assert_uint_eq(core_list(c, &all), 1);
+	ck_assert_uint_eq(all[0].int_port, 7601);
+	free(all);
+	core_free(c);
+	fw->ops->destroy(fw);
+	drop_store(st, dir);
+}
+END_TEST
+
+struct list_thread {
+	struct core *c;
+	size_t n;
+	bool answered;   /* atomic */
+};
+
+static void *list_in_thread(void *arg)
+{
+	struct list_thread *t = arg;
+	struct rule *all = NULL;
+
+	t->n = core_list(t->c, &all);
+	free(all);
+	__atomic_store_n(&t->answered, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+START_TEST(reader_waits_for_the_flight)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q1 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7700, 600);
+	struct req_thread a;
+	struct list_thread l = { .c = c };
+	pthread_t th;
+
+	fw_mem_hold(fw, true);
+	req_start(&a, c, &q1);
+	ck_assert(fw_mem_wait_held(fw, 1, 5000));
+	ck_assert_int_eq(pthread_create(&th, NULL, list_in_thread, &l), 0);
+	/* a reader sees only committed rules: it waits for the landing, however long the flight takes */
+	usleep(100 * 1000);
+	ck_assert(!__atomic_load_n(&l.answered, __ATOMIC_ACQUIRE));
+	fw_mem_hold(fw, false);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(a.v, V_OK);
+	ck_assert_uint_eq(l.n, 1);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 /* ---------- PCP mapping names ---------- */
 
 static struct core_pcp_key pcp_key(const char *addr, uint16_t proto, uint16_t port)
@@ -1533,6 +1719,9 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, reads_through_the_id_index);
 	tcase_add_test(tc, threads_share_a_commit);
 	tcase_add_test(tc, threads_refused_together);
+	tcase_add_test(tc, next_group_builds_while_one_flies);
+	tcase_add_test(tc, refused_flight_takes_the_group_built_on_it);
+	tcase_add_test(tc, reader_waits_for_the_flight);
 	tcase_add_test(tc, pcp_names_follow_the_table);
 	tcase_add_test(tc, records_give_back_every_field);
 	suite_add_tcase(s, tc);
