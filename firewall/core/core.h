@@ -15,7 +15,9 @@
  *      calls on_change, after a change committed, which may take only leaf locks (upnp ev_lock, iwf
  *      qmu: igdd's interworking function hears the change as a queued event); on_reanchor and ask are
  *      called after it is released. Nothing waits on the network under it (the PCP proxy's upstream
- *      half runs after the batch, on the interworking function's job thread);
+ *      half runs after the batch, on the interworking function's job thread). A group's journal sync
+ *      and transaction run with it released (core_priv.h "Pipelined"): the core's members_mu, taken
+ *      under it or alone, is a leaf (a member waits for its group on it without the core's lock);
  *   4. igdd/iwf.c op (one upstream exchange at a time), then its mu: the interworking threads (and a
  *      UPnP thread in iwf_request) call the core holding neither;
  *   5. firewall/runtime/api.c upstream_mu, then iwf's mu (the API's view of the upstream);
