@@ -283,15 +283,18 @@ int snapshot_locked(struct core *c)
 	return rc;
 }
 
-void maybe_snapshot(struct core *c)
+/* A snapshot rewrites every rule: one is due only after at least as many journal lines as rules, so
+ * its cost stays O(1) per change however large the table grows. */
+bool snapshot_due(struct core *c)
 {
-	if (c->p.store == NULL)
-		return;
-	/* A snapshot rewrites every rule: take one only after at least as many journal lines as rules,
-	 * so its cost stays O(1) per change however large the table grows. */
 	size_t due = c->p.snapshot_every > hmap_count(c->rules) ? c->p.snapshot_every : hmap_count(c->rules);
 
-	if (store_journal_lines(c->p.store) >= due)
+	return c->p.store != NULL && store_journal_lines(c->p.store) >= due;
+}
+
+void maybe_snapshot(struct core *c)
+{
+	if (snapshot_due(c))
 		snapshot_locked(c);
 }
 

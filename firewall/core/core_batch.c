@@ -340,13 +340,6 @@ static bool group_commit(struct core *c, bool released)
 	return ok;
 }
 
-static bool snapshot_due(struct core *c)
-{
-	size_t due = c->p.snapshot_every > hmap_count(c->rules) ? c->p.snapshot_every : hmap_count(c->rules);
-
-	return c->p.store && store_journal_lines(c->p.store) >= due;
-}
-
 /* After a flight landed (lock held once): the group built meanwhile needs someone to fly it. A thread
  * waiting for the lock will (its request joins the group and the last one in commits it); otherwise
  * the group's first member is asked to. A snapshot that is due commits that group first (a snapshot

@@ -242,6 +242,7 @@ struct pcp_name {
 /* core.c */
 int64_t core_now(struct core *c);
 int snapshot_locked(struct core *c);
+bool snapshot_due(struct core *c);
 void maybe_snapshot(struct core *c);
 int persist_put(struct core *c, const struct rule *r);
 int persist_del(struct core *c, uint32_t id);
