@@ -246,12 +246,22 @@ SEEN=$(cgn_peer_of sub1 4200 7778)
 [ "$SEEN" = "$EXTP:$PORTP" ] || fail "sub1's flow from udp 4200 to another port seen as '$SEEN', want $EXTP:$PORTP"
 ok "sub1's flows from udp 4200 leave from $SEEN whatever their peer port (the endpoint's SNAT)"
 
-step "kill -9 and restart: the kernel holds exactly the mappings, an orphan of an earlier pcpd removed"
-# what a pcpd before this fix left in the kernel for a PEER the operator then made permanent
-cgn_exec cgn nft add element inet pcpd pm4_snat_flow "{ 100.64.0.3 . 198.51.100.1 . udp . 4300 . 7777 timeout 10m : 203.0.113.8 . 20012 }" ||
-	fail "could not put the orphan in"
-[ "$(flow_snat 100.64.0.3 4300)" = 1 ] || fail "the orphan is not in pm4_snat_flow"
+step "an orphaned flow SNAT (what a pcpd before this fix left): reconciled away, and gone after kill -9 and a restart"
+# orphan: the flow SNAT a PEER made permanent by the operator kept (20012: sub2's block, no mapping)
+orphan() {
+	cgn_exec cgn nft add element inet pcpd pm4_snat_flow \
+		"{ 100.64.0.3 . 198.51.100.1 . udp . 4300 . 7777 timeout 10m : 203.0.113.8 . 20012 }"
+}
+RECONCILED=$(grep -c "someone else changed our table, restoring it" "$CGN_DIR/pcpd.log" || true)
+orphan || fail "could not put the orphan in"
+for ((i = 0; i < 50; i++)); do [ "$(flow_snat 100.64.0.3 4300)" = 0 ] && break; sleep 0.1; done
+[ "$(flow_snat 100.64.0.3 4300)" = 0 ] || fail "the running pcpd left the orphan in pm4_snat_flow for 5 s"
+[ "$(grep -c "someone else changed our table, restoring it" "$CGN_DIR/pcpd.log")" -gt "$RECONCILED" ] ||
+	fail "no reconcile in pcpd.log"
+ok "the running pcpd saw the foreign element and restored its table without it"
 cgn_pcpd_kill9
+orphan || fail "could not put the orphan in"   # as the killed pcpd's kernel would hold it
+[ "$(flow_snat 100.64.0.3 4300)" = 1 ] || fail "the orphan is not in pm4_snat_flow"
 cgn_pcpd_start || fail "pcpd restart"
 [ "$(flow_snat 100.64.0.3 4300)" = 0 ] || fail "the orphan survived the restart's resync"
 [ "$(flow_snat 100.64.0.2 4200)" = 0 ] && [ "$(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORTP")" = 1 ] ||
