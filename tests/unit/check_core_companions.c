@@ -13,6 +13,7 @@
 
 #include "firewall/lib/addr.h"
 #include "firewall/core/core.h"
+#include "firewall/core/core_priv.h"
 #include "firewall/nft/fw_elem.h"
 #include "tests/unit/testutil.h"
 
@@ -380,6 +381,65 @@ START_TEST(refused_change_leaves_the_peer_as_it_was)
 }
 END_TEST
 
+/* rule_moves (core_priv.h) says a change moves a rule's elements exactly when rule_elems makes other
+ * elements of it: what the kernel holds, not which fields changed. */
+START_TEST(rule_moves_when_its_elements_change)
+{
+	struct core_add_req q = cgn_peer();
+	struct rule a = q.rule, b;
+	struct rule ph;
+
+	/* the same elements: lease, expiry, description, nonce, owner, a MAC learned for the target */
+	b = a;
+	b.lease = 60;
+	b.expires = 1234;
+	snprintf(b.desc, sizeof(b.desc), "%s", "renamed");
+	memset(b.nonce, 3, RULE_NONCE_LEN);
+	b.owner = A("::ffff:100.64.0.9");
+	b.target.has_mac = true;
+	memset(b.target.mac, 0x52, 6);
+	ck_assert(!rule_moves(&a, &b));
+	ck_assert(!rule_moves(&a, &a));
+	/* another origin: a PEER's flow SNAT becomes the endpoint's */
+	b = a;
+	b.origin = ORIGIN_CTL;
+	ck_assert(rule_moves(&a, &b));
+	b.origin = ORIGIN_PCP;   /* a MAP with a one-host FILTER: the endpoint's too */
+	ck_assert(rule_moves(&a, &b));
+	/* the internal endpoint, the remote, the external side */
+	b = a;
+	b.int_port = 4001;
+	ck_assert(rule_moves(&a, &b));
+	b = a;
+	b.target.exact = A("::ffff:100.64.0.3");
+	ck_assert(rule_moves(&a, &b));
+	b = a;
+	b.remote_port = 7778;
+	ck_assert(rule_moves(&a, &b));
+	b = a;
+	b.ext_addr = v4("203.0.113.9");
+	ck_assert(rule_moves(&a, &b));
+
+	/* a pinhole: its device's stable address resolved is a second element; a kind learned is none */
+	memset(&ph, 0, sizeof(ph));
+	ph.kind = RULE_PINHOLE;
+	ph.proto = IPPROTO_TCP;
+	ph.int_port = 443;
+	ph.origin = ORIGIN_UPNP;
+	ph.target.use_exact = true;
+	ph.target.exact = A("2001:db8:1:1::1234");
+	ph.target.use_stable = true;
+	ph.target.subnet = A("2001:db8:1:1::");
+	ph.target.subnet_len = 64;
+	b = ph;
+	b.target.exact_kind = ADDR_KIND_TEMPORARY;
+	ck_assert(!rule_moves(&ph, &b));
+	b.target.stable = A("2001:db8:1:1::5");
+	b.target.stable_resolved = true;
+	ck_assert(rule_moves(&ph, &b));
+}
+END_TEST
+
 static Suite *companions_suite(void)
 {
 	Suite *s = suite_create("core_companions");
@@ -389,6 +449,7 @@ static Suite *companions_suite(void)
 	tcase_add_test(tc, operator_mapping_moved_to_another_internal_port);
 	tcase_add_test(tc, peer_refresh_keeps_its_flow_snat);
 	tcase_add_test(tc, refused_change_leaves_the_peer_as_it_was);
+	tcase_add_test(tc, rule_moves_when_its_elements_change);
 	suite_add_tcase(s, tc);
 	return s;
 }
