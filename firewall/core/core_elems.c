@@ -221,20 +221,41 @@ void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
 		touch_key(c, tt, &e[i]);
 }
 
-static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now);
+/* Would the kernel keep something of `before` once `now`, an element of the same key, is added in its
+ * place? The add replaces the element and puts in now's SNAT companion (fw.h: a port mapping with an
+ * external address has one), but a companion is keyed by what the element's key is not (the internal
+ * endpoint; for a flow's mapping the flow): before's stays, an orphan, when the internal address or
+ * port changed, or the flow-ness (a CGN PEER's rule taken over by the operator's mapping). */
+static bool add_leaves_companion(const struct fw_elem *before, const struct fw_elem *now)
+{
+	return before->v4 && before->ext_addr.s_addr != 0 &&
+	       (before->flow != now->flow || before->port != now->port || !addr_equal(&before->addr, &now->addr));
+}
 
-/* The transaction for everything touched, one message per key: an add (new timeout, new data) if a
- * rule still needs the element, a delete if none does and the kernel held it, nothing otherwise. */
+/* The transaction for everything touched, per key: an add (new timeout, new data) if a rule still
+ * needs the element, after a delete of the element as the kernel had it if the add would leave
+ * something of it (add_leaves_companion); a delete if no rule needs it and the kernel held it;
+ * nothing otherwise. */
 void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now)
 {
 	for (size_t i = 0; i < tt->n; i++) {
 		struct elem_key k = key_of(&tt->before[i]);
 		const void *v = hmap_get(c->elems, &k);
+		struct fw_elem e;
 
-		if (v)
-			slot_send(c, t, v, now);
-		else if (tt->existed[i])
+		if (v == NULL) {
+			if (tt->existed[i])
+				txn_push(t, false, &tt->before[i]);
+			continue;
+		}
+		if (!slot_elem(c, v, &e)) {
+			t->oom = true;   /* cannot happen; refuse the transaction rather than send a wrong element */
+			continue;
+		}
+		if (tt->existed[i] && add_leaves_companion(&tt->before[i], &e))
 			txn_push(t, false, &tt->before[i]);
+		e.timeout_ms = slot_timeout_ms(c, v, now);
+		txn_push(t, true, &e);
 	}
 	if (tt->oom)
 		t->oom = true;
@@ -289,18 +310,6 @@ uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now)
 	}
 	/* Never hand the kernel a timeout of 0 (= no timeout) for a rule that is about to expire. */
 	return latest > now ? (uint64_t)(latest - now) * 1000 : 1000;
-}
-
-static void slot_send(struct core *c, struct txn *t, const void *v, int64_t now)
-{
-	struct fw_elem e;
-
-	if (!slot_elem(c, v, &e)) {
-		t->oom = true;   /* cannot happen; refuse the transaction rather than send a wrong element */
-		return;
-	}
-	e.timeout_ms = slot_timeout_ms(c, v, now);
-	txn_push(t, true, &e);
 }
 
 /* The allocated form of the index value at k (made from an inline one: the index then holds it). */

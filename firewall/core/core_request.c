@@ -50,10 +50,17 @@ static bool same_request(const struct rule *a, const struct rule *b)
 				   memcmp(x->mac, y->mac, 6) == 0));
 }
 
-/* Does changing a into b change its kernel elements (not just their timeout)? */
+/* Does changing a into b change its kernel elements (not just their timeout)? Whatever rule_elems
+ * makes them of, compared as it makes them: a list of the rule's fields drifted from it once (a CGN
+ * PEER taken over by the operator's mapping changes its origin, and so its SNAT companion, and was
+ * "the same"). rule_elems starts every element from zero bytes and fills no timeout or counter, so
+ * the bytes compare. Allocation-free: this runs on every refresh. */
 bool rule_moves(const struct rule *a, const struct rule *b)
 {
-	return !same_request(a, b) || memcmp(&a->target, &b->target, sizeof(a->target)) != 0;
+	struct fw_elem ea[2], eb[2];
+	size_t n = rule_elems(a, ea);
+
+	return rule_elems(b, eb) != n || (n && memcmp(ea, eb, n * sizeof(ea[0])) != 0);
 }
 
 /* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */

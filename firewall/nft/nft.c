@@ -1869,19 +1869,49 @@ static int existing_only(struct fw *fw, struct nft *p, struct keyed *v, size_t *
 	return 0;
 }
 
-/* One transaction: delete del[], delete the map keys of rep[] (replaced), add add[]. */
+/* rep[] (in its order) without the keys del[] deletes, *n counting rep in and the result out; NULL when
+ * out of memory. A caller deletes and adds one key in one commit when the element's SNAT companion
+ * moves (the old element and its companion go, the new ones come), and DELSETELEM of a key already
+ * deleted in the transaction fails all of it (ENOENT: kernels without DESTROYSETELEM). */
+static struct keyed *not_deleted(const struct keyed *del, size_t ndel, const struct keyed *rep, size_t *n)
+{
+	struct keyed *gone = malloc((ndel + 1) * sizeof(*gone)), *out = malloc((*n + 1) * sizeof(*out));
+	size_t m = 0;
+
+	if (!gone || !out) {
+		free(gone);
+		free(out);
+		return NULL;
+	}
+	memcpy(gone, del, ndel * sizeof(*gone));
+	qsort(gone, ndel, sizeof(*gone), keyed_cmp);
+	for (size_t i = 0; i < *n; i++)
+		if (!bsearch(&rep[i], gone, ndel, sizeof(*gone), keyed_cmp))
+			out[m++] = rep[i];
+	free(gone);
+	*n = m;
+	return out;
+}
+
+/* One transaction: delete del[], delete the map keys of rep[] (replaced) that del[] does not, add add[]. */
 static int commit_batch(struct fw *fw, struct nft *p, const struct keyed *del, size_t ndel,
 			const struct keyed *rep, size_t nrep, const struct keyed *add, size_t nadd)
 {
 	uint16_t del_type = p->no_destroy ? NFT_MSG_DELSETELEM : NFT_MSG_DESTROYSETELEM;
+	struct keyed *once = NULL;
 	struct batch b;
 	int err;
 
+	if (ndel && nrep && !(rep = once = not_deleted(del, ndel, rep, &nrep))) {
+		snprintf(fw->err, sizeof(fw->err), "commit: out of memory");
+		return -ENOMEM;
+	}
 	batch_start(&b, p);
 	msg_elems(&b, p, del, ndel, del_type, false);
 	/* map elements are replaced, not updated: their data (the target) may have changed */
 	msg_elems(&b, p, rep, nrep, del_type, true);
 	msg_elems(&b, p, add, nadd, NFT_MSG_NEWSETELEM, false);
+	free(once);
 	if (b.nmsgs == 0 && !b.oom) {
 		batch_free(&b);
 		p->transactions++;   /* nothing to change is trivially committed */

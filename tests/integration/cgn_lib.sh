@@ -130,15 +130,16 @@ cgn_connect() {
 	cgn_exec "$1" "$CGN_PY" "$CGN_TOOLS/probe.py" connect "$2" "$3" "$4" "${5:-1}" </dev/null
 }
 
-# cgn_peer_of FROM_NS SRC_PORT: sends one UDP datagram from FROM_NS, source port SRC_PORT, to the wan
-# host and prints the source address:port the wan host saw (the NAT's choice); empty if none came.
+# cgn_peer_of FROM_NS SRC_PORT [WAN_PORT]: sends one UDP datagram from FROM_NS, source port SRC_PORT, to
+# the wan host's WAN_PORT (default 7777) and prints the source address:port the wan host saw (the NAT's
+# choice); empty if none came.
 cgn_peer_of() {
-	local out="$CGN_DIR/peer.$RANDOM"
+	local out="$CGN_DIR/peer.$RANDOM" wan_port=${3:-7777}
 	ip netns exec "${CGN_LAB}wan" timeout 5 "$CGN_PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.51.100.1", 7777))
+s.bind(("198.51.100.1", int(sys.argv[2])))
 open(sys.argv[1] + ".ready", "w").write("1")
 s.settimeout(4)
 try:
@@ -146,7 +147,7 @@ try:
     print("%s:%d" % peer)
 except socket.timeout:
     pass
-' "$out" >"$out" 2>/dev/null &
+' "$out" "$wan_port" >"$out" 2>/dev/null &
 	local lp=$! i
 	for ((i = 0; i < 50; i++)); do [ -s "$out.ready" ] && break; sleep 0.05; done
 	cgn_exec "$1" "$CGN_PY" -c '
@@ -154,8 +155,8 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
-s.sendto(b"hello", ("198.51.100.1", 7777))
-' "$2" </dev/null
+s.sendto(b"hello", ("198.51.100.1", int(sys.argv[2])))
+' "$2" "$wan_port" </dev/null
 	wait "$lp" 2>/dev/null
 	cat "$out"
 	rm -f "$out" "$out.ready"
@@ -207,4 +208,43 @@ for _ in range(n):
 	wait "$lp" 2>/dev/null
 	cat "$out"
 	rm -f "$out" "$out.ready"
+}
+
+# cgn_api METHOD PATH [BODY_JSON]: one request on pcpd's control socket, as the operator's own scripts
+# send it (tests/CONTRACTS.md "Control socket protocol"); prints status=N and the answer's rule (or
+# error) as KEY=VALUE words for field(): id, origin, ext_addr, ext_port, lease, code. status=0: no answer.
+cgn_api() {
+	"$CGN_PY" - "$CGN_DIR/pcpd.sock" "$@" <<'PY'
+import json, socket, sys
+path, method, url = sys.argv[1], sys.argv[2], sys.argv[3]
+req = {"method": method, "path": url}
+if len(sys.argv) > 4:
+    req["body"] = json.loads(sys.argv[4])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+data = b""
+try:
+    s.connect(path)
+    s.sendall(json.dumps(req).encode() + b"\n")
+    s.shutdown(socket.SHUT_WR)
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    ans = json.loads(data)
+except (OSError, ValueError):
+    print("status=0")
+    sys.exit(0)
+body = ans.get("body") or {}
+words = ["status=%s" % ans.get("status", 0)]
+rule = body.get("rule") or {}
+for k in ("id", "origin", "ext_addr", "ext_port", "lease"):
+    if k in rule:
+        words.append("%s=%s" % (k, rule[k]))
+err = body.get("error") or {}
+if "code" in err:
+    words.append("code=%s" % err["code"])
+print(" ".join(words))
+PY
 }

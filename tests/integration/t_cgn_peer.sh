@@ -62,6 +62,14 @@ expect_from_wan() {
 	[ "${got:-none}" = "$4" ] || fail "$5: 198.51.100.1:$1 -> $2:$3 answered by '${got:-none}', want $4"
 	ok "$5 (198.51.100.1:$1 -> $2:$3: ${got:-no answer})"
 }
+# flow_snat SUBSCRIBER PORT: how many pm4_snat_flow elements the flow SUBSCRIBER:PORT -> 198.51.100.1:7777 has
+flow_snat() {
+	cgn_exec cgn nft list map inet pcpd pm4_snat_flow | grep -cF "$1 . 198.51.100.1 . udp . $2 . 7777 " || true
+}
+# endpoint_snat SUBSCRIBER PORT EXT EXT_PORT: how many pm4_snat elements send SUBSCRIBER:PORT (udp) out from EXT:EXT_PORT
+endpoint_snat() {
+	cgn_exec cgn nft list map inet pcpd pm4_snat | grep -cE "(^|[ {])${1//./\\.} \\. udp \\. $2 [^,}]*: ${3//./\\.} \\. $4([^0-9]|\$)" || true
+}
 conntrack_flush() { # the CGN forgets every flow, as it does an idle one (a packet of the lab's own
 	# chatter may land between the flush and the count: flushed again, at most 10 times)
 	local i
@@ -197,4 +205,70 @@ expect_from_wan 7777 "$EXT1" "$PORT1" none "closed again"
 grep -q " delete udp subscriber=100.64.0.2 internal=100.64.0.2:4000 external=$EXT1:$PORT1 peer=198.51.100.1:7777 " \
 	"$CGN_DIR/mappings.log" || fail "no delete record: $(tail -n 3 "$CGN_DIR/mappings.log")"
 ok "mapping_log has the delete"
+
+step "a PEER the operator makes permanent: its flow's SNAT goes, the endpoint's comes"
+L=$(cgn_pcpc sub1 peer --proto udp --port 4200 --peer 198.51.100.1 --peer-port 7777 --lifetime 600 --nonce $N1)
+[ "$(field "$L" result)" = SUCCESS ] || fail "PEER from sub1 for udp 4200: $L"
+EXTP=$(field "$L" ext_addr)
+PORTP=$(field "$L" ext_port)
+PEER_ID=$(sed -n "s/.* create udp subscriber=100.64.0.2 internal=100.64.0.2:4200 external=$EXTP:$PORTP peer=198.51.100.1:7777 .* via=pcp-peer id=\([0-9]*\)$/\1/p" \
+	"$CGN_DIR/mappings.log" | tail -n 1)
+[ -n "$PEER_ID" ] || fail "no create record for the PEER of udp 4200: $(tail -n 3 "$CGN_DIR/mappings.log")"
+[ "$(flow_snat 100.64.0.2 4200)" = 1 ] || fail "the PEER's flow SNAT is not in pm4_snat_flow"
+ok "PEER $PEER_ID on $EXTP:$PORTP, its flow's SNAT in pm4_snat_flow"
+# A MAP of the same endpoint with a FILTER of exactly the PEER's peer and port, suggesting the PEER's
+# port, is not that mapping (a MAP is named without the peer, RFC 6887 11.3): it gets a port of its own
+L=$(cgn_pcpc sub1 map --proto udp --port 4200 --filter 198.51.100.1/32@7777 --sugg-port "$PORTP" --lifetime 600 --nonce $N1)
+[ "$(field "$L" result)" = SUCCESS ] && [ "$(field "$L" ext_port)" != "$PORTP" ] && in_block "$(field "$L" ext_port)" 2 ||
+	fail "MAP with the PEER's filter and port: $L (the PEER holds $PORTP)"
+[ "$(flow_snat 100.64.0.2 4200)" = 1 ] || fail "the MAP took the PEER's flow SNAT away"
+ok "a MAP with the PEER's FILTER and suggested port is another mapping ($(field "$L" ext_port)); the PEER's flow SNAT stays"
+L=$(cgn_pcpc sub1 map --proto udp --port 4200 --filter 198.51.100.1/32@7777 --lifetime 0 --nonce $N1)
+[ "$(field "$L" result)" = SUCCESS ] || fail "MAP delete: $L"
+# The operator (control socket, as its scripts send it) asks for exactly the PEER's mapping, without
+# expiry: the core changes that rule, which is no flow's mapping any more but the endpoint's
+A=$(cgn_api POST /api/v1/rules "{\"kind\":\"portmap\",\"ext_addr\":\"$EXTP\",\"ext_port\":$PORTP,\"address\":\"100.64.0.2\",\"port\":4200,\"proto\":\"udp\",\"remote\":\"198.51.100.1\",\"remote_port\":7777,\"lease\":0}")
+[ "$(field "$A" status)" = 201 ] && [ "$(field "$A" id)" = "$PEER_ID" ] && [ "$(field "$A" origin)" = ctl ] ||
+	fail "the operator's mapping: $A (the PEER is rule $PEER_ID)"
+ok "the operator's request changed rule $PEER_ID ($A)"
+[ "$(flow_snat 100.64.0.2 4200)" = 0 ] ||
+	fail "the PEER's flow SNAT was left in pm4_snat_flow: $(cgn_exec cgn nft list map inet pcpd pm4_snat_flow | grep -F '100.64.0.2 . 198.51.100.1 . udp . 4200')"
+[ "$(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORTP")" = 1 ] ||
+	fail "no endpoint SNAT for 100.64.0.2:4200 -> $EXTP:$PORTP: $(cgn_exec cgn nft list map inet pcpd pm4_snat)"
+ok "pm4_snat_flow holds nothing of that flow; pm4_snat holds 100.64.0.2 . udp . 4200 : $EXTP . $PORTP"
+tag_echo sub1 4200 || fail "echo server in sub1 on udp 4200"
+conntrack_flush
+expect_from_wan 7777 "$EXTP" "$PORTP" sub1 "the peer still reaches sub1 through the operator's mapping"
+conntrack_flush
+expect_from_wan 7778 "$EXTP" "$PORTP" none "and only the peer's port does"
+conntrack_flush
+SEEN=$(cgn_peer_of sub1 4200 7778)
+[ "$SEEN" = "$EXTP:$PORTP" ] || fail "sub1's flow from udp 4200 to another port seen as '$SEEN', want $EXTP:$PORTP"
+ok "sub1's flows from udp 4200 leave from $SEEN whatever their peer port (the endpoint's SNAT)"
+
+step "an orphaned flow SNAT (what a pcpd before this fix left): reconciled away, and gone after kill -9 and a restart"
+# orphan: the flow SNAT a PEER made permanent by the operator kept (20012: sub2's block, no mapping)
+orphan() {
+	cgn_exec cgn nft add element inet pcpd pm4_snat_flow \
+		"{ 100.64.0.3 . 198.51.100.1 . udp . 4300 . 7777 timeout 10m : 203.0.113.8 . 20012 }"
+}
+RECONCILED=$(grep -c "someone else changed our table, restoring it" "$CGN_DIR/pcpd.log" || true)
+orphan || fail "could not put the orphan in"
+for ((i = 0; i < 50; i++)); do [ "$(flow_snat 100.64.0.3 4300)" = 0 ] && break; sleep 0.1; done
+[ "$(flow_snat 100.64.0.3 4300)" = 0 ] || fail "the running pcpd left the orphan in pm4_snat_flow for 5 s"
+[ "$(grep -c "someone else changed our table, restoring it" "$CGN_DIR/pcpd.log")" -gt "$RECONCILED" ] ||
+	fail "no reconcile in pcpd.log"
+ok "the running pcpd saw the foreign element and restored its table without it"
+cgn_pcpd_kill9
+orphan || fail "could not put the orphan in"   # as the killed pcpd's kernel would hold it
+[ "$(flow_snat 100.64.0.3 4300)" = 1 ] || fail "the orphan is not in pm4_snat_flow"
+cgn_pcpd_start || fail "pcpd restart"
+[ "$(flow_snat 100.64.0.3 4300)" = 0 ] || fail "the orphan survived the restart's resync"
+[ "$(flow_snat 100.64.0.2 4200)" = 0 ] && [ "$(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORTP")" = 1 ] ||
+	fail "after restart: $(flow_snat 100.64.0.2 4200) flow SNAT, $(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORTP") endpoint SNAT for 100.64.0.2:4200"
+[ "$(elems pm4_addr_remote_port)" = 4 ] && [ "$(elems pm4_snat_flow)" = 2 ] && [ "$(elems pm4_snat)" = 2 ] ||
+	fail "after restart $(elems pm4_addr_remote_port) DNAT, $(elems pm4_snat_flow) flow SNAT, $(elems pm4_snat) SNAT, want 4, 2, 2"
+ok "after restart: the orphan is gone; 4 remote-port DNAT, 2 flow SNATs (sub2's, sub3's), 2 endpoint SNATs"
+conntrack_flush
+expect_from_wan 7777 "$EXTP" "$PORTP" sub1 "after restart the peer reaches sub1"
 it_done

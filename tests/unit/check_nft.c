@@ -752,6 +752,64 @@ START_TEST(snat_companion)
 }
 END_TEST
 
+/* A commit that deletes an element and adds another of the same key whose SNAT companion is keyed
+ * otherwise (what the core sends when a CGN PEER's rule becomes the operator's mapping, or a mapping
+ * moves to another internal port): the old companion goes, the new one comes, the DNAT key is there
+ * once, and the transaction deletes that key once (the second delete would fail it on a kernel
+ * without DESTROYSETELEM). */
+START_TEST(companion_moves_with_its_element)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw_elem peer = elem_portmap(IPPROTO_UDP, 20008, "100.64.0.2", 4000), map, moved;
+	struct fw *fw;
+	char *text;
+
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 30;
+	c.n_nat_pool = 1;
+	fw = new_fw(&c);
+	inet_pton(AF_INET, "203.0.113.8", &peer.ext_addr);
+	inet_pton(AF_INET6, "::ffff:198.51.100.1", &peer.remote);
+	peer.remote_len = 128;
+	peer.remote_port = 7777;
+	peer.flow = true;
+	peer.timeout_ms = 600000;
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, &peer, 1) == 0, "commit: %s", fw->err);
+	text = run("nft list map inet igdd pm4_snat_flow");
+	ck_assert_uint_eq(count_of(text, "100.64.0.2 . 198.51.100.1 . udp . 4000 . 7777"), 1);
+	free(text);
+
+	map = peer;
+	map.flow = false;
+	map.timeout_ms = 0;
+	ck_assert_msg(fw->ops->commit(fw, &peer, 1, &map, 1) == 0, "PEER -> mapping: %s", fw->err);
+	text = run("nft list map inet igdd pm4_snat_flow");
+	ck_assert_msg(!strstr(text, "100.64.0.2"), "the flow's SNAT stayed:\n%s", text);
+	free(text);
+	text = run("nft list map inet igdd pm4_snat");
+	ck_assert_uint_eq(count_of(text, "100.64.0.2 . udp . 4000"), 1);
+	free(text);
+	text = run("nft list map inet igdd pm4_addr_remote_port");
+	ck_assert_uint_eq(count_of(text, "203.0.113.8 . 198.51.100.1 . udp . 7777 . 20008"), 1);
+	free(text);
+
+	moved = map;
+	moved.port = 4001;
+	ck_assert_msg(fw->ops->commit(fw, &map, 1, &moved, 1) == 0, "another internal port: %s", fw->err);
+	text = run("nft list map inet igdd pm4_snat");
+	ck_assert_msg(!strstr(text, "100.64.0.2 . udp . 4000") && count_of(text, "100.64.0.2 . udp . 4001") == 1,
+		      "%s", text);
+	free(text);
+	text = run("nft list map inet igdd pm4_addr_remote_port");
+	ck_assert_msg(count_of(text, ": 100.64.0.2 . 4001") == 1 && !strstr(text, ": 100.64.0.2 . 4000"), "%s", text);
+	free(text);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 /* A CGN config with port blocks: pool 203.0.113.8/30, subscribers 100.64.0.0/10, ports
  * 1024-4095 in blocks of 1024: 3 blocks per address, 12 subscribers with a block. */
 static struct fw_config cgn_cfg(void)
@@ -1220,6 +1278,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, integrated_mode);
 	tcase_add_test(tc, render_accepted_by_nft);
 	tcase_add_test(tc, snat_companion);
+	tcase_add_test(tc, companion_moves_with_its_element);
 	tcase_add_test(tc, block_map_listed_as_rendered);
 	tcase_add_test(tc, output_wall);
 	tcase_add_test(tc, list_loads_back_standalone);
