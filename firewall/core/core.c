@@ -388,30 +388,61 @@ int core_reconcile(struct core *c)
 	core_unlock(c);
 	return rc;
 }
-struct counter_ctx {
-	struct core *c;
+/* The kernel's counters as a dump reported them, kept until the lock is ours again. */
+struct counter_read {
+	struct fw *fw;
+	struct fw_elem *e;
+	size_t n, cap;
+	bool oom;
 };
-static void take_counter(void *arg, const struct fw_elem *e)
+
+static void keep_counter(void *arg, const struct fw_elem *e)
 {
-	struct counter_ctx *cc = arg;
+	struct counter_read *cr = arg;
+
+	if (cr->n == cr->cap) {
+		size_t ncap = cr->cap ? cr->cap * 2 : 1024;
+		struct fw_elem *p = realloc(cr->e, ncap * sizeof(*p));
+
+		if (p == NULL) {
+			cr->oom = true;   /* the counters read so far are still applied */
+			return;
+		}
+		cr->e = p;
+		cr->cap = ncap;
+	}
+	cr->e[cr->n++] = *e;
+}
+
+static int dump_counters(void *arg)
+{
+	struct counter_read *cr = arg;
+
+	return cr->fw->ops->read_counters(cr->fw, keep_counter, cr);
+}
+
+static void take_counter(struct core *c, const struct fw_elem *e)
+{
 	struct elem_key k = key_of(e);
-	void *v = hmap_get(cc->c->elems, &k);
+	void *v = hmap_get(c->elems, &k);
 	struct elem_slot *s;
 
-	/* an element that never counted anything keeps its slot inline (a CGN's are never read at all) */
+	/* an element that never counted anything keeps its slot inline (a CGN's are never read at all);
+	 * one gone meanwhile (a group committed during the dump) is not there any more */
 	if (v == NULL || (slot_is_inline(v) && e->packets == 0 && e->bytes == 0))
 		return;
-	if ((s = slot_alloc(cc->c, &k, v)) == NULL)
+	if ((s = slot_alloc(c, &k, v)) == NULL)
 		return;   /* out of memory: this counter is not kept */
 	/* the first read after a start only learns what the kernel counted before it */
-	if (cc->c->counters_read && e->packets > s->packets)
-		s->rose_at = core_now(cc->c);
+	if (c->counters_read && e->packets > s->packets)
+		s->rose_at = core_now(c);
 	s->packets = e->packets;
 	s->bytes = e->bytes;
 }
+
 int core_read_counters(struct core *c)
 {
-	struct counter_ctx cc = { c };
+	struct counter_read cr = { .fw = c->p.fw };
 	size_t n;
 	int rc;
 
@@ -430,10 +461,14 @@ int core_read_counters(struct core *c)
 		return 0;
 	}
 	c->counters_skipped = false;
-	rc = c->p.fw->ops->read_counters(c->p.fw, take_counter, &cc);
+	/* the dump (it grows with the table) runs without the lock: requests go on meanwhile */
+	rc = firewall_io_unlocked(c, dump_counters, &cr);
+	for (size_t i = 0; i < cr.n; i++)
+		take_counter(c, &cr.e[i]);
 	if (rc == 0)
 		c->counters_read = true;
 	core_unlock(c);
+	free(cr.e);
 	return rc;
 }
 void core_set_lan(struct core *c, const struct policy_lan *lan)

@@ -307,6 +307,7 @@ void core_lock(struct core *c);
 void core_unlock(struct core *c);
 int core_cond_timedwait(struct core *c, pthread_cond_t *cv, const struct timespec *until);
 void lock_settled(struct core *c);
+int firewall_io_unlocked(struct core *c, int (*io)(void *arg), void *arg);
 void core_enter_as(struct core *c, bool join_ok);
 void core_enter(struct core *c);
 bool core_leave(struct core *c);

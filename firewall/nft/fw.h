@@ -200,8 +200,8 @@ bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out);
 bool fw_mem_admit(struct fw *fw, const struct fw_elem *key, uint64_t packets);   /* as if the kernel counted them */
 void fw_mem_fail_next(struct fw *fw, int err);       /* make the next commit/resync fail with -err */
 void fw_mem_foreign_change(struct fw *fw);           /* simulate someone flushing our sets */
-/* While held, every commit waits at its start (the core commits without its lock: tests hold a group
- * in flight). fw_mem_wait_held: true once n commits wait, false after ms without. */
+/* While held, every commit and counter read waits at its start (the core does both without its lock:
+ * tests hold a group in flight). fw_mem_wait_held: true once n of them wait, false after ms without. */
 void fw_mem_hold(struct fw *fw, bool hold);
 bool fw_mem_wait_held(struct fw *fw, unsigned n, int ms);
 /* Make every commit that adds this element fail with -EEXIST, as the kernel fails a whole transaction

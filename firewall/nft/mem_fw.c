@@ -190,6 +190,18 @@ static void swap_in(struct mem_fw *m, struct mem_entry *v, size_t n)
 	m->transactions++;
 }
 
+/* fw_mem_hold: a commit or a counter read waits here while held. */
+static void wait_unheld(struct mem_fw *m)
+{
+	pthread_mutex_lock(&m->hold_mu);
+	m->held++;
+	pthread_cond_broadcast(&m->hold_cv);
+	while (m->hold)
+		pthread_cond_wait(&m->hold_cv, &m->hold_mu);
+	m->held--;
+	pthread_mutex_unlock(&m->hold_mu);
+}
+
 static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, const struct fw_elem *add, size_t nadd)
 {
 	struct mem_fw *m = mem_of(fw);
@@ -198,13 +210,7 @@ static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 	size_t n = 0;
 	int err;
 
-	pthread_mutex_lock(&m->hold_mu);
-	m->held++;
-	pthread_cond_broadcast(&m->hold_cv);
-	while (m->hold)
-		pthread_cond_wait(&m->hold_cv, &m->hold_mu);
-	m->held--;
-	pthread_mutex_unlock(&m->hold_mu);
+	wait_unheld(m);
 	if ((err = validate(fw, del, ndel)) || (err = validate(fw, add, nadd)) || (err = take_failure(fw)) ||
 	    (err = refuse_marked(fw, add, nadd)))
 		return err;
@@ -276,6 +282,7 @@ static int mem_read_counters(struct fw *fw, void (*cb)(void *arg, const struct f
 {
 	struct mem_fw *m = mem_of(fw);
 
+	wait_unheld(m);
 	for (size_t i = 0; i < m->n; i++)
 		cb(arg, &m->entries[i].elem);
 	return 0;
