@@ -123,23 +123,34 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 transactions() { igdctl_lab --json status | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["firewall"]["transactions"])'; }
 cpus() { awk -v t="$1" -v s="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / s }'; }
 
-# soap_concurrent_c LABEL BASE: 16 threads of upnpc_bench, 4,000 AddPinhole in all (new ports from BASE)
+# soap_concurrent_c LABEL BASE: 3 runs of 16 threads of upnpc_bench, 4,000 AddPinhole each (new ports
+# from BASE, 12,000 in all): the rate of each run (the VM's neighbours make one run alone unreliable),
+# and for all three the nft transactions, the worst p99 and the CPU split
 soap_concurrent_c() {
-	local label=$1 base=$2 pid tx0 tx1 c0 c1 b0 b1 t0 t1 out secs
+	local label=$1 base=$2 pid tx0 tx1 c0 c1 b0 b1 t0 t1 out secs run rates="" ok=0 cpu=0 p99 worst=0 errs=0
 	pid=$(lab_igdd_pid)
 	tx0=$(transactions)
 	c0=$(cpu_ticks "$pid")
 	b0=$(busy_ticks)
 	t0=$(date +%s%N)
-	out=$(timeout 300 ip netns exec "${LAB}lan1" "$UPNPC_BENCH" "$DESC6" 16 4000 "$base" 240 </dev/null) || true
+	for run in 1 2 3; do
+		out=$(timeout 300 ip netns exec "${LAB}lan1" "$UPNPC_BENCH" "$DESC6" 16 4000 "$base" 240 </dev/null) || true
+		echo "bench: $out" >&2
+		rates="$rates${rates:+ / }$(kv "$out" rate)"
+		ok=$((ok + $(kv "$out" ok)))
+		errs=$((errs + $(kv "$out" err)))
+		cpu=$(awk -v a="$cpu" -v b="$(kv "$out" cpu_s)" 'BEGIN { print a + b }')
+		p99=$(kv "$out" p99_ms)
+		worst=$(awk -v a="$worst" -v b="$p99" 'BEGIN { print (b > a ? b : a) }')
+		base=$((base + 4000))
+	done
 	t1=$(date +%s%N)
 	c1=$(cpu_ticks "$pid")
 	b1=$(busy_ticks)
 	tx1=$(transactions)
-	echo "bench: $out" >&2
 	secs=$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1e9 }')
-	row "UPnP AddPinhole, 16 concurrent C clients (libminiupnpc), $label" "$(rate "$(kv "$out" ok)" "$secs")/s" \
-		"($(kv "$out" ok) of 4000 ok, errors $(kv "$out" errors); $((tx1 - tx0)) nft transactions, p99 $(kv "$out" p99_ms) ms; CPUs: igdd $(cpus $((c1 - c0)) "$secs"), client $(awk -v c="$(kv "$out" cpu_s)" -v s="$secs" 'BEGIN { printf "%.2f", c / s }'), machine $(cpus $((b1 - b0)) "$secs"))"
+	row "UPnP AddPinhole, 16 concurrent C clients (libminiupnpc), $label" "$rates/s" \
+		"(3 runs; $ok of 12000 ok, $errs errors; $((tx1 - tx0)) nft transactions, worst p99 $worst ms; CPUs: igdd $(cpus $((c1 - c0)) "$secs"), client $(awk -v c="$cpu" -v s="$secs" 'BEGIN { printf "%.2f", c / s }'), machine $(cpus $((b1 - b0)) "$secs"))"
 }
 
 # soap_concurrent LABEL: 16 Python clients (4 processes x 4 threads), 1,000 AddPinhole each (new ports)
@@ -152,7 +163,7 @@ soap_concurrent() {
 	t0=$(date +%s%N)
 	for k in 0 1 2 3; do
 		timeout 300 ip netns exec "${LAB}lan1" "$LAB_PY" "$SOAP_BENCH" soap "$DESC6" --action pinhole \
-			--src "$LAN1_EUI64" --target "$LAN1_EUI64" --base-port $((50000 + k * 1000)) --count 1000 \
+			--src "$LAN1_EUI64" --target "$LAN1_EUI64" --base-port $((56000 + k * 1000)) --count 1000 \
 			--clients 4 --time-limit 240 </dev/null >"$LAB_DIR/soapc.$k" &
 	done
 	wait
@@ -236,7 +247,7 @@ install 10000
 echo "bench: UPnP latency with 10,000 rules" >&2
 soap_latency "10,000 rules installed"
 echo "bench: UPnP AddPinhole from 16 concurrent clients with 10,000 rules" >&2
-soap_concurrent_c "10,000 rules installed" 44000
+soap_concurrent_c "10,000 rules installed" 41000
 soap_concurrent "10,000 rules installed"
 
 echo "bench: traffic with 10,000 pinholes" >&2
