@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core: life cycle (start, resync, stop), durability (journal, snapshots), expiry, counters
  * and the policy. What the core is and how its pieces fit: core_priv.h. */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +9,10 @@
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/store.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 int64_t core_now(struct core *c)
 {

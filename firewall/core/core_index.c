@@ -1,18 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's rule table and its indexes: owners (quotas), PCP mapping names, port mappings in id
  * order. */
-#include <errno.h>
-#include <malloc.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
 

@@ -23,17 +23,14 @@
 #ifndef IGDD_CORE_PRIV_H
 #define IGDD_CORE_PRIV_H
 
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+
 #include "firewall/core/core.h"
-#include "firewall/lib/hmap.h"
+#include "firewall/core/store.h"
 #include "firewall/lib/log.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/nft/fw.h"
+
+struct hmap;
 
 /* The canonical key of a kernel element; laid out without padding so it can be hashed as bytes. */
 struct elem_key {

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's reads: rules by id, by PCP name, by external port, in id order, as a client may see them. */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/hmap.h"
-#include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* Counters of a rule: the sum over its elements as last read from the kernel. */
 void fill_counters(struct core *c, struct rule *r)

@@ -2,19 +2,21 @@
 /* The core's devices and prefixes: re-anchoring rules when the delegated prefix changes, resolving
  * pending stable addresses, giving a rule to a device. */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
+#include "firewall/core/device.h"
+#include "firewall/core/policy.h"
 #include "firewall/core/reanchor.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* ---------- devices and prefixes ---------- */
 

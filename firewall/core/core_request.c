@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's requests: add, refresh, delete, renonce, and the verdicts they pass (policy, ownership,
  * clashes, ports). */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/core/device.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
 #include "firewall/lib/hmap.h"
-#include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* ---------- requests ---------- */
 
