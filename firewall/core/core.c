@@ -36,6 +36,16 @@ static void slot_key(void *arg, const void *value, void *key)
 	memcpy(key, &k, sizeof(k));
 }
 
+static void pcp_key(const void *value, void *key)
+{
+	struct rule r;
+	struct pcp_name n;
+
+	rec_get(value, &r);
+	n = pcp_name_of_rule(&r);
+	memcpy(key, &n, sizeof(n));
+}
+
 struct core *core_new(const struct core_params *p)
 {
 	struct core *c = calloc(1, sizeof(*c));

@@ -39,13 +39,6 @@ size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_hol
 	*h = s->h;
 	return s->n;
 }
-uint32_t slot_first_id(const void *v)
-{
-	const struct slot_holder *h;
-	struct slot_holder one;
-
-	return slot_holders(v, &h, &one) ? h[0].id : 0;
-}
 void slot_free(void *v)
 {
 	struct elem_slot *s = v;

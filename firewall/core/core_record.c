@@ -79,13 +79,13 @@ size_t rec_size(const struct rule *r)
 	return offsetof(struct rec, var) + len;
 }
 
-uint8_t *put(uint8_t *p, const void *src, size_t n)
+static uint8_t *put(uint8_t *p, const void *src, size_t n)
 {
 	memcpy(p, src, n);
 	return p + n;
 }
 
-const uint8_t *get(const uint8_t *p, void *dst, size_t n)
+static const uint8_t *get(const uint8_t *p, void *dst, size_t n)
 {
 	memcpy(dst, p, n);
 	return p + n;

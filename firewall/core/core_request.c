@@ -191,6 +191,24 @@ static enum verdict pick_port(struct core *c, const struct core_add_req *req, st
 	return req->port == CORE_PORT_IN_BLOCK ? V_QUOTA : V_CONFLICT;
 }
 
+static uint32_t alloc_id(struct core *c)
+{
+	bool small = hmap_count(c->rules) < ID_SMALL_MAX;
+	uint32_t lo = small ? 1 : ID_SMALL_MAX + 1, hi = small ? ID_SMALL_MAX : RULE_ID_MAX;
+
+	/* Bounded: there are at most count rules, so at most count + 1 probes find a free id. */
+	for (size_t n = 0; n <= hmap_count(c->rules) + 1; n++) {
+		uint32_t id = c->next_id;
+
+		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
+		if (id < lo || id > hi)
+			continue;
+		if (rec_by_id(c, id) == NULL)
+			return id;
+	}
+	return 0;
+}
+
 static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 {
 	struct rec *x;
