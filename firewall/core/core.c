@@ -72,6 +72,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&c->devices_changed, NULL);
+	pthread_mutex_init(&c->devices_mu, NULL);
 	pthread_cond_init(&c->group_done, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
 		core_free(c);
@@ -111,6 +112,7 @@ void core_free(struct core *c)
 	free(c->b.members);
 	touched_free(&c->b.tt);
 	pthread_cond_destroy(&c->devices_changed);
+	pthread_mutex_destroy(&c->devices_mu);
 	pthread_cond_destroy(&c->group_done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

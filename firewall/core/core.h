@@ -9,7 +9,7 @@
  *   1. igdd/upnp_device.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
  *      then sdk_lock (libupnp's handles: written to stop or start libupnp, read to send GENA events;
  *      SOAP threads hold neither, so stopping libupnp can wait for them);
- *   2. firewall/core/core_devices.c core_devices_mu (the household's device entries, one change at a
+ *   2. this core's devices_mu (core_devices.c: the household's device entries, one change at a
  *      time: it calls the core's entry points holding it);
  *   3. this core's lock (recursive; the device table is read and fed only under it). Under it the core
  *      calls on_change, after a change committed, which may take only leaf locks (upnp ev_lock, iwf

@@ -136,6 +136,8 @@ struct core {
 	bool counters_skipped;   /* the last read was skipped: too many elements (logged once) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
+	pthread_mutex_t devices_mu;       /* core_set_device's, taken before lock: one change of the
+					   * household's device entries at a time (core_devices.c) */
 	pthread_cond_t group_done;        /* with lock: an open group was committed (or undone) */
 	unsigned entering;                /* threads waiting for the lock (atomic: counted before taking it) */
 	struct batch b;
