@@ -275,6 +275,9 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res);
 /* Runs fn with the device table under the core's lock (the only safe way to feed or read it while
  * other threads call the core). fn must not call back into the core. Returns fn's value (0 if no table). */
 int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *t), void *arg);
+/* Whether the core was given a device table (core_params.devices): fixed from core_new on, so asked
+ * without the lock. */
+bool core_has_devices(const struct core *c);
 /* The household blocked apps on the device with this MAC (device.h): every rule an app (UPnP, PCP,
  * NAT-PMP) made for one of its addresses or from one goes, as one batch (one journal sync, one firewall
  * transaction; none when nothing matched). Events: CORE_EV_DELETED. *removed (may be NULL): how many.

@@ -340,6 +340,11 @@ int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *
 	return rc;
 }
 
+bool core_has_devices(const struct core *c)
+{
+	return c->p.devices != NULL;
+}
+
 void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,
 			     const struct in6_addr *new_prefix, uint8_t new_len)
 {
