@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core: life cycle (start, resync, stop), durability (journal, snapshots), expiry, counters
  * and the policy. What the core is and how its pieces fit: core_priv.h. */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +9,10 @@
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/store.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 int64_t core_now(struct core *c)
 {
@@ -36,6 +34,16 @@ static void slot_key(void *arg, const void *value, void *key)
 	slot_elem(arg, value, &e);
 	k = key_of(&e);
 	memcpy(key, &k, sizeof(k));
+}
+
+static void pcp_key(const void *value, void *key)
+{
+	struct rule r;
+	struct pcp_name n;
+
+	rec_get(value, &r);
+	n = pcp_name_of_rule(&r);
+	memcpy(key, &n, sizeof(n));
 }
 
 struct core *core_new(const struct core_params *p)
@@ -64,6 +72,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutex_init(&c->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&c->devices_changed, NULL);
+	pthread_mutex_init(&c->devices_mu, NULL);
 	pthread_cond_init(&c->flight_done, NULL);
 	pthread_mutex_init(&c->members_mu, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
@@ -106,6 +115,7 @@ void core_free(struct core *c)
 	free(c->f.members);
 	touched_free(&c->b.tt);
 	pthread_cond_destroy(&c->devices_changed);
+	pthread_mutex_destroy(&c->devices_mu);
 	pthread_cond_destroy(&c->flight_done);
 	pthread_mutex_destroy(&c->members_mu);
 	pthread_mutex_destroy(&c->lock);

@@ -9,7 +9,7 @@
  *   1. igdd/upnp_device.c ctl_mu (the supervisor's state; released before it takes sdk_lock),
  *      then sdk_lock (libupnp's handles: written to stop or start libupnp, read to send GENA events;
  *      SOAP threads hold neither, so stopping libupnp can wait for them);
- *   2. firewall/core/core_devices.c core_devices_mu (the household's device entries, one change at a
+ *   2. this core's devices_mu (core_devices.c: the household's device entries, one change at a
  *      time: it calls the core's entry points holding it);
  *   3. this core's lock (recursive; the device table is read and fed only under it). Under it the core
  *      calls on_change, after a change committed, which may take only leaf locks (upnp ev_lock, iwf
@@ -280,6 +280,9 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res);
 /* Runs fn with the device table under the core's lock (the only safe way to feed or read it while
  * other threads call the core). fn must not call back into the core. Returns fn's value (0 if no table). */
 int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *t), void *arg);
+/* Whether the core was given a device table (core_params.devices): fixed from core_new on, so asked
+ * without the lock. */
+bool core_has_devices(const struct core *c);
 /* The household blocked apps on the device with this MAC (device.h): every rule an app (UPnP, PCP,
  * NAT-PMP) made for one of its addresses or from one goes, as one batch (one journal sync, one firewall
  * transaction; none when nothing matched). Events: CORE_EV_DELETED. *removed (may be NULL): how many.

@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The household's decisions about devices (see core_devices.h), built on the core's entry points
- * (core_with_devices, core_meta_get/set, core_remove_app_rules): nothing here reaches inside struct core. */
+ * (core_with_devices, core_meta_get/set, core_remove_app_rules): nothing here reaches inside struct core
+ * but for its devices_mu. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "firewall/core/core_devices.h"
+#include "firewall/core/core_priv.h"
 #include "firewall/core/device.h"
 #include "firewall/lib/log.h"
 
 #define NAME_KEY_FMT "device_name_%d"   /* + registry slot: the store meta key of one device name */
 #define NAME_KEY_MAX 24
-
-/* One change at a time (web and control threads): choosing the slot, writing it and putting it in the
- * table belong together, and the core's lock cannot be held across core_meta_set. */
-static pthread_mutex_t core_devices_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct name_op {
 	uint8_t mac[6];
@@ -90,7 +88,9 @@ enum verdict core_set_device(struct core *c, const uint8_t mac[6], const char *n
 	if (!mac_usable(mac) || (name && !device_name_valid(name)))
 		return V_INVALID;
 	memcpy(was.mac, mac, 6);
-	pthread_mutex_lock(&core_devices_mu);
+	/* one change at a time (web and control threads): choosing the slot, writing it and putting it in
+	 * the table belong together, and the core's lock cannot be held across core_meta_set */
+	pthread_mutex_lock(&c->devices_mu);
 	if (core_with_devices(c, slot_locked, &was) <= 0) {
 		v = V_DISABLED;
 		goto out;
@@ -132,7 +132,7 @@ enum verdict core_set_device(struct core *c, const uint8_t mac[6], const char *n
 		out->apps_blocked = v == V_OK ? op.apps_blocked : was.apps_blocked;
 	}
 out:
-	pthread_mutex_unlock(&core_devices_mu);
+	pthread_mutex_unlock(&c->devices_mu);
 	if (out)
 		out->present = was.present;
 	return v;

@@ -6,7 +6,7 @@
  *
  * Durable in the core's store: one meta value per registry slot, "device_name_N" = a device_name_record
  * ("" = a freed slot), so a change is one small atomic write and never rewrites the others.
- * Locks: core_devices_mu (this file's, one change at a time), then the core's (core.h, lock order). */
+ * Locks: the core's devices_mu (one change at a time), then the core's lock (core.h, lock order). */
 #ifndef IGDD_CORE_DEVICES_H
 #define IGDD_CORE_DEVICES_H
 

@@ -2,19 +2,17 @@
 /* The core's kernel elements: keys, the transaction a batch sends, what a batch touched, the
  * element index (which rules hold each element) and the elements the kernel could refuse side by side. */
 #include <errno.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 bool slot_is_inline(const void *v)
 {
@@ -40,13 +38,6 @@ size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_hol
 	}
 	*h = s->h;
 	return s->n;
-}
-uint32_t slot_first_id(const void *v)
-{
-	const struct slot_holder *h;
-	struct slot_holder one;
-
-	return slot_holders(v, &h, &one) ? h[0].id : 0;
 }
 void slot_free(void *v)
 {

@@ -1,18 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's rule table and its indexes: owners (quotas), PCP mapping names, port mappings in id
  * order. */
-#include <errno.h>
-#include <malloc.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/device.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
 
@@ -85,16 +80,6 @@ struct pcp_name pcp_name_of_rule(const struct rule *r)
 
 	return pcp_name_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL,
 			   peer ? r->remote_port : 0);
-}
-
-void pcp_key(const void *value, void *key)
-{
-	struct rule r;
-	struct pcp_name n;
-
-	rec_get(value, &r);
-	n = pcp_name_of_rule(&r);
-	memcpy(key, &n, sizeof(n));
 }
 
 /* Does x (recording r) hold its name in the index (*n: the name)? Not when it has none, or another
@@ -191,48 +176,6 @@ static void order_del(struct id_order *o, uint32_t id)
 	}
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Makes the array exact (no tombstones, sorted) for a reader: false when out of memory. */
-bool order_ready(struct core *c)
-{
-	struct id_order *o = &c->pm_order;
-	size_t pos = 0, n = 0;
-	struct rec *x;
-
-	if (o->stale) {
-		size_t want = c->n_kind[RULE_PORTMAP];
-		uint32_t *p = want > o->cap ? realloc(o->ids, want * sizeof(*p)) : o->ids;
-
-		if (p == NULL)
-			return false;
-		if (want > o->cap) {
-			o->ids = p;
-			o->cap = want;
-		}
-		while ((x = hmap_next(c->rules, &pos)) != NULL)
-			if (x->kind == RULE_PORTMAP && n < want)
-				o->ids[n++] = x->id;
-		if (n > 1)
-			qsort(o->ids, n, sizeof(*o->ids), cmp_u32);
-		o->n = n;
-		o->dead = 0;
-		o->stale = false;
-	} else if (o->dead) {
-		for (size_t i = 0; i < o->n; i++)
-			if (!(o->ids[i] & ID_DEAD))
-				o->ids[n++] = o->ids[i];
-		o->n = n;
-		o->dead = 0;
-	}
-	return true;
-}
-
 /* ---------- table ---------- */
 
 void note_expiry(struct core *c, int64_t expires)
@@ -271,22 +214,4 @@ void table_remove(struct core *c, struct rec *x)
 	c->n_kind[x->kind]--;
 	if (x->kind == RULE_PORTMAP)
 		order_del(&c->pm_order, x->id);
-}
-
-uint32_t alloc_id(struct core *c)
-{
-	bool small = hmap_count(c->rules) < ID_SMALL_MAX;
-	uint32_t lo = small ? 1 : ID_SMALL_MAX + 1, hi = small ? ID_SMALL_MAX : RULE_ID_MAX;
-
-	/* Bounded: there are at most count rules, so at most count + 1 probes find a free id. */
-	for (size_t n = 0; n <= hmap_count(c->rules) + 1; n++) {
-		uint32_t id = c->next_id;
-
-		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
-		if (id < lo || id > hi)
-			continue;
-		if (rec_by_id(c, id) == NULL)
-			return id;
-	}
-	return 0;
 }

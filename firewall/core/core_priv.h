@@ -31,17 +31,15 @@
 #ifndef IGDD_CORE_PRIV_H
 #define IGDD_CORE_PRIV_H
 
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
+
 #include "firewall/core/core.h"
-#include "firewall/lib/hmap.h"
+#include "firewall/core/store.h"
 #include "firewall/lib/log.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/nft/fw.h"
+
+struct hmap;
 
 /* The canonical key of a kernel element; laid out without padding so it can be hashed as bytes. */
 struct elem_key {
@@ -162,6 +160,8 @@ struct core {
 	bool counters_skipped;   /* the last read was skipped: too many elements (logged once) */
 	pthread_mutex_t lock;     /* recursive: the batch owner calls the entry points while holding it */
 	pthread_cond_t devices_changed;   /* with lock: the device table was fed (core_with_devices) */
+	pthread_mutex_t devices_mu;       /* core_set_device's, taken before lock: one change of the
+					   * household's device entries at a time (core_devices.c) */
 	unsigned holds;                   /* times the thread holding lock holds it (core_lock) */
 	pthread_cond_t flight_done;       /* with lock: the flight ended */
 	pthread_mutex_t members_mu;       /* group members' waits (struct group_member) */
@@ -252,7 +252,6 @@ void notify(struct core *c, const struct rule *r, enum core_event ev);
 /* core_elems.c */
 bool slot_is_inline(const void *v);
 size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one);
-uint32_t slot_first_id(const void *v);
 void slot_free(void *v);
 struct elem_key key_of(const struct fw_elem *e);
 size_t rule_elems(const struct rule *r, struct fw_elem out[2]);
@@ -272,8 +271,6 @@ void detach_rule(struct core *c, struct touched *tt, const struct rec *x);
 
 /* core_record.c */
 size_t rec_size(const struct rule *r);
-uint8_t *put(uint8_t *p, const void *src, size_t n);
-const uint8_t *get(const uint8_t *p, void *dst, size_t n);
 void rec_set(struct rec *x, const struct rule *r);
 void rec_get(const struct rec *x, struct rule *r);
 struct rec *rec_new(const struct rule *r);
@@ -287,16 +284,13 @@ struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uin
 			    const struct in6_addr *peer, uint16_t peer_port);
 bool pcp_named(const struct rule *r);
 struct pcp_name pcp_name_of_rule(const struct rule *r);
-void pcp_key(const void *value, void *key);
 bool pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n);
 void pcp_unindex(struct core *c, const struct rec *x);
 int pcp_index(struct core *c, struct rec *x);
 size_t order_find(const struct id_order *o, uint32_t id);
-bool order_ready(struct core *c);
 void note_expiry(struct core *c, int64_t expires);
 int table_insert(struct core *c, struct rec *x);
 void table_remove(struct core *c, struct rec *x);
-uint32_t alloc_id(struct core *c);
 
 /* core_batch.c */
 bool batch_reserve(struct core *c);

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's reads: rules by id, by PCP name, by external port, in id order, as a client may see them. */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
-#include "firewall/lib/addr.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/hmap.h"
-#include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* Counters of a rule: the sum over its elements as last read from the kernel. */
 void fill_counters(struct core *c, struct rule *r)
@@ -60,6 +56,15 @@ enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct 
 	core_unlock(c);
 	return x ? V_OK : V_NOT_FOUND;
 }
+
+static uint32_t slot_first_id(const void *v)
+{
+	const struct slot_holder *h;
+	struct slot_holder one;
+
+	return slot_holders(v, &h, &one) ? h[0].id : 0;
+}
+
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
 			       const struct in6_addr *remote, uint8_t remote_len, struct rule *out)
 {
@@ -159,6 +164,48 @@ enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *
 static bool reader_sees_all(struct core *c, const struct core_reader *rd)
 {
 	return !rd->own_only && (rd->privileged || !c->p.policy.secure_mode);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Makes the array exact (no tombstones, sorted) for a reader: false when out of memory. */
+static bool order_ready(struct core *c)
+{
+	struct id_order *o = &c->pm_order;
+	size_t pos = 0, n = 0;
+	struct rec *x;
+
+	if (o->stale) {
+		size_t want = c->n_kind[RULE_PORTMAP];
+		uint32_t *p = want > o->cap ? realloc(o->ids, want * sizeof(*p)) : o->ids;
+
+		if (p == NULL)
+			return false;
+		if (want > o->cap) {
+			o->ids = p;
+			o->cap = want;
+		}
+		while ((x = hmap_next(c->rules, &pos)) != NULL)
+			if (x->kind == RULE_PORTMAP && n < want)
+				o->ids[n++] = x->id;
+		if (n > 1)
+			qsort(o->ids, n, sizeof(*o->ids), cmp_u32);
+		o->n = n;
+		o->dead = 0;
+		o->stale = false;
+	} else if (o->dead) {
+		for (size_t i = 0; i < o->n; i++)
+			if (!(o->ids[i] & ID_DEAD))
+				o->ids[n++] = o->ids[i];
+		o->n = n;
+		o->dead = 0;
+	}
+	return true;
 }
 
 enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_t index, struct rule *out)

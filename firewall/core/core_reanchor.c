@@ -2,19 +2,21 @@
 /* The core's devices and prefixes: re-anchoring rules when the delegated prefix changes, resolving
  * pending stable addresses, giving a rule to a device. */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
+#include "firewall/core/device.h"
+#include "firewall/core/policy.h"
 #include "firewall/core/reanchor.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* ---------- devices and prefixes ---------- */
 
@@ -336,6 +338,11 @@ int core_with_devices(struct core *c, int (*fn)(void *arg, struct device_table *
 		pthread_cond_broadcast(&c->devices_changed);   /* core_add_wait may be waiting for an address */
 	core_unlock(c);
 	return rc;
+}
+
+bool core_has_devices(const struct core *c)
+{
+	return c->p.devices != NULL;
 }
 
 void core_set_start_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old_len,

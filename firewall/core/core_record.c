@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's table keeps each rule as a compact record (struct rec, core_priv.h); these encode and
  * decode it. */
-#include <errno.h>
 #include <malloc.h>
-#include <pthread.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
-#include "firewall/lib/hmap.h"
-#include "firewall/lib/log.h"
 
 /* ---------- the table's record of a rule ---------- */
 
@@ -85,13 +79,13 @@ size_t rec_size(const struct rule *r)
 	return offsetof(struct rec, var) + len;
 }
 
-uint8_t *put(uint8_t *p, const void *src, size_t n)
+static uint8_t *put(uint8_t *p, const void *src, size_t n)
 {
 	memcpy(p, src, n);
 	return p + n;
 }
 
-const uint8_t *get(const uint8_t *p, void *dst, size_t n)
+static const uint8_t *get(const uint8_t *p, void *dst, size_t n)
 {
 	memcpy(dst, p, n);
 	return p + n;

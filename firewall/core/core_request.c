@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The core's requests: add, refresh, delete, renonce, and the verdicts they pass (policy, ownership,
  * clashes, ports). */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "firewall/core/core.h"
 #include "firewall/core/core_priv.h"
-#include "firewall/core/reanchor.h"
+#include "firewall/core/device.h"
+#include "firewall/core/policy.h"
+#include "firewall/core/rule.h"
 #include "firewall/lib/addr.h"
 #include "firewall/lib/hmap.h"
-#include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* ---------- requests ---------- */
 
@@ -197,6 +196,24 @@ static enum verdict pick_port(struct core *c, const struct core_add_req *req, st
 			return V_OK;
 	}
 	return req->port == CORE_PORT_IN_BLOCK ? V_QUOTA : V_CONFLICT;
+}
+
+static uint32_t alloc_id(struct core *c)
+{
+	bool small = hmap_count(c->rules) < ID_SMALL_MAX;
+	uint32_t lo = small ? 1 : ID_SMALL_MAX + 1, hi = small ? ID_SMALL_MAX : RULE_ID_MAX;
+
+	/* Bounded: there are at most count rules, so at most count + 1 probes find a free id. */
+	for (size_t n = 0; n <= hmap_count(c->rules) + 1; n++) {
+		uint32_t id = c->next_id;
+
+		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
+		if (id < lo || id > hi)
+			continue;
+		if (rec_by_id(c, id) == NULL)
+			return id;
+	}
+	return 0;
 }
 
 static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)

@@ -545,7 +545,6 @@ static void open_devwatch(struct daemon *d)
 	for (size_t i = 0; i < d->conf.fw.n_lan && i < LANIF_MAX_IFS; i++)
 		snprintf(wp.lan_ifname[wp.n_lan++], sizeof(wp.lan_ifname[0]), "%s", d->conf.fw.lan_ifname[i]);
 	wp.lan_bounds_policy = d->info->lan_is_link;
-	wp.core_has_devices = d->info->lan_is_link;   /* open_core hands the table over on that condition */
 	wp.on_lan = lan_changed;
 	wp.lan_arg = d;
 	wp.stable_after = d->conf.stable_after;

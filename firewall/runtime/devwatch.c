@@ -232,9 +232,10 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 
 	(void)fd;
 	(void)events;
-	/* without a device table in the core, core_with_devices would call nobody: the interface facts
-	 * (WAN address, the LAN's addresses) must still follow the kernel */
-	n = dw->p.core_has_devices ? core_with_devices(dw->core, read_locked, dw) : read_locked(dw, dw->devices);
+	/* The core judges requests by this device table when daemon.c handed it over (igdd). pcpd's core
+	 * has none: core_with_devices would call nobody, and the interface facts (WAN address, the LAN's
+	 * addresses) must still follow the kernel, read without the core's lock (nothing of it is shared). */
+	n = core_has_devices(dw->core) ? core_with_devices(dw->core, read_locked, dw) : read_locked(dw, dw->devices);
 	if (n < 0)
 		log_warn("rtnetlink");
 	tell_lan(dw);

@@ -28,9 +28,6 @@ struct devwatch_params {
 	/* The LAN interfaces are links hosts sit on (igdd): targets and requesters are bounded by their
 	 * subnets (core_set_lan). pcpd's subscribers are routed, so it leaves this off. */
 	bool lan_bounds_policy;
-	/* The core judges requests by this device table (igdd; daemon.c hands it over). pcpd's core has
-	 * none: then rtnetlink is read without the core's lock (nothing of it is shared with the core). */
-	bool core_has_devices;
 	/* Told on the loop thread whenever the LAN interfaces' links or addresses changed (and once at
 	 * devwatch_start): front ends that bind to the LAN follow it. May be NULL. */
 	void (*on_lan)(void *arg, const struct lanif_set *lan);

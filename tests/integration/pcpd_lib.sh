@@ -3,6 +3,8 @@
 # pcpd in a lab (sourced by cgn_lib.sh, iwf_lib.sh, t_failover.sh): its configuration, start and kill.
 # Everything of one pcpd lives in one directory DIR: pcpd.conf, pcpd.log, pcpd.pid, pcpd.sock.
 PCPD_BIN=${IGDD_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/pcpd/pcpd
+# shellcheck source-path=SCRIPTDIR source=../lab/proc.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lab" && pwd)/proc.sh"
 
 # pcpd_conf KEY=VALUE...: a lab pcpd's configuration on stdout: what every lab shares (WAN on wan0, CGN
 # subscribers 100.64.0.0/24, run as root, no UPnP, no web UI, no rate limit), then the KEY=VALUE given;
@@ -46,9 +48,9 @@ pcpd_start() {
 
 # pcpd_kill9 DIR: SIGKILL, waits (≤ 3 s) until it is gone
 pcpd_kill9() {
-	local pid i
+	local pid
 	pid=$(cat "$1/pcpd.pid" 2>/dev/null) || return 0
 	kill -KILL "$pid" 2>/dev/null || true
-	for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	_lab_wait_gone "$pid" 30 || true
 	rm -f "$1/pcpd.pid" "$1/pcpd.sock"
 }

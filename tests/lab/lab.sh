@@ -44,6 +44,8 @@ TOP=$(cd "$LAB_TOOLS/../.." && pwd)
 LAB_PY=/usr/bin/python3
 IGDD_BIN=${IGDD_BUILD:-$TOP}/igdd/igdd
 IGDCTL_BIN=${IGDD_BUILD:-$TOP}/igdd/igdctl
+# shellcheck source-path=SCRIPTDIR source=proc.sh
+. "$LAB_TOOLS/proc.sh"
 
 # Addresses (documentation and unique-local ranges only).
 export WAN_V4=203.0.113.2 WAN_V6=2001:db8:ffff::2
@@ -293,23 +295,6 @@ lab_background() {
 	local pid=$!
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >>"$LAB_DIR/pids"
-}
-
-_lab_alive() {
-	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-# _lab_wait_gone PID TENTHS: wait until PID exits (at most TENTHS * 0.1 s)
-_lab_wait_gone() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		_lab_alive "$1" || return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 lab_down() {

@@ -390,6 +390,20 @@ START_TEST(monitor_and_resync_after_foreign_changes)
 }
 END_TEST
 
+/* n pinholes, one per address of 2001:db8:<net>::/48, all to the same port: the large sets. */
+static struct fw_elem *many_pinholes(size_t n, unsigned net, uint16_t proto, uint16_t port, uint64_t timeout_ms)
+{
+	struct fw_elem *v = calloc(n, sizeof(*v));
+	char a[64];
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "2001:db8:%x::%zx:%zx", net, (i + 1) >> 16, (i + 1) & 0xffff);
+		v[i] = elem_pinhole(a, proto, port, timeout_ms);
+	}
+	return v;
+}
+
 static void foreign_commit(void)
 {
 	ck_assert_int_eq(system("nft add table inet other_quiet"), 0);
@@ -403,15 +417,9 @@ START_TEST(monitor_deaf_only_for_our_large_batches)
 	struct fw_config c = standalone_cfg();
 	struct fw *fw = new_fw(&c);
 	size_t n = 5000;
-	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct fw_elem *v = many_pinholes(n, 5, IPPROTO_TCP, 443, 0);
 	struct collected got = { .n = 0 };
-	char a[64];
 
-	ck_assert_ptr_nonnull(v);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(a, sizeof(a), "2001:db8:5::%zx", i + 1);
-		v[i] = elem_pinhole(a, IPPROTO_TCP, 443, 0);
-	}
 	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
 	ck_assert_msg(fw->ops->commit(fw, NULL, 0, v, n) == 0, "commit: %s", fw->err);
 	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);   /* our own, quiet */
@@ -449,15 +457,9 @@ START_TEST(large_resync_without_counter_dump)
 	struct fw_config c = standalone_cfg();
 	struct fw *fw = new_fw(&c);
 	size_t n = FW_COUNTERS_MAX_ELEMS + 1000;
-	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct fw_elem *v = many_pinholes(n, 6, IPPROTO_UDP, 5000, 0);
 	struct collected got = { .n = 0 };
-	char a[64];
 
-	ck_assert_ptr_nonnull(v);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(a, sizeof(a), "2001:db8:6::%zx:%zx", i >> 16, i & 0xffff);
-		v[i] = elem_pinhole(a, IPPROTO_UDP, 5000, 0);
-	}
 	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync into a fresh table: %s", fw->err);
 	ck_assert_msg(fw->ops->resync(fw, v, n - 1) == 0, "resync over the sets: %s", fw->err);
 	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
@@ -504,15 +506,10 @@ START_TEST(chunked_resync_no_window)
 	struct fw_config c = standalone_cfg();
 	struct fw *fw = new_fw(&c);
 	size_t n = 3500;
-	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct fw_elem *v = many_pinholes(n, 8, IPPROTO_TCP, 7000, 3600 * 1000);
 	struct collected got = { .n = 0 };
-	char a[64], *t;
+	char *t;
 
-	ck_assert_ptr_nonnull(v);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(a, sizeof(a), "2001:db8:8::%zx", i + 1);
-		v[i] = elem_pinhole(a, IPPROTO_TCP, 7000, 3600 * 1000);
-	}
 	fw_nft_chunked_resync_min = 1;
 	fw_nft_resync_chunk_elems = 1000;
 	fw_nft_between_resync_chunks = between_chunks;
@@ -594,11 +591,10 @@ START_TEST(chunked_resync_integrated)
 	struct fw_config c = standalone_cfg();
 	struct fw *fw;
 	size_t n = 2500;
-	struct fw_elem *v = calloc(n, sizeof(*v));
+	struct fw_elem *v = many_pinholes(n, 8, IPPROTO_UDP, 7001, 0);
 	struct collected got = { .n = 0 };
-	char a[64], *t;
+	char *t;
 
-	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(system("nft add table inet fw4 && "
 				"nft add chain inet fw4 forward '{ type filter hook forward priority filter; policy drop; }' && "
 				"nft add chain inet fw4 forward_wan && "
@@ -607,10 +603,6 @@ START_TEST(chunked_resync_integrated)
 	c.mode = FW_INTEGRATED;
 	fw = new_fw(&c);
 	ck_assert_int_eq(system("nft add rule inet fw4 forward_wan jump igdd_forward"), 0);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(a, sizeof(a), "2001:db8:8::%zx", i + 1);
-		v[i] = elem_pinhole(a, IPPROTO_UDP, 7001, 0);
-	}
 	fw_nft_chunked_resync_min = 1;
 	fw_nft_resync_chunk_elems = 1000;
 	for (int round = 0; round < 3; round++) {
@@ -645,14 +637,8 @@ START_TEST(resync_larger_than_the_send_buffer)
 	struct fw_config c = standalone_cfg();
 	struct fw *fw = new_fw(&c);
 	size_t n = 800000;
-	struct fw_elem *v = calloc(n, sizeof(*v));
-	char a[64];
+	struct fw_elem *v = many_pinholes(n, 7, IPPROTO_TCP, 6000, 0);
 
-	ck_assert_ptr_nonnull(v);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(a, sizeof(a), "2001:db8:7::%zx:%zx", i >> 16, i & 0xffff);
-		v[i] = elem_pinhole(a, IPPROTO_TCP, 6000, 0);
-	}
 	fw_nft_chunked_resync_min = SIZE_MAX;   /* the one-transaction rebuild (resync_whole) */
 	ck_assert_msg(fw->ops->resync(fw, v, n) == 0, "resync of %zu: %s", n, fw->err);
 	ck_assert_int_eq(fw->ops->monitor_read(fw), 0);
