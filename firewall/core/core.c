@@ -31,8 +31,8 @@ static void slot_key(void *arg, const void *value, void *key)
 	struct fw_elem e;
 	struct elem_key k;
 
-	slot_elem(arg, value, &e);
-	k = key_of(&e);
+	core_slot_elem(arg, value, &e);
+	k = core_key_of(&e);
 	memcpy(key, &k, sizeof(k));
 }
 
@@ -41,8 +41,8 @@ static void pcp_key(const void *value, void *key)
 	struct rule r;
 	struct pcp_name n;
 
-	rec_get(value, &r);
-	n = pcp_name_of_rule(&r);
+	core_rec_get(value, &r);
+	n = core_pcp_name_of_rule(&r);
 	memcpy(key, &n, sizeof(n));
 }
 
@@ -95,7 +95,7 @@ void core_free(struct core *c)
 	pos = 0;
 	if (c->elems)
 		while ((v = hmap_next(c->elems, &pos)) != NULL) {
-			slot_free(v);
+			core_slot_free(v);
 		}
 	pos = 0;
 	if (c->clash)
@@ -113,7 +113,7 @@ void core_free(struct core *c)
 	free(c->b.members);
 	free(c->f.ops);
 	free(c->f.members);
-	touched_free(&c->b.tt);
+	core_touched_free(&c->b.tt);
 	pthread_cond_destroy(&c->devices_changed);
 	pthread_mutex_destroy(&c->devices_mu);
 	pthread_cond_destroy(&c->flight_done);
@@ -140,14 +140,14 @@ static const char *load_problem(struct core *c, const struct rule *r)
 		return why;
 	if (r->id == 0 || r->id > RULE_ID_MAX)
 		return "id out of range";
-	if (rec_by_id(c, r->id) != NULL)
+	if (core_rec_by_id(c, r->id) != NULL)
 		return "id used twice";
 	if (r->state == RULE_GONE)
 		return "a removed rule";
 	/* expiries are lease seconds ahead of a clock: without a lease there is none to have */
 	if (r->expires != 0 && r->lease == 0)
 		return "an expiry without a lease";
-	if (rule_clashes(c, r, 0))
+	if (core_rule_clashes(c, r, 0))
 		return "the firewall cannot hold it beside a rule loaded before it";
 	return NULL;
 }
@@ -173,16 +173,16 @@ static int load_one(void *arg, const struct rule *in)
 	 * also bounds every expiry to now + 2^32 s, so the millisecond arithmetic on it cannot overflow. */
 	if (lc->tmp.expires != 0 && lc->tmp.expires - lc->now > (int64_t)lc->tmp.lease)
 		lc->tmp.expires = lc->now + lc->tmp.lease;
-	x = rec_new(&lc->tmp);
+	x = core_rec_new(&lc->tmp);
 	if (x == NULL)
 		return -1;
-	if (table_insert(lc->c, x) < 0) {
+	if (core_table_insert(lc->c, x) < 0) {
 		free(x);
 		return -1;
 	}
-	if (attach_rule(lc->c, NULL, x) < 0) {
-		detach_rule(lc->c, NULL, x);
-		table_remove(lc->c, x);
+	if (core_attach_rule(lc->c, NULL, x) < 0) {
+		core_detach_rule(lc->c, NULL, x);
+		core_table_remove(lc->c, x);
 		free(x);
 		return -1;
 	}
@@ -203,11 +203,11 @@ static struct fw_elem *all_elems(struct core *c, int64_t now, size_t *n)
 	if (arr == NULL)
 		return NULL;
 	while ((v = hmap_next(c->elems, &pos)) != NULL) {
-		if (!slot_elem(c, v, &arr[*n])) {
+		if (!core_slot_elem(c, v, &arr[*n])) {
 			free(arr);
 			return NULL;
 		}
-		arr[(*n)++].timeout_ms = slot_timeout_ms(c, v, now);
+		arr[(*n)++].timeout_ms = core_slot_timeout_ms(c, v, now);
 	}
 	return arr;
 }
@@ -233,7 +233,7 @@ int core_start(struct core *c, char *err, size_t errlen)
 	bool moved;
 	int rc = 0;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	lc.now = core_now(c);
 	if (c->p.store && store_load(c->p.store, load_one, &lc, err, errlen) < 0) {
 		rc = -1;
@@ -244,14 +244,14 @@ int core_start(struct core *c, char *err, size_t errlen)
 			 lc.expired, lc.skipped);
 	/* The prefix changed while we were away: move the restored rules in memory, so the resync below
 	 * is the one transaction that installs them, and no old-prefix address ever reaches the kernel. */
-	moved = c->start_reanchor && reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len,
+	moved = c->start_reanchor && core_reanchor_locked(c, &c->sr_old, c->sr_old_len, &c->sr_new, c->sr_new_len,
 						     false, NULL) == 0;
 	c->start_reanchor = false;
 	/* Only when the disk holds rules the table no longer does: otherwise it says what the table says,
-	 * and the journal replayed counts toward the next snapshot (maybe_snapshot). A snapshot of a
+	 * and the journal replayed counts toward the next snapshot (core_maybe_snapshot). A snapshot of a
 	 * million rules was seconds of a restart, before the resync. */
 	if (c->p.store && (lc.expired || lc.skipped || moved))
-		snapshot_locked(c);  /* forgets the expired and skipped rules on disk too, and the old prefix */
+		core_snapshot_locked(c);  /* forgets the expired and skipped rules on disk too, and the old prefix */
 	if (resync_locked(c) < 0) {
 		snprintf(err, errlen, "firewall: %s", c->p.fw->err);
 		rc = -1;
@@ -276,13 +276,13 @@ static bool snap_next(void *arg, struct rule *out)
 
 	if (x == NULL)
 		return false;
-	rec_get(x, out);
+	core_rec_get(x, out);
 	if (it->counters)
-		fill_counters(it->c, out);
+		core_fill_counters(it->c, out);
 	return true;
 }
 
-int snapshot_locked(struct core *c)
+int core_snapshot_locked(struct core *c)
 {
 	/* the counters as last read, where they are read at all (core_read_counters) */
 	struct snap_iter it = { c, 0, hmap_count(c->elems) <= FW_COUNTERS_MAX_ELEMS };
@@ -295,32 +295,32 @@ int snapshot_locked(struct core *c)
 
 /* A snapshot rewrites every rule: one is due only after at least as many journal lines as rules, so
  * its cost stays O(1) per change however large the table grows. */
-bool snapshot_due(struct core *c)
+bool core_snapshot_due(struct core *c)
 {
 	size_t due = c->p.snapshot_every > hmap_count(c->rules) ? c->p.snapshot_every : hmap_count(c->rules);
 
 	return c->p.store != NULL && store_journal_lines(c->p.store) >= due;
 }
 
-void maybe_snapshot(struct core *c)
+void core_maybe_snapshot(struct core *c)
 {
-	if (snapshot_due(c))
-		snapshot_locked(c);
+	if (core_snapshot_due(c))
+		core_snapshot_locked(c);
 }
 
 int core_snapshot(struct core *c)
 {
 	int rc = 0;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	if (c->p.store)
-		rc = snapshot_locked(c);
+		rc = core_snapshot_locked(c);
 	core_unlock(c);
 	return rc;
 }
 
-/* Journal lines are queued here and written by the batch's one persist_sync. */
-int persist_put(struct core *c, const struct rule *r)
+/* Journal lines are queued here and written by the batch's one core_persist_sync. */
+int core_persist_put(struct core *c, const struct rule *r)
 {
 	if (c->p.store == NULL)
 		return 0;
@@ -331,7 +331,7 @@ int persist_put(struct core *c, const struct rule *r)
 	return 0;
 }
 
-int persist_del(struct core *c, uint32_t id)
+int core_persist_del(struct core *c, uint32_t id)
 {
 	if (c->p.store == NULL)
 		return 0;
@@ -342,7 +342,7 @@ int persist_del(struct core *c, uint32_t id)
 	return 0;
 }
 
-int persist_sync(struct core *c)
+int core_persist_sync(struct core *c)
 {
 	if (c->p.store == NULL || store_sync(c->p.store) == 0)
 		return 0;
@@ -350,7 +350,7 @@ int persist_sync(struct core *c)
 	return -1;
 }
 
-void notify(struct core *c, const struct rule *r, enum core_event ev)
+void core_notify(struct core *c, const struct rule *r, enum core_event ev)
 {
 	if (c->p.on_change)
 		c->p.on_change(c->p.change_arg, r, ev);
@@ -375,13 +375,13 @@ int64_t core_expire(struct core *c)
 				next = r->expires;
 			continue;
 		}
-		if (!rules_push(&gone, &n, &cap, r))
+		if (!core_rules_push(&gone, &n, &cap, r))
 			break;
 	}
 	c->next_expiry = next;
 	/* The kernel has (or soon will have) timed these elements out itself; a failure here is not fatal. */
 	for (size_t i = 0; i < n; i++)
-		remove_rule(c, gone[i], CORE_EV_EXPIRED, true);
+		core_remove_rule(c, gone[i], CORE_EV_EXPIRED, true);
 	free(gone);
 done:
 	wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
@@ -392,7 +392,7 @@ int core_reconcile(struct core *c)
 {
 	int rc;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	rc = resync_locked(c);
 	c->reconciles++;
 	core_unlock(c);
@@ -433,15 +433,15 @@ static int dump_counters(void *arg)
 
 static void take_counter(struct core *c, const struct fw_elem *e)
 {
-	struct elem_key k = key_of(e);
+	struct elem_key k = core_key_of(e);
 	void *v = hmap_get(c->elems, &k);
 	struct elem_slot *s;
 
 	/* an element that never counted anything keeps its slot inline (a CGN's are never read at all);
 	 * one gone meanwhile (a group committed during the dump) is not there any more */
-	if (v == NULL || (slot_is_inline(v) && e->packets == 0 && e->bytes == 0))
+	if (v == NULL || (core_slot_is_inline(v) && e->packets == 0 && e->bytes == 0))
 		return;
-	if ((s = slot_alloc(c, &k, v)) == NULL)
+	if ((s = core_slot_alloc(c, &k, v)) == NULL)
 		return;   /* out of memory: this counter is not kept */
 	/* the first read after a start only learns what the kernel counted before it */
 	if (c->counters_read && e->packets > s->packets)
@@ -456,7 +456,7 @@ int core_read_counters(struct core *c)
 	size_t n;
 	int rc;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	/* Reading counters is a dump of every element, and the kernel's dump of a hashed set walks it
 	 * again from the start for every buffer it fills: quadratic. At 2,000,000 elements (a CGN's
 	 * million mappings) one read took minutes of kernel time, under our lock. Above the bound the
@@ -472,7 +472,7 @@ int core_read_counters(struct core *c)
 	}
 	c->counters_skipped = false;
 	/* the dump (it grows with the table) runs without the lock: requests go on meanwhile */
-	rc = firewall_io_unlocked(c, dump_counters, &cr);
+	rc = core_io_unlocked(c, dump_counters, &cr);
 	for (size_t i = 0; i < cr.n; i++)
 		take_counter(c, &cr.e[i]);
 	if (rc == 0)
@@ -503,7 +503,7 @@ int core_meta_get(struct core *c, const char *key, char *buf, size_t len)
 {
 	int rc = -1;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_get(c->p.store, key, buf, len);
 	core_unlock(c);
@@ -513,7 +513,7 @@ int core_meta_set(struct core *c, const char *key, const char *value)
 {
 	int rc = -1;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	if (c->p.store)
 		rc = store_meta_set(c->p.store, key, value);
 	core_unlock(c);

@@ -35,7 +35,7 @@ static void batch_open(struct core *c)
 
 /* Room for one more change, and for its thread to wait as a member of the group, asked before anything
  * is changed so that recording it (and waiting for it) cannot fail. */
-bool batch_reserve(struct core *c)
+bool core_batch_reserve(struct core *c)
 {
 	struct batch *b = &c->b;
 	size_t ncap = b->cap_ops ? b->cap_ops * 2 : 16;
@@ -60,8 +60,8 @@ bool batch_reserve(struct core *c)
 	return true;
 }
 
-/* Records a change about to be made to r (after batch_reserve); the caller fills note once made. */
-struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev)
+/* Records a change about to be made to r (after core_batch_reserve); the caller fills note once made. */
+struct batch_op *core_batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev)
 {
 	struct batch_op *op = &c->b.ops[c->b.n_ops++];
 
@@ -69,7 +69,7 @@ struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rec *x, en
 	op->ev = ev;
 	op->keep = false;
 	op->x = x;
-	rec_get(x, &op->saved);
+	core_rec_get(x, &op->saved);
 	return op;
 }
 
@@ -91,15 +91,15 @@ static void rec_move(struct core *c, struct rec **xp, struct rec *nx)
 
 /* Rewrites *xp, which is in the table but neither in the element index nor in the PCP index, as r
  * (moving it when r needs more room). -1 when out of memory (nothing changed). */
-int rec_rewrite(struct core *c, struct rec **xp, const struct rule *r)
+int core_rec_rewrite(struct core *c, struct rec **xp, const struct rule *r)
 {
 	struct rec *x = *xp, *nx;
 
-	if (rec_fits(x, r)) {
-		rec_set(x, r);
+	if (core_rec_fits(x, r)) {
+		core_rec_set(x, r);
 		return 0;
 	}
-	if ((nx = rec_new(r)) == NULL)
+	if ((nx = core_rec_new(r)) == NULL)
 		return -1;
 	rec_move(c, xp, nx);
 	free(x);
@@ -109,42 +109,42 @@ int rec_rewrite(struct core *c, struct rec **xp, const struct rule *r)
 /* Makes the table's rule *xp become next, in the element index too (tt: noting the kernel elements).
  * A record without room for next moves: *xp, the table and the batch's records then point at the new
  * place. -1 when out of memory (nothing changed if that was the move). */
-int rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt)
+int core_rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt)
 {
 	struct rec *x = *xp, *nx = NULL;
 	struct rule cur;
 	struct pcp_name was = { .zero = 0 }, now = { .zero = 0 };
-	bool moved, held, named = pcp_named(next), same;
+	bool moved, held, named = core_pcp_named(next), same;
 
-	rec_get(x, &cur);
-	moved = rule_moves(&cur, next);
-	held = pcp_holds(c, x, &cur, &was);
-	if (!rec_fits(x, next) && (nx = malloc(rec_size(next))) == NULL)
+	core_rec_get(x, &cur);
+	moved = core_rule_moves(&cur, next);
+	held = core_pcp_holds(c, x, &cur, &was);
+	if (!core_rec_fits(x, next) && (nx = malloc(core_rec_size(next))) == NULL)
 		return -1;
 	if (named)
-		now = pcp_name_of_rule(next);
+		now = core_pcp_name_of_rule(next);
 	same = held && named && memcmp(&was, &now, sizeof(was)) == 0;
 	if (held && !same)
 		hmap_del(c->pcp, &was);   /* while x still has the name the slot is found by */
 	if (moved)
-		detach_rule(c, tt, x);
+		core_detach_rule(c, tt, x);
 	else
-		touch_rule(c, tt, &cur);   /* the same elements, with a new timeout */
-	owner_adjust(c, &cur, -1);
+		core_touch_rule(c, tt, &cur);   /* the same elements, with a new timeout */
+	core_owner_adjust(c, &cur, -1);
 	if (nx) {
-		rec_set(nx, next);
+		core_rec_set(nx, next);
 		rec_move(c, xp, nx);
 		if (same)
 			(void)hmap_put(c->pcp, &now, nx);  /* likewise a replacement; x is still readable for the compare */
 		free(x);
 		x = nx;
 	} else {
-		rec_set(x, next);   /* in place: a name it kept is still its key */
+		core_rec_set(x, next);   /* in place: a name it kept is still its key */
 	}
-	owner_adjust(c, next, +1);
+	core_owner_adjust(c, next, +1);
 	if (named && !same && hmap_put(c->pcp, &now, x) < 0)
 		log_warnx("core: out of memory naming PCP mapping %u", x->id);
-	return moved ? attach_rule(c, tt, x) : 0;
+	return moved ? core_attach_rule(c, tt, x) : 0;
 }
 
 static void op_undo(struct core *c, struct batch_op *op)
@@ -153,16 +153,16 @@ static void op_undo(struct core *c, struct batch_op *op)
 
 	switch (op->kind) {
 	case OP_INSERTED:
-		detach_rule(c, NULL, x);
-		table_remove(c, x);
+		core_detach_rule(c, NULL, x);
+		core_table_remove(c, x);
 		free(x);
 		break;
 	case OP_REPLACED:
-		if (rule_set(c, &x, &op->saved, NULL) < 0)
+		if (core_rule_set(c, &x, &op->saved, NULL) < 0)
 			log_warnx("core: out of memory restoring rule %u", x->id);
 		break;
 	case OP_REMOVED:
-		if (table_insert(c, x) < 0 || attach_rule(c, NULL, x) < 0)
+		if (core_table_insert(c, x) < 0 || core_attach_rule(c, NULL, x) < 0)
 			log_warnx("core: out of memory restoring rule %u", x->id);
 		break;
 	}
@@ -178,7 +178,7 @@ static void ops_end(struct core *c, struct batch_op *ops, size_t n, bool ok)
 				op_undo(c, &ops[i]);
 	for (size_t i = 0; i < n; i++)
 		if (ok || ops[i].keep) {
-			notify(c, &ops[i].note, ops[i].ev);
+			core_notify(c, &ops[i].note, ops[i].ev);
 			if (ops[i].kind == OP_REMOVED)
 				free(ops[i].x);
 		}
@@ -259,8 +259,8 @@ static bool take_flight(struct core *c, struct txn *t)
 	size_t cap_ops = f->cap_ops, cap_members = f->cap_members;
 	bool ok = !b->broken;
 
-	touched_txn(c, &b->tt, t, core_now(c));
-	touched_free(&b->tt);
+	core_touched_txn(c, &b->tt, t, core_now(c));
+	core_touched_free(&b->tt);
 	if (ok && c->p.store && store_write(c->p.store) < 0) {
 		log_warn("store: cannot write the journal");
 		ok = false;
@@ -291,7 +291,7 @@ static bool fly(struct core *c, struct txn *t)
 		log_warn("store: cannot make the journal durable");
 		return false;
 	}
-	return txn_commit(c, t) == 0;
+	return core_txn_commit(c, t) == 0;
 }
 
 /* Ends the flight (lock held): its members hear ok. A refused flight is undone, and with it the group
@@ -304,7 +304,7 @@ static void land(struct core *c, bool ok)
 	f->busy = false;
 	if (!ok) {
 		ops_end(c, b->ops, b->n_ops, false);
-		touched_free(&b->tt);
+		core_touched_free(&b->tt);
 		wake_members(c, b->members, b->n_members, false);
 		b->n_ops = b->n_members = 0;
 		b->open = b->broken = false;
@@ -335,7 +335,7 @@ static bool group_commit(struct core *c, bool released)
 	} else if (ok) {
 		ok = fly(c, &t);
 	}
-	txn_free(&t);
+	core_txn_free(&t);
 	land(c, ok);
 	return ok;
 }
@@ -350,10 +350,10 @@ static void after_landing(struct core *c)
 
 	if (c->f.busy || b->depth > 0)
 		return;
-	if (b->open && snapshot_due(c))
+	if (b->open && core_snapshot_due(c))
 		group_commit(c, false);
 	if (!b->open) {
-		maybe_snapshot(c);
+		core_maybe_snapshot(c);
 		return;
 	}
 	if (others_waiting(c))
@@ -370,7 +370,7 @@ static void after_landing(struct core *c)
 
 /* The lock, for anything but a request joining a group: the flight landed and an open group committed
  * first. (A thread already holding the lock cannot wait: it reads as it is, as it did its own batch.) */
-void lock_settled(struct core *c)
+void core_lock_settled(struct core *c)
 {
 	lock_counted(c);
 	if (c->b.depth > 0)
@@ -390,9 +390,9 @@ void lock_settled(struct core *c)
 
 /* Runs io (a read of the firewall) with the lock released, as a flight without a group: nothing else
  * uses the firewall or writes the journal meanwhile, requests build the next group, readers wait.
- * The caller holds the lock once, settled (lock_settled), and holds it again when this returns; one
+ * The caller holds the lock once, settled (core_lock_settled), and holds it again when this returns; one
  * holding it more often runs io under it. Returns io's result. */
-int firewall_io_unlocked(struct core *c, int (*io)(void *arg), void *arg)
+int core_io_unlocked(struct core *c, int (*io)(void *arg), void *arg)
 {
 	int rc;
 
@@ -410,7 +410,7 @@ int firewall_io_unlocked(struct core *c, int (*io)(void *arg), void *arg)
 
 enum close_result { CLOSED_OK, CLOSED_UNDONE, LEFT_OPEN, DEFERRED };
 
-/* The caller's thread waits for the group as *me (room was made by batch_reserve, before its change). */
+/* The caller's thread waits for the group as *me (room was made by core_batch_reserve, before its change). */
 static void enlist(struct core *c, struct group_member *me)
 {
 	struct batch *b = &c->b;
@@ -485,7 +485,7 @@ void core_enter_as(struct core *c, bool join_ok)
 	if (join_ok)
 		lock_counted(c);
 	else
-		lock_settled(c);
+		core_lock_settled(c);
 	batch_open(c);
 }
 
@@ -511,7 +511,7 @@ bool core_leave(struct core *c)
 }
 
 /* The verdict of a request once its group ended: one the group could not commit is NO_RESOURCES. */
-enum verdict request_leave_verdict(struct core *c, enum verdict v)
+enum verdict core_request_leave_verdict(struct core *c, enum verdict v)
 {
 	return core_leave_as(c, true) || v != V_OK ? v : V_NO_RESOURCES;
 }

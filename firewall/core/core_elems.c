@@ -14,7 +14,7 @@
 #include "firewall/lib/log.h"
 #include "firewall/nft/fw.h"
 
-bool slot_is_inline(const void *v)
+bool core_slot_is_inline(const void *v)
 {
 	return (uintptr_t)v & SLOT_INLINE_TAG;
 }
@@ -26,11 +26,11 @@ static void *slot_inline_make(uint32_t id, uint32_t which)
 	return (void *)((uintptr_t)id << 2 | (uintptr_t)which << 1 | SLOT_INLINE_TAG);
 }
 /* The holders of an index value: *one is filled for an inline one. Returns how many. */
-size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one)
+size_t core_slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one)
 {
 	const struct elem_slot *s = v;
 
-	if (slot_is_inline(v)) {
+	if (core_slot_is_inline(v)) {
 		one->id = (uint32_t)((uintptr_t)v >> 2);
 		one->which = (uint32_t)((uintptr_t)v >> 1) & 1;
 		*h = one;
@@ -39,18 +39,18 @@ size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_hol
 	*h = s->h;
 	return s->n;
 }
-void slot_free(void *v)
+void core_slot_free(void *v)
 {
 	struct elem_slot *s = v;
 
-	if (v == NULL || slot_is_inline(v))
+	if (v == NULL || core_slot_is_inline(v))
 		return;
 	free(s->h);
 	free(s);
 }
 /* ---------- element keys ---------- */
 
-struct elem_key key_of(const struct fw_elem *e)
+struct elem_key core_key_of(const struct fw_elem *e)
 {
 	struct elem_key k;
 
@@ -76,7 +76,7 @@ struct elem_key key_of(const struct fw_elem *e)
 }
 
 /* The kernel elements a rule needs now (timeouts and counters filled in later). */
-size_t rule_elems(const struct rule *r, struct fw_elem out[2])
+size_t core_rule_elems(const struct rule *r, struct fw_elem out[2])
 {
 	struct in6_addr addrs[2];
 	size_t n = rule_addresses(r, addrs);
@@ -123,14 +123,14 @@ static void txn_push(struct txn *t, bool add, const struct fw_elem *e)
 	(*arr)[(*n)++] = *e;
 }
 
-void txn_free(struct txn *t)
+void core_txn_free(struct txn *t)
 {
 	free(t->del);
 	free(t->add);
 	memset(t, 0, sizeof(*t));
 }
 
-int txn_commit(struct core *c, struct txn *t)
+int core_txn_commit(struct core *c, struct txn *t)
 {
 	unsigned long dropped;
 	int rc;
@@ -155,7 +155,7 @@ int txn_commit(struct core *c, struct txn *t)
 
 /* ---------- touched elements ---------- */
 
-void touched_free(struct touched *tt)
+void core_touched_free(struct touched *tt)
 {
 	hmap_free(tt->seen);
 	free(tt->before);
@@ -188,7 +188,7 @@ static bool touched_grow(struct touched *tt)
 /* Before e's element changes: remember it as the kernel has it, the first time only. tt NULL: no one asks. */
 static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *e)
 {
-	struct elem_key k = key_of(e);
+	struct elem_key k = core_key_of(e);
 	void *v;
 
 	if (tt == NULL || (tt->seen && hmap_get(tt->seen, &k)))
@@ -198,15 +198,15 @@ static void touch_key(struct core *c, struct touched *tt, const struct fw_elem *
 		return;
 	}
 	v = hmap_get(c->elems, &k);
-	if (v == NULL || !slot_elem(c, v, &tt->before[tt->n]))
+	if (v == NULL || !core_slot_elem(c, v, &tt->before[tt->n]))
 		tt->before[tt->n] = *e;
 	tt->existed[tt->n++] = v != NULL;
 }
 
-void touch_rule(struct core *c, struct touched *tt, const struct rule *r)
+void core_touch_rule(struct core *c, struct touched *tt, const struct rule *r)
 {
 	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
+	size_t n = core_rule_elems(r, e);
 
 	for (size_t i = 0; i < n; i++)
 		touch_key(c, tt, &e[i]);
@@ -227,10 +227,10 @@ static bool add_leaves_companion(const struct fw_elem *before, const struct fw_e
  * needs the element, after a delete of the element as the kernel had it if the add would leave
  * something of it (add_leaves_companion); a delete if no rule needs it and the kernel held it;
  * nothing otherwise. */
-void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now)
+void core_touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now)
 {
 	for (size_t i = 0; i < tt->n; i++) {
-		struct elem_key k = key_of(&tt->before[i]);
+		struct elem_key k = core_key_of(&tt->before[i]);
 		const void *v = hmap_get(c->elems, &k);
 		struct fw_elem e;
 
@@ -239,13 +239,13 @@ void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_
 				txn_push(t, false, &tt->before[i]);
 			continue;
 		}
-		if (!slot_elem(c, v, &e)) {
+		if (!core_slot_elem(c, v, &e)) {
 			t->oom = true;   /* cannot happen; refuse the transaction rather than send a wrong element */
 			continue;
 		}
 		if (tt->existed[i] && add_leaves_companion(&tt->before[i], &e))
 			txn_push(t, false, &tt->before[i]);
-		e.timeout_ms = slot_timeout_ms(c, v, now);
+		e.timeout_ms = core_slot_timeout_ms(c, v, now);
 		txn_push(t, true, &e);
 	}
 	if (tt->oom)
@@ -254,14 +254,14 @@ void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_
 
 /* ---------- the element index ---------- */
 
-struct rec *rec_by_id(const struct core *c, uint32_t id)
+struct rec *core_rec_by_id(const struct core *c, uint32_t id)
 {
 	return hmap_get(c->rules, &id);
 }
 
 /* The element an index value stands for, rebuilt from its first rule (counters from the slot). False
  * when that rule is not in the table (never, while the index and the table agree). */
-bool slot_elem(const struct core *c, const void *v, struct fw_elem *out)
+bool core_slot_elem(const struct core *c, const void *v, struct fw_elem *out)
 {
 	const struct slot_holder *h;
 	struct slot_holder one;
@@ -270,13 +270,13 @@ bool slot_elem(const struct core *c, const void *v, struct fw_elem *out)
 	struct rule r;
 
 	memset(out, 0, sizeof(*out));
-	if (slot_holders(v, &h, &one) == 0 || (x = rec_by_id(c, h[0].id)) == NULL)
+	if (core_slot_holders(v, &h, &one) == 0 || (x = core_rec_by_id(c, h[0].id)) == NULL)
 		return false;
-	rec_get(x, &r);
-	if (rule_elems(&r, e) <= h[0].which)
+	core_rec_get(x, &r);
+	if (core_rule_elems(&r, e) <= h[0].which)
 		return false;
 	*out = e[h[0].which];
-	if (!slot_is_inline(v)) {
+	if (!core_slot_is_inline(v)) {
 		out->packets = ((const struct elem_slot *)v)->packets;
 		out->bytes = ((const struct elem_slot *)v)->bytes;
 	}
@@ -284,15 +284,15 @@ bool slot_elem(const struct core *c, const void *v, struct fw_elem *out)
 }
 
 /* Kernel timeout of a slot: the latest expiry of the rules holding it; 0 if any never expires. */
-uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now)
+uint64_t core_slot_timeout_ms(struct core *c, const void *v, int64_t now)
 {
 	const struct slot_holder *h;
 	struct slot_holder one;
-	size_t n = slot_holders(v, &h, &one);
+	size_t n = core_slot_holders(v, &h, &one);
 	int64_t latest = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct rec *x = rec_by_id(c, h[i].id);
+		const struct rec *x = core_rec_by_id(c, h[i].id);
 
 		if (x == NULL || x->expires == 0)
 			return 0;
@@ -304,16 +304,16 @@ uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now)
 }
 
 /* The allocated form of the index value at k (made from an inline one: the index then holds it). */
-struct elem_slot *slot_alloc(struct core *c, const struct elem_key *k, void *v)
+struct elem_slot *core_slot_alloc(struct core *c, const struct elem_key *k, void *v)
 {
 	const struct slot_holder *h;
 	struct slot_holder one;
 	struct elem_slot *s;
 	size_t n;
 
-	if (!slot_is_inline(v))
+	if (!core_slot_is_inline(v))
 		return v;
-	n = slot_holders(v, &h, &one);
+	n = core_slot_holders(v, &h, &one);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->h = malloc(2 * sizeof(*s->h))) == NULL) {
 		free(s);
@@ -347,7 +347,7 @@ static void *slot_new(uint32_t id, uint32_t which)
 
 static bool slot_add_rule(struct core *c, const struct elem_key *k, void *v, uint32_t id, uint32_t which)
 {
-	struct elem_slot *s = slot_alloc(c, k, v);
+	struct elem_slot *s = core_slot_alloc(c, k, v);
 
 	if (s == NULL)
 		return false;
@@ -372,7 +372,7 @@ static bool slot_held_by_only(const void *v, uint32_t id)
 	const struct slot_holder *h;
 	struct slot_holder one;
 
-	return slot_holders(v, &h, &one) == 1 && h[0].id == id;
+	return core_slot_holders(v, &h, &one) == 1 && h[0].id == id;
 }
 
 /* Takes id off a slot that other rules hold too (if it is among them). */
@@ -380,7 +380,7 @@ static void slot_remove_rule(void *v, uint32_t id)
 {
 	struct elem_slot *s = v;
 
-	if (slot_is_inline(v))
+	if (core_slot_is_inline(v))
 		return;
 	for (size_t i = 0; i < s->n; i++)
 		if (s->h[i].id == id) {
@@ -440,7 +440,7 @@ static void clash_index_del(struct core *c, const struct fw_elem *e)
 
 /* Would the kernel refuse e beside an element the index holds (fw_elems_clash)? Elements held by rule
  * `self` alone (a rule being replaced or moved) do not count: they go with it. */
-bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
+bool core_elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 {
 	uint8_t scope[FW_CLASH_SCOPE_LEN];
 	const struct clash_group *g;
@@ -453,7 +453,7 @@ bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 
 		if (!fw_elems_clash(e, &g->elems[i]))
 			continue;
-		k = key_of(&g->elems[i]);
+		k = core_key_of(&g->elems[i]);
 		v = hmap_get(c->elems, &k);
 		if (v && slot_held_by_only(v, self))
 			continue;
@@ -465,42 +465,42 @@ bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self)
 /* One PCP client's MAP with a /64 FILTER and its PEER inside that /64 were both accepted here and then
  * refused by the kernel, which undid everyone's requests in the same batch. What the kernel would
  * refuse is refused here, for the one request that asks for it (V_CONFLICT). */
-bool rule_clashes(struct core *c, const struct rule *r, uint32_t self)
+bool core_rule_clashes(struct core *c, const struct rule *r, uint32_t self)
 {
 	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
+	size_t n = core_rule_elems(r, e);
 
 	for (size_t i = 0; i < n; i++)
-		if (elem_clashes(c, &e[i], self))
+		if (core_elem_clashes(c, &e[i], self))
 			return true;
 	return false;
 }
 
 /* Puts a rule's elements into the index (tt: noting them for the kernel), and sets its state. The rule
  * is in the table already: the index rebuilds its elements from it. */
-int attach_rule(struct core *c, struct touched *tt, struct rec *x)
+int core_attach_rule(struct core *c, struct touched *tt, struct rec *x)
 {
 	struct fw_elem e[2];
 	struct rule rr, *r = &rr;
 	size_t n;
 
-	rec_get(x, r);
-	n = rule_elems(r, e);
+	core_rec_get(x, r);
+	n = core_rule_elems(r, e);
 	x->state = n ? RULE_INSTALLED : RULE_PENDING;
 	for (size_t i = 0; i < n; i++) {
-		struct elem_key k = key_of(&e[i]);
+		struct elem_key k = core_key_of(&e[i]);
 		void *v = hmap_get(c->elems, &k);
 
 		touch_key(c, tt, &e[i]);
 		if (v == NULL) {
 			v = slot_new(r->id, (uint32_t)i);
 			if (v == NULL || hmap_put(c->elems, &k, v) < 0) {
-				slot_free(v);
+				core_slot_free(v);
 				return -1;
 			}
 			if (clash_index_add(c, &e[i]) < 0) {
 				hmap_del(c->elems, &k);
-				slot_free(v);
+				core_slot_free(v);
 				return -1;
 			}
 		} else if (!slot_add_rule(c, &k, v, r->id, (uint32_t)i)) {
@@ -512,17 +512,17 @@ int attach_rule(struct core *c, struct touched *tt, struct rec *x)
 
 /* Takes a rule's elements out of the index (tt: noting them for the kernel); an element no rule
  * holds any more leaves the index. The rule is still as it was attached. */
-void detach_rule(struct core *c, struct touched *tt, const struct rec *x)
+void core_detach_rule(struct core *c, struct touched *tt, const struct rec *x)
 {
 	struct fw_elem e[2];
 	struct rule rr, *r = &rr;
 	size_t n;
 
-	rec_get(x, r);
-	n = rule_elems(r, e);
+	core_rec_get(x, r);
+	n = core_rule_elems(r, e);
 
 	for (size_t i = 0; i < n; i++) {
-		struct elem_key k = key_of(&e[i]);
+		struct elem_key k = core_key_of(&e[i]);
 		void *v = hmap_get(c->elems, &k);
 
 		if (v == NULL)
@@ -534,6 +534,6 @@ void detach_rule(struct core *c, struct touched *tt, const struct rec *x)
 		}
 		hmap_del(c->elems, &k);
 		clash_index_del(c, &e[i]);
-		slot_free(v);
+		core_slot_free(v);
 	}
 }

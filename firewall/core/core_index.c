@@ -16,7 +16,7 @@
 /* Who a rule counts against: its requester's device when the LAN showed it (so one device cannot
  * get a quota per address it uses), else the requester's address. A device is keyed as an address no
  * requester can have: ff00:: (multicast) followed by "MAC" and the MAC. */
-struct in6_addr owner_key(const struct rule *r)
+struct in6_addr core_owner_key(const struct rule *r)
 {
 	struct in6_addr k = { .s6_addr = { 0xff, 0x00, 'M', 'A', 'C' } };
 
@@ -26,17 +26,17 @@ struct in6_addr owner_key(const struct rule *r)
 	return k;
 }
 
-uint32_t owner_count(const struct core *c, const struct in6_addr *key)
+uint32_t core_owner_count(const struct core *c, const struct in6_addr *key)
 {
 	return (uint32_t)(uintptr_t)hmap_get(c->owners, key);
 }
 
 /* A rule joins (+1) or leaves (-1) the table: its owner's count, and the devices it names are pinned
  * in the device table (never evicted while a rule names them). */
-void owner_adjust(struct core *c, const struct rule *r, int delta)
+void core_owner_adjust(struct core *c, const struct rule *r, int delta)
 {
-	struct in6_addr key = owner_key(r);
-	uint32_t n = owner_count(c, &key);
+	struct in6_addr key = core_owner_key(r);
+	uint32_t n = core_owner_count(c, &key);
 
 	n = delta > 0 ? n + 1 : (n ? n - 1 : 0);
 	if (n == 0)
@@ -51,7 +51,7 @@ void owner_adjust(struct core *c, const struct rule *r, int delta)
 
 /* ---------- PCP mapping names ---------- */
 
-struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
+struct pcp_name core_pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
 			    const struct in6_addr *peer, uint16_t peer_port)
 {
 	struct pcp_name n;
@@ -68,57 +68,57 @@ struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uin
 	return n;
 }
 
-bool pcp_named(const struct rule *r)
+bool core_pcp_named(const struct rule *r)
 {
 	return (r->origin == ORIGIN_PCP || r->origin == ORIGIN_NATPMP || r->origin == ORIGIN_PCP_PEER) &&
 	       r->target.use_exact;
 }
 
-struct pcp_name pcp_name_of_rule(const struct rule *r)
+struct pcp_name core_pcp_name_of_rule(const struct rule *r)
 {
 	bool peer = r->origin == ORIGIN_PCP_PEER;
 
-	return pcp_name_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL,
+	return core_pcp_name_of(&r->target.exact, r->proto, r->int_port, peer ? &r->remote : NULL,
 			   peer ? r->remote_port : 0);
 }
 
 /* Does x (recording r) hold its name in the index (*n: the name)? Not when it has none, or another
  * rule holds it. */
-bool pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n)
+bool core_pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n)
 {
-	if (!pcp_named(r))
+	if (!core_pcp_named(r))
 		return false;
-	*n = pcp_name_of_rule(r);
+	*n = core_pcp_name_of_rule(r);
 	return hmap_get(c->pcp, n) == x;
 }
 
 /* Before x's name changes or x leaves the table (the index finds a slot by the key its rule has now). */
-void pcp_unindex(struct core *c, const struct rec *x)
+void core_pcp_unindex(struct core *c, const struct rec *x)
 {
 	struct pcp_name n;
 	struct rule r;
 
-	rec_get(x, &r);
-	if (pcp_holds(c, x, &r, &n))
+	core_rec_get(x, &r);
+	if (core_pcp_holds(c, x, &r, &n))
 		hmap_del(c->pcp, &n);
 }
 
 /* x, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
-int pcp_index(struct core *c, struct rec *x)
+int core_pcp_index(struct core *c, struct rec *x)
 {
 	struct pcp_name n;
 	struct rule r;
 
-	rec_get(x, &r);
-	if (!pcp_named(&r))
+	core_rec_get(x, &r);
+	if (!core_pcp_named(&r))
 		return 0;
-	n = pcp_name_of_rule(&r);
+	n = core_pcp_name_of_rule(&r);
 	return hmap_put(c->pcp, &n, x);
 }
 
 /* ---------- port mappings in id order ---------- */
 
-size_t order_find(const struct id_order *o, uint32_t id)
+size_t core_order_find(const struct id_order *o, uint32_t id)
 {
 	size_t lo = 0, hi = o->n;
 
@@ -139,7 +139,7 @@ static void order_add(struct id_order *o, uint32_t id)
 
 	if (o->stale)
 		return;
-	at = order_find(o, id);
+	at = core_order_find(o, id);
 	if (at < o->n && (o->ids[at] & ~ID_DEAD) == id) {
 		if (o->ids[at] & ID_DEAD) {
 			o->ids[at] = id;   /* back again (a batch undone): the tombstone lives */
@@ -167,7 +167,7 @@ static void order_del(struct id_order *o, uint32_t id)
 
 	if (o->stale)
 		return;
-	at = order_find(o, id);
+	at = core_order_find(o, id);
 	if (at < o->n && o->ids[at] == id) {
 		o->ids[at] |= ID_DEAD;
 		o->dead++;
@@ -178,39 +178,39 @@ static void order_del(struct id_order *o, uint32_t id)
 
 /* ---------- table ---------- */
 
-void note_expiry(struct core *c, int64_t expires)
+void core_note_expiry(struct core *c, int64_t expires)
 {
 	if (expires != 0 && expires < c->next_expiry)
 		c->next_expiry = expires;
 }
 
-int table_insert(struct core *c, struct rec *x)
+int core_table_insert(struct core *c, struct rec *x)
 {
 	struct rule r;
 
 	if (hmap_put(c->rules, &x->id, x) < 0)
 		return -1;
-	if (pcp_index(c, x) < 0) {
+	if (core_pcp_index(c, x) < 0) {
 		hmap_del(c->rules, &x->id);
 		return -1;
 	}
-	rec_get(x, &r);
-	owner_adjust(c, &r, +1);
+	core_rec_get(x, &r);
+	core_owner_adjust(c, &r, +1);
 	c->n_kind[x->kind]++;
 	if (x->kind == RULE_PORTMAP)
 		order_add(&c->pm_order, x->id);
-	note_expiry(c, x->expires);
+	core_note_expiry(c, x->expires);
 	return 0;
 }
 
-void table_remove(struct core *c, struct rec *x)
+void core_table_remove(struct core *c, struct rec *x)
 {
 	struct rule r;
 
-	rec_get(x, &r);
-	pcp_unindex(c, x);
+	core_rec_get(x, &r);
+	core_pcp_unindex(c, x);
 	hmap_del(c->rules, &x->id);
-	owner_adjust(c, &r, -1);
+	core_owner_adjust(c, &r, -1);
 	c->n_kind[x->kind]--;
 	if (x->kind == RULE_PORTMAP)
 		order_del(&c->pm_order, x->id);

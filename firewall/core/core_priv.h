@@ -53,7 +53,7 @@ struct elem_key {
 };
 
 /* The element index holds, per kernel element, the rules that need it, each as its id and which of its
- * elements (rule_elems) it is: the element itself, and so its key, is rebuilt from the first of them
+ * elements (core_rule_elems) it is: the element itself, and so its key, is rebuilt from the first of them
  * (hmap_new_derived_arg), never copied. Most elements have one rule and no counter read: the index
  * then holds that pair itself as the value (odd, so never a pointer), and nothing is allocated. An
  * element with more rules, or with counters, gets a struct elem_slot (the value is its pointer). */
@@ -196,7 +196,7 @@ struct core {
  * addresses (v4-mapped) in 4 bytes, the owner not at all when it is the target, the description only as
  * long as it is. A part is kept whenever any of its bytes is not zero, so a record gives back exactly
  * the rule it was made from (its counters aside: those live with the kernel elements). Readers get
- * whole struct rule copies (rec_get); the packing is nobody's business but the table's. */
+ * whole struct rule copies (core_rec_get); the packing is nobody's business but the table's. */
 struct rec {
 	int64_t expires;
 	uint32_t id;
@@ -241,83 +241,83 @@ struct pcp_name {
 
 /* core.c */
 int64_t core_now(struct core *c);
-int snapshot_locked(struct core *c);
-bool snapshot_due(struct core *c);
-void maybe_snapshot(struct core *c);
-int persist_put(struct core *c, const struct rule *r);
-int persist_del(struct core *c, uint32_t id);
-int persist_sync(struct core *c);
-void notify(struct core *c, const struct rule *r, enum core_event ev);
+int core_snapshot_locked(struct core *c);
+bool core_snapshot_due(struct core *c);
+void core_maybe_snapshot(struct core *c);
+int core_persist_put(struct core *c, const struct rule *r);
+int core_persist_del(struct core *c, uint32_t id);
+int core_persist_sync(struct core *c);
+void core_notify(struct core *c, const struct rule *r, enum core_event ev);
 
 /* core_elems.c */
-bool slot_is_inline(const void *v);
-size_t slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one);
-void slot_free(void *v);
-struct elem_key key_of(const struct fw_elem *e);
-size_t rule_elems(const struct rule *r, struct fw_elem out[2]);
-void txn_free(struct txn *t);
-int txn_commit(struct core *c, struct txn *t);
-void touched_free(struct touched *tt);
-void touch_rule(struct core *c, struct touched *tt, const struct rule *r);
-void touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now);
-struct rec *rec_by_id(const struct core *c, uint32_t id);
-bool slot_elem(const struct core *c, const void *v, struct fw_elem *out);
-uint64_t slot_timeout_ms(struct core *c, const void *v, int64_t now);
-struct elem_slot *slot_alloc(struct core *c, const struct elem_key *k, void *v);
-bool elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self);
-bool rule_clashes(struct core *c, const struct rule *r, uint32_t self);
-int attach_rule(struct core *c, struct touched *tt, struct rec *x);
-void detach_rule(struct core *c, struct touched *tt, const struct rec *x);
+bool core_slot_is_inline(const void *v);
+size_t core_slot_holders(const void *v, const struct slot_holder **h, struct slot_holder *one);
+void core_slot_free(void *v);
+struct elem_key core_key_of(const struct fw_elem *e);
+size_t core_rule_elems(const struct rule *r, struct fw_elem out[2]);
+void core_txn_free(struct txn *t);
+int core_txn_commit(struct core *c, struct txn *t);
+void core_touched_free(struct touched *tt);
+void core_touch_rule(struct core *c, struct touched *tt, const struct rule *r);
+void core_touched_txn(struct core *c, const struct touched *tt, struct txn *t, int64_t now);
+struct rec *core_rec_by_id(const struct core *c, uint32_t id);
+bool core_slot_elem(const struct core *c, const void *v, struct fw_elem *out);
+uint64_t core_slot_timeout_ms(struct core *c, const void *v, int64_t now);
+struct elem_slot *core_slot_alloc(struct core *c, const struct elem_key *k, void *v);
+bool core_elem_clashes(struct core *c, const struct fw_elem *e, uint32_t self);
+bool core_rule_clashes(struct core *c, const struct rule *r, uint32_t self);
+int core_attach_rule(struct core *c, struct touched *tt, struct rec *x);
+void core_detach_rule(struct core *c, struct touched *tt, const struct rec *x);
 
 /* core_record.c */
-size_t rec_size(const struct rule *r);
-void rec_set(struct rec *x, const struct rule *r);
-void rec_get(const struct rec *x, struct rule *r);
-struct rec *rec_new(const struct rule *r);
-bool rec_fits(struct rec *x, const struct rule *next);
+size_t core_rec_size(const struct rule *r);
+void core_rec_set(struct rec *x, const struct rule *r);
+void core_rec_get(const struct rec *x, struct rule *r);
+struct rec *core_rec_new(const struct rule *r);
+bool core_rec_fits(struct rec *x, const struct rule *next);
 
 /* core_index.c */
-struct in6_addr owner_key(const struct rule *r);
-uint32_t owner_count(const struct core *c, const struct in6_addr *key);
-void owner_adjust(struct core *c, const struct rule *r, int delta);
-struct pcp_name pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
+struct in6_addr core_owner_key(const struct rule *r);
+uint32_t core_owner_count(const struct core *c, const struct in6_addr *key);
+void core_owner_adjust(struct core *c, const struct rule *r, int delta);
+struct pcp_name core_pcp_name_of(const struct in6_addr *internal, uint16_t proto, uint16_t port,
 			    const struct in6_addr *peer, uint16_t peer_port);
-bool pcp_named(const struct rule *r);
-struct pcp_name pcp_name_of_rule(const struct rule *r);
-bool pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n);
-void pcp_unindex(struct core *c, const struct rec *x);
-int pcp_index(struct core *c, struct rec *x);
-size_t order_find(const struct id_order *o, uint32_t id);
-void note_expiry(struct core *c, int64_t expires);
-int table_insert(struct core *c, struct rec *x);
-void table_remove(struct core *c, struct rec *x);
+bool core_pcp_named(const struct rule *r);
+struct pcp_name core_pcp_name_of_rule(const struct rule *r);
+bool core_pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n);
+void core_pcp_unindex(struct core *c, const struct rec *x);
+int core_pcp_index(struct core *c, struct rec *x);
+size_t core_order_find(const struct id_order *o, uint32_t id);
+void core_note_expiry(struct core *c, int64_t expires);
+int core_table_insert(struct core *c, struct rec *x);
+void core_table_remove(struct core *c, struct rec *x);
 
 /* core_batch.c */
-bool batch_reserve(struct core *c);
-struct batch_op *batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev);
-int rec_rewrite(struct core *c, struct rec **xp, const struct rule *r);
-int rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt);
+bool core_batch_reserve(struct core *c);
+struct batch_op *core_batch_push(struct core *c, enum op_kind kind, struct rec *x, enum core_event ev);
+int core_rec_rewrite(struct core *c, struct rec **xp, const struct rule *r);
+int core_rule_set(struct core *c, struct rec **xp, const struct rule *next, struct touched *tt);
 void core_lock(struct core *c);
 void core_unlock(struct core *c);
 int core_cond_timedwait(struct core *c, pthread_cond_t *cv, const struct timespec *until);
-void lock_settled(struct core *c);
-int firewall_io_unlocked(struct core *c, int (*io)(void *arg), void *arg);
+void core_lock_settled(struct core *c);
+int core_io_unlocked(struct core *c, int (*io)(void *arg), void *arg);
 void core_enter_as(struct core *c, bool join_ok);
 void core_enter(struct core *c);
 bool core_leave(struct core *c);
-enum verdict request_leave_verdict(struct core *c, enum verdict v);
+enum verdict core_request_leave_verdict(struct core *c, enum verdict v);
 
 /* core_request.c */
-bool requester_owns_target(struct core *c, const struct rule *r, const struct in6_addr *requester);
-bool rule_moves(const struct rule *a, const struct rule *b);
-int remove_rule(struct core *c, struct rec *x, enum core_event ev, bool keep);
-bool rules_push(struct rec ***arr, size_t *n, size_t *cap, struct rec *r);
+bool core_requester_owns_target(struct core *c, const struct rule *r, const struct in6_addr *requester);
+bool core_rule_moves(const struct rule *a, const struct rule *b);
+int core_remove_rule(struct core *c, struct rec *x, enum core_event ev, bool keep);
+bool core_rules_push(struct rec ***arr, size_t *n, size_t *cap, struct rec *r);
 
 /* core_read.c */
-void fill_counters(struct core *c, struct rule *r);
+void core_fill_counters(struct core *c, struct rule *r);
 
 /* core_reanchor.c */
-int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
+int core_reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
 		    uint8_t nl, bool to_kernel, struct core_reanchor_result *res);
 
 #endif

@@ -12,17 +12,17 @@
 #include "firewall/nft/fw.h"
 
 /* Counters of a rule: the sum over its elements as last read from the kernel. */
-void fill_counters(struct core *c, struct rule *r)
+void core_fill_counters(struct core *c, struct rule *r)
 {
 	struct fw_elem e[2];
-	size_t n = rule_elems(r, e);
+	size_t n = core_rule_elems(r, e);
 
 	r->packets = r->bytes = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct elem_key k = key_of(&e[i]);
+		struct elem_key k = core_key_of(&e[i]);
 		const struct elem_slot *s = hmap_get(c->elems, &k);
 
-		if (s && !slot_is_inline(s)) {
+		if (s && !core_slot_is_inline(s)) {
 			r->packets += s->packets;
 			r->bytes += s->bytes;
 		}
@@ -32,26 +32,26 @@ enum verdict core_get(struct core *c, uint32_t id, struct rule *out)
 {
 	const struct rec *x;
 
-	lock_settled(c);
-	x = rec_by_id(c, id);
+	core_lock_settled(c);
+	x = core_rec_by_id(c, id);
 	if (x) {
-		rec_get(x, out);
-		fill_counters(c, out);
+		core_rec_get(x, out);
+		core_fill_counters(c, out);
 	}
 	core_unlock(c);
 	return x ? V_OK : V_NOT_FOUND;
 }
 enum verdict core_find_pcp(struct core *c, const struct core_pcp_key *k, struct rule *out)
 {
-	struct pcp_name n = pcp_name_of(&k->internal, k->proto, k->port, k->peer ? &k->peer_addr : NULL,
+	struct pcp_name n = core_pcp_name_of(&k->internal, k->proto, k->port, k->peer ? &k->peer_addr : NULL,
 					k->peer ? k->peer_port : 0);
 	const struct rec *x;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	x = hmap_get(c->pcp, &n);
 	if (x) {
-		rec_get(x, out);
-		fill_counters(c, out);
+		core_rec_get(x, out);
+		core_fill_counters(c, out);
 	}
 	core_unlock(c);
 	return x ? V_OK : V_NOT_FOUND;
@@ -62,7 +62,7 @@ static uint32_t slot_first_id(const void *v)
 	const struct slot_holder *h;
 	struct slot_holder one;
 
-	return slot_holders(v, &h, &one) ? h[0].id : 0;
+	return core_slot_holders(v, &h, &one) ? h[0].id : 0;
 }
 
 enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t proto, uint16_t ext_port,
@@ -77,12 +77,12 @@ enum verdict core_find_portmap(struct core *c, struct in_addr ext_addr, uint16_t
 
 	if (remote_len && remote)
 		e.remote = *remote;
-	k = key_of(&e);
-	lock_settled(c);
+	k = core_key_of(&e);
+	core_lock_settled(c);
 	s = hmap_get(c->elems, &k);
-	if (s && (x = rec_by_id(c, slot_first_id(s))) != NULL) {
-		rec_get(x, out);
-		fill_counters(c, out);
+	if (s && (x = core_rec_by_id(c, slot_first_id(s))) != NULL) {
+		core_rec_get(x, out);
+		core_fill_counters(c, out);
 		v = V_OK;
 	}
 	core_unlock(c);
@@ -99,7 +99,7 @@ size_t core_list(struct core *c, struct rule **out)
 	size_t n, pos = 0, i = 0;
 	const struct rec *x;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	n = hmap_count(c->rules);
 	*out = n ? malloc(n * sizeof(**out)) : NULL;
 	if (*out == NULL) {
@@ -107,8 +107,8 @@ size_t core_list(struct core *c, struct rule **out)
 		return 0;
 	}
 	while ((x = hmap_next(c->rules, &pos)) != NULL) {
-		rec_get(x, &(*out)[i]);
-		fill_counters(c, &(*out)[i++]);
+		core_rec_get(x, &(*out)[i]);
+		core_fill_counters(c, &(*out)[i++]);
 	}
 	core_unlock(c);
 	qsort(*out, i, sizeof(**out), by_id);
@@ -120,9 +120,9 @@ void core_walk(struct core *c, void (*fn)(void *arg, const struct rule *r), void
 	struct rule r;
 	size_t pos = 0;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	while ((x = hmap_next(c->rules, &pos)) != NULL) {
-		rec_get(x, &r);
+		core_rec_get(x, &r);
 		fn(arg, &r);
 	}
 	core_unlock(c);
@@ -136,7 +136,7 @@ static bool reader_sees(struct core *c, const struct rule *r, const struct core_
 	/* the device lookup only when the cheap answer is no */
 	return policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only, false) ||
 	       policy_may_see(pc, r, &rd->requester, rd->privileged, rd->own_only,
-			      requester_owns_target(c, r, &rd->requester));
+			      core_requester_owns_target(c, r, &rd->requester));
 }
 
 enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *rd, struct rule *out)
@@ -145,15 +145,15 @@ enum verdict core_get_as(struct core *c, uint32_t id, const struct core_reader *
 	const struct rec *x;
 	struct rule r;
 
-	lock_settled(c);
-	x = rec_by_id(c, id);
+	core_lock_settled(c);
+	x = core_rec_by_id(c, id);
 	if (x)
-		rec_get(x, &r);
+		core_rec_get(x, &r);
 	if (x && !reader_sees(c, &r, rd)) {
 		v = V_NOT_AUTHORIZED;
 	} else if (x) {
 		rule_copy(out, &r);
-		fill_counters(c, out);
+		core_fill_counters(c, out);
 		v = V_OK;
 	}
 	core_unlock(c);
@@ -215,25 +215,25 @@ enum verdict core_portmap_at(struct core *c, const struct core_reader *rd, size_
 	const struct rec *x = NULL;
 	struct rule r;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	if (!order_ready(c)) {
 		v = V_NO_RESOURCES;
 	} else if (reader_sees_all(c, rd)) {
-		x = index < o->n ? rec_by_id(c, o->ids[index]) : NULL;
+		x = index < o->n ? core_rec_by_id(c, o->ids[index]) : NULL;
 	} else {
 		for (size_t i = 0, seen = 0; x == NULL && i < o->n; i++) {
-			const struct rec *y = rec_by_id(c, o->ids[i]);
+			const struct rec *y = core_rec_by_id(c, o->ids[i]);
 
 			if (y == NULL)
 				continue;
-			rec_get(y, &r);
+			core_rec_get(y, &r);
 			if (reader_sees(c, &r, rd) && seen++ == index)
 				x = y;
 		}
 	}
 	if (x) {
-		rec_get(x, out);
-		fill_counters(c, out);
+		core_rec_get(x, out);
+		core_fill_counters(c, out);
 		v = V_OK;
 	}
 	core_unlock(c);
@@ -246,16 +246,16 @@ size_t core_portmaps_after(struct core *c, const struct core_reader *rd, uint32_
 	const struct id_order *o = &c->pm_order;
 	size_t n = 0;
 
-	lock_settled(c);
+	core_lock_settled(c);
 	if (after < RULE_ID_MAX && order_ready(c))
-		for (size_t i = order_find(o, after + 1); n < max && i < o->n; i++) {
-			const struct rec *x = rec_by_id(c, o->ids[i]);
+		for (size_t i = core_order_find(o, after + 1); n < max && i < o->n; i++) {
+			const struct rec *x = core_rec_by_id(c, o->ids[i]);
 
 			if (x == NULL)
 				continue;
-			rec_get(x, &out[n]);
+			core_rec_get(x, &out[n]);
 			if (reader_sees(c, &out[n], rd))
-				fill_counters(c, &out[n++]);
+				core_fill_counters(c, &out[n++]);
 		}
 	core_unlock(c);
 	return n;
@@ -267,7 +267,7 @@ uint32_t core_count(struct core *c, enum rule_kind kind)
 
 	if (kind != RULE_PINHOLE && kind != RULE_PORTMAP)
 		return 0;
-	lock_settled(c);
+	core_lock_settled(c);
 	n = c->n_kind[kind];
 	core_unlock(c);
 	return n;
@@ -279,7 +279,7 @@ void core_status(struct core *c, struct core_status *st)
 	size_t pos = 0;
 
 	memset(st, 0, sizeof(*st));
-	lock_settled(c);
+	core_lock_settled(c);
 	while ((r = hmap_next(c->rules, &pos)) != NULL) {
 		if (r->kind == RULE_PINHOLE)
 			st->pinholes++;
@@ -308,18 +308,18 @@ int64_t core_last_packet(struct core *c, uint32_t id)
 	struct rule r;
 	int64_t last = 0;
 
-	lock_settled(c);
-	if ((x = rec_by_id(c, id))) {
+	core_lock_settled(c);
+	if ((x = core_rec_by_id(c, id))) {
 		size_t n;
 
-		rec_get(x, &r);
-		n = rule_elems(&r, e);
+		core_rec_get(x, &r);
+		n = core_rule_elems(&r, e);
 
 		for (size_t i = 0; i < n; i++) {
-			struct elem_key k = key_of(&e[i]);
+			struct elem_key k = core_key_of(&e[i]);
 			const struct elem_slot *s = hmap_get(c->elems, &k);
 
-			if (s && !slot_is_inline(s) && s->rose_at > last)
+			if (s && !core_slot_is_inline(s) && s->rose_at > last)
 				last = s->rose_at;
 		}
 	}

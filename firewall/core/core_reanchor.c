@@ -38,7 +38,7 @@ static const char *selector_refused(struct core *c, const struct rule *r, const 
 	one.target.use_exact = true;
 	one.target.exact = *a;
 	one.target.use_stable = false;
-	return rule_elems(&one, e) == 1 && elem_clashes(c, &e[0], r->id) ? "clashes with another rule" : NULL;
+	return core_rule_elems(&one, e) == 1 && core_elem_clashes(c, &e[0], r->id) ? "clashes with another rule" : NULL;
 }
 
 static void plan_count(struct reanchor_plan *pl, enum rule_state st, int delta)
@@ -95,14 +95,14 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 	if (u == NULL)
 		goto out;
 	for (size_t i = 0; i < pl->n; i++) {
-		struct rec *x = rec_by_id(c, pl->steps[i].rule_id);
+		struct rec *x = core_rec_by_id(c, pl->steps[i].rule_id);
 
 		if (x == NULL)
 			continue;
 		u[i].x = x;
-		rec_get(x, &u[i].saved);
-		detach_rule(c, &tt, x);
-		pcp_unindex(c, x);   /* a PCP pinhole's name is its internal address, which moves */
+		core_rec_get(x, &u[i].saved);
+		core_detach_rule(c, &tt, x);
+		core_pcp_unindex(c, x);   /* a PCP pinhole's name is its internal address, which moves */
 	}
 	for (size_t i = 0; i < pl->n; i++) {
 		if (u[i].x == NULL)
@@ -113,20 +113,20 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			vet_step(c, &r, &pl->steps[i], pl);
 		if (pl->steps[i].state == RULE_GONE)
 			r.state = RULE_GONE;
-		if (rec_rewrite(c, &u[i].x, &r) < 0) {
+		if (core_rec_rewrite(c, &u[i].x, &r) < 0) {
 			tt.oom = true;
 			continue;
 		}
 		if (r.state == RULE_GONE)
 			continue;
-		if (attach_rule(c, &tt, u[i].x) < 0 || pcp_index(c, u[i].x) < 0)
+		if (core_attach_rule(c, &tt, u[i].x) < 0 || core_pcp_index(c, u[i].x) < 0)
 			tt.oom = true;
 	}
 	if (tt.oom)
 		goto undo;
 	if (to_kernel) {
-		touched_txn(c, &tt, &t, core_now(c));
-		if (txn_commit(c, &t) < 0)
+		core_touched_txn(c, &tt, &t, core_now(c));
+		if (core_txn_commit(c, &t) < 0)
 			goto undo;
 	}
 	for (size_t i = 0; i < pl->n; i++) {
@@ -138,7 +138,7 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 
 		if (x == NULL)
 			continue;
-		rec_get(x, &r);
+		core_rec_get(x, &r);
 		gone = r.state == RULE_GONE;
 		nb = rule_addresses(&u[i].saved, before);
 		na = gone ? 0 : rule_addresses(&r, after);
@@ -148,11 +148,11 @@ static int apply_plan(struct core *c, struct reanchor_plan *pl, bool to_kernel, 
 			 !gone && na ? addr_str(&after[0], b) : "",
 			 !gone && na ? "]" : "", pl->steps[i].why);
 		if (gone) {
-			notify(c, &r, CORE_EV_EXPIRED);
-			table_remove(c, x);
+			core_notify(c, &r, CORE_EV_EXPIRED);
+			core_table_remove(c, x);
 			free(x);
 		} else {
-			notify(c, &r, CORE_EV_CHANGED);
+			core_notify(c, &r, CORE_EV_CHANGED);
 		}
 	}
 	rc = 0;
@@ -163,20 +163,20 @@ undo:
 		if (u[i].x == NULL)
 			continue;
 		if (u[i].x->state != RULE_GONE)
-			detach_rule(c, NULL, u[i].x);
-		pcp_unindex(c, u[i].x);
-		if (rec_rewrite(c, &u[i].x, &u[i].saved) < 0)
+			core_detach_rule(c, NULL, u[i].x);
+		core_pcp_unindex(c, u[i].x);
+		if (core_rec_rewrite(c, &u[i].x, &u[i].saved) < 0)
 			log_warnx("core: out of memory restoring rule %u", u[i].x->id);
-		attach_rule(c, NULL, u[i].x);
-		if (pcp_index(c, u[i].x) < 0)
+		core_attach_rule(c, NULL, u[i].x);
+		if (core_pcp_index(c, u[i].x) < 0)
 			log_warnx("core: out of memory naming PCP mapping %u", u[i].x->id);
 		u[i].x->state = (uint8_t)u[i].saved.state;
 	}
 	if (tt.oom)
 		errno = ENOMEM;
 out:
-	txn_free(&t);
-	touched_free(&tt);
+	core_txn_free(&t);
+	core_touched_free(&tt);
 	free(u);
 	return rc;
 }
@@ -194,7 +194,7 @@ static size_t copy_pinholes(struct core *c, struct rule **out, bool (*want)(cons
 	while ((x = hmap_next(c->rules, &pos)) != NULL) {
 		if (x->kind != RULE_PINHOLE)
 			continue;
-		rec_get(x, &(*out)[n]);
+		core_rec_get(x, &(*out)[n]);
 		if (want == NULL || want(&(*out)[n]))
 			n++;
 	}
@@ -212,7 +212,7 @@ static void fill_result(struct core_reanchor_result *res, const struct reanchor_
 	res->committed = committed;
 }
 
-int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
+int core_reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const struct in6_addr *np,
 		    uint8_t nl, bool to_kernel, struct core_reanchor_result *res)
 {
 	struct device_table *empty = NULL;
@@ -252,7 +252,7 @@ int reanchor_locked(struct core *c, const struct in6_addr *op, uint8_t ol, const
 		 * holds the old prefix's targets and the start-up comparison re-anchors them again: the plan is
 		 * a function of the rules, so the result is the same. */
 		if (c->p.store)
-			snapshot_locked(c);
+			core_snapshot_locked(c);
 	}
 	reanchor_plan_free(&pl);
 	return rc;
@@ -267,8 +267,8 @@ int core_reanchor(struct core *c, const struct in6_addr *old_prefix, uint8_t old
 
 	if (res == NULL)
 		res = &local;
-	lock_settled(c);
-	rc = reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
+	core_lock_settled(c);
+	rc = core_reanchor_locked(c, old_prefix, old_len, new_prefix, new_len, true, res);
 	core_unlock(c);
 	if (rc == 0 && c->p.on_reanchor)
 		c->p.on_reanchor(c->p.change_arg, old_prefix, old_len, new_prefix, new_len, res);
@@ -310,13 +310,13 @@ int core_resolve_pending(struct core *c, struct core_reanchor_result *res)
 		if (rc == 0) {
 			fill_result(res, &pl, true);
 			for (size_t i = 0; i < pl.n; i++) {
-				const struct rec *nx = rec_by_id(c, pl.steps[i].rule_id);
+				const struct rec *nx = core_rec_by_id(c, pl.steps[i].rule_id);
 
 				if (nx) {
-					rec_get(nx, &r);
-					persist_put(c, &r);
+					core_rec_get(nx, &r);
+					core_persist_put(c, &r);
 				} else
-					persist_del(c, pl.steps[i].rule_id);   /* vet_step removed it */
+					core_persist_del(c, pl.steps[i].rule_id);   /* vet_step removed it */
 			}
 		}
 	}

@@ -71,7 +71,7 @@ static uint32_t rec_parts(const struct rule *r, size_t *len)
 	return has;
 }
 
-size_t rec_size(const struct rule *r)
+size_t core_rec_size(const struct rule *r)
 {
 	size_t len;
 
@@ -110,8 +110,8 @@ static const uint8_t *get_addr(const uint8_t *p, uint32_t has, uint32_t four, ui
 	return has & sixteen ? get(p, a, 16) : p;
 }
 
-/* Writes r into x, which has room for rec_size(r) bytes. */
-void rec_set(struct rec *x, const struct rule *r)
+/* Writes r into x, which has room for core_rec_size(r) bytes. */
+void core_rec_set(struct rec *x, const struct rule *r)
 {
 	const struct rule_target *t = &r->target;
 	size_t len;
@@ -156,7 +156,7 @@ void rec_set(struct rec *x, const struct rule *r)
 }
 
 /* The rule x records (counters 0). */
-void rec_get(const struct rec *x, struct rule *r)
+void core_rec_get(const struct rec *x, struct rule *r)
 {
 	struct rule_target *t = &r->target;
 	const uint8_t *p = x->var;
@@ -210,16 +210,16 @@ void rec_get(const struct rec *x, struct rule *r)
 	}
 }
 
-struct rec *rec_new(const struct rule *r)
+struct rec *core_rec_new(const struct rule *r)
 {
-	struct rec *x = malloc(rec_size(r));
+	struct rec *x = malloc(core_rec_size(r));
 
 	if (x)
-		rec_set(x, r);
+		core_rec_set(x, r);
 	return x;
 }
 
-bool rec_fits(struct rec *x, const struct rule *next)
+bool core_rec_fits(struct rec *x, const struct rule *next)
 {
-	return malloc_usable_size(x) >= rec_size(next);
+	return malloc_usable_size(x) >= core_rec_size(next);
 }

@@ -24,7 +24,7 @@ static bool same_device(struct core *c, const struct in6_addr *a, const struct i
 	return c->p.same_device ? c->p.same_device(c->p.device_arg, a, b) : false;
 }
 
-bool requester_owns_target(struct core *c, const struct rule *r, const struct in6_addr *requester)
+bool core_requester_owns_target(struct core *c, const struct rule *r, const struct in6_addr *requester)
 {
 	struct in6_addr addrs[2];
 	size_t n = rule_addresses(r, addrs);
@@ -49,17 +49,17 @@ static bool same_request(const struct rule *a, const struct rule *b)
 				   memcmp(x->mac, y->mac, 6) == 0));
 }
 
-/* Does changing a into b change its kernel elements (not just their timeout)? Whatever rule_elems
+/* Does changing a into b change its kernel elements (not just their timeout)? Whatever core_rule_elems
  * makes them of, compared as it makes them: a list of the rule's fields drifted from it once (a CGN
  * PEER taken over by the operator's mapping changes its origin, and so its SNAT companion, and was
- * "the same"). rule_elems starts every element from zero bytes and fills no timeout or counter, so
+ * "the same"). core_rule_elems starts every element from zero bytes and fills no timeout or counter, so
  * the bytes compare. Allocation-free: this runs on every refresh. */
-bool rule_moves(const struct rule *a, const struct rule *b)
+bool core_rule_moves(const struct rule *a, const struct rule *b)
 {
 	struct fw_elem ea[2], eb[2];
-	size_t n = rule_elems(a, ea);
+	size_t n = core_rule_elems(a, ea);
 
-	return rule_elems(b, eb) != n || (n && memcmp(ea, eb, n * sizeof(ea[0])) != 0);
+	return core_rule_elems(b, eb) != n || (n && memcmp(ea, eb, n * sizeof(ea[0])) != 0);
 }
 
 /* The rules sharing the element of r's first address (pinhole twins or the port mapping's key). */
@@ -68,9 +68,9 @@ static const void *first_slot_of(struct core *c, const struct rule *r)
 	struct fw_elem e[2];
 	struct elem_key k;
 
-	if (rule_elems(r, e) == 0)
+	if (core_rule_elems(r, e) == 0)
 		return NULL;
-	k = key_of(&e[0]);
+	k = core_key_of(&e[0]);
 	return hmap_get(c->elems, &k);
 }
 
@@ -90,16 +90,16 @@ static enum verdict replace_rule(struct core *c, struct rec *old, const struct r
 	rule_copy(&next, upd);
 	/* Front ends do not set the state: it follows from whether the rule has an address now. */
 	next.state = rule_addresses(&next, addrs) ? RULE_INSTALLED : RULE_PENDING;
-	if (!batch_reserve(c) || persist_put(c, &next) < 0)
+	if (!core_batch_reserve(c) || core_persist_put(c, &next) < 0)
 		return V_NO_RESOURCES;
-	op = batch_push(c, OP_REPLACED, old, ev);
-	if (rule_set(c, &old, &next, &c->b.tt) < 0)
+	op = core_batch_push(c, OP_REPLACED, old, ev);
+	if (core_rule_set(c, &old, &next, &c->b.tt) < 0)
 		c->b.broken = true;
-	note_expiry(c, old->expires);
-	rec_get(old, &op->note);
+	core_note_expiry(c, old->expires);
+	core_rec_get(old, &op->note);
 	if (out) {
-		rec_get(old, out);
-		fill_counters(c, out);
+		core_rec_get(old, out);
+		core_fill_counters(c, out);
 	}
 	return V_OK;
 }
@@ -112,15 +112,15 @@ static bool wider_held_by_another(struct core *c, const struct rule *r, const st
 	const void *v = first_slot_of(c, open);
 	const struct slot_holder *h;
 	struct slot_holder one;
-	size_t n = v ? slot_holders(v, &h, &one) : 0;
+	size_t n = v ? core_slot_holders(v, &h, &one) : 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct rec *x = rec_by_id(c, h[i].id);
+		const struct rec *x = core_rec_by_id(c, h[i].id);
 		struct rule o;
 
 		if (x == NULL)
 			continue;
-		rec_get(x, &o);
+		core_rec_get(x, &o);
 		if (!(addr_equal(&o.target.exact, &r->target.exact) && o.int_port == r->int_port))
 			return true;
 	}
@@ -210,7 +210,7 @@ static uint32_t alloc_id(struct core *c)
 		c->next_id = (id >= hi || id < lo) ? lo : id + 1;
 		if (id < lo || id > hi)
 			continue;
-		if (rec_by_id(c, id) == NULL)
+		if (core_rec_by_id(c, id) == NULL)
 			return id;
 	}
 	return 0;
@@ -223,21 +223,21 @@ static enum verdict insert_new(struct core *c, struct rule *r, struct rule *out)
 	r->id = alloc_id(c);
 	if (r->id == 0)
 		return V_QUOTA;
-	if (!batch_reserve(c) || (x = rec_new(r)) == NULL)
+	if (!core_batch_reserve(c) || (x = core_rec_new(r)) == NULL)
 		return V_NO_RESOURCES;
-	if (table_insert(c, x) < 0) {
+	if (core_table_insert(c, x) < 0) {
 		free(x);
 		return V_NO_RESOURCES;
 	}
-	if (attach_rule(c, &c->b.tt, x) < 0 || (r->state = (enum rule_state)x->state, persist_put(c, r) < 0)) {
-		detach_rule(c, NULL, x);
-		table_remove(c, x);
+	if (core_attach_rule(c, &c->b.tt, x) < 0 || (r->state = (enum rule_state)x->state, core_persist_put(c, r) < 0)) {
+		core_detach_rule(c, NULL, x);
+		core_table_remove(c, x);
 		free(x);
 		return V_NO_RESOURCES;
 	}
-	rec_get(x, &batch_push(c, OP_INSERTED, x, CORE_EV_ADDED)->note);
+	core_rec_get(x, &core_batch_push(c, OP_INSERTED, x, CORE_EV_ADDED)->note);
 	if (out)
-		rec_get(x, out);
+		core_rec_get(x, out);
 	return V_OK;
 }
 
@@ -302,7 +302,7 @@ static enum verdict change_verdict(struct core *c, const struct rule *r, const s
 				   bool privileged)
 {
 	return policy_check_change(&c->p.policy, r, requester, privileged,
-				   requester ? requester_owns_target(c, r, requester) : false,
+				   requester ? core_requester_owns_target(c, r, requester) : false,
 				   requester_blocked(c, requester));
 }
 
@@ -313,19 +313,19 @@ static enum verdict add_verdict(struct core *c, const struct core_add_req *req, 
 				const struct rule *replacing)
 {
 	struct policy_request pr = { 0 };
-	struct in6_addr key = owner_key(r);
+	struct in6_addr key = core_owner_key(r);
 
 	pr.rule = r;
 	pr.requester = req->rule.owner;
 	pr.privileged = req->privileged;
 	pr.third_party = req->third_party;
 	pr.own_device_only = req->own_device_only;
-	pr.same_device = requester_owns_target(c, r, &req->rule.owner);
-	pr.owner_rule_count = owner_count(c, &key);
+	pr.same_device = core_requester_owns_target(c, r, &req->rule.owner);
+	pr.owner_rule_count = core_owner_count(c, &key);
 	pr.table_rule_count = (uint32_t)hmap_count(c->rules);
 	pr.lan = &c->lan;
 	if (replacing) {
-		struct in6_addr was = owner_key(replacing);
+		struct in6_addr was = core_owner_key(replacing);
 
 		pr.table_rule_count--;
 		if (pr.owner_rule_count && addr_equal(&was, &key))
@@ -340,7 +340,7 @@ static enum verdict replace_checked(struct core *c, const struct core_add_req *r
 {
 	enum verdict v = add_verdict(c, req, r, old);
 
-	if (v == V_OK && rule_clashes(c, r, old->id))
+	if (v == V_OK && core_rule_clashes(c, r, old->id))
 		v = V_CONFLICT;
 	if (v != V_OK)
 		return v;
@@ -429,14 +429,14 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 		return v;
 
 	s = first_slot_of(c, &r);
-	n_held = s ? slot_holders(s, &h, &one) : 0;
+	n_held = s ? core_slot_holders(s, &h, &one) : 0;
 	for (size_t i = 0; i < n_held; i++) {
-		struct rec *x = rec_by_id(c, h[i].id);
+		struct rec *x = core_rec_by_id(c, h[i].id);
 		struct rule oldr, *old = &oldr;
 
 		if (x == NULL)
 			continue;
-		rec_get(x, old);
+		core_rec_get(x, old);
 		if (r.kind == RULE_PORTMAP) {
 			/* The external port is taken. Its holder may change its own mapping (IGD); an app never
 			 * one made by hand (policy_check_change). */
@@ -461,7 +461,7 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	    (req->port != CORE_PORT_NEAREST || pick_port(c, req, &r) != V_OK))
 		return V_CONFLICT;
 	v = add_verdict(c, req, &r, NULL);
-	if (v == V_OK && rule_clashes(c, &r, 0))
+	if (v == V_OK && core_rule_clashes(c, &r, 0))
 		v = V_CONFLICT;
 	if (v != V_OK)
 		return v;
@@ -497,7 +497,7 @@ enum verdict core_add(struct core *c, const struct core_add_req *req, struct rul
 	for (size_t i = 0; i < n; i++)
 		device_note_asked(c->p.devices, &ask[i], core_now(c));   /* its answer is not the host's talk */
 	v = n ? V_ASKING : add_locked(c, req, out);
-	v = request_leave_verdict(c, v);
+	v = core_request_leave_verdict(c, v);
 	for (size_t i = 0; i < n; i++)
 		c->p.ask(c->p.ask_arg, &ask[i]);
 	return v;
@@ -555,12 +555,12 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	enum verdict v;
 
 	core_enter_as(c, true);
-	x = rec_by_id(c, id);
+	x = core_rec_by_id(c, id);
 	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	rec_get(x, old);
+	core_rec_get(x, old);
 	v = change_verdict(c, old, requester, privileged);
 	if (v == V_OK)
 		v = apps_verdict(c, old, requester);
@@ -573,7 +573,7 @@ enum verdict core_refresh(struct core *c, uint32_t id, uint32_t lease, const str
 	if (v == V_OK)
 		v = replace_rule(c, x, &upd, CORE_EV_CHANGED, out);
 out:
-	return request_leave_verdict(c, v);
+	return core_request_leave_verdict(c, v);
 }
 
 enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *requester,
@@ -584,12 +584,12 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 	enum verdict v = V_NOT_AUTHORIZED;
 
 	core_enter_as(c, true);
-	x = rec_by_id(c, id);
+	x = core_rec_by_id(c, id);
 	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	rec_get(x, old);
+	core_rec_get(x, old);
 	/* the mapping's own host only: whoever made it for another host (THIRD_PARTY) is not that host */
 	if (!old->has_nonce || !old->target.use_exact || !same_device(c, requester, &old->target.exact))
 		goto out;
@@ -599,23 +599,23 @@ enum verdict core_renonce(struct core *c, uint32_t id, const struct in6_addr *re
 	memcpy(upd.nonce, nonce, RULE_NONCE_LEN);
 	v = replace_rule(c, x, &upd, CORE_EV_CHANGED, out);
 out:
-	return request_leave_verdict(c, v);
+	return core_request_leave_verdict(c, v);
 }
 
 /* Takes r out of the table: one journal line, its elements in the batch. keep: it stays out even if
  * the batch fails (expiry: the kernel times the elements out by itself). */
-int remove_rule(struct core *c, struct rec *x, enum core_event ev, bool keep)
+int core_remove_rule(struct core *c, struct rec *x, enum core_event ev, bool keep)
 {
 	struct batch_op *op;
 
-	if (!batch_reserve(c) || (persist_del(c, x->id) < 0 && !keep))
+	if (!core_batch_reserve(c) || (core_persist_del(c, x->id) < 0 && !keep))
 		return -1;
-	op = batch_push(c, OP_REMOVED, x, ev);
+	op = core_batch_push(c, OP_REMOVED, x, ev);
 	op->keep = keep;
-	detach_rule(c, &c->b.tt, x);
-	table_remove(c, x);
+	core_detach_rule(c, &c->b.tt, x);
+	core_table_remove(c, x);
 	x->state = RULE_GONE;
-	rec_get(x, &op->note);
+	core_rec_get(x, &op->note);
 	return 0;
 }
 
@@ -626,21 +626,21 @@ enum verdict core_delete(struct core *c, uint32_t id, const struct in6_addr *req
 	enum verdict v;
 
 	core_enter_as(c, true);
-	x = rec_by_id(c, id);
+	x = core_rec_by_id(c, id);
 	if (x == NULL) {
 		v = V_NOT_FOUND;
 		goto out;
 	}
-	rec_get(x, &r);
+	core_rec_get(x, &r);
 	v = change_verdict(c, &r, requester, privileged);
-	if (v == V_OK && remove_rule(c, x, CORE_EV_DELETED, false) < 0)
+	if (v == V_OK && core_remove_rule(c, x, CORE_EV_DELETED, false) < 0)
 		v = V_NO_RESOURCES;
 out:
-	return request_leave_verdict(c, v);
+	return core_request_leave_verdict(c, v);
 }
 
 /* Appends r to a growing array of rules (*arr, *n of *cap). false: out of memory, nothing appended. */
-bool rules_push(struct rec ***arr, size_t *n, size_t *cap, struct rec *r)
+bool core_rules_push(struct rec ***arr, size_t *n, size_t *cap, struct rec *r)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
@@ -682,12 +682,12 @@ int core_remove_app_rules(struct core *c, const uint8_t mac[6], size_t *removed)
 	core_enter(c);
 	/* collected first: the table cannot change while it is iterated */
 	while (ok && (x = hmap_next(c->rules, &pos)) != NULL) {
-		rec_get(x, &r);
+		core_rec_get(x, &r);
 		if (app_rule_of(c, &r, mac))
-			ok = rules_push(&gone, &n, &cap, x);
+			ok = core_rules_push(&gone, &n, &cap, x);
 	}
 	for (size_t i = 0; ok && i < n; i++)
-		ok = remove_rule(c, gone[i], CORE_EV_DELETED, false) == 0;
+		ok = core_remove_rule(c, gone[i], CORE_EV_DELETED, false) == 0;
 	if (!ok)
 		c->b.broken = true;   /* all or nothing: the batch undoes what was removed */
 	free(gone);

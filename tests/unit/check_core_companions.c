@@ -381,7 +381,7 @@ START_TEST(refused_change_leaves_the_peer_as_it_was)
 }
 END_TEST
 
-/* rule_moves (core_priv.h) says a change moves a rule's elements exactly when rule_elems makes other
+/* core_rule_moves (core_priv.h) says a change moves a rule's elements exactly when core_rule_elems makes other
  * elements of it: what the kernel holds, not which fields changed. */
 START_TEST(rule_moves_when_its_elements_change)
 {
@@ -398,27 +398,27 @@ START_TEST(rule_moves_when_its_elements_change)
 	b.owner = A("::ffff:100.64.0.9");
 	b.target.has_mac = true;
 	memset(b.target.mac, 0x52, 6);
-	ck_assert(!rule_moves(&a, &b));
-	ck_assert(!rule_moves(&a, &a));
+	ck_assert(!core_rule_moves(&a, &b));
+	ck_assert(!core_rule_moves(&a, &a));
 	/* another origin: a PEER's flow SNAT becomes the endpoint's */
 	b = a;
 	b.origin = ORIGIN_CTL;
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 	b.origin = ORIGIN_PCP;   /* a MAP with a one-host FILTER: the endpoint's too */
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 	/* the internal endpoint, the remote, the external side */
 	b = a;
 	b.int_port = 4001;
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 	b = a;
 	b.target.exact = A("::ffff:100.64.0.3");
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 	b = a;
 	b.remote_port = 7778;
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 	b = a;
 	b.ext_addr = v4("203.0.113.9");
-	ck_assert(rule_moves(&a, &b));
+	ck_assert(core_rule_moves(&a, &b));
 
 	/* a pinhole: its device's stable address resolved is a second element; a kind learned is none */
 	memset(&ph, 0, sizeof(ph));
@@ -433,10 +433,10 @@ START_TEST(rule_moves_when_its_elements_change)
 	ph.target.subnet_len = 64;
 	b = ph;
 	b.target.exact_kind = ADDR_KIND_TEMPORARY;
-	ck_assert(!rule_moves(&ph, &b));
+	ck_assert(!core_rule_moves(&ph, &b));
 	b.target.stable = A("2001:db8:1:1::5");
 	b.target.stable_resolved = true;
-	ck_assert(rule_moves(&ph, &b));
+	ck_assert(core_rule_moves(&ph, &b));
 }
 END_TEST
 
