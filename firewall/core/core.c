@@ -319,7 +319,7 @@ int core_snapshot(struct core *c)
 	return rc;
 }
 
-/* Journal lines are queued here and written by the batch's one core_persist_sync. */
+/* Journal lines are queued here and written when the batch takes flight (core_batch.c). */
 int core_persist_put(struct core *c, const struct rule *r)
 {
 	if (c->p.store == NULL)
@@ -340,14 +340,6 @@ int core_persist_del(struct core *c, uint32_t id)
 		return -1;
 	}
 	return 0;
-}
-
-int core_persist_sync(struct core *c)
-{
-	if (c->p.store == NULL || store_sync(c->p.store) == 0)
-		return 0;
-	log_warn("store: cannot make the journal durable");
-	return -1;
 }
 
 void core_notify(struct core *c, const struct rule *r, enum core_event ev)

@@ -246,7 +246,6 @@ bool core_snapshot_due(struct core *c);
 void core_maybe_snapshot(struct core *c);
 int core_persist_put(struct core *c, const struct rule *r);
 int core_persist_del(struct core *c, uint32_t id);
-int core_persist_sync(struct core *c);
 void core_notify(struct core *c, const struct rule *r, enum core_event ev);
 
 /* core_elems.c */
