@@ -75,6 +75,7 @@ struct core *core_new(const struct core_params *p)
 	pthread_mutex_init(&c->devices_mu, NULL);
 	pthread_cond_init(&c->flight_done, NULL);
 	pthread_mutex_init(&c->members_mu, NULL);
+	pthread_mutex_init(&c->counters_mu, NULL);
 	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
 		core_free(c);
 		return NULL;
@@ -118,6 +119,7 @@ void core_free(struct core *c)
 	pthread_mutex_destroy(&c->devices_mu);
 	pthread_cond_destroy(&c->flight_done);
 	pthread_mutex_destroy(&c->members_mu);
+	pthread_mutex_destroy(&c->counters_mu);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -392,7 +394,6 @@ int core_reconcile(struct core *c)
 }
 /* The kernel's counters as a dump reported them, kept until the lock is ours again. */
 struct counter_read {
-	struct fw *fw;
 	struct fw_elem *e;
 	size_t n, cap;
 	bool oom;
@@ -416,13 +417,6 @@ static void keep_counter(void *arg, const struct fw_elem *e)
 	cr->e[cr->n++] = *e;
 }
 
-static int dump_counters(void *arg)
-{
-	struct counter_read *cr = arg;
-
-	return cr->fw->ops->read_counters(cr->fw, keep_counter, cr);
-}
-
 static void take_counter(struct core *c, const struct fw_elem *e)
 {
 	struct elem_key k = core_key_of(e);
@@ -444,11 +438,11 @@ static void take_counter(struct core *c, const struct fw_elem *e)
 
 int core_read_counters(struct core *c)
 {
-	struct counter_read cr = { .fw = c->p.fw };
+	struct counter_read cr = { 0 };
 	size_t n;
 	int rc;
 
-	core_lock_settled(c);
+	core_lock(c);   /* the element count only: no need to wait for a flight */
 	/* Reading counters is a dump of every element, and the kernel's dump of a hashed set walks it
 	 * again from the start for every buffer it fills: quadratic. At 2,000,000 elements (a CGN's
 	 * million mappings) one read took minutes of kernel time, under our lock. Above the bound the
@@ -463,13 +457,19 @@ int core_read_counters(struct core *c)
 		return 0;
 	}
 	c->counters_skipped = false;
-	/* the dump (it grows with the table) runs without the lock: requests go on meanwhile */
-	rc = core_io_unlocked(c, dump_counters, &cr);
+	core_unlock(c);
+	/* The dump costs the kernel more than linear time (above) and runs on the backend's own socket
+	 * without the core's lock, beside the groups being committed: requests do not wait for it.
+	 * One read at a time (the loop's timer, the API and SOAP threads may ask together). */
+	pthread_mutex_lock(&c->counters_mu);
+	rc = c->p.fw->ops->read_counters(c->p.fw, keep_counter, &cr);
+	core_lock(c);
 	for (size_t i = 0; i < cr.n; i++)
 		take_counter(c, &cr.e[i]);
 	if (rc == 0)
 		c->counters_read = true;
 	core_unlock(c);
+	pthread_mutex_unlock(&c->counters_mu);
 	free(cr.e);
 	return rc;
 }

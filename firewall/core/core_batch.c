@@ -388,26 +388,6 @@ void core_lock_settled(struct core *c)
 	}
 }
 
-/* Runs io (a read of the firewall) with the lock released, as a flight without a group: nothing else
- * uses the firewall or writes the journal meanwhile, requests build the next group, readers wait.
- * The caller holds the lock once, settled (core_lock_settled), and holds it again when this returns; one
- * holding it more often runs io under it. Returns io's result. */
-int core_io_unlocked(struct core *c, int (*io)(void *arg), void *arg)
-{
-	int rc;
-
-	if (c->holds != 1 || c->f.busy || c->b.depth > 0)
-		return io(arg);
-	c->f.busy = true;
-	core_unlock(c);
-	rc = io(arg);
-	lock_counted(c);
-	c->f.busy = false;
-	pthread_cond_broadcast(&c->flight_done);
-	after_landing(c);
-	return rc;
-}
-
 enum close_result { CLOSED_OK, CLOSED_UNDONE, LEFT_OPEN, DEFERRED };
 
 /* The caller's thread waits for the group as *me (room was made by core_batch_reserve, before its change). */

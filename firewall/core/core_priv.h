@@ -165,6 +165,7 @@ struct core {
 	unsigned holds;                   /* times the thread holding lock holds it (core_lock) */
 	pthread_cond_t flight_done;       /* with lock: the flight ended */
 	pthread_mutex_t members_mu;       /* group members' waits (struct group_member) */
+	pthread_mutex_t counters_mu;      /* one counter read at a time; taken before lock */
 	unsigned entering;                /* threads waiting for the lock (atomic: counted before taking it) */
 	struct batch b;
 	struct flight f;
@@ -300,7 +301,6 @@ void core_lock(struct core *c);
 void core_unlock(struct core *c);
 int core_cond_timedwait(struct core *c, pthread_cond_t *cv, const struct timespec *until);
 void core_lock_settled(struct core *c);
-int core_io_unlocked(struct core *c, int (*io)(void *arg), void *arg);
 void core_enter_as(struct core *c, bool join_ok);
 void core_enter(struct core *c);
 bool core_leave(struct core *c);

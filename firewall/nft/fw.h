@@ -158,7 +158,10 @@ struct fw_ops {
 	int (*commit)(struct fw *fw, const struct fw_elem *del, size_t ndel, const struct fw_elem *add, size_t nadd);
 	/* One transaction: make the kernel hold exactly these elements (recreate chains/sets if missing). */
 	int (*resync)(struct fw *fw, const struct fw_elem *all, size_t n);
-	/* Reads every element's counter; cb is called per element found in the kernel. */
+	/* Reads every element's counter; cb is called per element found in the kernel. May run on another
+	 * thread beside any other op (a commit, a resync) but not beside another read_counters: it has a
+	 * socket of its own, and writes its error to read_err, not err. An element changed meanwhile is
+	 * reported as it was or as it is. */
 	int (*read_counters)(struct fw *fw, void (*cb)(void *arg, const struct fw_elem *e), void *arg);
 	/* A file descriptor that becomes readable when someone changes nftables (-1 if none). */
 	int (*monitor_fd)(struct fw *fw);
@@ -175,6 +178,7 @@ struct fw {
 	const struct fw_ops *ops;
 	struct fw_config cfg;
 	char err[256];   /* last error, human readable */
+	char read_err[256];   /* read_counters' last error (it may run beside the others) */
 	void *priv;
 };
 
@@ -200,9 +204,11 @@ bool fw_mem_has(struct fw *fw, const struct fw_elem *key, struct fw_elem *out);
 bool fw_mem_admit(struct fw *fw, const struct fw_elem *key, uint64_t packets);   /* as if the kernel counted them */
 void fw_mem_fail_next(struct fw *fw, int err);       /* make the next commit/resync fail with -err */
 void fw_mem_foreign_change(struct fw *fw);           /* simulate someone flushing our sets */
-/* While held, every commit and counter read waits at its start (the core does both without its lock:
- * tests hold a group in flight). fw_mem_wait_held: true once n of them wait, false after ms without. */
+/* While held, every commit (fw_mem_hold) or counter read (fw_mem_hold_reads) waits at its start (the
+ * core does both without its lock: tests hold a group in flight, or a dump). fw_mem_wait_held: true
+ * once n of them wait, false after ms without. */
 void fw_mem_hold(struct fw *fw, bool hold);
+void fw_mem_hold_reads(struct fw *fw, bool hold);
 bool fw_mem_wait_held(struct fw *fw, unsigned n, int ms);
 /* Make every commit that adds this element fail with -EEXIST, as the kernel fails a whole transaction
  * for one element it refuses (NULL: stop). The backend also refuses, by itself, every transaction that

@@ -32,9 +32,10 @@ struct mem_fw {
 	bool foreign;        /* a simulated foreign change is pending for monitor_read */
 	int event_fd;
 	/* fw_mem_hold: commits wait at their start while held (the core commits outside its lock) */
+	pthread_mutex_t entries_mu;   /* replacing entries vs. read_counters (which may run on another thread) */
 	pthread_mutex_t hold_mu;
 	pthread_cond_t hold_cv;
-	bool hold;
+	bool hold, hold_reads;
 	unsigned held;       /* commits waiting now */
 };
 
@@ -184,19 +185,21 @@ static void carry_counter(struct mem_fw *m, struct mem_entry *e, const struct fw
 
 static void swap_in(struct mem_fw *m, struct mem_entry *v, size_t n)
 {
+	pthread_mutex_lock(&m->entries_mu);
 	free(m->entries);
 	m->entries = v;
 	m->n = n;
+	pthread_mutex_unlock(&m->entries_mu);
 	m->transactions++;
 }
 
-/* fw_mem_hold: a commit or a counter read waits here while held. */
-static void wait_unheld(struct mem_fw *m)
+/* fw_mem_hold / fw_mem_hold_reads: a commit or a counter read waits here while *hold. */
+static void wait_unheld(struct mem_fw *m, const bool *hold)
 {
 	pthread_mutex_lock(&m->hold_mu);
 	m->held++;
 	pthread_cond_broadcast(&m->hold_cv);
-	while (m->hold)
+	while (*hold)
 		pthread_cond_wait(&m->hold_cv, &m->hold_mu);
 	m->held--;
 	pthread_mutex_unlock(&m->hold_mu);
@@ -210,7 +213,7 @@ static int mem_commit(struct fw *fw, const struct fw_elem *del, size_t ndel, con
 	size_t n = 0;
 	int err;
 
-	wait_unheld(m);
+	wait_unheld(m, &m->hold);
 	if ((err = validate(fw, del, ndel)) || (err = validate(fw, add, nadd)) || (err = take_failure(fw)) ||
 	    (err = refuse_marked(fw, add, nadd)))
 		return err;
@@ -282,9 +285,11 @@ static int mem_read_counters(struct fw *fw, void (*cb)(void *arg, const struct f
 {
 	struct mem_fw *m = mem_of(fw);
 
-	wait_unheld(m);
+	wait_unheld(m, &m->hold_reads);
+	pthread_mutex_lock(&m->entries_mu);
 	for (size_t i = 0; i < m->n; i++)
 		cb(arg, &m->entries[i].elem);
+	pthread_mutex_unlock(&m->entries_mu);
 	return 0;
 }
 
@@ -312,12 +317,7 @@ static uint64_t mem_transactions(struct fw *fw)
 
 static int mem_remove(struct fw *fw)
 {
-	struct mem_fw *m = mem_of(fw);
-
-	free(m->entries);
-	m->entries = NULL;
-	m->n = 0;
-	m->transactions++;
+	swap_in(mem_of(fw), NULL, 0);
 	return 0;
 }
 
@@ -334,6 +334,7 @@ static void mem_destroy(struct fw *fw)
 		free(m->entries);
 		pthread_cond_destroy(&m->hold_cv);
 		pthread_mutex_destroy(&m->hold_mu);
+		pthread_mutex_destroy(&m->entries_mu);
 		free(m);
 	}
 	free(fw);
@@ -367,6 +368,7 @@ struct fw *fw_mem_new(const struct fw_config *cfg)
 	fw->cfg = *cfg;
 	fw->priv = m;
 	m->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&m->entries_mu, NULL);
 	pthread_mutex_init(&m->hold_mu, NULL);
 	pthread_cond_init(&m->hold_cv, NULL);
 	return fw;
@@ -421,6 +423,19 @@ void fw_mem_hold(struct fw *fw, bool hold)
 	pthread_mutex_unlock(&m->hold_mu);
 }
 
+void fw_mem_hold_reads(struct fw *fw, bool hold)
+{
+	struct mem_fw *m;
+
+	if (!fw || fw->ops != &mem_ops)
+		return;
+	m = mem_of(fw);
+	pthread_mutex_lock(&m->hold_mu);
+	m->hold_reads = hold;
+	pthread_cond_broadcast(&m->hold_cv);
+	pthread_mutex_unlock(&m->hold_mu);
+}
+
 bool fw_mem_wait_held(struct fw *fw, unsigned n, int ms)
 {
 	struct mem_fw *m;
@@ -453,9 +468,11 @@ void fw_mem_foreign_change(struct fw *fw)
 	if (!fw || fw->ops != &mem_ops)
 		return;
 	m = mem_of(fw);
+	pthread_mutex_lock(&m->entries_mu);
 	free(m->entries);
 	m->entries = NULL;
 	m->n = 0;
+	pthread_mutex_unlock(&m->entries_mu);
 	m->foreign = true;
 	if (m->event_fd >= 0 && write(m->event_fd, &one, sizeof(one)) < 0)
 		m->foreign = true;   /* still reported by monitor_read */

@@ -160,6 +160,12 @@ struct nft {
 	bool no_counters;         /* n.set carry no counters (made by resync_chunked) */
 	struct nft_names n;
 	char *rbuf;               /* RECV_BUF_BYTES, for the command socket (under the core's lock) */
+	/* read_counters' own socket, buffer and sequence: a counter dump runs beside commits, on the
+	 * thread that asked for it. names_mu guards n.set against a resync switching generations. */
+	struct mnl_socket *dnl;
+	char *dbuf;
+	uint32_t dseq;
+	pthread_mutex_t names_mu;
 	char *mbuf;               /* RECV_BUF_BYTES, for the monitor (read on the loop thread, without that
 				   * lock: a commit on another thread may be reading ACKs into rbuf meanwhile) */
 	/* After a quiet batch: the generation the ruleset must have if nobody else committed while the
@@ -406,13 +412,13 @@ static void big_buffer(int fd, int force_opt, int opt, int bytes)
  * a message of another sequence number is a stale answer (an ACK that came after read_acks gave up)
  * and is skipped. Each wait is bounded (ACK_TIMEOUT_MS). Returns 0, the kernel's or cb's -errno,
  * -ETIMEDOUT, or the socket's -errno. */
-static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *nlh, void *data),
-		      void *data)
+static int nl_request_on(struct mnl_socket *nl, char *rbuf, const struct nlmsghdr *req,
+			 int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
 {
-	struct pollfd pfd = { .fd = mnl_socket_get_fd(p->nl), .events = POLLIN };
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
 	uint32_t seq = req->nlmsg_seq;
 
-	if (mnl_socket_sendto(p->nl, req, req->nlmsg_len) < 0)
+	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
 		ssize_t n;
@@ -420,14 +426,14 @@ static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const
 
 		if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0)
 			return -ETIMEDOUT;
-		n = recv(pfd.fd, p->rbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
+		n = recv(pfd.fd, rbuf, RECV_BUF_BYTES, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
 			return -errno;
 		}
 		len = (int)n;
-		for (const struct nlmsghdr *nlh = (void *)p->rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+		for (const struct nlmsghdr *nlh = (void *)rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 			if (nlh->nlmsg_seq != seq)
 				continue;
 			if (nlh->nlmsg_type == NLMSG_DONE) {
@@ -453,6 +459,12 @@ static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const
 			}
 		}
 	}
+}
+
+static int nl_request(struct nft *p, const struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *nlh, void *data),
+		      void *data)
+{
+	return nl_request_on(p->nl, p->rbuf, req, cb, data);
 }
 
 static int gen_cb(const struct nlmsghdr *nlh, void *data)
@@ -1477,28 +1489,43 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /* Dumps one of our sets. Returns 0, -ENOENT if the set (or table) does not exist, or -errno. */
-static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
-		    void (*cb)(void *arg, const struct fw_elem *e),
-		    void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e), void *arg)
+/* Dumps one of our sets, on the command socket, or (reader) on read_counters' own. */
+static int dump_set_on(struct fw *fw, struct nft *p, enum fw_set which, bool reader,
+		       void (*cb)(void *arg, const struct fw_elem *e),
+		       void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e), void *arg)
 {
 	struct dump_ctx ctx = { .set = which, .cb = cb, .kcb = kcb, .arg = arg };
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[MNL_SOCKET_BUFFER_SIZE], name[FW_NAME_MAX];
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 	int err;
 
 	if (!(s = nftnl_set_alloc()))
 		return -ENOMEM;
+	pthread_mutex_lock(&p->names_mu);
+	memcpy(name, p->n.set[which], sizeof(name));
+	pthread_mutex_unlock(&p->names_mu);
 	memset(buf, 0, sizeof(buf));   /* nftnl leaves the padding as it finds it, and it is sent too */
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, p->seq++);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK,
+				    reader ? p->dseq++ : p->seq++);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, p->n.table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, p->n.set[which]);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	err = nl_request(p, nlh, dump_msg_cb, &ctx);
-	if (err < 0 && err != -ENOENT)
-		snprintf(fw->err, sizeof(fw->err), "dumping %s: %s", p->n.set[which], strerror(-err));
+	err = reader ? nl_request_on(p->dnl, p->dbuf, nlh, dump_msg_cb, &ctx) : nl_request(p, nlh, dump_msg_cb, &ctx);
+	if (err < 0 && err != -ENOENT) {
+		char *to = reader ? fw->read_err : fw->err;
+
+		snprintf(to, sizeof(fw->err), "dumping %s: %s", name, strerror(-err));
+	}
 	return err;
+}
+
+static int dump_set(struct fw *fw, struct nft *p, enum fw_set which,
+		    void (*cb)(void *arg, const struct fw_elem *e),
+		    void (*kcb)(void *arg, const struct fw_key *k, const struct fw_elem *e), void *arg)
+{
+	return dump_set_on(fw, p, which, false, cb, kcb, arg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1654,7 +1681,9 @@ static void build_teardown(struct batch *b, struct nft *p, const struct fw *fw, 
 static void use_set_gen(struct nft *p, int gen)
 {
 	p->set_gen = gen;
+	pthread_mutex_lock(&p->names_mu);   /* a counter dump may be reading a name */
 	memcpy(p->n.set, p->n.gen_set[gen], sizeof(p->n.set));
+	pthread_mutex_unlock(&p->names_mu);
 }
 
 /* The whole ruleset in one transaction: everything of ours deleted, then recreated with every
@@ -1974,7 +2003,7 @@ static int nft_read_counters(struct fw *fw, void (*cb)(void *arg, const struct f
 
 		if (fw_set_is_snat((enum fw_set)s))
 			continue;   /* a companion: its portmap is reported once, from the DNAT map */
-		if ((err = dump_set(fw, p, (enum fw_set)s, cb, NULL, arg)))
+		if ((err = dump_set_on(fw, p, (enum fw_set)s, true, cb, NULL, arg)))
 			return err;
 	}
 	return 0;
@@ -2124,6 +2153,10 @@ static void nft_destroy(struct fw *fw)
 	if ((p = nft_of(fw))) {
 		if (p->nl)
 			mnl_socket_close(p->nl);
+		if (p->dnl)
+			mnl_socket_close(p->dnl);
+		free(p->dbuf);
+		pthread_mutex_destroy(&p->names_mu);
 		if (p->mon)
 			mnl_socket_close(p->mon);
 		free(p->rbuf);
@@ -2234,9 +2267,11 @@ struct fw *fw_nft_new(const struct fw_config *cfg)
 	fw = calloc(1, sizeof(*fw));
 	p = calloc(1, sizeof(*p));
 	/* calloc: requests built in rbuf (dumps) go out with libmnl's attribute padding unzeroed */
-	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)) || !(p->mbuf = malloc(RECV_BUF_BYTES)))
+	if (!fw || !p || !(p->rbuf = calloc(1, RECV_BUF_BYTES)) || !(p->mbuf = malloc(RECV_BUF_BYTES)) ||
+	    !(p->dbuf = malloc(RECV_BUF_BYTES)))
 		goto fail_errno;
 	pthread_mutex_init(&p->gen_lock, NULL);
+	pthread_mutex_init(&p->names_mu, NULL);
 	fw->ops = &nft_ops;
 	fw->cfg = *cfg;
 	fw->priv = p;
@@ -2250,6 +2285,9 @@ struct fw *fw_nft_new(const struct fw_config *cfg)
 		goto fail_errno;
 	p->portid = mnl_socket_get_portid(p->nl);
 	p->seq = (uint32_t)time(NULL);
+	if (!(p->dnl = open_socket(0, SOCK_BUF_BYTES, 0)))
+		goto fail_errno;
+	p->dseq = p->seq;
 	if (!(p->mon = open_socket(1u << (NFNLGRP_NFTABLES - 1), MON_BUF_BYTES, 0)))
 		goto fail_errno;
 	fcntl(mnl_socket_get_fd(p->mon), F_SETFL, fcntl(mnl_socket_get_fd(p->mon), F_GETFL) | O_NONBLOCK);
@@ -2262,6 +2300,7 @@ fail_errno:
 		if (p) {
 			free(p->rbuf);
 			free(p->mbuf);
+			free(p->dbuf);
 		}
 		free(p);
 		free(fw);

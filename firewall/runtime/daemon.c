@@ -235,7 +235,7 @@ static void counters_tick(void *arg)
 	struct daemon *d = arg;
 
 	if (core_read_counters(d->core) < 0)
-		log_debug("firewall: reading counters failed: %s", d->fw->err);
+		log_debug("firewall: reading counters failed: %s", d->fw->read_err);
 	loop_timer(d->loop, COUNTERS_EVERY_MS, counters_tick, d);
 }
 

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -403,6 +404,60 @@ static struct fw_elem *many_pinholes(size_t n, unsigned net, uint16_t proto, uin
 	}
 	return v;
 }
+
+struct dump_loop {
+	struct fw *fw;
+	bool stop;   /* atomic: set by the committing thread when it is done */
+	unsigned dumps, failed;
+	size_t last_total;
+};
+
+static void *dump_until_stopped(void *arg)
+{
+	struct dump_loop *d = arg;
+
+	for (unsigned i = 0; i < 100000 && !__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE); i++) {
+		struct collected got = { .n = 0 };
+
+		if (d->fw->ops->read_counters(d->fw, collect_cb, &got) != 0)
+			d->failed++;
+		d->last_total = got.total;
+		d->dumps++;
+	}
+	return NULL;
+}
+
+/* read_counters has a socket of its own: it dumps on one thread while transactions commit on another,
+ * as the core does (a counter read no longer holds up requests). Neither fails nor sees the other's
+ * answers. */
+START_TEST(counter_dump_beside_commits)
+{
+	NEED_ROOT();
+	struct fw_config c = standalone_cfg();
+	struct fw *fw = new_fw(&c);
+	struct fw_elem *base = many_pinholes(5000, 7, IPPROTO_TCP, 80, 3600000);
+	struct fw_elem *more = many_pinholes(400, 8, IPPROTO_UDP, 81, 3600000);
+	struct dump_loop d = { .fw = fw };
+	struct collected got = { .n = 0 };
+	pthread_t th;
+
+	ck_assert_msg(fw->ops->commit(fw, NULL, 0, base, 5000) == 0, "commit: %s", fw->err);
+	ck_assert_int_eq(pthread_create(&th, NULL, dump_until_stopped, &d), 0);
+	for (size_t i = 0; i < 400; i++)
+		ck_assert_msg(fw->ops->commit(fw, NULL, 0, &more[i], 1) == 0, "commit %zu: %s", i, fw->err);
+	__atomic_store_n(&d.stop, true, __ATOMIC_RELEASE);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	fprintf(stderr, "nft: %u counter dumps beside 400 commits, %u failed\n", d.dumps, d.failed);
+	ck_assert_uint_gt(d.dumps, 0);
+	ck_assert_uint_eq(d.failed, 0);
+	ck_assert_uint_ge(d.last_total, 5000);
+	ck_assert_int_eq(fw->ops->read_counters(fw, collect_cb, &got), 0);
+	ck_assert_uint_eq(got.total, 5400);
+	free(base);
+	free(more);
+	fw->ops->destroy(fw);
+}
+END_TEST
 
 static void foreign_commit(void)
 {
@@ -1254,6 +1309,7 @@ static Suite *nft_suite(void)
 	tcase_add_test(tc, bad_config_refused);
 	tcase_add_test(tc, sample_round_trip);
 	tcase_add_test(tc, add_10000_in_one_transaction);
+	tcase_add_test(tc, counter_dump_beside_commits);
 	tcase_add_test(tc, readd_updates_timeout);
 	tcase_add_test(tc, delete_of_expired_element);
 	tcase_add_test(tc, monitor_and_resync_after_foreign_changes);
