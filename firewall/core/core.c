@@ -356,10 +356,21 @@ int64_t core_expire(struct core *c)
 	struct rec **gone = NULL, *r;
 	size_t n = 0, cap = 0, pos = 0;
 
+	/* Nothing due (the common case: the loop looks after every burst of changes) is answered without
+	 * settling: a batch here would wait for the group in flight and commit the one being built under
+	 * the lock, out of the pipeline, once per group. */
+	core_lock(c);
+	now = core_now(c);
+	if (c->next_expiry > now) {
+		wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
+		core_unlock(c);
+		return wait;
+	}
+	core_unlock(c);
 	core_enter(c);
 	now = core_now(c);
 	if (c->next_expiry > now)
-		goto done;
+		goto done;   /* a change meanwhile moved it */
 	/* Only when something is due: one pass collects what expired and the next deadline. */
 	while ((r = hmap_next(c->rules, &pos)) != NULL) {
 		if (r->expires == 0)

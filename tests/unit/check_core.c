@@ -1512,6 +1512,27 @@ START_TEST(counter_read_blocks_no_request)
 }
 END_TEST
 
+START_TEST(expiry_check_does_not_wait_for_the_flight)
+{
+	struct fw *fw = mem_fw();
+	struct core *c = new_core(fw, NULL);
+	struct core_add_req q1 = pinhole_req("2001:db8:1:1::5", IPPROTO_TCP, 7900, 600);
+	struct req_thread a;
+
+	fw_mem_hold(fw, true);
+	req_start(&a, c, &q1);
+	ck_assert(fw_mem_wait_held(fw, 1, 5000));
+	/* nothing is due: the loop's look after every burst answers at once, without waiting for the
+	 * group in flight (this thread is the one that lets it land: waiting would never end) */
+	ck_assert_int_gt(core_expire(c), 0);
+	fw_mem_hold(fw, false);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(a.v, V_OK);
+	core_free(c);
+	fw->ops->destroy(fw);
+}
+END_TEST
+
 /* ---------- PCP mapping names ---------- */
 
 static struct core_pcp_key pcp_key(const char *addr, uint16_t proto, uint16_t port)
@@ -1756,6 +1777,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, refused_flight_takes_the_group_built_on_it);
 	tcase_add_test(tc, reader_waits_for_the_flight);
 	tcase_add_test(tc, counter_read_blocks_no_request);
+	tcase_add_test(tc, expiry_check_does_not_wait_for_the_flight);
 	tcase_add_test(tc, pcp_names_follow_the_table);
 	tcase_add_test(tc, records_give_back_every_field);
 	suite_add_tcase(s, tc);
