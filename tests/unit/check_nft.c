@@ -41,6 +41,19 @@ static struct fw_config standalone_cfg(void)
 	return c;
 }
 
+/* A CGN's addresses: subscribers in 100.64.0.0/10, the pool 203.0.113.8/30. */
+static struct fw_config nat_pool_cfg(void)
+{
+	struct fw_config c = standalone_cfg();
+
+	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
+	c.nat_src_len = 10;
+	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
+	c.nat_pool_len[0] = 30;
+	c.n_nat_pool = 1;
+	return c;
+}
+
 static struct fw *new_fw(const struct fw_config *c)
 {
 	struct fw *fw = fw_nft_new(c);
@@ -758,17 +771,12 @@ END_TEST
 START_TEST(snat_companion)
 {
 	NEED_ROOT();
-	struct fw_config c = standalone_cfg();
+	struct fw_config c = nat_pool_cfg();
 	struct fw_elem e = elem_portmap(IPPROTO_UDP, 1024, "100.64.0.2", 4000);
 	struct collected got = { .n = 0 };
 	struct fw *fw;
 	char *text;
 
-	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
-	c.nat_src_len = 10;
-	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
-	c.nat_pool_len[0] = 30;
-	c.n_nat_pool = 1;
 	fw = new_fw(&c);
 	inet_pton(AF_INET, "203.0.113.8", &e.ext_addr);
 	e.timeout_ms = 60000;
@@ -801,16 +809,11 @@ END_TEST
 START_TEST(companion_moves_with_its_element)
 {
 	NEED_ROOT();
-	struct fw_config c = standalone_cfg();
+	struct fw_config c = nat_pool_cfg();
 	struct fw_elem peer = elem_portmap(IPPROTO_UDP, 20008, "100.64.0.2", 4000), map, moved;
 	struct fw *fw;
 	char *text;
 
-	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
-	c.nat_src_len = 10;
-	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
-	c.nat_pool_len[0] = 30;
-	c.n_nat_pool = 1;
 	fw = new_fw(&c);
 	inet_pton(AF_INET, "203.0.113.8", &peer.ext_addr);
 	inet_pton(AF_INET6, "::ffff:198.51.100.1", &peer.remote);
@@ -855,13 +858,8 @@ END_TEST
  * 1024-4095 in blocks of 1024: 3 blocks per address, 12 subscribers with a block. */
 static struct fw_config cgn_cfg(void)
 {
-	struct fw_config c = standalone_cfg();
+	struct fw_config c = nat_pool_cfg();
 
-	inet_pton(AF_INET, "100.64.0.0", &c.nat_src);
-	c.nat_src_len = 10;
-	inet_pton(AF_INET, "203.0.113.8", &c.nat_pool[0]);
-	c.nat_pool_len[0] = 30;
-	c.n_nat_pool = 1;
 	c.nat_port_min = 1024;
 	c.nat_port_max = 4095;
 	c.nat_block_size = 1024;
