@@ -63,6 +63,7 @@ struct store {
 	off_t jsize;     /* current file size; > jlen when a torn tail is still there */
 	size_t jlines;
 	uint64_t syncs;  /* journal fdatasyncs so far */
+	bool unsynced;   /* store_write wrote lines that no store_datasync has synced yet */
 	/* lines queued by store_queue_put/del, written by the next store_sync */
 	char *pend;
 	size_t plen, pcap, plines;
@@ -481,7 +482,6 @@ static int journal_write(struct store *st, const char *data, size_t n)
 	if (st->jsize != st->jlen && journal_cut(st) < 0)
 		return -1;
 	w = pwrite(st->jfd, data, n, st->jlen);
-	st->syncs++;
 	if (w == (ssize_t)n) {
 		st->jsize = st->jlen + (off_t)n;
 		return 0;
@@ -502,6 +502,7 @@ static int journal_append(struct store *st, const char *data, size_t n, size_t l
 
 	if (journal_write(st, data, n) < 0)
 		return -1;
+	st->syncs++;
 	if (fdatasync(st->jfd) == 0) {
 		st->jlen = st->jsize;
 		st->jlines += lines;
@@ -598,6 +599,7 @@ int store_write(struct store *st)
 	if (rc == 0) {
 		st->jlen = st->jsize;   /* in the file; a failed store_datasync is undone by store_rewind */
 		st->jlines += st->plines;
+		st->unsynced = true;
 	}
 	st->plen = st->plines = 0;
 	return rc;
@@ -609,6 +611,10 @@ int store_datasync(struct store *st)
 		errno = EINVAL;
 		return -1;
 	}
+	if (!st->unsynced)
+		return 0;   /* nothing written since the last sync: a batch that changed nothing costs none */
+	st->syncs++;
+	st->unsynced = false;
 	return fdatasync(st->jfd);
 }
 

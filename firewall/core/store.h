@@ -48,8 +48,9 @@ int store_queue_del(struct store *st, uint32_t id);
 int store_sync(struct store *st);
 /* store_sync in two halves, for a caller that makes the journal durable without holding its own lock
  * (the core's group commit): store_write writes the queued lines (in the file, not yet durable: 0, or -1
- * with errno and none of them there), store_datasync makes what was written durable (0, or -1 with
- * errno: then store_rewind to a mark from before the write). store_datasync touches only the journal's
+ * with errno and none of them there), store_datasync makes what was written durable (0 — at once when
+ * nothing was written since the last one —, or -1 with errno: then store_rewind to a mark from before
+ * the write). store_datasync touches only the journal's
  * descriptor: it may run on another thread while the owner queues lines, but not beside any other call
  * that writes the file (store_write, store_rewind, a snapshot). */
 int store_write(struct store *st);

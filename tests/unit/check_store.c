@@ -694,6 +694,25 @@ START_TEST(test_queue_sync_rewind)
 	ck_assert_int_eq(store_queue_put(st, &r), -1);
 	ck_assert_int_eq(store_sync(st), 0);
 	ck_assert_int_eq(file_size("rules.journal"), before);
+	/* the two halves (the core syncs without its lock): the write puts the lines in the file, the
+	 * datasync makes them durable, once; with nothing written since, a datasync is no sync */
+	full_rule(&r, 4);
+	ck_assert_int_eq(store_queue_put(st, &r), 0);
+	syncs = store_syncs(st);
+	ck_assert_int_eq(store_write(st), 0);
+	ck_assert_int_gt(file_size("rules.journal"), before);
+	ck_assert_uint_eq(store_journal_lines(st), 2);
+	ck_assert_int_eq(store_datasync(st), 0);
+	ck_assert_uint_eq(store_syncs(st), syncs + 1);
+	ck_assert_int_eq(store_write(st), 0);
+	ck_assert_int_eq(store_datasync(st), 0);
+	ck_assert_uint_eq(store_syncs(st), syncs + 1);
+	/* and a written group refused by the firewall is cut back like a synced one */
+	ck_assert_int_eq(store_rewind(st, &m), 0);
+	ck_assert_int_eq(file_size("rules.journal"), before);
+	load_ok(st, &c);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_ptr_nonnull(find(&c, 1));
 	store_close(st);
 	free(c.rules);
 	remove_tmpdir();
