@@ -350,6 +350,12 @@ void core_notify(struct core *c, const struct rule *r, enum core_event ev)
 		c->p.on_change(c->p.change_arg, r, ev);
 }
 
+/* Milliseconds until the next lease is due, -1 when none is; the caller holds the lock. */
+static int64_t expiry_wait(const struct core *c, int64_t now)
+{
+	return c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
+}
+
 int64_t core_expire(struct core *c)
 {
 	int64_t now, next = EXPIRY_NONE, wait;
@@ -362,7 +368,7 @@ int64_t core_expire(struct core *c)
 	core_lock(c);
 	now = core_now(c);
 	if (c->next_expiry > now) {
-		wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
+		wait = expiry_wait(c, now);
 		core_unlock(c);
 		return wait;
 	}
@@ -389,7 +395,7 @@ int64_t core_expire(struct core *c)
 		core_remove_rule(c, gone[i], CORE_EV_EXPIRED, true);
 	free(gone);
 done:
-	wait = c->next_expiry == EXPIRY_NONE ? -1 : (c->next_expiry - now) * 1000;
+	wait = expiry_wait(c, now);
 	core_leave(c);
 	return wait;
 }
@@ -481,6 +487,8 @@ int core_read_counters(struct core *c)
 		c->counters_read = true;
 	core_unlock(c);
 	pthread_mutex_unlock(&c->counters_mu);
+	if (cr.oom)
+		log_warnx("firewall: out of memory reading counters: %zu kept, the rest wait for the next read", cr.n);
 	free(cr.e);
 	return rc;
 }

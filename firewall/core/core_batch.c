@@ -225,12 +225,24 @@ static bool others_waiting(struct core *c)
 	return __atomic_load_n(&c->entering, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* Takes the lock as one of the threads counted in c->entering (which keeps an open group alive). */
-static void lock_counted(struct core *c)
+/* A thread counted in c->entering is about to take the lock: a closing request leaves its group open
+ * for it to join (or commit) instead of committing it alone. */
+static void count_in(struct core *c)
 {
 	__atomic_add_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
-	core_lock(c);
+}
+
+static void count_out(struct core *c)
+{
 	__atomic_sub_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Takes the lock as one of the threads counted in c->entering. */
+static void lock_counted(struct core *c)
+{
+	count_in(c);
+	core_lock(c);
+	count_out(c);
 }
 
 /* ---------- group commit ---------- */
@@ -294,22 +306,28 @@ static bool fly(struct core *c, struct txn *t)
 	return core_txn_commit(c, t) == 0;
 }
 
+/* Undoes the group being built (lock held): its members hear it failed. */
+static void group_undo(struct core *c)
+{
+	struct batch *b = &c->b;
+
+	ops_end(c, b->ops, b->n_ops, false);
+	core_touched_free(&b->tt);
+	wake_members(c, b->members, b->n_members, false);
+	b->n_ops = b->n_members = 0;
+	b->open = b->broken = false;
+	b->seq++;
+}
+
 /* Ends the flight (lock held): its members hear ok. A refused flight is undone, and with it the group
  * built on top of it meanwhile, newest change first, out of the journal too. */
 static void land(struct core *c, bool ok)
 {
-	struct batch *b = &c->b;
 	struct flight *f = &c->f;
 
 	f->busy = false;
-	if (!ok) {
-		ops_end(c, b->ops, b->n_ops, false);
-		core_touched_free(&b->tt);
-		wake_members(c, b->members, b->n_members, false);
-		b->n_ops = b->n_members = 0;
-		b->open = b->broken = false;
-		b->seq++;
-	}
+	if (!ok)
+		group_undo(c);
 	ops_end(c, f->ops, f->n_ops, ok);
 	if (!ok && c->p.store && store_rewind(c->p.store, &f->mark) < 0)
 		log_warn("store: cannot cut a refused batch out of the journal");
@@ -327,6 +345,15 @@ static bool group_commit(struct core *c, bool released)
 	struct txn t = { 0 };
 	bool ok;
 
+	if (c->f.busy) {
+		/* every caller is a settled thread or a closer that found no flight; one that is neither
+		 * would overwrite the flight: refuse its group loudly instead */
+		log_warnx("core: a group was committed while another was in flight (a bug): refused");
+		if (c->p.store)   /* its lines are only queued: the mark is where the journal stands */
+			(void)store_rewind(c->p.store, &c->b.mark);
+		group_undo(c);
+		return false;
+	}
 	ok = take_flight(c, &t);
 	if (ok && released) {
 		core_unlock(c);
@@ -377,10 +404,10 @@ void core_lock_settled(struct core *c)
 		return;
 	if (c->holds == 1 && c->f.busy) {
 		/* counted while it waits: the landing leaves the group built meanwhile to this thread */
-		__atomic_add_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+		count_in(c);
 		while (c->f.busy)
 			lock_wait(c, &c->flight_done);
-		__atomic_sub_fetch(&c->entering, 1, __ATOMIC_ACQ_REL);
+		count_out(c);
 	}
 	if (c->b.open && !c->f.busy) {
 		group_commit(c, false);

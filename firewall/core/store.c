@@ -473,11 +473,20 @@ static int journal_cut(struct store *st)
 	return 0;
 }
 
+/* A write or sync of the journal's tail failed (errno saved): cuts the tail back, best effort, and
+ * fails with that errno. */
+static int journal_fail(struct store *st, int saved)
+{
+	if (journal_cut(st) == 0)
+		(void)fdatasync(st->jfd);
+	errno = saved;
+	return -1;
+}
+
 /* Writes complete lines (n bytes) at the journal's end, not yet durable; on failure cuts them back. */
 static int journal_write(struct store *st, const char *data, size_t n)
 {
 	ssize_t w;
-	int saved;
 
 	if (st->jsize != st->jlen && journal_cut(st) < 0)
 		return -1;
@@ -487,19 +496,13 @@ static int journal_write(struct store *st, const char *data, size_t n)
 		return 0;
 	}
 	/* a short write sets no errno: on a regular file it means the disk or the file size limit is full */
-	saved = w >= 0 && w < (ssize_t)n ? ENOSPC : errno;
 	st->jsize = st->jlen + (w > 0 ? w : 0);
-	if (journal_cut(st) == 0)
-		(void)fdatasync(st->jfd);
-	errno = saved;
-	return -1;
+	return journal_fail(st, w >= 0 && w < (ssize_t)n ? ENOSPC : errno);
 }
 
 /* Appends complete lines (lines of them) and makes them durable: all of them or, on failure, none. */
 static int journal_append(struct store *st, const char *data, size_t n, size_t lines)
 {
-	int saved;
-
 	if (journal_write(st, data, n) < 0)
 		return -1;
 	st->syncs++;
@@ -508,11 +511,7 @@ static int journal_append(struct store *st, const char *data, size_t n, size_t l
 		st->jlines += lines;
 		return 0;
 	}
-	saved = errno;
-	if (journal_cut(st) == 0)
-		(void)fdatasync(st->jfd);
-	errno = saved;
-	return -1;
+	return journal_fail(st, errno);
 }
 
 /* Queues one line (n bytes, newline included); nothing is queued on failure. */
