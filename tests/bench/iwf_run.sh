@@ -10,8 +10,8 @@
 # on the IWF's job thread, not on the loop).
 # The IPv4 clients are paced (one request a second each, whatever the answers take), so both phases
 # offer the loop the same load.
-# The two conditions alternate IWF_BENCH_ROUNDS (3) times and the median round is compared: the shared
-# machine's other load drifts more than the difference sought.
+# The two conditions alternate IWF_BENCH_ROUNDS (5) times, the order turned every other round, and the
+# median round is compared: the shared machine's other load drifts more than the difference sought.
 #   IGDD_BUILD=DIR selects the build; IWF_BENCH_N (10000) IPv6 requests per phase; IWF_BENCH_V4_SOCKETS
 #   (8) paced IPv4 clients.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -21,7 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../integration/iwf_lib.sh"
 
 N=${IWF_BENCH_N:-10000}
-ROUNDS=${IWF_BENCH_ROUNDS:-3}
+ROUNDS=${IWF_BENCH_ROUNDS:-5}
 V4_SOCKETS=${IWF_BENCH_V4_SOCKETS:-8}
 BENCH=$HERE/pcp_bench.py
 
@@ -71,20 +71,33 @@ phase() {
 	P99=$(field "$out" p99_ms)
 }
 
-# the two conditions alternate ROUNDS times (the machine's other load drifts); the median round counts
-a50=() a99=() s50=() s99=()
-for ((round = 1; round <= ROUNDS; round++)); do
-	# the upstream answers again (a silent round before left it "unreachable": one request brings it back)
+# the two conditions alternate, ROUNDS times, in turned order every other round (answering then silent,
+# then silent then answering): a drift of the machine's speed over the run falls on both alike; the
+# median round counts
+answering() {
+	# the upstream answers again (a silent phase before left it "unreachable": one request brings it back)
+	ip netns exec "${LAB}cgn" nft delete table inet iwf_silence 2>/dev/null
 	iwf_pcpc map --proto udp --port 31999 --lifetime 0 >/dev/null 2>&1 || true
 	wait_until 15 up_ok || { echo "iwf bench: upstream not back up" >&2; exit 1; }
 	phase "answering (round $round)"
 	a50+=("$P50") a99+=("$P99")
+}
+silent() {
 	# silence: PCP to the CGN dropped, no ICMP (the worst case: every proxied request waits its budget)
 	echo 'table inet iwf_silence { chain input { type filter hook input priority -10; udp dport 5351 drop; }; }' |
 		ip netns exec "${LAB}cgn" nft -f - || exit 1
 	phase "silent (round $round)"
 	s50+=("$P50") s99+=("$P99")
-	ip netns exec "${LAB}cgn" nft delete table inet iwf_silence
+}
+a50=() a99=() s50=() s99=()
+for ((round = 1; round <= ROUNDS; round++)); do
+	if ((round % 2)); then
+		answering
+		silent
+	else
+		silent
+		answering
+	fi
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
