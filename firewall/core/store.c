@@ -3,13 +3,20 @@
  *
  *   rules.snap     one rule_format line per rule, then "end count=N" so a cut-short file is noticed
  *   rules.journal  "put <rule line>" / "del id=N"; the lines of one sync (one line, or a whole group
- *                  commit) go in with one write() and one fdatasync
+ *                  commit) go in with one write() and one fdatasync; then zeros up to the file's end
  *   lock           flock(LOCK_EX|LOCK_NB) held while open: one daemon per state_dir
  *   meta.<key>     one small value, replaced atomically (temp file, fsync, rename, fsync dir)
  *
  * The journal is written with pwrite at the end of its last complete line, never O_APPEND: a
  * failed or short write is cut back with ftruncate, and a torn tail left by a crash is dropped
  * before the next line goes in, so a new line is never glued to half an old one.
+ *
+ * The file grows by JOURNAL_CHUNK at a time, the room past the last line written with zeros: a group's
+ * lines then overwrite blocks the file system has already allocated, and their fdatasync writes those
+ * blocks without a metadata commit (on ext4, no jbd2 transaction: ~15 % of a 16-client UPnP burst's
+ * throughput went to it); only the sync after a growth commits the new size. Reading, a run of NUL
+ * bytes ends a line without making one: the zero tail is skipped, and so is a hole a crash left in
+ * a write never acknowledged (a line cut short by one is dropped, like a torn last line).
  *
  * The daemon opens state_dir as root and then runs as its own user, who owns the directory: were that
  * user compromised, it could plant anything here for root to open at the next start. So state_dir
@@ -54,13 +61,16 @@
 /* a journal or snapshot line: "put " + rule line + "\n" */
 #define LINE_MAX_BYTES (RULE_LINE_MAX + 16)
 #define READ_BUF       (64 * 1024)
+/* how much the journal grows at once (zeros, overwritten in place by the lines to come) */
+#define JOURNAL_CHUNK  (64 * 1024)
 
 struct store {
 	int dirfd;
 	int lockfd;
 	int jfd;
 	off_t jlen;      /* end of the last complete journal line: where the next one goes */
-	off_t jsize;     /* current file size; > jlen when a torn tail is still there */
+	off_t jsize;     /* current file size: [jlen, jsize) is zeros unless tail_dirty */
+	bool tail_dirty; /* what follows jlen may be a torn line (found at open, or a write failed) */
 	size_t jlines;
 	uint64_t syncs;  /* journal fdatasyncs so far */
 	bool unsynced;   /* store_write wrote lines that no store_datasync has synced yet */
@@ -338,7 +348,11 @@ static int open_journal(struct store *st)
 	if (fstat(st->jfd, &sb) < 0)
 		return -1;
 	st->jsize = sb.st_size;
-	return last_line_end(st->jfd, sb.st_size, &st->jlen);
+	if (last_line_end(st->jfd, sb.st_size, &st->jlen) < 0)
+		return -1;
+	/* zeros or a torn line: not worth telling apart, the first write cuts it (and grows the file anew) */
+	st->tail_dirty = st->jsize != st->jlen;
+	return 0;
 }
 
 static int take_lock(struct store *st, char *err, size_t errlen)
@@ -470,13 +484,32 @@ static int journal_cut(struct store *st)
 	if (ftruncate(st->jfd, st->jlen) < 0)
 		return -1;
 	st->jsize = st->jlen;
+	st->tail_dirty = false;
 	return 0;
+}
+
+/* The file grew to jsize with the lines just written: zeros from there to the next chunk boundary,
+ * for the lines to come. Best effort: what it could not write, a later line's write extends. */
+static void journal_grow(struct store *st)
+{
+	static const char zeros[JOURNAL_CHUNK];
+	off_t to = (st->jsize / JOURNAL_CHUNK + 1) * JOURNAL_CHUNK;
+
+	/* bounded: each pass writes at least one byte or stops */
+	while (st->jsize < to) {
+		ssize_t w = pwrite(st->jfd, zeros, (size_t)(to - st->jsize), st->jsize);
+
+		if (w <= 0)
+			return;
+		st->jsize += w;
+	}
 }
 
 /* A write or sync of the journal's tail failed (errno saved): cuts the tail back, best effort, and
  * fails with that errno. */
 static int journal_fail(struct store *st, int saved)
 {
+	st->tail_dirty = true;   /* until the cut below succeeds */
 	if (journal_cut(st) == 0)
 		(void)fdatasync(st->jfd);
 	errno = saved;
@@ -486,17 +519,20 @@ static int journal_fail(struct store *st, int saved)
 /* Writes complete lines (n bytes) at the journal's end, not yet durable; on failure cuts them back. */
 static int journal_write(struct store *st, const char *data, size_t n)
 {
+	off_t end = st->jlen + (off_t)n;
 	ssize_t w;
 
-	if (st->jsize != st->jlen && journal_cut(st) < 0)
+	if (st->tail_dirty && journal_cut(st) < 0)
 		return -1;
 	w = pwrite(st->jfd, data, n, st->jlen);
 	if (w == (ssize_t)n) {
-		st->jsize = st->jlen + (off_t)n;
+		if (end > st->jsize) {   /* past the zeros: room for the next lines, synced with these */
+			st->jsize = end;
+			journal_grow(st);
+		}
 		return 0;
 	}
 	/* a short write sets no errno: on a regular file it means the disk or the file size limit is full */
-	st->jsize = st->jlen + (w > 0 ? w : 0);
 	return journal_fail(st, w >= 0 && w < (ssize_t)n ? ENOSPC : errno);
 }
 
@@ -507,7 +543,7 @@ static int journal_append(struct store *st, const char *data, size_t n, size_t l
 		return -1;
 	st->syncs++;
 	if (fdatasync(st->jfd) == 0) {
-		st->jlen = st->jsize;
+		st->jlen += (off_t)n;
 		st->jlines += lines;
 		return 0;
 	}
@@ -596,7 +632,7 @@ int store_write(struct store *st)
 		return 0;
 	rc = journal_write(st, st->pend, st->plen);
 	if (rc == 0) {
-		st->jlen = st->jsize;   /* in the file; a failed store_datasync is undone by store_rewind */
+		st->jlen += (off_t)st->plen;   /* in the file; a failed store_datasync is undone by store_rewind */
 		st->jlines += st->plines;
 		st->unsynced = true;
 	}
@@ -646,7 +682,7 @@ int store_rewind(struct store *st, const struct store_mark *m)
 		return -1;
 	}
 	st->plen = st->plines = 0;
-	if ((off_t)m->jlen == st->jlen && st->jsize == st->jlen)
+	if ((off_t)m->jlen == st->jlen && !st->tail_dirty)
 		return 0;
 	st->jlen = (off_t)m->jlen;
 	st->jlines = m->jlines;
@@ -928,7 +964,25 @@ struct line_reader {
 	char buf[READ_BUF];
 	size_t start, end;
 	bool eof;
+	bool nul_breaks;   /* the journal: a run of NULs ends a line without making one (see the top) */
+	size_t dropped;    /* line pieces a NUL run cut short */
 };
+
+/* Skips a piece cut short by a run of NULs, and the run, if the buffer holds one before a newline. */
+static void skip_nul_run(struct line_reader *lr)
+{
+	char *at = lr->buf + lr->start;
+	char *nul = memchr(at, '\0', lr->end - lr->start);
+
+	if (nul == NULL || memchr(at, '\n', (size_t)(nul - at)) != NULL)
+		return;
+	if (nul > at)
+		lr->dropped++;
+	lr->start = (size_t)(nul - lr->buf);
+	/* bounded by the buffer */
+	while (lr->start < lr->end && lr->buf[lr->start] == '\0')
+		lr->start++;
+}
 
 enum read_result { LINE_OK, LINE_TORN, LINE_EOF, LINE_TOO_LONG, LINE_ERROR };
 
@@ -936,8 +990,12 @@ static enum read_result read_line(struct line_reader *lr, const char **line, siz
 {
 	/* bounded: each pass either returns or reads more bytes (or reaches eof) */
 	for (;;) {
-		char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+		char *nl;
 		ssize_t got;
+
+		if (lr->nul_breaks)
+			skip_nul_run(lr);
+		nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
 
 		if (nl != NULL) {
 			*line = lr->buf + lr->start;
@@ -1001,6 +1059,8 @@ static int loader_open(struct loader *ld, const char *file, bool *absent)
 	ld->lineno = 0;
 	ld->lr.start = ld->lr.end = 0;
 	ld->lr.eof = false;
+	ld->lr.nul_breaks = strcmp(file, JOURNAL_FILE) == 0;
+	ld->lr.dropped = 0;
 	*absent = false;
 	ld->lr.fd = open_entry(ld->st->dirfd, file, O_RDONLY);
 	if (ld->lr.fd >= 0)
@@ -1119,7 +1179,10 @@ static int load_journal(struct loader *ld)
 		ld->replayed++;
 	}
 	ld->lineno++;
-	/* a torn last line is a write the crash interrupted: it was never acknowledged */
+	/* a line a NUL run cut short is a write a crash interrupted: never acknowledged, like a torn last line */
+	if (ld->lr.dropped > 0)
+		log_warnx("store: %s/%s: %zu line(s) a crash cut short dropped (never acknowledged)", ld->st->dir,
+			  JOURNAL_FILE, ld->lr.dropped);
 	if (rr == LINE_EOF || rr == LINE_TORN)
 		return 0;
 	return read_err(ld, rr);
