@@ -817,26 +817,33 @@ START_TEST(test_snapshot_and_journal)
 }
 END_TEST
 
-START_TEST(test_torn_last_line)
+/* A journal holding rule 1, then half of rule 2's line. */
+static void journal_then_torn_line(void)
 {
-	struct collected c = { 0 };
 	char line[RULE_LINE_MAX + 1];
-	struct store *st;
+	struct store *st = open_ok();
 	struct rule r;
 	int n;
 
-	make_tmpdir();
-	st = open_ok();
 	full_rule(&r, 1);
 	ck_assert_int_eq(store_put(st, &r), 0);
 	store_close(st);
-	/* a crash in the middle of writing rule 2's line */
 	full_rule(&r, 2);
 	n = rule_format(&r, line, sizeof(line));
 	ck_assert_int_gt(n, 0);
 	line[n / 2] = '\0';
 	append_file("rules.journal", "put ");
 	append_file("rules.journal", line);
+}
+
+START_TEST(test_torn_last_line)
+{
+	struct collected c = { 0 };
+	struct store *st;
+	struct rule r;
+
+	make_tmpdir();
+	journal_then_torn_line();   /* a crash in the middle of writing rule 2's line */
 
 	st = open_ok();
 	load_ok(st, &c);
@@ -929,22 +936,12 @@ START_TEST(test_journal_hole_left_by_crash)
 	char line[RULE_LINE_MAX + 1];
 	struct store *st;
 	struct rule r;
-	int n;
 
 	make_tmpdir();
-	st = open_ok();
-	full_rule(&r, 1);
-	ck_assert_int_eq(store_put(st, &r), 0);
-	store_close(st);
-	full_rule(&r, 2);
-	n = rule_format(&r, line, sizeof(line));
-	ck_assert_int_gt(n, 0);
-	line[n / 2] = '\0';
-	append_file("rules.journal", "put ");
-	append_file("rules.journal", line);   /* rule 2, cut short by the hole */
+	journal_then_torn_line();   /* rule 2, cut short by the hole */
 	append_zeros("rules.journal", 4096);
 	full_rule(&r, 3);
-	n = rule_format(&r, line, sizeof(line));
+	ck_assert_int_gt(rule_format(&r, line, sizeof(line)), 0);
 	append_file("rules.journal", "put ");
 	append_file("rules.journal", line);
 	append_file("rules.journal", "\n");
