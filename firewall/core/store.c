@@ -972,13 +972,15 @@ struct line_reader {
 	size_t dropped;    /* line pieces a NUL run cut short */
 };
 
-/* Skips a piece cut short by a run of NULs, and the run, if the buffer holds one before a newline. */
+/* Skips a piece cut short by a run of NULs, and the run, if the buffer holds one before a newline.
+ * (Looks no further than the next line: per line, not per buffer.) */
 static void skip_nul_run(struct line_reader *lr)
 {
 	char *at = lr->buf + lr->start;
-	char *nul = memchr(at, '\0', lr->end - lr->start);
+	char *nl = memchr(at, '\n', lr->end - lr->start);
+	char *nul = memchr(at, '\0', nl != NULL ? (size_t)(nl - at) : lr->end - lr->start);
 
-	if (nul == NULL || memchr(at, '\n', (size_t)(nul - at)) != NULL)
+	if (nul == NULL)
 		return;
 	if (nul > at)
 		lr->dropped++;
