@@ -467,8 +467,8 @@ void store_close(struct store *st)
 		return;
 	/* a clean stop leaves no zeros: the file is its lines, as an older igdd (which would take the
 	 * zeros for one overlong line) and a reader expect (a crash leaves them: they are skipped) */
-	if (st->jfd >= 0 && st->jsize > st->jlen && !st->tail_dirty)
-		(void)ftruncate(st->jfd, st->jlen);
+	if (st->jfd >= 0 && st->jsize > st->jlen && !st->tail_dirty && ftruncate(st->jfd, st->jlen) < 0)
+		log_warn("store: cannot cut the journal's zeros off");
 	if (st->jfd >= 0)
 		close(st->jfd);
 	if (st->lockfd >= 0)
