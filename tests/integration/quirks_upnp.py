@@ -8,6 +8,8 @@
                                                     answers (source, ST, LOCATION)
   quirks_upnp.py soap URL NS ACTION BODY [UA [SRC]] one SOAP POST (User-Agent UA, from source address SRC);
                                                     prints "STATUS CODE" (CODE: errorCode, or "ok") and the body
+  quirks_upnp.py soap-envns URL NS ACTION BODY       the same, the action's prefix declared on the Envelope
+                                                    (gSOAP declares every namespace there), not on the action
   quirks_upnp.py get URL [UA]                       GET (the description), prints the body
 Every network wait is bounded.
 """
@@ -110,10 +112,15 @@ def request(method, url, body=None, hdrs=None, src=None):
     return r.status, data
 
 
-def soap(url, ns, action, body, ua=None, src=None):
-    env = ('<?xml version="1.0" ?>\n\t<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-           's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">\n\t<s:Body>'
-           '<u:%s xmlns:u="%s">%s</u:%s></s:Body>\n\t</s:Envelope>\n' % (action, ns, body, action))
+def soap(url, ns, action, body, ua=None, src=None, ns_on_envelope=False):
+    if ns_on_envelope:
+        env = ('<?xml version="1.0" ?>\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+               'xmlns:u="%s" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+               '<u:%s>%s</u:%s></s:Body></s:Envelope>\n' % (ns, action, body, action))
+    else:
+        env = ('<?xml version="1.0" ?>\n\t<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+               's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">\n\t<s:Body>'
+               '<u:%s xmlns:u="%s">%s</u:%s></s:Body>\n\t</s:Envelope>\n' % (action, ns, body, action))
     h = {"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": '"%s#%s"' % (ns, action),
          "Connection": "Close"}
     if ua:
@@ -133,6 +140,8 @@ def main():
     elif cmd == "soap":
         soap(*sys.argv[2:6], ua=sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] else None,
              src=sys.argv[7] if len(sys.argv) > 7 else None)
+    elif cmd == "soap-envns":
+        soap(*sys.argv[2:6], ns_on_envelope=True)
     elif cmd == "get":
         h = {"User-Agent": sys.argv[3]} if len(sys.argv) > 3 else {}
         print(request("GET", sys.argv[2], None, h)[1])

@@ -13,6 +13,7 @@
 #  - leases as asked: a pinhole asked for 3 s (real upnpc) closes after about 3 s, not min_lifetime
 #  - Windows and the Xbox (their User-Agents): IGD:1 descriptions, AddPortMapping in the IGD:1 namespace
 #    with lease 0, and lease 0 read back for it; miniupnpc reads the real remaining lease
+#  - a SOAP stack that declares the action's namespace prefix on the Envelope (gSOAP): answered, in it
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -188,5 +189,8 @@ done
 [ $found = 1 ] || fail "GetGenericPortMappingEntry never listed 3074"
 out=$(q lan2 soap "$ctl4" "$WIP1" GetSpecificPortMappingEntry "$key" "")
 expect_out "$out" "<NewLeaseDuration>86[34][0-9][0-9]</NewLeaseDuration>" "other clients read the real remaining lease"
+out=$(q lan2 soap-envns "$ctl4" "$WIP1" GetSpecificPortMappingEntry "$key")
+expect_out "$out" "^200 ok" "the action's prefix declared on the Envelope (gSOAP's way): answered"
+expect_out "$out" "<u:GetSpecificPortMappingEntryResponse xmlns:u=\"$WIP1\">" "... in the namespace it asked in"
 
 it_done
