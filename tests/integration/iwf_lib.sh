@@ -140,6 +140,20 @@ iwf_pcpd_kill9() {
 iwf_cgn_has() { ip netns exec "${LAB}cgn" nft list table inet pcpd 2>/dev/null | grep -q "$1"; }
 iwf_cpe_has() { ip netns exec "${LAB}cpe" nft list table inet igdd 2>/dev/null | grep -q "$1"; }
 
+# iwf_igdd_start CONFIG...: lab_igdd_start (UPnP on), then waits until the log says the UPnP device is
+# registered on IPv4. upnpc -u goes straight to the description URL, without the SSDP search that would
+# wait for it: between libupnp's web server starting and the device's registration the description is
+# served but a SOAP action gets no usable answer (miniupnpc -1). A client that searches first never sees
+# that window (the advertisement follows the registration); a client with a remembered URL retries.
+iwf_igdd_start() {
+	IWF_UPNP_SEEN=$(grep -c "upnp: IGD:2 at http://192.0.2.1:" "$LAB_DIR/igdd.log" 2>/dev/null || true)
+	lab_igdd_start "$@" || return 1
+	wait_until 10 _iwf_upnp_registered || { echo "iwf_igdd_start: UPnP not registered within 10 s" >&2; return 1; }
+}
+_iwf_upnp_registered() {
+	[ "$(grep -c "upnp: IGD:2 at http://192.0.2.1:" "$LAB_DIR/igdd.log")" -gt "${IWF_UPNP_SEEN:-0}" ]
+}
+
 # iwf_upnpc ARGS...: upnpc in lan1 against igdd's description URL (bounded)
 iwf_upnpc() {
 	timeout 30 ip netns exec "${LAB}lan1" upnpc -i -u "$IWF_URL" "$@" 2>&1 </dev/null || true

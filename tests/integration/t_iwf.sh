@@ -20,7 +20,7 @@ iwf_up || fail "iwf lab up"
 step "lab $LAB up: wan - cgn - cpe - lan1"
 iwf_pcpd_start || fail "pcpd start"
 ok "pcpd runs on the cgn (block $IWF_LO-$IWF_HI for the cpe $IWF_CPE_WAN)"
-lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
+iwf_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
 up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
 wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
@@ -152,7 +152,7 @@ ok "pcpd's table no longer holds $P1"
 
 step "no upstream_pcp_server: the WAN default gateway is probed (RFC 7488)"
 lab_igdd_stop || fail "igdd stop"
-lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
+iwf_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
 wait_until 15 up_ok || fail "default gateway not adopted: state '$(upstream_field state)' server '$(upstream_field server)'"
 grep -q "$IWF_GW" <<<"$(upstream_field server)" || fail "upstream server '$(upstream_field server)', want the gateway $IWF_GW"
 ok "igdd found PCP at its default gateway $(upstream_field server) in ${WAITED}s; external address $IWF_CGN_EXT"
@@ -181,7 +181,7 @@ ip netns exec "${LAB}cgn" nft delete table inet iwf_silence
 
 step "no upstream_pcp_server and a gateway without PCP: interworking off"
 lab_igdd_stop || fail "igdd stop"
-lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
+iwf_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" || fail "igdd start without upstream_pcp_server"
 off_ok() { [ "$(upstream_field state)" = off ]; }
 wait_until 20 off_ok || fail "state '$(upstream_field state)', want off"
 ok "the gateway does not answer PCP: interworking off in ${WAITED}s"

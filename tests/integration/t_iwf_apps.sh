@@ -19,7 +19,7 @@ iwf_trap
 iwf_up || fail "iwf lab up"
 step "lab $LAB up: wan - cgn (pcpd, pool $IWF_POOL) - cpe (igdd) - lan1"
 iwf_pcpd_start || fail "pcpd start"
-lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
+iwf_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
 up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
 wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"

@@ -28,7 +28,7 @@ ip netns exec "${LAB}lan1" "$LAB_PY" "$LAB_TOOLS/pcpc.py" listen --group 224.0.0
 listener=$!
 bound() { [ "$(ip netns exec "${LAB}lan1" ss -Hlun 'sport = :5350' | wc -l)" -ge 1 ]; }
 wait_until 5 bound || fail "the ANNOUNCE listener did not bind within 5 s"
-lab_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
+iwf_igdd_start enable_upnp=yes enable_pcp=yes "upnp_http_port=$IWF_HTTP" "upstream_pcp_server=$IWF_GW" ||
 	fail "igdd start"
 up_ok() { [ "$(upstream_field state)" = up ] && [ "$(upstream_field ext_addr)" = "$IWF_CGN_EXT" ]; }
 wait_until 15 up_ok || fail "upstream not up: state '$(upstream_field state)' addr '$(upstream_field ext_addr)'"
