@@ -972,22 +972,24 @@ struct line_reader {
 	size_t dropped;    /* line pieces a NUL run cut short */
 };
 
-/* Skips a piece cut short by a run of NULs, and the run, if the buffer holds one before a newline.
- * (Looks no further than the next line: per line, not per buffer.) */
-static void skip_nul_run(struct line_reader *lr)
+/* The next newline in the buffer (NULL if none), after skipping a piece cut short by a run of NULs,
+ * and the run, if the buffer holds one before that newline. (Looks no further than the next line: per
+ * line, not per buffer; the newline, found first, is still the next one after the run.) */
+static char *skip_nul_run(struct line_reader *lr)
 {
 	char *at = lr->buf + lr->start;
 	char *nl = memchr(at, '\n', lr->end - lr->start);
 	char *nul = memchr(at, '\0', nl != NULL ? (size_t)(nl - at) : lr->end - lr->start);
 
 	if (nul == NULL)
-		return;
+		return nl;
 	if (nul > at)
 		lr->dropped++;
 	lr->start = (size_t)(nul - lr->buf);
 	/* bounded by the buffer */
 	while (lr->start < lr->end && lr->buf[lr->start] == '\0')
 		lr->start++;
+	return nl;
 }
 
 enum read_result { LINE_OK, LINE_TORN, LINE_EOF, LINE_TOO_LONG, LINE_ERROR };
@@ -999,9 +1001,7 @@ static enum read_result read_line(struct line_reader *lr, const char **line, siz
 		char *nl;
 		ssize_t got;
 
-		if (lr->nul_breaks)
-			skip_nul_run(lr);
-		nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+		nl = lr->nul_breaks ? skip_nul_run(lr) : memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
 
 		if (nl != NULL) {
 			*line = lr->buf + lr->start;

@@ -113,14 +113,11 @@ def request(method, url, body=None, hdrs=None, src=None):
 
 
 def soap(url, ns, action, body, ua=None, src=None, ns_on_envelope=False):
-    if ns_on_envelope:
-        env = ('<?xml version="1.0" ?>\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-               'xmlns:u="%s" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
-               '<u:%s>%s</u:%s></s:Body></s:Envelope>\n' % (ns, action, body, action))
-    else:
-        env = ('<?xml version="1.0" ?>\n\t<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-               's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">\n\t<s:Body>'
-               '<u:%s xmlns:u="%s">%s</u:%s></s:Body>\n\t</s:Envelope>\n' % (action, ns, body, action))
+    decl = ' xmlns:u="%s"' % ns   # on the action element, or (gSOAP) on the Envelope
+    env_decl, action_decl = (decl, "") if ns_on_envelope else ("", decl)
+    env = ('<?xml version="1.0" ?>\n\t<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"%s '
+           's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">\n\t<s:Body>'
+           '<u:%s%s>%s</u:%s></s:Body>\n\t</s:Envelope>\n' % (env_decl, action, action_decl, body, action))
     h = {"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": '"%s#%s"' % (ns, action),
          "Connection": "Close"}
     if ua:
