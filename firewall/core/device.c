@@ -404,9 +404,12 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 	for (size_t i = 0; talker && i < d->naddrs; i++) {
 		struct device_addr *o = &d->addrs[i];
 
-		/* silent: never spoke, or only before the talker was usable (the host had no other address) */
+		/* silent: never spoke, or only before the talker was usable (the host had no other address), or
+		 * about then and not since the router looked again (device_to_relisten, once all were usable);
+		 * talk clearly after that makes an address no silent one, whatever a look finds later */
 		if (o != talker && subnet_candidate(d, o, da) && o->decided != ADDR_KIND_TEMPORARY &&
-		    (!o->spoke || o->spoke_ms < usable_ms(talker))) {
+		    (!o->spoke || o->spoke_ms + DEVICE_TALK_SLACK_MS < usable_ms(talker) ||
+		     (o->quiet_ms > o->spoke_ms && o->spoke_ms < usable_ms(talker) + DEVICE_TALK_SLACK_MS))) {
 			n_silent++;
 			silent = o;
 		}
@@ -414,7 +417,8 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 	/* the talker spoke while the silent one was usable, or in an earlier life (before its own last DAD:
 	 * the host left and came back, reconfiguring both; not the race of a new prefix) */
 	if (talker && n_silent == 1 &&
-	    (talker->spoke_ms >= surely_usable_ms(silent) || talker->spoke_ms < talker->configured_ms) &&
+	    (talker->spoke_ms >= surely_usable_ms(silent) + DEVICE_TALK_SLACK_MS ||
+	     talker->spoke_ms < talker->configured_ms) &&
 	    !configured_after(silent, talker)) {
 		snprintf(why, sizeof(why), "silent while the host speaks from %s (hosts send from temporary addresses)",
 			 addr_str(&talker->addr, a));
@@ -723,17 +727,29 @@ void device_subnets_changed(struct device_table *t)
 		t->subnets_gen = 1;
 }
 
-/* The talker of da's /64 whose talk came before a silent sibling was usable, and when all of the /64's
- * candidates are usable (NULL if none, or not yet). */
-static struct device_addr *stale_talker(struct device *d, const struct device_addr *da, int64_t *all_usable)
+/* The candidates of da's /64 the router is to look at again now (device_to_relisten): all that the host
+ * has sent from, once all are usable, if not handed out since then; none unless rule 3 is still open
+ * there with two or more. Returns how many, and fills out (if given) up to room with them. */
+static size_t to_look_again(struct device *d, const struct device_addr *da, int64_t now_ms, struct device_addr **out,
+			    size_t room)
 {
 	struct subnet_view v;
+	size_t n = 0;
 
 	view_subnet(d, da, &v);
-	*all_usable = v.latest_usable;
-	if (v.has_stable)
-		return NULL;   /* decided: nothing to wait for */
-	return v.talker && v.talker->spoke_ms < v.latest_usable ? v.talker : NULL;
+	if (v.has_stable || v.n < 2 || now_ms < v.latest_usable + DEVICE_TALK_SLACK_MS)
+		return 0;
+	for (size_t i = 0; i < d->naddrs; i++) {
+		struct device_addr *o = &d->addrs[i];
+
+		if (!subnet_candidate(d, o, da) || !o->spoke || o->relisten_ms >= v.latest_usable ||
+		    o->neigh == NEIGH_FAILED)
+			continue;
+		if (out && n < room)
+			out[n] = o;
+		n++;
+	}
+	return n;
 }
 
 size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max)
@@ -743,21 +759,39 @@ size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_
 
 	while (t && got < max && (d = hmap_next(t->by_mac, &pos)) != NULL) {
 		for (size_t i = 0; i < d->naddrs && got < max; i++) {
-			struct device_addr *talker;
-			int64_t usable;
+			struct device_addr *look[DEVICE_MAX_ADDRS];
+			size_t n;
 
 			if (d->addrs[i].kind != ADDR_KIND_UNKNOWN || !opaque_global(d, &d->addrs[i]))
 				continue;
-			talker = stale_talker(d, &d->addrs[i], &usable);
-			if (!talker || now_ms < usable || talker->relisten_ms >= usable || talker->neigh == NEIGH_FAILED)
-				continue;
-			talker->relisten_ms = now_ms;
-			out[got].addr = talker->addr;
-			out[got].ifindex = talker->ifindex;
-			memcpy(out[got++].mac, d->mac, 6);
+			n = to_look_again(d, &d->addrs[i], now_ms, look, DEVICE_MAX_ADDRS);
+			if (n == 0 || got + n > max)
+				continue;   /* a /64's come together: a look compares them at one moment */
+			for (size_t k = 0; k < n; k++) {
+				look[k]->relisten_ms = now_ms;
+				out[got].addr = look[k]->addr;
+				out[got].ifindex = look[k]->ifindex;
+				memcpy(out[got++].mac, d->mac, 6);
+			}
 		}
 	}
 	return got;
+}
+
+int device_addr_quiet(struct device_table *t, const uint8_t mac[6], const struct in6_addr *a, int64_t since_ms,
+		      int64_t now)
+{
+	struct device *d;
+	struct device_addr *da;
+
+	if (!t || !a || !mac || !(d = hmap_get(t->by_addr, a)) || memcmp(d->mac, mac, 6) != 0 ||
+	    !(da = find_addr(d, a)))
+		return 0;
+	if (da->spoke_ms <= since_ms && since_ms > da->quiet_ms) {
+		da->quiet_ms = since_ms;
+		judge_device(t, d, now);
+	}
+	return 1;
 }
 
 size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,

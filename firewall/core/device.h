@@ -20,7 +20,9 @@
  *     changes, the host configures both addresses at once and sends from whichever finishes DAD first
  *     (the old ones are deprecated) until its temporary one is usable. So the talker is the one that
  *     spoke last, after the silent one was usable, and speech from before the talker was usable does
- *     not make an address a talker (times to the millisecond: device_table_clock_ms);
+ *     not make an address a talker (times to the millisecond: device_table_clock_ms). When the times are
+ *     too close to tell, the router looks again at both (device_to_relisten): the one the host sends
+ *     from then is the talker, the other silent;
  *  4. the only address the host configured in a /64 (we saw its Duplicate Address Detection, and no
  *     sibling within DEVICE_SETTLE_S): a host without temporary addresses - stable, sticky;
  *  5. alive longer than a temporary address is preferred (stable_after, 25 h): stable;
@@ -55,6 +57,10 @@
 #define DEVICE_SETTLE_S 5
 /* An address is usable this long after its DAD probe (RFC 4862: one probe, RetransTimer 1 s). */
 #define DEVICE_DAD_MS 1000
+/* Talk is heard a little after the host sent it: the router's neighbour exchange, and igdd's loop busy
+ * (often with the renumbering that made the addresses). Rule 3 takes talk within this much of the
+ * moment an address became usable as too close to tell before from after; the router looks again. */
+#define DEVICE_TALK_SLACK_MS 250
 /* The kernel's neighbour entry for an address we asked about is our doing, not the host's talk. */
 #define DEVICE_ASK_WINDOW_S 5
 /* Devices kept per LAN interface (a flood of made-up neighbours cannot take more): past it, the one
@@ -92,6 +98,8 @@ struct device_addr {
 	int64_t configured_ms, spoke_ms;   /* the same two, in milliseconds (0 = not seen) */
 	int64_t first_seen_ms;
 	int64_t relisten_ms;         /* device_to_relisten handed it out then (0 = never) */
+	int64_t quiet_ms;            /* the router looked again from then on and the host did not send from
+	                              * it (device_addr_quiet; 0 = never looked, or it spoke since) */
 	enum addr_kind decided;      /* a sticky verdict from behaviour (rules 2-4 above); UNKNOWN = none */
 	char decided_why[DEVICE_EVIDENCE_MAX];
 };
@@ -185,18 +193,28 @@ void device_note_asked(struct device_table *t, const struct in6_addr *a, int64_t
  * went into out (at most max). */
 size_t device_eui64_to_ask(struct device_table *t, const struct in6_addr *subnets, size_t n, struct in6_addr *out,
 			   size_t max, int64_t now);
-/* Rule 3 waits when the host's last talk came before its silent sibling was usable (the temporary
- * address finished DAD first after a prefix change, and the kernel reports no more talk while its
- * neighbour entry stays REACHABLE). Such talkers are handed out once per sibling becoming usable, once
- * all of the /64's addresses are usable: the caller marks the router's neighbour entry STALE, so the
- * host's next packet goes through the kernel's reachability check again (DELAY, PROBE, REACHABLE) and
- * is heard as talk. Returns how many went into out (address, interface, MAC), at most max. */
+/* Rule 3 cannot decide a /64 by talk whose time is too close to when its addresses became usable: the
+ * temporary address finished DAD first after a prefix change and the host's talk from it came before
+ * its sibling was usable (the kernel reports no more talk while the neighbour entry stays REACHABLE), or
+ * the host's last packet from the stable address left just before the temporary one was usable and was
+ * heard just after (the neighbour exchange, or our loop busy with the renumbering itself). Once all of
+ * an undecided /64's candidates are usable, the ones the host has sent from are handed out together,
+ * once per the /64's latest usable moment: the caller marks the router's neighbour entries STALE, so the
+ * host's next packet from one goes through the kernel's reachability check again (DELAY, PROBE,
+ * REACHABLE) and is heard as talk (DEVICE_HEARD_TRAFFIC), and an entry still STALE a moment later is
+ * an address the host did not send from (device_addr_quiet). Returns how many went into out (address,
+ * interface, MAC), at most max; a /64's come whole or wait for the next call. */
 struct device_relisten {
 	struct in6_addr addr;
 	int ifindex;
 	uint8_t mac[6];
 };
 size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max);
+/* The router looked again at a (device_to_relisten) from since_ms on, and by now the host with this MAC
+ * had not sent from it: unless it spoke after since_ms, it counts as silent for rule 3 from then on.
+ * 1 if taken, 0 if a is not this device's. */
+int device_addr_quiet(struct device_table *t, const uint8_t mac[6], const struct in6_addr *a, int64_t since_ms,
+		      int64_t now);
 /* The LAN's subnets changed: every device's EUI-64 address is worth asking about again. */
 void device_subnets_changed(struct device_table *t);
 /* A rule names the device with this MAC (delta +1) or stopped naming it (-1): a pinned device is never

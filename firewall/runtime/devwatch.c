@@ -51,8 +51,9 @@ struct devwatch {
 	size_t ask_next;
 	uint64_t ask_second;
 	unsigned ask_count;
-	/* talkers whose neighbour entry we made STALE, looked at again RELISTEN_LOOK_MS later */
-	struct relisten_check { struct device_relisten r; uint64_t due_ms; } checks[16];
+	/* addresses whose neighbour entry we made STALE (at since_ms, wall clock), looked at again
+	 * RELISTEN_LOOK_MS later (due_ms, the loop's clock) */
+	struct relisten_check { struct device_relisten r; int64_t since_ms; uint64_t due_ms; } checks[16];
 	size_t n_checks;
 	bool check_armed;
 	/* the LAN's global /64s as last seen by probe_locked (a change makes every EUI-64 worth asking) */
@@ -487,34 +488,39 @@ static int neigh_state(struct devwatch *dw, const struct device_relisten *r)
 	return state;
 }
 
-struct heard_now {
-	const struct device_relisten *r;
-	size_t n;
+/* What a look again found: addresses the host sent from meanwhile, and ones it did not. */
+struct look_result {
+	struct device_relisten talked[16];
+	struct relisten_check quiet[16];
+	size_t n_talked, n_quiet;
 };
 
-static int talk_locked(void *arg, struct device_table *t)
+static int look_locked(void *arg, struct device_table *t)
 {
-	struct heard_now *h = arg;
+	struct look_result *l = arg;
 	int64_t ms = wall_ms();
 	int fed = 0;
 
 	device_table_clock_ms(t, ms);
-	for (size_t i = 0; i < h->n; i++)
-		fed += device_addr_heard(t, h->r[i].mac, h->r[i].ifindex, &h->r[i].addr, DEVICE_HEARD_TRAFFIC,
-					 ms / 1000) >= 0;
+	for (size_t i = 0; i < l->n_talked; i++)
+		fed += device_addr_heard(t, l->talked[i].mac, l->talked[i].ifindex, &l->talked[i].addr,
+					 DEVICE_HEARD_TRAFFIC, ms / 1000) >= 0;
+	for (size_t i = 0; i < l->n_quiet; i++)
+		fed += device_addr_quiet(t, l->quiet[i].r.mac, &l->quiet[i].r.addr, l->quiet[i].since_ms, ms / 1000);
 	return fed;
 }
 
 static void on_relisten_look(void *arg)
 {
 	struct devwatch *dw = arg;
-	struct device_relisten talked[16];
-	struct heard_now h = { .r = talked };
+	struct look_result l;
 	uint64_t now = loop_now_ms(), next = UINT64_MAX;
 
+	l.n_talked = l.n_quiet = 0;
 	dw->check_armed = false;
 	for (size_t i = 0; i < dw->n_checks;) {
 		struct relisten_check *c = &dw->checks[i];
+		int state;
 
 		if (c->due_ms > now) {
 			if (c->due_ms < next)
@@ -522,13 +528,26 @@ static void on_relisten_look(void *arg)
 			i++;
 			continue;
 		}
-		/* DELAY or PROBE since we set it STALE: the router sent to it, answering the host's talk */
-		if (neigh_state(dw, &c->r) & (NUD_DELAY | NUD_PROBE))
-			talked[h.n++] = c->r;
+		/* DELAY or PROBE since we set it STALE: the router sent to it, answering the host's talk;
+		 * still STALE: the host did not send from it (anything else tells nothing) */
+		state = neigh_state(dw, &c->r);
+		if (state & (NUD_DELAY | NUD_PROBE))
+			l.talked[l.n_talked++] = c->r;
+		else if (state == NUD_STALE)
+			l.quiet[l.n_quiet++] = *c;
 		*c = dw->checks[--dw->n_checks];
 	}
-	if (h.n && core_with_devices(dw->core, talk_locked, &h) > 0)
-		resolve(dw);
+	if (l.n_talked || l.n_quiet) {
+		char a[ADDR_STRLEN];
+
+		/* rare (after a renumbering, once per device): worth a line when a rule waits for it */
+		for (size_t i = 0; i < l.n_talked; i++)
+			log_info("devices: looked again: the host sends from %s", addr_str(&l.talked[i].addr, a));
+		for (size_t i = 0; i < l.n_quiet; i++)
+			log_info("devices: looked again: the host is silent on %s", addr_str(&l.quiet[i].r.addr, a));
+		if (core_with_devices(dw->core, look_locked, &l) > 0)
+			resolve(dw);
+	}
 	if (next != UINT64_MAX) {
 		dw->check_armed = true;
 		loop_timer(dw->loop, next - now, on_relisten_look, dw);
@@ -557,14 +576,18 @@ static void relisten_prepare(struct devwatch *dw, struct relisten_batch *b)
 		b->max = sizeof(b->r) / sizeof(b->r[0]);
 }
 
-/* After a prefix change: makes the router look again at talkers whose last talk came too early to
- * tell their stable sibling (device_to_relisten, collected into b under the core's lock). */
+/* After a prefix change: makes the router look again at the addresses whose talk came too close to
+ * when they became usable to tell the /64's stable one (device_to_relisten, collected into b under the
+ * core's lock). */
 static void relisten_start(struct devwatch *dw, const struct relisten_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
+		struct relisten_check *c = &dw->checks[dw->n_checks++];
+
+		c->r = b->r[i];
 		neigh_set_stale(dw, &b->r[i]);
-		dw->checks[dw->n_checks].r = b->r[i];
-		dw->checks[dw->n_checks++].due_ms = loop_now_ms() + RELISTEN_LOOK_MS;
+		c->since_ms = wall_ms();   /* the kernel took it: a packet for it from now on moves it on */
+		c->due_ms = loop_now_ms() + RELISTEN_LOOK_MS;
 	}
 	if (b->n && !dw->check_armed) {
 		dw->check_armed = true;

@@ -301,7 +301,8 @@ fault_igdd_start_wrapped() {
 	[ $# -gt 0 ] && shift
 	lab_igdd_conf "$@"
 	echo "=== $(date +%T.%N | cut -c1-12) igdd start (${wrap[*]})" >>"$LAB_DIR/igdd.log"
-	ip netns exec "${LAB}cpe" "${wrap[@]}" "$IGDD_BIN" -d -f "$LAB_DIR/igdd.conf" </dev/null >>"$LAB_DIR/igdd.log" 2>&1 &
+	ip netns exec "${LAB}cpe" "${wrap[@]}" "$IGDD_BIN" -d -f "$LAB_DIR/igdd.conf" </dev/null \
+		> >(lab_stamp "$LAB_DIR/igdd.log") 2>&1 &
 	pid=$!
 	echo "$pid" >"$LAB_DIR/igdd.pid"
 	FAULT_PID=$pid

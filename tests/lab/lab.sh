@@ -395,13 +395,28 @@ lab_igdd_conf() {
 	} >"$conf"
 }
 
+# lab_stamp FILE: appends its input to FILE line by line, each line led by the time since the test began
+# ([  12.34], the clock of the test's own lines; since the epoch outside a test), so that a daemon's
+# log reads against the test's steps when a run on another machine fails
+lab_stamp() {
+	local line now t0=${IT_T0:-0} d
+	t0=${t0//[.,]/}
+	t0=${t0:0:16}   # IT_T0 is date +%s.%N: to microseconds, as EPOCHREALTIME
+	[ "$t0" != 0 ] || t0=0000000000000000
+	while IFS= read -r line || [ -n "$line" ]; do
+		now=${EPOCHREALTIME//[.,]/}
+		d=$((10#$now - 10#$t0))
+		printf '[%3d.%02d] %s\n' $((d / 1000000)) $((d % 1000000 / 10000)) "$line" >>"$1"
+	done
+}
+
 # shellcheck disable=SC2120 # config lines are optional
 lab_igdd_start() {
 	local i pid
 	[ -x "$IGDD_BIN" ] || { echo "lab_igdd_start: $IGDD_BIN not built" >&2; return 1; }
 	lab_igdd_conf "$@"
 	echo "=== $(date +%T.%N | cut -c1-12) igdd start" >>"$LAB_DIR/igdd.log"
-	ip netns exec "${LAB}cpe" "$IGDD_BIN" -d -f "$LAB_DIR/igdd.conf" </dev/null >>"$LAB_DIR/igdd.log" 2>&1 &
+	ip netns exec "${LAB}cpe" "$IGDD_BIN" -d -f "$LAB_DIR/igdd.conf" </dev/null > >(lab_stamp "$LAB_DIR/igdd.log") 2>&1 &
 	pid=$!
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$LAB_DIR/igdd.pid"

@@ -621,14 +621,16 @@ START_TEST(rule3_regenerated_temporary)
 	kind_is(t, t2, ADDR_KIND_UNKNOWN, NULL);
 	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_SPEAK, 80005), 0);
 	/* the stable address shows up (asked about): silent beside two talkers, once one talks again after
-	 * we know it (it may have been configured just before: the router looks again at the last talker) */
+	 * we know it (it may have been configured just before: the router looks again at both talkers) */
 	ck_assert_int_eq(hear(t, MAC1, s, DEVICE_HEARD_TABLE, 80100), 1);
 	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
 	{
 		struct device_relisten r[2];
 
-		ck_assert_uint_eq(device_to_relisten(t, 80100 * 1000 + 1, r, 2), 1);
-		ck_assert(addr_equal(&r[0].addr, &addr_of(t, t2)->addr));
+		ck_assert_uint_eq(device_to_relisten(t, 80100 * 1000 + 300, r, 1), 0);   /* together or not */
+		ck_assert_uint_eq(device_to_relisten(t, 80100 * 1000 + 300, r, 2), 2);
+		ck_assert(addr_equal(&r[0].addr, &addr_of(t, t1)->addr));
+		ck_assert(addr_equal(&r[1].addr, &addr_of(t, t2)->addr));
 	}
 	ck_assert_int_eq(hear(t, MAC1, t2, DEVICE_HEARD_TRAFFIC, 80101), 0);
 	kind_is(t, s, ADDR_KIND_STABLE, "silent");
@@ -667,13 +669,44 @@ START_TEST(rule3_renumbering_race)
 	int64_t t0 = 100000500;   /* ms; the DAD probes land in one second, the talk in the next */
 
 	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_DAD, t0), 1);
-	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_DAD, t0 + 300), 1);
-	/* usable at t0 + 1000: the host talks from it; tmp is usable only at t0 + 1300 */
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_DAD, t0 + 500), 1);
+	/* usable at t0 + 1000: the host talks from it; tmp is usable only at t0 + 1500 */
 	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_TRAFFIC, t0 + 1100), 0);
 	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
 	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
 	/* the temporary address is usable and the host moves to it: now the silent one is the stable one */
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1600), 0);
+	kind_is(t, s, ADDR_KIND_STABLE, "silent");
+	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
+	device_table_free(t);
+}
+END_TEST
+
+/* The same race, seen late: the host's last packet from the stable address left just before the
+ * temporary one was usable, but the router's entry for it was confirmed (or igdd read that, its loop busy
+ * with the renumbering itself) a few milliseconds after. Both have then spoken since the temporary one
+ * was usable: what the host does once both are, the router's look again, tells them apart. */
+START_TEST(rule3_renumbering_race_seen_late)
+{
+	struct device_table *t = device_table_new(0, 0);
+	const char *s = "2001:db8:2:1:1111:2222:3333:4444", *tmp = "2001:db8:2:1:aaaa:bbbb:cccc:1";
+	struct device_relisten r[4];
+	int64_t t0 = 100000500;
+
+	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_DAD, t0), 1);
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_DAD, t0 + 300), 1);
+	ck_assert_int_eq(hear_ms(t, MAC1, s, DEVICE_HEARD_TRAFFIC, t0 + 1310), 0);
+	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);   /* silent, but usable only just before: not "stable" yet */
 	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1400), 0);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);   /* both spoke once both were usable, as far as we know */
+	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
+	/* the router looks again at both */
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 2000, r, 4), 2);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 2500, r, 4), 0);   /* once */
+	/* 700 ms later the host has sent from tmp only */
+	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 2700), 0);
+	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);   /* its quiet not told yet */
+	ck_assert_int_eq(device_addr_quiet(t, MAC1, &addr_of(t, s)->addr, t0 + 2000, (t0 + 2700) / 1000), 1);
 	kind_is(t, s, ADDR_KIND_STABLE, "silent");
 	kind_is(t, tmp, ADDR_KIND_TEMPORARY, NULL);
 	device_table_free(t);
@@ -695,7 +728,8 @@ START_TEST(rule3_relisten_when_talk_came_early)
 	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1100), 0);   /* s still tentative */
 	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);
 	ck_assert_uint_eq(device_to_relisten(t, t0 + 1200, r, 4), 0);   /* s not usable yet */
-	ck_assert_uint_eq(device_to_relisten(t, t0 + 1400, r, 4), 1);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 1400, r, 4), 0);   /* usable too recently to tell */
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 1600, r, 4), 1);
 	ck_assert(addr_equal(&r[0].addr, &addr_of(t, tmp)->addr));
 	ck_assert_mem_eq(r[0].mac, MAC1, 6);
 	ck_assert_int_eq(r[0].ifindex, 2);
@@ -1063,6 +1097,7 @@ static Suite *device_suite(void)
 	tcase_add_test(tc, rule3_regenerated_temporary);
 	tcase_add_test(tc, rule3_renumbering_race);
 	tcase_add_test(tc, rule3_relisten_when_talk_came_early);
+	tcase_add_test(tc, rule3_renumbering_race_seen_late);
 	tcase_add_test(tc, clock_ms_only_within_its_second);
 	tcase_add_test(tc, eui64_candidates_once_per_prefix);
 	tcase_add_test(tc, rule4_alone_after_dad);
