@@ -46,6 +46,17 @@ static void pcp_key(const void *value, void *key)
 	memcpy(key, &n, sizeof(n));
 }
 
+static void companion_key(const void *value, void *key)
+{
+	struct rule r;
+	struct pcp_name n;
+
+	core_rec_get(value, &r);
+	if (!core_companion_name(&r, &n))
+		memset(&n, 0, sizeof(n));   /* never in the index: core_companion_index checks first */
+	memcpy(key, &n, sizeof(n));
+}
+
 struct core *core_new(const struct core_params *p)
 {
 	struct core *c = calloc(1, sizeof(*c));
@@ -65,6 +76,7 @@ struct core *core_new(const struct core_params *p)
 	c->owners = hmap_new(sizeof(struct in6_addr));
 	c->clash = hmap_new(FW_CLASH_SCOPE_LEN);
 	c->pcp = hmap_new_derived(sizeof(struct pcp_name), pcp_key);
+	c->companions = hmap_new_derived(sizeof(struct pcp_name), companion_key);
 	c->next_id = 1;
 	c->next_expiry = EXPIRY_NONE;
 	pthread_mutexattr_init(&ma);
@@ -76,7 +88,8 @@ struct core *core_new(const struct core_params *p)
 	pthread_cond_init(&c->flight_done, NULL);
 	pthread_mutex_init(&c->members_mu, NULL);
 	pthread_mutex_init(&c->counters_mu, NULL);
-	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL) {
+	if (c->rules == NULL || c->elems == NULL || c->owners == NULL || c->clash == NULL || c->pcp == NULL ||
+	    c->companions == NULL) {
 		core_free(c);
 		return NULL;
 	}
@@ -109,6 +122,7 @@ void core_free(struct core *c)
 	hmap_free(c->owners);
 	hmap_free(c->clash);
 	hmap_free(c->pcp);
+	hmap_free(c->companions);
 	free(c->pm_order.ids);
 	free(c->b.ops);
 	free(c->b.members);

@@ -126,6 +126,7 @@ int core_rule_set(struct core *c, struct rec **xp, const struct rule *next, stru
 	same = held && named && memcmp(&was, &now, sizeof(was)) == 0;
 	if (held && !same)
 		hmap_del(c->pcp, &was);   /* while x still has the name the slot is found by */
+	core_companion_unindex(c, x, &cur);   /* likewise */
 	if (moved)
 		core_detach_rule(c, tt, x);
 	else
@@ -144,6 +145,8 @@ int core_rule_set(struct core *c, struct rec **xp, const struct rule *next, stru
 	core_owner_adjust(c, next, +1);
 	if (named && !same && hmap_put(c->pcp, &now, x) < 0)
 		log_warnx("core: out of memory naming PCP mapping %u", x->id);
+	if (core_companion_index(c, x, next) < 0)
+		log_warnx("core: out of memory indexing the SNAT of port mapping %u", x->id);
 	return moved ? core_attach_rule(c, tt, x) : 0;
 }
 

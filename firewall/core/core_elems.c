@@ -470,6 +470,9 @@ bool core_rule_clashes(struct core *c, const struct rule *r, uint32_t self)
 	struct fw_elem e[2];
 	size_t n = core_rule_elems(r, e);
 
+	if (core_companion_holder(c, r, self) != NULL)
+		return true;
+
 	for (size_t i = 0; i < n; i++)
 		if (core_elem_clashes(c, &e[i], self))
 			return true;

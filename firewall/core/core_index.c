@@ -10,6 +10,7 @@
 #include "firewall/core/rule.h"
 #include "firewall/lib/hmap.h"
 #include "firewall/lib/log.h"
+#include "firewall/nft/fw.h"
 
 /* ---------- owners (quota) and the devices rules name ---------- */
 
@@ -101,6 +102,7 @@ void core_pcp_unindex(struct core *c, const struct rec *x)
 	core_rec_get(x, &r);
 	if (core_pcp_holds(c, x, &r, &n))
 		hmap_del(c->pcp, &n);
+	core_companion_unindex(c, x, &r);
 }
 
 /* x, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
@@ -110,10 +112,83 @@ int core_pcp_index(struct core *c, struct rec *x)
 	struct rule r;
 
 	core_rec_get(x, &r);
+	if (core_companion_index(c, x, &r) < 0)
+		return -1;
 	if (!core_pcp_named(&r))
 		return 0;
 	n = core_pcp_name_of_rule(&r);
-	return hmap_put(c->pcp, &n, x);
+	if (hmap_put(c->pcp, &n, x) < 0) {
+		core_companion_unindex(c, x, &r);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------- SNAT companions ---------- */
+
+/* r's SNAT companion (fw.h: a port mapping with an external address has one), named by its key as the
+ * PCP index names mappings: (internal address, protocol, internal port) in pm4_snat, plus the remote
+ * peer for a flow's in pm4_snat_flow. False when r has none. */
+bool core_companion_name(const struct rule *r, struct pcp_name *n)
+{
+	struct fw_elem e[2];
+
+	if (r->kind != RULE_PORTMAP || r->ext_addr.s_addr == 0 || core_rule_elems(r, e) != 1)
+		return false;
+	*n = core_pcp_name_of(&e[0].addr, e[0].proto, e[0].port, e[0].flow ? &e[0].remote : NULL,
+			      e[0].flow ? e[0].remote_port : 0);
+	return true;
+}
+
+/* A PCP mapping's companion is found through its PCP name, which is the companion's own; every other
+ * rule's (the operator's mappings) through c->companions. */
+static bool companion_by_pcp_name(const struct rule *r, const struct pcp_name *n)
+{
+	struct pcp_name pn;
+
+	if (!core_pcp_named(r))
+		return false;
+	pn = core_pcp_name_of_rule(r);
+	return memcmp(&pn, n, sizeof(pn)) == 0;
+}
+
+/* Before r (x's rule as it is now) changes or leaves the table. */
+void core_companion_unindex(struct core *c, const struct rec *x, const struct rule *r)
+{
+	struct pcp_name n;
+
+	if (core_companion_name(r, &n) && !companion_by_pcp_name(r, &n) && hmap_get(c->companions, &n) == x)
+		hmap_del(c->companions, &n);
+}
+
+/* x, in the table with rule r, is found by its companion. -1: out of memory. */
+int core_companion_index(struct core *c, struct rec *x, const struct rule *r)
+{
+	struct pcp_name n;
+
+	if (!core_companion_name(r, &n) || companion_by_pcp_name(r, &n))
+		return 0;
+	return hmap_put(c->companions, &n, x);
+}
+
+/* The rule other than `self` whose SNAT companion has r's key (one kernel map element: the kernel
+ * refuses a second with other data, and would undo every request of its transaction), or NULL. */
+const struct rec *core_companion_holder(const struct core *c, const struct rule *r, uint32_t self)
+{
+	const struct rec *x;
+	struct pcp_name n, hn;
+	struct rule h;
+
+	if (!core_companion_name(r, &n))
+		return NULL;
+	x = hmap_get(c->companions, &n);
+	if (x != NULL && x->id != self)
+		return x;
+	x = hmap_get(c->pcp, &n);
+	if (x == NULL || x->id == self)
+		return NULL;
+	core_rec_get(x, &h);
+	return core_companion_name(&h, &hn) && memcmp(&hn, &n, sizeof(n)) == 0 ? x : NULL;
 }
 
 /* ---------- port mappings in id order ---------- */

@@ -178,6 +178,8 @@ struct core {
 	struct log_limit commit_log;  /* a refused transaction is logged at most so often */
 	struct hmap *owners;       /* struct in6_addr -> (uintptr_t) number of rules owned */
 	struct hmap *pcp;          /* struct pcp_name -> struct rule * (PCP and NAT-PMP mappings by name) */
+	struct hmap *companions;   /* struct pcp_name -> struct rule *: port mappings with an SNAT companion
+				    * not named so in pcp (the operator's), by the companion's key */
 	uint32_t next_id;
 	int64_t next_expiry;       /* earliest known expiry; INT64_MAX = none */
 	uint64_t reconciles;
@@ -287,6 +289,10 @@ struct pcp_name core_pcp_name_of_rule(const struct rule *r);
 bool core_pcp_holds(const struct core *c, const struct rec *x, const struct rule *r, struct pcp_name *n);
 void core_pcp_unindex(struct core *c, const struct rec *x);
 int core_pcp_index(struct core *c, struct rec *x);
+bool core_companion_name(const struct rule *r, struct pcp_name *n);
+void core_companion_unindex(struct core *c, const struct rec *x, const struct rule *r);
+int core_companion_index(struct core *c, struct rec *x, const struct rule *r);
+const struct rec *core_companion_holder(const struct core *c, const struct rule *r, uint32_t self);
 size_t core_order_find(const struct id_order *o, uint32_t id);
 void core_note_expiry(struct core *c, int64_t expires);
 int core_table_insert(struct core *c, struct rec *x);

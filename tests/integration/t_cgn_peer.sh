@@ -246,6 +246,23 @@ SEEN=$(cgn_peer_of sub1 4200 7778)
 [ "$SEEN" = "$EXTP:$PORTP" ] || fail "sub1's flow from udp 4200 to another port seen as '$SEEN', want $EXTP:$PORTP"
 ok "sub1's flows from udp 4200 leave from $SEEN whatever their peer port (the endpoint's SNAT)"
 
+step "one external endpoint per internal endpoint: another mapping of 100.64.0.2:4200/udp is refused"
+# Its SNAT companion is one element of pm4_snat: a second mapping of the endpoint (another external port)
+# took it over, and deleting either left the other's flows leaving from the pool
+PORT2=$((PORTP ^ 1))
+A=$(cgn_api POST /api/v1/rules "{\"kind\":\"portmap\",\"ext_addr\":\"$EXTP\",\"ext_port\":$PORT2,\"address\":\"100.64.0.2\",\"port\":4200,\"proto\":\"udp\",\"lease\":0}")
+[ "$(field "$A" status)" = 409 ] || fail "a second operator mapping of 100.64.0.2:4200/udp on $EXTP:$PORT2: $A"
+ok "the operator's second mapping of the endpoint, on $EXTP:$PORT2: $A"
+L=$(cgn_pcpc sub1 map --proto udp --port 4200 --lifetime 600 --nonce $N1)
+[ "$(field "$L" result)" = NOT_AUTHORIZED ] || fail "sub1's MAP of the endpoint the operator mapped: $L"
+ok "sub1's own MAP of it: NOT_AUTHORIZED (PCP does not change a static mapping)"
+[ "$(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORTP")" = 1 ] && [ "$(endpoint_snat 100.64.0.2 4200 "$EXTP" "$PORT2")" = 0 ] ||
+	fail "pm4_snat after the refusals: $(cgn_exec cgn nft list map inet pcpd pm4_snat)"
+conntrack_flush
+SEEN=$(cgn_peer_of sub1 4200 7778)
+[ "$SEEN" = "$EXTP:$PORTP" ] || fail "sub1's flow from udp 4200 seen as '$SEEN' after the refusals, want $EXTP:$PORTP"
+ok "pm4_snat holds the endpoint's SNAT to $EXTP:$PORTP only; sub1's flows from udp 4200 still leave from $SEEN"
+
 step "an orphaned flow SNAT (what a pcpd before this fix left): reconciled away, and gone after kill -9 and a restart"
 # orphan: the flow SNAT a PEER made permanent by the operator kept (20012: sub2's block, no mapping)
 orphan() {

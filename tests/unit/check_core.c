@@ -1101,17 +1101,36 @@ START_TEST(bad_stored_rules_skipped_or_clamped)
 	bad.remote = A("2001:db8:99::1");
 	bad.remote_len = 128;
 	ck_assert_int_eq(store_put(st, &bad), 0);
+	/* two mappings of one internal endpoint, each with an external address: one SNAT element */
+	memset(&bad, 0, sizeof(bad));
+	bad.id = 7;
+	bad.kind = RULE_PORTMAP;
+	bad.state = RULE_INSTALLED;
+	bad.origin = ORIGIN_CTL;
+	bad.proto = IPPROTO_UDP;
+	bad.int_port = 5000;
+	bad.ext_port = 20008;
+	bad.ext_addr.s_addr = htonl(0xcb007108);      /* 203.0.113.8 */
+	bad.target.use_exact = true;
+	bad.target.exact = A("::ffff:100.64.0.2");
+	bad.target.exact_kind = ADDR_KIND_IPV4;
+	bad.owner = A("::1");
+	ck_assert_int_eq(store_put(st, &bad), 0);
+	bad.id = 8;
+	bad.ext_port = 20009;
+	ck_assert_int_eq(store_put(st, &bad), 0);
 	fw = mem_fw();
 	c = new_core(fw, st);                         /* starts: each bad rule alone is left out */
 	n = core_list(c, &all);
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 4);
 	ck_assert_uint_eq(all[0].id, 1);
 	ck_assert_uint_eq(all[1].id, 3);
 	ck_assert_int_eq(all[1].expires, fake_now + 600);
 	ck_assert_uint_eq(all[2].id, 5);
+	ck_assert_uint_eq(all[3].id, 7);
 	free(all);
 	ck_assert_int_eq(core_expire(c), 600 * 1000);
-	ck_assert_uint_eq(fw_mem_count(fw), 3);
+	ck_assert_uint_eq(fw_mem_count(fw), 4);
 	core_free(c);
 	fw->ops->destroy(fw);
 	drop_store(st, dir);

@@ -262,6 +262,32 @@ static struct core_add_req by_operator(const struct core_add_req *q)
 	return op;
 }
 
+/* The operator's endpoint mapping (no remote): 100.64.0.2:5000/udp on 203.0.113.8:ext_port. */
+static struct core_add_req operator_endpoint(uint16_t ext_port)
+{
+	struct core_add_req base = cgn_peer(), op = by_operator(&base);
+
+	op.rule.remote_len = 0;
+	op.rule.remote_port = 0;
+	memset(&op.rule.remote, 0, sizeof(op.rule.remote));
+	op.rule.int_port = 5000;
+	op.rule.ext_port = ext_port;
+	return op;
+}
+
+/* The subscriber's own MAP of 100.64.0.2:5000/udp (pcpd's request: in its block, no remote). */
+static struct core_add_req cgn_map(void)
+{
+	struct core_add_req q = cgn_peer();
+
+	q.rule.origin = ORIGIN_PCP;
+	q.rule.remote_len = 0;
+	q.rule.remote_port = 0;
+	memset(&q.rule.remote, 0, sizeof(q.rule.remote));
+	q.rule.int_port = 5000;
+	return q;
+}
+
 /* The operator makes a subscriber's PEER permanent: the same external address and port, remote and
  * internal endpoint, so the core changes that rule (same id). It is no flow's mapping any more but an
  * endpoint's: the flow's SNAT goes, the endpoint's comes, in the same transaction. */
@@ -311,13 +337,9 @@ START_TEST(operator_mapping_moved_to_another_internal_port)
 {
 	struct kernel *k = kernel_new();
 	struct core *c = core_on(k, NULL);
-	struct core_add_req base = cgn_peer(), op = by_operator(&base);
+	struct core_add_req op = operator_endpoint(20008);
 	struct rule a, b;
 
-	op.rule.remote_len = 0;
-	op.rule.remote_port = 0;
-	memset(&op.rule.remote, 0, sizeof(op.rule.remote));
-	op.rule.int_port = 5000;
 	ck_assert_int_eq(core_add(c, &op, &a), V_OK);
 	ck_assert(endpoint_snat(k, "100.64.0.2", 5000, "203.0.113.8", 20008));
 	op.rule.int_port = 5001;
@@ -329,6 +351,65 @@ START_TEST(operator_mapping_moved_to_another_internal_port)
 	ck_assert(endpoint_snat(k, "100.64.0.2", 5001, "203.0.113.8", 20008));
 	ck_assert_uint_eq(k->n, 1);
 	ck_assert_uint_eq(fw_mem_count(k->mem), 1);
+	core_free(c);
+	k->fw.ops->destroy(&k->fw);
+}
+END_TEST
+
+/* One internal endpoint leaves from one external endpoint: its SNAT companion is one kernel element, so a
+ * second mapping of it (another external port) would take the first's companion, and deleting either
+ * would leave the other's flows leaving from the pool. The operator is told of the conflict; a
+ * subscriber's PCP MAP of an endpoint the operator mapped is not authorized (RFC 6887: PCP does not
+ * change a static mapping). */
+START_TEST(one_snat_per_internal_endpoint)
+{
+	struct kernel *k = kernel_new();
+	struct core *c = core_on(k, NULL);
+	struct core_add_req first = operator_endpoint(20008), second = operator_endpoint(20009), map = cgn_map();
+	struct rule a, b;
+
+	ck_assert_int_eq(core_add(c, &first, &a), V_OK);
+	ck_assert_int_eq(core_add(c, &second, &b), V_CONFLICT);
+	ck_assert(endpoint_snat(k, "100.64.0.2", 5000, "203.0.113.8", 20008));
+	/* the subscriber's own MAP of it */
+	ck_assert_int_eq(core_add(c, &map, &b), V_NOT_AUTHORIZED);
+	ck_assert_uint_eq(k->n, 1);
+	ck_assert_uint_eq(fw_mem_count(k->mem), 1);
+	/* a PEER's flow of that endpoint has a companion of its own (pm4_snat_flow): no conflict */
+	{
+		struct core_add_req peer = cgn_peer();
+
+		peer.rule.int_port = 5000;
+		ck_assert_int_eq(core_add(c, &peer, &b), V_OK);
+		ck_assert_uint_eq(companions_in(k, FW_SET_PM4_SNAT_FLOW), 1);
+	}
+	/* the first goes: the endpoint is free for another mapping, whose companion the kernel holds */
+	ck_assert_int_eq(core_delete(c, a.id, NULL, true), V_OK);
+	ck_assert_int_eq(core_add(c, &second, &b), V_OK);
+	ck_assert(endpoint_snat(k, "100.64.0.2", 5000, "203.0.113.8", 20009));
+	/* the operator moves its mapping onto an endpoint another mapping leaves from: refused too */
+	first.rule.int_port = 5001;
+	ck_assert_int_eq(core_add(c, &first, &a), V_OK);
+	first.rule.int_port = 5000;
+	ck_assert_int_eq(core_add(c, &first, &b), V_CONFLICT);
+	ck_assert(endpoint_snat(k, "100.64.0.2", 5001, "203.0.113.8", 20008));
+	ck_assert(endpoint_snat(k, "100.64.0.2", 5000, "203.0.113.8", 20009));
+	core_free(c);
+	k->fw.ops->destroy(&k->fw);
+}
+END_TEST
+
+/* A PCP MAP holds its endpoint's companion too: the operator cannot map that endpoint a second time. */
+START_TEST(operator_cannot_take_a_maps_snat)
+{
+	struct kernel *k = kernel_new();
+	struct core *c = core_on(k, NULL);
+	struct core_add_req map = cgn_map(), op = operator_endpoint(20010);
+	struct rule a, b;
+
+	ck_assert_int_eq(core_add(c, &map, &a), V_OK);
+	ck_assert_int_eq(core_add(c, &op, &b), V_CONFLICT);
+	ck_assert(endpoint_snat(k, "100.64.0.2", 5000, "203.0.113.8", a.ext_port));
 	core_free(c);
 	k->fw.ops->destroy(&k->fw);
 }
@@ -450,6 +531,8 @@ static Suite *companions_suite(void)
 	tcase_add_test(tc, peer_refresh_keeps_its_flow_snat);
 	tcase_add_test(tc, refused_change_leaves_the_peer_as_it_was);
 	tcase_add_test(tc, rule_moves_when_its_elements_change);
+	tcase_add_test(tc, one_snat_per_internal_endpoint);
+	tcase_add_test(tc, operator_cannot_take_a_maps_snat);
 	suite_add_tcase(s, tc);
 	return s;
 }
