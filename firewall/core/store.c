@@ -540,20 +540,6 @@ static int journal_write(struct store *st, const char *data, size_t n)
 	return journal_fail(st, w >= 0 && w < (ssize_t)n ? ENOSPC : errno);
 }
 
-/* Appends complete lines (lines of them) and makes them durable: all of them or, on failure, none. */
-static int journal_append(struct store *st, const char *data, size_t n, size_t lines)
-{
-	if (journal_write(st, data, n) < 0)
-		return -1;
-	st->syncs++;
-	if (fdatasync(st->jfd) == 0) {
-		st->jlen += (off_t)n;
-		st->jlines += lines;
-		return 0;
-	}
-	return journal_fail(st, errno);
-}
-
 /* Queues one line (n bytes, newline included); nothing is queued on failure. */
 static int queue_line(struct store *st, const char *line, size_t n)
 {
@@ -609,21 +595,6 @@ int store_queue_del(struct store *st, uint32_t id)
 	return queue_line(st, line, (size_t)n);
 }
 
-int store_sync(struct store *st)
-{
-	int rc;
-
-	if (st == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (st->plen == 0)
-		return 0;   /* nothing changed: no fdatasync */
-	rc = journal_append(st, st->pend, st->plen, st->plines);
-	st->plen = st->plines = 0;
-	return rc;
-}
-
 int store_write(struct store *st)
 {
 	int rc;
@@ -655,6 +626,23 @@ int store_datasync(struct store *st)
 	st->syncs++;
 	st->unsynced = false;
 	return fdatasync(st->jfd);
+}
+
+/* What the group commit does (store_write, store_datasync, store_rewind on failure), in one call: the
+ * queued lines are durable, all of them, or none is in the journal. */
+int store_sync(struct store *st)
+{
+	struct store_mark m = store_mark(st);
+	int saved;
+
+	if (store_write(st) < 0)
+		return -1;
+	if (store_datasync(st) == 0)
+		return 0;
+	saved = errno;
+	(void)store_rewind(st, &m);
+	errno = saved;
+	return -1;
 }
 
 /* The single-change forms: queue then sync. A line queued before (a caller mixing the two) goes too. */
@@ -690,6 +678,8 @@ int store_rewind(struct store *st, const struct store_mark *m)
 		return 0;
 	st->jlen = (off_t)m->jlen;
 	st->jlines = m->jlines;
+	/* until the cut succeeds, the lines past jlen are no journal's: the next write cuts them first */
+	st->tail_dirty = true;
 	if (journal_cut(st) < 0 || fdatasync(st->jfd) < 0)
 		return -1;
 	return 0;

@@ -44,7 +44,8 @@ int store_del(struct store *st, uint32_t id);
 int store_queue_put(struct store *st, const struct rule *r);
 int store_queue_del(struct store *st, uint32_t id);
 /* Writes the queued lines and fdatasyncs: 0 when they are durable (also when none were queued: no
- * sync then), -1 with errno when none of them is in the journal. The queue is empty afterwards. */
+ * sync then), -1 with errno when none of them is in the journal. The queue is empty afterwards. It is
+ * the two halves below in one call (and store_rewind when the sync fails): one write path. */
 int store_sync(struct store *st);
 /* store_sync in two halves, for a caller that makes the journal durable without holding its own lock
  * (the core's group commit): store_write writes the queued lines (in the file, not yet durable: 0, or -1
