@@ -271,6 +271,13 @@ EB=$(node_epoch b)
 [ "$EB" -ge "$EA" ] || fail "node a epoch $EA, node b $EB: the lab meant b to run at least as long as a"
 ok "node a answers epoch $EA, node b $EB: without a reset b would pass for the same server"
 RECREATED0=$(upstream_field recreated)
+# A site's PCP server serves for days before it dies. One that took over only a moment before cannot be
+# told from its successor by any client: RFC 6887 8.5 lets two epochs differ by 2 s before it calls them
+# two servers, and a's epoch began when it took the address. Killed at epoch 1 (as this test once did),
+# with b taking over 0.6 s later, igdd rightly saw one server and never re-created the mapping (a failed
+# run); at 2.6 s it saw two. So a serves 5 s of epoch first.
+a_served() { [ "$(node_epoch a)" -ge 5 ] 2>/dev/null; }
+wait_until 10 a_served || fail "node a's epoch did not reach 5 s: '$(node_epoch a)'"
 
 step "node a dies: SIGKILL to pcpd and keepalived, its links go dark"
 A_PIDS=$(ip netns pids "${LAB}pa" | tr '\n' ' ')
