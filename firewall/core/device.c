@@ -49,6 +49,7 @@ struct device_table {
 	struct device_table_stats st;
 	uint32_t subnets_gen;   /* device_subnets_changed; devices start at 0, so each is asked once */
 	int64_t clock_ms;       /* device_table_clock_ms */
+	int64_t look_due_ms;    /* device_take_look_due: the earliest moment a look again may be handed out */
 };
 
 struct device_table *device_table_new(int64_t stable_after, int64_t forget_after)
@@ -429,9 +430,31 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 		decide(only, ADDR_KIND_STABLE, "the only address the host configured in its /64 (seen in DAD)");
 }
 
+/* da's /64 is undecided: when may the router look again at it (to_look_again), if it may at all? The
+ * earliest such moment of the table is kept for device_take_look_due. */
+static void note_look_due(struct device_table *t, struct device *d, const struct device_addr *da)
+{
+	struct subnet_view v;
+	int64_t due;
+
+	view_subnet(d, da, &v);
+	if (v.has_stable || v.n < 2)
+		return;
+	due = v.latest_usable + DEVICE_TALK_SLACK_MS;
+	for (size_t i = 0; i < d->naddrs; i++) {
+		const struct device_addr *o = &d->addrs[i];
+
+		if (subnet_candidate(d, o, da) && o->spoke && o->relisten_ms < v.latest_usable &&
+		    o->neigh != NEIGH_FAILED && (t->look_due_ms == 0 || due < t->look_due_ms)) {
+			t->look_due_ms = due;
+			return;
+		}
+	}
+}
+
 /* Judges every address of d: per address, then per /64, then per address again so the sibling rule
  * sees the /64's stable address. Returns how many changed kind. */
-static size_t judge_device(const struct device_table *t, struct device *d, int64_t now)
+static size_t judge_device(struct device_table *t, struct device *d, int64_t now)
 {
 	enum addr_kind before[DEVICE_MAX_ADDRS];
 	size_t changed = 0;
@@ -448,8 +471,11 @@ static size_t judge_device(const struct device_table *t, struct device *d, int64
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < d->naddrs; i++)
 			judge(t, d, &d->addrs[i], now);
-	for (size_t i = 0; i < d->naddrs; i++)
+	for (size_t i = 0; i < d->naddrs; i++) {
 		changed += before[i] != d->addrs[i].kind;
+		if (d->addrs[i].kind == ADDR_KIND_UNKNOWN && opaque_global(d, &d->addrs[i]))
+			note_look_due(t, d, &d->addrs[i]);
+	}
 	return changed;
 }
 
@@ -776,6 +802,15 @@ size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_
 		}
 	}
 	return got;
+}
+
+int64_t device_take_look_due(struct device_table *t)
+{
+	int64_t due = t ? t->look_due_ms : 0;
+
+	if (t)
+		t->look_due_ms = 0;
+	return due;
 }
 
 int device_addr_quiet(struct device_table *t, const uint8_t mac[6], const struct in6_addr *a, int64_t since_ms,

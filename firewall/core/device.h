@@ -210,6 +210,10 @@ struct device_relisten {
 	uint8_t mac[6];
 };
 size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_relisten *out, size_t max);
+/* The earliest moment (wall clock ms) device_to_relisten may hand something out, as judging found it
+ * since the last call (0: nothing waits), so the caller need not wait for its next periodic look;
+ * resets it. A moment already past means now. */
+int64_t device_take_look_due(struct device_table *t);
 /* The router looked again at a (device_to_relisten) from since_ms on, and by now the host with this MAC
  * had not sent from it: unless it spoke after since_ms, it counts as silent for rule 3 from then on.
  * 1 if taken, 0 if a is not this device's. */

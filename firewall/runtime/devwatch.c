@@ -56,6 +56,10 @@ struct devwatch {
 	struct relisten_check { struct device_relisten r; int64_t since_ms; uint64_t due_ms; } checks[16];
 	size_t n_checks;
 	bool check_armed;
+	/* the earliest moment (wall ms) the table said a look again may start (device_take_look_due), and
+	 * whether a timer waits for it: a /64 left undecided need not wait for the next tick */
+	int64_t look_due;
+	bool look_armed;
 	/* the LAN's global /64s as last seen by probe_locked (a change makes every EUI-64 worth asking) */
 	struct in6_addr probe_subnet[POLICY_MAX_SUBNETS];
 	size_t probe_n;
@@ -202,6 +206,15 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Under the core's lock, after feeding the table: when judging found a look again due. */
+static void take_look_due(struct devwatch *dw, struct device_table *t)
+{
+	int64_t due = device_take_look_due(t);
+
+	if (due && (dw->look_due == 0 || due < dw->look_due))
+		dw->look_due = due;
+}
+
 static int read_locked(void *arg, struct device_table *t)
 {
 	struct devwatch *dw = arg;
@@ -213,6 +226,7 @@ static int read_locked(void *arg, struct device_table *t)
 		log_warnx("rtnetlink: events lost, dumping again");
 		n = rtnl_dump(dw->rtnl);
 	}
+	take_look_due(dw, t);
 	return n;
 }
 
@@ -225,6 +239,7 @@ static void resolve(struct devwatch *dw)
 }
 
 static void probe_eui64(struct devwatch *dw);
+static void arm_look(struct devwatch *dw);
 
 static void on_rtnl(void *arg, int fd, uint32_t events)
 {
@@ -245,6 +260,7 @@ static void on_rtnl(void *arg, int fd, uint32_t events)
 		resolve(dw);
 		probe_eui64(dw);
 	}
+	arm_look(dw);
 }
 
 /* ---------- what hosts say on the link ---------- */
@@ -286,6 +302,7 @@ static int snoop_locked(void *arg, struct device_table *t)
 	n = ndsnoop_read(b->dw->snoop_fd, room < 64 ? room : 64, on_claim, b);
 	if (n > 0)
 		b->dw->snoop_count += (unsigned)n;
+	take_look_due(b->dw, t);
 	return n < 0 ? -1 : b->fed;
 }
 
@@ -309,6 +326,7 @@ static void on_snoop(void *arg, int fd, uint32_t events)
 		log_warn("devices: reading neighbour discovery");
 	if (n > 0)
 		resolve(dw);
+	arm_look(dw);
 	if (dw->snoop_count >= DEVWATCH_SNOOP_PER_S && !dw->snoop_paused) {
 		/* a flood: stop reading until the next second (the kernel drops what does not fit) */
 		loop_del_fd(dw->loop, dw->snoop_fd);
@@ -507,6 +525,7 @@ static int look_locked(void *arg, struct device_table *t)
 					 DEVICE_HEARD_TRAFFIC, ms / 1000) >= 0;
 	for (size_t i = 0; i < l->n_quiet; i++)
 		fed += device_addr_quiet(t, l->quiet[i].r.mac, &l->quiet[i].r.addr, l->quiet[i].since_ms, ms / 1000);
+	(void)device_take_look_due(t);   /* what it left open waits for the tick: one look per window */
 	return fed;
 }
 
@@ -593,6 +612,33 @@ static void relisten_start(struct devwatch *dw, const struct relisten_batch *b)
 		dw->check_armed = true;
 		loop_timer(dw->loop, RELISTEN_LOOK_MS, on_relisten_look, dw);
 	}
+}
+
+/* Looks again now at what device_to_relisten hands out (the tick does too, with its other work). */
+static void on_look_due(void *arg)
+{
+	struct devwatch *dw = arg;
+	struct relisten_batch b;
+
+	dw->look_armed = false;
+	relisten_prepare(dw, &b);
+	if (b.max && core_with_devices(dw->core, relisten_locked, &b) == 0)
+		relisten_start(dw, &b);
+}
+
+/* A look again the table said is due (take_look_due) starts then, not at the next tick. */
+static void arm_look(struct devwatch *dw)
+{
+	int64_t wait;
+
+	if (dw->look_due == 0 || dw->look_armed || !dw->ask_nl)
+		return;
+	wait = dw->look_due - wall_ms();
+	dw->look_due = 0;
+	if (wait >= DEVWATCH_AGE_MS)
+		return;   /* the tick comes first */
+	dw->look_armed = true;
+	loop_timer(dw->loop, wait > 0 ? (uint64_t)wait : 0, on_look_due, dw);
 }
 
 /* What the once-a-second tick does with the table, in one visit under the core's lock. */
@@ -693,6 +739,7 @@ void devwatch_free(struct devwatch *dw)
 		loop_del_fd(dw->loop, rtnl_fd(dw->rtnl));
 		loop_timer_cancel(dw->loop, age_tick, dw);
 		loop_timer_cancel(dw->loop, on_relisten_look, dw);
+		loop_timer_cancel(dw->loop, on_look_due, dw);
 	}
 	if (dw->loop && dw->snoop_fd >= 0) {
 		if (!dw->snoop_paused)

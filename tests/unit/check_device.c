@@ -700,9 +700,15 @@ START_TEST(rule3_renumbering_race_seen_late)
 	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 1400), 0);
 	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);   /* both spoke once both were usable, as far as we know */
 	kind_is(t, tmp, ADDR_KIND_UNKNOWN, NULL);
-	/* the router looks again at both */
+	/* the router may look again once tmp is usable and the slack has passed (not at the next tick) */
+	ck_assert_int_eq(device_take_look_due(t), t0 + 1300 + DEVICE_TALK_SLACK_MS);
+	ck_assert_int_eq(device_take_look_due(t), 0);
+	ck_assert_uint_eq(device_to_relisten(t, t0 + 1300 + DEVICE_TALK_SLACK_MS - 1, r, 4), 0);
+	/* it looks again at both */
 	ck_assert_uint_eq(device_to_relisten(t, t0 + 2000, r, 4), 2);
 	ck_assert_uint_eq(device_to_relisten(t, t0 + 2500, r, 4), 0);   /* once */
+	device_table_age(t, (t0 + 2500) / 1000);
+	ck_assert_int_eq(device_take_look_due(t), 0);   /* handed out: nothing more due */
 	/* 700 ms later the host has sent from tmp only */
 	ck_assert_int_eq(hear_ms(t, MAC1, tmp, DEVICE_HEARD_TRAFFIC, t0 + 2700), 0);
 	kind_is(t, s, ADDR_KIND_UNKNOWN, NULL);   /* its quiet not told yet */
