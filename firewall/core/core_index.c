@@ -93,7 +93,8 @@ bool core_pcp_holds(const struct core *c, const struct rec *x, const struct rule
 	return hmap_get(c->pcp, n) == x;
 }
 
-/* Before x's name changes or x leaves the table (the index finds a slot by the key its rule has now). */
+/* Before x's name (or companion) changes or x leaves the table (the index finds a slot by the key its
+ * rule has now). */
 void core_pcp_unindex(struct core *c, const struct rec *x)
 {
 	struct pcp_name n;
@@ -105,7 +106,8 @@ void core_pcp_unindex(struct core *c, const struct rec *x)
 	core_companion_unindex(c, x, &r);
 }
 
-/* x, in the table, takes its name (from another rule holding it, if one does). -1: out of memory. */
+/* x, in the table, takes its name (from another rule holding it, if one does), and is found by its
+ * SNAT companion (core_companion_index). -1: out of memory. */
 int core_pcp_index(struct core *c, struct rec *x)
 {
 	struct pcp_name n;

@@ -461,13 +461,12 @@ static enum verdict add_locked(struct core *c, const struct core_add_req *req, s
 	    (req->port != CORE_PORT_NEAREST || pick_port(c, req, &r) != V_OK))
 		return V_CONFLICT;
 	v = add_verdict(c, req, &r, NULL);
-	/* The internal endpoint leaves from another mapping's external endpoint already (its SNAT companion):
-	 * one made by hand, as an app's own PCP/NAT-PMP mapping of it is found by name before it gets here.
-	 * PCP may not change a static mapping (RFC 6887 11.3); the operator is told of the conflict. */
-	if (v == V_OK && core_companion_holder(c, &r, 0) != NULL)
-		v = req->privileged ? V_CONFLICT : V_NOT_AUTHORIZED;
+	/* A clash on the SNAT companion: the internal endpoint leaves from another mapping's external
+	 * endpoint already, one made by hand (an app's own PCP/NAT-PMP mapping of it is found by name before
+	 * it gets here). PCP may not change a static mapping (RFC 6887 11.3); the operator is told of the
+	 * conflict. */
 	if (v == V_OK && core_rule_clashes(c, &r, 0))
-		v = V_CONFLICT;
+		v = !req->privileged && core_companion_holder(c, &r, 0) != NULL ? V_NOT_AUTHORIZED : V_CONFLICT;
 	if (v != V_OK)
 		return v;
 	return insert_new(c, &r, out);

@@ -430,26 +430,36 @@ static void judge_subnet(struct device *d, const struct device_addr *da, int64_t
 		decide(only, ADDR_KIND_STABLE, "the only address the host configured in its /64 (seen in DAD)");
 }
 
-/* da's /64 is undecided: when may the router look again at it (to_look_again), if it may at all? The
- * earliest such moment of the table is kept for device_take_look_due. */
+/* May the router look again at o, a candidate of da's /64 (v: its view)? If the host has sent from it
+ * and it was not handed out since the /64's last address became usable. */
+static bool worth_a_look(const struct device *d, const struct device_addr *o, const struct device_addr *da,
+			 const struct subnet_view *v)
+{
+	return subnet_candidate(d, o, da) && o->spoke && o->relisten_ms < v->latest_usable && o->neigh != NEIGH_FAILED;
+}
+
+/* When the router may look again at da's /64 (rule 3 still open there with two candidates or more, one
+ * of them worth a look): once all are usable and the slack has passed. 0: not at all. Fills *v. */
+static int64_t look_due(struct device *d, const struct device_addr *da, struct subnet_view *v)
+{
+	view_subnet(d, da, v);
+	if (v->has_stable || v->n < 2)
+		return 0;
+	for (size_t i = 0; i < d->naddrs; i++)
+		if (worth_a_look(d, &d->addrs[i], da, v))
+			return v->latest_usable + DEVICE_TALK_SLACK_MS;
+	return 0;
+}
+
+/* da's /64 is undecided: the table keeps the earliest moment a look again is due, for
+ * device_take_look_due. */
 static void note_look_due(struct device_table *t, struct device *d, const struct device_addr *da)
 {
 	struct subnet_view v;
-	int64_t due;
+	int64_t due = look_due(d, da, &v);
 
-	view_subnet(d, da, &v);
-	if (v.has_stable || v.n < 2)
-		return;
-	due = v.latest_usable + DEVICE_TALK_SLACK_MS;
-	for (size_t i = 0; i < d->naddrs; i++) {
-		const struct device_addr *o = &d->addrs[i];
-
-		if (subnet_candidate(d, o, da) && o->spoke && o->relisten_ms < v.latest_usable &&
-		    o->neigh != NEIGH_FAILED && (t->look_due_ms == 0 || due < t->look_due_ms)) {
-			t->look_due_ms = due;
-			return;
-		}
-	}
+	if (due && (t->look_due_ms == 0 || due < t->look_due_ms))
+		t->look_due_ms = due;
 }
 
 /* Judges every address of d: per address, then per /64, then per address again so the sibling rule
@@ -753,28 +763,20 @@ void device_subnets_changed(struct device_table *t)
 		t->subnets_gen = 1;
 }
 
-/* The candidates of da's /64 the router is to look at again now (device_to_relisten): all that the host
- * has sent from, once all are usable, if not handed out since then; none unless rule 3 is still open
- * there with two or more. Returns how many, and fills out (if given) up to room with them. */
-static size_t to_look_again(struct device *d, const struct device_addr *da, int64_t now_ms, struct device_addr **out,
-			    size_t room)
+/* The candidates of da's /64 the router is to look at again now (device_to_relisten), into out: all
+ * that the host has sent from, once look_due says so. Returns how many. */
+static size_t to_look_again(struct device *d, const struct device_addr *da, int64_t now_ms,
+			    struct device_addr *out[DEVICE_MAX_ADDRS])
 {
 	struct subnet_view v;
+	int64_t due = look_due(d, da, &v);
 	size_t n = 0;
 
-	view_subnet(d, da, &v);
-	if (v.has_stable || v.n < 2 || now_ms < v.latest_usable + DEVICE_TALK_SLACK_MS)
+	if (due == 0 || now_ms < due)
 		return 0;
-	for (size_t i = 0; i < d->naddrs; i++) {
-		struct device_addr *o = &d->addrs[i];
-
-		if (!subnet_candidate(d, o, da) || !o->spoke || o->relisten_ms >= v.latest_usable ||
-		    o->neigh == NEIGH_FAILED)
-			continue;
-		if (out && n < room)
-			out[n] = o;
-		n++;
-	}
+	for (size_t i = 0; i < d->naddrs; i++)
+		if (worth_a_look(d, &d->addrs[i], da, &v))
+			out[n++] = &d->addrs[i];
 	return n;
 }
 
@@ -790,7 +792,7 @@ size_t device_to_relisten(struct device_table *t, int64_t now_ms, struct device_
 
 			if (d->addrs[i].kind != ADDR_KIND_UNKNOWN || !opaque_global(d, &d->addrs[i]))
 				continue;
-			n = to_look_again(d, &d->addrs[i], now_ms, look, DEVICE_MAX_ADDRS);
+			n = to_look_again(d, &d->addrs[i], now_ms, look);
 			if (n == 0 || got + n > max)
 				continue;   /* a /64's come together: a look compares them at one moment */
 			for (size_t k = 0; k < n; k++) {

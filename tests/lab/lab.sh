@@ -406,8 +406,8 @@ lab_stamp() {
 	while IFS= read -r line || [ -n "$line" ]; do
 		now=${EPOCHREALTIME//[.,]/}
 		d=$((10#$now - 10#$t0))
-		printf '[%3d.%02d] %s\n' $((d / 1000000)) $((d % 1000000 / 10000)) "$line" >>"$1"
-	done
+		printf '[%3d.%02d] %s\n' $((d / 1000000)) $((d % 1000000 / 10000)) "$line"
+	done >>"$1"
 }
 
 # shellcheck disable=SC2120 # config lines are optional
